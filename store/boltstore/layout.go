@@ -152,6 +152,16 @@ func ApplyTx(tx *bolt.Tx, txn store.Txn, retention int) (store.Event, error) {
 	if err != nil {
 		return store.Event{}, err
 	}
+	// Make the event equal to its stored encoding (what LoadHistory and a replica return): empty
+	// Data decodes as nil, and Data must not alias the caller's transaction.
+	for i := range ev.Changes {
+		r := &ev.Changes[i].Record
+		if len(r.Data) == 0 {
+			r.Data = nil
+		} else {
+			r.Data = bytes.Clone(r.Data)
+		}
+	}
 	if err := tx.Bucket(bucketMeta).Put(keyRevision, u64(uint64(ev.Revision))); err != nil {
 		return store.Event{}, fmt.Errorf("boltstore: write revision: %w", err)
 	}
