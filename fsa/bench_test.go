@@ -1,0 +1,68 @@
+package fsa_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/store"
+	"github.com/fullstackagent/fsa/store/memstore"
+)
+
+// stores lists the stores the SDK benchmarks run on, side by side in one run. boltstore adds
+// itself in bench_bolt_test.go.
+var benchStores = map[string]func(b *testing.B) store.Store{
+	"memstore": func(*testing.B) store.Store { return memstore.New() },
+}
+
+func BenchmarkCreateProject(b *testing.B) {
+	for name, open := range benchStores {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			st := open(b)
+			defer st.Close()
+			c := fsa.New(st)
+			u, err := c.CreateUser(ctx, fsa.UserSpec{Name: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := c.CreateProject(ctx, u.ID, fsa.ProjectSpec{Name: fmt.Sprint("p", i)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkStatusUpdate measures reconcile's write path: one observed status change of a
+// sandbox, with the project's status recomputed in the same transaction.
+func BenchmarkStatusUpdate(b *testing.B) {
+	for name, open := range benchStores {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			st := open(b)
+			defer st.Close()
+			c := fsa.New(st)
+			u, err := c.CreateUser(ctx, fsa.UserSpec{Name: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			p, err := c.CreateProject(ctx, u.ID, fsa.ProjectSpec{Name: "p"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			states := []fsa.Status{fsa.StatusStarting, fsa.StatusRunning}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := c.RecordSandbox(ctx, 0, p.Sandbox.ID, fsa.Observation{Status: states[i%2]}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,34 @@
+// Package fsa is the SDK for per-project cloud development sandboxes on Kubernetes.
+//
+// A portal creates a project for a user; each project owns a sandbox (a StatefulSet running the
+// runtime image with a web terminal, a Service and two Ingresses) and a PostgreSQL database,
+// plus environment variables synced into the sandbox.
+//
+// # Intent, then reconcile
+//
+// Client methods never wait on Kubernetes. They validate input, check the business rules on a
+// consistent snapshot of the store, and commit a compare-and-swap transaction that records the
+// desired state (CREATING, STARTING, STOPPING, TERMINATING), returning in milliseconds.
+// Reconcile loops (package reconcile) follow the store's change feed, drive Kubernetes to that
+// state and record what they observe (RUNNING, STOPPED, TERMINATED, ERROR) through
+// [Client.RecordSandbox] and [Client.RecordDatabase], under a fencing token. A project's status
+// is aggregated from its children by [Aggregate] in the same transaction as any child change.
+//
+// # Scoping
+//
+// Every user-facing method takes the calling user's id. Another user's project is reported as
+// [ErrNotFound], exactly like a missing one. Secret values (environment variables marked secret,
+// user settings such as kubeconfigs and API keys) are withheld unless the owner asks for them,
+// and the platform's terminal token is never returned.
+//
+// # Errors
+//
+// Every error wraps one of the sentinels in errors.go ([ErrNotFound], [ErrAlreadyExists],
+// [ErrInvalidArgument], [ErrFailedPrecondition], [ErrConflict], [ErrPermissionDenied],
+// [ErrFenced]); bad input is rejected before anything is stored.
+//
+// # Stores
+//
+// [New] takes any store.Store: memstore for tests, boltstore for an embedded program, raftstore
+// for the replicated daemon.
+package fsa

@@ -1,0 +1,256 @@
+package fsa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/fullstackagent/fsa/store"
+)
+
+// EnvSpec is a variable to set.
+type EnvSpec struct {
+	Key      string
+	Value    string
+	Category string // "general" when empty
+	Secret   bool
+}
+
+func (e EnvSpec) validate() (EnvSpec, error) {
+	if err := validEnvKey(e.Key); err != nil {
+		return e, err
+	}
+	if err := validEnvValue(e.Key, e.Value); err != nil {
+		return e, err
+	}
+	cat, err := normCategory(e.Category)
+	if err != nil {
+		return e, err
+	}
+	e.Category = cat
+	return e, nil
+}
+
+// ListEnv returns the project's variables ordered by key. Secret values are withheld (Redacted)
+// unless reveal is true; the platform's terminal token is always withheld.
+func (c *Client) ListEnv(ctx context.Context, userID, projectID string, reveal bool) ([]*EnvVar, error) {
+	if err := validID("user id", userID); err != nil {
+		return nil, err
+	}
+	if err := validID("project id", projectID); err != nil {
+		return nil, err
+	}
+	var out []*EnvVar
+	err := c.view(ctx, func(s store.Snapshot) error {
+		if _, err := ownedProject(s, userID, projectID); err != nil {
+			return err
+		}
+		vars, err := listEnv(s, projectID)
+		if err != nil {
+			return err
+		}
+		for _, v := range vars {
+			out = append(out, redactEnv(v, reveal))
+		}
+		return nil
+	})
+	return out, err
+}
+
+func redactEnv(v *EnvVar, reveal bool) *EnvVar {
+	if v.Secret && (!reveal || v.Platform) {
+		v.Value = ""
+		v.Redacted = true
+	}
+	return v
+}
+
+func listEnv(s store.Snapshot, projectID string) ([]*EnvVar, error) {
+	rs, err := s.List(store.KindEnvVar, store.Filter{Parent: projectID})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*EnvVar, 0, len(rs))
+	for _, r := range rs {
+		v, err := decode[EnvVar](r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// ownedProject returns the project record if it belongs to userID and still accepts changes.
+func ownedProject(s store.Snapshot, userID, projectID string) (store.Record, error) {
+	r, err := s.Get(store.KindProject, projectID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && r.Owner != userID) {
+		return store.Record{}, notFound("project", projectID)
+	}
+	return r, err
+}
+
+func mutableProject(s store.Snapshot, userID, projectID string) (store.Record, error) {
+	r, err := ownedProject(s, userID, projectID)
+	if err != nil {
+		return r, err
+	}
+	if st := Status(r.Status); st == StatusTerminating || st == StatusTerminated {
+		return r, fmt.Errorf("%w: project %s is %s", ErrFailedPrecondition, projectID, st)
+	}
+	return r, nil
+}
+
+// SetEnv creates or replaces a variable.
+func (c *Client) SetEnv(ctx context.Context, userID, projectID string, spec EnvSpec) (*EnvVar, error) {
+	out, err := c.writeEnv(ctx, userID, projectID, "", []EnvSpec{spec}, false, false)
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// UpdateEnv replaces an existing variable; ErrNotFound if it does not exist.
+func (c *Client) UpdateEnv(ctx context.Context, userID, projectID string, spec EnvSpec) (*EnvVar, error) {
+	out, err := c.writeEnv(ctx, userID, projectID, "", []EnvSpec{spec}, false, true)
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// SetEnvBatch sets several variables of one category in one transaction. With replace, the
+// category's variables not in vars are deleted. Duplicate keys are rejected.
+func (c *Client) SetEnvBatch(ctx context.Context, userID, projectID, category string, vars []EnvSpec, replace bool) ([]*EnvVar, error) {
+	cat, err := normCategory(category)
+	if err != nil {
+		return nil, err
+	}
+	for i := range vars {
+		if vars[i].Category != "" && vars[i].Category != cat {
+			return nil, invalid("variable %s has category %q in a batch for %q", vars[i].Key, vars[i].Category, cat)
+		}
+		vars[i].Category = cat
+	}
+	return c.writeEnv(ctx, userID, projectID, cat, vars, replace, false)
+}
+
+func (c *Client) writeEnv(ctx context.Context, userID, projectID, category string, specs []EnvSpec, replace, mustExist bool) ([]*EnvVar, error) {
+	if err := validID("user id", userID); err != nil {
+		return nil, err
+	}
+	if err := validID("project id", projectID); err != nil {
+		return nil, err
+	}
+	if len(specs) == 0 && !replace {
+		return nil, invalid("no variables given")
+	}
+	if len(specs) > MaxEnvVars {
+		return nil, invalid("%d variables given; at most %d per project", len(specs), MaxEnvVars)
+	}
+	seen := map[string]bool{}
+	for i, sp := range specs {
+		v, err := sp.validate()
+		if err != nil {
+			return nil, err
+		}
+		if seen[v.Key] {
+			return nil, invalid("duplicate key %s", v.Key)
+		}
+		seen[v.Key] = true
+		specs[i] = v
+	}
+	var out []*EnvVar
+	_, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
+		out = out[:0]
+		pr, err := mutableProject(s, userID, projectID)
+		if err != nil {
+			return store.Txn{}, err
+		}
+		existing, err := listEnv(s, projectID)
+		if err != nil {
+			return store.Txn{}, err
+		}
+		byKey := map[string]*EnvVar{}
+		for _, v := range existing {
+			byKey[v.Key] = v
+		}
+		txn := store.Txn{Conds: []store.Cond{cond(pr)}}
+		now := c.timestamp()
+		count := len(existing)
+		for _, sp := range specs {
+			id := envID(projectID, sp.Key)
+			if cur, ok := byKey[sp.Key]; ok {
+				if cur.Platform {
+					return store.Txn{}, invalid("environment key %q is owned by the platform", sp.Key)
+				}
+				r, err := s.Get(store.KindEnvVar, id)
+				if err != nil {
+					return store.Txn{}, err
+				}
+				txn.Conds = append(txn.Conds, cond(r))
+			} else {
+				if mustExist {
+					return store.Txn{}, notFound("environment variable", sp.Key)
+				}
+				txn.Conds = append(txn.Conds, absent(store.KindEnvVar, id))
+				count++
+			}
+			v := &EnvVar{ProjectID: projectID, UserID: userID, Key: sp.Key, Value: sp.Value, Category: sp.Category, Secret: sp.Secret, UpdatedAt: now}
+			txn.Ops = append(txn.Ops, store.Put(envRecord(v)))
+			out = append(out, v)
+		}
+		if replace {
+			for _, cur := range existing {
+				if cur.Category == category && !cur.Platform && !seen[cur.Key] {
+					txn.Ops = append(txn.Ops, store.Delete(store.KindEnvVar, envID(projectID, cur.Key)))
+					count--
+				}
+			}
+		}
+		if count > MaxEnvVars+1 { // +1: the platform's terminal token
+			return store.Txn{}, fmt.Errorf("%w: project would have %d variables; at most %d allowed", ErrFailedPrecondition, count, MaxEnvVars)
+		}
+		return txn, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set environment of project %s: %w", projectID, err)
+	}
+	for i := range out {
+		out[i] = redactEnv(out[i], true)
+	}
+	return out, nil
+}
+
+// DeleteEnv removes a variable; ErrNotFound if it does not exist.
+func (c *Client) DeleteEnv(ctx context.Context, userID, projectID, key string) error {
+	if err := validID("user id", userID); err != nil {
+		return err
+	}
+	if err := validID("project id", projectID); err != nil {
+		return err
+	}
+	if err := validEnvKey(key); err != nil {
+		return err
+	}
+	_, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
+		pr, err := mutableProject(s, userID, projectID)
+		if err != nil {
+			return store.Txn{}, err
+		}
+		r, err := s.Get(store.KindEnvVar, envID(projectID, key))
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Txn{}, notFound("environment variable", key)
+		}
+		if err != nil {
+			return store.Txn{}, err
+		}
+		return store.Txn{Conds: []store.Cond{cond(pr), cond(r)}, Ops: []store.Op{store.Delete(store.KindEnvVar, r.ID)}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete %s of project %s: %w", key, projectID, err)
+	}
+	return nil
+}

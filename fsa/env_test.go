@@ -1,0 +1,113 @@
+package fsa_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fullstackagent/fsa/fsa"
+)
+
+func keys(vs []*fsa.EnvVar) []string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, v.Key)
+	}
+	return out
+}
+
+func TestEnv(t *testing.T) {
+	e := newEnv(t)
+	p := e.project("envs")
+	u := e.alice.ID
+
+	_, err := e.c.SetEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: "PORT", Value: "3000"})
+	require.NoError(t, err)
+	_, err = e.c.SetEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: "STRIPE_KEY", Value: "sk_live_x", Category: "payment", Secret: true})
+	require.NoError(t, err)
+
+	vs, err := e.c.ListEnv(e.ctx, u, p.ID, false)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"PORT", "STRIPE_KEY", fsa.EnvTTYDAccessToken}, keys(vs))
+	assert.Equal(t, "3000", vs[0].Value)
+	assert.Equal(t, fsa.CategoryGeneral, vs[0].Category)
+	assert.Empty(t, vs[1].Value, "secret withheld without reveal")
+	assert.True(t, vs[1].Redacted)
+	vs, err = e.c.ListEnv(e.ctx, u, p.ID, true)
+	require.NoError(t, err)
+	assert.Equal(t, "sk_live_x", vs[1].Value, "the owner may reveal")
+
+	_, err = e.c.UpdateEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: "PORT", Value: "8080"})
+	require.NoError(t, err)
+	_, err = e.c.UpdateEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: "MISSING", Value: "x"})
+	require.ErrorIs(t, err, fsa.ErrNotFound)
+
+	require.NoError(t, e.c.DeleteEnv(e.ctx, u, p.ID, "PORT"))
+	require.ErrorIs(t, e.c.DeleteEnv(e.ctx, u, p.ID, "PORT"), fsa.ErrNotFound)
+
+	// Batch by category, replacing the category's other keys but nobody else's.
+	_, err = e.c.SetEnvBatch(e.ctx, u, p.ID, "auth", []fsa.EnvSpec{{Key: "A1", Value: "1"}, {Key: "A2", Value: "2"}}, false)
+	require.NoError(t, err)
+	_, err = e.c.SetEnvBatch(e.ctx, u, p.ID, "auth", []fsa.EnvSpec{{Key: "A2", Value: "two"}, {Key: "A3", Value: "3"}}, true)
+	require.NoError(t, err)
+	vs, err = e.c.ListEnv(e.ctx, u, p.ID, true)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"A2", "A3", "STRIPE_KEY", fsa.EnvTTYDAccessToken}, keys(vs))
+	assert.Equal(t, "two", vs[0].Value)
+	assert.Equal(t, "auth", vs[0].Category)
+
+	// The platform's variables cannot be touched.
+	for _, k := range []string{fsa.EnvTTYDAccessToken, fsa.EnvDatabaseURL, "ANTHROPIC_API_KEY", "FSA_X"} {
+		_, err := e.c.SetEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: k, Value: "x"})
+		require.ErrorIs(t, err, fsa.ErrInvalidArgument, k)
+		require.ErrorIs(t, e.c.DeleteEnv(e.ctx, u, p.ID, k), fsa.ErrInvalidArgument, k)
+	}
+	rt, err := e.c.RuntimeEnv(e.ctx, p.ID)
+	require.NoError(t, err)
+	require.Len(t, rt, 4)
+	assert.NotEmpty(t, rt[3].Value, "the token is intact")
+}
+
+func TestUserConfigAndIdentities(t *testing.T) {
+	e := newEnv(t)
+	u, err := e.c.CreateUser(e.ctx, fsa.UserSpec{Name: "carol", Identity: &fsa.IdentitySpec{
+		Provider: fsa.ProviderPassword, ProviderUserID: "carol", Secret: "$hash$"}})
+	require.NoError(t, err)
+	before := e.revision()
+	_, err = e.c.CreateUser(e.ctx, fsa.UserSpec{Name: "carol again", Identity: &fsa.IdentitySpec{
+		Provider: fsa.ProviderPassword, ProviderUserID: "carol"}})
+	require.ErrorIs(t, err, fsa.ErrAlreadyExists)
+	require.Equal(t, before, e.revision(), "no orphan user")
+
+	id, err := e.c.LookupIdentity(e.ctx, fsa.ProviderPassword, "carol")
+	require.NoError(t, err)
+	assert.Equal(t, u.ID, id.UserID)
+	assert.Equal(t, "$hash$", id.Secret)
+	_, err = e.c.LinkIdentity(e.ctx, u.ID, fsa.IdentitySpec{Provider: fsa.ProviderGitHub, ProviderUserID: "12345"})
+	require.NoError(t, err)
+	_, err = e.c.LinkIdentity(e.ctx, e.bob.ID, fsa.IdentitySpec{Provider: fsa.ProviderGitHub, ProviderUserID: "12345"})
+	require.ErrorIs(t, err, fsa.ErrAlreadyExists, "unique per provider and provider user id")
+	_, err = e.c.LookupIdentity(e.ctx, fsa.ProviderSealos, "12345")
+	require.ErrorIs(t, err, fsa.ErrNotFound)
+
+	_, err = e.c.SetUserConfig(e.ctx, u.ID, fsa.UserConfig{Key: fsa.ConfigKubeconfig, Value: "apiVersion: v1", Category: fsa.CategoryKubeconfig, Secret: true})
+	require.NoError(t, err)
+	_, err = e.c.SetUserConfig(e.ctx, u.ID, fsa.UserConfig{Key: fsa.ConfigAnthropicBaseURL, Value: "https://api.example", Category: fsa.CategoryAnthropic})
+	require.NoError(t, err)
+	cfg, err := e.c.GetUserConfig(e.ctx, u.ID, fsa.ConfigKubeconfig, false)
+	require.NoError(t, err)
+	assert.Empty(t, cfg.Value)
+	assert.True(t, cfg.Redacted)
+	cfg, err = e.c.GetUserConfig(e.ctx, u.ID, fsa.ConfigKubeconfig, true)
+	require.NoError(t, err)
+	assert.Equal(t, "apiVersion: v1", cfg.Value)
+	all, err := e.c.ListUserConfig(e.ctx, u.ID, false)
+	require.NoError(t, err)
+	require.Len(t, all, 2)
+	_, err = e.c.GetUserConfig(e.ctx, e.bob.ID, fsa.ConfigKubeconfig, true)
+	require.ErrorIs(t, err, fsa.ErrNotFound, "another user's config is not visible")
+	require.NoError(t, e.c.DeleteUserConfig(e.ctx, u.ID, fsa.ConfigKubeconfig))
+	_, err = e.c.GetUserConfig(e.ctx, u.ID, fsa.ConfigKubeconfig, true)
+	require.ErrorIs(t, err, fsa.ErrNotFound)
+}

@@ -1,0 +1,79 @@
+package fsa_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/store"
+	"github.com/fullstackagent/fsa/store/memstore"
+)
+
+// fakeClock advances one millisecond per reading, so timelines are ordered and deterministic.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Millisecond)
+	return c.t
+}
+
+type env struct {
+	t     *testing.T
+	ctx   context.Context
+	st    store.Store
+	c     *fsa.Client
+	alice *fsa.User
+	bob   *fsa.User
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	st := memstore.New()
+	t.Cleanup(func() { _ = st.Close() })
+	clock := &fakeClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	c := fsa.New(st, fsa.WithClock(clock.Now))
+	e := &env{t: t, ctx: ctx, st: st, c: c}
+	var err error
+	e.alice, err = c.CreateUser(ctx, fsa.UserSpec{Name: "Alice", Email: "alice@example.com"})
+	require.NoError(t, err)
+	e.bob, err = c.CreateUser(ctx, fsa.UserSpec{Name: "Bob"})
+	require.NoError(t, err)
+	return e
+}
+
+func (e *env) revision() int64 {
+	e.t.Helper()
+	var rev int64
+	require.NoError(e.t, e.st.View(e.ctx, func(s store.Snapshot) error { rev = s.Revision(); return nil }))
+	return rev
+}
+
+func (e *env) project(name string) *fsa.Project {
+	e.t.Helper()
+	p, err := e.c.CreateProject(e.ctx, e.alice.ID, fsa.ProjectSpec{Name: name})
+	require.NoError(e.t, err)
+	return p
+}
+
+// observe records both children of p at status st (as reconcile would) and returns the project.
+func (e *env) observe(p *fsa.Project, st fsa.Status) *fsa.Project {
+	e.t.Helper()
+	cur, err := e.c.GetProject(e.ctx, p.UserID, p.ID)
+	require.NoError(e.t, err)
+	_, err = e.c.RecordSandbox(e.ctx, 0, cur.Sandbox.ID, fsa.Observation{Version: cur.Sandbox.Version, Status: st})
+	require.NoError(e.t, err)
+	out, err := e.c.RecordDatabase(e.ctx, 0, cur.Database.ID, fsa.Observation{Version: cur.Database.Version, Status: st})
+	require.NoError(e.t, err)
+	return out
+}

@@ -1,0 +1,197 @@
+package fsa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/fullstackagent/fsa/store"
+)
+
+// This file is the part of the SDK that reconcile loops use: it records what Kubernetes reports,
+// under a fencing token, and reads what the loops need. Portals do not call it.
+
+// Observation is what a reconcile loop saw in Kubernetes for one sandbox or database.
+type Observation struct {
+	// Version is the resource version the loop based its work on. If the resource changed since
+	// (the user asked for something else), recording fails with ErrConflict and the loop must
+	// re-read: an observation never overwrites a newer intent.
+	Version int64
+	Status  Status
+	// Reason is a short machine-readable cause (CrashLoopBackOff, Applied); Message says more.
+	Reason  string
+	Message string
+	// AppURL and TerminalURL are recorded for sandboxes when non-empty.
+	AppURL, TerminalURL string
+}
+
+// AcquireEpoch raises the store's fencing epoch to epoch. A leader calls it (after a Raft
+// barrier) with its term before starting reconcile; ErrFenced if the epoch is already as high.
+func (c *Client) AcquireEpoch(ctx context.Context, epoch uint64) error {
+	_, err := c.st.Commit(ctx, store.Txn{SetEpoch: epoch})
+	return mapStoreErr(err)
+}
+
+// Epoch returns the store's current fencing epoch.
+func (c *Client) Epoch(ctx context.Context) (uint64, error) {
+	var e uint64
+	err := c.view(ctx, func(s store.Snapshot) error { e = s.Epoch(); return nil })
+	return e, err
+}
+
+// RecordSandbox records an observation of a sandbox, recomputes its project's status in the same
+// transaction, and returns the project. Nothing is written when nothing changed. The write
+// commits only while fence is the store's epoch (ErrFenced otherwise; fence 0 disables the
+// check, for tests and tools). When the sandbox and database are both TERMINATED after a
+// delete, the project and everything it owns are removed and the returned project is
+// TERMINATED.
+func (c *Client) RecordSandbox(ctx context.Context, fence uint64, sandboxID string, obs Observation) (*Project, error) {
+	return c.record(ctx, fence, store.KindSandbox, sandboxID, obs)
+}
+
+// RecordDatabase is RecordSandbox for a database.
+func (c *Client) RecordDatabase(ctx context.Context, fence uint64, databaseID string, obs Observation) (*Project, error) {
+	return c.record(ctx, fence, store.KindDatabase, databaseID, obs)
+}
+
+func (c *Client) record(ctx context.Context, fence uint64, kind store.Kind, id string, obs Observation) (*Project, error) {
+	if err := validID(string(kind)+" id", id); err != nil {
+		return nil, err
+	}
+	switch obs.Status {
+	case StatusPartial, "":
+		return nil, invalid("cannot record status %q", obs.Status)
+	}
+	if !obs.Status.Valid() {
+		return nil, invalid("unknown status %q", obs.Status)
+	}
+	var out *Project
+	_, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
+		r, err := s.Get(kind, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Txn{}, notFound(string(kind), id)
+		}
+		if err != nil {
+			return store.Txn{}, err
+		}
+		if obs.Version != 0 && r.Version != obs.Version {
+			return store.Txn{}, fmt.Errorf("%w: %s %s changed (version %d, observed %d)", ErrConflict, kind, id, r.Version, obs.Version)
+		}
+		p, st, err := loadProject(s, "", r.Parent)
+		if err != nil {
+			return store.Txn{}, err
+		}
+		now := c.timestamp()
+		txn := store.Txn{Fence: fence, Conds: []store.Cond{cond(st.project), cond(r)}}
+		var (
+			cur, desired *Status
+			reason       *string
+			conds        *[]Condition
+			urlsChanged  bool
+		)
+		switch kind {
+		case store.KindSandbox:
+			sb := p.Sandbox
+			cur, desired, reason, conds = &sb.Status, &sb.Desired, &sb.Reason, &sb.Conditions
+			if obs.AppURL != "" && obs.AppURL != sb.AppURL {
+				sb.AppURL, urlsChanged = obs.AppURL, true
+			}
+			if obs.TerminalURL != "" && obs.TerminalURL != sb.TerminalURL {
+				sb.TerminalURL, urlsChanged = obs.TerminalURL, true
+			}
+		case store.KindDatabase:
+			db := p.Database
+			cur, desired, reason, conds = &db.Status, &db.Desired, &db.Reason, &db.Conditions
+		}
+		if obs.Status == StatusTerminated && *desired != StatusTerminated {
+			return store.Txn{}, fmt.Errorf("%w: %s %s is wanted %s, not TERMINATED", ErrFailedPrecondition, kind, id, *desired)
+		}
+		if *cur == obs.Status && *reason == obs.Reason && !urlsChanged {
+			out = p
+			return store.Txn{}, nil // nothing changed: write nothing
+		}
+		if *cur != obs.Status {
+			*conds = appendCondition(*conds, Condition{Time: now, From: *cur, To: obs.Status, Reason: obs.Reason, Message: obs.Message})
+		}
+		*cur, *reason = obs.Status, obs.Reason
+		for _, ch := range st.children {
+			if ch.Kind != kind {
+				txn.Conds = append(txn.Conds, cond(ch))
+			}
+		}
+		p.Status = Aggregate(p.childStatuses()...)
+		p.UpdatedAt = now
+		out = p
+		if p.Status == StatusTerminated {
+			// Every child is gone from Kubernetes: remove the project and all it owns.
+			txn.Ops = append(txn.Ops, store.Delete(store.KindProject, p.ID))
+			for _, ch := range st.children {
+				txn.Ops = append(txn.Ops, store.Delete(ch.Kind, ch.ID))
+			}
+			envs, err := s.List(store.KindEnvVar, store.Filter{Parent: p.ID})
+			if err != nil {
+				return store.Txn{}, err
+			}
+			for _, e := range envs {
+				txn.Ops = append(txn.Ops, store.Delete(store.KindEnvVar, e.ID))
+			}
+			return txn, nil
+		}
+		switch kind {
+		case store.KindSandbox:
+			p.Sandbox.UpdatedAt = now
+			txn.Ops = append(txn.Ops, store.Put(sandboxRecord(p.Sandbox)))
+		case store.KindDatabase:
+			p.Database.UpdatedAt = now
+			txn.Ops = append(txn.Ops, store.Put(databaseRecord(p.Database)))
+		}
+		txn.Ops = append(txn.Ops, store.Put(projectRecord(p)))
+		return txn, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record %s %s: %w", kind, id, err)
+	}
+	return out, nil
+}
+
+// ProjectByChild returns the project that owns a sandbox or database id, with its children,
+// regardless of user. For reconcile.
+func (c *Client) ProjectByChild(ctx context.Context, kind store.Kind, id string) (*Project, error) {
+	var p *Project
+	err := c.view(ctx, func(s store.Snapshot) error {
+		r, err := s.Get(kind, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound(string(kind), id)
+		}
+		if err != nil {
+			return err
+		}
+		p, _, err = loadProject(s, "", r.Parent)
+		return err
+	})
+	return p, err
+}
+
+// ProjectByID returns a project with its children regardless of user. For reconcile and
+// operators; never serve it to a user.
+func (c *Client) ProjectByID(ctx context.Context, projectID string) (*Project, error) {
+	var p *Project
+	err := c.view(ctx, func(s store.Snapshot) error {
+		var err error
+		p, _, err = loadProject(s, "", projectID)
+		return err
+	})
+	return p, err
+}
+
+// RuntimeEnv returns every variable of a project with its value, the platform's terminal token
+// included, for injection into the sandbox. For reconcile only: never log or serve the result.
+func (c *Client) RuntimeEnv(ctx context.Context, projectID string) ([]*EnvVar, error) {
+	var out []*EnvVar
+	err := c.view(ctx, func(s store.Snapshot) error {
+		var err error
+		out, err = listEnv(s, projectID)
+		return err
+	})
+	return out, err
+}

@@ -1,0 +1,333 @@
+package fsa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/fullstackagent/fsa/store"
+)
+
+// ProjectSpec describes a new project.
+type ProjectSpec struct {
+	// Name is the display name; its Kubernetes-safe form is derived by K8sName.
+	Name        string
+	Description string
+}
+
+// ProjectList is a consistent listing and the store revision it was read at: watch from
+// Revision to follow every later change with no gap.
+type ProjectList struct {
+	Items    []*Project
+	Revision int64
+}
+
+// CreateProject records a new project with one sandbox and one database, all CREATING, and a
+// fresh TTYD_ACCESS_TOKEN, in one transaction. It returns at once; reconcile creates the
+// Kubernetes objects.
+func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectSpec) (*Project, error) {
+	if err := validID("user id", userID); err != nil {
+		return nil, err
+	}
+	if err := validName("project name", spec.Name); err != nil {
+		return nil, err
+	}
+	if err := validText("description", spec.Description, MaxDescriptionLen, false); err != nil {
+		return nil, err
+	}
+	var ids [3]string
+	for i := range ids {
+		id, err := newID(c.rand)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = id
+	}
+	k8sName := K8sName(spec.Name)
+	resName, err := ResourceName(c.rand, k8sName)
+	if err != nil {
+		return nil, err
+	}
+	appHost, err := HostLabel(c.rand)
+	if err != nil {
+		return nil, err
+	}
+	termHost, err := HostLabel(c.rand)
+	if err != nil {
+		return nil, err
+	}
+	token, err := newToken(c.rand)
+	if err != nil {
+		return nil, err
+	}
+	now := c.timestamp()
+	created := []Condition{{Time: now, To: StatusCreating, Reason: "Created"}}
+	p := &Project{ID: ids[0], UserID: userID, Name: spec.Name, K8sName: k8sName, Description: spec.Description,
+		Status: StatusCreating, CreatedAt: now, UpdatedAt: now}
+	sb := &Sandbox{ID: ids[1], ProjectID: p.ID, UserID: userID, Name: resName, Status: StatusCreating, Desired: StatusRunning,
+		AppHostLabel: appHost, TerminalHostLabel: termHost, Conditions: created, CreatedAt: now, UpdatedAt: now}
+	db := &Database{ID: ids[2], ProjectID: p.ID, UserID: userID, ClusterName: resName, Status: StatusCreating, Desired: StatusRunning,
+		Conditions: created, CreatedAt: now, UpdatedAt: now}
+	tok := &EnvVar{ProjectID: p.ID, UserID: userID, Key: EnvTTYDAccessToken, Value: token, Category: CategoryTTYD,
+		Secret: true, Platform: true, UpdatedAt: now}
+
+	rev, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
+		u, err := s.Get(store.KindUser, userID)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Txn{}, notFound("user", userID)
+		}
+		if err != nil {
+			return store.Txn{}, err
+		}
+		return store.Txn{
+			Conds: []store.Cond{cond(u), absent(store.KindProject, p.ID), absent(store.KindSandbox, sb.ID), absent(store.KindDatabase, db.ID)},
+			Ops: []store.Op{
+				store.Put(projectRecord(p)), store.Put(sandboxRecord(sb)), store.Put(databaseRecord(db)), store.Put(envRecord(tok)),
+			},
+		}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create project %q: %w", spec.Name, err)
+	}
+	p.Version, sb.Version, db.Version = rev, rev, rev
+	p.Sandbox, p.Database = sb, db
+	return p, nil
+}
+
+// GetProject returns one of the user's projects with its sandbox and database. Another user's
+// project is ErrNotFound.
+func (c *Client) GetProject(ctx context.Context, userID, projectID string) (*Project, error) {
+	if err := validID("user id", userID); err != nil {
+		return nil, err
+	}
+	if err := validID("project id", projectID); err != nil {
+		return nil, err
+	}
+	var p *Project
+	err := c.view(ctx, func(s store.Snapshot) error {
+		var err error
+		p, _, err = loadProject(s, userID, projectID)
+		return err
+	})
+	return p, err
+}
+
+// ListProjects returns the user's projects, oldest first, with the revision they were read at.
+func (c *Client) ListProjects(ctx context.Context, userID string) (*ProjectList, error) {
+	if err := validID("user id", userID); err != nil {
+		return nil, err
+	}
+	return c.listProjects(ctx, store.Filter{Owner: userID})
+}
+
+// ListAllProjects returns every user's projects. It is for operators and for reconcile; never
+// serve it to a user.
+func (c *Client) ListAllProjects(ctx context.Context) (*ProjectList, error) {
+	return c.listProjects(ctx, store.Filter{})
+}
+
+func (c *Client) listProjects(ctx context.Context, f store.Filter) (*ProjectList, error) {
+	out := &ProjectList{}
+	err := c.view(ctx, func(s store.Snapshot) error {
+		out.Revision = s.Revision()
+		rs, err := s.List(store.KindProject, f)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			p, _, err := loadProjectRecord(s, r)
+			if err != nil {
+				return err
+			}
+			out.Items = append(out.Items, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sortProjects(out.Items)
+	return out, nil
+}
+
+// projectState is a project as read from a snapshot, with the records needed for CAS.
+type projectState struct {
+	project  store.Record
+	children []store.Record
+}
+
+func loadProject(s store.Snapshot, userID, projectID string) (*Project, *projectState, error) {
+	r, err := s.Get(store.KindProject, projectID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, notFound("project", projectID)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if userID != "" && r.Owner != userID {
+		// Another user's project: indistinguishable from a missing one.
+		return nil, nil, notFound("project", projectID)
+	}
+	return loadProjectRecord(s, r)
+}
+
+func loadProjectRecord(s store.Snapshot, r store.Record) (*Project, *projectState, error) {
+	p, err := decodeProject(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	st := &projectState{project: r}
+	sbs, err := s.List(store.KindSandbox, store.Filter{Parent: p.ID})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, sr := range sbs {
+		if p.Sandbox, err = decodeSandbox(sr); err != nil {
+			return nil, nil, err
+		}
+		st.children = append(st.children, sr)
+	}
+	dbs, err := s.List(store.KindDatabase, store.Filter{Parent: p.ID})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, dr := range dbs {
+		if p.Database, err = decodeDatabase(dr); err != nil {
+			return nil, nil, err
+		}
+		st.children = append(st.children, dr)
+	}
+	return p, st, nil
+}
+
+// childStatuses returns the statuses of the project's children.
+func (p *Project) childStatuses() []Status {
+	var out []Status
+	if p.Sandbox != nil {
+		out = append(out, p.Sandbox.Status)
+	}
+	if p.Database != nil {
+		out = append(out, p.Database.Status)
+	}
+	return out
+}
+
+// StartProject asks for the project's stopped or failed children to run.
+func (c *Client) StartProject(ctx context.Context, userID, projectID string) (*Project, error) {
+	return c.act(ctx, userID, projectID, ActionStart)
+}
+
+// StopProject asks for the project's children to stop; volumes are kept.
+func (c *Client) StopProject(ctx context.Context, userID, projectID string) (*Project, error) {
+	return c.act(ctx, userID, projectID, ActionStop)
+}
+
+// DeleteProject asks for the project's children to be removed. The project disappears once
+// reconcile has removed every Kubernetes object.
+func (c *Client) DeleteProject(ctx context.Context, userID, projectID string) (*Project, error) {
+	return c.act(ctx, userID, projectID, ActionDelete)
+}
+
+// intent returns the status a child moves to for an action, and whether it moves at all.
+func intent(a Action, cur Status) (next, desired Status, move bool) {
+	switch a {
+	case ActionStart:
+		switch cur {
+		case StatusStopped, StatusStopping, StatusError:
+			return StatusStarting, StatusRunning, true
+		}
+		return cur, StatusRunning, false
+	case ActionStop:
+		switch cur {
+		case StatusRunning, StatusStarting, StatusError:
+			return StatusStopping, StatusStopped, true
+		}
+		return cur, StatusStopped, false
+	case ActionDelete:
+		if cur != StatusTerminated {
+			return StatusTerminating, StatusTerminated, cur != StatusTerminating
+		}
+		return cur, StatusTerminated, false
+	}
+	return cur, "", false
+}
+
+func (c *Client) act(ctx context.Context, userID, projectID string, a Action) (*Project, error) {
+	if err := validID("user id", userID); err != nil {
+		return nil, err
+	}
+	if err := validID("project id", projectID); err != nil {
+		return nil, err
+	}
+	var out *Project
+	var wroteSandbox, wroteDatabase bool
+	rev, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
+		wroteSandbox, wroteDatabase = false, false
+		p, st, err := loadProject(s, userID, projectID)
+		if err != nil {
+			return store.Txn{}, err
+		}
+		if err := CheckAction(p.Status, a); err != nil {
+			return store.Txn{}, err
+		}
+		now := c.timestamp()
+		reason := string(a) + " requested"
+		txn := store.Txn{Conds: []store.Cond{cond(st.project)}}
+		for _, ch := range st.children {
+			txn.Conds = append(txn.Conds, cond(ch))
+		}
+		if sb := p.Sandbox; sb != nil {
+			next, desired, move := intent(a, sb.Status)
+			if move || sb.Desired != desired {
+				sb.Conditions = appendCondition(sb.Conditions, Condition{Time: now, From: sb.Status, To: next, Reason: reason})
+				sb.Status, sb.Desired, sb.Reason, sb.UpdatedAt = next, desired, "", now
+				txn.Ops = append(txn.Ops, store.Put(sandboxRecord(sb)))
+				wroteSandbox = true
+			}
+		}
+		if db := p.Database; db != nil {
+			next, desired, move := intent(a, db.Status)
+			if move || db.Desired != desired {
+				db.Conditions = appendCondition(db.Conditions, Condition{Time: now, From: db.Status, To: next, Reason: reason})
+				db.Status, db.Desired, db.Reason, db.UpdatedAt = next, desired, "", now
+				txn.Ops = append(txn.Ops, store.Put(databaseRecord(db)))
+				wroteDatabase = true
+			}
+		}
+		p.Status = Aggregate(p.childStatuses()...)
+		p.UpdatedAt = now
+		txn.Ops = append(txn.Ops, store.Put(projectRecord(p)))
+		out = p
+		return txn, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s project %s: %w", a, projectID, err)
+	}
+	// Records written in this transaction carry its revision.
+	out.Version = rev
+	if wroteSandbox {
+		out.Sandbox.Version = rev
+	}
+	if wroteDatabase {
+		out.Database.Version = rev
+	}
+	return out, nil
+}
+
+func sortProjects(ps []*Project) {
+	sort.Slice(ps, func(i, j int) bool {
+		if !ps[i].CreatedAt.Equal(ps[j].CreatedAt) {
+			return ps[i].CreatedAt.Before(ps[j].CreatedAt)
+		}
+		return ps[i].ID < ps[j].ID
+	})
+}
+
+func appendCondition(cs []Condition, c Condition) []Condition {
+	cs = append(cs, c)
+	if len(cs) > MaxConditions {
+		cs = append([]Condition(nil), cs[len(cs)-MaxConditions:]...)
+	}
+	return cs
+}

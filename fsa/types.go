@@ -1,0 +1,162 @@
+package fsa
+
+import "time"
+
+// Role is what a user may do beyond their own resources.
+type Role string
+
+// Roles.
+const (
+	RoleUser  Role = "user"
+	RoleAdmin Role = "admin"
+)
+
+// User is a person using fsa. Users own projects and configuration; they sign in through one or
+// more identities.
+type User struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email,omitempty"`
+	Role      Role      `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+	Version   int64     `json:"-"`
+}
+
+// Provider is a way of signing in.
+type Provider string
+
+// Providers.
+const (
+	ProviderPassword Provider = "PASSWORD"
+	ProviderGitHub   Provider = "GITHUB"
+	ProviderSealos   Provider = "SEALOS"
+)
+
+// Identity links a sign-in method to a user. (Provider, ProviderUserID) is unique.
+type Identity struct {
+	Provider       Provider `json:"provider"`
+	ProviderUserID string   `json:"provider_user_id"`
+	UserID         string   `json:"user_id"`
+	// Secret holds provider data that must never leave the server, such as a password hash.
+	Secret    string            `json:"secret,omitempty"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	IsPrimary bool              `json:"is_primary,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+}
+
+// Well-known user configuration keys.
+const (
+	ConfigKubeconfig           = "KUBECONFIG"
+	ConfigAnthropicAPIKey      = "ANTHROPIC_API_KEY"
+	ConfigAnthropicBaseURL     = "ANTHROPIC_BASE_URL"
+	ConfigAnthropicModel       = "ANTHROPIC_MODEL"
+	ConfigAnthropicSmallModel  = "ANTHROPIC_SMALL_FAST_MODEL"
+	CategoryKubeconfig         = "kc"
+	CategoryAnthropic          = "anthropic"
+	CategoryGeneral            = "general"
+	CategoryTTYD               = "ttyd"
+	EnvTTYDAccessToken         = "TTYD_ACCESS_TOKEN"
+	EnvDatabaseURL             = "DATABASE_URL"
+	EnvAnthropicAuthToken      = "ANTHROPIC_AUTH_TOKEN"
+	envPlatformPrefixAnthropic = "ANTHROPIC_"
+	envPlatformPrefixFSA       = "FSA_"
+)
+
+// UserConfig is one per-user setting, such as the user's kubeconfig or Anthropic key.
+// (UserID, Key) is unique.
+type UserConfig struct {
+	UserID   string `json:"user_id"`
+	Key      string `json:"key"`
+	Value    string `json:"value"`
+	Category string `json:"category,omitempty"`
+	Secret   bool   `json:"secret,omitempty"`
+	// Redacted is true when Value was withheld because it is secret and not asked for.
+	Redacted  bool      `json:"-"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Condition is one entry of a resource's status timeline.
+type Condition struct {
+	Time    time.Time `json:"time"`
+	From    Status    `json:"from"`
+	To      Status    `json:"to"`
+	Reason  string    `json:"reason,omitempty"`
+	Message string    `json:"message,omitempty"`
+}
+
+// MaxConditions bounds a resource's timeline; older entries are dropped.
+const MaxConditions = 50
+
+// Project is a user's app: one sandbox, one database and its environment variables.
+type Project struct {
+	ID          string `json:"id"`
+	UserID      string `json:"user_id"`
+	Name        string `json:"name"`
+	K8sName     string `json:"k8s_name"`
+	Description string `json:"description,omitempty"`
+	// Status is aggregated from the children (see Aggregate).
+	Status    Status    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Version is the store revision of the project record's last change.
+	Version int64 `json:"-"`
+
+	// Sandbox and Database are filled in by reads; they are stored as their own records.
+	Sandbox  *Sandbox  `json:"-"`
+	Database *Database `json:"-"`
+}
+
+// Sandbox is the project's development environment: a StatefulSet, a Service and two Ingresses.
+type Sandbox struct {
+	ID        string `json:"id"`
+	ProjectID string `json:"project_id"`
+	UserID    string `json:"user_id"`
+	// Name is the Kubernetes resource name ({k8sName}-agentruntime-{6 chars}).
+	Name string `json:"name"`
+	// Status is the lifecycle state; Desired the state the user last asked for (RUNNING,
+	// STOPPED or TERMINATED).
+	Status  Status `json:"status"`
+	Desired Status `json:"desired"`
+	// AppHostLabel and TerminalHostLabel are random DNS labels chosen at creation.
+	AppHostLabel      string `json:"app_host_label"`
+	TerminalHostLabel string `json:"terminal_host_label"`
+	// AppURL and TerminalURL are recorded by reconcile once the Ingresses exist.
+	AppURL      string      `json:"app_url,omitempty"`
+	TerminalURL string      `json:"terminal_url,omitempty"`
+	Reason      string      `json:"reason,omitempty"`
+	Conditions  []Condition `json:"conditions,omitempty"`
+	CreatedAt   time.Time   `json:"created_at"`
+	UpdatedAt   time.Time   `json:"updated_at"`
+	Version     int64       `json:"-"`
+}
+
+// Database is the project's PostgreSQL cluster (a KubeBlocks Cluster).
+type Database struct {
+	ID          string      `json:"id"`
+	ProjectID   string      `json:"project_id"`
+	UserID      string      `json:"user_id"`
+	ClusterName string      `json:"cluster_name"`
+	Status      Status      `json:"status"`
+	Desired     Status      `json:"desired"`
+	Reason      string      `json:"reason,omitempty"`
+	Conditions  []Condition `json:"conditions,omitempty"`
+	CreatedAt   time.Time   `json:"created_at"`
+	UpdatedAt   time.Time   `json:"updated_at"`
+	Version     int64       `json:"-"`
+}
+
+// EnvVar is one environment variable of a project, synced into its sandbox.
+// (ProjectID, Key) is unique.
+type EnvVar struct {
+	ProjectID string `json:"project_id"`
+	UserID    string `json:"user_id"`
+	Key       string `json:"key"`
+	Value     string `json:"value"`
+	Category  string `json:"category,omitempty"`
+	Secret    bool   `json:"secret,omitempty"`
+	// Platform is true for variables fsa owns (TTYD_ACCESS_TOKEN); users cannot change them.
+	Platform bool `json:"platform,omitempty"`
+	// Redacted is true when Value was withheld.
+	Redacted  bool      `json:"-"`
+	UpdatedAt time.Time `json:"updated_at"`
+}

@@ -1,0 +1,293 @@
+package fsa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+
+	"github.com/fullstackagent/fsa/store"
+)
+
+// UserSpec describes a new user.
+type UserSpec struct {
+	Name  string
+	Email string
+	Role  Role // RoleUser when empty
+	// Identity, if set, is linked in the same transaction: the user is created only if the
+	// identity is free, so sign-up cannot leave an orphan user behind.
+	Identity *IdentitySpec
+}
+
+// IdentitySpec describes a sign-in method to link to a user.
+type IdentitySpec struct {
+	Provider       Provider
+	ProviderUserID string
+	Secret         string
+	Metadata       map[string]string
+	IsPrimary      bool
+}
+
+func (s IdentitySpec) validate() error {
+	switch s.Provider {
+	case ProviderPassword, ProviderGitHub, ProviderSealos:
+	default:
+		return invalid("unknown identity provider %q", s.Provider)
+	}
+	if err := validName("provider user id", s.ProviderUserID); err != nil {
+		return err
+	}
+	if len(s.Secret) > 4096 {
+		return invalid("identity secret is too long")
+	}
+	return nil
+}
+
+// CreateUser creates a user (and, atomically, its first identity when spec.Identity is set).
+// ErrAlreadyExists if the identity is taken.
+func (c *Client) CreateUser(ctx context.Context, spec UserSpec) (*User, error) {
+	if err := validName("user name", spec.Name); err != nil {
+		return nil, err
+	}
+	if spec.Email != "" {
+		if _, err := mail.ParseAddress(spec.Email); err != nil || len(spec.Email) > 254 {
+			return nil, invalid("email %q is not an address", truncate(spec.Email, 60))
+		}
+	}
+	switch spec.Role {
+	case "":
+		spec.Role = RoleUser
+	case RoleUser, RoleAdmin:
+	default:
+		return nil, invalid("unknown role %q", spec.Role)
+	}
+	if spec.Identity != nil {
+		if err := spec.Identity.validate(); err != nil {
+			return nil, err
+		}
+	}
+	id, err := newID(c.rand)
+	if err != nil {
+		return nil, err
+	}
+	now := c.timestamp()
+	u := &User{ID: id, Name: spec.Name, Email: spec.Email, Role: spec.Role, CreatedAt: now}
+	rev, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
+		if is := spec.Identity; is != nil {
+			if _, err := s.Get(store.KindIdentity, identityID(is.Provider, is.ProviderUserID)); err == nil {
+				return store.Txn{}, fmt.Errorf("%w: identity %s %q is linked to another user", ErrAlreadyExists, is.Provider, is.ProviderUserID)
+			}
+		}
+		txn := store.Txn{
+			Conds: []store.Cond{absent(store.KindUser, u.ID)},
+			Ops:   []store.Op{store.Put(userRecord(u))},
+		}
+		if is := spec.Identity; is != nil {
+			ident := &Identity{Provider: is.Provider, ProviderUserID: is.ProviderUserID, UserID: u.ID,
+				Secret: is.Secret, Metadata: is.Metadata, IsPrimary: true, CreatedAt: now}
+			txn.Conds = append(txn.Conds, absent(store.KindIdentity, identityID(is.Provider, is.ProviderUserID)))
+			txn.Ops = append(txn.Ops, store.Put(identityRecord(ident)))
+		}
+		return txn, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	u.Version = rev
+	return u, nil
+}
+
+// GetUser returns a user by id.
+func (c *Client) GetUser(ctx context.Context, userID string) (*User, error) {
+	if err := validID("user id", userID); err != nil {
+		return nil, err
+	}
+	var u *User
+	err := c.view(ctx, func(s store.Snapshot) error {
+		var err error
+		u, err = getUser(s, userID)
+		return err
+	})
+	return u, err
+}
+
+func getUser(s store.Snapshot, userID string) (*User, error) {
+	r, err := s.Get(store.KindUser, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("user", userID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeUser(r)
+}
+
+// LinkIdentity links another sign-in method to an existing user. ErrAlreadyExists if taken.
+func (c *Client) LinkIdentity(ctx context.Context, userID string, spec IdentitySpec) (*Identity, error) {
+	if err := validID("user id", userID); err != nil {
+		return nil, err
+	}
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	ident := &Identity{Provider: spec.Provider, ProviderUserID: spec.ProviderUserID, UserID: userID,
+		Secret: spec.Secret, Metadata: spec.Metadata, IsPrimary: spec.IsPrimary, CreatedAt: c.timestamp()}
+	_, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
+		u, err := s.Get(store.KindUser, userID)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Txn{}, notFound("user", userID)
+		}
+		if err != nil {
+			return store.Txn{}, err
+		}
+		iid := identityID(spec.Provider, spec.ProviderUserID)
+		if _, err := s.Get(store.KindIdentity, iid); err == nil {
+			return store.Txn{}, fmt.Errorf("%w: identity %s %q is already linked", ErrAlreadyExists, spec.Provider, spec.ProviderUserID)
+		}
+		return store.Txn{
+			Conds: []store.Cond{cond(u), absent(store.KindIdentity, iid)},
+			Ops:   []store.Op{store.Put(identityRecord(ident))},
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ident, nil
+}
+
+// LookupIdentity finds the identity for a provider's user id, for signing in.
+func (c *Client) LookupIdentity(ctx context.Context, p Provider, providerUserID string) (*Identity, error) {
+	if err := (IdentitySpec{Provider: p, ProviderUserID: providerUserID}).validate(); err != nil {
+		return nil, err
+	}
+	var ident *Identity
+	err := c.view(ctx, func(s store.Snapshot) error {
+		r, err := s.Get(store.KindIdentity, identityID(p, providerUserID))
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound("identity", string(p)+":"+providerUserID)
+		}
+		if err != nil {
+			return err
+		}
+		ident, err = decode[Identity](r)
+		return err
+	})
+	return ident, err
+}
+
+// SetUserConfig creates or replaces one of the user's settings.
+func (c *Client) SetUserConfig(ctx context.Context, userID string, cfg UserConfig) (*UserConfig, error) {
+	if err := validID("user id", userID); err != nil {
+		return nil, err
+	}
+	if !ValidEnvKey(cfg.Key) {
+		return nil, invalid("config key %q is not a valid name", truncate(cfg.Key, 40))
+	}
+	if len(cfg.Value) > MaxConfigValueLen {
+		return nil, invalid("value of %s has %d bytes; at most %d allowed", cfg.Key, len(cfg.Value), MaxConfigValueLen)
+	}
+	cat, err := normCategory(cfg.Category)
+	if err != nil {
+		return nil, err
+	}
+	out := &UserConfig{UserID: userID, Key: cfg.Key, Value: cfg.Value, Category: cat, Secret: cfg.Secret, UpdatedAt: c.timestamp()}
+	_, err = c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
+		u, err := s.Get(store.KindUser, userID)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Txn{}, notFound("user", userID)
+		}
+		if err != nil {
+			return store.Txn{}, err
+		}
+		txn := store.Txn{Conds: []store.Cond{cond(u)}, Ops: []store.Op{store.Put(configRecord(out))}}
+		if cur, err := s.Get(store.KindUserConfig, configID(userID, cfg.Key)); err == nil {
+			txn.Conds = append(txn.Conds, cond(cur))
+		} else {
+			txn.Conds = append(txn.Conds, absent(store.KindUserConfig, configID(userID, cfg.Key)))
+		}
+		return txn, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// GetUserConfig returns one setting. A secret value is withheld (Redacted) unless reveal is true;
+// only the user's own calls should pass reveal.
+func (c *Client) GetUserConfig(ctx context.Context, userID, key string, reveal bool) (*UserConfig, error) {
+	if err := validID("user id", userID); err != nil {
+		return nil, err
+	}
+	if !ValidEnvKey(key) {
+		return nil, invalid("config key %q is not a valid name", truncate(key, 40))
+	}
+	var cfg *UserConfig
+	err := c.view(ctx, func(s store.Snapshot) error {
+		r, err := s.Get(store.KindUserConfig, configID(userID, key))
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound("config", key)
+		}
+		if err != nil {
+			return err
+		}
+		cfg, err = decode[UserConfig](r)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return redactConfig(cfg, reveal), nil
+}
+
+// ListUserConfig returns the user's settings, ordered by key, secrets withheld unless reveal.
+func (c *Client) ListUserConfig(ctx context.Context, userID string, reveal bool) ([]*UserConfig, error) {
+	if err := validID("user id", userID); err != nil {
+		return nil, err
+	}
+	var out []*UserConfig
+	err := c.view(ctx, func(s store.Snapshot) error {
+		rs, err := s.List(store.KindUserConfig, store.Filter{Owner: userID})
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			cfg, err := decode[UserConfig](r)
+			if err != nil {
+				return err
+			}
+			out = append(out, redactConfig(cfg, reveal))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// DeleteUserConfig removes a setting; deleting an absent one is not an error.
+func (c *Client) DeleteUserConfig(ctx context.Context, userID, key string) error {
+	if err := validID("user id", userID); err != nil {
+		return err
+	}
+	if !ValidEnvKey(key) {
+		return invalid("config key %q is not a valid name", truncate(key, 40))
+	}
+	_, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
+		r, err := s.Get(store.KindUserConfig, configID(userID, key))
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Txn{}, nil
+		}
+		if err != nil {
+			return store.Txn{}, err
+		}
+		return store.Txn{Conds: []store.Cond{cond(r)}, Ops: []store.Op{store.Delete(store.KindUserConfig, r.ID)}}, nil
+	})
+	return err
+}
+
+func redactConfig(cfg *UserConfig, reveal bool) *UserConfig {
+	if cfg.Secret && !reveal {
+		cfg.Value = ""
+		cfg.Redacted = true
+	}
+	return cfg
+}

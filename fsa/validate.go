@@ -1,0 +1,128 @@
+package fsa
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Input limits.
+const (
+	MaxNameLen        = 64 // runes in a project or user name
+	MaxDescriptionLen = 1024
+	MaxEnvKeyLen      = 255
+	MaxEnvValueLen    = 32 << 10
+	MaxConfigValueLen = 256 << 10
+	MaxEnvVars        = 200 // per project
+)
+
+func validText(field, s string, max int, required bool) error {
+	if !utf8.ValidString(s) {
+		return invalid("%s is not valid UTF-8", field)
+	}
+	if required && strings.TrimSpace(s) == "" {
+		return invalid("%s is required", field)
+	}
+	if n := utf8.RuneCountInString(s); n > max {
+		return invalid("%s has %d characters; at most %d allowed", field, n, max)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+			return invalid("%s contains a control character", field)
+		}
+	}
+	return nil
+}
+
+func validName(field, s string) error {
+	if err := validText(field, s, MaxNameLen, true); err != nil {
+		return err
+	}
+	if strings.ContainsAny(s, "\n\t") {
+		return invalid("%s must be one line", field)
+	}
+	return nil
+}
+
+// validID checks an id given by a caller. A well-formed id that does not exist is ErrNotFound,
+// found later; a malformed one is rejected here.
+func validID(field, id string) error {
+	if id == "" {
+		return invalid("%s is required", field)
+	}
+	if len(id) > 128 || strings.ContainsAny(id, "/\x00") || !utf8.ValidString(id) {
+		return invalid("%s %q is malformed", field, truncate(id, 40))
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// ValidEnvKey reports whether key is a POSIX environment variable name: letters, digits and
+// underscores, not starting with a digit.
+func ValidEnvKey(key string) bool {
+	if key == "" || len(key) > MaxEnvKeyLen {
+		return false
+	}
+	for i, r := range key {
+		switch {
+		case r == '_', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// PlatformOwned reports whether the platform owns key: users may not set it, and a user's
+// variable never overrides it in the sandbox.
+func PlatformOwned(key string) bool {
+	switch key {
+	case EnvTTYDAccessToken, EnvDatabaseURL:
+		return true
+	}
+	return strings.HasPrefix(key, envPlatformPrefixAnthropic) || strings.HasPrefix(key, envPlatformPrefixFSA)
+}
+
+func validEnvKey(key string) error {
+	if !ValidEnvKey(key) {
+		return invalid("environment key %q is not a valid name (letters, digits and _, not starting with a digit, at most %d)", truncate(key, 40), MaxEnvKeyLen)
+	}
+	if PlatformOwned(key) {
+		return invalid("environment key %q is owned by the platform", key)
+	}
+	return nil
+}
+
+func validEnvValue(key, v string) error {
+	if len(v) > MaxEnvValueLen {
+		return invalid("value of %s has %d bytes; at most %d allowed", key, len(v), MaxEnvValueLen)
+	}
+	if strings.ContainsRune(v, 0) {
+		return invalid("value of %s contains a NUL byte", key)
+	}
+	return nil
+}
+
+// normCategory validates a category, defaulting an empty one to "general".
+func normCategory(c string) (string, error) {
+	if c == "" {
+		return CategoryGeneral, nil
+	}
+	if len(c) > 32 {
+		return "", invalid("category %q is longer than 32 characters", truncate(c, 40))
+	}
+	for i, r := range c {
+		ok := (r >= 'a' && r <= 'z') || (i > 0 && ((r >= '0' && r <= '9') || r == '-' || r == '_'))
+		if !ok {
+			return "", invalid("category %q must be lowercase letters, digits, - and _", truncate(c, 40))
+		}
+	}
+	return c, nil
+}
