@@ -28,8 +28,13 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: run the Go benchmarks
+## run: the main job (today: the embedded SDK example on a bbolt file under .cache/run)
+run:
+	@mkdir -p $(CACHE)/run
+	$(GO) run ./examples/embedded -data $(CACHE)/run/embedded.db
+
+## bench: run the Go benchmarks (results and commands in BENCHMARKS.md)
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
-.PHONY: help build test lint bench
+.PHONY: help build test lint bench run

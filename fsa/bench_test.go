@@ -3,17 +3,25 @@ package fsa_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/store"
+	"github.com/fullstackagent/fsa/store/boltstore"
 	"github.com/fullstackagent/fsa/store/memstore"
 )
 
-// stores lists the stores the SDK benchmarks run on, side by side in one run. boltstore adds
-// itself in bench_bolt_test.go.
+// benchStores lists the stores the SDK benchmarks run on, side by side in one run.
 var benchStores = map[string]func(b *testing.B) store.Store{
 	"memstore": func(*testing.B) store.Store { return memstore.New() },
+	"boltstore": func(b *testing.B) store.Store {
+		st, err := boltstore.Open(filepath.Join(b.TempDir(), "bench.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st
+	},
 }
 
 func BenchmarkCreateProject(b *testing.B) {

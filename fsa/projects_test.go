@@ -68,7 +68,10 @@ func TestProjectScoping(t *testing.T) {
 		"stop":   func(u, id string) error { _, err := e.c.StopProject(e.ctx, u, id); return err },
 		"delete": func(u, id string) error { _, err := e.c.DeleteProject(e.ctx, u, id); return err },
 		"env":    func(u, id string) error { _, err := e.c.ListEnv(e.ctx, u, id, true); return err },
-		"setenv": func(u, id string) error { _, err := e.c.SetEnv(e.ctx, u, id, fsa.EnvSpec{Key: "A", Value: "b"}); return err },
+		"setenv": func(u, id string) error {
+			_, err := e.c.SetEnv(e.ctx, u, id, fsa.EnvSpec{Key: "A", Value: "b"})
+			return err
+		},
 		"explain": func(u, id string) error {
 			_, err := e.c.Explain(e.ctx, u, id)
 			return err
