@@ -110,6 +110,9 @@ func BenchmarkCommitParallel(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+			if bs, ok := s.(*boltstore.Store); ok {
+				b.ReportMetric(float64(b.N+1)/float64(boltstore.Groups(bs)), "commits/group")
+			}
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -41,9 +42,14 @@ type Store struct {
 	feed      *store.Feed
 	retention int
 
-	// commitMu serialises bolt's Update with the Publish that follows it, so events reach the
-	// feed in revision order.
+	// commitMu is held by the one committer at a time, across bbolt's Update and the Publish
+	// that follows it, so events reach the feed in revision order.
 	commitMu sync.Mutex
+	// queue holds the commits waiting for the next committer (group commit).
+	queueMu sync.Mutex
+	queue   []*request
+	// groups counts committed bbolt transactions (for tests and benchmarks).
+	groups atomic.Int64
 
 	// life guards closed: calls hold it shared, Close exclusively, so Close waits for calls in
 	// progress and no call touches a closed bolt file.
@@ -130,6 +136,11 @@ func (s *Store) View(ctx context.Context, fn func(store.Snapshot) error) error {
 
 // Commit implements store.Store. It returns after the transaction is fsync'd, and publishes its
 // event to watchers after that.
+//
+// Concurrent commits are grouped: while one bbolt write transaction is being synced, the
+// transactions that arrive queue up, and the next committer applies all of them, each with its
+// own revision, in one bbolt transaction and one fsync. A transaction that fails its
+// preconditions writes nothing (see [ApplyTx]) and does not disturb the others in its group.
 func (s *Store) Commit(ctx context.Context, txn store.Txn) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -142,19 +153,78 @@ func (s *Store) Commit(ctx context.Context, txn store.Txn) (int64, error) {
 	if s.closed {
 		return 0, store.ErrClosed
 	}
+	req := &request{txn: txn, done: make(chan result, 1)}
+	s.queueMu.Lock()
+	s.queue = append(s.queue, req)
+	s.queueMu.Unlock()
+
 	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
-	var ev store.Event
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		var err error
-		ev, err = ApplyTx(tx, txn, s.retention)
-		return err
-	})
-	if err != nil {
-		return 0, err
+	select {
+	case r := <-req.done: // an earlier committer took our transaction in its group
+		s.commitMu.Unlock()
+		return r.rev, r.err
+	default:
 	}
-	s.feed.Publish(ev)
-	return ev.Revision, nil
+	s.queueMu.Lock()
+	group := s.queue
+	s.queue = nil
+	s.queueMu.Unlock()
+	s.commitGroup(group) // group holds req: nobody else could take it while we held commitMu
+	s.commitMu.Unlock()
+	r := <-req.done
+	return r.rev, r.err
+}
+
+type request struct {
+	txn  store.Txn
+	done chan result // buffered: the committer never blocks on it
+}
+
+type result struct {
+	rev int64
+	err error
+}
+
+// commitGroup applies group in one bbolt transaction, publishes the events in revision order
+// and answers every request. Called with commitMu held.
+func (s *Store) commitGroup(group []*request) {
+	events := make([]store.Event, len(group))
+	errs := make([]error, len(group))
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for i, req := range group {
+			events[i], errs[i] = ApplyTx(tx, req.txn, s.retention)
+			if errs[i] != nil && !rejected(errs[i]) {
+				return errs[i]
+			}
+		}
+		return nil
+	})
+	if err != nil && len(group) > 1 {
+		// A storage failure rolled back the whole group: retry each alone, so only the
+		// transactions that fail on their own report an error.
+		for _, req := range group {
+			s.commitGroup([]*request{req})
+		}
+		return
+	}
+	s.groups.Add(1)
+	for i, req := range group {
+		switch {
+		case err != nil:
+			req.done <- result{err: err}
+		case errs[i] != nil:
+			req.done <- result{err: errs[i]}
+		default:
+			s.feed.Publish(events[i])
+			req.done <- result{rev: events[i].Revision}
+		}
+	}
+}
+
+// rejected reports whether err is a transaction's own failure, after which ApplyTx has
+// written nothing.
+func rejected(err error) bool {
+	return errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrFenced) || errors.Is(err, store.ErrInvalidTxn)
 }
 
 // Watch implements store.Store.

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	bolt "go.etcd.io/bbolt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/fullstackagent/fsa/store"
 	"github.com/fullstackagent/fsa/store/boltstore"
