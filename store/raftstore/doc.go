@@ -1,0 +1,60 @@
+// Package raftstore is a [store.Store] replicated by Raft (hashicorp/raft), for running fsad
+// as a highly available cluster of three or five nodes.
+//
+// # Replication
+//
+// Every transaction is a log entry: one command-type byte followed by the JSON encoding of the
+// [store.Txn]. A quorum commits the entry; then every node applies it, in log order, to its own
+// bbolt state database with the same [store.Apply] semantics as the other stores. Revisions are
+// assigned by the state machine in log order, so records, versions, revisions and change-feed
+// events are identical on every node.
+//
+// The state machine is deterministic: times, ids and the fencing token travel inside the
+// transaction. An entry that fails its preconditions (store.ErrConflict, store.ErrFenced,
+// store.ErrInvalidTxn) takes no revision and writes nothing on any node; the failure is the
+// entry's result, returned by Commit on the proposing node. An entry that cannot be decoded,
+// or a failing disk, panics: a node must not skip an entry the others applied. Committed
+// entries are applied in batches, one bbolt transaction (one fsync) per batch; the index of the
+// last applied entry is stored in the same transaction, so entries Raft replays after a
+// restart are recognised and skipped.
+//
+// # Files
+//
+// Config.Dir holds raft.db (the Raft log and stable store, raft-boltdb), snapshots/ (Raft
+// snapshots) and state.db (the state database). A snapshot is a consistent copy of state.db
+// streamed from a bbolt read transaction (Tx.WriteTo) while applies continue. Restoring one (a
+// follower too far behind to catch up from the log) writes the stream to a new file, renames
+// it over state.db and swaps it in; the node's change feed is then reset to the restored
+// revision, so watchers older than it get [store.ErrCompacted] and re-list.
+//
+// # Reads
+//
+// [Store.View] is linearizable: only the leader serves it. The leader confirms it still leads
+// (a heartbeat round to a quorum) before reading its local state, and, once per term, waits for
+// a barrier first so its state includes everything earlier leaders committed.
+// [Store.ViewStale] reads any node's local state without contacting the leader: it may lag,
+// but it is always a committed state. [Store.Watch] works on every node.
+//
+// # Writes on a follower
+//
+// Only the leader proposes. On a follower, Commit, View, Barrier, Join, Remove and
+// TransferLeadership return a [*NotLeaderError] (errors.Is(err, [ErrNotLeader])) naming the
+// leader's ID and Raft address when one is known; raftstore does not forward. The daemon's RPC
+// layer maps it to an Unavailable error carrying the leader's API address, and clients retry
+// there. When a leader loses leadership with a proposal in flight the error has Uncertain set:
+// the transaction may or may not have committed (a compare-and-swap retry is safe; a duplicate
+// fails its precondition).
+//
+// # Leadership and fencing
+//
+// [Store.Leadership] signals gaining and losing leadership. A new leader runs [Store.Barrier],
+// commits Txn{SetEpoch: [Store.Term]} and then writes with Fence set to that term. Because the
+// epoch check runs inside the state machine, a deposed leader's late write fails on every node
+// with store.ErrFenced.
+//
+// # Cluster membership
+//
+// One node starts with Config.Bootstrap (or all nodes with the same Config.InitialMembers);
+// others are added by the leader's [Store.Join] and removed by [Store.Remove]. [Store.Status]
+// reports members, leader, term and indexes.
+package raftstore
