@@ -32,6 +32,27 @@ func (c *Client) AcquireEpoch(ctx context.Context, epoch uint64) error {
 	return mapStoreErr(err)
 }
 
+// RunLeader runs fn as the single leader of an embedded, single-node deployment: it raises the
+// store's epoch by one (fencing off any earlier process that used the same store) and calls fn
+// with the new epoch as its fencing token, returning when fn does. A replicated deployment uses
+// its Raft term instead (see package daemon).
+func (c *Client) RunLeader(ctx context.Context, fn func(ctx context.Context, fence uint64) error) error {
+	for {
+		cur, err := c.Epoch(ctx)
+		if err != nil {
+			return err
+		}
+		err = c.AcquireEpoch(ctx, cur+1)
+		if errors.Is(err, ErrFenced) {
+			continue // another process raised it first: go above it
+		}
+		if err != nil {
+			return fmt.Errorf("acquire epoch: %w", err)
+		}
+		return fn(ctx, cur+1)
+	}
+}
+
 // Epoch returns the store's current fencing epoch.
 func (c *Client) Epoch(ctx context.Context) (uint64, error) {
 	var e uint64

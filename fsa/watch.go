@@ -16,10 +16,12 @@ const (
 	ResourceSandbox  ResourceKind = "sandbox"
 	ResourceDatabase ResourceKind = "database"
 	ResourceEnv      ResourceKind = "env"
+	ResourceConfig   ResourceKind = "config"
 )
 
-// ResourceChange is one project, sandbox, database or environment variable written or removed.
-// Exactly one of the pointers is set, matching Kind. Environment values are always withheld.
+// ResourceChange is one project, sandbox, database, environment variable or user setting
+// written or removed. Exactly one of the pointers is set, matching Kind. Values of environment
+// variables and settings are always withheld.
 type ResourceChange struct {
 	Kind     ResourceKind
 	Deleted  bool
@@ -27,6 +29,7 @@ type ResourceChange struct {
 	Sandbox  *Sandbox
 	Database *Database
 	Env      *EnvVar
+	Config   *UserConfig
 }
 
 // WatchEvent is one committed transaction's visible changes.
@@ -116,6 +119,14 @@ func resourceChange(ch store.Change) (ResourceChange, bool, error) {
 		if v != nil {
 			v.Value, v.Redacted = "", true
 			rc.Env = v
+		}
+	case store.KindUserConfig:
+		rc.Kind = ResourceConfig
+		var v *UserConfig
+		v, err = decode[UserConfig](r)
+		if v != nil {
+			v.Value, v.Redacted = "", true
+			rc.Config = v
 		}
 	default:
 		return rc, false, nil

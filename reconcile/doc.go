@@ -1,0 +1,28 @@
+// Package reconcile drives Kubernetes to the state recorded in the fsa store and records what
+// Kubernetes reports.
+//
+// A [Runner] is level-based and idempotent: each sync reads one sandbox or database's desired
+// state from the store and its observed state from Kubernetes, makes Kubernetes match (server-side
+// apply of the complete objects, scale, delete), and records the observation through
+// fsa.Client.RecordSandbox / RecordDatabase — only when something changed, so an idle system
+// writes nothing. Restarting at any point loses nothing: the next sync converges from whatever
+// it finds.
+//
+// Work is triggered by three sources: the store's change feed (intents, env and configuration
+// changes, within milliseconds), Kubernetes informers per user namespace, label-selected to the
+// objects fsa writes (pods becoming ready, crash loops, objects deleted or scaled out of band),
+// and a slow periodic resync as a safety net. Items go through a work queue with per-item
+// exponential backoff, bounded concurrency and per-tenant fairness.
+//
+// # Fencing
+//
+// A Runner is started with a fencing token: the leader's epoch. Every store write carries it as a
+// precondition, so a deposed leader's writes are rejected by the store itself; before each
+// Kubernetes write the runner re-reads the epoch (a linearizable read on a replicated store) and
+// stops if it changed; and every Kubernetes object it writes carries the token in the
+// fsa.fullstackagent.io/epoch annotation, so writes can be audited. Run returns an error
+// wrapping fsa.ErrFenced when the token is no longer current.
+//
+// The package knows nothing of Raft or RPC: the daemon decides when to run a Runner and with
+// which token; an embedded program uses fsa.Client.RunLeader.
+package reconcile

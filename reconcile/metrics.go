@@ -1,0 +1,48 @@
+package reconcile
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the runner's Prometheus collectors, registered on the caller's registry.
+type metrics struct {
+	depth     prometheus.GaugeFunc
+	duration  *prometheus.HistogramVec
+	errors    *prometheus.CounterVec
+	lag       *prometheus.HistogramVec
+	k8sWrites *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, error) {
+	m := &metrics{
+		depth: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "fsa", Subsystem: "reconcile", Name: "queue_depth",
+			Help: "Items waiting in the reconcile work queue.",
+		}, depth),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "fsa", Subsystem: "reconcile", Name: "sync_duration_seconds",
+			Help:    "Time to sync one sandbox or database with Kubernetes.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}, []string{"kind"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fsa", Subsystem: "reconcile", Name: "sync_errors_total",
+			Help: "Syncs that failed and were retried with backoff.",
+		}, []string{"kind"}),
+		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "fsa", Subsystem: "reconcile", Name: "lag_seconds",
+			Help:    "Time from a recorded intent (CREATING, STARTING, STOPPING, TERMINATING) to the first Kubernetes write carrying it out.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}, []string{"kind"}),
+		k8sWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fsa", Subsystem: "reconcile", Name: "kubernetes_writes_total",
+			Help: "Apply, scale and delete calls made to Kubernetes.",
+		}, []string{"kind", "op"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.depth, m.duration, m.errors, m.lag, m.k8sWrites} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,336 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/k8s"
+	"github.com/fullstackagent/fsa/store"
+)
+
+// Config configures a Runner.
+type Config struct {
+	// Client is the SDK over the store to reconcile. Required.
+	Client *fsa.Client
+	// Fence is the fencing token (the leader's epoch). Required.
+	Fence uint64
+	// Domain is the parent domain of every sandbox's ingress hosts. Required.
+	Domain string
+	// Scheme of the recorded app and terminal URLs; "https" by default.
+	Scheme string
+	// TLSSecretName and IngressClassName are passed to the sandbox Ingresses.
+	TLSSecretName, IngressClassName string
+	// DeleteVolumes removes a sandbox's home volume when its project is deleted.
+	DeleteVolumes bool
+	// Clients caches per-user Kubernetes clients; a new cache when nil.
+	Clients *k8s.Clients
+	// Workers bounds concurrent syncs (4 by default).
+	Workers int
+	// Resync is the period of the safety-net full resync (5 minutes by default).
+	Resync time.Duration
+	// MaxBackoff caps the retry delay of a failing item (30 s by default); BaseBackoff is the
+	// first delay (100 ms by default).
+	BaseBackoff, MaxBackoff time.Duration
+	// ErrorAfter is how many consecutive failures of a transient kind it takes to record ERROR
+	// (3 by default). Permanent failures (no kubeconfig, forbidden, invalid spec) record ERROR at
+	// once.
+	ErrorAfter int
+	// Registerer receives the runner's metrics; none when nil.
+	Registerer prometheus.Registerer
+	// Logger; slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+// Runner runs the reconcile loops. Create it with New and call Run once.
+type Runner struct {
+	cfg       Config
+	c         *fsa.Client
+	log       *slog.Logger
+	q         *fairQueue
+	m         *metrics
+	sandboxes k8s.SandboxManager
+	databases k8s.DatabaseManager
+	informers *informers
+
+	mu    sync.Mutex
+	names map[string]map[string]string // user → resource name → project id
+	// fenced is set once the store says our token is stale.
+	fenced chan struct{}
+	once   sync.Once
+}
+
+// New checks cfg and returns a Runner.
+func New(cfg Config) (*Runner, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("reconcile: Config.Client is required")
+	}
+	if cfg.Fence == 0 {
+		return nil, errors.New("reconcile: Config.Fence is required")
+	}
+	if cfg.Domain == "" {
+		return nil, errors.New("reconcile: Config.Domain is required")
+	}
+	if cfg.Scheme == "" {
+		cfg.Scheme = "https"
+	}
+	if cfg.Clients == nil {
+		cfg.Clients = k8s.NewClients()
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.Resync <= 0 {
+		cfg.Resync = 5 * time.Minute
+	}
+	if cfg.BaseBackoff <= 0 {
+		cfg.BaseBackoff = 100 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.ErrorAfter <= 0 {
+		cfg.ErrorAfter = 3
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &Runner{
+		cfg:    cfg,
+		c:      cfg.Client,
+		log:    cfg.Logger.With("component", "reconcile", "fence", cfg.Fence),
+		q:      newFairQueue(workqueue.NewTypedItemExponentialFailureRateLimiter[item](cfg.BaseBackoff, cfg.MaxBackoff)),
+		names:  map[string]map[string]string{},
+		fenced: make(chan struct{}),
+	}
+	m, err := newMetrics(cfg.Registerer, func() float64 { return float64(r.q.Len()) })
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: register metrics: %w", err)
+	}
+	r.m = m
+	r.informers = newInformers(r.log, r.onKubeEvent)
+	return r, nil
+}
+
+// Run reconciles until ctx ends (returning nil) or the fencing token is found stale (returning
+// an error wrapping fsa.ErrFenced). Every goroutine it starts has stopped when it returns.
+func (r *Runner) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.log.Info("reconcile starting", "workers", r.cfg.Workers, "resync", r.cfg.Resync)
+
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		r.q.ShutDown()
+		r.informers.stopAll()
+		wg.Wait()
+		r.log.Info("reconcile stopped")
+	}()
+
+	feedErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		feedErr <- r.followFeed(ctx)
+	}()
+	for i := 0; i < r.cfg.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r.work(ctx) {
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(r.cfg.Resync)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := r.enqueueAll(ctx); err != nil && ctx.Err() == nil {
+					r.log.Warn("resync failed", "err", err)
+				}
+			}
+		}
+	}()
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-r.fenced:
+		return fmt.Errorf("reconcile: fencing token %d is stale: %w", r.cfg.Fence, fsa.ErrFenced)
+	case err := <-feedErr:
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, fsa.ErrFenced) {
+			return fmt.Errorf("reconcile: fencing token %d is stale: %w", r.cfg.Fence, err)
+		}
+		return fmt.Errorf("reconcile: change feed: %w", err)
+	}
+}
+
+// markFenced stops the runner: another leader took over.
+func (r *Runner) markFenced() { r.once.Do(func() { close(r.fenced) }) }
+
+// followFeed lists every project, queues it, and follows the change feed from the listed
+// revision; when the feed says the revision was compacted it lists again.
+func (r *Runner) followFeed(ctx context.Context) error {
+	for {
+		rev, err := r.enqueueAllAt(ctx)
+		if err != nil {
+			return err
+		}
+		w, err := r.c.Watch(ctx, "", rev)
+		if err != nil {
+			if errors.Is(err, store.ErrCompacted) {
+				continue
+			}
+			return err
+		}
+		for {
+			ev, err := w.Next()
+			if errors.Is(err, store.ErrCompacted) {
+				r.log.Info("change feed compacted; listing again", "after", w.Revision())
+				break
+			}
+			if err != nil {
+				return err
+			}
+			for _, ch := range ev.Changes {
+				r.onStoreChange(ctx, ch)
+			}
+		}
+	}
+}
+
+func (r *Runner) onStoreChange(ctx context.Context, ch fsa.ResourceChange) {
+	switch ch.Kind {
+	case fsa.ResourceSandbox:
+		sb := ch.Sandbox
+		if ch.Deleted {
+			r.forgetName(sb.UserID, sb.Name)
+			return
+		}
+		r.remember(sb.UserID, sb.Name, sb.ProjectID)
+		r.q.Add(sb.UserID, item{kindSandbox, sb.ProjectID})
+	case fsa.ResourceDatabase:
+		db := ch.Database
+		if ch.Deleted {
+			return
+		}
+		r.q.Add(db.UserID, item{kindDatabase, db.ProjectID})
+		if db.Status == fsa.StatusRunning {
+			// The sandbox's DATABASE_URL may have to change.
+			r.q.Add(db.UserID, item{kindSandbox, db.ProjectID})
+		}
+	case fsa.ResourceEnv:
+		if !ch.Deleted || ch.Env.ProjectID != "" {
+			r.q.Add(ch.Env.UserID, item{kindSandbox, ch.Env.ProjectID})
+		}
+	case fsa.ResourceConfig:
+		// A new kubeconfig or Anthropic key touches every project of the user.
+		list, err := r.c.ListProjects(ctx, ch.Config.UserID)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Warn("list projects after config change", "user", ch.Config.UserID, "err", err)
+			}
+			return
+		}
+		for _, p := range list.Items {
+			r.enqueueProject(p)
+		}
+	}
+}
+
+func (r *Runner) enqueueAll(ctx context.Context) error {
+	_, err := r.enqueueAllAt(ctx)
+	return err
+}
+
+func (r *Runner) enqueueAllAt(ctx context.Context) (int64, error) {
+	list, err := r.c.ListAllProjects(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range list.Items {
+		r.enqueueProject(p)
+	}
+	return list.Revision, nil
+}
+
+func (r *Runner) enqueueProject(p *fsa.Project) {
+	if p.Sandbox != nil {
+		r.remember(p.UserID, p.Sandbox.Name, p.ID)
+		r.q.Add(p.UserID, item{kindSandbox, p.ID})
+	}
+	if p.Database != nil {
+		r.remember(p.UserID, p.Database.ClusterName, p.ID)
+		r.q.Add(p.UserID, item{kindDatabase, p.ID})
+	}
+}
+
+func (r *Runner) remember(user, name, project string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.names[user]
+	if m == nil {
+		m = map[string]string{}
+		r.names[user] = m
+	}
+	m[name] = project
+}
+
+func (r *Runner) forgetName(user, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.names[user], name)
+}
+
+// onKubeEvent maps an object event from a user's informer to the work item it concerns.
+func (r *Runner) onKubeEvent(user string, k kind, name string) {
+	r.mu.Lock()
+	project, ok := r.names[user][name]
+	r.mu.Unlock()
+	if ok {
+		r.q.Add(user, item{k, project})
+	}
+}
+
+// work processes one item; false when the queue shut down.
+func (r *Runner) work(ctx context.Context) bool {
+	user, it, ok := r.q.Get()
+	if !ok {
+		return false
+	}
+	defer r.q.Done(it)
+	start := time.Now()
+	err := r.sync(ctx, user, it)
+	r.m.duration.WithLabelValues(it.kind.String()).Observe(time.Since(start).Seconds())
+	switch {
+	case err == nil:
+		r.q.Forget(it)
+	case errors.Is(err, fsa.ErrFenced):
+		r.markFenced()
+	case ctx.Err() != nil:
+	case errors.Is(err, errRequeue):
+		r.q.Add(user, it)
+	default:
+		r.m.errors.WithLabelValues(it.kind.String()).Inc()
+		r.log.Warn("sync failed; retrying with backoff", "kind", it.kind, "project", it.project, "err", err, "failures", r.q.Failures(it)+1)
+		r.q.AddRateLimited(user, it)
+	}
+	return true
+}

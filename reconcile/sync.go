@@ -1,0 +1,377 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/k8s"
+)
+
+// errRequeue asks for the item to be synced again at once: the store changed under the sync.
+var errRequeue = errors.New("requeue")
+
+// permanentError marks a failure that retrying alone will not fix (no kubeconfig, forbidden,
+// invalid spec): it is recorded as ERROR at once, and still retried with backoff.
+type permanentError struct {
+	reason string
+	err    error
+}
+
+func (e *permanentError) Error() string { return e.reason + ": " + e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+func permanent(err error) (string, bool) {
+	var pe *permanentError
+	if errors.As(err, &pe) {
+		return pe.reason, true
+	}
+	for _, c := range []struct {
+		err    error
+		reason string
+	}{
+		{k8s.ErrNoKubeconfig, "NoKubeconfig"},
+		{k8s.ErrInvalidKubeconfig, "InvalidKubeconfig"},
+		{k8s.ErrForbidden, "Forbidden"},
+		{k8s.ErrUnauthorized, "Unauthorized"},
+		{k8s.ErrInvalidSpec, "InvalidSpec"},
+	} {
+		if errors.Is(err, c.err) {
+			return c.reason, true
+		}
+	}
+	return "", false
+}
+
+// sync converges one child of one project. It returns nil when the observation is recorded (or
+// nothing changed), errRequeue when the store changed under it, an error wrapping fsa.ErrFenced
+// when the token is stale, and any other error to be retried with backoff.
+func (r *Runner) sync(ctx context.Context, user string, it item) error {
+	p, err := r.c.ProjectByID(ctx, it.project)
+	if errors.Is(err, fsa.ErrNotFound) {
+		return nil // removed: nothing left to do
+	}
+	if err != nil {
+		return err
+	}
+	var version int64
+	var cur fsa.Status
+	var curReason string
+	switch it.kind {
+	case kindSandbox:
+		if p.Sandbox == nil {
+			return nil
+		}
+		version, cur, curReason = p.Sandbox.Version, p.Sandbox.Status, p.Sandbox.Reason
+	case kindDatabase:
+		if p.Database == nil {
+			return nil
+		}
+		version, cur, curReason = p.Database.Version, p.Database.Status, p.Database.Reason
+	}
+
+	obs, err := r.converge(ctx, user, it, p)
+	if err != nil {
+		if errors.Is(err, fsa.ErrFenced) || ctx.Err() != nil {
+			return err
+		}
+		reason, perm := permanent(err)
+		if !perm && r.q.Failures(it)+1 < r.cfg.ErrorAfter {
+			return err
+		}
+		if reason == "" {
+			reason = "KubernetesError"
+		}
+		// Record the failure so users see it, then retry with backoff.
+		if _, rerr := r.record(ctx, it, fsa.Observation{Version: version, Status: fsa.StatusError, Reason: reason, Message: err.Error()}); rerr != nil {
+			return rerr
+		}
+		return err
+	}
+	if obs.Status == "" {
+		return nil
+	}
+	obs.Version = version
+	if obs.Status == cur && cur != fsa.StatusError {
+		// Same state: keep its recorded reason, so an unchanged sandbox writes nothing. Still in
+		// progress, informers wake us when Kubernetes moves; the resync is the safety net.
+		obs.Reason = curReason
+	}
+	proj, err := r.record(ctx, it, obs)
+	if err != nil {
+		return err
+	}
+	if it.kind == kindDatabase && obs.Status == fsa.StatusRunning && cur != fsa.StatusRunning && proj != nil {
+		r.q.Add(user, item{kindSandbox, it.project})
+	}
+	return nil
+}
+
+func (r *Runner) record(ctx context.Context, it item, obs fsa.Observation) (*fsa.Project, error) {
+	var (
+		p   *fsa.Project
+		err error
+	)
+	p0, err := r.c.ProjectByID(ctx, it.project)
+	if errors.Is(err, fsa.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch it.kind {
+	case kindSandbox:
+		if p0.Sandbox == nil {
+			return nil, nil
+		}
+		p, err = r.c.RecordSandbox(ctx, r.cfg.Fence, p0.Sandbox.ID, obs)
+	case kindDatabase:
+		if p0.Database == nil {
+			return nil, nil
+		}
+		p, err = r.c.RecordDatabase(ctx, r.cfg.Fence, p0.Database.ID, obs)
+	}
+	switch {
+	case errors.Is(err, fsa.ErrConflict):
+		return nil, errRequeue // the user asked for something else meanwhile
+	case errors.Is(err, fsa.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkFence confirms, right before a Kubernetes write, that our token is still the store's
+// epoch. On a replicated store the read is linearizable, so a deposed leader cannot pass it.
+func (r *Runner) checkFence(ctx context.Context) error {
+	epoch, err := r.c.Epoch(ctx)
+	if err != nil {
+		return err
+	}
+	if epoch != r.cfg.Fence {
+		return fmt.Errorf("store epoch is %d: %w", epoch, fsa.ErrFenced)
+	}
+	return nil
+}
+
+// client returns the user's Kubernetes client and makes sure its informers run.
+func (r *Runner) client(ctx context.Context, userID string) (*k8s.Client, error) {
+	cfg, err := r.c.GetUserConfig(ctx, userID, fsa.ConfigKubeconfig, true)
+	if errors.Is(err, fsa.ErrNotFound) {
+		return nil, &permanentError{"NoKubeconfig", fmt.Errorf("user %s has no kubeconfig: %w", userID, k8s.ErrNoKubeconfig)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	kc, err := r.cfg.Clients.Get(userID, []byte(cfg.Value))
+	if err != nil {
+		return nil, err
+	}
+	r.informers.ensure(userID, kc)
+	return kc, nil
+}
+
+// converge makes Kubernetes match the child's desired state and returns the observation to
+// record.
+func (r *Runner) converge(ctx context.Context, user string, it item, p *fsa.Project) (fsa.Observation, error) {
+	kc, err := r.client(ctx, user)
+	if err != nil {
+		return fsa.Observation{}, err
+	}
+	if it.kind == kindSandbox {
+		return r.convergeSandbox(ctx, user, kc, p)
+	}
+	return r.convergeDatabase(ctx, kc, p)
+}
+
+func (r *Runner) observeLag(kind kind, updated time.Time, st fsa.Status) {
+	if st.Transitional() && !updated.IsZero() {
+		r.m.lag.WithLabelValues(kind.String()).Observe(time.Since(updated).Seconds())
+	}
+}
+
+func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Client, p *fsa.Project) (fsa.Observation, error) {
+	sb := p.Sandbox
+	if sb.Desired == fsa.StatusTerminated {
+		if err := r.checkFence(ctx); err != nil {
+			return fsa.Observation{}, err
+		}
+		r.observeLag(kindSandbox, sb.UpdatedAt, sb.Status)
+		r.m.k8sWrites.WithLabelValues("sandbox", "delete").Inc()
+		if err := r.sandboxes.Delete(ctx, kc, sb.Name, r.cfg.DeleteVolumes); err != nil {
+			return fsa.Observation{}, err
+		}
+		st, err := r.sandboxes.Status(ctx, kc, sb.Name)
+		if err != nil {
+			return fsa.Observation{}, err
+		}
+		if st.State == k8s.StateTerminated {
+			return fsa.Observation{Status: fsa.StatusTerminated, Reason: "Deleted"}, nil
+		}
+		return fsa.Observation{Status: fsa.StatusTerminating}, nil
+	}
+
+	spec, waiting, err := r.sandboxSpec(ctx, user, kc, p)
+	if err != nil {
+		return fsa.Observation{}, err
+	}
+	stopped := sb.Desired == fsa.StatusStopped
+	spec.Stopped = stopped
+	if err := r.checkFence(ctx); err != nil {
+		return fsa.Observation{}, err
+	}
+	r.observeLag(kindSandbox, sb.UpdatedAt, sb.Status)
+	if stopped {
+		r.m.k8sWrites.WithLabelValues("sandbox", "stop").Inc()
+		err = r.sandboxes.Stop(ctx, kc, spec)
+	} else {
+		r.m.k8sWrites.WithLabelValues("sandbox", "apply").Inc()
+		err = r.sandboxes.Apply(ctx, kc, spec)
+	}
+	if err != nil {
+		return fsa.Observation{}, err
+	}
+	if waiting {
+		// The database is running but its credentials are not readable yet: look again soon.
+		r.q.AddAfter(user, item{kindSandbox, p.ID}, time.Second)
+	}
+	st, err := r.sandboxes.Status(ctx, kc, sb.Name)
+	if err != nil {
+		return fsa.Observation{}, err
+	}
+	obs := fsa.Observation{
+		AppURL:      r.cfg.Scheme + "://" + spec.AppHost(),
+		TerminalURL: r.cfg.Scheme + "://" + spec.TerminalHost(),
+	}
+	switch {
+	case st.State == k8s.StateError:
+		obs.Status, obs.Reason = fsa.StatusError, st.Reason
+	case stopped && st.State == k8s.StateStopped, stopped && st.State == k8s.StateTerminated:
+		obs.Status = fsa.StatusStopped
+	case stopped:
+		obs.Status = fsa.StatusStopping
+	case st.State == k8s.StateRunning:
+		obs.Status = fsa.StatusRunning
+	default:
+		obs.Status, obs.Reason = fsa.StatusStarting, "Applied"
+	}
+	return obs, nil
+}
+
+func (r *Runner) convergeDatabase(ctx context.Context, kc *k8s.Client, p *fsa.Project) (fsa.Observation, error) {
+	db := p.Database
+	if err := r.checkFence(ctx); err != nil {
+		return fsa.Observation{}, err
+	}
+	r.observeLag(kindDatabase, db.UpdatedAt, db.Status)
+	if db.Desired == fsa.StatusTerminated {
+		r.m.k8sWrites.WithLabelValues("database", "delete").Inc()
+		if err := r.databases.Delete(ctx, kc, db.ClusterName); err != nil {
+			return fsa.Observation{}, err
+		}
+		st, err := r.databases.Status(ctx, kc, db.ClusterName)
+		if err != nil {
+			return fsa.Observation{}, err
+		}
+		if st.State == k8s.StateTerminated {
+			return fsa.Observation{Status: fsa.StatusTerminated, Reason: "Deleted"}, nil
+		}
+		return fsa.Observation{Status: fsa.StatusTerminating}, nil
+	}
+	stopped := db.Desired == fsa.StatusStopped
+	spec := k8s.DatabaseSpec{Name: db.ClusterName, Project: p.K8sName, Epoch: r.cfg.Fence, Stopped: stopped}
+	var err error
+	if stopped {
+		r.m.k8sWrites.WithLabelValues("database", "stop").Inc()
+		err = r.databases.Stop(ctx, kc, spec)
+	} else {
+		r.m.k8sWrites.WithLabelValues("database", "apply").Inc()
+		err = r.databases.Apply(ctx, kc, spec)
+	}
+	if err != nil {
+		return fsa.Observation{}, err
+	}
+	st, err := r.databases.Status(ctx, kc, db.ClusterName)
+	if err != nil {
+		return fsa.Observation{}, err
+	}
+	var obs fsa.Observation
+	switch {
+	case st.State == k8s.StateError:
+		obs.Status, obs.Reason = fsa.StatusError, st.Reason
+	case stopped && (st.State == k8s.StateStopped || st.State == k8s.StateTerminated):
+		obs.Status = fsa.StatusStopped
+	case stopped:
+		obs.Status = fsa.StatusStopping
+	case st.State == k8s.StateRunning:
+		obs.Status = fsa.StatusRunning
+	default:
+		obs.Status, obs.Reason = fsa.StatusStarting, "Applied"
+	}
+	return obs, nil
+}
+
+// sandboxSpec builds the sandbox's desired objects, its environment included: the user's
+// variables, then the platform's (which always win): the terminal token, the project for
+// terminal tickets, DATABASE_URL once the database runs, and the user's Anthropic settings.
+// waiting is true when DATABASE_URL should be there but the credentials are not readable yet.
+func (r *Runner) sandboxSpec(ctx context.Context, user string, kc *k8s.Client, p *fsa.Project) (spec k8s.SandboxSpec, waiting bool, err error) {
+	sb := p.Sandbox
+	vars, err := r.c.RuntimeEnv(ctx, p.ID)
+	if err != nil {
+		return spec, false, err
+	}
+	env := map[string]string{}
+	for _, v := range vars {
+		if !v.Platform && !fsa.PlatformOwned(v.Key) {
+			env[v.Key] = v.Value
+		}
+	}
+	for _, v := range vars {
+		if v.Key == fsa.EnvTTYDAccessToken {
+			env[v.Key] = v.Value
+		}
+	}
+	env[envProject] = p.ID
+	if db := p.Database; db != nil && db.Status == fsa.StatusRunning {
+		url, err := r.databases.ConnectionURL(ctx, kc, db.ClusterName)
+		switch {
+		case err == nil:
+			env[fsa.EnvDatabaseURL] = url
+		case errors.Is(err, k8s.ErrNotReady):
+			waiting = true
+		default:
+			return spec, false, err
+		}
+	}
+	cfgs, err := r.c.ListUserConfig(ctx, user, true)
+	if err != nil {
+		return spec, false, err
+	}
+	for _, c := range cfgs {
+		switch c.Key {
+		case fsa.ConfigAnthropicAPIKey:
+			env[fsa.EnvAnthropicAuthToken] = c.Value
+		case fsa.ConfigAnthropicBaseURL, fsa.ConfigAnthropicModel, fsa.ConfigAnthropicSmallModel:
+			env[c.Key] = c.Value
+		}
+	}
+	spec = k8s.SandboxSpec{
+		Name:              sb.Name,
+		Project:           p.K8sName,
+		Epoch:             r.cfg.Fence,
+		Env:               env,
+		Domain:            r.cfg.Domain,
+		AppHostLabel:      sb.AppHostLabel,
+		TerminalHostLabel: sb.TerminalHostLabel,
+		IngressClassName:  r.cfg.IngressClassName,
+		TLSSecretName:     r.cfg.TLSSecretName,
+	}
+	return spec, waiting, nil
+}
+
+// envProject names the project in the sandbox, for terminal tickets (see runtime/ticket).
+const envProject = "FSA_PROJECT"
