@@ -60,7 +60,7 @@ func (f *fixture) runner(fence uint64) (stop func() error, done <-chan error) {
 	f.t.Helper()
 	r, err := reconcile.New(reconcile.Config{
 		Client: f.c, Fence: fence, Domain: "sandbox.fsa.test", Workers: 4,
-		Resync: time.Hour, // prove the loops are event-driven: no resync during a test
+		Resync:      time.Hour, // prove the loops are event-driven: no resync during a test
 		BaseBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
 		Registerer: prometheus.NewRegistry(),
 	})
@@ -377,4 +377,3 @@ func TestAPIServerOutage(t *testing.T) {
 	f.waitProject(a.ID, "stopped after the outage", both(fsa.StatusStopped))
 	f.waitProject(b.ID, "created after the outage", both(fsa.StatusRunning))
 }
-
