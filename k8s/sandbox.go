@@ -1,0 +1,205 @@
+package k8s
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// SandboxManager applies sandboxes to Kubernetes and observes them. Every
+// method is idempotent: calling it again with the same arguments changes
+// nothing. Writes are server-side applies of the complete desired objects
+// under FieldManager, so a field fsa stops stating (an environment variable
+// dropped from the spec, say) is removed. The zero value is ready to use.
+type SandboxManager struct{}
+
+// prepare fills the spec's namespace from the client and its image from
+// Image(), then validates it.
+func (SandboxManager) prepare(c *Client, spec SandboxSpec) (SandboxSpec, error) {
+	switch spec.Namespace {
+	case "":
+		spec.Namespace = c.Namespace
+	case c.Namespace:
+	default:
+		return spec, fmt.Errorf("sandbox %q: %w: namespace %q is not the client's %q",
+			spec.Name, ErrInvalidSpec, spec.Namespace, c.Namespace)
+	}
+	if spec.Image == "" {
+		spec.Image = Image()
+	}
+	return spec, spec.Validate()
+}
+
+// Apply makes the sandbox's StatefulSet, Service and Ingresses match spec,
+// creating what is missing.
+func (m SandboxManager) Apply(ctx context.Context, c *Client, spec SandboxSpec) error {
+	spec, err := m.prepare(c, spec)
+	if err != nil {
+		return err
+	}
+	objs := BuildSandbox(spec)
+	if _, err := apply(ctx, c, gvrStatefulSet, objs.StatefulSet); err != nil {
+		return fmt.Errorf("sandbox %q: %w", spec.Name, err)
+	}
+	if _, err := apply(ctx, c, gvrService, objs.Service); err != nil {
+		return fmt.Errorf("sandbox %q: %w", spec.Name, err)
+	}
+	if _, err := apply(ctx, c, gvrIngress, objs.AppIngress); err != nil {
+		return fmt.Errorf("sandbox %q: %w", spec.Name, err)
+	}
+	if _, err := apply(ctx, c, gvrIngress, objs.TerminalIngress); err != nil {
+		return fmt.Errorf("sandbox %q: %w", spec.Name, err)
+	}
+	return nil
+}
+
+// Start applies spec with one replica (spec.Stopped is ignored), recreating
+// any missing object.
+func (m SandboxManager) Start(ctx context.Context, c *Client, spec SandboxSpec) error {
+	spec.Stopped = false
+	return m.Apply(ctx, c, spec)
+}
+
+// Stop applies spec's StatefulSet with zero replicas; the home volume, the
+// Service and the Ingresses stay. Stopping a sandbox that does not exist
+// does nothing.
+func (m SandboxManager) Stop(ctx context.Context, c *Client, spec SandboxSpec) error {
+	spec.Stopped = true
+	spec, err := m.prepare(c, spec)
+	if err != nil {
+		return err
+	}
+	_, err = c.Clientset.AppsV1().StatefulSets(spec.Namespace).Get(ctx, spec.Name, metav1.GetOptions{})
+	if err != nil {
+		err = apiError(fmt.Sprintf("stop sandbox %q", spec.Name), err)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	if _, err := apply(ctx, c, gvrStatefulSet, BuildSandbox(spec).StatefulSet); err != nil {
+		return fmt.Errorf("stop sandbox %q: %w", spec.Name, err)
+	}
+	return nil
+}
+
+// UpdateEnv makes the sandbox's environment exactly spec.Env: variables are
+// added, changed and removed. The replica count stays as it is
+// (spec.Stopped is ignored); a running sandbox restarts to pick the change up.
+// It returns ErrNotFound if the sandbox does not exist.
+func (m SandboxManager) UpdateEnv(ctx context.Context, c *Client, spec SandboxSpec) error {
+	spec, err := m.prepare(c, spec)
+	if err != nil {
+		return err
+	}
+	op := fmt.Sprintf("update env of sandbox %q", spec.Name)
+	sts, err := c.Clientset.AppsV1().StatefulSets(spec.Namespace).Get(ctx, spec.Name, metav1.GetOptions{})
+	if err != nil {
+		return apiError(op, err)
+	}
+	spec.Stopped = sts.Spec.Replicas != nil && *sts.Spec.Replicas == 0
+	if _, err := apply(ctx, c, gvrStatefulSet, BuildSandbox(spec).StatefulSet); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+// Delete removes the sandbox's StatefulSet (waiting, through foreground
+// deletion, for its pods), Service and Ingresses, and with deleteVolume its
+// home volume too. Objects already gone are fine.
+func (SandboxManager) Delete(ctx context.Context, c *Client, name string, deleteVolume bool) error {
+	ns := c.Namespace
+	fg := metav1.DeletePropagationForeground
+	opts := metav1.DeleteOptions{PropagationPolicy: &fg}
+	op := fmt.Sprintf("delete sandbox %q", name)
+	spec := SandboxSpec{Name: name}
+	steps := []struct {
+		kind string
+		del  func() error
+	}{
+		{"ingress", func() error {
+			return c.Clientset.NetworkingV1().Ingresses(ns).Delete(ctx, spec.AppIngressName(), opts)
+		}},
+		{"ingress", func() error {
+			return c.Clientset.NetworkingV1().Ingresses(ns).Delete(ctx, spec.TerminalIngressName(), opts)
+		}},
+		{"service", func() error { return c.Clientset.CoreV1().Services(ns).Delete(ctx, name, opts) }},
+		{"statefulset", func() error { return c.Clientset.AppsV1().StatefulSets(ns).Delete(ctx, name, opts) }},
+	}
+	for _, s := range steps {
+		if err := ignoreNotFound(apiError(op+": "+s.kind, s.del())); err != nil {
+			return err
+		}
+	}
+	if !deleteVolume {
+		return nil
+	}
+	return deleteClaims(ctx, c, name, op)
+}
+
+// deleteClaims deletes the home volume claims of sandbox name: those labelled
+// as its own, and the claim of pod 0 by name in case its labels were lost.
+func deleteClaims(ctx context.Context, c *Client, name, op string) error {
+	pvcs := c.Clientset.CoreV1().PersistentVolumeClaims(c.Namespace)
+	sel := labels.SelectorFromSet(labels.Set{LabelApp: name, LabelComponent: ComponentSandbox, LabelManagedBy: ManagedByValue}).String()
+	list, err := pvcs.List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return apiError(op+": list volume claims", err)
+	}
+	names := map[string]bool{fmt.Sprintf("%s-%s-0", HomeVolume, name): true}
+	for _, p := range list.Items {
+		names[p.Name] = true
+	}
+	for n := range names {
+		if err := ignoreNotFound(apiError(op+": volume claim", pvcs.Delete(ctx, n, metav1.DeleteOptions{}))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Status observes the sandbox; see SandboxStatusOf. A sandbox that does not
+// exist is TERMINATED, not an error.
+func (SandboxManager) Status(ctx context.Context, c *Client, name string) (SandboxStatus, error) {
+	op := fmt.Sprintf("status of sandbox %q", name)
+	sts, err := c.Clientset.AppsV1().StatefulSets(c.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		err = apiError(op, err)
+		if errors.Is(err, ErrNotFound) {
+			return SandboxStatusOf(nil, nil), nil
+		}
+		return SandboxStatus{}, err
+	}
+	sel, err := metav1.LabelSelectorAsSelector(sts.Spec.Selector)
+	if err != nil {
+		return SandboxStatus{}, fmt.Errorf("%s: selector: %w", op, err)
+	}
+	pods, err := c.Clientset.CoreV1().Pods(c.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return SandboxStatus{}, apiError(op+": list pods", err)
+	}
+	return SandboxStatusOf(sts, ownedPods(sts.UID, pods.Items)), nil
+}
+
+// ownedPods keeps the pods controlled by the object with uid.
+func ownedPods(uid types.UID, pods []corev1.Pod) []corev1.Pod {
+	out := pods[:0:0]
+	for _, p := range pods {
+		if ref := metav1.GetControllerOf(&p); ref != nil && ref.UID == uid {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
