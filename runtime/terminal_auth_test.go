@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -107,4 +108,28 @@ func TestTerminalAuthRefuses(t *testing.T) {
 			assert.NotContains(t, res.stdout+res.stderr, testToken)
 		})
 	}
+}
+
+// TestTerminalAuthFailsClosedWithoutOpenSSL checks that a sandbox that
+// cannot compute the MAC refuses every ticket instead of letting one in.
+func TestTerminalAuthFailsClosedWithoutOpenSSL(t *testing.T) {
+	r := newRoot(t)
+	tools := filepath.Join(r.dir, "tools")
+	require.NoError(t, os.MkdirAll(tools, 0o755))
+	for _, name := range []string{"bash", "date", "dirname", "od", "tr"} {
+		real, err := exec.LookPath(name)
+		require.NoError(t, err)
+		require.NoError(t, os.Symlink(real, filepath.Join(tools, name)))
+	}
+	record := filepath.Join(r.dir, "shell.record")
+	env := baseEnv(r.home)
+	env["PATH"] = tools
+	env["TTYD_ACCESS_TOKEN"] = testToken
+	env["FSA_PROJECT"] = testProject
+	env["FSA_TERMINAL_SHELL"] = stubShell(t, r, record)
+
+	res := run(t, env, r.dir, filepath.Join(r.lib, "terminal-auth"), mint(t, testToken, testProject, time.Now().Add(time.Minute)))
+	assert.Equal(t, 78, res.code, "stderr: %s", res.stderr)
+	assert.Contains(t, res.stderr, "cannot check tickets")
+	assert.False(t, exists(record), "the shell must not start")
 }

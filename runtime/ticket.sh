@@ -39,6 +39,7 @@ TICKET_MALFORMED=2
 TICKET_INVALID=3
 TICKET_EXPIRED=4
 TICKET_TOO_FAR_AHEAD=5
+TICKET_ERROR=6 # the check itself failed (e.g. openssl missing); refuse
 
 # ticket_check_token TOKEN: succeeds when TOKEN is strong enough to key
 # tickets; otherwise prints why (never the token) and fails.
@@ -115,6 +116,9 @@ _ticket_hex_escape() {
 # ticket_mac KEY MESSAGE: prints base64url(HMAC-SHA256(KEY, MESSAGE)) without
 # padding.
 ticket_mac() {
+	# A failing openssl must fail the whole pipeline, whatever the caller set.
+	local -
+	set -o pipefail
 	local LC_ALL=C
 	local key=$1 msg=$2 khex ipad='' opad='' inner i b
 	khex=$(printf '%s' "$key" | _ticket_hex)
@@ -174,7 +178,8 @@ _ticket_equal() {
 
 # ticket_verify KEY PROJECT TICKET NOW: returns TICKET_OK when TICKET is a
 # valid ticket for PROJECT at time NOW (Unix seconds), otherwise one of
-# TICKET_MALFORMED, TICKET_INVALID, TICKET_EXPIRED, TICKET_TOO_FAR_AHEAD.
+# TICKET_MALFORMED, TICKET_INVALID, TICKET_EXPIRED, TICKET_TOO_FAR_AHEAD or
+# TICKET_ERROR.
 # The mac is checked before the expiry, so only authentic tickets are ever
 # reported as expired.
 ticket_verify() {
@@ -187,8 +192,8 @@ ticket_verify() {
 	[[ $now =~ ^[0-9]{1,12}$ ]] || return "$TICKET_MALFORMED"
 	ticket_check_token "$key" >/dev/null || return "$TICKET_INVALID"
 	ticket_check_project "$project" >/dev/null || return "$TICKET_INVALID"
-	want=$(ticket_mac "$key" "$(ticket_message "$project" "$expiry")") || return "$TICKET_INVALID"
-	((${#want} == 43)) || return "$TICKET_INVALID"
+	want=$(ticket_mac "$key" "$(ticket_message "$project" "$expiry")" 2>/dev/null) || return "$TICKET_ERROR"
+	((${#want} == 43)) || return "$TICKET_ERROR"
 	_ticket_equal "$want" "$given" || return "$TICKET_INVALID"
 	((10#$now < 10#$expiry)) || return "$TICKET_EXPIRED"
 	((10#$expiry - 10#$now <= TICKET_MAX_LIFETIME)) || return "$TICKET_TOO_FAR_AHEAD"
