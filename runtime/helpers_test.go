@@ -21,7 +21,7 @@ const (
 	testProject = "my-app"
 	// quick bounds how long a refusal may take: it must be immediate, not
 	// a process left sleeping. It is generous for a loaded CI machine.
-	quick = 5 * time.Second
+	quick = 10 * time.Second
 )
 
 // result is the outcome of one script run.

@@ -31,7 +31,7 @@ func TestTerminalAuthValidTicketStartsShell(t *testing.T) {
 	env["FSA_PROJECT"] = testProject
 	env["FSA_TERMINAL_SHELL"] = stubShell(t, r, record)
 
-	for _, ttl := range []time.Duration{ticket.DefaultTTL, 2 * time.Second, ticket.MaxLifetime - 10*time.Second} {
+	for _, ttl := range []time.Duration{ticket.DefaultTTL, 15 * time.Second, ticket.MaxLifetime - 10*time.Second} {
 		t.Run(ttl.String(), func(t *testing.T) {
 			require.NoError(t, os.RemoveAll(record))
 			tk := mint(t, testToken, testProject, time.Now().Add(ttl))
