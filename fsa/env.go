@@ -105,20 +105,12 @@ func mutableProject(s store.Snapshot, userID, projectID string) (store.Record, e
 
 // SetEnv creates or replaces a variable.
 func (c *Client) SetEnv(ctx context.Context, userID, projectID string, spec EnvSpec) (*EnvVar, error) {
-	out, err := c.writeEnv(ctx, userID, projectID, "", []EnvSpec{spec}, false, false)
-	if err != nil {
-		return nil, err
-	}
-	return out[0], nil
+	return first(c.writeEnv(ctx, userID, projectID, "", []EnvSpec{spec}, false, false))
 }
 
 // UpdateEnv replaces an existing variable; ErrNotFound if it does not exist.
 func (c *Client) UpdateEnv(ctx context.Context, userID, projectID string, spec EnvSpec) (*EnvVar, error) {
-	out, err := c.writeEnv(ctx, userID, projectID, "", []EnvSpec{spec}, false, true)
-	if err != nil {
-		return nil, err
-	}
-	return out[0], nil
+	return first(c.writeEnv(ctx, userID, projectID, "", []EnvSpec{spec}, false, true))
 }
 
 // SetEnvBatch sets several variables of one category in one transaction. With replace, the
@@ -162,8 +154,19 @@ func (c *Client) writeEnv(ctx context.Context, userID, projectID, category strin
 		seen[v.Key] = true
 		specs[i] = v
 	}
+	method := "SetEnv"
+	if mustExist {
+		method = "UpdateEnv"
+	}
+	if category != "" {
+		method = "SetEnvBatch"
+	}
+	im, err := c.idem(ctx, userID, method)
+	if err != nil {
+		return nil, err
+	}
 	var out []*EnvVar
-	_, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
+	_, err = c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
 		out = out[:0]
 		pr, err := mutableProject(s, userID, projectID)
 		if err != nil {
@@ -178,6 +181,9 @@ func (c *Client) writeEnv(ctx context.Context, userID, projectID, category strin
 			byKey[v.Key] = v
 		}
 		txn := store.Txn{Conds: []store.Cond{cond(pr)}}
+		if err := im.check(s, &txn, projectID, projectID); err != nil {
+			return store.Txn{}, err
+		}
 		now := c.timestamp()
 		count := len(existing)
 		for _, sp := range specs {
@@ -215,6 +221,10 @@ func (c *Client) writeEnv(ctx context.Context, userID, projectID, category strin
 		}
 		return txn, nil
 	})
+	if _, ok := asReplay(err); ok {
+		// Already done: return the variables as they are now.
+		return c.currentEnv(ctx, userID, projectID, specs)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("set environment of project %s: %w", projectID, err)
 	}
@@ -235,9 +245,17 @@ func (c *Client) DeleteEnv(ctx context.Context, userID, projectID, key string) e
 	if err := validEnvKey(key); err != nil {
 		return err
 	}
-	_, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
+	im, err := c.idem(ctx, userID, "DeleteEnv")
+	if err != nil {
+		return err
+	}
+	_, err = c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
 		pr, err := mutableProject(s, userID, projectID)
 		if err != nil {
+			return store.Txn{}, err
+		}
+		txn := store.Txn{Conds: []store.Cond{cond(pr)}}
+		if err := im.check(s, &txn, projectID, projectID); err != nil {
 			return store.Txn{}, err
 		}
 		r, err := s.Get(store.KindEnvVar, envID(projectID, key))
@@ -247,10 +265,44 @@ func (c *Client) DeleteEnv(ctx context.Context, userID, projectID, key string) e
 		if err != nil {
 			return store.Txn{}, err
 		}
-		return store.Txn{Conds: []store.Cond{cond(pr), cond(r)}, Ops: []store.Op{store.Delete(store.KindEnvVar, r.ID)}}, nil
+		txn.Conds = append(txn.Conds, cond(r))
+		txn.Ops = append(txn.Ops, store.Delete(store.KindEnvVar, r.ID))
+		return txn, nil
 	})
+	if _, ok := asReplay(err); ok {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("delete %s of project %s: %w", key, projectID, err)
 	}
 	return nil
+}
+
+// currentEnv returns the current values of the variables named in specs.
+func (c *Client) currentEnv(ctx context.Context, userID, projectID string, specs []EnvSpec) ([]*EnvVar, error) {
+	all, err := c.ListEnv(ctx, userID, projectID, true)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, sp := range specs {
+		want[sp.Key] = true
+	}
+	var out []*EnvVar
+	for _, v := range all {
+		if want[v.Key] {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+func first(vs []*EnvVar, err error) (*EnvVar, error) {
+	if err != nil {
+		return nil, err
+	}
+	if len(vs) == 0 {
+		return nil, fmt.Errorf("%w: the variable set by the earlier call with this idempotency key no longer exists", ErrNotFound)
+	}
+	return vs[0], nil
 }

@@ -2,10 +2,11 @@ package fsa
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/fullstackagent/fsa/runtime/ticket"
 )
 
 // MaxK8sNameLen bounds the Kubernetes-safe part of a project's name.
@@ -87,14 +88,9 @@ func newID(r io.Reader) (string, error) {
 	return randomString(r, 20, lowerLetters, lowerAlnum)
 }
 
-// newToken returns 32 bytes of entropy as 64 hex characters.
-func newToken(r io.Reader) (string, error) {
-	b := make([]byte, 32)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return "", fmt.Errorf("read randomness: %w", err)
-	}
-	return hex.EncodeToString(b), nil
-}
+// newToken returns a terminal access token: 32 bytes of entropy that pass the sandbox's
+// strength check (see runtime/ticket).
+func newToken(r io.Reader) (string, error) { return ticket.NewToken(r) }
 
 // defaultRand is the source of ids, names and tokens unless a test supplies its own.
 var defaultRand io.Reader = rand.Reader

@@ -71,6 +71,10 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 		Conditions: created, CreatedAt: now, UpdatedAt: now}
 	tok := &EnvVar{ProjectID: p.ID, UserID: userID, Key: EnvTTYDAccessToken, Value: token, Category: CategoryTTYD,
 		Secret: true, Platform: true, UpdatedAt: now}
+	im, err := c.idem(ctx, userID, "CreateProject")
+	if err != nil {
+		return nil, err
+	}
 
 	rev, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
 		u, err := s.Get(store.KindUser, userID)
@@ -80,13 +84,17 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 		if err != nil {
 			return store.Txn{}, err
 		}
-		return store.Txn{
+		txn := store.Txn{
 			Conds: []store.Cond{cond(u), absent(store.KindProject, p.ID), absent(store.KindSandbox, sb.ID), absent(store.KindDatabase, db.ID)},
 			Ops: []store.Op{
 				store.Put(projectRecord(p)), store.Put(sandboxRecord(sb)), store.Put(databaseRecord(db)), store.Put(envRecord(tok)),
 			},
-		}, nil
+		}
+		return txn, im.check(s, &txn, p.ID, "")
 	})
+	if rec, ok := asReplay(err); ok {
+		return c.replayProject(ctx, rec)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create project %q: %w", spec.Name, err)
 	}
@@ -260,6 +268,10 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action) (*
 	if err := validID("project id", projectID); err != nil {
 		return nil, err
 	}
+	im, err := c.idem(ctx, userID, string(a)+"Project")
+	if err != nil {
+		return nil, err
+	}
 	var out *Project
 	var wroteSandbox, wroteDatabase bool
 	rev, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
@@ -268,12 +280,15 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action) (*
 		if err != nil {
 			return store.Txn{}, err
 		}
+		txn := store.Txn{Conds: []store.Cond{cond(st.project)}}
+		if err := im.check(s, &txn, projectID, projectID); err != nil {
+			return store.Txn{}, err
+		}
 		if err := CheckAction(p.Status, a); err != nil {
 			return store.Txn{}, err
 		}
 		now := c.timestamp()
 		reason := string(a) + " requested"
-		txn := store.Txn{Conds: []store.Cond{cond(st.project)}}
 		for _, ch := range st.children {
 			txn.Conds = append(txn.Conds, cond(ch))
 		}
@@ -301,6 +316,9 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action) (*
 		out = p
 		return txn, nil
 	})
+	if rec, ok := asReplay(err); ok {
+		return c.replayProject(ctx, rec)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s project %s: %w", a, projectID, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/runtime/ticket"
 	"github.com/fullstackagent/fsa/store"
 )
 
@@ -42,7 +43,8 @@ func TestCreateProject(t *testing.T) {
 	require.Len(t, vars, 1)
 	tok := vars[0]
 	assert.Equal(t, fsa.EnvTTYDAccessToken, tok.Key)
-	assert.Regexp(t, `^[0-9a-f]{64}$`, tok.Value)
+	assert.NoError(t, ticket.CheckToken(tok.Value), "a strong token")
+	assert.Len(t, tok.Value, 43)
 	assert.Equal(t, fsa.CategoryTTYD, tok.Category)
 	assert.True(t, tok.Secret)
 	listed, err := e.c.ListEnv(e.ctx, e.alice.ID, p.ID, true)
