@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,23 +66,32 @@ func (fakeProjects) WatchProjects(_ context.Context, req *connect.Request[fsav1.
 func TestWire(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle(fsav1connect.NewProjectServiceHandler(fakeProjects{}))
-	srv := httptest.NewUnstartedServer(mux)
+	var gets atomic.Int64 // HTTP GET requests seen, to tell that connect+get uses GET
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			gets.Add(1)
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	srv.EnableHTTP2 = true // gRPC needs HTTP/2
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 
 	protocols := []struct {
-		name string
-		opts []connect.ClientOption
+		name     string
+		opts     []connect.ClientOption
+		wantGets int64 // the two GetProject calls
 	}{
-		{"connect+json", []connect.ClientOption{connect.WithProtoJSON()}},
-		{"connect+proto", nil},
-		{"grpc", []connect.ClientOption{connect.WithGRPC()}},
-		{"grpc-web", []connect.ClientOption{connect.WithGRPCWeb()}},
+		{"connect+json", []connect.ClientOption{connect.WithProtoJSON()}, 0},
+		{"connect+proto", nil, 0},
+		{"connect+get", []connect.ClientOption{connect.WithHTTPGet(), connect.WithProtoJSON()}, 2},
+		{"grpc", []connect.ClientOption{connect.WithGRPC()}, 0},
+		{"grpc-web", []connect.ClientOption{connect.WithGRPCWeb()}, 0},
 	}
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
 			ctx := t.Context()
+			gets.Store(0)
 			client := fsav1connect.NewProjectServiceClient(srv.Client(), srv.URL, p.opts...)
 
 			res, err := client.GetProject(ctx, connect.NewRequest(&fsav1.GetProjectRequest{Id: "p1"}))
@@ -121,6 +131,7 @@ func TestWire(t *testing.T) {
 			assert.Equal(t, fsav1.EventType_EVENT_TYPE_PROGRESS, events[1].GetType())
 			assert.True(t, events[2].GetResyncRequired())
 			assert.Equal(t, uint64(17), events[2].GetRevision())
+			assert.Equal(t, p.wantGets, gets.Load(), "HTTP GET requests")
 		})
 	}
 }

@@ -56,6 +56,12 @@ export function authInterceptor(tokenProvider: TokenProvider): Interceptor {
 export interface ClientOptions {
   /** Use the binary protobuf encoding instead of JSON (default false). */
   useBinaryFormat?: boolean;
+  /**
+   * Send RPCs without side effects (marked NO_SIDE_EFFECTS in the contract:
+   * Get*, List*, ExplainProject, WhoAmI, GetClusterStatus) as HTTP GET
+   * requests (default false).
+   */
+  useHttpGet?: boolean;
   /** Interceptors run after the auth interceptor, in order. */
   interceptors?: Interceptor[];
   /** fetch to use instead of globalThis.fetch (for tests, or custom agents). */
@@ -90,6 +96,7 @@ export function createClient(
   const transport = createConnectTransport({
     baseUrl,
     useBinaryFormat: options.useBinaryFormat ?? false,
+    useHttpGet: options.useHttpGet ?? false,
     interceptors: [authInterceptor(tokenProvider), ...(options.interceptors ?? [])],
     fetch: options.fetch,
   });

@@ -8,7 +8,7 @@ import { createClient, Role, Status } from "../dist/index.js";
 function fakeFetch(body) {
   const calls = [];
   const fetch = async (url, init) => {
-    calls.push({ url: String(url), headers: new Headers(init.headers), body: init.body });
+    calls.push({ url: String(url), method: init.method, headers: new Headers(init.headers), body: init.body });
     return new Response(JSON.stringify(body), {
       status: 200,
       headers: { "Content-Type": "application/json" },
@@ -53,4 +53,17 @@ test("64-bit versions and enums round-trip", async () => {
   assert.deepEqual(JSON.parse(new TextDecoder().decode(calls[0].body)), { name: "demo", idempotencyKey: "k1" });
   assert.equal(res.project?.status, Status.RUNNING);
   assert.equal(res.project?.version, 18446744073709551615n);
+});
+
+test("useHttpGet sends side-effect-free RPCs as GET", async () => {
+  const { fetch, calls } = fakeFetch({ projects: [], revision: "5" });
+  const fsa = createClient("http://127.0.0.1:1", () => "tok-3", { fetch, useHttpGet: true });
+
+  const res = await fsa.projects.listProjects({ pageSize: 10 });
+  await fsa.projects.startProject({ id: "p1" }).catch(() => undefined);
+
+  assert.equal(calls[0].method, "GET");
+  assert.match(calls[0].url, /^http:\/\/127\.0\.0\.1:1\/fsa\.v1\.ProjectService\/ListProjects\?/);
+  assert.equal(res.revision, 5n);
+  assert.equal(calls[1].method, "POST");
 });

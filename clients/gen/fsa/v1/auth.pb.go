@@ -854,14 +854,14 @@ const file_fsa_v1_auth_proto_rawDesc = "" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_USER\x10\x01\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x022\xfe\x02\n" +
+	"ROLE_ADMIN\x10\x022\x83\x03\n" +
 	"\vAuthService\x127\n" +
 	"\x06SignUp\x12\x15.fsa.v1.SignUpRequest\x1a\x16.fsa.v1.SignUpResponse\x124\n" +
 	"\x05Login\x12\x14.fsa.v1.LoginRequest\x1a\x15.fsa.v1.LoginResponse\x12F\n" +
 	"\vGitHubLogin\x12\x1a.fsa.v1.GitHubLoginRequest\x1a\x1b.fsa.v1.GitHubLoginResponse\x12F\n" +
 	"\vSealosLogin\x12\x1a.fsa.v1.SealosLoginRequest\x1a\x1b.fsa.v1.SealosLoginResponse\x127\n" +
-	"\x06Logout\x12\x15.fsa.v1.LogoutRequest\x1a\x16.fsa.v1.LogoutResponse\x127\n" +
-	"\x06WhoAmI\x12\x15.fsa.v1.WhoAmIRequest\x1a\x16.fsa.v1.WhoAmIResponseB8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
+	"\x06Logout\x12\x15.fsa.v1.LogoutRequest\x1a\x16.fsa.v1.LogoutResponse\x12<\n" +
+	"\x06WhoAmI\x12\x15.fsa.v1.WhoAmIRequest\x1a\x16.fsa.v1.WhoAmIResponse\"\x03\x90\x02\x01B8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
 
 var (
 	file_fsa_v1_auth_proto_rawDescOnce sync.Once

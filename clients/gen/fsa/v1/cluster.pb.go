@@ -598,9 +598,9 @@ const file_fsa_v1_cluster_proto_rawDesc = "" +
 	"\bSuffrage\x12\x18\n" +
 	"\x14SUFFRAGE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSUFFRAGE_VOTER\x10\x01\x12\x15\n" +
-	"\x11SUFFRAGE_NONVOTER\x10\x022\xc8\x02\n" +
-	"\x0eClusterService\x12U\n" +
-	"\x10GetClusterStatus\x12\x1f.fsa.v1.GetClusterStatusRequest\x1a .fsa.v1.GetClusterStatusResponse\x12=\n" +
+	"\x11SUFFRAGE_NONVOTER\x10\x022\xcd\x02\n" +
+	"\x0eClusterService\x12Z\n" +
+	"\x10GetClusterStatus\x12\x1f.fsa.v1.GetClusterStatusRequest\x1a .fsa.v1.GetClusterStatusResponse\"\x03\x90\x02\x01\x12=\n" +
 	"\bJoinNode\x12\x17.fsa.v1.JoinNodeRequest\x1a\x18.fsa.v1.JoinNodeResponse\x12C\n" +
 	"\n" +
 	"RemoveNode\x12\x19.fsa.v1.RemoveNodeRequest\x1a\x1a.fsa.v1.RemoveNodeResponse\x12[\n" +

@@ -837,9 +837,9 @@ const file_fsa_v1_environment_proto_rawDesc = "" +
 	"\areplace\x18\x04 \x01(\bR\areplace\x12'\n" +
 	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"9\n" +
 	"\x13SetEnvBatchResponse\x12\"\n" +
-	"\x04vars\x18\x01 \x03(\v2\x0e.fsa.v1.EnvVarR\x04vars2\xd5\x02\n" +
-	"\x12EnvironmentService\x12:\n" +
-	"\aListEnv\x12\x16.fsa.v1.ListEnvRequest\x1a\x17.fsa.v1.ListEnvResponse\x127\n" +
+	"\x04vars\x18\x01 \x03(\v2\x0e.fsa.v1.EnvVarR\x04vars2\xda\x02\n" +
+	"\x12EnvironmentService\x12?\n" +
+	"\aListEnv\x12\x16.fsa.v1.ListEnvRequest\x1a\x17.fsa.v1.ListEnvResponse\"\x03\x90\x02\x01\x127\n" +
 	"\x06SetEnv\x12\x15.fsa.v1.SetEnvRequest\x1a\x16.fsa.v1.SetEnvResponse\x12@\n" +
 	"\tUpdateEnv\x12\x18.fsa.v1.UpdateEnvRequest\x1a\x19.fsa.v1.UpdateEnvResponse\x12@\n" +
 	"\tDeleteEnv\x12\x18.fsa.v1.DeleteEnvRequest\x1a\x19.fsa.v1.DeleteEnvResponse\x12F\n" +

@@ -1482,16 +1482,16 @@ const file_fsa_v1_project_proto_rawDesc = "" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEVENT_TYPE_PUT\x10\x01\x12\x15\n" +
 	"\x11EVENT_TYPE_DELETE\x10\x02\x12\x17\n" +
-	"\x13EVENT_TYPE_PROGRESS\x10\x032\xa1\x06\n" +
+	"\x13EVENT_TYPE_PROGRESS\x10\x032\xb0\x06\n" +
 	"\x0eProjectService\x12L\n" +
-	"\rCreateProject\x12\x1c.fsa.v1.CreateProjectRequest\x1a\x1d.fsa.v1.CreateProjectResponse\x12C\n" +
+	"\rCreateProject\x12\x1c.fsa.v1.CreateProjectRequest\x1a\x1d.fsa.v1.CreateProjectResponse\x12H\n" +
 	"\n" +
-	"GetProject\x12\x19.fsa.v1.GetProjectRequest\x1a\x1a.fsa.v1.GetProjectResponse\x12I\n" +
-	"\fListProjects\x12\x1b.fsa.v1.ListProjectsRequest\x1a\x1c.fsa.v1.ListProjectsResponse\x12I\n" +
+	"GetProject\x12\x19.fsa.v1.GetProjectRequest\x1a\x1a.fsa.v1.GetProjectResponse\"\x03\x90\x02\x01\x12N\n" +
+	"\fListProjects\x12\x1b.fsa.v1.ListProjectsRequest\x1a\x1c.fsa.v1.ListProjectsResponse\"\x03\x90\x02\x01\x12I\n" +
 	"\fStartProject\x12\x1b.fsa.v1.StartProjectRequest\x1a\x1c.fsa.v1.StartProjectResponse\x12F\n" +
 	"\vStopProject\x12\x1a.fsa.v1.StopProjectRequest\x1a\x1b.fsa.v1.StopProjectResponse\x12L\n" +
-	"\rDeleteProject\x12\x1c.fsa.v1.DeleteProjectRequest\x1a\x1d.fsa.v1.DeleteProjectResponse\x12O\n" +
-	"\x0eExplainProject\x12\x1d.fsa.v1.ExplainProjectRequest\x1a\x1e.fsa.v1.ExplainProjectResponse\x12N\n" +
+	"\rDeleteProject\x12\x1c.fsa.v1.DeleteProjectRequest\x1a\x1d.fsa.v1.DeleteProjectResponse\x12T\n" +
+	"\x0eExplainProject\x12\x1d.fsa.v1.ExplainProjectRequest\x1a\x1e.fsa.v1.ExplainProjectResponse\"\x03\x90\x02\x01\x12N\n" +
 	"\rWatchProjects\x12\x1c.fsa.v1.WatchProjectsRequest\x1a\x1d.fsa.v1.WatchProjectsResponse0\x01\x12O\n" +
 	"\x0eTerminalAccess\x12\x1d.fsa.v1.TerminalAccessRequest\x1a\x1e.fsa.v1.TerminalAccessResponse\x12^\n" +
 	"\x13RotateTerminalToken\x12\".fsa.v1.RotateTerminalTokenRequest\x1a#.fsa.v1.RotateTerminalTokenResponseB8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"

@@ -807,14 +807,14 @@ const file_fsa_v1_user_config_proto_rawDesc = "" +
 	"\x11ListConfigRequest\x12%\n" +
 	"\x0ereveal_secrets\x18\x01 \x01(\bR\rrevealSecrets\"C\n" +
 	"\x12ListConfigResponse\x12-\n" +
-	"\aentries\x18\x01 \x03(\v2\x13.fsa.v1.ConfigEntryR\aentries2\xba\x03\n" +
-	"\x11UserConfigService\x12L\n" +
-	"\rGetKubeconfig\x12\x1c.fsa.v1.GetKubeconfigRequest\x1a\x1d.fsa.v1.GetKubeconfigResponse\x12L\n" +
-	"\rSetKubeconfig\x12\x1c.fsa.v1.SetKubeconfigRequest\x1a\x1d.fsa.v1.SetKubeconfigResponse\x12a\n" +
-	"\x14GetAnthropicSettings\x12#.fsa.v1.GetAnthropicSettingsRequest\x1a$.fsa.v1.GetAnthropicSettingsResponse\x12a\n" +
-	"\x14SetAnthropicSettings\x12#.fsa.v1.SetAnthropicSettingsRequest\x1a$.fsa.v1.SetAnthropicSettingsResponse\x12C\n" +
+	"\aentries\x18\x01 \x03(\v2\x13.fsa.v1.ConfigEntryR\aentries2\xc9\x03\n" +
+	"\x11UserConfigService\x12Q\n" +
+	"\rGetKubeconfig\x12\x1c.fsa.v1.GetKubeconfigRequest\x1a\x1d.fsa.v1.GetKubeconfigResponse\"\x03\x90\x02\x01\x12L\n" +
+	"\rSetKubeconfig\x12\x1c.fsa.v1.SetKubeconfigRequest\x1a\x1d.fsa.v1.SetKubeconfigResponse\x12f\n" +
+	"\x14GetAnthropicSettings\x12#.fsa.v1.GetAnthropicSettingsRequest\x1a$.fsa.v1.GetAnthropicSettingsResponse\"\x03\x90\x02\x01\x12a\n" +
+	"\x14SetAnthropicSettings\x12#.fsa.v1.SetAnthropicSettingsRequest\x1a$.fsa.v1.SetAnthropicSettingsResponse\x12H\n" +
 	"\n" +
-	"ListConfig\x12\x19.fsa.v1.ListConfigRequest\x1a\x1a.fsa.v1.ListConfigResponseB8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
+	"ListConfig\x12\x19.fsa.v1.ListConfigRequest\x1a\x1a.fsa.v1.ListConfigResponse\"\x03\x90\x02\x01B8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
 
 var (
 	file_fsa_v1_user_config_proto_rawDescOnce sync.Once

@@ -134,6 +134,7 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			httpClient,
 			baseURL+AuthServiceWhoAmIProcedure,
 			connect.WithSchema(authServiceMethods.ByName("WhoAmI")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 	}
@@ -261,6 +262,7 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		AuthServiceWhoAmIProcedure,
 		svc.WhoAmI,
 		connect.WithSchema(authServiceMethods.ByName("WhoAmI")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	return "/fsa.v1.AuthService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

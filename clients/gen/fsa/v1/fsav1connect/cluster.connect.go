@@ -93,6 +93,7 @@ func NewClusterServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			httpClient,
 			baseURL+ClusterServiceGetClusterStatusProcedure,
 			connect.WithSchema(clusterServiceMethods.ByName("GetClusterStatus")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		joinNode: connect.NewClient[v1.JoinNodeRequest, v1.JoinNodeResponse](
@@ -186,6 +187,7 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 		ClusterServiceGetClusterStatusProcedure,
 		svc.GetClusterStatus,
 		connect.WithSchema(clusterServiceMethods.ByName("GetClusterStatus")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	clusterServiceJoinNodeHandler := connect.NewUnaryHandler(

@@ -103,6 +103,7 @@ func NewEnvironmentServiceClient(httpClient connect.HTTPClient, baseURL string, 
 			httpClient,
 			baseURL+EnvironmentServiceListEnvProcedure,
 			connect.WithSchema(environmentServiceMethods.ByName("ListEnv")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		setEnv: connect.NewClient[v1.SetEnvRequest, v1.SetEnvResponse](
@@ -214,6 +215,7 @@ func NewEnvironmentServiceHandler(svc EnvironmentServiceHandler, opts ...connect
 		EnvironmentServiceListEnvProcedure,
 		svc.ListEnv,
 		connect.WithSchema(environmentServiceMethods.ByName("ListEnv")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	environmentServiceSetEnvHandler := connect.NewUnaryHandler(

@@ -135,8 +135,9 @@ type ProjectServiceClient interface {
 	// the stream normally. The client must then list again (ListProjects) and
 	// watch from the new listing's revision.
 	//
-	// Errors: InvalidArgument if from_revision is ahead of the server's current
-	// revision.
+	// Errors: Unavailable if from_revision is ahead of the revision the
+	// answering node has applied (it lags behind the node the client watched
+	// before): retry with backoff.
 	WatchProjects(context.Context, *connect.Request[v1.WatchProjectsRequest]) (*connect.ServerStreamForClient[v1.WatchProjectsResponse], error)
 	// TerminalAccess returns a URL that opens the project's web terminal already
 	// logged in. The URL embeds a credential: treat it as a secret and do not
@@ -175,12 +176,14 @@ func NewProjectServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			httpClient,
 			baseURL+ProjectServiceGetProjectProcedure,
 			connect.WithSchema(projectServiceMethods.ByName("GetProject")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		listProjects: connect.NewClient[v1.ListProjectsRequest, v1.ListProjectsResponse](
 			httpClient,
 			baseURL+ProjectServiceListProjectsProcedure,
 			connect.WithSchema(projectServiceMethods.ByName("ListProjects")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		startProject: connect.NewClient[v1.StartProjectRequest, v1.StartProjectResponse](
@@ -205,6 +208,7 @@ func NewProjectServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			httpClient,
 			baseURL+ProjectServiceExplainProjectProcedure,
 			connect.WithSchema(projectServiceMethods.ByName("ExplainProject")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		watchProjects: connect.NewClient[v1.WatchProjectsRequest, v1.WatchProjectsResponse](
@@ -361,8 +365,9 @@ type ProjectServiceHandler interface {
 	// the stream normally. The client must then list again (ListProjects) and
 	// watch from the new listing's revision.
 	//
-	// Errors: InvalidArgument if from_revision is ahead of the server's current
-	// revision.
+	// Errors: Unavailable if from_revision is ahead of the revision the
+	// answering node has applied (it lags behind the node the client watched
+	// before): retry with backoff.
 	WatchProjects(context.Context, *connect.Request[v1.WatchProjectsRequest], *connect.ServerStream[v1.WatchProjectsResponse]) error
 	// TerminalAccess returns a URL that opens the project's web terminal already
 	// logged in. The URL embeds a credential: treat it as a secret and do not
@@ -397,12 +402,14 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 		ProjectServiceGetProjectProcedure,
 		svc.GetProject,
 		connect.WithSchema(projectServiceMethods.ByName("GetProject")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	projectServiceListProjectsHandler := connect.NewUnaryHandler(
 		ProjectServiceListProjectsProcedure,
 		svc.ListProjects,
 		connect.WithSchema(projectServiceMethods.ByName("ListProjects")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	projectServiceStartProjectHandler := connect.NewUnaryHandler(
@@ -427,6 +434,7 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 		ProjectServiceExplainProjectProcedure,
 		svc.ExplainProject,
 		connect.WithSchema(projectServiceMethods.ByName("ExplainProject")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	projectServiceWatchProjectsHandler := connect.NewServerStreamHandler(

@@ -96,6 +96,7 @@ func NewUserConfigServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			httpClient,
 			baseURL+UserConfigServiceGetKubeconfigProcedure,
 			connect.WithSchema(userConfigServiceMethods.ByName("GetKubeconfig")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		setKubeconfig: connect.NewClient[v1.SetKubeconfigRequest, v1.SetKubeconfigResponse](
@@ -108,6 +109,7 @@ func NewUserConfigServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			httpClient,
 			baseURL+UserConfigServiceGetAnthropicSettingsProcedure,
 			connect.WithSchema(userConfigServiceMethods.ByName("GetAnthropicSettings")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		setAnthropicSettings: connect.NewClient[v1.SetAnthropicSettingsRequest, v1.SetAnthropicSettingsResponse](
@@ -120,6 +122,7 @@ func NewUserConfigServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			httpClient,
 			baseURL+UserConfigServiceListConfigProcedure,
 			connect.WithSchema(userConfigServiceMethods.ByName("ListConfig")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 	}
@@ -200,6 +203,7 @@ func NewUserConfigServiceHandler(svc UserConfigServiceHandler, opts ...connect.H
 		UserConfigServiceGetKubeconfigProcedure,
 		svc.GetKubeconfig,
 		connect.WithSchema(userConfigServiceMethods.ByName("GetKubeconfig")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	userConfigServiceSetKubeconfigHandler := connect.NewUnaryHandler(
@@ -212,6 +216,7 @@ func NewUserConfigServiceHandler(svc UserConfigServiceHandler, opts ...connect.H
 		UserConfigServiceGetAnthropicSettingsProcedure,
 		svc.GetAnthropicSettings,
 		connect.WithSchema(userConfigServiceMethods.ByName("GetAnthropicSettings")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	userConfigServiceSetAnthropicSettingsHandler := connect.NewUnaryHandler(
@@ -224,6 +229,7 @@ func NewUserConfigServiceHandler(svc UserConfigServiceHandler, opts ...connect.H
 		UserConfigServiceListConfigProcedure,
 		svc.ListConfig,
 		connect.WithSchema(userConfigServiceMethods.ByName("ListConfig")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	return "/fsa.v1.UserConfigService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

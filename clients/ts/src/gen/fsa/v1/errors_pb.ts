@@ -60,6 +60,13 @@
 // without missing or double-counting a change. In JSON these 64-bit numbers are
 // decimal strings (the proto3 JSON mapping).
 //
+// ## Reads over HTTP GET
+//
+// RPCs without side effects (Get*, List*, ExplainProject, WhoAmI and
+// GetClusterStatus) are marked NO_SIDE_EFFECTS, so Connect clients may send
+// them as HTTP GET requests. Responses are never cacheable by shared caches:
+// the server marks them private.
+//
 // ## Secrets
 //
 // Secret values (environment variables marked secret, API keys, kubeconfigs,
