@@ -187,6 +187,8 @@ func TestCrossTokenRules(t *testing.T) {
 		"PlaceHolder_for_the_real_value_12345",
 		"ÄÖÜäöüß-0123456789-abcdefghij-ÄÖÜ",
 		"ÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄ", // 64 bytes, 2 distinct
+		strings.Repeat("@*][$'`\\", 5),     // 8 distinct characters bash treats specially
+		strings.Repeat("@*][$'`", 6),       // 7 of them
 		"üüüüüüüüüüüüüüü123456",            // 36 bytes, 8 distinct bytes: accepted
 		"üüüüüüüüüüüüüüü12345",             // 35 bytes, 7 distinct bytes: refused
 	}
