@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,7 +35,8 @@ type result struct {
 
 // run executes name with args and exactly env (plus nothing inherited),
 // in dir, and waits for it and everything holding its output to finish.
-// A run that outlives the deadline fails the test: refusals must be
+// A run that outlives the deadline fails the test, and so does any process
+// of the run's process group still alive after it: refusals must be
 // immediate and nothing may linger.
 func run(t *testing.T, env map[string]string, dir, name string, args ...string) result {
 	t.Helper()
@@ -43,12 +46,20 @@ func run(t *testing.T, env map[string]string, dir, name string, args ...string) 
 	cmd.Dir = dir
 	cmd.Env = environ(env)
 	cmd.WaitDelay = time.Second
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	err := cmd.Run()
 	took := time.Since(start)
 	require.NoError(t, ctx.Err(), "%s did not finish: something kept running\nstderr: %s", name, stderr.String())
+	if cmd.Process != nil {
+		left := groupMembers(t, cmd.Process.Pid)
+		if len(left) > 0 {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			t.Fatalf("%s left processes running: %v", name, left)
+		}
+	}
 	code := 0
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
@@ -57,6 +68,34 @@ func run(t *testing.T, env map[string]string, dir, name string, args ...string) 
 		require.NoError(t, err, "run %s", name)
 	}
 	return result{stdout: stdout.String(), stderr: stderr.String(), code: code, took: took}
+}
+
+// groupMembers lists the live processes (other than zombies) whose process
+// group is pgid, from /proc. Without /proc it finds none.
+func groupMembers(t *testing.T, pgid int) []string {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	require.NoError(t, err)
+	var out []string
+	for _, path := range stats {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// pid (comm) state ppid pgrp ...; comm may contain spaces.
+		i := bytes.LastIndexByte(data, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(data[i+1:]))
+		if len(f) < 3 || f[0] == "Z" {
+			continue
+		}
+		if pg, err := strconv.Atoi(f[2]); err == nil && pg == pgid {
+			out = append(out, strings.TrimSpace(string(data[:i+1])))
+		}
+	}
+	return out
 }
 
 // environ turns env into a sorted KEY=VALUE list.
