@@ -1,0 +1,31 @@
+# Local Kubernetes control plane built from Go modules (see k8s/localcluster/build.sh and pins.env).
+K8S_LOCALCLUSTER  := $(ROOT)/k8s/localcluster
+# The last good build; k8s/k8stest finds it through the same symlink.
+K8S_BIN           := $(CACHE)/k8s/current/bin
+FSA_DEVCLUSTER    := $(CACHE)/bin/fsa-devcluster
+DEVCLUSTER_DIR    := $(CACHE)/devcluster
+
+## k8s-bins: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (no-op when up to date)
+k8s-bins:
+	@CACHE="$(CACHE)" GO="$(GO)" "$(K8S_LOCALCLUSTER)/build.sh"
+
+## k8s-bins-regen: rewrite the wrapper modules in k8s/localcluster from pins.env (after changing a pin)
+k8s-bins-regen:
+	CACHE="$(CACHE)" GO="$(GO)" "$(K8S_LOCALCLUSTER)/build.sh" regen
+
+k8s-devcluster-bin:
+	@cd "$(ROOT)" && $(GO) build -o "$(FSA_DEVCLUSTER)" ./k8s/cmd/fsa-devcluster
+
+## cluster-up: start a local control plane + KubeBlocks stand-in in the background (prints export KUBECONFIG=...)
+cluster-up: k8s-bins k8s-devcluster-bin
+	@FSA_K8S_BIN="$(K8S_BIN)" "$(FSA_DEVCLUSTER)" up --dir "$(DEVCLUSTER_DIR)"
+
+## cluster-down: stop the local control plane started by cluster-up (idempotent)
+cluster-down: k8s-devcluster-bin
+	@"$(FSA_DEVCLUSTER)" down --dir "$(DEVCLUSTER_DIR)"
+
+## cluster-status: show whether the local control plane is running
+cluster-status: k8s-devcluster-bin
+	@"$(FSA_DEVCLUSTER)" status --dir "$(DEVCLUSTER_DIR)"
+
+.PHONY: k8s-bins k8s-bins-regen cluster-up cluster-down cluster-status k8s-devcluster-bin
