@@ -20,10 +20,13 @@ const (
 	KindEnvVar     Kind = "envvar"
 	// KindIdempotency records the result of a mutating call made with an idempotency key.
 	KindIdempotency Kind = "idempotency"
+	// KindNode records a daemon node of a replicated cluster: its Raft and API addresses, so
+	// that any node can tell clients where the leader's API is.
+	KindNode Kind = "node"
 )
 
 // Kinds lists every kind a store accepts.
-var Kinds = []Kind{KindUser, KindIdentity, KindUserConfig, KindProject, KindSandbox, KindDatabase, KindEnvVar, KindIdempotency}
+var Kinds = []Kind{KindUser, KindIdentity, KindUserConfig, KindProject, KindSandbox, KindDatabase, KindEnvVar, KindIdempotency, KindNode}
 
 // Valid reports whether k is one of [Kinds].
 func (k Kind) Valid() bool {

@@ -1,0 +1,48 @@
+// Command fsad is the fsa daemon: the SDK behind a Connect/gRPC/gRPC-Web API, with the
+// reconcile loops, on one node (embedded bbolt) or as a Raft cluster. Configuration comes from
+// flags and FSA_* environment variables (`fsad -h`); see package daemon.
+//
+// Exit codes: 0 after a clean shutdown (SIGINT, SIGTERM), 1 when the daemon fails, 2 for bad
+// configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/fullstackagent/fsa/daemon"
+)
+
+// version is set at build time: go build -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func main() { os.Exit(run(os.Args[1:], os.Getenv, os.Stderr)) }
+
+func run(args []string, getenv func(string) string, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "version" || args[0] == "--version" || args[0] == "-version") {
+		_, _ = fmt.Fprintln(stderr, "fsad", version)
+		return 0
+	}
+	cfg, err := daemon.ParseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		_, _ = fmt.Fprintln(stderr, "fsad:", err)
+		return 2
+	}
+	cfg.Logger = daemon.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat).With("version", version)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := daemon.Run(ctx, cfg); err != nil {
+		cfg.Logger.Error("fsad failed", "err", err)
+		return 1
+	}
+	return 0
+}

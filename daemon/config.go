@@ -1,0 +1,263 @@
+package daemon
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything fsad is told at start. ParseConfig fills it from flags and the
+// environment; a program embedding the daemon may fill it directly and call Config.Validate.
+type Config struct {
+	// DataDir holds the node's state: fsa.db in single-node mode; raft.db, snapshots/ and
+	// state.db in cluster mode.
+	DataDir string
+	// Listen is the host:port of the HTTP server (Connect, gRPC, gRPC-Web, health, metrics,
+	// admin). APIAdvertise is the address other nodes give clients to reach this node's API
+	// (Listen when empty).
+	Listen       string
+	APIAdvertise string
+
+	// RaftAddr is the host:port Raft listens on; empty selects single-node mode (embedded
+	// bbolt, no Raft, always leader). RaftAdvertise is the address peers dial (RaftAddr when
+	// empty).
+	RaftAddr      string
+	RaftAdvertise string
+	// NodeID is the node's stable identity in the cluster; required in cluster mode.
+	NodeID string
+	// Bootstrap makes a node without Raft state start a new cluster of itself.
+	Bootstrap bool
+	// Join lists API base URLs of existing members; at start the node asks them (following the
+	// leader hint) to add it to the cluster. Joining is idempotent, so it is safe on restart.
+	Join []string
+
+	// Raft timing, tuned for fast failover.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+
+	// Kubeconfig is the path of the development cluster's kubeconfig. When set, the daemon
+	// checks at start that it parses and reports the cluster's reachability on /readyz. Users'
+	// own kubeconfigs (stored per user) are what reconcile uses to write objects.
+	Kubeconfig string
+
+	// Reconcile settings.
+	Domain           string
+	Scheme           string
+	IngressClassName string
+	TLSSecretName    string
+	DeleteVolumes    bool
+	Workers          int
+	Resync           time.Duration
+
+	// LogLevel and LogFormat ("json" or "text") configure the structured logs on stderr.
+	LogLevel  slog.Level
+	LogFormat string
+
+	// AdminToken protects /admin/v1/ (and the test-only endpoints); empty disables them.
+	// A secret: never logged.
+	AdminToken string
+
+	// HTTP server timeouts. WriteTimeout is 0 (none) by default because Watch streams are long.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// ShutdownTimeout bounds the graceful shutdown (leadership transfer, draining requests).
+	ShutdownTimeout time.Duration
+
+	// PProf serves net/http/pprof under /debug/pprof/.
+	PProf bool
+	// EnableTestEndpoints serves /test/v1/ (SDK writes and local reads over plain JSON) for the
+	// multi-process tests and the failover benchmark. Never enable it in production.
+	EnableTestEndpoints bool
+	// FaultControl routes Raft traffic through a fault-injecting stream layer controlled by
+	// POST /test/v1/faults (cluster mode). Test-only, like EnableTestEndpoints.
+	FaultControl bool
+
+	// Logger receives the daemon's logs; when nil Run writes LogFormat to stderr at LogLevel.
+	// Not a flag: for programs and tests that run the daemon in process.
+	Logger *slog.Logger
+}
+
+// Defaults used by ParseConfig.
+const (
+	DefaultListen             = "127.0.0.1:8080"
+	DefaultDomain             = "sandbox.localtest.me"
+	DefaultHeartbeatTimeout   = 500 * time.Millisecond
+	DefaultElectionTimeout    = 500 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
+	DefaultShutdownTimeout    = 15 * time.Second
+)
+
+// Single reports whether cfg selects single-node mode (no Raft).
+func (cfg *Config) Single() bool { return cfg.RaftAddr == "" }
+
+// envPrefix prefixes every environment variable: flag --data-dir is FSA_DATA_DIR.
+const envPrefix = "FSA_"
+
+// EnvName returns the environment variable read for a flag name.
+func EnvName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// ParseConfig parses args (without the program name) and the environment (through getenv).
+// Each flag may also be given as its environment variable (EnvName: --data-dir is
+// FSA_DATA_DIR); a flag on the command line wins over the environment. Output (usage, errors)
+// goes to out. It returns flag.ErrHelp for -h.
+func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	var cfg Config
+	fs := flag.NewFlagSet("fsad", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var (
+		join     string
+		logLevel string
+	)
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory of the node's state (required)")
+	fs.StringVar(&cfg.Listen, "listen", DefaultListen, "host:port of the HTTP API (Connect, gRPC, gRPC-Web, health, metrics)")
+	fs.StringVar(&cfg.APIAdvertise, "api-advertise", "", "API address given to clients by other nodes (default: --listen)")
+	fs.StringVar(&cfg.RaftAddr, "raft-addr", "", "host:port for Raft; empty runs a single node without Raft")
+	fs.StringVar(&cfg.RaftAdvertise, "raft-advertise", "", "Raft address peers dial (default: --raft-addr)")
+	fs.StringVar(&cfg.NodeID, "node-id", "", "stable node id in the cluster (required with --raft-addr)")
+	fs.BoolVar(&cfg.Bootstrap, "bootstrap", false, "start a new cluster of this node if it has no Raft state")
+	fs.StringVar(&join, "join", "", "comma-separated API URLs of members to join through (idempotent)")
+	fs.DurationVar(&cfg.HeartbeatTimeout, "raft-heartbeat-timeout", DefaultHeartbeatTimeout, "Raft heartbeat timeout")
+	fs.DurationVar(&cfg.ElectionTimeout, "raft-election-timeout", DefaultElectionTimeout, "Raft election timeout")
+	fs.DurationVar(&cfg.LeaderLeaseTimeout, "raft-lease-timeout", DefaultLeaderLeaseTimeout, "Raft leader lease timeout")
+	fs.DurationVar(&cfg.CommitTimeout, "raft-commit-timeout", 0, "Raft commit timeout (0: Raft's default)")
+	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig of the development cluster (checked at start, reported on /readyz)")
+	fs.StringVar(&cfg.Domain, "domain", DefaultDomain, "parent domain of sandbox ingress hosts")
+	fs.StringVar(&cfg.Scheme, "scheme", "https", "scheme of recorded sandbox URLs")
+	fs.StringVar(&cfg.IngressClassName, "ingress-class", "", "ingress class of sandbox Ingresses")
+	fs.StringVar(&cfg.TLSSecretName, "tls-secret", "", "TLS secret of sandbox Ingresses")
+	fs.BoolVar(&cfg.DeleteVolumes, "delete-volumes", false, "delete a sandbox's home volume with its project")
+	fs.IntVar(&cfg.Workers, "reconcile-workers", 4, "concurrent reconcile syncs")
+	fs.DurationVar(&cfg.Resync, "reconcile-resync", 5*time.Minute, "period of the full reconcile resync")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", "json", "json or text")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token of /admin/v1/ (empty: admin endpoints off); prefer the environment")
+	fs.DurationVar(&cfg.ReadHeaderTimeout, "http-read-header-timeout", 10*time.Second, "HTTP read header timeout")
+	fs.DurationVar(&cfg.ReadTimeout, "http-read-timeout", 30*time.Second, "HTTP read timeout")
+	fs.DurationVar(&cfg.WriteTimeout, "http-write-timeout", 0, "HTTP write timeout (0: none; watch streams are long)")
+	fs.DurationVar(&cfg.IdleTimeout, "http-idle-timeout", 2*time.Minute, "HTTP idle timeout")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on graceful shutdown")
+	fs.BoolVar(&cfg.PProf, "pprof", false, "serve /debug/pprof/")
+	fs.BoolVar(&cfg.EnableTestEndpoints, "enable-test-endpoints", false, "TEST ONLY: serve /test/v1/ (needs --admin-token)")
+	fs.BoolVar(&cfg.FaultControl, "fault-control", false, "TEST ONLY: fault-injecting Raft transport driven by /test/v1/faults")
+
+	// Environment first, so that the command line overrides it.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(EnvName(f.Name)); v != "" && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s: %w", EnvName(f.Name), err)
+			}
+		}
+	})
+	if envErr != nil {
+		return Config{}, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	for _, j := range strings.Split(join, ",") {
+		if j = strings.TrimSpace(j); j != "" {
+			cfg.Join = append(cfg.Join, j)
+		}
+	}
+	if err := cfg.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return Config{}, fmt.Errorf("log level %q: %w", logLevel, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Validate checks cfg and fills the derived defaults (APIAdvertise, RaftAdvertise).
+func (cfg *Config) Validate() error {
+	var errs []error
+	if cfg.DataDir == "" {
+		errs = append(errs, errors.New("data dir is required (--data-dir or FSA_DATA_DIR)"))
+	}
+	if err := checkHostPort("listen", cfg.Listen); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.APIAdvertise == "" {
+		cfg.APIAdvertise = cfg.Listen
+	}
+	if cfg.Domain == "" {
+		errs = append(errs, errors.New("domain is required"))
+	}
+	switch cfg.LogFormat {
+	case "", "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("log format %q: want json or text", cfg.LogFormat))
+	}
+	if cfg.Single() {
+		if cfg.Bootstrap || len(cfg.Join) > 0 || cfg.FaultControl {
+			errs = append(errs, errors.New("--bootstrap, --join and --fault-control need --raft-addr (cluster mode)"))
+		}
+	} else {
+		if err := checkHostPort("raft addr", cfg.RaftAddr); err != nil {
+			errs = append(errs, err)
+		}
+		if cfg.RaftAdvertise == "" {
+			cfg.RaftAdvertise = cfg.RaftAddr
+		}
+		if err := checkHostPort("raft advertise", cfg.RaftAdvertise); err != nil {
+			errs = append(errs, err)
+		}
+		if cfg.NodeID == "" {
+			errs = append(errs, errors.New("node id is required in cluster mode (--node-id or FSA_NODE_ID)"))
+		}
+		if cfg.Bootstrap && len(cfg.Join) > 0 {
+			errs = append(errs, errors.New("--bootstrap and --join are exclusive"))
+		}
+		for _, j := range cfg.Join {
+			if u, err := url.Parse(j); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				errs = append(errs, fmt.Errorf("join address %q: want an http(s) URL", j))
+			}
+		}
+		if len(cfg.Join) > 0 && cfg.AdminToken == "" {
+			errs = append(errs, errors.New("--join needs --admin-token (the members' admin token)"))
+		}
+		for name, d := range map[string]time.Duration{"heartbeat": cfg.HeartbeatTimeout, "election": cfg.ElectionTimeout, "lease": cfg.LeaderLeaseTimeout} {
+			if d < 5*time.Millisecond {
+				errs = append(errs, fmt.Errorf("raft %s timeout %v is too short", name, d))
+			}
+		}
+		if cfg.LeaderLeaseTimeout > cfg.HeartbeatTimeout {
+			errs = append(errs, fmt.Errorf("raft lease timeout %v must not exceed the heartbeat timeout %v", cfg.LeaderLeaseTimeout, cfg.HeartbeatTimeout))
+		}
+	}
+	if (cfg.EnableTestEndpoints || cfg.FaultControl) && cfg.AdminToken == "" {
+		errs = append(errs, errors.New("--enable-test-endpoints and --fault-control need --admin-token"))
+	}
+	if cfg.FaultControl && !cfg.EnableTestEndpoints {
+		errs = append(errs, errors.New("--fault-control needs --enable-test-endpoints"))
+	}
+	return errors.Join(errs...)
+}
+
+func checkHostPort(what, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", what, addr, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%s %q: bad port", what, addr)
+	}
+	return nil
+}

@@ -1,0 +1,342 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/k8s"
+	"github.com/fullstackagent/fsa/reconcile"
+	"github.com/fullstackagent/fsa/store"
+	"github.com/fullstackagent/fsa/store/boltstore"
+	"github.com/fullstackagent/fsa/store/raftstore"
+)
+
+// singleStoreFile is the bbolt file of single-node mode inside Config.DataDir.
+const singleStoreFile = "fsa.db"
+
+// retryBackoff is the pause between attempts of the leader monitor and the join loop.
+const retryBackoff = 250 * time.Millisecond
+
+// daemon is one running fsad.
+type daemon struct {
+	cfg     Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	dm      *daemonMetrics
+	st      store.Store
+	rs      *raftstore.Store // nil in single-node mode
+	sl      *streamLayer     // nil in single-node mode
+	trans   *raft.NetworkTransport
+	client  *fsa.Client
+	cluster *Cluster // nil in single-node mode
+	mon     *monitor
+	kclient *k8s.Clients
+	devKube *rest.Config // from Config.Kubeconfig; nil if unset
+
+	joinedMu sync.Mutex
+	joined   bool
+}
+
+// Run runs the daemon until ctx ends, then shuts it down gracefully: a leader first hands its
+// leadership to another voter, then the HTTP server stops accepting and drains (bounded by
+// Config.ShutdownTimeout), then the reconcile loops stop and the store closes. It returns an
+// error if the daemon cannot start or stops for another reason than ctx.
+func Run(ctx context.Context, cfg Config) (err error) {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	}
+	d := &daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry(), kclient: k8s.NewClients(k8s.WithUserAgent("fsad"))}
+	if d.dm, err = newDaemonMetrics(d.reg); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	if cfg.Kubeconfig != "" {
+		if d.devKube, err = clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig); err != nil {
+			return fmt.Errorf("kubeconfig %s: %w", cfg.Kubeconfig, err)
+		}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if err := d.openStore(); err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := d.closeStore(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+
+	d.client = fsa.New(d.st)
+	d.mon = &monitor{client: d.client, work: d.reconcile, log: log.With("component", "leader"), backoff: retryBackoff, m: d.dm}
+	if d.rs != nil {
+		self := Node{ID: cfg.NodeID, RaftAddress: cfg.RaftAdvertise, APIAddress: cfg.APIAdvertise}
+		d.cluster = &Cluster{st: d.rs, self: self, lead: d.mon}
+		d.mon.onLead = func(ctx context.Context) error { return d.cluster.putNode(ctx, self) }
+		if err := d.reg.Register(newRaftCollector(d.rs)); err != nil {
+			return fmt.Errorf("register raft metrics: %w", err)
+		}
+	}
+
+	handler, err := d.handler()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := d.httpServer(handler)
+
+	// Background routines run on their own context so that shutdown can order them: leadership
+	// is handed over before reconcile stops.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	defer func() {
+		stopBG()
+		wg.Wait()
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if d.rs == nil {
+			d.mon.runSingle(bg)
+		} else {
+			d.mon.runRaft(bg, d.rs)
+		}
+	}()
+	if len(cfg.Join) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.joinLoop(bg)
+		}()
+	}
+	serveErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		serveErr <- srv.Serve(ln)
+	}()
+	log.Info("fsad started", "node", cfg.NodeID, "mode", d.mode(), "listen", ln.Addr().String(),
+		"raft", cfg.RaftAdvertise, "data_dir", cfg.DataDir, "test_endpoints", cfg.EnableTestEndpoints)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-serveErr:
+		runErr = fmt.Errorf("http server: %w", err)
+	}
+	d.shutdown(srv)
+	return runErr
+}
+
+func (d *daemon) mode() string {
+	if d.rs == nil {
+		return "single"
+	}
+	return "cluster"
+}
+
+// shutdown hands leadership over, drains HTTP and stops the background routines' inputs. The
+// deferred functions of Run stop the routines and close the store.
+func (d *daemon) shutdown(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
+	defer cancel()
+	if d.rs != nil && d.rs.IsLeader() && d.hasOtherVoters(ctx) {
+		start := time.Now()
+		tctx, tcancel := context.WithTimeout(ctx, d.cfg.ShutdownTimeout/2)
+		err := d.rs.TransferLeadership(tctx)
+		tcancel()
+		if err != nil {
+			d.log.Warn("leadership transfer on shutdown failed", "err", err)
+		} else {
+			d.log.Info("leadership transferred on shutdown", "took", time.Since(start))
+		}
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		d.log.Warn("http shutdown incomplete; closing connections", "err", err)
+		_ = srv.Close()
+	}
+}
+
+func (d *daemon) hasOtherVoters(ctx context.Context) bool {
+	st, err := d.rs.Status(ctx)
+	if err != nil {
+		return false
+	}
+	for _, m := range st.Members {
+		if m.ID != d.cfg.NodeID && m.Suffrage == "Voter" {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *daemon) openStore() error {
+	if d.cfg.Single() {
+		st, err := boltstore.Open(filepath.Join(d.cfg.DataDir, singleStoreFile))
+		if err != nil {
+			return fmt.Errorf("open store: %w", err)
+		}
+		d.st = st
+		return nil
+	}
+	sl, err := newStreamLayer(d.cfg.RaftAddr, d.cfg.RaftAdvertise)
+	if err != nil {
+		return fmt.Errorf("raft listen: %w", err)
+	}
+	hl := newHCLogger(d.log.With("component", "raft"))
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: sl, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl.Named("transport"),
+	})
+	rs, err := raftstore.Open(raftstore.Config{
+		NodeID:             d.cfg.NodeID,
+		Dir:                d.cfg.DataDir,
+		Transport:          trans,
+		Bootstrap:          d.cfg.Bootstrap,
+		HeartbeatTimeout:   d.cfg.HeartbeatTimeout,
+		ElectionTimeout:    d.cfg.ElectionTimeout,
+		LeaderLeaseTimeout: d.cfg.LeaderLeaseTimeout,
+		CommitTimeout:      d.cfg.CommitTimeout,
+		Logger:             hl,
+	})
+	if err != nil {
+		_ = trans.Close()
+		return fmt.Errorf("open raft store: %w", err)
+	}
+	d.st, d.rs, d.sl, d.trans = rs, rs, sl, trans
+	return nil
+}
+
+func (d *daemon) closeStore() error {
+	err := d.st.Close()
+	if d.trans != nil {
+		err = errors.Join(err, d.trans.Close())
+	}
+	if err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+func (d *daemon) httpServer(h http.Handler) *http.Server {
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true) // h2c: gRPC and Connect over HTTP/2 without TLS
+	return &http.Server{
+		Handler:           h,
+		Protocols:         &protos,
+		ReadHeaderTimeout: d.cfg.ReadHeaderTimeout,
+		ReadTimeout:       d.cfg.ReadTimeout,
+		WriteTimeout:      d.cfg.WriteTimeout,
+		IdleTimeout:       d.cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// reconcile is the leader work: one reconcile runner with fence as its token, its metrics
+// registered on the daemon's registry for the runner's lifetime.
+func (d *daemon) reconcile(ctx context.Context, fence uint64) error {
+	reg := &scopedRegisterer{reg: d.reg}
+	defer reg.unregisterAll()
+	r, err := reconcile.New(reconcile.Config{
+		Client:           d.client,
+		Fence:            fence,
+		Domain:           d.cfg.Domain,
+		Scheme:           d.cfg.Scheme,
+		TLSSecretName:    d.cfg.TLSSecretName,
+		IngressClassName: d.cfg.IngressClassName,
+		DeleteVolumes:    d.cfg.DeleteVolumes,
+		Clients:          d.kclient,
+		Workers:          d.cfg.Workers,
+		Resync:           d.cfg.Resync,
+		Registerer:       reg,
+		Logger:           d.log,
+	})
+	if err != nil {
+		return err
+	}
+	return r.Run(ctx)
+}
+
+// joinLoop asks the members in Config.Join to add this node until one (the leader) does.
+func (d *daemon) joinLoop(ctx context.Context) {
+	log := d.log.With("component", "join")
+	for {
+		err := d.join(ctx)
+		if err == nil {
+			d.joinedMu.Lock()
+			d.joined = true
+			d.joinedMu.Unlock()
+			log.Info("joined the cluster")
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Info("join not done yet; retrying", "err", err, "after", retryBackoff)
+		t := time.NewTimer(retryBackoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (d *daemon) isJoined() bool {
+	d.joinedMu.Lock()
+	defer d.joinedMu.Unlock()
+	return d.joined
+}
+
+func (d *daemon) join(ctx context.Context) error {
+	c := &AdminClient{Token: d.cfg.AdminToken, HTTP: &http.Client{Timeout: 10 * time.Second}}
+	var errs []error
+	for _, base := range d.cfg.Join {
+		c.BaseURL = base
+		err := c.Join(ctx, d.cfg.NodeID, d.cfg.RaftAdvertise, d.cfg.APIAdvertise)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// NewLogger returns the daemon's structured logger writing to w in format "json" or "text".
+func NewLogger(w interface{ Write([]byte) (int, error) }, level slog.Level, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// newHCLogger adapts slog to the hclog.Logger that Raft wants.
+func newHCLogger(l *slog.Logger) hclog.Logger {
+	return hclog.FromStandardLogger(slog.NewLogLogger(l.Handler(), slog.LevelInfo), &hclog.LoggerOptions{
+		Level: hclog.Info,
+	})
+}
