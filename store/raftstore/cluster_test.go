@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,7 +44,7 @@ type testNode struct {
 }
 
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	mu    sync.Mutex
 	nodes []*testNode
 	opts  []clusterOption
@@ -63,7 +62,7 @@ func testLogger() hclog.Logger {
 }
 
 // newCluster starts n nodes bootstrapped together with the same membership.
-func newCluster(t *testing.T, n int, opts ...clusterOption) *testCluster {
+func newCluster(t testing.TB, n int, opts ...clusterOption) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, opts: opts, cut: map[[2]string]bool{}}
 	var members []raftstore.Member
@@ -409,13 +408,4 @@ func waitRevision(t testing.TB, nd *testNode, rev int64) {
 
 func put(kind store.Kind, id, data string) store.Op {
 	return store.Put(store.Record{Kind: kind, ID: id, Data: []byte(data)})
-}
-
-func ids(rs []store.Record) string {
-	var b strings.Builder
-	for _, r := range rs {
-		b.WriteString(r.ID)
-		b.WriteByte(' ')
-	}
-	return b.String()
 }

@@ -20,7 +20,7 @@ import (
 
 // File names inside Config.Dir.
 const (
-	stateFile   = "state.db"  // the bbolt state database the FSM applies to
+	stateFile   = "state.db" // the bbolt state database the FSM applies to
 	restoreFile = "state.db.restore"
 	logFile     = "raft.db" // raft-boltdb: the Raft log and stable store
 )
@@ -192,9 +192,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	var events []store.Event
 	var last *raft.Log
 
-	f.mu.RLock()
-	db := f.db
-	err := db.db.Update(func(tx *bolt.Tx) error {
+	err := f.update(func(tx *bolt.Tx) error {
 		applied, _ := readApplied(tx)
 		for i, l := range logs {
 			if l.Index <= applied {
@@ -229,7 +227,6 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		}
 		return writeApplied(tx, last.Index, last.Term)
 	})
-	f.mu.RUnlock()
 	if err != nil {
 		panic(fmt.Sprintf("raftstore: apply batch: %v", err))
 	}
@@ -335,6 +332,13 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		f.logger.Warn("close replaced state database", "error", err)
 	}
 	return nil
+}
+
+// update runs fn in a write transaction on the current state database.
+func (f *fsm) update(fn func(*bolt.Tx) error) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.db.db.Update(fn)
 }
 
 // view calls fn with a snapshot of the local state database.
