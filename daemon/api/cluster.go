@@ -1,0 +1,144 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+
+	"connectrpc.com/connect"
+
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/fsa"
+)
+
+// clusterService serves fsa.v1.ClusterService. Every call needs the admin role.
+type clusterService struct{ *server }
+
+// singleNodeID names the one member of a daemon without raft.
+const singleNodeID = "single"
+
+var errSingleNode = fmt.Errorf("%w: this daemon runs without raft (single-node mode): membership cannot change", fsa.ErrFailedPrecondition)
+
+func (s *clusterService) GetClusterStatus(ctx context.Context, _ *connect.Request[fsav1.GetClusterStatusRequest]) (*connect.Response[fsav1.GetClusterStatusResponse], error) {
+	if err := s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if s.cluster == nil {
+		return connect.NewResponse(&fsav1.GetClusterStatusResponse{
+			NodeId:   singleNodeID,
+			Members:  []*fsav1.ClusterMember{{Id: singleNodeID, Suffrage: fsav1.Suffrage_SUFFRAGE_VOTER, Leader: true}},
+			LeaderId: singleNodeID,
+		}), nil
+	}
+	st, err := s.cluster.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &fsav1.GetClusterStatusResponse{
+		LeaderId: st.LeaderID, Term: st.Term, LastIndex: st.LastIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+	}
+	if n, ok := s.cluster.(NodeIdentifier); ok {
+		out.NodeId = n.NodeID()
+	}
+	for _, m := range st.Members {
+		out.Members = append(out.Members, toMember(m))
+		if m.ID == st.LeaderID {
+			out.LeaderAddress = m.RaftAddress
+		}
+	}
+	return connect.NewResponse(out), nil
+}
+
+func validHostPort(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n > 0 && n < 65536
+}
+
+func (s *clusterService) JoinNode(ctx context.Context, req *connect.Request[fsav1.JoinNodeRequest]) (*connect.Response[fsav1.JoinNodeResponse], error) {
+	if err := s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	if m.Id == "" || len(m.Id) > 128 || !validHostPort(m.RaftAddress) {
+		return nil, fmt.Errorf("%w: id and raft_address (host:port) are required", fsa.ErrInvalidArgument)
+	}
+	if s.cluster == nil {
+		return nil, errSingleNode
+	}
+	// The wire request carries no API address; the joining node records its own.
+	if err := s.cluster.Join(ctx, m.Id, m.RaftAddress, ""); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.JoinNodeResponse{}), nil
+}
+
+func (s *clusterService) RemoveNode(ctx context.Context, req *connect.Request[fsav1.RemoveNodeRequest]) (*connect.Response[fsav1.RemoveNodeResponse], error) {
+	if err := s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if req.Msg.Id == "" {
+		return nil, fmt.Errorf("%w: id is required", fsa.ErrInvalidArgument)
+	}
+	if s.cluster == nil {
+		return nil, errSingleNode
+	}
+	st, err := s.cluster.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	found := false
+	for _, m := range st.Members {
+		found = found || m.ID == req.Msg.Id
+	}
+	if !found {
+		return nil, fmt.Errorf("%w: no member %q", fsa.ErrNotFound, clip(req.Msg.Id, 64))
+	}
+	if err := s.cluster.Remove(ctx, req.Msg.Id); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.RemoveNodeResponse{}), nil
+}
+
+func (s *clusterService) TransferLeadership(ctx context.Context, req *connect.Request[fsav1.TransferLeadershipRequest]) (*connect.Response[fsav1.TransferLeadershipResponse], error) {
+	if err := s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if s.cluster == nil {
+		return nil, errSingleNode
+	}
+	target := req.Msg.TargetId
+	if target == "" {
+		if err := s.cluster.TransferLeadership(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		t, ok := s.cluster.(LeadershipTransferrer)
+		if !ok {
+			return nil, fmt.Errorf("%w: this server cannot choose the new leader; leave target_id empty", fsa.ErrInvalidArgument)
+		}
+		st, err := s.cluster.Status(ctx)
+		if err != nil {
+			return nil, err
+		}
+		voter := false
+		for _, m := range st.Members {
+			voter = voter || (m.ID == target && m.Voter)
+		}
+		if !voter {
+			return nil, fmt.Errorf("%w: no voter %q", fsa.ErrNotFound, clip(target, 64))
+		}
+		if err := t.TransferLeadershipTo(ctx, target); err != nil {
+			return nil, err
+		}
+	}
+	st, err := s.cluster.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.TransferLeadershipResponse{LeaderId: st.LeaderID}), nil
+}

@@ -1,0 +1,52 @@
+// Package api serves the fsa.v1 wire contract (clients/proto/fsa/v1) over HTTP for fsad:
+// Connect, gRPC and gRPC-Web on one handler, with gRPC health checks
+// (grpc.health.v1.Health), server reflection (v1 and v1alpha) and an RPC latency histogram.
+//
+// [NewHandler] builds the handler from an [fsa.Client] and [Options]. Handlers are one struct
+// per service, mounted with the generated fsav1connect constructors; they convert between
+// fsa's types and the wire types in convert.go and never choose an error code themselves:
+// every error is mapped to a Connect code in errors.go (errorMapper.toConnect).
+//
+// # Authentication
+//
+// Sessions are HS256 JWTs issued by the handler (claims: iss "fsad", sub = user id,
+// jti = session id, iat, exp, fsa_iat_ns; header kid = signing key id). They are verified by
+// HTTP middleware from the Authorization header before the request message is read; only
+// SignUp, Login, GitHubLogin, SealosLogin, health and reflection are public. Keys rotate
+// through [AuthConfig]: SigningKey signs, VerificationKeys are still accepted. Logout stores
+// the time in the user's configuration entry FSA_SESSION_EPOCH (category "auth"), a replicated
+// record, so that every node rejects every token of that user issued before it: logout ends all
+// of the user's sessions.
+//
+// Passwords are bcrypt hashes stored as the PASSWORD identity's secret (provider user id =
+// username). GitHub sign-in exchanges the OAuth code at GitHubConfig.TokenURL and reads the
+// account at GitHubConfig.UserURL (identity GITHUB:<numeric id>). Sealos sign-in verifies the
+// Sealos JWT with AuthConfig.SealosJWTSecret (identity SEALOS:<userUid|uid|userId|sub>), stores
+// the given kubeconfig as KUBECONFIG and provisions an Aiproxy key when the user has no
+// ANTHROPIC_API_KEY; login succeeds even when Aiproxy is down or slow.
+//
+// # Scoping and secrets
+//
+// Every RPC acts for the caller only; another user's project is NotFound. ClusterService
+// needs the admin role ([AuthConfig].Admins or fsa.RoleAdmin). Secret values are returned only
+// to their owner and only on explicit request, and are never logged: the handler logs one line
+// per call (procedure, code, duration, user id), and its logger redacts attributes named like
+// secrets.
+//
+// # Limits
+//
+// Messages over AuthConfig.MaxMessageBytes and requests over the per-user rate limit (per
+// client address before login) fail with ResourceExhausted.
+//
+// # Followers
+//
+// An error wrapping raftstore.ErrNotLeader becomes Unavailable with a fsa.v1.NotLeaderError
+// detail and the [LeaderHeader] response header naming the leader's API address, taken from
+// Options.Leader.
+//
+// # Watch
+//
+// WatchProjects reads the store's change feed from the client's revision and forwards the
+// caller's project, sandbox and database changes, PROGRESS messages when caught up and while
+// idle, and resync_required (then ends) when the revision was compacted away.
+package api

@@ -1,0 +1,293 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/clients/gen/fsa/v1/fsav1connect"
+	"github.com/fullstackagent/fsa/fsa"
+)
+
+// Options are the dependencies of the API handler.
+type Options struct {
+	// Client is the SDK the handlers call; required.
+	Client *fsa.Client
+	// Cluster administers the raft cluster; nil in single-node mode, where ClusterService
+	// reports one member (this node) and refuses membership changes with FailedPrecondition.
+	Cluster Cluster
+	// Logger receives one line per call and internal errors (default slog.Default()). Values of
+	// attributes named like secrets are redacted before they reach it.
+	Logger *slog.Logger
+	// Registerer receives the RPC latency histogram (fsa_rpc_duration_seconds); may be nil.
+	Registerer prometheus.Registerer
+	// Auth configures sessions, sign-in methods and limits.
+	Auth AuthConfig
+	// Leader names the current leader (raft id and API base URL) for the Unavailable errors of
+	// a follower; nil in single-node mode.
+	Leader func() (id, apiAddress string)
+	// WatchProgressInterval is how often an idle WatchProjects stream gets a PROGRESS message
+	// (default 15s).
+	WatchProgressInterval time.Duration
+}
+
+// Cluster is the raft cluster as the API needs it. Methods that only the leader serves return
+// an error wrapping raftstore.ErrNotLeader on a follower. Errors wrapping fsa.ErrNotFound,
+// fsa.ErrInvalidArgument, fsa.ErrFailedPrecondition (e.g. removing the last voter) and
+// fsa.ErrConflict (another membership change in progress) map to NotFound, InvalidArgument,
+// FailedPrecondition and Aborted.
+type Cluster interface {
+	Status(ctx context.Context) (ClusterStatus, error)
+	Join(ctx context.Context, id, raftAddress, apiAddress string) error
+	Remove(ctx context.Context, id string) error
+	TransferLeadership(ctx context.Context) error
+}
+
+// ClusterStatus is the cluster as one node sees it.
+type ClusterStatus struct {
+	Members                                   []Member
+	LeaderID, LeaderAPIAddress                string
+	Term, LastIndex, CommitIndex, AppliedIndex uint64
+}
+
+// Member is one node of the cluster.
+type Member struct {
+	ID, RaftAddress, APIAddress string
+	Voter, Leader               bool
+}
+
+// NodeIdentifier is an optional capability of a Cluster: the raft id of the node answering,
+// reported by GetClusterStatus as node_id.
+type NodeIdentifier interface {
+	NodeID() string
+}
+
+// LeadershipTransferrer is an optional capability of a Cluster: hand leadership to a chosen
+// voter. Without it, TransferLeadership with a target_id fails with InvalidArgument.
+type LeadershipTransferrer interface {
+	TransferLeadershipTo(ctx context.Context, id string) error
+}
+
+// server holds what every service handler shares.
+type server struct {
+	c        *fsa.Client
+	cluster  Cluster
+	log      *slog.Logger
+	auth     AuthConfig
+	sessions *sessions
+	errs     *errorMapper
+	obs      *observer
+	limiter  *limiter
+	progress time.Duration
+	errw     *connect.ErrorWriter
+	known    map[string]bool // every procedure served, for metric labels
+	// dummyHash is compared against when a username does not exist, so that a failed login
+	// takes as long whether or not the user exists.
+	dummyHash []byte
+}
+
+// publicProcedures need no session.
+var publicProcedures = map[string]bool{
+	fsav1connect.AuthServiceSignUpProcedure:      true,
+	fsav1connect.AuthServiceLoginProcedure:       true,
+	fsav1connect.AuthServiceGitHubLoginProcedure: true,
+	fsav1connect.AuthServiceSealosLoginProcedure: true,
+}
+
+// Prefixes of the standard services, which need no session either.
+const (
+	healthPrefix     = "/grpc.health.v1.Health/"
+	reflectionPrefix = "/grpc.reflection."
+)
+
+// services lists the fsa.v1 services for health checks and reflection.
+var services = []protoreflect.ServiceDescriptor{
+	fsav1.File_fsa_v1_auth_proto.Services().ByName("AuthService"),
+	fsav1.File_fsa_v1_project_proto.Services().ByName("ProjectService"),
+	fsav1.File_fsa_v1_environment_proto.Services().ByName("EnvironmentService"),
+	fsav1.File_fsa_v1_user_config_proto.Services().ByName("UserConfigService"),
+	fsav1.File_fsa_v1_cluster_proto.Services().ByName("ClusterService"),
+}
+
+// NewHandler returns the HTTP handler serving the fsa.v1 services with Connect, gRPC and
+// gRPC-Web, plus gRPC health checks and server reflection. Serve it over HTTP/2 (TLS or h2c)
+// for gRPC clients. Every request except the public ones (SignUp, Login, GitHubLogin,
+// SealosLogin, health, reflection) must carry a session token, checked before the body is
+// read.
+func NewHandler(opts Options) (http.Handler, error) {
+	if opts.Client == nil {
+		return nil, errors.New("api: Options.Client is required")
+	}
+	auth, err := opts.Auth.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	base := opts.Logger
+	if base == nil {
+		base = slog.Default()
+	}
+	log := slog.New(redactingHandler{base.Handler()})
+	s := &server{c: opts.Client, cluster: opts.Cluster, log: log, auth: auth, progress: opts.WatchProgressInterval, known: map[string]bool{}}
+	if s.progress <= 0 {
+		s.progress = 15 * time.Second
+	}
+	s.sessions = newSessions(auth, opts.Client)
+	if s.dummyHash, err = bcrypt.GenerateFromPassword([]byte("fsa: no such user"), auth.BcryptCost); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	s.errs = &errorMapper{log: log, leader: opts.Leader}
+	s.limiter = newLimiter(auth.RateLimit, auth.Now)
+	if s.obs, err = newObserver(opts.Registerer, log, s.errs); err != nil {
+		return nil, fmt.Errorf("api: register metrics: %w", err)
+	}
+	hopts := []connect.HandlerOption{
+		connect.WithInterceptors(s.obs.interceptor()),
+		connect.WithReadMaxBytes(auth.MaxMessageBytes),
+	}
+	s.errw = connect.NewErrorWriter(hopts...)
+
+	mux := http.NewServeMux()
+	mux.Handle(fsav1connect.NewAuthServiceHandler(&authService{s}, hopts...))
+	mux.Handle(fsav1connect.NewProjectServiceHandler(&projectService{s}, hopts...))
+	mux.Handle(fsav1connect.NewEnvironmentServiceHandler(&envService{s}, hopts...))
+	mux.Handle(fsav1connect.NewUserConfigServiceHandler(&userConfigService{s}, hopts...))
+	mux.Handle(fsav1connect.NewClusterServiceHandler(&clusterService{s}, hopts...))
+	names := make([]string, 0, len(services))
+	for _, sd := range services {
+		names = append(names, string(sd.FullName()))
+		for i := 0; i < sd.Methods().Len(); i++ {
+			s.known["/"+string(sd.FullName())+"/"+string(sd.Methods().Get(i).Name())] = true
+		}
+	}
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(names...), hopts...))
+	reflector := grpcreflect.NewStaticReflector(names...)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, hopts...))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, hopts...))
+	return s.middleware(mux), nil
+}
+
+// middleware authenticates and rate-limits a request from its headers alone, before the
+// message is read, and marks every response private.
+func (s *server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "private, no-store")
+		proc := r.URL.Path
+		switch {
+		case strings.HasPrefix(proc, healthPrefix):
+			next.ServeHTTP(w, r)
+			return
+		case publicProcedures[proc] || strings.HasPrefix(proc, reflectionPrefix):
+			if !s.limiter.allow("addr:" + clientAddr(r)) {
+				s.reject(w, r, fmt.Errorf("%w: too many requests from this address", errRateLimited))
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		tok, ok := bearer(r.Header)
+		if !ok {
+			s.rejectTimed(w, r, start, fmt.Errorf("%w: missing bearer token", errUnauthenticated))
+			return
+		}
+		c, err := s.sessions.verify(r.Context(), tok)
+		if err != nil {
+			s.rejectTimed(w, r, start, err)
+			return
+		}
+		ctx := withCaller(r.Context(), c)
+		if !s.limiter.allow("user:" + c.user.ID) {
+			s.rejectTimed(w, r.WithContext(ctx), start, fmt.Errorf("%w: too many requests", errRateLimited))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func (s *server) reject(w http.ResponseWriter, r *http.Request, err error) {
+	s.rejectTimed(w, r, time.Now(), err)
+}
+
+// rejectTimed answers a request the middleware refused, in the request's protocol.
+func (s *server) rejectTimed(w http.ResponseWriter, r *http.Request, start time.Time, err error) {
+	err = s.errs.toConnect(r.Context(), err)
+	proc := r.URL.Path
+	if !s.known[proc] {
+		proc = "unknown"
+	}
+	s.obs.record(r.Context(), proc, start, err)
+	_ = s.errw.Write(w, r, err) // the client is gone if this fails
+}
+
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// redactingHandler replaces the values of attributes whose names suggest a secret, as a
+// second line of defence: handlers never log request values in the first place.
+type redactingHandler struct{ h slog.Handler }
+
+var secretWords = []string{"password", "token", "secret", "kubeconfig", "api_key", "apikey", "authorization", "cookie", "credential"}
+
+func secretName(key string) bool {
+	k := strings.ToLower(key)
+	for _, w := range secretWords {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func redactAttr(a slog.Attr) slog.Attr {
+	if secretName(a.Key) {
+		return slog.String(a.Key, "[REDACTED]")
+	}
+	if a.Value.Kind() == slog.KindGroup {
+		as := a.Value.Group()
+		out := make([]any, len(as))
+		for i, g := range as {
+			out[i] = redactAttr(g)
+		}
+		return slog.Group(a.Key, out...)
+	}
+	return a
+}
+
+func (h redactingHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.h.Enabled(ctx, l) }
+
+func (h redactingHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(redactAttr(a))
+		return true
+	})
+	return h.h.Handle(ctx, out)
+}
+
+func (h redactingHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	out := make([]slog.Attr, len(as))
+	for i, a := range as {
+		out[i] = redactAttr(a)
+	}
+	return redactingHandler{h.h.WithAttrs(out)}
+}
+
+func (h redactingHandler) WithGroup(name string) slog.Handler { return redactingHandler{h.h.WithGroup(name)} }

@@ -1,0 +1,413 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"connectrpc.com/connect"
+
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/store"
+)
+
+// projectService serves fsa.v1.ProjectService.
+type projectService struct{ *server }
+
+const (
+	maxProjectNameLen   = 63
+	defaultPageSize     = 100
+	maxPageSize         = 1000
+	maxPageTokenLen     = 512
+	maxIdempotencyKeyLn = fsa.MaxIdempotencyKeyLen
+)
+
+// withKey puts a request's idempotency key into ctx for the SDK.
+func withKey(ctx context.Context, key string) (context.Context, error) {
+	if key == "" {
+		return ctx, nil
+	}
+	if len(key) > maxIdempotencyKeyLn {
+		return ctx, fmt.Errorf("%w: idempotency key longer than %d bytes", fsa.ErrInvalidArgument, maxIdempotencyKeyLn)
+	}
+	return fsa.WithIdempotencyKey(ctx, key), nil
+}
+
+func validProjectName(name string) error {
+	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxProjectNameLen {
+		return fmt.Errorf("%w: project name must be 1 to %d characters", fsa.ErrInvalidArgument, maxProjectNameLen)
+	}
+	for _, r := range name {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: project name must contain a letter or digit", fsa.ErrInvalidArgument)
+}
+
+func (s *projectService) CreateProject(ctx context.Context, req *connect.Request[fsav1.CreateProjectRequest]) (*connect.Response[fsav1.CreateProjectResponse], error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	if err := validProjectName(m.Name); err != nil {
+		return nil, err
+	}
+	ctx, err = withKey(ctx, m.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	// A keyed retry goes straight to the SDK, which returns the project of the first call.
+	if m.IdempotencyKey == "" || !s.keyUsed(ctx, c.user.ID, m.IdempotencyKey) {
+		if _, err := s.c.GetUserConfig(ctx, c.user.ID, fsa.ConfigKubeconfig, false); errors.Is(err, fsa.ErrNotFound) {
+			return nil, fmt.Errorf("%w: no kubeconfig configured: set one with UserConfigService.SetKubeconfig first", fsa.ErrFailedPrecondition)
+		} else if err != nil {
+			return nil, err
+		}
+		// Best effort: the SDK does not index names, so two concurrent creations with the same
+		// name can both succeed.
+		list, err := s.c.ListProjects(ctx, c.user.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range list.Items {
+			if p.Name == m.Name && p.Status != fsa.StatusTerminating && p.Status != fsa.StatusTerminated {
+				return nil, fmt.Errorf("%w: you already have a project named %q", fsa.ErrAlreadyExists, m.Name)
+			}
+		}
+	}
+	p, err := s.c.CreateProject(ctx, c.user.ID, fsa.ProjectSpec{Name: m.Name, Description: m.Description})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.CreateProjectResponse{Project: toProject(p)}), nil
+}
+
+// keyUsed reports whether the user already made a call with this idempotency key. It reads
+// the SDK's idempotency record (kind idempotency, id "<user>/<key>"); a failed read counts as
+// unused, which only means the pre-checks run.
+func (s *projectService) keyUsed(ctx context.Context, userID, key string) bool {
+	used := false
+	_ = s.c.Store().View(ctx, func(snap store.Snapshot) error {
+		_, err := snap.Get(store.KindIdempotency, userID+"/"+key)
+		used = err == nil
+		return nil
+	})
+	return used
+}
+
+func (s *projectService) GetProject(ctx context.Context, req *connect.Request[fsav1.GetProjectRequest]) (*connect.Response[fsav1.GetProjectResponse], error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.c.GetProject(ctx, c.user.ID, req.Msg.Id)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.GetProjectResponse{Project: toProject(p)}), nil
+}
+
+// pageToken is the position after the last project of a page (projects are ordered by
+// creation time, then id).
+type pageToken struct {
+	CreatedAt int64  `json:"c"`
+	ID        string `json:"i"`
+}
+
+func (t pageToken) encode() string {
+	b, _ := json.Marshal(t)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodePageToken(s string) (pageToken, error) {
+	var t pageToken
+	bad := fmt.Errorf("%w: page_token is not one ListProjects returned", fsa.ErrInvalidArgument)
+	if len(s) > maxPageTokenLen {
+		return t, bad
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || json.Unmarshal(b, &t) != nil || t.ID == "" {
+		return t, bad
+	}
+	return t, nil
+}
+
+func (t pageToken) before(p *fsa.Project) bool {
+	c := p.CreatedAt.UnixNano()
+	return c > t.CreatedAt || (c == t.CreatedAt && p.ID > t.ID)
+}
+
+func (s *projectService) ListProjects(ctx context.Context, req *connect.Request[fsav1.ListProjectsRequest]) (*connect.Response[fsav1.ListProjectsResponse], error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	size := int(m.PageSize)
+	if size == 0 {
+		size = defaultPageSize
+	}
+	size = min(size, maxPageSize)
+	var after *pageToken
+	if m.PageToken != "" {
+		t, err := decodePageToken(m.PageToken)
+		if err != nil {
+			return nil, err
+		}
+		after = &t
+	}
+	list, err := s.c.ListProjects(ctx, c.user.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := &fsav1.ListProjectsResponse{Revision: rev(list.Revision)}
+	for _, p := range list.Items {
+		if after != nil && !after.before(p) {
+			continue
+		}
+		if len(out.Projects) == size {
+			last := out.Projects[len(out.Projects)-1]
+			out.NextPageToken = pageToken{CreatedAt: last.CreatedAt.AsTime().UnixNano(), ID: last.Id}.encode()
+			break
+		}
+		out.Projects = append(out.Projects, toProject(p))
+	}
+	return connect.NewResponse(out), nil
+}
+
+func (s *projectService) StartProject(ctx context.Context, req *connect.Request[fsav1.StartProjectRequest]) (*connect.Response[fsav1.StartProjectResponse], error) {
+	p, err := s.act(ctx, req.Msg.Id, req.Msg.IdempotencyKey, s.c.StartProject)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.StartProjectResponse{Project: p}), nil
+}
+
+func (s *projectService) StopProject(ctx context.Context, req *connect.Request[fsav1.StopProjectRequest]) (*connect.Response[fsav1.StopProjectResponse], error) {
+	p, err := s.act(ctx, req.Msg.Id, req.Msg.IdempotencyKey, s.c.StopProject)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.StopProjectResponse{Project: p}), nil
+}
+
+func (s *projectService) DeleteProject(ctx context.Context, req *connect.Request[fsav1.DeleteProjectRequest]) (*connect.Response[fsav1.DeleteProjectResponse], error) {
+	p, err := s.act(ctx, req.Msg.Id, req.Msg.IdempotencyKey, s.c.DeleteProject)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.DeleteProjectResponse{Project: p}), nil
+}
+
+func (s *projectService) act(ctx context.Context, id, key string, fn func(context.Context, string, string) (*fsa.Project, error)) (*fsav1.Project, error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctx, err = withKey(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	p, err := fn(ctx, c.user.ID, id)
+	if err != nil {
+		return nil, err
+	}
+	return toProject(p), nil
+}
+
+func (s *projectService) ExplainProject(ctx context.Context, req *connect.Request[fsav1.ExplainProjectRequest]) (*connect.Response[fsav1.ExplainProjectResponse], error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.c.Explain(ctx, c.user.ID, req.Msg.Id)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.ExplainProjectResponse{Explanation: toExplanation(e)}), nil
+}
+
+func (s *projectService) TerminalAccess(ctx context.Context, req *connect.Request[fsav1.TerminalAccessRequest]) (*connect.Response[fsav1.TerminalAccessResponse], error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ta, err := s.c.TerminalAccess(ctx, c.user.ID, req.Msg.ProjectId)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.TerminalAccessResponse{Url: ta.URL, ExpiresAt: ts(ta.ExpiresAt)}), nil
+}
+
+func (s *projectService) RotateTerminalToken(ctx context.Context, req *connect.Request[fsav1.RotateTerminalTokenRequest]) (*connect.Response[fsav1.RotateTerminalTokenResponse], error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	kctx, err := withKey(ctx, req.Msg.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.c.RotateTerminalToken(kctx, c.user.ID, req.Msg.ProjectId); err != nil {
+		return nil, err
+	}
+	out := &fsav1.RotateTerminalTokenResponse{}
+	// A URL with the new credential, when the terminal is up; otherwise none yet.
+	ta, err := s.c.TerminalAccess(ctx, c.user.ID, req.Msg.ProjectId)
+	switch {
+	case err == nil:
+		out.Url, out.ExpiresAt = ta.URL, ts(ta.ExpiresAt)
+	case !errors.Is(err, fsa.ErrFailedPrecondition):
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
+}
+
+// WatchProjects follows the store's change feed from the client's revision, forwarding the
+// caller's project, sandbox and database changes. It reads the feed itself (rather than
+// through fsa.Watcher) so that it sees every revision, visible or not, and can report exact
+// PROGRESS revisions while idle.
+func (s *projectService) WatchProjects(ctx context.Context, req *connect.Request[fsav1.WatchProjectsRequest], stream *connect.ServerStream[fsav1.WatchProjectsResponse]) error {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return err
+	}
+	userID := c.user.ID
+	var head int64
+	if err := s.c.Store().View(ctx, func(snap store.Snapshot) error { head = snap.Revision(); return nil }); err != nil {
+		return err
+	}
+	from := head
+	if req.Msg.FromRevision > 0 {
+		if req.Msg.FromRevision > uint64(head) {
+			return fmt.Errorf("%w: revision %d is ahead of this node (at %d); retry", errUnavailable, req.Msg.FromRevision, head)
+		}
+		from = int64(req.Msg.FromRevision)
+	}
+	resync := func() error {
+		var cur int64
+		if err := s.c.Store().View(ctx, func(snap store.Snapshot) error { cur = snap.Revision(); return nil }); err != nil {
+			return err
+		}
+		return stream.Send(&fsav1.WatchProjectsResponse{Revision: rev(cur), ResyncRequired: true})
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cur, err := s.c.Store().Watch(wctx, from)
+	if errors.Is(err, store.ErrCompacted) {
+		return resync()
+	}
+	if err != nil {
+		return err
+	}
+
+	type next struct {
+		ev  store.Event
+		err error
+	}
+	events := make(chan next)
+	done := make(chan struct{})
+	go func() { // owned by this call: ends when wctx is cancelled (deferred), waited for below
+		defer close(done)
+		for {
+			ev, err := cur.Next()
+			select {
+			case events <- next{ev, err}:
+			case <-wctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { cancel(); <-done }()
+
+	ticker := time.NewTicker(s.progress)
+	defer ticker.Stop()
+	last := from // every change up to last was sent
+	progress := func() error {
+		return stream.Send(&fsav1.WatchProjectsResponse{Revision: rev(last), Type: fsav1.EventType_EVENT_TYPE_PROGRESS})
+	}
+	caughtUp := last >= head
+	if caughtUp {
+		if err := progress(); err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ticker.C:
+			if err := progress(); err != nil {
+				return err
+			}
+		case n := <-events:
+			if errors.Is(n.err, store.ErrCompacted) {
+				return resync()
+			}
+			if n.err != nil {
+				return n.err
+			}
+			msgs, err := watchMessages(userID, n.ev)
+			if err != nil {
+				return err
+			}
+			for _, msg := range msgs {
+				if err := stream.Send(msg); err != nil {
+					return err
+				}
+			}
+			last = n.ev.Revision
+			if !caughtUp && last >= head {
+				caughtUp = true
+				if err := progress(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// watchMessages returns the messages for the user's project, sandbox and database changes in
+// one store event.
+func watchMessages(userID string, ev store.Event) ([]*fsav1.WatchProjectsResponse, error) {
+	var out []*fsav1.WatchProjectsResponse
+	for _, ch := range ev.Changes {
+		if ch.Record.Owner != userID {
+			continue
+		}
+		rc, ok, err := fsa.DecodeChange(ch)
+		if err != nil {
+			return nil, fmt.Errorf("decode change at revision %d: %w", ev.Revision, err)
+		}
+		if !ok {
+			continue
+		}
+		msg := &fsav1.WatchProjectsResponse{Revision: rev(ev.Revision), Type: fsav1.EventType_EVENT_TYPE_PUT, Kind: toKind(rc.Kind)}
+		if rc.Deleted {
+			msg.Type = fsav1.EventType_EVENT_TYPE_DELETE
+		}
+		switch rc.Kind {
+		case fsa.ResourceProject:
+			msg.Resource = &fsav1.WatchProjectsResponse_Project{Project: toProject(rc.Project)}
+		case fsa.ResourceSandbox:
+			msg.Resource = &fsav1.WatchProjectsResponse_Sandbox{Sandbox: toSandbox(rc.Sandbox)}
+		case fsa.ResourceDatabase:
+			msg.Resource = &fsav1.WatchProjectsResponse_Database{Database: toDatabase(rc.Database)}
+		default:
+			continue // environment and configuration changes are not part of this stream
+		}
+		out = append(out, msg)
+	}
+	return out, nil
+}

@@ -1,0 +1,186 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"connectrpc.com/connect"
+	"k8s.io/client-go/tools/clientcmd"
+
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/k8s"
+)
+
+// userConfigService serves fsa.v1.UserConfigService. Every call works on the caller's own
+// configuration: no request names a user.
+type userConfigService struct{ *server }
+
+const maxKubeconfigBytes = 1 << 20
+
+type kubeInfo struct{ context, namespace, server string }
+
+// parseKubeconfig checks that text is a kubeconfig fsa can use (k8s.ParseKubeconfig) and
+// describes its current context. Errors never quote the text.
+func parseKubeconfig(text string) (kubeInfo, error) {
+	if len(text) > maxKubeconfigBytes {
+		return kubeInfo{}, fmt.Errorf("%w: kubeconfig is over 1 MiB", fsa.ErrInvalidArgument)
+	}
+	cfg, ns, err := k8s.ParseKubeconfig([]byte(text))
+	if err != nil {
+		return kubeInfo{}, fmt.Errorf("%w: kubeconfig is not valid: %s", fsa.ErrInvalidArgument, clip(err.Error(), 200))
+	}
+	raw, err := clientcmd.Load([]byte(text))
+	if err != nil {
+		return kubeInfo{}, fmt.Errorf("%w: kubeconfig is not valid", fsa.ErrInvalidArgument)
+	}
+	return kubeInfo{context: raw.CurrentContext, namespace: ns, server: cfg.Host}, nil
+}
+
+func (s *userConfigService) GetKubeconfig(ctx context.Context, req *connect.Request[fsav1.GetKubeconfigRequest]) (*connect.Response[fsav1.GetKubeconfigResponse], error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Read with the value to describe it; the value itself leaves only when asked for.
+	cfg, err := s.c.GetUserConfig(ctx, c.user.ID, fsa.ConfigKubeconfig, true)
+	if errors.Is(err, fsa.ErrNotFound) {
+		return connect.NewResponse(&fsav1.GetKubeconfigResponse{}), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &fsav1.GetKubeconfigResponse{Configured: true, Redacted: true}
+	if info, err := parseKubeconfig(cfg.Value); err == nil {
+		out.Context, out.Namespace, out.Server = info.context, info.namespace, info.server
+	}
+	if req.Msg.Reveal {
+		out.Kubeconfig, out.Redacted = cfg.Value, false
+	}
+	return connect.NewResponse(out), nil
+}
+
+func (s *userConfigService) SetKubeconfig(ctx context.Context, req *connect.Request[fsav1.SetKubeconfigRequest]) (*connect.Response[fsav1.SetKubeconfigResponse], error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	info, err := parseKubeconfig(req.Msg.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.c.SetUserConfig(ctx, c.user.ID, fsa.UserConfig{Key: fsa.ConfigKubeconfig, Value: req.Msg.Kubeconfig, Category: fsa.CategoryKubeconfig, Secret: true}); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.SetKubeconfigResponse{Context: info.context, Namespace: info.namespace, Server: info.server}), nil
+}
+
+// anthropicSettings reads the caller's Anthropic settings.
+func (s *userConfigService) anthropicSettings(ctx context.Context, userID string, reveal bool) (*fsav1.AnthropicSettings, error) {
+	cfgs, err := s.c.ListUserConfig(ctx, userID, reveal)
+	if err != nil {
+		return nil, err
+	}
+	out := &fsav1.AnthropicSettings{}
+	for _, cfg := range cfgs {
+		switch cfg.Key {
+		case fsa.ConfigAnthropicAPIKey:
+			out.ApiKeySet = true
+			if reveal {
+				out.ApiKey = cfg.Value
+			} else {
+				out.Redacted = true
+			}
+		case fsa.ConfigAnthropicBaseURL:
+			out.BaseUrl = cfg.Value
+		case fsa.ConfigAnthropicModel:
+			out.Model = cfg.Value
+		case fsa.ConfigAnthropicSmallModel:
+			out.SmallFastModel = cfg.Value
+		}
+	}
+	return out, nil
+}
+
+func (s *userConfigService) GetAnthropicSettings(ctx context.Context, req *connect.Request[fsav1.GetAnthropicSettingsRequest]) (*connect.Response[fsav1.GetAnthropicSettingsResponse], error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.anthropicSettings(ctx, c.user.ID, req.Msg.RevealSecrets)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.GetAnthropicSettingsResponse{Settings: st}), nil
+}
+
+// SetAnthropicSettings writes each present field (an empty one deletes the setting). The
+// fields are written one after another, not atomically; all are validated first.
+func (s *userConfigService) SetAnthropicSettings(ctx context.Context, req *connect.Request[fsav1.SetAnthropicSettingsRequest]) (*connect.Response[fsav1.SetAnthropicSettingsResponse], error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	if m.BaseUrl != nil && *m.BaseUrl != "" {
+		u, err := url.Parse(*m.BaseUrl)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("%w: base_url must be an http or https URL", fsa.ErrInvalidArgument)
+		}
+	}
+	writes := []struct {
+		key    string
+		val    *string
+		secret bool
+	}{
+		{fsa.ConfigAnthropicAPIKey, m.ApiKey, true},
+		{fsa.ConfigAnthropicBaseURL, m.BaseUrl, false},
+		{fsa.ConfigAnthropicModel, m.Model, false},
+		{fsa.ConfigAnthropicSmallModel, m.SmallFastModel, false},
+	}
+	for _, w := range writes {
+		if w.val != nil && len(*w.val) > fsa.MaxConfigValueLen {
+			return nil, fmt.Errorf("%w: value of %s is too long", fsa.ErrInvalidArgument, w.key)
+		}
+	}
+	for _, w := range writes {
+		switch {
+		case w.val == nil:
+		case *w.val == "":
+			if err := s.c.DeleteUserConfig(ctx, c.user.ID, w.key); err != nil {
+				return nil, err
+			}
+		default:
+			if _, err := s.c.SetUserConfig(ctx, c.user.ID, fsa.UserConfig{Key: w.key, Value: *w.val, Category: fsa.CategoryAnthropic, Secret: w.secret}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	st, err := s.anthropicSettings(ctx, c.user.ID, false)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.SetAnthropicSettingsResponse{Settings: st}), nil
+}
+
+func (s *userConfigService) ListConfig(ctx context.Context, req *connect.Request[fsav1.ListConfigRequest]) (*connect.Response[fsav1.ListConfigResponse], error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reveal := req.Msg.RevealSecrets
+	cfgs, err := s.c.ListUserConfig(ctx, c.user.ID, reveal)
+	if err != nil {
+		return nil, err
+	}
+	out := &fsav1.ListConfigResponse{}
+	for _, cfg := range cfgs {
+		if cfg.Category == sessionEpochCategory {
+			continue // the server's own bookkeeping
+		}
+		out.Entries = append(out.Entries, toConfigEntry(cfg, reveal))
+	}
+	return connect.NewResponse(out), nil
+}
