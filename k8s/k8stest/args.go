@@ -1,0 +1,69 @@
+package k8stest
+
+import (
+	"path/filepath"
+	"strconv"
+)
+
+// The flags below follow the recipe proven on this machine (shared/testcluster/start.sh).
+
+func (cp *ControlPlane) etcdArgs() []string {
+	client, peer := "http://"+hostPort(cp.etcdPort), "http://"+hostPort(cp.etcdPeerPort)
+	return []string{
+		"--name=fsa", "--data-dir=" + cp.path("etcd"),
+		"--listen-client-urls=" + client, "--advertise-client-urls=" + client,
+		"--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
+		"--initial-cluster=fsa=" + peer, "--log-level=warn",
+		"--unsafe-no-fsync", "--quota-backend-bytes=2147483648",
+	}
+}
+
+func (cp *ControlPlane) apiServerArgs() []string {
+	pki := func(f string) string { return cp.path("pki", f) }
+	return []string{
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(cp.apiPort), "--cert-dir=" + cp.path("pki", "apiserver-gen"),
+		"--etcd-servers=http://" + hostPort(cp.etcdPort),
+		"--tls-cert-file=" + pki(fileServerCert), "--tls-private-key-file=" + pki(fileServerKey),
+		"--client-ca-file=" + pki(fileCACert),
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + pki(fileSAPub), "--service-account-signing-key-file=" + pki(fileSAKey),
+		"--authorization-mode=Node,RBAC", "--service-cluster-ip-range=" + serviceCIDR,
+		// Loopback is refused as an advertise address unless the endpoint reconciler is off.
+		"--endpoint-reconciler-type=none",
+		"--allow-privileged=true", "--profiling=false", "--v=1",
+	}
+}
+
+func (cp *ControlPlane) controllerManagerArgs() []string {
+	kc := cp.KubeconfigPath()
+	pki := func(f string) string { return cp.path("pki", f) }
+	return []string{
+		"--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc, "--authorization-kubeconfig=" + kc,
+		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(cp.kcmPort),
+		"--cert-dir=" + cp.path("pki", "kcm-gen"),
+		"--controllers=*", "--use-service-account-credentials=false",
+		"--service-account-private-key-file=" + pki(fileSAKey), "--root-ca-file=" + pki(fileCACert),
+		"--cluster-signing-cert-file=" + pki(fileCACert), "--cluster-signing-key-file=" + pki(fileCAKey),
+		"--leader-elect=false", "--cluster-name=fsa-local", "--service-cluster-ip-range=" + serviceCIDR,
+		"--node-monitor-grace-period=40s", "--profiling=false", "--v=1",
+	}
+}
+
+func (cp *ControlPlane) schedulerArgs() []string {
+	kc := cp.KubeconfigPath()
+	return []string{
+		"--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc, "--authorization-kubeconfig=" + kc,
+		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(cp.schedPort),
+		"--leader-elect=false", "--profiling=false", "--v=1",
+	}
+}
+
+func (cp *ControlPlane) kwokArgs() []string {
+	return []string{
+		"--kubeconfig=" + cp.KubeconfigPath(),
+		"--config=" + filepath.Join(cp.opts.KwokDir, "stages.yaml"),
+		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+		"--node-lease-duration-seconds=40", "--cidr=" + podCIDR, "--node-ip=127.0.0.1",
+	}
+}

@@ -1,0 +1,421 @@
+package k8stest
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// Options configures Start. The zero value is ready to use.
+type Options struct {
+	// BinDir holds etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok.
+	// Default: FindBinDir().
+	BinDir string
+	// KwokDir holds stages.yaml and storage-class.yaml. Default: BinDir/../kwok.
+	KwokDir string
+	// Dir is the work directory (PKI, etcd data, logs, kubeconfig). Default: a new temporary
+	// directory, removed by Stop unless KeepDir is set. A given Dir is emptied first.
+	Dir string
+	// KeepDir keeps the work directory after Stop.
+	KeepDir bool
+	// Logf, if set, receives progress lines (timings of the start phases).
+	Logf func(format string, args ...any)
+}
+
+// Component names, as used for log files (<Dir>/logs/<name>.log).
+const (
+	Etcd              = "etcd"
+	APIServer         = "kube-apiserver"
+	ControllerManager = "kube-controller-manager"
+	Scheduler         = "kube-scheduler"
+	Kwok              = "kwok"
+)
+
+// NodeName is the kwok-managed fake node every control plane registers.
+const NodeName = "kwok-node-0"
+
+const (
+	serviceCIDR = "10.96.0.0/16"
+	podCIDR     = "10.244.0.0/16"
+	stopGrace   = 5 * time.Second
+	// kube-apiserver stops listening at once on SIGTERM but then lingers for up to a minute
+	// (graceful termination); nothing is lost by killing it after a short grace.
+	apiServerStopGrace = 2 * time.Second
+)
+
+// ErrStopped is returned by operations on a control plane after Stop.
+var ErrStopped = errors.New("k8stest: control plane stopped")
+
+// ControlPlane is a running local Kubernetes control plane: etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler and kwok as child processes on 127.0.0.1. It is safe
+// for concurrent use.
+type ControlPlane struct {
+	opts    Options
+	dir     string
+	ownsDir bool
+	logf    func(string, ...any)
+
+	etcdPort, etcdPeerPort, apiPort, kcmPort, schedPort int
+
+	kubeconfig []byte
+	config     *rest.Config
+	raw        rest.Interface // for /readyz
+	cluster    *Cluster
+
+	startDuration time.Duration
+
+	mu      sync.Mutex
+	procs   map[string]*process
+	stopped bool
+}
+
+// Start runs a control plane and returns once it is usable: /readyz is ok, the fake node is
+// Ready, the default ServiceAccount exists, kwok's StorageClass is the default one and the
+// KubeBlocks Cluster CRD (clusters.apps.kubeblocks.io/v1alpha1) is established. On error every
+// process already started is stopped. ctx bounds the start only, not the control plane's life.
+func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
+	t0 := time.Now()
+	cp := &ControlPlane{opts: opts, procs: map[string]*process{}, logf: opts.Logf}
+	if cp.logf == nil {
+		cp.logf = func(string, ...any) {}
+	}
+	if cp.opts.BinDir == "" {
+		if cp.opts.BinDir, err = FindBinDir(); err != nil {
+			return nil, err
+		}
+	}
+	if cp.opts.KwokDir == "" {
+		cp.opts.KwokDir = filepath.Join(cp.opts.BinDir, "..", "kwok")
+	}
+	if err := cp.makeDir(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = cp.Stop()
+		}
+	}()
+	step := func(format string, args ...any) {
+		cp.logf("k8stest: [%5.2fs] %s", time.Since(t0).Seconds(), fmt.Sprintf(format, args...))
+	}
+
+	ports, err := freePorts(5)
+	if err != nil {
+		return nil, err
+	}
+	cp.etcdPort, cp.etcdPeerPort, cp.apiPort, cp.kcmPort, cp.schedPort = ports[0], ports[1], ports[2], ports[3], ports[4]
+
+	p, err := newPKI(time.Now(), net.IPv4(10, 96, 0, 1))
+	if err != nil {
+		return nil, err
+	}
+	if err := p.writeFiles(cp.path("pki")); err != nil {
+		return nil, err
+	}
+	if err := cp.writeAdminKubeconfig(p); err != nil {
+		return nil, err
+	}
+	step("pki and kubeconfig written to %s", cp.dir)
+
+	if err := cp.startProcess(Etcd, cp.etcdArgs()); err != nil {
+		return nil, err
+	}
+	if err := cp.waitFor(ctx, Etcd, cp.etcdHealthy); err != nil {
+		return nil, err
+	}
+	step("etcd healthy")
+	if err := cp.StartAPIServer(ctx); err != nil {
+		return nil, err
+	}
+	step("kube-apiserver ready")
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{ControllerManager, cp.controllerManagerArgs()},
+		{Scheduler, cp.schedulerArgs()},
+		{Kwok, cp.kwokArgs()},
+	} {
+		if err := cp.startProcess(c.name, c.args); err != nil {
+			return nil, err
+		}
+	}
+	cs, err := kubernetes.NewForConfig(cp.config)
+	if err != nil {
+		return nil, fmt.Errorf("k8stest: clientset: %w", err)
+	}
+	if cp.cluster, err = newCluster(cp.kubeconfig, cp); err != nil {
+		return nil, err
+	}
+	if err := cp.bootstrap(ctx, cs, step); err != nil {
+		return nil, err
+	}
+	cp.startDuration = time.Since(t0)
+	step("control plane ready")
+	return cp, nil
+}
+
+func (cp *ControlPlane) makeDir() error {
+	if cp.opts.Dir == "" {
+		dir, err := os.MkdirTemp("", "fsa-k8stest-")
+		if err != nil {
+			return fmt.Errorf("k8stest: work dir: %w", err)
+		}
+		cp.dir, cp.ownsDir = dir, !cp.opts.KeepDir
+	} else {
+		dir, err := filepath.Abs(cp.opts.Dir)
+		if err != nil {
+			return fmt.Errorf("k8stest: work dir: %w", err)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("k8stest: empty work dir: %w", err)
+		}
+		cp.dir, cp.ownsDir = dir, false
+	}
+	if err := os.MkdirAll(cp.path("logs"), 0o700); err != nil {
+		return fmt.Errorf("k8stest: work dir: %w", err)
+	}
+	return nil
+}
+
+func (cp *ControlPlane) path(elem ...string) string {
+	return filepath.Join(append([]string{cp.dir}, elem...)...)
+}
+
+func (cp *ControlPlane) writeAdminKubeconfig(p *pki) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["fsa-local"] = &clientcmdapi.Cluster{Server: cp.Server(), CertificateAuthorityData: p.caCert}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: p.adminCert, ClientKeyData: p.adminKey}
+	cfg.Contexts["fsa-local"] = &clientcmdapi.Context{Cluster: "fsa-local", AuthInfo: "admin", Namespace: "default"}
+	cfg.CurrentContext = "fsa-local"
+	data, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return fmt.Errorf("k8stest: admin kubeconfig: %w", err)
+	}
+	if err := os.WriteFile(cp.KubeconfigPath(), data, 0o600); err != nil {
+		return fmt.Errorf("k8stest: admin kubeconfig: %w", err)
+	}
+	cp.kubeconfig = data
+	if cp.config, err = restConfig(data); err != nil {
+		return err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cp.config)
+	if err != nil {
+		return fmt.Errorf("k8stest: discovery client: %w", err)
+	}
+	cp.raw = dc.RESTClient()
+	return nil
+}
+
+// restConfig builds a client config from kubeconfig bytes, with limits high enough for tests.
+func restConfig(kubeconfig []byte) (*rest.Config, error) {
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("k8stest: parse kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = 200, 400
+	return cfg, nil
+}
+
+func (cp *ControlPlane) startProcess(name string, args []string) error {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.stopped {
+		return ErrStopped
+	}
+	if old := cp.procs[name]; old != nil {
+		if done, _ := old.exited(); !done {
+			return fmt.Errorf("k8stest: %s is already running", name)
+		}
+	}
+	p := newProcess(name, filepath.Join(cp.opts.BinDir, name), cp.path("logs", name+".log"), args)
+	if err := p.start(); err != nil {
+		return fmt.Errorf("k8stest: %w", err)
+	}
+	cp.procs[name] = p
+	return nil
+}
+
+func (cp *ControlPlane) proc(name string) *process {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.procs[name]
+}
+
+// waitFor polls check until it succeeds, ctx ends or the named process exits.
+func (cp *ControlPlane) waitFor(ctx context.Context, name string, check func(context.Context) error) error {
+	return poll(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		if p := cp.proc(name); p != nil {
+			if done, _ := p.exited(); done {
+				return false, fmt.Errorf("k8stest: %w", p.exitError())
+			}
+		}
+		return check(ctx) == nil, nil
+	}, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return fmt.Errorf("k8stest: waiting for %s: %w", name, errOf(check(ctx)))
+	})
+}
+
+func errOf(err error) error {
+	if err == nil {
+		return errors.New("timed out")
+	}
+	return err
+}
+
+// poll calls cond every interval until it returns true or an error, or ctx ends; then timeout
+// describes the failure.
+func poll(ctx context.Context, interval time.Duration, cond func(context.Context) (bool, error), timeout func() error) error {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		ok, err := cond(ctx)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%w)", timeout(), ctx.Err())
+		case <-ticker.C:
+		}
+	}
+}
+
+func (cp *ControlPlane) etcdHealthy(ctx context.Context) error {
+	return httpOK(ctx, http.DefaultClient, "http://"+hostPort(cp.etcdPort)+"/health")
+}
+
+// loopbackTLS probes the controller-manager's and scheduler's self-signed health endpoints.
+var loopbackTLS = &http.Client{
+	Timeout:   2 * time.Second,
+	Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // loopback health probe of a self-signed endpoint
+}
+
+func httpOK(ctx context.Context, c *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+func (cp *ControlPlane) apiServerReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := cp.raw.Get().AbsPath("/readyz").DoRaw(ctx)
+	return err
+}
+
+// StopAPIServer stops only kube-apiserver (SIGTERM, then SIGKILL after a grace period) and waits
+// until it has exited; the other components keep running and retry. StartAPIServer brings it back
+// on the same port.
+func (cp *ControlPlane) StopAPIServer() error {
+	p := cp.proc(APIServer)
+	if p == nil {
+		return errors.New("k8stest: kube-apiserver was never started")
+	}
+	p.stop(apiServerStopGrace)
+	return nil
+}
+
+// StartAPIServer starts kube-apiserver (again) with the same flags and port, and waits until
+// /readyz is ok or ctx ends.
+func (cp *ControlPlane) StartAPIServer(ctx context.Context) error {
+	if err := cp.startProcess(APIServer, cp.apiServerArgs()); err != nil {
+		return err
+	}
+	return cp.waitFor(ctx, APIServer, cp.apiServerReady)
+}
+
+// Stop stops every process (reverse start order: SIGTERM to its process group, SIGKILL after a
+// grace period) and waits for all of them. It removes the work directory when Start created it
+// and KeepDir is not set. Stop is idempotent.
+func (cp *ControlPlane) Stop() error {
+	cp.mu.Lock()
+	if cp.stopped {
+		cp.mu.Unlock()
+		return nil
+	}
+	cp.stopped = true
+	procs := cp.procs
+	cp.mu.Unlock()
+	for i := len(binaries) - 1; i >= 0; i-- {
+		if p := procs[binaries[i]]; p != nil {
+			grace := stopGrace
+			if p.name == APIServer {
+				grace = apiServerStopGrace
+			}
+			p.stop(grace)
+		}
+	}
+	if cp.ownsDir {
+		if err := os.RemoveAll(cp.dir); err != nil {
+			return fmt.Errorf("k8stest: remove work dir: %w", err)
+		}
+	}
+	return nil
+}
+
+// Dir is the work directory (logs in Dir/logs).
+func (cp *ControlPlane) Dir() string { return cp.dir }
+
+// KubeconfigPath is the admin kubeconfig file in the work directory.
+func (cp *ControlPlane) KubeconfigPath() string { return cp.path("admin.kubeconfig") }
+
+// AdminKubeconfig returns the admin (system:masters) kubeconfig.
+func (cp *ControlPlane) AdminKubeconfig() []byte { return append([]byte(nil), cp.kubeconfig...) }
+
+// RESTConfig returns a copy of the admin client config.
+func (cp *ControlPlane) RESTConfig() *rest.Config { return rest.CopyConfig(cp.config) }
+
+// Cluster returns the control plane as a Cluster (clients, users, API server restarts).
+func (cp *ControlPlane) Cluster() *Cluster { return cp.cluster }
+
+// Server is the API server URL (https://127.0.0.1:<port>).
+func (cp *ControlPlane) Server() string { return "https://" + hostPort(cp.apiPort) }
+
+// StartDuration is how long Start took.
+func (cp *ControlPlane) StartDuration() time.Duration { return cp.startDuration }
+
+func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// freePorts reserves n distinct loopback ports by listening on them together, then releases them.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("k8stest: free port: %w", err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
