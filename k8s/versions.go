@@ -104,5 +104,5 @@ const (
 // so the client-go defaults (5 QPS, burst 10) are raised.
 const (
 	DefaultQPS   float32 = 50
-	DefaultBurst         = 100
+	DefaultBurst int     = 100
 )
