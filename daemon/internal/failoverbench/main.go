@@ -1,0 +1,159 @@
+// Command failoverbench measures fsad failover on a three-node cluster of real processes on
+// 127.0.0.1 (test-only program; run by `make bench-failover`):
+//
+//   - unplanned: SIGKILL the leader, then time until a write through a client that follows
+//     leader hints (and moves on from nodes that do not answer) first succeeds; the killed node
+//     is restarted and caught up before the next trial;
+//   - planned: ask the leader to transfer leadership, then time until the first successful
+//     write through the same kind of client (still pointed at the old leader).
+//
+// It prints a Markdown table of p50, p99 and max per kind.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fullstackagent/fsa/daemon/internal/fsadtest"
+)
+
+func main() {
+	if err := run(os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "failoverbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out io.Writer) error {
+	var (
+		bin     = flag.String("bin", "", "fsad binary (built into a temporary directory when empty)")
+		trials  = flag.Int("trials", 20, "unplanned failovers (SIGKILL of the leader)")
+		planned = flag.Int("planned", 20, "planned handovers (TransferLeadership)")
+		keep    = flag.Bool("keep", false, "keep the work directory (data and logs)")
+		extra   = flag.String("args", "", "extra fsad flags, space-separated (e.g. timeouts)")
+	)
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+
+	dir, err := os.MkdirTemp("", "failoverbench-")
+	if err != nil {
+		return err
+	}
+	if *keep {
+		fmt.Fprintln(os.Stderr, "work directory:", dir)
+	} else {
+		defer func() { _ = os.RemoveAll(dir) }()
+	}
+	if *bin == "" {
+		if *bin, err = fsadtest.Build(ctx, dir); err != nil {
+			return err
+		}
+	}
+	c, err := fsadtest.Start(ctx, fsadtest.Options{Bin: *bin, Dir: dir, Args: strings.Fields(*extra)})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	var kills, handovers, transfers []time.Duration
+	for i := 0; i < *trials; i++ {
+		d, err := unplanned(ctx, c, i)
+		if err != nil {
+			return fmt.Errorf("unplanned trial %d: %w", i, err)
+		}
+		kills = append(kills, d)
+		fmt.Fprintf(os.Stderr, "unplanned %2d: %v\n", i, d.Round(time.Millisecond))
+	}
+	for i := 0; i < *planned; i++ {
+		call, d, err := handover(ctx, c, i)
+		if err != nil {
+			return fmt.Errorf("planned trial %d: %w", i, err)
+		}
+		handovers = append(handovers, d)
+		transfers = append(transfers, call)
+		fmt.Fprintf(os.Stderr, "planned   %2d: %v (transfer call %v)\n", i, d.Round(time.Millisecond), call.Round(time.Millisecond))
+	}
+	fmt.Fprintf(out, "| measurement | trials | p50 | p99 | max |\n|---|---|---|---|---|\n")
+	row(out, "unplanned: SIGKILL leader → first successful write", kills)
+	row(out, "planned: TransferLeadership → first successful write", handovers)
+	row(out, "planned: TransferLeadership call alone", transfers)
+	return nil
+}
+
+// unplanned kills the leader and times the first write acknowledged after it.
+func unplanned(ctx context.Context, c *fsadtest.Cluster, i int) (time.Duration, error) {
+	if err := c.WaitHealthy(ctx, len(c.Nodes)); err != nil {
+		return 0, err
+	}
+	leader, _, err := c.Leader(ctx)
+	if err != nil {
+		return 0, err
+	}
+	w := &fsadtest.Writer{C: c}
+	if _, err := w.CreateUser(ctx, fmt.Sprintf("warm-%d", i)); err != nil { // the client knows the leader
+		return 0, err
+	}
+	start := time.Now()
+	if err := leader.Kill(); err != nil {
+		return 0, err
+	}
+	if _, err := w.CreateUser(ctx, fmt.Sprintf("after-kill-%d", i)); err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	if err := leader.Start(); err != nil {
+		return 0, err
+	}
+	return d, nil
+}
+
+// handover transfers leadership and times the call and the first write acknowledged after it.
+func handover(ctx context.Context, c *fsadtest.Cluster, i int) (call, total time.Duration, err error) {
+	if err := c.WaitHealthy(ctx, len(c.Nodes)); err != nil {
+		return 0, 0, err
+	}
+	leader, _, err := c.Leader(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	w := &fsadtest.Writer{C: c}
+	if _, err := w.CreateUser(ctx, fmt.Sprintf("warm-planned-%d", i)); err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	if _, err := leader.Admin().TransferLeadership(ctx); err != nil {
+		return 0, 0, err
+	}
+	call = time.Since(start)
+	if _, err := w.CreateUser(ctx, fmt.Sprintf("after-transfer-%d", i)); err != nil {
+		return 0, 0, err
+	}
+	return call, time.Since(start), nil
+}
+
+func row(out io.Writer, name string, ds []time.Duration) {
+	if len(ds) == 0 {
+		return
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	fmt.Fprintf(out, "| %s | %d | %s | %s | %s |\n", name, len(s), ms(pct(s, 50)), ms(pct(s, 99)), ms(s[len(s)-1]))
+}
+
+// pct is the nearest-rank percentile of sorted durations.
+func pct(s []time.Duration, p int) time.Duration {
+	k := (p*len(s) + 99) / 100
+	if k < 1 {
+		k = 1
+	}
+	return s[k-1]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
