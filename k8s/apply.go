@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -79,7 +80,8 @@ func pruneNulls(v any) (empty bool) {
 }
 
 // apply server-side applies obj with FieldManager, forcing ownership of every
-// field it states. Applying an unchanged configuration writes nothing.
+// field it states. Applying an unchanged configuration writes nothing. An
+// existing object without fsa's LabelManagedBy is left alone: ErrConflict.
 func apply(ctx context.Context, c *Client, gvr schema.GroupVersionResource, obj runtime.Object) (*unstructured.Unstructured, error) {
 	cfg, err := applyConfig(obj)
 	if err != nil {
@@ -91,7 +93,17 @@ func apply(ctx context.Context, c *Client, gvr schema.GroupVersionResource, obj 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	out, err := c.Dynamic.Resource(gvr).Namespace(u.GetNamespace()).Patch(ctx, u.GetName(), types.ApplyPatchType, body,
+	res := c.Dynamic.Resource(gvr).Namespace(u.GetNamespace())
+	// Force takes every stated field from whoever owns it, so refuse to
+	// adopt an object fsa did not create.
+	live, err := res.Get(ctx, u.GetName(), metav1.GetOptions{})
+	switch {
+	case err == nil && live.GetLabels()[LabelManagedBy] != ManagedByValue:
+		return nil, fmt.Errorf("%s: %w: exists and is not managed by %s", op, ErrConflict, ManagedByValue)
+	case err != nil && !apierrors.IsNotFound(err):
+		return nil, apiError(op, err)
+	}
+	out, err := res.Patch(ctx, u.GetName(), types.ApplyPatchType, body,
 		metav1.PatchOptions{FieldManager: FieldManager, Force: ptr(true)})
 	if err != nil {
 		return nil, apiError(op, err)

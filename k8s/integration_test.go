@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -485,4 +486,35 @@ func TestAPIServerDownIsNotTerminated(t *testing.T) {
 	require.NoError(t, e.cluster.StartAPIServer(ctx))
 	restarted = true
 	waitSandbox(t, ctx, e, spec.Name, k8s.StateRunning)
+}
+
+func TestApplyRefusesForeignObjects(t *testing.T) {
+	e := newEnv(t, "foreign")
+	ctx := testCtx(t)
+	spec := sandboxSpec("foreign-sb")
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: spec.Name, Labels: map[string]string{"owner": "someone-else"}},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
+	}
+	_, err := e.admin.Clientset.CoreV1().Services(e.user.Namespace).Create(ctx, svc, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	err = k8s.SandboxManager{}.Apply(ctx, e.client, spec)
+	require.ErrorIs(t, err, k8s.ErrConflict)
+	assert.Contains(t, err.Error(), "not managed by fsa")
+	got, err := e.admin.Clientset.CoreV1().Services(e.user.Namespace).Get(ctx, spec.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "someone-else", got.Labels["owner"])
+	assert.Len(t, got.Spec.Ports, 1)
+	assert.Equal(t, int32(80), got.Spec.Ports[0].Port, "foreign service untouched")
+
+	db := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps.kubeblocks.io/v1alpha1", "kind": "Cluster",
+		"metadata": map[string]any{"name": "foreign-db"},
+		"spec":     map[string]any{"clusterDefinitionRef": "mysql"},
+	}}
+	_, err = e.admin.Dynamic.Resource(k8s.GVRCluster).Namespace(e.user.Namespace).Create(ctx, db, metav1.CreateOptions{})
+	require.NoError(t, err)
+	err = k8s.DatabaseManager{}.Apply(ctx, e.client, k8s.DatabaseSpec{Name: "foreign-db", Project: "proj"})
+	require.ErrorIs(t, err, k8s.ErrConflict)
 }
