@@ -383,6 +383,19 @@ func (cp *ControlPlane) Stop() error {
 	return nil
 }
 
+// PIDs returns the process id of every component that is running now, by component name.
+func (cp *ControlPlane) PIDs() map[string]int {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	pids := map[string]int{}
+	for name, p := range cp.procs {
+		if done, _ := p.exited(); !done {
+			pids[name] = p.pid
+		}
+	}
+	return pids
+}
+
 // Dir is the work directory (logs in Dir/logs).
 func (cp *ControlPlane) Dir() string { return cp.dir }
 
