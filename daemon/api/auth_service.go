@@ -26,7 +26,6 @@ const (
 	maxPasswordBytes = 72
 )
 
-
 func validatePassword(p string) error {
 	switch {
 	case !utf8.ValidString(p):

@@ -7,8 +7,8 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/fullstackagent/fsa/fsa"
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/store"
 	"github.com/fullstackagent/fsa/store/raftstore"
 )

@@ -58,8 +58,8 @@ type Cluster interface {
 
 // ClusterStatus is the cluster as one node sees it.
 type ClusterStatus struct {
-	Members                                   []Member
-	LeaderID, LeaderAPIAddress                string
+	Members                                    []Member
+	LeaderID, LeaderAPIAddress                 string
 	Term, LastIndex, CommitIndex, AppliedIndex uint64
 }
 
@@ -290,4 +290,6 @@ func (h redactingHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return redactingHandler{h.h.WithAttrs(out)}
 }
 
-func (h redactingHandler) WithGroup(name string) slog.Handler { return redactingHandler{h.h.WithGroup(name)} }
+func (h redactingHandler) WithGroup(name string) slog.Handler {
+	return redactingHandler{h.h.WithGroup(name)}
+}

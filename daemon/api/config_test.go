@@ -1,0 +1,152 @@
+package api_test
+
+import (
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+)
+
+func TestEnvironment(t *testing.T) {
+	e := newEnv(t)
+	alice := e.signUp("alice")
+	p := e.project(alice, "envs")
+	set, err := alice.Env.SetEnv(e.ctx, connect.NewRequest(&fsav1.SetEnvRequest{ProjectId: p.Id, Key: "API_SECRET", Value: "s3cr3t-value", Secret: true, Category: "app"}))
+	require.NoError(t, err)
+	assert.Empty(t, set.Msg.EnvVar.Value, "a secret is echoed back")
+	assert.True(t, set.Msg.EnvVar.Redacted)
+	_, err = alice.Env.SetEnv(e.ctx, connect.NewRequest(&fsav1.SetEnvRequest{ProjectId: p.Id, Key: "MODE", Value: "dev"}))
+	require.NoError(t, err)
+
+	list := func(reveal bool) map[string]*fsav1.EnvVar {
+		resp, err := alice.Env.ListEnv(e.ctx, connect.NewRequest(&fsav1.ListEnvRequest{ProjectId: p.Id, RevealSecrets: reveal}))
+		require.NoError(t, err)
+		out := map[string]*fsav1.EnvVar{}
+		for _, v := range resp.Msg.Vars {
+			out[v.Key] = v
+		}
+		return out
+	}
+	hidden := list(false)
+	assert.Empty(t, hidden["API_SECRET"].Value)
+	assert.True(t, hidden["API_SECRET"].Redacted)
+	assert.Equal(t, "dev", hidden["MODE"].Value)
+	assert.Equal(t, "s3cr3t-value", list(true)["API_SECRET"].Value)
+
+	// UpdateEnv changes only the fields sent: the secret flag, keeping the value.
+	_, err = alice.Env.UpdateEnv(e.ctx, connect.NewRequest(&fsav1.UpdateEnvRequest{ProjectId: p.Id, Key: "API_SECRET", Secret: ptr(false)}))
+	require.NoError(t, err)
+	assert.Equal(t, "s3cr3t-value", list(false)["API_SECRET"].Value)
+	assert.Equal(t, "app", list(false)["API_SECRET"].Category)
+	_, err = alice.Env.UpdateEnv(e.ctx, connect.NewRequest(&fsav1.UpdateEnvRequest{ProjectId: p.Id, Key: "MISSING", Value: ptr("x")}))
+	requireCode(t, err, connect.CodeNotFound)
+
+	for _, tc := range []struct {
+		name string
+		req  *fsav1.SetEnvRequest
+	}{
+		{"platform key", &fsav1.SetEnvRequest{ProjectId: p.Id, Key: "DATABASE_URL", Value: "x"}},
+		{"anthropic key", &fsav1.SetEnvRequest{ProjectId: p.Id, Key: "ANTHROPIC_API_KEY", Value: "x"}},
+		{"bad key", &fsav1.SetEnvRequest{ProjectId: p.Id, Key: "1BAD", Value: "x"}},
+		{"huge value", &fsav1.SetEnvRequest{ProjectId: p.Id, Key: "BIG", Value: strings.Repeat("v", 70<<10)}},
+		{"bad category", &fsav1.SetEnvRequest{ProjectId: p.Id, Key: "OK", Value: "x", Category: "Not OK"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.revision()
+			_, err := alice.Env.SetEnv(e.ctx, connect.NewRequest(tc.req))
+			requireCode(t, err, connect.CodeInvalidArgument)
+			assert.Equal(t, before, e.revision())
+		})
+	}
+	_, err = alice.Env.UpdateEnv(e.ctx, connect.NewRequest(&fsav1.UpdateEnvRequest{ProjectId: p.Id, Key: "TTYD_ACCESS_TOKEN", Value: ptr("x")}))
+	requireCode(t, err, connect.CodeInvalidArgument)
+	_, err = alice.Env.DeleteEnv(e.ctx, connect.NewRequest(&fsav1.DeleteEnvRequest{ProjectId: p.Id, Key: "TTYD_ACCESS_TOKEN"}))
+	requireCode(t, err, connect.CodeInvalidArgument)
+
+	batch, err := alice.Env.SetEnvBatch(e.ctx, connect.NewRequest(&fsav1.SetEnvBatchRequest{ProjectId: p.Id, Category: "app", Replace: true,
+		Vars: []*fsav1.EnvVarSpec{{Key: "A", Value: "1"}, {Key: "B", Value: "hidden-b", Secret: true}}}))
+	require.NoError(t, err)
+	keys := []string{}
+	for _, v := range batch.Msg.Vars {
+		keys = append(keys, v.Key)
+		if v.Key == "B" {
+			assert.Empty(t, v.Value)
+		}
+	}
+	assert.Equal(t, []string{"A", "B", "MODE", "TTYD_ACCESS_TOKEN"}, keys, "API_SECRET (category app) was replaced")
+	before := e.revision()
+	_, err = alice.Env.SetEnvBatch(e.ctx, connect.NewRequest(&fsav1.SetEnvBatchRequest{ProjectId: p.Id, Vars: []*fsav1.EnvVarSpec{{Key: "C", Value: "1"}, {Key: "C", Value: "2"}}}))
+	requireCode(t, err, connect.CodeInvalidArgument)
+	assert.Equal(t, before, e.revision())
+
+	_, err = alice.Env.DeleteEnv(e.ctx, connect.NewRequest(&fsav1.DeleteEnvRequest{ProjectId: p.Id, Key: "MODE"}))
+	require.NoError(t, err)
+	_, err = alice.Env.DeleteEnv(e.ctx, connect.NewRequest(&fsav1.DeleteEnvRequest{ProjectId: p.Id, Key: "MODE"}))
+	requireCode(t, err, connect.CodeNotFound)
+}
+
+func TestUserConfig(t *testing.T) {
+	e := newEnv(t)
+	alice := e.signUp("alice")
+	kc, err := alice.Config.GetKubeconfig(e.ctx, connect.NewRequest(&fsav1.GetKubeconfigRequest{Reveal: true}))
+	require.NoError(t, err)
+	assert.False(t, kc.Msg.Configured)
+
+	set, err := alice.Config.SetKubeconfig(e.ctx, connect.NewRequest(&fsav1.SetKubeconfigRequest{Kubeconfig: kubeconfig("ns-a")}))
+	require.NoError(t, err)
+	assert.Equal(t, "dev-ctx", set.Msg.Context)
+	assert.Equal(t, "ns-a", set.Msg.Namespace)
+	assert.Equal(t, "https://127.0.0.1:6443", set.Msg.Server)
+
+	kc, err = alice.Config.GetKubeconfig(e.ctx, connect.NewRequest(&fsav1.GetKubeconfigRequest{}))
+	require.NoError(t, err)
+	assert.True(t, kc.Msg.Configured)
+	assert.True(t, kc.Msg.Redacted)
+	assert.Empty(t, kc.Msg.Kubeconfig)
+	assert.Equal(t, "ns-a", kc.Msg.Namespace)
+	kc, err = alice.Config.GetKubeconfig(e.ctx, connect.NewRequest(&fsav1.GetKubeconfigRequest{Reveal: true}))
+	require.NoError(t, err)
+	assert.Equal(t, kubeconfig("ns-a"), kc.Msg.Kubeconfig)
+
+	for _, bad := range []string{"", "not: [yaml", "apiVersion: v1\nkind: Config\n", strings.Replace(kubeconfig("x"), "current-context: dev-ctx", "", 1)} {
+		before := e.revision()
+		_, err := alice.Config.SetKubeconfig(e.ctx, connect.NewRequest(&fsav1.SetKubeconfigRequest{Kubeconfig: bad}))
+		requireCode(t, err, connect.CodeInvalidArgument)
+		assert.NotContains(t, err.Error(), testKubeconfigToken)
+		assert.Equal(t, before, e.revision())
+	}
+
+	st, err := alice.Config.SetAnthropicSettings(e.ctx, connect.NewRequest(&fsav1.SetAnthropicSettingsRequest{ApiKey: ptr("sk-ant-SECRET"), Model: ptr("claude-x")}))
+	require.NoError(t, err)
+	assert.True(t, st.Msg.Settings.ApiKeySet)
+	assert.Empty(t, st.Msg.Settings.ApiKey)
+	assert.Equal(t, "claude-x", st.Msg.Settings.Model)
+	got, err := alice.Config.GetAnthropicSettings(e.ctx, connect.NewRequest(&fsav1.GetAnthropicSettingsRequest{RevealSecrets: true}))
+	require.NoError(t, err)
+	assert.Equal(t, "sk-ant-SECRET", got.Msg.Settings.ApiKey)
+	_, err = alice.Config.SetAnthropicSettings(e.ctx, connect.NewRequest(&fsav1.SetAnthropicSettingsRequest{BaseUrl: ptr("ftp://x")}))
+	requireCode(t, err, connect.CodeInvalidArgument)
+	// An empty value clears a setting; absent fields stay.
+	st, err = alice.Config.SetAnthropicSettings(e.ctx, connect.NewRequest(&fsav1.SetAnthropicSettingsRequest{Model: ptr("")}))
+	require.NoError(t, err)
+	assert.Empty(t, st.Msg.Settings.Model)
+	assert.True(t, st.Msg.Settings.ApiKeySet)
+
+	list, err := alice.Config.ListConfig(e.ctx, connect.NewRequest(&fsav1.ListConfigRequest{}))
+	require.NoError(t, err)
+	byKey := map[string]*fsav1.ConfigEntry{}
+	for _, c := range list.Msg.Entries {
+		byKey[c.Key] = c
+	}
+	require.Contains(t, byKey, "kubeconfig")
+	require.Contains(t, byKey, "anthropic.api_key")
+	assert.Equal(t, "kubernetes", byKey["kubeconfig"].Category)
+	for _, c := range list.Msg.Entries {
+		assert.Empty(t, c.Value, c.Key)
+		assert.True(t, c.Redacted, c.Key)
+	}
+}

@@ -1,0 +1,141 @@
+package api_test
+
+import (
+	"context"
+	"testing"
+
+	"connectrpc.com/connect"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// TestTenantIsolation calls every RPC that addresses a resource as user B on user A's
+// resources: each fails with NotFound (or PermissionDenied for admin RPCs) and nothing changes.
+func TestTenantIsolation(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.signUp("alice"), e.signUp("bob")
+	p := e.project(alice, "alpha")
+	e.run(alice.ID, p.Id)
+	_, err := alice.Env.SetEnv(e.ctx, connect.NewRequest(&fsav1.SetEnvRequest{ProjectId: p.Id, Key: "DB_PASSWORD", Value: "alice-secret-value", Secret: true}))
+	require.NoError(t, err)
+	e.project(bob, "bravo") // bob is a full user with his own project
+
+	id := p.Id
+	ctx := e.ctx
+	for _, tc := range []struct {
+		name string
+		call func(ctx context.Context) error
+		want connect.Code
+	}{
+		{"GetProject", func(ctx context.Context) error {
+			_, err := bob.Project.GetProject(ctx, connect.NewRequest(&fsav1.GetProjectRequest{Id: id}))
+			return err
+		}, connect.CodeNotFound},
+		{"StartProject", func(ctx context.Context) error {
+			_, err := bob.Project.StartProject(ctx, connect.NewRequest(&fsav1.StartProjectRequest{Id: id}))
+			return err
+		}, connect.CodeNotFound},
+		{"StopProject", func(ctx context.Context) error {
+			_, err := bob.Project.StopProject(ctx, connect.NewRequest(&fsav1.StopProjectRequest{Id: id, IdempotencyKey: "k1"}))
+			return err
+		}, connect.CodeNotFound},
+		{"DeleteProject", func(ctx context.Context) error {
+			_, err := bob.Project.DeleteProject(ctx, connect.NewRequest(&fsav1.DeleteProjectRequest{Id: id}))
+			return err
+		}, connect.CodeNotFound},
+		{"ExplainProject", func(ctx context.Context) error {
+			_, err := bob.Project.ExplainProject(ctx, connect.NewRequest(&fsav1.ExplainProjectRequest{Id: id}))
+			return err
+		}, connect.CodeNotFound},
+		{"TerminalAccess", func(ctx context.Context) error {
+			_, err := bob.Project.TerminalAccess(ctx, connect.NewRequest(&fsav1.TerminalAccessRequest{ProjectId: id}))
+			return err
+		}, connect.CodeNotFound},
+		{"RotateTerminalToken", func(ctx context.Context) error {
+			_, err := bob.Project.RotateTerminalToken(ctx, connect.NewRequest(&fsav1.RotateTerminalTokenRequest{ProjectId: id}))
+			return err
+		}, connect.CodeNotFound},
+		{"ListEnv", func(ctx context.Context) error {
+			_, err := bob.Env.ListEnv(ctx, connect.NewRequest(&fsav1.ListEnvRequest{ProjectId: id, RevealSecrets: true}))
+			return err
+		}, connect.CodeNotFound},
+		{"SetEnv", func(ctx context.Context) error {
+			_, err := bob.Env.SetEnv(ctx, connect.NewRequest(&fsav1.SetEnvRequest{ProjectId: id, Key: "X", Value: "y"}))
+			return err
+		}, connect.CodeNotFound},
+		{"SetEnv existing", func(ctx context.Context) error {
+			_, err := bob.Env.SetEnv(ctx, connect.NewRequest(&fsav1.SetEnvRequest{ProjectId: id, Key: "DB_PASSWORD", Value: "bob"}))
+			return err
+		}, connect.CodeNotFound},
+		{"UpdateEnv", func(ctx context.Context) error {
+			_, err := bob.Env.UpdateEnv(ctx, connect.NewRequest(&fsav1.UpdateEnvRequest{ProjectId: id, Key: "DB_PASSWORD", Secret: ptr(false)}))
+			return err
+		}, connect.CodeNotFound},
+		{"DeleteEnv", func(ctx context.Context) error {
+			_, err := bob.Env.DeleteEnv(ctx, connect.NewRequest(&fsav1.DeleteEnvRequest{ProjectId: id, Key: "DB_PASSWORD"}))
+			return err
+		}, connect.CodeNotFound},
+		{"SetEnvBatch", func(ctx context.Context) error {
+			_, err := bob.Env.SetEnvBatch(ctx, connect.NewRequest(&fsav1.SetEnvBatchRequest{ProjectId: id, Replace: true, Vars: []*fsav1.EnvVarSpec{{Key: "A", Value: "b"}}}))
+			return err
+		}, connect.CodeNotFound},
+		{"GetClusterStatus", func(ctx context.Context) error {
+			_, err := bob.Cluster.GetClusterStatus(ctx, connect.NewRequest(&fsav1.GetClusterStatusRequest{}))
+			return err
+		}, connect.CodePermissionDenied},
+		{"JoinNode", func(ctx context.Context) error {
+			_, err := bob.Cluster.JoinNode(ctx, connect.NewRequest(&fsav1.JoinNodeRequest{Id: "n9", RaftAddress: "127.0.0.1:9"}))
+			return err
+		}, connect.CodePermissionDenied},
+		{"RemoveNode", func(ctx context.Context) error {
+			_, err := bob.Cluster.RemoveNode(ctx, connect.NewRequest(&fsav1.RemoveNodeRequest{Id: "single"}))
+			return err
+		}, connect.CodePermissionDenied},
+		{"TransferLeadership", func(ctx context.Context) error {
+			_, err := bob.Cluster.TransferLeadership(ctx, connect.NewRequest(&fsav1.TransferLeadershipRequest{}))
+			return err
+		}, connect.CodePermissionDenied},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.revision()
+			requireCode(t, tc.call(ctx), tc.want)
+			assert.Equal(t, before, e.revision(), "the call changed the store")
+		})
+	}
+
+	// Calls scoped to the caller by construction show bob nothing of alice's.
+	t.Run("self-scoped reads", func(t *testing.T) {
+		list, err := bob.Project.ListProjects(ctx, connect.NewRequest(&fsav1.ListProjectsRequest{}))
+		require.NoError(t, err)
+		require.Len(t, list.Msg.Projects, 1)
+		assert.Equal(t, "bravo", list.Msg.Projects[0].Name)
+		cfg, err := bob.Config.ListConfig(ctx, connect.NewRequest(&fsav1.ListConfigRequest{RevealSecrets: true}))
+		require.NoError(t, err)
+		for _, c := range cfg.Msg.Entries {
+			assert.NotContains(t, c.Value, "ns-alice")
+		}
+		kc, err := bob.Config.GetKubeconfig(ctx, connect.NewRequest(&fsav1.GetKubeconfigRequest{Reveal: true}))
+		require.NoError(t, err)
+		assert.Equal(t, "ns-bob", kc.Msg.Namespace)
+	})
+
+	// Alice's project and secret are as she left them.
+	got, err := alice.Env.ListEnv(ctx, connect.NewRequest(&fsav1.ListEnvRequest{ProjectId: id, RevealSecrets: true}))
+	require.NoError(t, err)
+	var found bool
+	for _, v := range got.Msg.Vars {
+		if v.Key == "DB_PASSWORD" {
+			found = true
+			assert.Equal(t, "alice-secret-value", v.Value)
+			assert.True(t, v.Secret)
+		}
+	}
+	assert.True(t, found)
+	gp, err := alice.Project.GetProject(ctx, connect.NewRequest(&fsav1.GetProjectRequest{Id: id}))
+	require.NoError(t, err)
+	assert.Equal(t, fsav1.Status_STATUS_RUNNING, gp.Msg.Project.Status)
+}
