@@ -92,9 +92,12 @@ type Config struct {
 const (
 	DefaultListen             = "127.0.0.1:8080"
 	DefaultDomain             = "sandbox.localtest.me"
-	DefaultHeartbeatTimeout   = 500 * time.Millisecond
-	DefaultElectionTimeout    = 500 * time.Millisecond
-	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
+	// Raft timing: a follower notices a dead leader after one to three heartbeat timeouts
+	// (Raft randomises its timer between one and two), so 300 ms keeps an unplanned failover
+	// under 1.5 s at p99 (daemon/BENCH.md); the lease is half the heartbeat timeout.
+	DefaultHeartbeatTimeout   = 300 * time.Millisecond
+	DefaultElectionTimeout    = 300 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 150 * time.Millisecond
 	DefaultShutdownTimeout    = 15 * time.Second
 )
 

@@ -31,8 +31,9 @@ func TestParseConfig(t *testing.T) {
 				assert.Equal(t, daemon.DefaultListen, c.APIAdvertise)
 				assert.Equal(t, daemon.DefaultDomain, c.Domain)
 				assert.Equal(t, slog.LevelInfo, c.LogLevel)
-				assert.Equal(t, 500*time.Millisecond, c.HeartbeatTimeout)
-				assert.Equal(t, 250*time.Millisecond, c.LeaderLeaseTimeout)
+				assert.Equal(t, 300*time.Millisecond, c.HeartbeatTimeout)
+				assert.Equal(t, 300*time.Millisecond, c.ElectionTimeout)
+				assert.Equal(t, 150*time.Millisecond, c.LeaderLeaseTimeout)
 			},
 		},
 		{

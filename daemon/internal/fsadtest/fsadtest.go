@@ -380,6 +380,7 @@ func (w *Writer) Do(ctx context.Context, method, path string, in, out any) (*Nod
 	if retry == 0 {
 		retry = 5 * time.Millisecond
 	}
+	hops := 0
 	for i := 0; ; i++ {
 		n := w.pick(i)
 		if n == nil {
@@ -396,12 +397,16 @@ func (w *Writer) Do(ctx context.Context, method, path string, in, out any) (*Nod
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		case errors.As(err, &ce) && ce.Code == http.StatusServiceUnavailable:
-			w.follow(ce.LeaderAPIAddress, n)
+			if w.follow(ce.LeaderAPIAddress, n) && hops < 3 {
+				hops++
+				continue // a leader hint: go there at once (a few times in a row at most)
+			}
 		case errors.As(err, &ce):
 			return n, err // a real answer
 		default: // unreachable, timed out
-			w.follow("", n)
+			_ = w.follow("", n)
 		}
+		hops = 0
 		t := time.NewTimer(retry)
 		select {
 		case <-ctx.Done():
@@ -426,13 +431,14 @@ func (w *Writer) pick(i int) *Node {
 	return w.target
 }
 
-// follow moves to the hinted leader, or away from failed when there is no hint.
-func (w *Writer) follow(hint string, failed *Node) {
+// follow moves to the hinted leader (reporting true), or away from failed when there is no
+// usable hint.
+func (w *Writer) follow(hint string, failed *Node) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if n := w.C.Node(hint); hint != "" && n != nil && n != failed {
+	if n := w.C.Node(hint); hint != "" && n != nil && n != failed && n.Running() {
 		w.target = n
-		return
+		return true
 	}
 	run := w.C.Running()
 	w.target = nil
@@ -441,6 +447,7 @@ func (w *Writer) follow(hint string, failed *Node) {
 			w.target = run[(i+1)%len(run)]
 		}
 	}
+	return false
 }
 
 // CreateUser creates a user through the leader and returns its id.

@@ -1,0 +1,14 @@
+# fsad, the daemon (package daemon).
+FSAD_BIN     := $(CACHE)/bin/fsad
+FSAD_VERSION ?= $(shell git -C "$(ROOT)" describe --tags --always --dirty 2>/dev/null || echo dev)
+
+## fsad: build the daemon to .cache/bin/fsad (version from git describe, via -X main.version)
+fsad:
+	@mkdir -p "$(CACHE)/bin"
+	cd "$(ROOT)" && $(GO) build -ldflags "-X main.version=$(FSAD_VERSION)" -o "$(FSAD_BIN)" ./daemon/cmd/fsad
+
+## bench-failover: SIGKILL and planned failover times of a 3-node fsad cluster (results: daemon/BENCH.md)
+bench-failover: fsad
+	cd "$(ROOT)" && $(GO) run ./daemon/internal/failoverbench -bin "$(FSAD_BIN)" -trials 20 -planned 20
+
+.PHONY: fsad bench-failover
