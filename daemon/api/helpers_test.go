@@ -236,4 +236,3 @@ func requireCode(t *testing.T, err error, want connect.Code) {
 	require.Error(t, err)
 	require.Equal(t, want, connect.CodeOf(err), "got %v", err)
 }
-

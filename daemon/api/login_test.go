@@ -1,0 +1,252 @@
+package api_test
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/daemon/api"
+	"github.com/fullstackagent/fsa/fsa"
+)
+
+// fakeGitHub stands in for GitHub's OAuth token endpoint and user API.
+type fakeGitHub struct {
+	srv      *httptest.Server
+	tokenReq atomic.Int32
+}
+
+const (
+	ghClientID     = "gh-client"
+	ghClientSecret = "gh-client-secret-XYZ"
+	ghCode         = "good-code"
+	ghAccessToken  = "gho_ACCESS-TOKEN-123"
+)
+
+func newFakeGitHub(t *testing.T) *fakeGitHub {
+	f := &fakeGitHub{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login/oauth/access_token", func(w http.ResponseWriter, r *http.Request) {
+		f.tokenReq.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Accept") != "application/json" || r.FormValue("client_id") != ghClientID || r.FormValue("client_secret") != ghClientSecret {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if r.FormValue("code") != ghCode {
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "bad_verification_code"})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"access_token": ghAccessToken, "token_type": "bearer"})
+	})
+	mux.HandleFunc("GET /user", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+ghAccessToken {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": 4242, "login": "octocat", "email": "octo@example.com"})
+	})
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func withGitHub(base string) func(*api.Options) {
+	return func(o *api.Options) {
+		o.Auth.GitHub = api.GitHubConfig{ClientID: ghClientID, ClientSecret: ghClientSecret,
+			TokenURL: base + "/login/oauth/access_token", UserURL: base + "/user"}
+	}
+}
+
+func TestGitHubLogin(t *testing.T) {
+	gh := newFakeGitHub(t)
+	e := newEnv(t, withGitHub(gh.srv.URL))
+	anon := e.clients("")
+
+	first, err := anon.Auth.GitHubLogin(e.ctx, connect.NewRequest(&fsav1.GitHubLoginRequest{Code: ghCode, State: "s", RedirectUri: "https://portal.test/cb"}))
+	require.NoError(t, err)
+	u := first.Msg.Session.User
+	assert.Equal(t, "octocat", u.Name)
+	assert.Equal(t, "octo@example.com", u.Email)
+	ident, err := e.c.LookupIdentity(e.ctx, fsa.ProviderGitHub, "4242")
+	require.NoError(t, err)
+	assert.Equal(t, u.Id, ident.UserID)
+
+	// The second login finds the same user.
+	second, err := anon.Auth.GitHubLogin(e.ctx, connect.NewRequest(&fsav1.GitHubLoginRequest{Code: ghCode}))
+	require.NoError(t, err)
+	assert.Equal(t, u.Id, second.Msg.Session.User.Id)
+	_, err = e.clients(second.Msg.Session.Token).Auth.WhoAmI(e.ctx, connect.NewRequest(&fsav1.WhoAmIRequest{}))
+	require.NoError(t, err)
+
+	before := e.revision()
+	_, err = anon.Auth.GitHubLogin(e.ctx, connect.NewRequest(&fsav1.GitHubLoginRequest{Code: "bad-code"}))
+	requireCode(t, err, connect.CodeUnauthenticated)
+	_, err = anon.Auth.GitHubLogin(e.ctx, connect.NewRequest(&fsav1.GitHubLoginRequest{}))
+	requireCode(t, err, connect.CodeInvalidArgument)
+	assert.Equal(t, before, e.revision())
+	assert.NotContains(t, e.logs.String(), ghAccessToken)
+	assert.NotContains(t, e.logs.String(), ghClientSecret)
+}
+
+// closedURL returns a URL on 127.0.0.1 where nothing listens.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return "http://" + addr
+}
+
+func TestGitHubLoginUnavailableOrOff(t *testing.T) {
+	e := newEnv(t, withGitHub(closedURL(t)))
+	_, err := e.clients("").Auth.GitHubLogin(e.ctx, connect.NewRequest(&fsav1.GitHubLoginRequest{Code: ghCode}))
+	requireCode(t, err, connect.CodeUnavailable)
+
+	off := newEnv(t)
+	_, err = off.clients("").Auth.GitHubLogin(off.ctx, connect.NewRequest(&fsav1.GitHubLoginRequest{Code: ghCode}))
+	requireCode(t, err, connect.CodeFailedPrecondition)
+}
+
+const sealosSecret = "sealos-jwt-secret-for-tests"
+
+func sealosToken(t *testing.T, secret string, claims jwt.MapClaims) string {
+	t.Helper()
+	return sign(t, jwt.SigningMethodHS256, "", []byte(secret), claims)
+}
+
+// fakeAiproxy stands in for Aiproxy's key hub. mode "ok" answers with a key, "slow" blocks
+// until the test ends.
+type fakeAiproxy struct {
+	srv     *httptest.Server
+	calls   atomic.Int32
+	auth    atomic.Value
+	release chan struct{}
+}
+
+func newFakeAiproxy(t *testing.T, slow bool) *fakeAiproxy {
+	f := &fakeAiproxy{release: make(chan struct{})}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.calls.Add(1)
+		f.auth.Store(r.Header.Get("Authorization"))
+		if r.Method != http.MethodPost || r.URL.Path != "/api/keyhub" {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		if slow {
+			select {
+			case <-f.release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"data": map[string]string{"key": "sk-aiproxy-KEY-777"}})
+	}))
+	t.Cleanup(func() { close(f.release); f.srv.Close() })
+	return f
+}
+
+func withSealos(aiproxy string) func(*api.Options) {
+	return func(o *api.Options) {
+		o.Auth.SealosJWTSecret = sealosSecret
+		o.Auth.AiproxyEndpoint = aiproxy
+		o.Auth.AiproxyTimeout = 200 * time.Millisecond
+	}
+}
+
+func sealosClaims() jwt.MapClaims {
+	return jwt.MapClaims{"userUid": "3f1c-uid-0001", "userCrName": "seal-user", "workspaceId": "ns-seal",
+		"exp": time.Now().Add(time.Hour).Unix()}
+}
+
+func TestSealosLoginProvisionsAiproxyKey(t *testing.T) {
+	ai := newFakeAiproxy(t, false)
+	e := newEnv(t, withSealos(ai.srv.URL))
+	tok := sealosToken(t, sealosSecret, sealosClaims())
+	resp, err := e.clients("").Auth.SealosLogin(e.ctx, connect.NewRequest(&fsav1.SealosLoginRequest{SealosToken: tok, Kubeconfig: kubeconfig("ns-seal")}))
+	require.NoError(t, err)
+	u := e.clients(resp.Msg.Session.Token)
+	assert.Equal(t, "seal-user", resp.Msg.Session.User.Name)
+	ident, err := e.c.LookupIdentity(e.ctx, fsa.ProviderSealos, "3f1c-uid-0001")
+	require.NoError(t, err)
+	assert.Equal(t, resp.Msg.Session.User.Id, ident.UserID)
+
+	kc, err := u.Config.GetKubeconfig(e.ctx, connect.NewRequest(&fsav1.GetKubeconfigRequest{Reveal: true}))
+	require.NoError(t, err)
+	assert.Equal(t, kubeconfig("ns-seal"), kc.Msg.Kubeconfig)
+	st, err := u.Config.GetAnthropicSettings(e.ctx, connect.NewRequest(&fsav1.GetAnthropicSettingsRequest{RevealSecrets: true}))
+	require.NoError(t, err)
+	assert.Equal(t, "sk-aiproxy-KEY-777", st.Msg.Settings.ApiKey)
+	assert.Equal(t, int32(1), ai.calls.Load())
+	assert.Equal(t, tok, ai.auth.Load())
+
+	// The user has a key now: the next login does not ask again.
+	_, err = e.clients("").Auth.SealosLogin(e.ctx, connect.NewRequest(&fsav1.SealosLoginRequest{SealosToken: tok}))
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), ai.calls.Load())
+	assert.NotContains(t, e.logs.String(), "sk-aiproxy-KEY-777")
+	assert.NotContains(t, e.logs.String(), tok)
+}
+
+func TestSealosLoginSurvivesAiproxyFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		endpoint func(t *testing.T) string
+	}{
+		{"down", closedURL},
+		{"slow", func(t *testing.T) string { return newFakeAiproxy(t, true).srv.URL }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, withSealos(tc.endpoint(t)))
+			resp, err := e.clients("").Auth.SealosLogin(e.ctx, connect.NewRequest(&fsav1.SealosLoginRequest{
+				SealosToken: sealosToken(t, sealosSecret, sealosClaims()), Kubeconfig: kubeconfig("ns-seal")}))
+			require.NoError(t, err)
+			st, err := e.clients(resp.Msg.Session.Token).Config.GetAnthropicSettings(e.ctx, connect.NewRequest(&fsav1.GetAnthropicSettingsRequest{}))
+			require.NoError(t, err)
+			assert.False(t, st.Msg.Settings.ApiKeySet)
+			assert.Contains(t, e.logs.String(), "aiproxy key not provisioned")
+		})
+	}
+}
+
+func TestSealosLoginRejected(t *testing.T) {
+	e := newEnv(t, withSealos(""))
+	expired := sealosClaims()
+	expired["exp"] = time.Now().Add(-time.Minute).Unix()
+	noUser := sealosClaims()
+	delete(noUser, "userUid")
+	for _, tc := range []struct {
+		name      string
+		token, kc string
+		want      connect.Code
+	}{
+		{"wrong secret", sealosToken(t, "other-secret", sealosClaims()), "", connect.CodeUnauthenticated},
+		{"expired", sealosToken(t, sealosSecret, expired), "", connect.CodeUnauthenticated},
+		{"alg none", sign(t, jwt.SigningMethodNone, "", jwt.UnsafeAllowNoneSignatureType, sealosClaims()), "", connect.CodeUnauthenticated},
+		{"no user", sealosToken(t, sealosSecret, noUser), "", connect.CodeUnauthenticated},
+		{"empty", "", "", connect.CodeUnauthenticated},
+		{"bad kubeconfig", sealosToken(t, sealosSecret, sealosClaims()), "nope: [", connect.CodeInvalidArgument},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.revision()
+			_, err := e.clients("").Auth.SealosLogin(e.ctx, connect.NewRequest(&fsav1.SealosLoginRequest{SealosToken: tc.token, Kubeconfig: tc.kc}))
+			requireCode(t, err, tc.want)
+			assert.Equal(t, before, e.revision(), "something was stored")
+		})
+	}
+	off := newEnv(t)
+	_, err := off.clients("").Auth.SealosLogin(off.ctx, connect.NewRequest(&fsav1.SealosLoginRequest{SealosToken: sealosToken(t, sealosSecret, sealosClaims())}))
+	requireCode(t, err, connect.CodeFailedPrecondition)
+	assert.False(t, strings.Contains(err.Error(), sealosSecret))
+}
