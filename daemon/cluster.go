@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/store"
 	"github.com/fullstackagent/fsa/store/raftstore"
 )
@@ -53,11 +54,13 @@ type ReconcileStatus struct {
 	Fence   uint64 `json:"fence,omitempty"`
 }
 
-// ErrNoMember is returned by Cluster.Remove for an id that is not in the configuration.
-var ErrNoMember = errors.New("no such member")
+// ErrNoMember is returned by Cluster.Remove for an id that is not in the configuration. It
+// wraps fsa.ErrNotFound.
+var ErrNoMember = fmt.Errorf("%w: no such member", fsa.ErrNotFound)
 
-// ErrLastVoter is returned by Cluster.Remove when removing the member would leave no voter.
-var ErrLastVoter = errors.New("cannot remove the last voter")
+// ErrLastVoter is returned by Cluster.Remove when removing the member would leave no voter. It
+// wraps fsa.ErrFailedPrecondition.
+var ErrLastVoter = fmt.Errorf("%w: cannot remove the last voter", fsa.ErrFailedPrecondition)
 
 // Cluster is the administration of a Raft cluster of daemons: the methods behind
 // /admin/v1/cluster and the RPC ClusterService. Membership changes are served by the leader

@@ -62,6 +62,22 @@ type Config struct {
 	LogLevel  slog.Level
 	LogFormat string
 
+	// API authentication (package daemon/api). SigningKey ("<id>:<base64url secret>", at
+	// least 32 bytes) signs session tokens; every node of a cluster needs the same one. Empty:
+	// a random key per process (sessions die with it; fine for one dev node). Secrets: never
+	// logged.
+	SigningKey       string
+	VerificationKeys []string
+	SessionTTL       time.Duration
+	Admins           []string
+	DisableSignUp    bool
+	GitHubClientID   string
+	GitHubSecret     string
+	SealosJWTSecret  string
+	AiproxyEndpoint  string
+	RateLimit        float64
+	RateBurst        int
+
 	// AdminToken protects /admin/v1/ (and the test-only endpoints); empty disables them.
 	// A secret: never logged.
 	AdminToken string
@@ -121,8 +137,8 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs := flag.NewFlagSet("fsad", flag.ContinueOnError)
 	fs.SetOutput(out)
 	var (
-		join     string
-		logLevel string
+		join, verificationKeys, admins string
+		logLevel                       string
 	)
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory of the node's state (required)")
 	fs.StringVar(&cfg.Listen, "listen", DefaultListen, "host:port of the HTTP API (Connect, gRPC, gRPC-Web, health, metrics)")
@@ -146,6 +162,17 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.DurationVar(&cfg.Resync, "reconcile-resync", 5*time.Minute, "period of the full reconcile resync")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "json", "json or text")
+	fs.StringVar(&cfg.SigningKey, "signing-key", "", "session signing key <id>:<base64url secret> (same on every node; empty: random per process); prefer the environment")
+	fs.StringVar(&verificationKeys, "verification-keys", "", "comma-separated older signing keys still accepted; prefer the environment")
+	fs.DurationVar(&cfg.SessionTTL, "session-ttl", 24*time.Hour, "lifetime of a session token")
+	fs.StringVar(&admins, "admins", "", "comma-separated user ids or usernames with the admin role")
+	fs.BoolVar(&cfg.DisableSignUp, "disable-signup", false, "refuse SignUp")
+	fs.StringVar(&cfg.GitHubClientID, "github-client-id", "", "GitHub OAuth app client id (GitHubLogin)")
+	fs.StringVar(&cfg.GitHubSecret, "github-client-secret", "", "GitHub OAuth app secret; prefer the environment")
+	fs.StringVar(&cfg.SealosJWTSecret, "sealos-jwt-secret", "", "HS256 secret of Sealos session tokens (SealosLogin); prefer the environment")
+	fs.StringVar(&cfg.AiproxyEndpoint, "aiproxy-endpoint", "", "Sealos Aiproxy base URL (Anthropic keys at Sealos login)")
+	fs.Float64Var(&cfg.RateLimit, "rate-limit", 0, "requests per second per user (0: the API default; negative: none)")
+	fs.IntVar(&cfg.RateBurst, "rate-burst", 0, "request burst per user (0: the API default)")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token of /admin/v1/ (empty: admin endpoints off); prefer the environment")
 	fs.DurationVar(&cfg.ReadHeaderTimeout, "http-read-header-timeout", 10*time.Second, "HTTP read header timeout")
 	fs.DurationVar(&cfg.ReadTimeout, "http-read-timeout", 30*time.Second, "HTTP read timeout")
@@ -174,11 +201,9 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	for _, j := range strings.Split(join, ",") {
-		if j = strings.TrimSpace(j); j != "" {
-			cfg.Join = append(cfg.Join, j)
-		}
-	}
+	cfg.Join = splitList(join)
+	cfg.VerificationKeys = splitList(verificationKeys)
+	cfg.Admins = splitList(admins)
 	if err := cfg.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		return Config{}, fmt.Errorf("log level %q: %w", logLevel, err)
 	}
@@ -252,6 +277,16 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, errors.New("--fault-control needs --enable-test-endpoints"))
 	}
 	return errors.Join(errs...)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func checkHostPort(what, addr string) error {
