@@ -106,8 +106,8 @@ type Config struct {
 
 // Defaults used by ParseConfig.
 const (
-	DefaultListen             = "127.0.0.1:8080"
-	DefaultDomain             = "sandbox.localtest.me"
+	DefaultListen = "127.0.0.1:8080"
+	DefaultDomain = "sandbox.localtest.me"
 	// Raft timing: a follower notices a dead leader after one to three heartbeat timeouts
 	// (Raft randomises its timer between one and two), so 300 ms keeps an unplanned failover
 	// under 1.5 s at p99 (daemon/BENCH.md); the lease is half the heartbeat timeout.
