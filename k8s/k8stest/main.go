@@ -59,6 +59,13 @@ func runMain(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "k8stest: %s: %v\n", EnvKubeconfig, err)
 			return 1
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = kbstandin.Probe(ctx, c.Dynamic(), "default")
+		cancel()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "k8stest: %s: no KubeBlocks stand-in serving that cluster: %v\n", EnvKubeconfig, err)
+			return 1
+		}
 		setShared(c, "")
 		return m.Run()
 	}
