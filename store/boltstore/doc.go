@@ -9,8 +9,15 @@
 // writers. [Store.Commit] validates the transaction and applies it in one bbolt write
 // transaction with [store.Apply]; bbolt fsyncs before the transaction returns, and only then is
 // the event published on the change feed. A commit mutex spans the write and the publish, so
-// watchers see events in revision order. [Open] loads the retained change log into the feed,
-// so [Store.Watch] resumes across restarts from any retained revision.
+// watchers see events in revision order. Concurrent commits are grouped: the transactions that
+// queue while one bbolt transaction is being synced are applied together, each with its own
+// revision, in the next bbolt transaction, so waiting writers share one fsync. [Open] loads
+// the retained change log into the feed, so [Store.Watch] resumes across restarts from any
+// retained revision.
+//
+// Records and events read back from the file have nil Data where the written Data was empty;
+// the events Commit publishes are normalised the same way, so a watcher sees identical events
+// live, after a restart and on every replica.
 //
 // # Bucket layout (format 1)
 //
@@ -44,6 +51,9 @@
 //     [store.NewFeed] (after Open, or after a snapshot restore replaced the file).
 //   - [NewSnapshot](tx) is the [store.Snapshot] over a transaction; [NewBackend](tx) the
 //     [store.Backend].
+//
+// Init creates only the buckets above; a caller may keep its own buckets (for example a Raft
+// state machine's last applied index) in the same file.
 //
 // A whole state file can be streamed with bbolt's Tx.WriteTo inside a read transaction and
 // reopened later with [Open] or plain bolt.Open: it is self-describing.

@@ -74,7 +74,15 @@ func TestDurabilityKill(t *testing.T) {
 	var lastRev int64
 	for round := range 5 {
 		killAfter := 20 + rand.IntN(200)
-		acks := runAndKill(t, path, killAfter)
+		var whileRunning func()
+		if round == 0 {
+			whileRunning = func() {
+				// The child holds the file: another process's Open must fail fast, not hang.
+				_, err := boltstore.Open(path, boltstore.WithLockTimeout(100*time.Millisecond))
+				require.ErrorIs(t, err, boltstore.ErrLocked)
+			}
+		}
+		acks := runAndKill(t, path, killAfter, whileRunning)
 		require.GreaterOrEqual(t, len(acks), killAfter, "round %d", round)
 		t.Logf("round %d: killed after %d acks, %d acks read in total", round, killAfter, len(acks))
 
@@ -103,8 +111,9 @@ func TestDurabilityKill(t *testing.T) {
 }
 
 // runAndKill starts the helper child on path, SIGKILLs it after n acks, and returns every ack it
-// printed (including those already in the pipe when it died).
-func runAndKill(t *testing.T, path string, n int) []ack {
+// printed (including those already in the pipe when it died). whileRunning, if not nil, runs
+// after the first ack, while the child has the file open.
+func runAndKill(t *testing.T, path string, n int, whileRunning func()) []ack {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), childEnv+"="+path)
@@ -131,6 +140,9 @@ func runAndKill(t *testing.T, path string, n int) []ack {
 		rev, err := strconv.ParseInt(f[1], 10, 64)
 		require.NoError(t, err)
 		acks = append(acks, ack{rev, f[2]})
+		if len(acks) == 1 && whileRunning != nil {
+			whileRunning()
+		}
 		if len(acks) == n && !killed {
 			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 			killed = true
