@@ -54,9 +54,22 @@ func newFixture(t *testing.T, name string) *fixture {
 	return f
 }
 
-// runner starts a reconcile runner with the given fence and returns a function that stops it
-// and returns Run's error.
-func (f *fixture) runner(fence uint64) (stop func() error, done <-chan error) {
+// running is a reconcile runner started by a test.
+type running struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Run returned
+	err    error         // Run's result, valid after done
+}
+
+// stop cancels the runner and returns Run's error.
+func (r *running) stop() error {
+	r.cancel()
+	<-r.done
+	return r.err
+}
+
+// runner starts a reconcile runner with the given fence; it is stopped at the end of the test.
+func (f *fixture) runner(fence uint64) *running {
 	f.t.Helper()
 	r, err := reconcile.New(reconcile.Config{
 		Client: f.c, Fence: fence, Domain: "sandbox.fsa.test", Workers: 4,
@@ -66,20 +79,13 @@ func (f *fixture) runner(fence uint64) (stop func() error, done <-chan error) {
 	})
 	require.NoError(f.t, err)
 	ctx, cancel := context.WithCancel(f.ctx)
-	ch := make(chan error, 1)
-	go func() { ch <- r.Run(ctx) }()
-	stopped := false
-	var result error
-	stop = func() error {
-		if !stopped {
-			cancel()
-			result = <-ch
-			stopped = true
-		}
-		return result
-	}
-	f.t.Cleanup(func() { _ = stop() })
-	return stop, ch
+	run := &running{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(run.done)
+		run.err = r.Run(ctx)
+	}()
+	f.t.Cleanup(func() { _ = run.stop() })
+	return run
 }
 
 func (f *fixture) acquire(epoch uint64) uint64 {
@@ -312,7 +318,7 @@ func TestCrashLoopIsErrorAndRecovers(t *testing.T) {
 
 func TestStaleFenceCannotWrite(t *testing.T) {
 	f := newFixture(t, "fence")
-	stopA, doneA := f.runner(f.acquire(1))
+	a := f.runner(f.acquire(1))
 	p := f.create("fenced")
 	p = f.waitProject(p.ID, "both RUNNING", both(fsa.StatusRunning))
 
@@ -321,12 +327,11 @@ func TestStaleFenceCannotWrite(t *testing.T) {
 	_, err := f.c.StopProject(f.ctx, f.user.ID, p.ID)
 	require.NoError(t, err)
 	select {
-	case err := <-doneA:
-		require.ErrorIs(t, err, fsa.ErrFenced, "the stale runner stops itself")
+	case <-a.done:
+		require.ErrorIs(t, a.err, fsa.ErrFenced, "the stale runner stops itself")
 	case <-time.After(waitFor):
 		t.Fatal("stale runner did not stop")
 	}
-	_ = stopA
 	s, err := f.sts(p.Sandbox.Name)
 	require.NoError(t, err)
 	require.Equal(t, int32(1), *s.Spec.Replicas, "the stale runner scaled nothing")
@@ -345,10 +350,10 @@ func TestStaleFenceCannotWrite(t *testing.T) {
 
 func TestRestartMidTransition(t *testing.T) {
 	f := newFixture(t, "restart")
-	stop, _ := f.runner(f.acquire(1))
+	first := f.runner(f.acquire(1))
 	p := f.create("restart")
 	f.waitProject(p.ID, "sandbox past CREATING", func(p *fsa.Project) bool { return p.Sandbox.Status != fsa.StatusCreating })
-	require.NoError(t, stop())
+	require.NoError(t, first.stop())
 	_, err := f.c.DeleteProject(f.ctx, f.user.ID, p.ID)
 	require.NoError(t, err, "delete is allowed in every state but TERMINATING")
 	f.runner(f.acquire(2))

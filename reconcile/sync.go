@@ -94,6 +94,12 @@ func (r *Runner) sync(ctx context.Context, user string, it item) error {
 		return nil
 	}
 	obs.Version = version
+	again := false
+	if cur == fsa.StatusCreating && obs.Status == fsa.StatusRunning {
+		// Kubernetes was quicker than this sync: record the objects as applied (STARTING) first,
+		// so every resource's timeline reads CREATING → STARTING → RUNNING, and look again.
+		obs.Status, obs.Reason, again = fsa.StatusStarting, "Applied", true
+	}
 	if obs.Status == cur && cur != fsa.StatusError {
 		// Same state: keep its recorded reason, so an unchanged sandbox writes nothing. Still in
 		// progress, informers wake us when Kubernetes moves; the resync is the safety net.
@@ -105,6 +111,9 @@ func (r *Runner) sync(ctx context.Context, user string, it item) error {
 	}
 	if it.kind == kindDatabase && obs.Status == fsa.StatusRunning && cur != fsa.StatusRunning && proj != nil {
 		r.q.Add(user, item{kindSandbox, it.project})
+	}
+	if again {
+		return errRequeue
 	}
 	return nil
 }
