@@ -21,7 +21,7 @@ func BenchmarkCommit(b *testing.B) {
 	data := strings.Repeat("x", 256)
 	for _, writers := range []int{1, 64} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
-			c := newCluster(b, 3)
+			c := newCluster(b, 3, withStableTimeouts())
 			s := c.Leader().store
 			ctx := context.Background()
 			lat := make([]time.Duration, b.N)

@@ -22,13 +22,25 @@ import (
 // conditions with deadlines (waitFor), never with sleeps.
 
 const (
-	testTimeout = 100 * time.Millisecond // heartbeat, election and lease
-	waitLong    = 15 * time.Second       // deadline for any awaited condition
+	// testTimeout is the heartbeat, election and lease timeout of tests about failover: short,
+	// like raft's own tests, yet long enough not to lose leadership spuriously on a loaded
+	// two-core machine under -race.
+	testTimeout = 250 * time.Millisecond
+	// stableTimeout is used where elections are not under test (conformance, benchmarks).
+	stableTimeout = 500 * time.Millisecond
+	waitLong      = 15 * time.Second // deadline for any awaited condition
 )
 
 type clusterOption func(*raftstore.Config)
 
 func withRetention(n int) clusterOption { return func(c *raftstore.Config) { c.Retention = n } }
+
+// withStableTimeouts makes spurious elections unlikely, for tests that are not about them.
+func withStableTimeouts() clusterOption {
+	return func(c *raftstore.Config) {
+		c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = stableTimeout, stableTimeout, stableTimeout
+	}
+}
 
 func withTrailingLogs(n uint64) clusterOption {
 	return func(c *raftstore.Config) { c.TrailingLogs = n }
@@ -372,6 +384,15 @@ func (l *leaderStore) Close() error {
 		errs = append(errs, nd.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// commit commits txn through whichever node leads, retrying a definite NotLeaderError (nothing
+// was applied) on the next leader, for tests where the leader's identity does not matter.
+func (c *testCluster) commit(t testing.TB, txn store.Txn) int64 {
+	t.Helper()
+	rev, err := (&leaderStore{c: c}).Commit(ctxT(t), txn)
+	require.NoError(t, err)
+	return rev
 }
 
 // dump returns every record a node holds, by kind, read locally.

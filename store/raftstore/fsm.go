@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -58,6 +59,14 @@ type fsm struct {
 	closed bool
 
 	appliedIndex atomic.Uint64 // last log index applied (or restored)
+
+	// committedRev is the revision of the state database, set right after each bbolt commit and
+	// before the commit's events are published; pubWake is closed (and replaced) after each
+	// publish. Together they let watch wait out the short window in which a reader has seen a
+	// revision in the database that the feed has not published yet.
+	committedRev atomic.Int64
+	pubMu        sync.Mutex
+	pubWake      chan struct{}
 }
 
 var (
@@ -147,8 +156,9 @@ func openFSM(dir string, retention int, logger hclog.Logger) (*fsm, error) {
 		_ = db.release()
 		return nil, err
 	}
-	f := &fsm{dir: dir, retention: retention, logger: logger, feed: feed, db: db}
+	f := &fsm{dir: dir, retention: retention, logger: logger, feed: feed, db: db, pubWake: make(chan struct{})}
 	f.appliedIndex.Store(applied)
+	f.committedRev.Store(rev)
 	return f, nil
 }
 
@@ -230,8 +240,12 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	if err != nil {
 		panic(fmt.Sprintf("raftstore: apply batch: %v", err))
 	}
-	for _, ev := range events {
-		f.feed.Publish(ev)
+	if len(events) > 0 {
+		f.committedRev.Store(events[len(events)-1].Revision)
+		for _, ev := range events {
+			f.feed.Publish(ev)
+		}
+		f.published()
 	}
 	if last != nil {
 		f.appliedIndex.Store(last.Index)
@@ -325,13 +339,44 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	old := f.db
 	f.db = db
 	f.appliedIndex.Store(applied)
+	f.committedRev.Store(rev)
 	f.feed.Reset(rev)
 	f.mu.Unlock()
+	f.published()
 	f.logger.Info("restored state from snapshot", "revision", rev, "index", applied)
 	if err := old.release(); err != nil {
 		f.logger.Warn("close replaced state database", "error", err)
 	}
 	return nil
+}
+
+// published wakes the watch calls waiting for the feed to catch up with the database.
+func (f *fsm) published() {
+	f.pubMu.Lock()
+	close(f.pubWake)
+	f.pubWake = make(chan struct{})
+	f.pubMu.Unlock()
+}
+
+// watch opens a cursor on the feed after revision after. The database commit of a batch
+// becomes visible to readers a moment before the batch's events are published; a caller that
+// read revision R and watches from R in that moment waits for the publish instead of getting
+// ErrCompacted for a revision that seems to be in the future.
+func (f *fsm) watch(ctx context.Context, after int64) (*store.Cursor, error) {
+	for {
+		f.pubMu.Lock()
+		wake := f.pubWake
+		f.pubMu.Unlock()
+		c, err := f.feed.Watch(ctx, after)
+		if err == nil || !errors.Is(err, store.ErrCompacted) || after > f.committedRev.Load() || f.feed.Head() >= after {
+			return c, err
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // update runs fn in a write transaction on the current state database.
@@ -363,6 +408,7 @@ func (f *fsm) close() error {
 	db := f.db
 	f.mu.Unlock()
 	f.feed.Close()
+	f.published()
 	return db.release()
 }
 

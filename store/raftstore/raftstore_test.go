@@ -19,7 +19,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, o storetest.Options) store.Store {
-		c := newCluster(t, 3, withRetention(o.Retention))
+		c := newCluster(t, 3, withRetention(o.Retention), withStableTimeouts())
 		return &leaderStore{c: c}
 	})
 }
@@ -42,41 +42,38 @@ func readEvents(t *testing.T, s *raftstore.Store, n int) []store.Event {
 
 func TestReplication(t *testing.T) {
 	c := newCluster(t, 3)
-	leader := c.Leader()
 	ctx := ctxT(t)
 
-	var last int64
 	for i := 0; i < 20; i++ {
-		rev, err := leader.store.Commit(ctx, store.Txn{Ops: []store.Op{
+		c.commit(t, store.Txn{Ops: []store.Op{
 			put(store.KindProject, fmt.Sprint("p", i%7), fmt.Sprint(i)),
 			put(store.KindSandbox, fmt.Sprint("s", i), fmt.Sprint(i)),
 		}})
-		require.NoError(t, err)
-		last = rev
 		// A failing transaction between successful ones takes no revision on any node.
-		_, err = leader.store.Commit(ctx, store.Txn{
+		_, err := c.Leader().store.Commit(ctx, store.Txn{
 			Conds: []store.Cond{{Kind: store.KindUser, ID: "nobody", Version: store.AnyVersion}},
 			Ops:   []store.Op{put(store.KindUser, "x", "")},
 		})
 		require.ErrorIs(t, err, store.ErrConflict)
 	}
-	_, err := leader.store.Commit(ctx, store.Txn{SetEpoch: 3, Ops: []store.Op{store.Delete(store.KindProject, "p0")}})
-	require.NoError(t, err)
-	last++
+	last := c.commit(t, store.Txn{SetEpoch: 3, Ops: []store.Op{store.Delete(store.KindProject, "p0")}})
 	require.Equal(t, int64(21), last)
 
-	wantRev, want := dump(t, leader.store)
+	nodes := c.running()
+	for _, nd := range nodes {
+		waitRevision(t, nd, last)
+	}
+	wantRev, want := dump(t, nodes[0].store)
 	require.Equal(t, last, wantRev)
-	wantEvents := readEvents(t, leader.store, int(last))
-	for _, f := range c.Followers() {
-		t.Run(f.id, func(t *testing.T) {
-			waitRevision(t, f, last)
-			rev, got := dump(t, f.store)
+	wantEvents := readEvents(t, nodes[0].store, int(last))
+	for _, nd := range nodes[1:] {
+		t.Run(nd.id, func(t *testing.T) {
+			rev, got := dump(t, nd.store)
 			assert.Equal(t, wantRev, rev)
-			assert.Equal(t, want, got, "records on %s", f.id)
-			assert.Equal(t, wantEvents, readEvents(t, f.store, int(last)), "events on %s", f.id)
+			assert.Equal(t, want, got, "records on %s", nd.id)
+			assert.Equal(t, wantEvents, readEvents(t, nd.store, int(last)), "events on %s", nd.id)
 			var epoch uint64
-			require.NoError(t, f.store.ViewStale(ctx, func(sn store.Snapshot) error { epoch = sn.Epoch(); return nil }))
+			require.NoError(t, nd.store.ViewStale(ctx, func(sn store.Snapshot) error { epoch = sn.Epoch(); return nil }))
 			assert.Equal(t, uint64(3), epoch)
 		})
 	}
@@ -237,7 +234,6 @@ func TestPartitionFencing(t *testing.T) {
 
 func TestSnapshotInstall(t *testing.T) {
 	c := newCluster(t, 3, withTrailingLogs(4))
-	leader := c.Leader()
 	ctx := ctxT(t)
 
 	lagging := c.Followers()[0]
@@ -246,24 +242,29 @@ func TestSnapshotInstall(t *testing.T) {
 	c.Disconnect(lagging)
 
 	for i := 0; i < 30; i++ {
-		_, err := leader.store.Commit(ctx, store.Txn{Ops: []store.Op{put(store.KindProject, fmt.Sprint("p", i), fmt.Sprint(i))}})
-		require.NoError(t, err)
+		c.commit(t, store.Txn{Ops: []store.Op{put(store.KindProject, fmt.Sprint("p", i), fmt.Sprint(i))}})
 	}
-	require.NoError(t, leader.store.Snapshot(ctx))
-	snaps, err := os.ReadDir(filepath.Join(leader.dir, "snapshots"))
-	require.NoError(t, err)
-	require.NotEmpty(t, snaps, "a snapshot on disk")
+	// Snapshot and compact on both connected nodes, so whichever leads has no log to send.
+	for _, nd := range c.running() {
+		if nd == lagging {
+			continue
+		}
+		waitRevision(t, nd, 30)
+		require.NoError(t, nd.store.Snapshot(ctx))
+		snaps, err := os.ReadDir(filepath.Join(nd.dir, "snapshots"))
+		require.NoError(t, err)
+		require.NotEmpty(t, snaps, "a snapshot on disk on %s", nd.id)
+	}
 
-	// A new node and the lagging follower can only catch up from the snapshot: the log they
-	// need was compacted.
+	// A new node and the lagging follower can only catch up from a snapshot.
 	fresh := c.addNode("node3")
 	c.Heal()
-	head := revisionOf(t, leader.store)
+	head := revisionOf(t, c.Leader().store)
 	require.Equal(t, int64(30), head)
 	for _, nd := range []*testNode{fresh, lagging} {
 		t.Run(nd.id, func(t *testing.T) {
-			_, want := dump(t, leader.store)
 			waitRevision(t, nd, head)
+			_, want := dump(t, c.Leader().store)
 			rev, got := dump(t, nd.store)
 			assert.Equal(t, head, rev)
 			assert.Equal(t, want, got)
@@ -274,8 +275,7 @@ func TestSnapshotInstall(t *testing.T) {
 			require.ErrorIs(t, err, store.ErrCompacted)
 			cur, err := nd.store.Watch(ctx, head)
 			require.NoError(t, err)
-			rev, err = leader.store.Commit(ctx, store.Txn{Ops: []store.Op{put(store.KindUser, "after-"+nd.id, "")}})
-			require.NoError(t, err)
+			rev = c.commit(t, store.Txn{Ops: []store.Op{put(store.KindUser, "after-"+nd.id, "")}})
 			ev, err := cur.Next()
 			require.NoError(t, err)
 			assert.Equal(t, rev, ev.Revision)
@@ -284,6 +284,7 @@ func TestSnapshotInstall(t *testing.T) {
 		})
 	}
 	// The cursor that was open on the lagging follower cannot skip the restored gap.
+	waitRevision(t, lagging, head)
 	_, err = staleCursor.Next()
 	require.ErrorIs(t, err, store.ErrCompacted)
 }
@@ -291,11 +292,8 @@ func TestSnapshotInstall(t *testing.T) {
 func TestRestart(t *testing.T) {
 	t.Run("follower", func(t *testing.T) {
 		c := newCluster(t, 3)
-		leader := c.Leader()
-		ctx := ctxT(t)
 		for i := 0; i < 10; i++ {
-			_, err := leader.store.Commit(ctx, store.Txn{Ops: []store.Op{put(store.KindUser, fmt.Sprint("u", i), "")}})
-			require.NoError(t, err)
+			c.commit(t, store.Txn{Ops: []store.Op{put(store.KindUser, fmt.Sprint("u", i), "")}})
 		}
 		f := c.Followers()[0]
 		waitRevision(t, f, 10)
@@ -309,8 +307,7 @@ func TestRestart(t *testing.T) {
 		assert.Equal(t, want, got)
 		evs := readEvents(t, f.store, 10)
 		assert.Equal(t, int64(10), evs[9].Revision, "the feed's history survives a restart")
-		_, err := leader.store.Commit(ctx, store.Txn{Ops: []store.Op{put(store.KindUser, "after", "")}})
-		require.NoError(t, err)
+		c.commit(t, store.Txn{Ops: []store.Op{put(store.KindUser, "after", "")}})
 		waitRevision(t, f, 11)
 		assert.Equal(t, int64(11), revisionOf(t, f.store))
 	})
@@ -318,25 +315,22 @@ func TestRestart(t *testing.T) {
 	t.Run("whole cluster", func(t *testing.T) {
 		c := newCluster(t, 3)
 		ctx := ctxT(t)
-		leader := c.Leader()
 		for i := 0; i < 10; i++ {
-			_, err := leader.store.Commit(ctx, store.Txn{Ops: []store.Op{put(store.KindUser, fmt.Sprint("u", i), "")}})
-			require.NoError(t, err)
+			c.commit(t, store.Txn{Ops: []store.Op{put(store.KindUser, fmt.Sprint("u", i), "")}})
 		}
-		require.NoError(t, leader.store.Snapshot(ctx))
-		_, err := leader.store.Commit(ctx, store.Txn{SetEpoch: 9})
-		require.NoError(t, err)
+		require.NoError(t, c.nodes[0].store.Snapshot(ctx))
+		c.commit(t, store.Txn{SetEpoch: 9})
 		for _, nd := range c.running() {
 			waitRevision(t, nd, 11)
 		}
-		_, want := dump(t, leader.store)
+		_, want := dump(t, c.nodes[0].store)
 		for _, nd := range c.running() {
 			c.stop(nd)
 		}
 		for _, nd := range c.nodes {
 			c.restart(nd)
 		}
-		leader = c.Leader()
+		leader := c.Leader()
 		var rev int64
 		require.NoError(t, leader.store.View(ctx, func(sn store.Snapshot) error {
 			rev = sn.Revision()
@@ -346,18 +340,14 @@ func TestRestart(t *testing.T) {
 		assert.Equal(t, int64(11), rev)
 		_, got := dump(t, leader.store)
 		assert.Equal(t, want, got)
-		rev, err = leader.store.Commit(ctx, store.Txn{Ops: []store.Op{put(store.KindUser, "after", "")}})
-		require.NoError(t, err)
-		assert.Equal(t, int64(12), rev)
+		assert.Equal(t, int64(12), c.commit(t, store.Txn{Ops: []store.Op{put(store.KindUser, "after", "")}}))
 	})
 
 	t.Run("lost state database", func(t *testing.T) {
 		c := newCluster(t, 3, withTrailingLogs(2))
-		leader := c.Leader()
 		ctx := ctxT(t)
 		for i := 0; i < 10; i++ {
-			_, err := leader.store.Commit(ctx, store.Txn{Ops: []store.Op{put(store.KindUser, fmt.Sprint("u", i), "")}})
-			require.NoError(t, err)
+			c.commit(t, store.Txn{Ops: []store.Op{put(store.KindUser, fmt.Sprint("u", i), "")}})
 		}
 		f := c.Followers()[0]
 		waitRevision(t, f, 10)

@@ -385,7 +385,7 @@ func (s *Store) Watch(ctx context.Context, after int64) (*store.Cursor, error) {
 	if s.isClosed() {
 		return nil, store.ErrClosed
 	}
-	return s.fsm.feed.Watch(ctx, after)
+	return s.fsm.watch(ctx, after)
 }
 
 // Close implements store.Store: it shuts Raft down (without leaving the cluster), ends every
