@@ -94,6 +94,8 @@ func TestLoginFailuresLookAlike(t *testing.T) {
 }
 
 // sign makes a session token with arbitrary claims, header and key.
+var jwtHS256 = jwt.SigningMethodHS256
+
 func sign(t *testing.T, method jwt.SigningMethod, kid string, key any, claims jwt.MapClaims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(method, claims)

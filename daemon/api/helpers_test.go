@@ -61,7 +61,7 @@ func (b *syncBuffer) String() string {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	st    store.Store
 	c     *fsa.Client
@@ -75,14 +75,14 @@ type env struct {
 
 // newEnv starts the API over HTTP/2 (TLS) on 127.0.0.1 with a fresh memstore. mods adjust the
 // options before the handler is built.
-func newEnv(t *testing.T, mods ...func(*api.Options)) *env {
+func newEnv(t testing.TB, mods ...func(*api.Options)) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return newEnvOn(t, ctx, memstore.New(), mods...)
 }
 
-func newEnvOn(t *testing.T, ctx context.Context, st store.Store, mods ...func(*api.Options)) *env {
+func newEnvOn(t testing.TB, ctx context.Context, st store.Store, mods ...func(*api.Options)) *env {
 	t.Helper()
 	t.Cleanup(func() { _ = st.Close() })
 	clock := &fakeClock{t: time.Now().UTC()}
@@ -113,10 +113,13 @@ func newEnvOn(t *testing.T, ctx context.Context, st store.Store, mods ...func(*a
 	return e
 }
 
-func (e *env) revision() int64 {
-	e.t.Helper()
+func (e *env) revision() int64 { return revisionOf(e.t, e) }
+
+// revisionOf reads the store revision, failing t.
+func revisionOf(t testing.TB, e *env) int64 {
+	t.Helper()
 	var rev int64
-	require.NoError(e.t, e.st.View(e.ctx, func(s store.Snapshot) error { rev = s.Revision(); return nil }))
+	require.NoError(t, e.st.View(e.ctx, func(s store.Snapshot) error { rev = s.Revision(); return nil }))
 	return rev
 }
 
@@ -231,7 +234,7 @@ func (e *env) run(userID, projectID string) {
 	require.NoError(e.t, err)
 }
 
-func requireCode(t *testing.T, err error, want connect.Code) {
+func requireCode(t testing.TB, err error, want connect.Code) {
 	t.Helper()
 	require.Error(t, err)
 	require.Equal(t, want, connect.CodeOf(err), "got %v", err)
