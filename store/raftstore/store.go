@@ -29,6 +29,7 @@ const (
 const (
 	bboltLockTimeout = 5 * time.Second
 	initialMmapSize  = 64 << 20
+	logCacheSize     = 512
 	tcpMaxPool       = 3
 	tcpTimeout       = 10 * time.Second
 	// closeGrace bounds how long Close waits for calls blocked on a Raft future. Raft does not
@@ -221,7 +222,12 @@ func Open(cfg Config) (_ *Store, err error) {
 		}
 	}
 
-	r, err := raft.NewRaft(rc, f, logs, logs, snaps, trans)
+	// The cache serves recent entries to replication without reading raft.db.
+	cached, err := raft.NewLogCache(logCacheSize, logs)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: %w", err)
+	}
+	r, err := raft.NewRaft(rc, f, cached, logs, snaps, trans)
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: start raft: %w", err)
 	}
