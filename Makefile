@@ -19,14 +19,29 @@ include $(sort $(wildcard $(ROOT)/*/make.mk $(ROOT)/*/*/make.mk))
 build:
 	$(GO) build ./...
 
-## test: run every test (integration tests included)
-test:
-	$(GO) test -race -count=1 ./...
+# Pinned tools, installed into $(CACHE)/tools/bin.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(CACHE)/tools/bin/staticcheck-$(STATICCHECK_VERSION)
+
+$(STATICCHECK):
+	@mkdir -p $(CACHE)/tools/bin $(CACHE)/tools/tmp
+	GOBIN=$(CACHE)/tools/tmp $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(CACHE)/tools/tmp/staticcheck $@
+
+## test: run every test: generated code up to date, proto lint, scripts, TypeScript, and all Go
+##       tests with -race, integration tests against a local control plane included
+test: k8s-bins check-generate clients-proto-lint runtime-check clients-ts-test
+	$(GO) test -race -count=1 -timeout 45m ./...
+
+## test-short: unit tests only (no control plane, no multi-process clusters)
+test-short:
+	$(GO) test -short -count=1 ./...
 
 ## lint: gofmt, go vet and staticcheck
-lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+lint: $(STATICCHECK)
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^clients/gen/')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 
 ## run: the main job (today: the embedded SDK example on a bbolt file under .cache/run)
 run:
@@ -37,4 +52,4 @@ run:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
-.PHONY: help build test lint bench run
+.PHONY: help build test test-short lint bench run
