@@ -441,3 +441,23 @@ func TestAdminMembership(t *testing.T) {
 	require.Equal(t, newID, nst.LeaderID)
 	e.requireSoleReconciler(next)
 }
+
+func TestGracefulShutdownHandsLeadershipOver(t *testing.T) {
+	e := newEnv(t, "drain")
+	old, ost, err := e.c.Leader(e.ctx)
+	require.NoError(t, err)
+
+	// SIGTERM: the leader transfers leadership before it stops, and exits 0.
+	require.NoError(t, old.Stop(30*time.Second))
+	log, err := os.ReadFile(old.LogPath)
+	require.NoError(t, err)
+	require.Contains(t, string(log), "leadership transferred on shutdown")
+	leader, _ := e.waitLeader(old, ost.Term)
+	e.requireSoleReconciler(leader)
+	id, err := e.w.CreateUser(e.ctx, "after-drain")
+	require.NoError(t, err)
+
+	require.NoError(t, old.Start())
+	e.waitHolds(old, []string{id})
+	require.NoError(t, e.c.WaitHealthy(e.ctx, 3))
+}

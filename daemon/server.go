@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -64,6 +65,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if log == nil {
 		log = NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 	}
+	defer log.Info("fsad stopped")
 	d := &daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry(), kclient: k8s.NewClients(k8s.WithUserAgent("fsad"))}
 	if d.dm, err = newDaemonMetrics(d.reg); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
@@ -205,7 +207,7 @@ func (d *daemon) openStore() error {
 	if err != nil {
 		return fmt.Errorf("raft listen: %w", err)
 	}
-	hl := newHCLogger(d.log.With("component", "raft"))
+	hl := newHCLogger(d.log.With("component", "raft"), d.cfg.LogLevel)
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: sl, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl.Named("transport"),
 	})
@@ -326,7 +328,7 @@ func (d *daemon) join(ctx context.Context) error {
 }
 
 // NewLogger returns the daemon's structured logger writing to w in format "json" or "text".
-func NewLogger(w interface{ Write([]byte) (int, error) }, level slog.Level, format string) *slog.Logger {
+func NewLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if format == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
@@ -334,9 +336,45 @@ func NewLogger(w interface{ Write([]byte) (int, error) }, level slog.Level, form
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// newHCLogger adapts slog to the hclog.Logger that Raft wants.
-func newHCLogger(l *slog.Logger) hclog.Logger {
-	return hclog.FromStandardLogger(slog.NewLogLogger(l.Handler(), slog.LevelInfo), &hclog.LoggerOptions{
-		Level: hclog.Info,
-	})
+// newHCLogger adapts slog to the hclog.Logger that Raft wants: an intercept logger that writes
+// nothing itself and forwards every entry, with its level and key-value pairs, to l.
+func newHCLogger(l *slog.Logger, level slog.Level) hclog.Logger {
+	hl := hclog.NewInterceptLogger(&hclog.LoggerOptions{Output: io.Discard, Level: hclogLevel(level)})
+	hl.RegisterSink(slogSink{l})
+	return hl
+}
+
+type slogSink struct{ l *slog.Logger }
+
+func (s slogSink) Accept(name string, level hclog.Level, msg string, args ...interface{}) {
+	lv := slogLevel(level)
+	ctx := context.Background()
+	if !s.l.Enabled(ctx, lv) {
+		return
+	}
+	s.l.Log(ctx, lv, msg, append(args, "logger", name)...)
+}
+
+func slogLevel(l hclog.Level) slog.Level {
+	switch {
+	case l <= hclog.Debug:
+		return slog.LevelDebug
+	case l == hclog.Info:
+		return slog.LevelInfo
+	case l == hclog.Warn:
+		return slog.LevelWarn
+	}
+	return slog.LevelError
+}
+
+func hclogLevel(l slog.Level) hclog.Level {
+	switch {
+	case l <= slog.LevelDebug:
+		return hclog.Debug
+	case l <= slog.LevelInfo:
+		return hclog.Info
+	case l <= slog.LevelWarn:
+		return hclog.Warn
+	}
+	return hclog.Error
 }

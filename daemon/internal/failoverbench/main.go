@@ -7,7 +7,8 @@
 //   - planned: ask the leader to transfer leadership, then time until the first successful
 //     write through the same kind of client (still pointed at the old leader).
 //
-// It prints a Markdown table of p50, p99 and max per kind.
+// Each Raft timing profile (-profiles) gets its own fresh cluster, one after the other in the same
+// run. It prints a Markdown table of p50, p99 (nearest rank) and max per profile and kind.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -30,13 +32,20 @@ func main() {
 	}
 }
 
+// profiles are the Raft timings compared in one run, so that their ratios hold on one machine
+// under one load.
+var profiles = map[string][]string{
+	"default": nil, // fsad's defaults: heartbeat and election 300 ms, lease 150 ms
+	"500ms":   {"--raft-heartbeat-timeout", "500ms", "--raft-election-timeout", "500ms", "--raft-lease-timeout", "250ms"},
+}
+
 func run(out io.Writer) error {
 	var (
 		bin     = flag.String("bin", "", "fsad binary (built into a temporary directory when empty)")
-		trials  = flag.Int("trials", 20, "unplanned failovers (SIGKILL of the leader)")
-		planned = flag.Int("planned", 20, "planned handovers (TransferLeadership)")
+		trials  = flag.Int("trials", 20, "unplanned failovers (SIGKILL of the leader) per profile")
+		planned = flag.Int("planned", 20, "planned handovers (TransferLeadership) per profile")
 		keep    = flag.Bool("keep", false, "keep the work directory (data and logs)")
-		extra   = flag.String("args", "", "extra fsad flags, space-separated (e.g. timeouts)")
+		names   = flag.String("profiles", "default", "comma-separated Raft timing profiles to measure: default, 500ms")
 	)
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
@@ -56,34 +65,46 @@ func run(out io.Writer) error {
 			return err
 		}
 	}
-	c, err := fsadtest.Start(ctx, fsadtest.Options{Bin: *bin, Dir: dir, Args: strings.Fields(*extra)})
+	fmt.Fprintf(out, "| profile | measurement | trials | p50 | p99 | max |\n|---|---|---|---|---|---|\n")
+	for _, name := range strings.Split(*names, ",") {
+		args, ok := profiles[name]
+		if !ok {
+			return fmt.Errorf("unknown profile %q", name)
+		}
+		if err := measure(ctx, out, name, *bin, filepath.Join(dir, name), args, *trials, *planned); err != nil {
+			return fmt.Errorf("profile %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func measure(ctx context.Context, out io.Writer, profile, bin, dir string, args []string, trials, planned int) error {
+	c, err := fsadtest.Start(ctx, fsadtest.Options{Bin: bin, Dir: dir, Args: args})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-
 	var kills, handovers, transfers []time.Duration
-	for i := 0; i < *trials; i++ {
+	for i := 0; i < trials; i++ {
 		d, err := unplanned(ctx, c, i)
 		if err != nil {
 			return fmt.Errorf("unplanned trial %d: %w", i, err)
 		}
 		kills = append(kills, d)
-		fmt.Fprintf(os.Stderr, "unplanned %2d: %v\n", i, d.Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "%s unplanned %2d: %v\n", profile, i, d.Round(time.Millisecond))
 	}
-	for i := 0; i < *planned; i++ {
+	for i := 0; i < planned; i++ {
 		call, d, err := handover(ctx, c, i)
 		if err != nil {
 			return fmt.Errorf("planned trial %d: %w", i, err)
 		}
 		handovers = append(handovers, d)
 		transfers = append(transfers, call)
-		fmt.Fprintf(os.Stderr, "planned   %2d: %v (transfer call %v)\n", i, d.Round(time.Millisecond), call.Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "%s planned   %2d: %v (transfer call %v)\n", profile, i, d.Round(time.Millisecond), call.Round(time.Millisecond))
 	}
-	fmt.Fprintf(out, "| measurement | trials | p50 | p99 | max |\n|---|---|---|---|---|\n")
-	row(out, "unplanned: SIGKILL leader → first successful write", kills)
-	row(out, "planned: TransferLeadership → first successful write", handovers)
-	row(out, "planned: TransferLeadership call alone", transfers)
+	row(out, profile, "unplanned: SIGKILL leader → first successful write", kills)
+	row(out, profile, "planned: TransferLeadership → first successful write", handovers)
+	row(out, profile, "planned: TransferLeadership call alone", transfers)
 	return nil
 }
 
@@ -138,13 +159,13 @@ func handover(ctx context.Context, c *fsadtest.Cluster, i int) (call, total time
 	return call, time.Since(start), nil
 }
 
-func row(out io.Writer, name string, ds []time.Duration) {
+func row(out io.Writer, profile, name string, ds []time.Duration) {
 	if len(ds) == 0 {
 		return
 	}
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	fmt.Fprintf(out, "| %s | %d | %s | %s | %s |\n", name, len(s), ms(pct(s, 50)), ms(pct(s, 99)), ms(s[len(s)-1]))
+	fmt.Fprintf(out, "| %s | %s | %d | %s | %s | %s |\n", profile, name, len(s), ms(pct(s, 50)), ms(pct(s, 99)), ms(s[len(s)-1]))
 }
 
 // pct is the nearest-rank percentile of sorted durations.

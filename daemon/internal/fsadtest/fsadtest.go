@@ -83,6 +83,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Token == "" {
 		opts.Token = "test-admin-token"
 	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, err
+	}
 	ports, err := freePorts(2 * opts.Nodes)
 	if err != nil {
 		return nil, err
