@@ -470,3 +470,53 @@ func TestTCP(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), rev)
 }
+
+func TestContextAndClose(t *testing.T) {
+	c := newCluster(t, 3)
+	leader := c.Leader()
+
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := leader.store.Commit(cancelled, store.Txn{Ops: []store.Op{put(store.KindUser, "never", "")}})
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, leader.store.View(cancelled, func(store.Snapshot) error { return nil }), context.Canceled)
+	require.ErrorIs(t, leader.store.Barrier(cancelled), context.Canceled)
+
+	// An isolated leader cannot commit; a short deadline ends the wait with the context's error
+	// or with leadership lost, whichever comes first.
+	c.Partition(leader)
+	short, cancelShort := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancelShort()
+	_, err = leader.store.Commit(short, store.Txn{Ops: []store.Op{put(store.KindUser, "lost", "")}})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		require.ErrorIs(t, err, raftstore.ErrNotLeader)
+	}
+	c.Heal()
+	newLeader := c.Leader()
+	require.NoError(t, newLeader.store.View(ctxT(t), func(sn store.Snapshot) error {
+		_, err := sn.Get(store.KindUser, "never")
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		return nil
+	}))
+
+	ctx := ctxT(t)
+	f := c.Followers()[0]
+	s := f.store
+	c.stop(f)
+	calls := map[string]func() error{
+		"Commit": func() error {
+			_, err := s.Commit(ctx, store.Txn{Ops: []store.Op{put(store.KindUser, "x", "")}})
+			return err
+		},
+		"View":      func() error { return s.View(ctx, func(store.Snapshot) error { return nil }) },
+		"ViewStale": func() error { return s.ViewStale(ctx, func(store.Snapshot) error { return nil }) },
+		"Watch":     func() error { _, err := s.Watch(ctx, 0); return err },
+		"Barrier":   func() error { return s.Barrier(ctx) },
+		"Status":    func() error { _, err := s.Status(ctx); return err },
+		"Snapshot":  func() error { return s.Snapshot(ctx) },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) { require.ErrorIs(t, call(), store.ErrClosed) })
+	}
+	require.NoError(t, s.Close(), "Close is idempotent")
+}

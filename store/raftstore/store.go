@@ -394,8 +394,9 @@ func (s *Store) Watch(ctx context.Context, after int64) (*store.Cursor, error) {
 	return s.fsm.watch(ctx, after)
 }
 
-// Close implements store.Store: it shuts Raft down (without leaving the cluster), ends every
-// cursor and closes the databases. It is idempotent.
+// Close implements store.Store: it shuts Raft down, ends every cursor and closes the
+// databases. It is idempotent. The node stays a member: a leader that is going away for good
+// should TransferLeadership first, and the leader should Remove a node that will not return.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
