@@ -50,6 +50,8 @@ type Store struct {
 	queue   []*request
 	// groups counts committed bbolt transactions (for tests and benchmarks).
 	groups atomic.Int64
+	// applyTx is ApplyTx; tests replace it to inject storage failures.
+	applyTx func(*bolt.Tx, store.Txn, int) (store.Event, error)
 
 	// life guards closed: calls hold it shared, Close exclusively, so Close waits for calls in
 	// progress and no call touches a closed bolt file.
@@ -114,7 +116,7 @@ func newStore(db *bolt.DB, retention int) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, feed: feed, retention: retention}, nil
+	return &Store{db: db, feed: feed, retention: retention, applyTx: ApplyTx}, nil
 }
 
 // Path returns the file the store is in.
@@ -192,7 +194,7 @@ func (s *Store) commitGroup(group []*request) {
 	errs := make([]error, len(group))
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for i, req := range group {
-			events[i], errs[i] = ApplyTx(tx, req.txn, s.retention)
+			events[i], errs[i] = s.applyTx(tx, req.txn, s.retention)
 			if errs[i] != nil && !rejected(errs[i]) {
 				return errs[i]
 			}
@@ -207,11 +209,13 @@ func (s *Store) commitGroup(group []*request) {
 		}
 		return
 	}
-	s.groups.Add(1)
+	if err == nil {
+		s.groups.Add(1)
+	}
 	for i, req := range group {
 		switch {
 		case err != nil:
-			req.done <- result{err: err}
+			req.done <- result{err: fmt.Errorf("boltstore: commit: %w", err)}
 		case errs[i] != nil:
 			req.done <- result{err: errs[i]}
 		default:
