@@ -217,3 +217,17 @@ func TestOpenErrors(t *testing.T) {
 	_, err = boltstore.Open(other)
 	require.ErrorContains(t, err, "format")
 }
+
+func TestCancelledContext(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "fsa.db"))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := s.Commit(ctx, store.Txn{Ops: []store.Op{store.Put(rec(store.KindUser, "u", "", "", "", ""))}})
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, s.View(ctx, func(store.Snapshot) error { return nil }), context.Canceled)
+	require.NoError(t, s.View(ctxT(t), func(sn store.Snapshot) error {
+		require.Equal(t, int64(0), sn.Revision(), "a cancelled commit must not land")
+		return nil
+	}))
+	require.Equal(t, filepath.Join(filepath.Dir(s.Path()), "fsa.db"), s.Path())
+}
