@@ -72,6 +72,10 @@ func Apply(b Backend, txn Txn, rev int64) (Event, error) {
 		case OpPut:
 			r := op.Record
 			r.Version = rev
+			if r.Data != nil {
+				// The event outlives the caller's transaction: never share its bytes.
+				r.Data = append([]byte(nil), r.Data...)
+			}
 			if err := b.Put(r, prev); err != nil {
 				return Event{}, fmt.Errorf("put %s %q: %w", r.Kind, r.ID, err)
 			}

@@ -21,6 +21,10 @@ var (
 	// window of the change feed. The caller must re-list and watch from the listed revision.
 	ErrCompacted = errors.New("store: revision compacted: re-list and watch from the listed revision")
 
+	// ErrAhead is returned by Watch for a revision this store has not reached yet, such as a
+	// Raft follower behind the node a client listed on: retry later or elsewhere; do not re-list.
+	ErrAhead = errors.New("store: revision not reached yet")
+
 	// ErrInvalidTxn is returned for a malformed transaction (empty IDs, duplicate operations on
 	// one record, forbidden characters). Nothing was applied.
 	ErrInvalidTxn = errors.New("store: invalid transaction")

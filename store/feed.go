@@ -66,9 +66,9 @@ func (f *Feed) Publish(ev Event) {
 	f.events = append(f.events, ev)
 	f.head = ev.Revision
 	if len(f.events) > f.retention {
-		drop := len(f.events) - f.retention
-		// Copy so the dropped prefix can be collected.
-		f.events = append([]Event(nil), f.events[drop:]...)
+		// Reslice: the dropped prefix is collected when append next grows the array, so the
+		// cost is amortised O(1) per event, not a copy of the window per commit.
+		f.events = f.events[len(f.events)-f.retention:]
 	}
 	f.first = f.events[0].Revision
 	close(f.wake)
@@ -112,7 +112,7 @@ func (f *Feed) Watch(ctx context.Context, after int64) (*Cursor, error) {
 		return nil, fmt.Errorf("watch after revision %d (oldest retained %d): %w", after, f.first, ErrCompacted)
 	}
 	if after > f.head {
-		return nil, fmt.Errorf("watch after revision %d: store is at revision %d: %w", after, f.head, ErrCompacted)
+		return nil, fmt.Errorf("watch after revision %d: store is at revision %d: %w", after, f.head, ErrAhead)
 	}
 	return &Cursor{feed: f, ctx: ctx, next: after + 1}, nil
 }

@@ -461,7 +461,7 @@ func testWatchOrder(t *testing.T, open Factory) {
 	require.Equal(t, r4, next(t, c2).Revision)
 
 	_, err = s.Watch(ctx, r4+10)
-	require.Error(t, err, "watching a future revision")
+	require.ErrorIs(t, err, store.ErrAhead, "watching a future revision is not a compaction")
 }
 
 func testWatchResume(t *testing.T, open Factory) {
