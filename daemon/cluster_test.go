@@ -85,22 +85,27 @@ func newEnv(t *testing.T, name string) *env {
 	dir := t.TempDir()
 	c, err := fsadtest.Start(ctx, fsadtest.Options{Bin: bin, Dir: dir, Args: []string{"--domain", "sandbox.fsa.test"}})
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			for _, n := range c.Nodes {
-				if b, err := os.ReadFile(n.LogPath); err == nil {
-					t.Logf("=== %s log (last 6000 bytes) ===\n%s", n.ID, tail(b, 6000))
-				}
-			}
-		}
-	})
+	closeOnCleanup(t, c)
 	e := &env{t: t, ctx: ctx, kc: kc, kuser: kc.NewTestUser(t, name), c: c, w: &fsadtest.Writer{C: c}}
 	var u daemon.TestUser
 	_, err = e.w.Do(ctx, http.MethodPost, "/test/v1/users", daemon.TestUserRequest{Name: name, Kubeconfig: string(e.kuser.Kubeconfig)}, &u)
 	require.NoError(t, err)
 	e.user = u.ID
 	return e
+}
+
+// closeOnCleanup stops the cluster when t ends, printing the end of each node's log if t failed.
+func closeOnCleanup(t *testing.T, c *fsadtest.Cluster) {
+	t.Cleanup(func() {
+		c.Close()
+		if t.Failed() {
+			for _, n := range c.Nodes {
+				if b, err := os.ReadFile(n.LogPath); err == nil {
+					t.Logf("=== %s log (last 8000 bytes) ===\n%s", n.ID, tail(b, 8000))
+				}
+			}
+		}
+	})
 }
 
 func tail(b []byte, n int) []byte {
