@@ -204,12 +204,13 @@ const (
 	sessionEpochCategory = "auth"
 )
 
-// sessionClaims are the claims of a session token. sub is the user id, jti the session id.
+// sessionClaims are the claims of a session token: sub is the user id, sid the session id.
 // IssuedNs is the issue time in nanoseconds: revocation compares it with the user's session
 // epoch, so a login right after a logout is not caught by the coarser iat.
 type sessionClaims struct {
 	jwt.RegisteredClaims
-	IssuedNs int64 `json:"fsa_iat_ns"`
+	SessionID string `json:"sid"`
+	IssuedNs  int64  `json:"fsa_iat_ns"`
 }
 
 // caller is the authenticated user of a request.
@@ -270,11 +271,11 @@ func (s *sessions) issue(u *fsa.User) (token string, expires time.Time, err erro
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    tokenIssuer,
 			Subject:   u.ID,
-			ID:        hex.EncodeToString(sid[:]),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(expires),
 		},
-		IssuedNs: now.UnixNano(),
+		SessionID: hex.EncodeToString(sid[:]),
+		IssuedNs:  now.UnixNano(),
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
 	t.Header["kid"] = s.cfg.SigningKey.ID
@@ -303,7 +304,7 @@ func (s *sessions) verify(ctx context.Context, raw string) (*caller, error) {
 		return nil, fmt.Errorf("%w: session expired", errUnauthenticated)
 	case err != nil:
 		return nil, fmt.Errorf("%w: invalid session token", errUnauthenticated)
-	case claims.Subject == "" || claims.ID == "" || claims.IssuedNs == 0:
+	case claims.Subject == "" || claims.SessionID == "" || claims.IssuedNs == 0:
 		return nil, fmt.Errorf("%w: invalid session token", errUnauthenticated)
 	}
 	u, err := s.c.GetUser(ctx, claims.Subject)
@@ -320,7 +321,7 @@ func (s *sessions) verify(ctx context.Context, raw string) (*caller, error) {
 	if claims.IssuedNs <= epoch {
 		return nil, fmt.Errorf("%w: session ended by logout", errUnauthenticated)
 	}
-	return &caller{user: u, sessionID: claims.ID, expiresAt: claims.ExpiresAt.Time}, nil
+	return &caller{user: u, sessionID: claims.SessionID, expiresAt: claims.ExpiresAt.Time}, nil
 }
 
 // epoch returns the user's session epoch (unix nanoseconds; 0 if never logged out).

@@ -112,7 +112,7 @@ func TestSessionTokensRejected(t *testing.T) {
 	alice := e.signUp("alice")
 	now := e.clock.Now()
 	valid := func() jwt.MapClaims {
-		return jwt.MapClaims{"iss": "fsad", "sub": alice.ID, "jti": "s1", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "fsa_iat_ns": now.UnixNano()}
+		return jwt.MapClaims{"iss": "fsad", "sub": alice.ID, "sid": "s1", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "fsa_iat_ns": now.UnixNano()}
 	}
 	with := func(k string, v any) jwt.MapClaims { c := valid(); c[k] = v; return c }
 	other, err := api.GenerateSigningKey()
@@ -138,7 +138,7 @@ func TestSessionTokensRejected(t *testing.T) {
 		{"issued in the future", sign(t, jwt.SigningMethodHS256, e.key.ID, e.key.Secret, with("iat", now.Add(time.Hour).Unix()))},
 		{"other issuer", sign(t, jwt.SigningMethodHS256, e.key.ID, e.key.Secret, with("iss", "someone"))},
 		{"unknown user", sign(t, jwt.SigningMethodHS256, e.key.ID, e.key.Secret, with("sub", "no-such-user"))},
-		{"no session id", sign(t, jwt.SigningMethodHS256, e.key.ID, e.key.Secret, with("jti", nil))},
+		{"no session id", sign(t, jwt.SigningMethodHS256, e.key.ID, e.key.Secret, with("sid", nil))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := e.clients(tc.token)

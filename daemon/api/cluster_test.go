@@ -170,7 +170,7 @@ func TestClusterServiceSingleNode(t *testing.T) {
 // sessionFor signs a session for a user created through the SDK (no sign-in method).
 func sessionFor(t *testing.T, e *env, u *fsa.User) string {
 	now := e.clock.Now()
-	return sign(t, jwtHS256, e.key.ID, e.key.Secret, map[string]any{"iss": "fsad", "sub": u.ID, "jti": "t",
+	return sign(t, jwtHS256, e.key.ID, e.key.Secret, map[string]any{"iss": "fsad", "sub": u.ID, "sid": "t",
 		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "fsa_iat_ns": now.UnixNano()})
 }
 

@@ -10,7 +10,7 @@
 // # Authentication
 //
 // Sessions are HS256 JWTs issued by the handler (claims: iss "fsad", sub = user id,
-// jti = session id, iat, exp, fsa_iat_ns; header kid = signing key id). They are verified by
+// sid = session id, iat, exp, fsa_iat_ns; header kid = signing key id). They are verified by
 // HTTP middleware from the Authorization header before the request message is read; only
 // SignUp, Login, GitHubLogin, SealosLogin, health and reflection are public. Keys rotate
 // through [AuthConfig]: SigningKey signs, VerificationKeys are still accepted. Logout stores
