@@ -71,7 +71,7 @@ func (s *Store) Barrier(ctx context.Context) error {
 		return err
 	}
 	if err := s.await(ctx, s.raft.Barrier(enqueueTimeout(ctx))); err != nil {
-		return s.raftError(ctx, err)
+		return s.raftError(err)
 	}
 	return nil
 }
@@ -86,7 +86,7 @@ func (s *Store) Join(ctx context.Context, id, address string) error {
 	}
 	fut := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(address), 0, enqueueTimeout(ctx))
 	if err := s.await(ctx, fut); err != nil {
-		return fmt.Errorf("join %s: %w", id, s.raftError(ctx, err))
+		return fmt.Errorf("join %s: %w", id, s.raftError(err))
 	}
 	return nil
 }
@@ -100,7 +100,7 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 	}
 	fut := s.raft.RemoveServer(raft.ServerID(id), 0, enqueueTimeout(ctx))
 	if err := s.await(ctx, fut); err != nil {
-		return fmt.Errorf("remove %s: %w", id, s.raftError(ctx, err))
+		return fmt.Errorf("remove %s: %w", id, s.raftError(err))
 	}
 	return nil
 }
@@ -112,7 +112,7 @@ func (s *Store) TransferLeadership(ctx context.Context) error {
 		return err
 	}
 	if err := s.await(ctx, s.raft.LeadershipTransfer()); err != nil {
-		return fmt.Errorf("transfer leadership: %w", s.raftError(ctx, err))
+		return fmt.Errorf("transfer leadership: %w", s.raftError(err))
 	}
 	return nil
 }
@@ -124,7 +124,7 @@ func (s *Store) Status(ctx context.Context) (ClusterStatus, error) {
 	}
 	fut := s.raft.GetConfiguration()
 	if err := s.await(ctx, fut); err != nil {
-		return ClusterStatus{}, fmt.Errorf("status: %w", s.raftError(ctx, err))
+		return ClusterStatus{}, fmt.Errorf("status: %w", s.raftError(err))
 	}
 	leaderID, leaderAddr := s.Leader()
 	st := ClusterStatus{
@@ -179,7 +179,7 @@ func (s *Store) Snapshot(ctx context.Context) error {
 		return err
 	}
 	if err := s.await(ctx, s.raft.Snapshot()); err != nil {
-		return fmt.Errorf("snapshot: %w", s.raftError(ctx, err))
+		return fmt.Errorf("snapshot: %w", s.raftError(err))
 	}
 	return nil
 }

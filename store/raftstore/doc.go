@@ -33,7 +33,9 @@
 // (a heartbeat round to a quorum) before reading its local state, and, once per term, waits for
 // a barrier first so its state includes everything earlier leaders committed.
 // [Store.ViewStale] reads any node's local state without contacting the leader: it may lag,
-// but it is always a committed state. [Store.Watch] works on every node.
+// but it is always a committed state. [Store.Watch] works on every node; on a follower that has
+// not yet applied the requested revision (a client that listed on the leader) it returns
+// [store.ErrAhead]: retry shortly or watch on the leader, do not re-list.
 //
 // # Writes on a follower
 //

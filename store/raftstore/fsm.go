@@ -361,14 +361,14 @@ func (f *fsm) published() {
 // watch opens a cursor on the feed after revision after. The database commit of a batch
 // becomes visible to readers a moment before the batch's events are published; a caller that
 // read revision R and watches from R in that moment waits for the publish instead of getting
-// ErrCompacted for a revision that seems to be in the future.
+// store.ErrAhead for a revision this node already holds.
 func (f *fsm) watch(ctx context.Context, after int64) (*store.Cursor, error) {
 	for {
 		f.pubMu.Lock()
 		wake := f.pubWake
 		f.pubMu.Unlock()
 		c, err := f.feed.Watch(ctx, after)
-		if err == nil || !errors.Is(err, store.ErrCompacted) || after > f.committedRev.Load() || f.feed.Head() >= after {
+		if !errors.Is(err, store.ErrAhead) || after > f.committedRev.Load() || f.feed.Head() >= after {
 			return c, err
 		}
 		select {

@@ -194,5 +194,5 @@ func TestWatchWaitsForPublish(t *testing.T) {
 
 	// Revisions beyond the committed one are still refused at once.
 	_, err := f.watch(ctx, 5)
-	require.ErrorIs(t, err, store.ErrCompacted)
+	require.ErrorIs(t, err, store.ErrAhead)
 }

@@ -57,7 +57,8 @@ func TestLinearizableReads(t *testing.T) {
 	}
 	// expected reports whether err is what a client sees while leadership moves.
 	expected := func(err error) bool {
-		return errors.Is(err, raftstore.ErrNotLeader) || errors.Is(err, store.ErrConflict) || ctx.Err() != nil
+		return errors.Is(err, raftstore.ErrNotLeader) || errors.Is(err, store.ErrConflict) ||
+			errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil
 	}
 
 	for w := 0; w < 2; w++ {

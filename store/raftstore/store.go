@@ -349,7 +349,7 @@ func (s *Store) verifyLeader(ctx context.Context) error {
 		}
 	}
 	if err := s.await(ctx, s.raft.VerifyLeader()); err != nil {
-		return s.raftError(ctx, err)
+		return s.raftError(err)
 	}
 	return nil
 }
@@ -374,7 +374,7 @@ func (s *Store) Commit(ctx context.Context, txn store.Txn) (int64, error) {
 	}
 	fut := s.raft.Apply(cmd, enqueueTimeout(ctx))
 	if err := s.await(ctx, fut); err != nil {
-		return 0, s.raftError(ctx, err)
+		return 0, s.raftError(err)
 	}
 	res, ok := fut.Response().(applyResult)
 	if !ok {
@@ -459,7 +459,7 @@ func (s *Store) await(ctx context.Context, fut raft.Future) error {
 }
 
 // raftError maps an error from a Raft future to this package's errors.
-func (s *Store) raftError(ctx context.Context, err error) error {
+func (s *Store) raftError(err error) error {
 	switch {
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		return s.notLeader(false)
@@ -467,8 +467,10 @@ func (s *Store) raftError(ctx context.Context, err error) error {
 		return s.notLeader(true)
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return store.ErrClosed
-	case errors.Is(err, raft.ErrEnqueueTimeout) && ctx.Err() != nil:
-		return ctx.Err()
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		// The enqueue timeout is the time left on ctx (enqueueTimeout), so this is ctx's
+		// deadline, noticed by raft a moment before ctx itself.
+		return fmt.Errorf("raftstore: %w: %w", context.DeadlineExceeded, err)
 	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
