@@ -283,8 +283,11 @@ func TestSnapshotInstall(t *testing.T) {
 			head = rev
 		})
 	}
-	// The cursor that was open on the lagging follower cannot skip the restored gap.
+	// The cursor that was open on the lagging follower cannot skip the restored gap. (Watch at
+	// the head returns once the follower has published it: no publish runs during Next.)
 	waitRevision(t, lagging, head)
+	_, err = lagging.store.Watch(ctx, head)
+	require.NoError(t, err)
 	_, err = staleCursor.Next()
 	require.ErrorIs(t, err, store.ErrCompacted)
 }
