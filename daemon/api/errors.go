@@ -87,7 +87,7 @@ func codeOf(err error) (connect.Code, bool) {
 	case errors.Is(err, errRateLimited):
 		return connect.CodeResourceExhausted, true
 	case errors.Is(err, errUnavailable), errors.Is(err, raftstore.ErrNotLeader), errors.Is(err, raftstore.ErrNoLeader),
-		errors.Is(err, store.ErrClosed), errors.Is(err, fsa.ErrFenced), errors.Is(err, store.ErrFenced):
+		errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrAhead), errors.Is(err, fsa.ErrFenced), errors.Is(err, store.ErrFenced):
 		return connect.CodeUnavailable, true
 	case errors.Is(err, fsa.ErrNotFound), errors.Is(err, store.ErrNotFound):
 		return connect.CodeNotFound, true

@@ -281,8 +281,9 @@ func (s *projectService) WatchProjects(ctx context.Context, req *connect.Request
 		return err
 	}
 	userID := c.user.ID
+	view := localView(s.c.Store())
 	var head int64
-	if err := s.c.Store().View(ctx, func(snap store.Snapshot) error { head = snap.Revision(); return nil }); err != nil {
+	if err := view(ctx, func(snap store.Snapshot) error { head = snap.Revision(); return nil }); err != nil {
 		return err
 	}
 	from := head
@@ -294,7 +295,7 @@ func (s *projectService) WatchProjects(ctx context.Context, req *connect.Request
 	}
 	resync := func() error {
 		var cur int64
-		if err := s.c.Store().View(ctx, func(snap store.Snapshot) error { cur = snap.Revision(); return nil }); err != nil {
+		if err := view(ctx, func(snap store.Snapshot) error { cur = snap.Revision(); return nil }); err != nil {
 			return err
 		}
 		return stream.Send(&fsav1.WatchProjectsResponse{Revision: rev(cur), ResyncRequired: true})
@@ -376,6 +377,20 @@ func (s *projectService) WatchProjects(ctx context.Context, req *connect.Request
 			}
 		}
 	}
+}
+
+// staleViewer is a store that can read its local state without asking the leader
+// (raftstore.Store.ViewStale). A watch follows the local change feed, so it reads the local
+// head too.
+type staleViewer interface {
+	ViewStale(ctx context.Context, fn func(store.Snapshot) error) error
+}
+
+func localView(st store.Store) func(context.Context, func(store.Snapshot) error) error {
+	if sv, ok := st.(staleViewer); ok {
+		return sv.ViewStale
+	}
+	return st.View
 }
 
 // watchMessages returns the messages for the user's project, sandbox and database changes in
