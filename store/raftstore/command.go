@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -45,9 +46,16 @@ func decodeCommand(data []byte) (commandType, store.Txn, error) {
 	t := commandType(data[0])
 	switch t {
 	case cmdTxn:
+		// Unknown fields are refused: a field written by a newer version that this version
+		// would ignore could make this node apply the entry differently from the others.
+		dec := json.NewDecoder(bytes.NewReader(data[1:]))
+		dec.DisallowUnknownFields()
 		var txn store.Txn
-		if err := json.Unmarshal(data[1:], &txn); err != nil {
+		if err := dec.Decode(&txn); err != nil {
 			return t, store.Txn{}, fmt.Errorf("decode %v entry: %w", t, err)
+		}
+		if dec.More() {
+			return t, store.Txn{}, fmt.Errorf("decode %v entry: trailing data", t)
 		}
 		return t, txn, nil
 	}

@@ -89,9 +89,10 @@ func TestApplyBatchIsolatesFailures(t *testing.T) {
 
 func TestApplyUndecodablePanics(t *testing.T) {
 	cases := map[string][]byte{
-		"empty":        nil,
-		"unknown type": {0xff, '{', '}'},
-		"bad payload":  append([]byte{byte(cmdTxn)}, "not json"...),
+		"empty":         nil,
+		"unknown type":  {0xff, '{', '}'},
+		"bad payload":   append([]byte{byte(cmdTxn)}, "not json"...),
+		"unknown field": append([]byte{byte(cmdTxn)}, `{"ops":[{"type":1,"record":{"kind":"user","id":"u"}}],"future":1}`...),
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
