@@ -134,6 +134,25 @@ type AuthConfig struct {
 	Now func() time.Time
 }
 
+// LogValue shows the configuration without its secrets.
+func (c GitHubConfig) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("client_id", c.ClientID), slog.String("token_url", c.TokenURL), slog.String("user_url", c.UserURL))
+}
+
+// LogValue shows the configuration without its secrets (keys by id only).
+func (c AuthConfig) LogValue() slog.Value {
+	ids := []string{c.SigningKey.ID}
+	for _, k := range c.VerificationKeys {
+		ids = append(ids, k.ID)
+	}
+	return slog.GroupValue(
+		slog.Any("key_ids", ids), slog.Duration("session_ttl", c.SessionTTL), slog.Any("admins", c.Admins),
+		slog.Bool("sign_up_disabled", c.DisableSignUp), slog.Any("github", c.GitHub),
+		slog.Bool("sealos", c.SealosJWTSecret != ""), slog.String("aiproxy_endpoint", c.AiproxyEndpoint),
+		slog.Int("max_message_bytes", c.MaxMessageBytes), slog.Float64("rate_per_second", c.RateLimit.PerSecond),
+	)
+}
+
 const (
 	defaultSessionTTL      = 24 * time.Hour
 	defaultAiproxyTimeout  = 3 * time.Second

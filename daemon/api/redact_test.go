@@ -21,3 +21,17 @@ func TestRedactingHandler(t *testing.T) {
 	assert.Contains(t, out, "/x")
 	assert.Contains(t, out, "[REDACTED]")
 }
+
+func TestConfigLogValueHidesSecrets(t *testing.T) {
+	k, err := GenerateSigningKey()
+	assert.NoError(t, err)
+	cfg := AuthConfig{SigningKey: k, SealosJWTSecret: "sealos-s3cret", GitHub: GitHubConfig{ClientID: "cid", ClientSecret: "gh-s3cret"}}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "auth", cfg, "key", k)
+	out := buf.String()
+	for _, s := range []string{"sealos-s3cret", "gh-s3cret", k.Encode()[len(k.ID)+1:]} {
+		assert.NotContains(t, out, s)
+	}
+	assert.Contains(t, out, "cid")
+	assert.Contains(t, out, k.ID)
+}

@@ -152,12 +152,16 @@ func TestWatchResumesWithoutGapOrDuplicate(t *testing.T) {
 func TestWatchIdleProgress(t *testing.T) {
 	e := newEnv(t, func(o *api.Options) { o.WatchProgressInterval = 10 * time.Millisecond })
 	alice := e.signUp("alice")
-	w := openWatch(t, e, alice, 0)
-	head := uint64(e.revision())
-	for range 3 {
-		m := w.next()
-		assert.Equal(t, fsav1.EventType_EVENT_TYPE_PROGRESS, m.Type)
-		assert.Equal(t, head, m.Revision)
+	for name, opt := range map[string]connect.ClientOption{"connect": connect.WithProtoJSON(), "grpc": connect.WithGRPC(), "grpc-web": connect.WithGRPCWeb()} {
+		u := &user{clients: e.clients(alice.Token, opt), ID: alice.ID}
+		w := openWatch(t, e, u, 0)
+		head := uint64(e.revision())
+		for range 3 {
+			m := w.next()
+			assert.Equal(t, fsav1.EventType_EVENT_TYPE_PROGRESS, m.Type, name)
+			assert.Equal(t, head, m.Revision, name)
+		}
+		w.close()
 	}
 }
 
