@@ -451,6 +451,15 @@ func TestAdminMembership(t *testing.T) {
 	require.NotNil(t, next)
 	_, nst := e.waitLeader(leader, st.Term)
 	e.requireSoleReconciler(nst.Term)
+
+	// A new node joins through a follower, which points it at the leader.
+	n4, err := e.c.Add(leader)
+	require.NoError(t, err)
+	require.NoError(t, e.c.WaitHealthy(e.ctx, 3))
+	st4, err := n4.Admin().Status(e.ctx)
+	require.NoError(t, err)
+	require.Equal(t, "Follower", st4.State)
+	require.Len(t, st4.Members, 3)
 }
 
 func TestGracefulShutdownHandsLeadershipOver(t *testing.T) {

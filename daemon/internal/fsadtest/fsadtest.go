@@ -118,6 +118,22 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
+// Add starts a new, empty node that joins the cluster through via's API (via may be a
+// follower: the joiner follows its leader hint).
+func (c *Cluster) Add(via *Node) (*Node, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	id := fmt.Sprintf("n%d", len(c.Nodes)+1)
+	n := &Node{
+		ID: id, API: ports[0], Raft: ports[1], Join: []string{via.URL()},
+		DataDir: filepath.Join(c.opts.Dir, id), LogPath: filepath.Join(c.opts.Dir, id+".log"), c: c,
+	}
+	c.Nodes = append(c.Nodes, n)
+	return n, n.Start()
+}
+
 // Token returns the admin token.
 func (c *Cluster) Token() string { return c.opts.Token }
 
