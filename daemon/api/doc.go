@@ -16,7 +16,9 @@
 // through [AuthConfig]: SigningKey signs, VerificationKeys are still accepted. Logout stores
 // the time in the user's configuration entry FSA_SESSION_EPOCH (category "auth"), a replicated
 // record, so that every node rejects every token of that user issued before it: logout ends all
-// of the user's sessions.
+// of the user's sessions. Every node of a cluster must share the signing keys, and their
+// clocks should agree: a token issued by a node whose clock lags the logging-out node's is
+// rejected until the clocks pass the logout time.
 //
 // Passwords are bcrypt hashes stored as the PASSWORD identity's secret (provider user id =
 // username). GitHub sign-in exchanges the OAuth code at GitHubConfig.TokenURL and reads the
