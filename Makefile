@@ -43,10 +43,11 @@ lint: $(STATICCHECK)
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-## run: the main job (today: the embedded SDK example on a bbolt file under .cache/run)
-run:
-	@mkdir -p $(CACHE)/run
-	$(GO) run ./examples/embedded -data $(CACHE)/run/embedded.db
+## run: the main job: local control plane + KubeBlocks stand-in, fsad (single node), a demo user
+##      and project shown going CREATING → RUNNING; Ctrl-C stops everything (KUBECONFIG=… for a real cluster)
+run: k8s-bins fsad
+	@$(GO) build -o $(CACHE)/bin/fsa-run ./daemon/cmd/fsa-run
+	@$(CACHE)/bin/fsa-run -dir $(CACHE)/run -fsad $(CACHE)/bin/fsad
 
 ## bench: run the Go benchmarks (results and commands in BENCHMARKS.md)
 bench:

@@ -24,7 +24,8 @@ type ProjectList struct {
 }
 
 // CreateProject records a new project with one sandbox and one database, all CREATING, and a
-// fresh TTYD_ACCESS_TOKEN, in one transaction. It returns at once; reconcile creates the
+// fresh TTYD_ACCESS_TOKEN, in one transaction. A user's project names are unique among the
+// projects not being deleted (ErrAlreadyExists). It returns at once; reconcile creates the
 // Kubernetes objects.
 func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectSpec) (*Project, error) {
 	if err := validID("user id", userID); err != nil {
@@ -88,9 +89,28 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 			Conds: []store.Cond{cond(u), absent(store.KindProject, p.ID), absent(store.KindSandbox, sb.ID), absent(store.KindDatabase, db.ID)},
 			Ops: []store.Op{
 				store.Put(projectRecord(p)), store.Put(sandboxRecord(sb)), store.Put(databaseRecord(db)), store.Put(envRecord(tok)),
+				// Rewriting the user record bumps its version, so two concurrent creations by one
+				// user conflict and the loser re-checks the names below.
+				store.Put(u),
 			},
 		}
-		return txn, im.check(s, &txn, p.ID, "")
+		if err := im.check(s, &txn, p.ID, ""); err != nil {
+			return store.Txn{}, err
+		}
+		owned, err := s.List(store.KindProject, store.Filter{Owner: userID})
+		if err != nil {
+			return store.Txn{}, err
+		}
+		for _, r := range owned {
+			other, err := decodeProject(r)
+			if err != nil {
+				return store.Txn{}, err
+			}
+			if other.Name == p.Name && other.Status != StatusTerminating && other.Status != StatusTerminated {
+				return store.Txn{}, fmt.Errorf("%w: you already have a project named %q", ErrAlreadyExists, p.Name)
+			}
+		}
+		return txn, nil
 	})
 	if rec, ok := asReplay(err); ok {
 		return c.replayProject(ctx, rec)

@@ -64,43 +64,18 @@ func (s *projectService) CreateProject(ctx context.Context, req *connect.Request
 	if err != nil {
 		return nil, err
 	}
-	// A keyed retry goes straight to the SDK, which returns the project of the first call.
-	if m.IdempotencyKey == "" || !s.keyUsed(ctx, c.user.ID, m.IdempotencyKey) {
-		if _, err := s.c.GetUserConfig(ctx, c.user.ID, fsa.ConfigKubeconfig, false); errors.Is(err, fsa.ErrNotFound) {
-			return nil, fmt.Errorf("%w: no kubeconfig configured: set one with UserConfigService.SetKubeconfig first", fsa.ErrFailedPrecondition)
-		} else if err != nil {
-			return nil, err
-		}
-		// Best effort: the SDK does not index names, so two concurrent creations with the same
-		// name can both succeed.
-		list, err := s.c.ListProjects(ctx, c.user.ID)
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range list.Items {
-			if p.Name == m.Name && p.Status != fsa.StatusTerminating && p.Status != fsa.StatusTerminated {
-				return nil, fmt.Errorf("%w: you already have a project named %q", fsa.ErrAlreadyExists, m.Name)
-			}
-		}
+	// Fail fast: without a kubeconfig nothing could ever be created. (Names are unique per
+	// user: the SDK checks that atomically.)
+	if _, err := s.c.GetUserConfig(ctx, c.user.ID, fsa.ConfigKubeconfig, false); errors.Is(err, fsa.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no kubeconfig configured: set one with UserConfigService.SetKubeconfig first", fsa.ErrFailedPrecondition)
+	} else if err != nil {
+		return nil, err
 	}
 	p, err := s.c.CreateProject(ctx, c.user.ID, fsa.ProjectSpec{Name: m.Name, Description: m.Description})
 	if err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&fsav1.CreateProjectResponse{Project: toProject(p)}), nil
-}
-
-// keyUsed reports whether the user already made a call with this idempotency key. It reads
-// the SDK's idempotency record (kind idempotency, id "<user>/<key>"); a failed read counts as
-// unused, which only means the pre-checks run.
-func (s *projectService) keyUsed(ctx context.Context, userID, key string) bool {
-	used := false
-	_ = s.c.Store().View(ctx, func(snap store.Snapshot) error {
-		_, err := snap.Get(store.KindIdempotency, userID+"/"+key)
-		used = err == nil
-		return nil
-	})
-	return used
 }
 
 func (s *projectService) GetProject(ctx context.Context, req *connect.Request[fsav1.GetProjectRequest]) (*connect.Response[fsav1.GetProjectResponse], error) {
