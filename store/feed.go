@@ -131,9 +131,9 @@ func (c *Cursor) Next() (Event, error) {
 	f := c.feed
 	for {
 		f.mu.Lock()
-		if c.next < f.first {
+		if first := f.first; c.next < first {
 			f.mu.Unlock()
-			return Event{}, fmt.Errorf("watch at revision %d (oldest retained %d): %w", c.next, f.first, ErrCompacted)
+			return Event{}, fmt.Errorf("watch at revision %d (oldest retained %d): %w", c.next, first, ErrCompacted)
 		}
 		if c.next <= f.head {
 			ev := f.events[c.next-f.first]
