@@ -30,6 +30,9 @@ const (
 	ProviderPassword Provider = "PASSWORD"
 	ProviderGitHub   Provider = "GITHUB"
 	ProviderSealos   Provider = "SEALOS"
+	// ProviderExternal is an account of the program embedding fsa (a portal with its own
+	// sign-in): the provider user id is that program's own user id.
+	ProviderExternal Provider = "EXTERNAL"
 )
 
 // Identity links a sign-in method to a user. (Provider, ProviderUserID) is unique.

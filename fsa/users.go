@@ -30,7 +30,7 @@ type IdentitySpec struct {
 
 func (s IdentitySpec) validate() error {
 	switch s.Provider {
-	case ProviderPassword, ProviderGitHub, ProviderSealos:
+	case ProviderPassword, ProviderGitHub, ProviderSealos, ProviderExternal:
 	default:
 		return invalid("unknown identity provider %q", s.Provider)
 	}
