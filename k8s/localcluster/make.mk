@@ -3,6 +3,8 @@ K8S_LOCALCLUSTER  := $(ROOT)/k8s/localcluster
 # The last good build; k8s/k8stest finds it through the same symlink.
 K8S_BIN           := $(CACHE)/k8s/current/bin
 FSA_DEVCLUSTER    := $(CACHE)/bin/fsa-devcluster
+# Tests using k8s/k8stest find the binaries here even when CACHE is overridden.
+export FSA_K8S_BIN ?= $(K8S_BIN)
 DEVCLUSTER_DIR    := $(CACHE)/devcluster
 
 ## k8s-bins: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (no-op when up to date)
