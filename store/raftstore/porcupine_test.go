@@ -56,10 +56,10 @@ type regInput struct {
 type outcome uint8
 
 const (
-	writeOK         outcome = iota + 1 // committed at output.version
-	writeConflict                      // failed its precondition: no effect
-	writeNoEffect                      // refused before proposing (definite NotLeaderError): no effect
-	writeAmbiguous                     // unknown: may or may not have committed
+	writeOK        outcome = iota + 1 // committed at output.version
+	writeConflict                     // failed its precondition: no effect
+	writeNoEffect                     // refused before proposing (definite NotLeaderError): no effect
+	writeAmbiguous                    // unknown: may or may not have committed
 	readOK
 )
 

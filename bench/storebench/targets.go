@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/fullstackagent/fsa/store"
+	"github.com/fullstackagent/fsa/store/boltstore"
+	"github.com/fullstackagent/fsa/store/memstore"
+	"github.com/fullstackagent/fsa/store/raftstore"
+)
+
+func openTarget(ctx context.Context, name, dir, etcdBin string) (writer, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	switch name {
+	case "mem":
+		return &storeWriter{s: memstore.New()}, nil
+	case "bolt":
+		s, err := boltstore.Open(filepath.Join(dir, "state.db"))
+		if err != nil {
+			return nil, err
+		}
+		return &storeWriter{s: s}, nil
+	case "raft":
+		return openRaft(ctx, dir)
+	case "etcd":
+		return openEtcd(ctx, dir, etcdBin)
+	}
+	return nil, fmt.Errorf("unknown target %q", name)
+}
+
+// storeWriter writes through a store.Store.
+type storeWriter struct {
+	s      store.Store
+	others []store.Store // closed with s (the raft followers)
+}
+
+func (w *storeWriter) Write(ctx context.Context, key string, v []byte) error {
+	_, err := w.s.Commit(ctx, store.Txn{
+		Conds: []store.Cond{{Kind: store.KindEnvVar, ID: key, Version: 0}},
+		Ops:   []store.Op{store.Put(store.Record{Kind: store.KindEnvVar, ID: key, Data: v})},
+	})
+	return err
+}
+
+func (w *storeWriter) Close() error {
+	errs := []error{w.s.Close()}
+	for _, o := range w.others {
+		errs = append(errs, o.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func freePorts(n int) ([]string, error) {
+	var out []string
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			_ = l.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, l)
+		out = append(out, l.Addr().String())
+	}
+	return out, nil
+}
+
+// openRaft starts three raftstore nodes on TCP 127.0.0.1 with fsad's default timing and returns
+// a writer on the leader.
+func openRaft(ctx context.Context, dir string) (writer, error) {
+	addrs, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	var members []raftstore.Member
+	for i, a := range addrs {
+		members = append(members, raftstore.Member{ID: fmt.Sprint("n", i+1), Address: a})
+	}
+	var nodes []*raftstore.Store
+	closeAll := func() {
+		for _, n := range nodes {
+			_ = n.Close()
+		}
+	}
+	for i, m := range members {
+		s, err := raftstore.Open(raftstore.Config{
+			NodeID: m.ID, Dir: filepath.Join(dir, m.ID), BindAddr: addrs[i],
+			Bootstrap: true, InitialMembers: members,
+			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
+			LeaderLeaseTimeout: 150 * time.Millisecond,
+			Logger:             hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: os.Stderr}),
+		})
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		nodes = append(nodes, s)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		for i, n := range nodes {
+			if n.IsLeader() && n.Barrier(wctx) == nil {
+				others := append(append([]*raftstore.Store(nil), nodes[:i]...), nodes[i+1:]...)
+				w := &storeWriter{s: n}
+				for _, o := range others {
+					w.others = append(w.others, o)
+				}
+				return w, nil
+			}
+		}
+		select {
+		case <-wctx.Done():
+			closeAll()
+			return nil, fmt.Errorf("no raft leader: %w", wctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// etcdWriter writes to a 3-member etcd cluster through its leader's client URL.
+type etcdWriter struct {
+	cli   *clientv3.Client
+	procs []*exec.Cmd
+	done  []chan struct{}
+}
+
+func openEtcd(ctx context.Context, dir, bin string) (writer, error) {
+	ports, err := freePorts(6)
+	if err != nil {
+		return nil, err
+	}
+	var initial []string
+	for i := 0; i < 3; i++ {
+		initial = append(initial, fmt.Sprintf("m%d=http://%s", i+1, ports[2*i+1]))
+	}
+	w := &etcdWriter{}
+	for i := 0; i < 3; i++ {
+		name := fmt.Sprint("m", i+1)
+		client, peer := "http://"+ports[2*i], "http://"+ports[2*i+1]
+		logf, err := os.Create(filepath.Join(dir, name+".log"))
+		if err != nil {
+			_ = w.Close()
+			return nil, err
+		}
+		cmd := exec.Command(bin,
+			"--name", name, "--data-dir", filepath.Join(dir, name),
+			"--listen-client-urls", client, "--advertise-client-urls", client,
+			"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
+			"--initial-cluster-token", "storebench", "--log-level", "warn",
+			"--listen-metrics-urls", "", "--quota-backend-bytes", fmt.Sprint(8<<30))
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			_ = logf.Close()
+			_ = w.Close()
+			return nil, fmt.Errorf("start etcd: %w", err)
+		}
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); _ = logf.Close(); close(done) }()
+		w.procs, w.done = append(w.procs, cmd), append(w.done, done)
+	}
+	endpoints := []string{"http://" + ports[0], "http://" + ports[2], "http://" + ports[4]}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		leader, err := etcdLeader(wctx, endpoints)
+		if err == nil {
+			cli, err := clientv3.New(clientv3.Config{Endpoints: []string{leader}, DialTimeout: 5 * time.Second})
+			if err != nil {
+				_ = w.Close()
+				return nil, err
+			}
+			w.cli = cli
+			return w, nil
+		}
+		select {
+		case <-wctx.Done():
+			_ = w.Close()
+			return nil, fmt.Errorf("etcd leader: %w (last: %v)", wctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// etcdLeader returns the client URL of the member that leads.
+func etcdLeader(ctx context.Context, endpoints []string) (string, error) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 2 * time.Second})
+	if err != nil {
+		return "", err
+	}
+	defer cli.Close()
+	ids := map[uint64]string{}
+	var leader uint64
+	for _, ep := range endpoints {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := cli.Status(sctx, ep)
+		cancel()
+		if err != nil {
+			return "", err
+		}
+		ids[st.Header.MemberId] = ep
+		leader = st.Leader
+	}
+	if ep, ok := ids[leader]; ok && leader != 0 {
+		return ep, nil
+	}
+	return "", errors.New("no leader yet")
+}
+
+func (w *etcdWriter) Write(ctx context.Context, key string, v []byte) error {
+	resp, err := w.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.Version(key), "=", 0)).
+		Then(clientv3.OpPut(key, string(v))).
+		Commit()
+	if err != nil {
+		return err
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("etcd: %s exists", key)
+	}
+	return nil
+}
+
+func (w *etcdWriter) Close() error {
+	var err error
+	if w.cli != nil {
+		err = w.cli.Close()
+	}
+	for i, p := range w.procs {
+		_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-w.done[i]:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+			<-w.done[i]
+		}
+	}
+	return err
+}
