@@ -86,7 +86,8 @@ type ControlPlane struct {
 // Start runs a control plane and returns once it is usable: /readyz is ok, the fake node is
 // Ready, the default ServiceAccount exists, kwok's StorageClass is the default one and the
 // KubeBlocks Cluster CRD (clusters.apps.kubeblocks.io/v1alpha1) is established. On error every
-// process already started is stopped. ctx bounds the start only, not the control plane's life.
+// process already started is stopped and the work directory is kept for its logs. ctx bounds
+// the start only, not the control plane's life.
 func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	t0 := time.Now()
 	cp := &ControlPlane{opts: opts, procs: map[string]*process{}, logf: opts.Logf}
@@ -106,7 +107,9 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	}
 	defer func() {
 		if err != nil {
+			cp.ownsDir = false // keep the logs of a failed start
 			_ = cp.Stop()
+			err = fmt.Errorf("%w (logs in %s)", err, cp.path("logs"))
 		}
 	}()
 	step := func(format string, args ...any) {

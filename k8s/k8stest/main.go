@@ -80,11 +80,18 @@ func runMain(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	cp, err := Start(ctx, Options{KeepDir: true, Logf: logf})
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "k8stest: start control plane: %v\n", err)
+	var cp *ControlPlane
+	var err error
+	// A second attempt covers the rare race of another process taking a port picked as free.
+	for attempt := 1; attempt <= 2 && cp == nil; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		cp, err = Start(ctx, Options{KeepDir: true, Logf: logf})
+		cancel()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "k8stest: start control plane (attempt %d): %v\n", attempt, err)
+		}
+	}
+	if cp == nil {
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "k8stest: control plane ready in %.1fs (%s, work dir %s)\n",
