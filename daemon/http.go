@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 
+	"github.com/fullstackagent/fsa/daemon/ui"
 	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/store"
 	"github.com/fullstackagent/fsa/store/raftstore"
@@ -24,7 +25,8 @@ import (
 const maxAdminBody = 1 << 20
 
 // handler builds the daemon's HTTP routes: health, metrics, pprof (opt-in), the admin cluster
-// endpoints, the test-only endpoints (opt-in) and, for everything else, the RPC API.
+// endpoints, the test-only endpoints (opt-in), the web console under /ui/ and, for everything
+// else, the RPC API.
 func (d *daemon) handler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -51,6 +53,7 @@ func (d *daemon) handler() (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api handler: %w", err)
 	}
+	mux.Handle(ui.Prefix, ui.Handler()) // the web console (clients/web, embedded)
 	if api != nil {
 		mux.Handle("/", api)
 	}

@@ -1,0 +1,57 @@
+// The user's settings: the kubeconfig that says where projects run.
+
+import { h, replace } from "./dom.js";
+import type { View } from "./main.js";
+import { message } from "./session.js";
+
+export const settingsView: View = (app, el) => {
+  const current = h("dl", { "data-testid": "kubeconfig-status" });
+  const text = h("textarea", { rows: 12, spellcheck: "false", autocomplete: "off", placeholder: "Paste a kubeconfig (YAML)", "data-testid": "kubeconfig" });
+  const save = h("button", { type: "submit", "data-testid": "save-kubeconfig" }, "Save kubeconfig");
+  replace(
+    el,
+    h("h1", null, "Settings"),
+    h(
+      "form",
+      { class: "card", onsubmit: (e: Event) => { e.preventDefault(); void onSave(); } },
+      h("h2", null, "Kubernetes"),
+      h("p", { class: "muted" }, "Projects are created in the namespace of the kubeconfig's current context. The kubeconfig is a secret: it is stored on the server and not shown again."),
+      current,
+      text,
+      h("div", { class: "row" }, save),
+    ),
+  );
+
+  const show = (configured: boolean, context: string, namespace: string, server: string) =>
+    replace(
+      current,
+      configured
+        ? [h("dt", null, "Context"), h("dd", null, context), h("dt", null, "Namespace"), h("dd", { "data-testid": "kubeconfig-namespace" }, namespace), h("dt", null, "Server"), h("dd", null, server)]
+        : [h("dt", null, "Kubeconfig"), h("dd", { "data-testid": "kubeconfig-missing" }, "not set: projects cannot be created yet")],
+    );
+
+  let stopped = false;
+  void (async () => {
+    try {
+      const res = await app.session.client.userConfig.getKubeconfig({ reveal: false });
+      if (!stopped) show(res.configured, res.context, res.namespace, res.server);
+    } catch (err) {
+      if (!app.session.expired(err)) app.flash(message(err), true);
+    }
+  })();
+
+  async function onSave(): Promise<void> {
+    save.disabled = true;
+    try {
+      const res = await app.session.client.userConfig.setKubeconfig({ kubeconfig: text.value });
+      text.value = "";
+      show(true, res.context, res.namespace, res.server);
+      app.flash("Kubeconfig saved.");
+    } catch (err) {
+      if (!app.session.expired(err)) app.flash(message(err), true);
+    } finally {
+      save.disabled = false;
+    }
+  }
+  return () => { stopped = true; };
+};
