@@ -62,6 +62,8 @@ type Runner struct {
 
 	mu    sync.Mutex
 	names map[string]map[string]string // user → resource name → project id
+	// lagSeen is, per item, the intent (its UpdatedAt) whose lag was last observed.
+	lagSeen map[item]time.Time
 	// fenced is set once the store says our token is stale.
 	fenced chan struct{}
 	once   sync.Once
@@ -103,12 +105,13 @@ func New(cfg Config) (*Runner, error) {
 		cfg.Logger = slog.Default()
 	}
 	r := &Runner{
-		cfg:    cfg,
-		c:      cfg.Client,
-		log:    cfg.Logger.With("component", "reconcile", "fence", cfg.Fence),
-		q:      newFairQueue(workqueue.NewTypedItemExponentialFailureRateLimiter[item](cfg.BaseBackoff, cfg.MaxBackoff)),
-		names:  map[string]map[string]string{},
-		fenced: make(chan struct{}),
+		cfg:     cfg,
+		c:       cfg.Client,
+		log:     cfg.Logger.With("component", "reconcile", "fence", cfg.Fence),
+		q:       newFairQueue(workqueue.NewTypedItemExponentialFailureRateLimiter[item](cfg.BaseBackoff, cfg.MaxBackoff)),
+		names:   map[string]map[string]string{},
+		lagSeen: map[item]time.Time{},
+		fenced:  make(chan struct{}),
 	}
 	m, err := newMetrics(cfg.Registerer, func() float64 { return float64(r.q.Len()) })
 	if err != nil {

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/k8s"
 )
@@ -51,6 +54,9 @@ func permanent(err error) (string, bool) {
 func (r *Runner) sync(ctx context.Context, user string, it item) error {
 	p, err := r.c.ProjectByID(ctx, it.project)
 	if errors.Is(err, fsa.ErrNotFound) {
+		r.mu.Lock()
+		delete(r.lagSeen, it)
+		r.mu.Unlock()
 		return nil // removed: nothing left to do
 	}
 	if err != nil {
@@ -166,51 +172,72 @@ func (r *Runner) checkFence(ctx context.Context) error {
 	return nil
 }
 
-// client returns the user's Kubernetes client and makes sure its informers run.
-func (r *Runner) client(ctx context.Context, userID string) (*k8s.Client, error) {
+// client returns the user's Kubernetes client and its informers, starting them if needed.
+func (r *Runner) client(ctx context.Context, userID string) (*k8s.Client, *userInformers, error) {
 	cfg, err := r.c.GetUserConfig(ctx, userID, fsa.ConfigKubeconfig, true)
 	if errors.Is(err, fsa.ErrNotFound) {
-		return nil, &permanentError{"NoKubeconfig", fmt.Errorf("user %s has no kubeconfig: %w", userID, k8s.ErrNoKubeconfig)}
+		return nil, nil, &permanentError{"NoKubeconfig", fmt.Errorf("user %s has no kubeconfig: %w", userID, k8s.ErrNoKubeconfig)}
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	kc, err := r.cfg.Clients.Get(userID, []byte(cfg.Value))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	r.informers.ensure(userID, kc)
-	return kc, nil
+	return kc, r.informers.ensure(userID, kc), nil
 }
 
 // converge makes Kubernetes match the child's desired state and returns the observation to
 // record.
 func (r *Runner) converge(ctx context.Context, user string, it item, p *fsa.Project) (fsa.Observation, error) {
-	kc, err := r.client(ctx, user)
+	kc, ui, err := r.client(ctx, user)
 	if err != nil {
 		return fsa.Observation{}, err
 	}
 	if it.kind == kindSandbox {
-		return r.convergeSandbox(ctx, user, kc, p)
+		return r.convergeSandbox(ctx, user, kc, ui, p)
 	}
-	return r.convergeDatabase(ctx, kc, p)
+	return r.convergeDatabase(ctx, kc, ui, p)
 }
 
-func (r *Runner) observeLag(kind kind, updated time.Time, st fsa.Status) {
-	if st.Transitional() && !updated.IsZero() {
-		r.m.lag.WithLabelValues(kind.String()).Observe(time.Since(updated).Seconds())
+// observeLag records the time from a recorded intent to the first Kubernetes write carrying it
+// out: once per intent (the child's UpdatedAt), however many syncs it takes.
+func (r *Runner) observeLag(k kind, project string, updated time.Time, st fsa.Status) {
+	if !st.Transitional() || updated.IsZero() {
+		return
+	}
+	it := item{k, project}
+	r.mu.Lock()
+	seen := r.lagSeen[it].Equal(updated)
+	r.lagSeen[it] = updated
+	r.mu.Unlock()
+	if !seen {
+		r.m.lag.WithLabelValues(k.String()).Observe(time.Since(updated).Seconds())
 	}
 }
 
-func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Client, p *fsa.Project) (fsa.Observation, error) {
+// write runs one Kubernetes write: it confirms the fencing token first, records the intent's
+// lag and counts the call.
+func (r *Runner) write(ctx context.Context, k kind, project string, updated time.Time, st fsa.Status, op string, fn func() error) error {
+	if err := r.checkFence(ctx); err != nil {
+		return err
+	}
+	r.observeLag(k, project, updated, st)
+	r.m.k8sWrites.WithLabelValues(k.String(), op).Inc()
+	return fn()
+}
+
+func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Client, ui *userInformers, p *fsa.Project) (fsa.Observation, error) {
 	sb := p.Sandbox
+	cached, haveCache := ui.sandbox(sb.Name)
 	if sb.Desired == fsa.StatusTerminated {
-		if err := r.checkFence(ctx); err != nil {
-			return fsa.Observation{}, err
+		if haveCache && cached.sts == nil && cached.service == nil && cached.app == nil && cached.terminal == nil && !r.cfg.DeleteVolumes {
+			return fsa.Observation{Status: fsa.StatusTerminated, Reason: "Deleted"}, nil
 		}
-		r.observeLag(kindSandbox, sb.UpdatedAt, sb.Status)
-		r.m.k8sWrites.WithLabelValues("sandbox", "delete").Inc()
-		if err := r.sandboxes.Delete(ctx, kc, sb.Name, r.cfg.DeleteVolumes); err != nil {
+		if err := r.write(ctx, kindSandbox, p.ID, sb.UpdatedAt, sb.Status, "delete", func() error {
+			return r.sandboxes.Delete(ctx, kc, sb.Name, r.cfg.DeleteVolumes)
+		}); err != nil {
 			return fsa.Observation{}, err
 		}
 		st, err := r.sandboxes.Status(ctx, kc, sb.Name)
@@ -223,32 +250,49 @@ func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Clien
 		return fsa.Observation{Status: fsa.StatusTerminating}, nil
 	}
 
-	spec, waiting, err := r.sandboxSpec(ctx, user, kc, p)
+	spec, waiting, err := r.sandboxSpec(ctx, user, kc, ui, p)
 	if err != nil {
 		return fsa.Observation{}, err
 	}
 	stopped := sb.Desired == fsa.StatusStopped
 	spec.Stopped = stopped
-	if err := r.checkFence(ctx); err != nil {
-		return fsa.Observation{}, err
+	// Write only when the cache shows something to change (or cannot tell).
+	needWrite := true
+	if haveCache {
+		want := spec
+		want.Namespace = kc.Namespace
+		if want.Image == "" {
+			want.Image = k8s.Image()
+		}
+		objs := k8s.BuildSandbox(want)
+		if stopped {
+			// Stop scales an existing StatefulSet only.
+			needWrite = cached.sts != nil && !upToDate(objs.StatefulSet, cached.sts)
+		} else {
+			needWrite = cached.sts == nil || cached.service == nil || cached.app == nil || cached.terminal == nil ||
+				!upToDate(objs.StatefulSet, cached.sts) || !upToDate(objs.Service, cached.service) ||
+				!upToDate(objs.AppIngress, cached.app) || !upToDate(objs.TerminalIngress, cached.terminal)
+		}
 	}
-	r.observeLag(kindSandbox, sb.UpdatedAt, sb.Status)
-	if stopped {
-		r.m.k8sWrites.WithLabelValues("sandbox", "stop").Inc()
-		err = r.sandboxes.Stop(ctx, kc, spec)
-	} else {
-		r.m.k8sWrites.WithLabelValues("sandbox", "apply").Inc()
-		err = r.sandboxes.Apply(ctx, kc, spec)
-	}
-	if err != nil {
-		return fsa.Observation{}, err
+	if needWrite {
+		op, fn := "apply", func() error { return r.sandboxes.Apply(ctx, kc, spec) }
+		if stopped {
+			op, fn = "stop", func() error { return r.sandboxes.Stop(ctx, kc, spec) }
+		}
+		if err := r.write(ctx, kindSandbox, p.ID, sb.UpdatedAt, sb.Status, op, fn); err != nil {
+			return fsa.Observation{}, err
+		}
 	}
 	if waiting {
 		// The database is running but its credentials are not readable yet: look again soon.
 		r.q.AddAfter(user, item{kindSandbox, p.ID}, time.Second)
 	}
-	st, err := r.sandboxes.Status(ctx, kc, sb.Name)
-	if err != nil {
+	// The observed state comes from the cache, unless this sync wrote: the cache may not show
+	// the write yet.
+	var st k8s.SandboxStatus
+	if haveCache && !needWrite {
+		st = k8s.SandboxStatusOf(cached.sts, cached.pods)
+	} else if st, err = r.sandboxes.Status(ctx, kc, sb.Name); err != nil {
 		return fsa.Observation{}, err
 	}
 	obs := fsa.Observation{
@@ -270,15 +314,16 @@ func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Clien
 	return obs, nil
 }
 
-func (r *Runner) convergeDatabase(ctx context.Context, kc *k8s.Client, p *fsa.Project) (fsa.Observation, error) {
+func (r *Runner) convergeDatabase(ctx context.Context, kc *k8s.Client, ui *userInformers, p *fsa.Project) (fsa.Observation, error) {
 	db := p.Database
-	if err := r.checkFence(ctx); err != nil {
-		return fsa.Observation{}, err
-	}
-	r.observeLag(kindDatabase, db.UpdatedAt, db.Status)
+	cached, exists, haveCache := get[*unstructured.Unstructured](ui, ui.clusters, db.ClusterName)
 	if db.Desired == fsa.StatusTerminated {
-		r.m.k8sWrites.WithLabelValues("database", "delete").Inc()
-		if err := r.databases.Delete(ctx, kc, db.ClusterName); err != nil {
+		if haveCache && !exists {
+			return fsa.Observation{Status: fsa.StatusTerminated, Reason: "Deleted"}, nil
+		}
+		if err := r.write(ctx, kindDatabase, p.ID, db.UpdatedAt, db.Status, "delete", func() error {
+			return r.databases.Delete(ctx, kc, db.ClusterName)
+		}); err != nil {
 			return fsa.Observation{}, err
 		}
 		st, err := r.databases.Status(ctx, kc, db.ClusterName)
@@ -292,20 +337,37 @@ func (r *Runner) convergeDatabase(ctx context.Context, kc *k8s.Client, p *fsa.Pr
 	}
 	stopped := db.Desired == fsa.StatusStopped
 	spec := k8s.DatabaseSpec{Name: db.ClusterName, Project: p.K8sName, Epoch: r.cfg.Fence, Stopped: stopped}
-	var err error
-	if stopped {
-		r.m.k8sWrites.WithLabelValues("database", "stop").Inc()
-		err = r.databases.Stop(ctx, kc, spec)
-	} else {
-		r.m.k8sWrites.WithLabelValues("database", "apply").Inc()
-		err = r.databases.Apply(ctx, kc, spec)
+	needWrite := true
+	if haveCache {
+		want := spec
+		want.Namespace = kc.Namespace
+		desired := k8s.BuildDatabase(want)
+		if stopped {
+			needWrite = exists && !upToDate(desired, cached)
+		} else {
+			needWrite = !exists || !upToDate(desired, cached)
+		}
 	}
-	if err != nil {
-		return fsa.Observation{}, err
+	if needWrite {
+		op, fn := "apply", func() error { return r.databases.Apply(ctx, kc, spec) }
+		if stopped {
+			op, fn = "stop", func() error { return r.databases.Stop(ctx, kc, spec) }
+		}
+		if err := r.write(ctx, kindDatabase, p.ID, db.UpdatedAt, db.Status, op, fn); err != nil {
+			return fsa.Observation{}, err
+		}
 	}
-	st, err := r.databases.Status(ctx, kc, db.ClusterName)
-	if err != nil {
-		return fsa.Observation{}, err
+	var st k8s.DatabaseStatus
+	switch {
+	case haveCache && !needWrite && exists:
+		st = k8s.DatabaseStatusOf(cached)
+	case haveCache && !needWrite:
+		st = k8s.DatabaseStatusOf(nil)
+	default:
+		var err error
+		if st, err = r.databases.Status(ctx, kc, db.ClusterName); err != nil {
+			return fsa.Observation{}, err
+		}
 	}
 	var obs fsa.Observation
 	switch {
@@ -323,11 +385,21 @@ func (r *Runner) convergeDatabase(ctx context.Context, kc *k8s.Client, p *fsa.Pr
 	return obs, nil
 }
 
+// connectionURL reads the database's URL from the credentials cache, or from the API server when
+// the cache does not have it (not synced, or the Secret not seen yet).
+func (r *Runner) connectionURL(ctx context.Context, kc *k8s.Client, ui *userInformers, cluster string) (string, error) {
+	name := k8s.DatabaseSpec{Name: cluster}.CredentialSecretName()
+	if sec, exists, ok := get[*corev1.Secret](ui, ui.credentials, name); ok && exists {
+		return k8s.ConnectionURLOf(sec.Data)
+	}
+	return r.databases.ConnectionURL(ctx, kc, cluster)
+}
+
 // sandboxSpec builds the sandbox's desired objects, its environment included: the user's
 // variables, then the platform's (which always win): the terminal token, the project for
 // terminal tickets, DATABASE_URL once the database runs, and the user's Anthropic settings.
 // waiting is true when DATABASE_URL should be there but the credentials are not readable yet.
-func (r *Runner) sandboxSpec(ctx context.Context, user string, kc *k8s.Client, p *fsa.Project) (spec k8s.SandboxSpec, waiting bool, err error) {
+func (r *Runner) sandboxSpec(ctx context.Context, user string, kc *k8s.Client, ui *userInformers, p *fsa.Project) (spec k8s.SandboxSpec, waiting bool, err error) {
 	sb := p.Sandbox
 	vars, err := r.c.RuntimeEnv(ctx, p.ID)
 	if err != nil {
@@ -346,7 +418,7 @@ func (r *Runner) sandboxSpec(ctx context.Context, user string, kc *k8s.Client, p
 	}
 	env[envProject] = p.ID
 	if db := p.Database; db != nil && db.Status == fsa.StatusRunning {
-		url, err := r.databases.ConnectionURL(ctx, kc, db.ClusterName)
+		url, err := r.connectionURL(ctx, kc, ui, db.ClusterName)
 		switch {
 		case err == nil:
 			env[fsa.EnvDatabaseURL] = url
