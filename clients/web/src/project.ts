@@ -176,7 +176,7 @@ function envEditor(app: App, projectId: string): { el: HTMLElement; stop(): void
     return h(
       "tr",
       { "data-env-key": v.key },
-      h("td", null, h("code", null, v.key), v.secret ? " 🔒" : ""),
+      h("td", null, h("code", null, v.key), v.secret ? h("span", { class: "tag" }, "secret") : ""),
       h("td", { class: v.redacted ? "muted" : "", "data-testid": "env-value-cell" }, shown),
       h("td", null, v.platformOwned ? "platform" : v.category),
       h(

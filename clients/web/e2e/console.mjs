@@ -1,0 +1,217 @@
+// End-to-end flow of the web console in headless Chromium, run by
+// e2e_test.go against a real fsad and a local Kubernetes control plane.
+//
+// Environment: FSA_URL (fsad base URL), FSA_USERNAME, FSA_PASSWORD,
+// FSA_KUBECONFIG_FILE (the user's kubeconfig, a secret: read, never printed),
+// FSA_NAMESPACE (its namespace), FSA_DOMAIN (sandbox ingress domain),
+// FSA_ARTIFACTS (directory for screenshots), CHROMIUM (browser binary).
+//
+// Each step prints "ok <step>"; any failure prints "FAIL <step>: <why>",
+// saves failure.png and exits 1.
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+
+import { chromium } from "playwright-core";
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`${k} is not set`);
+  return v;
+};
+const base = env("FSA_URL");
+const username = env("FSA_USERNAME");
+const password = env("FSA_PASSWORD");
+const kubeconfig = await readFile(env("FSA_KUBECONFIG_FILE"), "utf8");
+const namespace = env("FSA_NAMESPACE");
+const domain = env("FSA_DOMAIN");
+const artifacts = env("FSA_ARTIFACTS");
+const projectName = "Web E2E";
+const slow = 150_000; // reconcile on a shared 2-core machine
+
+const browser = await chromium.launch({
+  executablePath: env("CHROMIUM"),
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+});
+const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+const page = await context.newPage();
+page.setDefaultTimeout(30_000);
+
+// Every request the page makes, to check for polling and leaked tokens.
+const requests = [];
+page.on("request", (r) => requests.push({ url: r.url(), method: r.method() }));
+const consoleErrors = [];
+page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+page.on("pageerror", (e) => consoleErrors.push(String(e)));
+page.on("dialog", (d) => void d.accept());
+
+// The terminal host does not exist here: answer its requests with a stub page
+// and remember how they were made.
+const terminalHits = [];
+await page.route(`https://*.${domain}/**`, async (route) => {
+  const req = route.request();
+  terminalHits.push({ url: req.url(), headers: await req.allHeaders() });
+  await route.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><title>ttyd</title><p id=stub>terminal stub</p>" });
+});
+
+let current = "start";
+async function step(name, fn) {
+  current = name;
+  await fn();
+  console.log(`ok ${name}`);
+}
+const rpc = (name) => requests.filter((r) => r.url.includes(`/fsa.v1.ProjectService/${name}`)).length;
+const row = () => page.locator(`tr[data-project-name="${projectName}"]`);
+
+try {
+  await step("console loads at /ui with a sign-in form", async () => {
+    const resp = await page.goto(`${base}/ui/`);
+    assert.equal(resp.status(), 200);
+    assert.match(resp.headers()["content-security-policy"] ?? "", /frame-src https:/);
+    await page.getByTestId("username").waitFor();
+  });
+
+  await step("sign up", async () => {
+    await page.getByTestId("toggle-sign-up").click();
+    await page.getByTestId("username").fill(username);
+    await page.getByTestId("password").fill(password);
+    await page.getByTestId("sign-in").click();
+    await page.getByTestId("sign-out").waitFor();
+    const stored = await page.evaluate(() => ({ session: sessionStorage.length, local: localStorage.length }));
+    assert.equal(stored.session, 1, "the token is kept in sessionStorage");
+    assert.equal(stored.local, 0, "nothing in localStorage");
+  });
+
+  await step("set the kubeconfig in settings", async () => {
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByTestId("kubeconfig-missing").waitFor();
+    await page.getByTestId("kubeconfig").fill(kubeconfig);
+    await page.getByTestId("save-kubeconfig").click();
+    await page.getByTestId("kubeconfig-namespace").getByText(namespace, { exact: true }).waitFor();
+    assert.equal(await page.getByTestId("kubeconfig").inputValue(), "", "the kubeconfig is not kept in the page");
+  });
+
+  let listsBefore = 0;
+  let gets = 0;
+  await step("project list is live", async () => {
+    await page.getByRole("link", { name: "Projects" }).click();
+    await page.getByTestId("link-state").getByText("Live", { exact: false }).waitFor();
+    await page.getByTestId("no-projects").waitFor();
+    // From here on: a marker that a reload would lose, and every status the
+    // new project's row shows, in order.
+    await page.evaluate((name) => {
+      window.__e2eMarker = "same page";
+      window.__seen = [];
+      const record = () => {
+        const el = document.querySelector(`tr[data-project-name="${name}"] [data-testid=status]`);
+        const s = el?.textContent ?? null;
+        if (s && window.__seen[window.__seen.length - 1] !== s) window.__seen.push(s);
+      };
+      new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true });
+    }, projectName);
+    listsBefore = rpc("ListProjects");
+    gets = rpc("GetProject");
+  });
+
+  await step("create a project: CREATING → RUNNING without reload", async () => {
+    await page.getByTestId("new-project-name").fill(projectName);
+    await page.getByTestId("create-project").click();
+    await row().waitFor();
+    await page.waitForFunction(() => window.__seen.includes("RUNNING"), null, { timeout: slow, polling: 200 });
+    const seen = await page.evaluate(() => window.__seen);
+    assert.equal(seen[0], "CREATING", `first status shown: ${seen.join(" → ")}`);
+    assert.equal(seen.at(-1), "RUNNING", `statuses: ${seen.join(" → ")}`);
+    assert.equal(await page.evaluate(() => window.__e2eMarker), "same page", "the page was not reloaded");
+    assert.equal(rpc("ListProjects"), listsBefore, "no polling: no ListProjects after the first listing");
+    assert.equal(rpc("GetProject"), gets, "no polling: no GetProject");
+    assert.equal(rpc("WatchProjects"), 1, "one watch stream");
+    console.log(`   statuses shown: ${seen.join(" → ")}`);
+    // Allowed actions of RUNNING: stop and delete.
+    const actions = await row().locator("button[data-action]").evaluateAll((bs) => bs.map((b) => b.dataset.action));
+    assert.deepEqual(actions, ["stop", "delete"]);
+    await page.screenshot({ path: path.join(artifacts, "projects-running.png"), fullPage: true });
+  });
+
+  await step("project details with Explain", async () => {
+    await row().getByRole("link", { name: projectName }).click();
+    await page.waitForURL(/\/ui\/projects\/[^/]+$/);
+    await page.getByTestId("project-name").getByText(projectName).waitFor();
+    await page.getByTestId("explain").click();
+    await page.getByTestId("explanation").getByText("Sandbox").first().waitFor();
+    await page.getByTestId("explanation").getByText("Database").first().waitFor();
+  });
+
+  await step("env editor masks secrets", async () => {
+    const secret = "e2e-secret-value-9c1f";
+    await page.getByTestId("env-key").fill("E2E_SECRET");
+    await page.getByTestId("env-value").fill(secret);
+    assert.equal(await page.getByTestId("env-value").getAttribute("type"), "password");
+    await page.getByTestId("env-save").click();
+    const cell = page.locator('tr[data-env-key="E2E_SECRET"] [data-testid=env-value-cell]');
+    await cell.getByText("••••••••").waitFor();
+    assert.ok(!(await page.content()).includes(secret), "the secret is not in the page");
+    await page.getByTestId("env-reveal").click();
+    await cell.getByText(secret).waitFor();
+    await page.getByTestId("env-reveal").click();
+    await cell.getByText("••••••••").waitFor();
+    // Platform-owned variables (the terminal's token) are listed, masked,
+    // without a delete button.
+    const platform = page.locator('tr[data-env-key="TTYD_ACCESS_TOKEN"]');
+    await platform.getByText("platform").waitFor();
+    assert.equal(await platform.locator("[data-testid=env-value-cell]").textContent(), "••••••••");
+    assert.equal(await platform.locator("[data-testid=env-delete]").count(), 0);
+  });
+
+  await step("terminal iframe points at the terminal host with a ticket", async () => {
+    const before = rpc("TerminalAccess");
+    await page.getByTestId("open-terminal").click();
+    const frame = page.getByTestId("terminal-frame");
+    await frame.waitFor();
+    const src = new URL(await frame.getAttribute("src"));
+    assert.equal(src.protocol, "https:");
+    assert.ok(src.hostname.endsWith(`.${domain}`), `terminal host ${src.hostname} is under ${domain}`);
+    assert.ok((src.searchParams.get("arg") ?? "").length > 10, "the URL carries a ticket");
+    assert.equal(await frame.getAttribute("referrerpolicy"), "no-referrer");
+    assert.equal(rpc("TerminalAccess"), before + 1);
+    await page.frameLocator("[data-testid=terminal-frame]").locator("#stub").waitFor();
+    assert.equal(terminalHits.length, 1);
+    assert.equal(terminalHits[0].url, src.href);
+    assert.equal(terminalHits[0].headers.referer, undefined, "no Referer sent to the terminal host");
+    // Reopening asks for a fresh URL.
+    const again = page.waitForResponse((r) => r.url().includes("/TerminalAccess"));
+    await page.getByTestId("open-terminal").click();
+    assert.equal((await again).status(), 200);
+    assert.equal(rpc("TerminalAccess"), before + 2);
+    await page.screenshot({ path: path.join(artifacts, "console.png"), fullPage: true });
+  });
+
+  await step("delete: the project disappears without reload", async () => {
+    await page.getByRole("link", { name: "← Projects" }).click();
+    await row().waitFor();
+    await row().locator('button[data-action="delete"]').click();
+    await row().waitFor({ state: "detached", timeout: slow });
+    const seen = await page.evaluate(() => window.__seen);
+    assert.ok(seen.includes("TERMINATING"), `statuses: ${seen.join(" → ")}`);
+    assert.equal(await page.evaluate(() => window.__e2eMarker), "same page", "the page was not reloaded");
+    assert.equal(rpc("ListProjects"), listsBefore, "no polling");
+    await page.getByTestId("no-projects").waitFor();
+  });
+
+  await step("no token in any URL; sign out clears it", async () => {
+    const token = await page.evaluate(() => sessionStorage.getItem("fsa.session"));
+    assert.ok(token);
+    for (const r of requests) assert.ok(!r.url.includes(token), `token in ${r.method} ${r.url.slice(0, 60)}`);
+    await page.getByTestId("sign-out").click();
+    await page.getByTestId("username").waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    assert.deepEqual(consoleErrors.filter((e) => !e.includes("net::")), [], "no errors in the console");
+  });
+  console.log("PASS");
+} catch (err) {
+  console.log(`FAIL ${current}: ${err?.stack ?? err}`);
+  await page.screenshot({ path: path.join(artifacts, "failure.png"), fullPage: true }).catch(() => {});
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
