@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -19,12 +21,15 @@ func TestDecide(t *testing.T) {
 		name      string
 		pod       string
 		state     bool // raft.db exists
+		peerReady bool // some peer answers /readyz
 		extra     []string
 		bootstrap bool
 		wantErr   string
 	}{
 		{name: "ordinal 0, empty volume: bootstrap", pod: "fsad-0", bootstrap: true},
 		{name: "ordinal 0 with state: join (re-registers a new pod IP)", pod: "fsad-0", state: true},
+		{name: "ordinal 0, empty volume, a peer is ready: join, never a second cluster", pod: "fsad-0", peerReady: true},
+		{name: "ordinal 1, empty volume: join", pod: "fsad-1", peerReady: true},
 		{name: "ordinal 1: join", pod: "fsad-1"},
 		{name: "ordinal 2 with state: join", pod: "fsad-2", state: true},
 		{name: "a stray FSA_BOOTSTRAP is dropped", pod: "fsad-2", extra: []string{"FSA_BOOTSTRAP=true"}},
@@ -38,6 +43,9 @@ func TestDecide(t *testing.T) {
 			got, err := decide(env, func(p string) bool {
 				assert.Equal(t, "/var/lib/fsa/raft.db", p)
 				return tt.state
+			}, func(u string) bool {
+				assert.True(t, strings.HasPrefix(u, "http://fsad-"), u)
+				return tt.peerReady
 			})
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
@@ -71,13 +79,32 @@ func TestDecide(t *testing.T) {
 }
 
 func TestDecideKeepsExplicitNodeID(t *testing.T) {
-	got, err := decide([]string{"POD_NAME=fsad-1", "FSA_DATA_DIR=/d", "FSA_JOIN=http://a:1", "FSA_NODE_ID=custom"}, func(string) bool { return false })
+	got, err := decide([]string{"POD_NAME=fsad-1", "FSA_DATA_DIR=/d", "FSA_JOIN=http://a:1", "FSA_NODE_ID=custom"}, func(string) bool { return false }, func(string) bool { return false })
 	require.NoError(t, err)
 	assert.Contains(t, got, "FSA_NODE_ID=custom")
 	assert.NotContains(t, got, "FSA_NODE_ID=fsad-1")
 }
 
 func TestDecideJoinRequired(t *testing.T) {
-	_, err := decide([]string{"POD_NAME=fsad-1", "FSA_DATA_DIR=/d"}, func(string) bool { return false })
+	_, err := decide([]string{"POD_NAME=fsad-1", "FSA_DATA_DIR=/d"}, func(string) bool { return false }, func(string) bool { return false })
 	require.ErrorContains(t, err, "FSA_JOIN")
+}
+
+func TestReady(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" && r.URL.Query().Get("x") == "" {
+			_, _ = w.Write([]byte("ok\n"))
+			return
+		}
+		http.Error(w, "no", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	notReady := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no raft leader known", http.StatusServiceUnavailable)
+	}))
+	defer notReady.Close()
+	assert.True(t, ready(srv.URL))
+	assert.True(t, ready(srv.URL+"/"))
+	assert.False(t, ready(notReady.URL))
+	assert.False(t, ready("http://127.0.0.1:1"), "nothing listens")
 }
