@@ -281,4 +281,3 @@ func testNamespace(t *testing.T) string {
 	require.NoError(t, err)
 	return "fsa-deploy-test-" + hex.EncodeToString(b)
 }
-
