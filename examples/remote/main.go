@@ -21,8 +21,8 @@ import (
 
 	"connectrpc.com/connect"
 
-	fsaclient "github.com/fullstackagent/fsa/clients/go"
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	fsaclient "github.com/fullstackagent/fsa/clients/go"
 )
 
 type options struct {
