@@ -10,28 +10,11 @@ import { fileURLToPath } from "node:url";
 
 import * as esbuild from "esbuild";
 
+import { pinDeps } from "./esbuild-pin.mjs";
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = path.resolve(here, process.env.FSA_WEB_OUT ?? "../../daemon/ui/dist");
 const base = "/ui";
-
-// The TypeScript client (clients/ts/src) is bundled from source. Its bare
-// imports resolve from this package's node_modules, whatever is (or is not)
-// installed in clients/ts, so the bundle holds exactly one copy of each
-// dependency, at the versions of this package's lock file.
-const pinDeps = {
-  name: "pin-deps",
-  setup(build) {
-    build.onResolve({ filter: /^@fullstackagent\/fsa-client$/ }, () => ({
-      path: path.resolve(here, "../ts/src/index.ts"),
-    }));
-    build.onResolve({ filter: /^@(bufbuild|connectrpc)\// }, async (args) => {
-      if (args.pluginData === "pinned") return undefined;
-      const r = await build.resolve(args.path, { kind: args.kind, resolveDir: here, pluginData: "pinned" });
-      if (r.errors.length > 0) return { errors: r.errors };
-      return { path: r.path };
-    });
-  },
-};
 
 const result = await esbuild.build({
   absWorkingDir: here,
@@ -45,7 +28,7 @@ const result = await esbuild.build({
   charset: "utf8",
   write: false,
   outdir: "out",
-  plugins: [pinDeps],
+  plugins: [pinDeps(here)],
   // tsconfig.json's paths serve tsc only; for the bundle, packages resolve
   // through their exports (ESM builds), never through a directory's main.
   tsconfigRaw: {},

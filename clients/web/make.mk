@@ -29,8 +29,15 @@ web-check-build: web-build
 		echo "$$status"; exit 1; \
 	fi; echo "web: daemon/ui/dist is up to date"
 
+## web-unit-test: the console's TypeScript unit tests (live project list, allowed actions; node --test)
+web-unit-test: $(WEB_NPM_STAMP)
+	cd $(WEB_DIR) && npm test
+
+## web-check: what `make test` runs for the console besides go test: bundle up to date, unit tests
+web-check: web-check-build web-unit-test
+
 ## web-test: the console's Go tests: the embedded handler and the browser end-to-end test
 web-test: web-deps
 	$(GO) test -race -count=1 ./daemon/ui/ ./clients/web/
 
-.PHONY: web-deps web-build web-check-build web-test
+.PHONY: web-deps web-build web-check-build web-unit-test web-check web-test

@@ -1,7 +1,7 @@
 // Which lifecycle actions a project's status allows. Mirrors the server's table
 // (fsa's allowed actions): a button for an action that is not allowed is not shown.
 
-import { Status } from "@fullstackagent/fsa-client";
+import { Status } from "./api.js";
 
 export type Action = "start" | "stop" | "delete";
 

@@ -11,7 +11,7 @@ import {
   type Project,
   type Sandbox,
   type WatchProjectsResponse,
-} from "@fullstackagent/fsa-client";
+} from "./api.js";
 
 export type LinkState = "connecting" | "live" | "reconnecting";
 
@@ -32,10 +32,20 @@ export class LiveProjects {
   /** loaded is true once the first listing arrived. */
   loaded = false;
 
+  private readonly initialBackoff: number;
+
+  /**
+   * client is the API; onUnauthenticated runs (once, and the watch stops)
+   * when the session is no longer valid. After a failure the watch waits
+   * initialBackoffMs (default 250), doubling up to 10 s, before resuming.
+   */
   constructor(
-    private readonly client: FsaClient,
+    private readonly client: Pick<FsaClient, "projects">,
     private readonly onUnauthenticated: () => void,
-  ) {}
+    options: { initialBackoffMs?: number } = {},
+  ) {
+    this.initialBackoff = options.initialBackoffMs ?? 250;
+  }
 
   /** start begins listing and watching; stop ends it for good. */
   start(): void {
@@ -77,7 +87,7 @@ export class LiveProjects {
 
   private async run(signal: AbortSignal): Promise<void> {
     let relist = true;
-    let backoff = 250;
+    let backoff = this.initialBackoff;
     while (!signal.aborted) {
       try {
         if (relist) {
@@ -86,7 +96,7 @@ export class LiveProjects {
         }
         const stream = this.client.projects.watchProjects({ fromRevision: this.revision }, { signal });
         for await (const ev of stream) {
-          backoff = 250;
+          backoff = this.initialBackoff;
           this.setState("live", "");
           if (ev.resyncRequired) {
             relist = true;

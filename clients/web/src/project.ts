@@ -1,7 +1,7 @@
 // One project: its status and children, Explain, the environment editor and
 // the web terminal.
 
-import { ResourceKind, type EnvVar, type Explanation, type Project } from "@fullstackagent/fsa-client";
+import { ResourceKind, type EnvVar, type Explanation, type Project } from "./api.js";
 
 import { statusName } from "./actions.js";
 import { h, replace } from "./dom.js";

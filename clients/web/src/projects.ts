@@ -1,7 +1,7 @@
 // The project list: live status from the watch stream, create, and the
 // lifecycle actions each status allows.
 
-import type { Project } from "@fullstackagent/fsa-client";
+import type { Project } from "./api.js";
 
 import { allowedActions, statusName, type Action } from "./actions.js";
 import { h, replace } from "./dom.js";

@@ -2,7 +2,7 @@
 // localStorage, cookies or URLs) and is sent as a bearer token by the client.
 
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createClient, type FsaClient } from "@fullstackagent/fsa-client";
+import { createClient, type FsaClient } from "./api.js";
 
 const tokenKey = "fsa.session";
 

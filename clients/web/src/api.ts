@@ -1,0 +1,48 @@
+// The fsa API as the console uses it: the generated fsa.v1 stubs (generated
+// from clients/proto into clients/ts/src/gen) over @connectrpc/connect-web.
+//
+// The console imports the generated code, not the clients/ts package entry
+// point, so that its committed bundle (daemon/ui/dist) changes only when the
+// console or the wire contract changes.
+
+import { createClient as createServiceClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+
+import { AuthService } from "../../ts/src/gen/fsa/v1/auth_pb.js";
+import { EnvironmentService } from "../../ts/src/gen/fsa/v1/environment_pb.js";
+import { ProjectService } from "../../ts/src/gen/fsa/v1/project_pb.js";
+import { UserConfigService } from "../../ts/src/gen/fsa/v1/user_config_pb.js";
+
+export { EnvironmentService, ProjectService };
+export type { EnvVar } from "../../ts/src/gen/fsa/v1/environment_pb.js";
+export { EventType } from "../../ts/src/gen/fsa/v1/project_pb.js";
+export type { Explanation, WatchProjectsResponse } from "../../ts/src/gen/fsa/v1/project_pb.js";
+export { ResourceKind, Status } from "../../ts/src/gen/fsa/v1/resources_pb.js";
+export type { Database, Project, Sandbox } from "../../ts/src/gen/fsa/v1/resources_pb.js";
+
+/** FsaClient holds a typed client per service the console calls. */
+export interface FsaClient {
+  readonly auth: Client<typeof AuthService>;
+  readonly projects: Client<typeof ProjectService>;
+  readonly environment: Client<typeof EnvironmentService>;
+  readonly userConfig: Client<typeof UserConfigService>;
+}
+
+/**
+ * createClient talks to fsad at baseUrl with the Connect protocol (JSON),
+ * sending token() as `Authorization: Bearer …` when there is one.
+ */
+export function createClient(baseUrl: string, token: () => string | undefined): FsaClient {
+  const auth: Interceptor = (next) => async (req) => {
+    const t = token();
+    if (t) req.header.set("Authorization", `Bearer ${t}`);
+    return next(req);
+  };
+  const transport = createConnectTransport({ baseUrl, interceptors: [auth] });
+  return {
+    auth: createServiceClient(AuthService, transport),
+    projects: createServiceClient(ProjectService, transport),
+    environment: createServiceClient(EnvironmentService, transport),
+    userConfig: createServiceClient(UserConfigService, transport),
+  };
+}
