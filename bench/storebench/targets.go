@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,8 +47,7 @@ func openTarget(ctx context.Context, name, dir, etcdBin string) (writer, error) 
 
 // storeWriter writes through a store.Store.
 type storeWriter struct {
-	s      store.Store
-	others []store.Store // closed with s (the raft followers)
+	s store.Store
 }
 
 func (w *storeWriter) Write(ctx context.Context, key string, v []byte) error {
@@ -57,11 +59,7 @@ func (w *storeWriter) Write(ctx context.Context, key string, v []byte) error {
 }
 
 func (w *storeWriter) Close() error {
-	errs := []error{w.s.Close()}
-	for _, o := range w.others {
-		errs = append(errs, o.Close())
-	}
-	return errors.Join(errs...)
+	return w.s.Close()
 }
 
 func freePorts(n int) ([]string, error) {
@@ -114,26 +112,78 @@ func openRaft(ctx context.Context, dir string) (writer, error) {
 		}
 		nodes = append(nodes, s)
 	}
+	w := &raftWriter{nodes: nodes}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	if _, err := w.leader(wctx); err != nil {
+		closeAll()
+		return nil, err
+	}
+	return w, nil
+}
+
+// raftWriter commits on the node that leads, following leadership changes: a write refused
+// with a NotLeaderError is retried on the new leader (safe: the write is a create whose
+// "absent" precondition turns a duplicate into a conflict, counted as success because the
+// first attempt committed).
+type raftWriter struct {
+	nodes   []*raftstore.Store
+	cur     atomic.Pointer[raftstore.Store]
+	changes atomic.Int64 // leader changes the writer followed
+	mu      sync.Mutex
+}
+
+func (w *raftWriter) leader(ctx context.Context) (*raftstore.Store, error) {
+	if s := w.cur.Load(); s != nil && s.IsLeader() {
+		return s, nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	for {
-		for i, n := range nodes {
-			if n.IsLeader() && n.Barrier(wctx) == nil {
-				others := append(append([]*raftstore.Store(nil), nodes[:i]...), nodes[i+1:]...)
-				w := &storeWriter{s: n}
-				for _, o := range others {
-					w.others = append(w.others, o)
+		for _, n := range w.nodes {
+			if n.IsLeader() && n.Barrier(ctx) == nil {
+				if old := w.cur.Swap(n); old != nil && old != n {
+					w.changes.Add(1)
 				}
-				return w, nil
+				return n, nil
 			}
 		}
 		select {
-		case <-wctx.Done():
-			closeAll()
-			return nil, fmt.Errorf("no raft leader: %w", wctx.Err())
-		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no raft leader: %w", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+func (w *raftWriter) Write(ctx context.Context, key string, v []byte) error {
+	for attempt := 0; ; attempt++ {
+		s, err := w.leader(ctx)
+		if err != nil {
+			return err
+		}
+		err = (&storeWriter{s: s}).Write(ctx, key, v)
+		switch {
+		case err == nil:
+			return nil
+		case attempt > 0 && errors.Is(err, store.ErrConflict):
+			return nil // an earlier, uncertain attempt committed
+		case errors.Is(err, raftstore.ErrNotLeader):
+			continue
+		}
+		return err
+	}
+}
+
+func (w *raftWriter) Close() error {
+	var errs []error
+	for _, n := range w.nodes {
+		errs = append(errs, n.Close())
+	}
+	if n := w.changes.Load(); n > 0 {
+		log.Printf("raft: the writer followed %d leader changes", n)
+	}
+	return errors.Join(errs...)
 }
 
 // etcdWriter writes to a 3-member etcd cluster through its leader's client URL.
