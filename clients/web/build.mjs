@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 
 import * as esbuild from "esbuild";
 
-import { pinDeps } from "./esbuild-pin.mjs";
+import { pinnedDeps } from "./esbuild-pin.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = path.resolve(here, process.env.FSA_WEB_OUT ?? "../../daemon/ui/dist");
@@ -28,7 +28,7 @@ const result = await esbuild.build({
   charset: "utf8",
   write: false,
   outdir: "out",
-  plugins: [pinDeps(here)],
+  alias: pinnedDeps,
   // tsconfig.json's paths serve tsc only; for the bundle, packages resolve
   // through their exports (ESM builds), never through a directory's main.
   tsconfigRaw: {},

@@ -1,18 +1,13 @@
-// pinDeps is an esbuild plugin: bare imports of @bufbuild/* and @connectrpc/*
-// resolve from dir's node_modules wherever the importing file lives (the
-// generated code in clients/ts/src/gen included), so a bundle holds exactly
-// one copy of each dependency, at the versions of this package's lock file,
-// whatever is (or is not) installed in clients/ts.
-export function pinDeps(dir) {
-  return {
-    name: "pin-deps",
-    setup(build) {
-      build.onResolve({ filter: /^@(bufbuild|connectrpc)\// }, async (args) => {
-        if (args.pluginData === "pinned") return undefined;
-        const r = await build.resolve(args.path, { kind: args.kind, resolveDir: dir, pluginData: "pinned" });
-        if (r.errors.length > 0) return { errors: r.errors };
-        return { path: r.path };
-      });
-    },
-  };
-}
+// pinnedDeps is esbuild's `alias` option for the console's bundles: bare
+// imports of these packages (the generated code in clients/ts/src/gen
+// included) resolve from the build's working directory, clients/web, instead
+// of the importing file's. So a bundle holds exactly one (ESM) copy of each,
+// at the versions of this package's lock file, whatever is or is not
+// installed in clients/ts. (An alias rather than a resolve plugin: esbuild's
+// output stays byte-for-byte deterministic, which plugins' async resolution
+// did not guarantee.)
+export const pinnedDeps = {
+  "@bufbuild/protobuf": "@bufbuild/protobuf",
+  "@connectrpc/connect": "@connectrpc/connect",
+  "@connectrpc/connect-web": "@connectrpc/connect-web",
+};

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 import * as esbuild from "esbuild";
 
-import { pinDeps } from "../esbuild-pin.mjs";
+import { pinnedDeps } from "../esbuild-pin.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(here);
@@ -25,7 +25,7 @@ try {
     outdir: out,
     outExtension: { ".js": ".mjs" },
     external: ["node:*"],
-    plugins: [pinDeps(root)],
+    alias: pinnedDeps,
     tsconfigRaw: {},
     logLevel: "warning",
   });
