@@ -90,11 +90,18 @@ clients-proto-lint: $(CLIENTS_STAMPS)/buf@$(CLIENTS_BUF_VERSION)
 	echo "buf breaking against $$against" && \
 	cd $(CLIENTS_DIR) && $(CLIENTS_BUF_ENV) $(CLIENTS_BUF) breaking proto --against "$$dir/clients/proto"
 
-## clients-ts-test: build the TypeScript package and run its tests (node --test)
-clients-ts-test: $(CLIENTS_NPM_STAMP)
-	cd $(CLIENTS_TS) && npm test
+## clients-ts-test: build the TypeScript package and run its tests (node --test), some against
+##                  a real fsad they start from $(CACHE)/bin/fsad (built by the fsad target)
+clients-ts-test: $(CLIENTS_NPM_STAMP) fsad
+	cd $(CLIENTS_TS) && FSAD_BIN="$(CACHE)/bin/fsad" npm test
 
-## clients-test: Go tests of clients/ (generated code compiles, API reference renderer)
+## fsactl: build the command-line client to .cache/bin/fsactl
+fsactl:
+	@mkdir -p "$(CACHE)/bin"
+	cd "$(ROOT)" && $(GO) build -o "$(CACHE)/bin/fsactl" ./clients/cmd/fsactl
+
+## clients-test: Go tests of clients/ (generated code, API reference renderer, the Go client, and
+##               fsactl end to end against a real fsad and the local control plane: needs k8s-bins)
 clients-test:
 	$(GO) test -race -count=1 ./clients/...
 
@@ -105,4 +112,4 @@ generate: clients-generate
 check-generate: clients-check-generate
 
 .PHONY: clients-tools clients-doc-plugin clients-generate clients-check-generate \
-	clients-proto-lint clients-ts-test clients-test generate check-generate
+	clients-proto-lint clients-ts-test clients-test fsactl generate check-generate
