@@ -257,10 +257,11 @@ Try:
   curl -H "Authorization: Bearer $FSA_ADMIN_TOKEN" -d '{}' <leader API>/admin/v1/cluster/transfer
   go run ./clients/cmd/fsactl --endpoint %[8]s login --username %[4]s --password %[5]s
   go run ./clients/cmd/fsactl --endpoint %[8]s project list
-
-Ctrl-C stops everything.
 `, p.GetSandbox().GetAppUrl(), p.GetSandbox().GetTerminalUrl(), urls[0], demoUser, demoPassword,
 		o.dir, o.restartAfter, strings.Join(urls, ","))
+	if !o.once {
+		b.WriteString("\nCtrl-C stops everything.\n")
+	}
 	return b.String()
 }
 
