@@ -13,7 +13,7 @@ run-cluster: k8s-bins fsad
 ## deploy-test: the deployment's tests: Dockerfile structure, static build, manifests validated
 ##              by a local control plane (server-side dry run)
 deploy-test: k8s-bins
-	cd "$(ROOT)" && $(GO) test -race -count=1 ./deploy/...
+	cd "$(ROOT)" && $(GO) test -race -count=1 -timeout 30m ./deploy/...
 
 ## deploy-image: build the fsad image (needs a container engine: docker or podman)
 deploy-image:
