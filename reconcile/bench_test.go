@@ -18,6 +18,7 @@ package reconcile_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -50,6 +51,15 @@ func benchGate(t *testing.T) {
 	if os.Getenv("FSA_BENCH") == "" {
 		t.Skip("benchmark: set FSA_BENCH=1 (make bench-reconcile)")
 	}
+}
+
+// benchLogger logs warnings, or everything with FSA_BENCH_DEBUG set.
+func benchLogger() *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("FSA_BENCH_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
 func envInt(name string, def int) int {
@@ -128,7 +138,7 @@ func (b *bench) startRunner(s runnerSettings) (stop func()) {
 		Client: b.c, Fence: 1, Domain: "sandbox.fsa.test", Workers: s.Workers, Resync: s.Resync,
 		Clients:     k8s.NewClients(k8s.WithRateLimit(s.QPS, s.Burst)),
 		BaseBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second,
-		Registerer: reg,
+		Registerer: reg, Logger: benchLogger(),
 	})
 	require.NoError(b.t, err)
 	ctx, cancel := context.WithCancel(b.ctx)

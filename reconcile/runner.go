@@ -32,7 +32,8 @@ type Config struct {
 	DeleteVolumes bool
 	// Clients caches per-user Kubernetes clients; a new cache when nil.
 	Clients *k8s.Clients
-	// Workers bounds concurrent syncs (4 by default).
+	// Workers bounds concurrent syncs (16 by default). A sync mostly waits on the API server
+	// and the store, so more workers than cores pay off: see BENCH.md.
 	Workers int
 	// Resync is the period of the safety-net full resync (5 minutes by default).
 	Resync time.Duration
@@ -87,7 +88,7 @@ func New(cfg Config) (*Runner, error) {
 		cfg.Clients = k8s.NewClients()
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 4
+		cfg.Workers = 16
 	}
 	if cfg.Resync <= 0 {
 		cfg.Resync = 5 * time.Minute

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/k8s"
@@ -202,9 +203,11 @@ func (r *Runner) converge(ctx context.Context, user string, it item, p *fsa.Proj
 }
 
 // observeLag records the time from a recorded intent to the first Kubernetes write carrying it
-// out: once per intent (the child's UpdatedAt), however many syncs it takes.
-func (r *Runner) observeLag(k kind, project string, updated time.Time, st fsa.Status) {
-	if !st.Transitional() || updated.IsZero() {
+// out: once per intent (the child's UpdatedAt), however many syncs it takes. An intent is a
+// transitional status the API recorded, without a reason; reconcile's own transitional
+// observations (STARTING "Applied") have one.
+func (r *Runner) observeLag(k kind, project string, updated time.Time, st fsa.Status, reason string) {
+	if !st.Transitional() || reason != "" || updated.IsZero() {
 		return
 	}
 	it := item{k, project}
@@ -219,11 +222,11 @@ func (r *Runner) observeLag(k kind, project string, updated time.Time, st fsa.St
 
 // write runs one Kubernetes write: it confirms the fencing token first, records the intent's
 // lag and counts the call.
-func (r *Runner) write(ctx context.Context, k kind, project string, updated time.Time, st fsa.Status, op string, fn func() error) error {
+func (r *Runner) write(ctx context.Context, k kind, project string, updated time.Time, st fsa.Status, reason, op string, fn func() error) error {
 	if err := r.checkFence(ctx); err != nil {
 		return err
 	}
-	r.observeLag(k, project, updated, st)
+	r.observeLag(k, project, updated, st, reason)
 	r.m.k8sWrites.WithLabelValues(k.String(), op).Inc()
 	return fn()
 }
@@ -235,7 +238,7 @@ func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Clien
 		if haveCache && cached.sts == nil && cached.service == nil && cached.app == nil && cached.terminal == nil && !r.cfg.DeleteVolumes {
 			return fsa.Observation{Status: fsa.StatusTerminated, Reason: "Deleted"}, nil
 		}
-		if err := r.write(ctx, kindSandbox, p.ID, sb.UpdatedAt, sb.Status, "delete", func() error {
+		if err := r.write(ctx, kindSandbox, p.ID, sb.UpdatedAt, sb.Status, sb.Reason, "delete", func() error {
 			return r.sandboxes.Delete(ctx, kc, sb.Name, r.cfg.DeleteVolumes)
 		}); err != nil {
 			return fsa.Observation{}, err
@@ -265,13 +268,30 @@ func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Clien
 			want.Image = k8s.Image()
 		}
 		objs := k8s.BuildSandbox(want)
+		live := cached.live()
+		why := ""
 		if stopped {
 			// Stop scales an existing StatefulSet only.
-			needWrite = cached.sts != nil && !upToDate(objs.StatefulSet, cached.sts)
+			if live.sts != nil {
+				why = differs(objs.StatefulSet, live.sts)
+			}
 		} else {
-			needWrite = cached.sts == nil || cached.service == nil || cached.app == nil || cached.terminal == nil ||
-				!upToDate(objs.StatefulSet, cached.sts) || !upToDate(objs.Service, cached.service) ||
-				!upToDate(objs.AppIngress, cached.app) || !upToDate(objs.TerminalIngress, cached.terminal)
+			for _, o := range []struct {
+				what          string
+				desired, live runtime.Object
+			}{
+				{"statefulset", objs.StatefulSet, live.sts}, {"service", objs.Service, live.service},
+				{"app ingress", objs.AppIngress, live.app}, {"terminal ingress", objs.TerminalIngress, live.terminal},
+			} {
+				if w := differs(o.desired, o.live); w != "" {
+					why = o.what + ": " + w
+					break
+				}
+			}
+		}
+		needWrite = why != ""
+		if needWrite {
+			r.log.Debug("sandbox differs from its desired state", "project", p.ID, "where", why)
 		}
 	}
 	if needWrite {
@@ -279,7 +299,7 @@ func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Clien
 		if stopped {
 			op, fn = "stop", func() error { return r.sandboxes.Stop(ctx, kc, spec) }
 		}
-		if err := r.write(ctx, kindSandbox, p.ID, sb.UpdatedAt, sb.Status, op, fn); err != nil {
+		if err := r.write(ctx, kindSandbox, p.ID, sb.UpdatedAt, sb.Status, sb.Reason, op, fn); err != nil {
 			return fsa.Observation{}, err
 		}
 	}
@@ -287,13 +307,17 @@ func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Clien
 		// The database is running but its credentials are not readable yet: look again soon.
 		r.q.AddAfter(user, item{kindSandbox, p.ID}, time.Second)
 	}
-	// The observed state comes from the cache, unless this sync wrote: the cache may not show
-	// the write yet.
+	// The observed state comes from the cache. Right after a write the cache may not show the
+	// write yet: that is harmless for a state still in progress (the write's own event syncs
+	// again), but RUNNING is confirmed with the API server, which sees the new generation.
 	var st k8s.SandboxStatus
-	if haveCache && !needWrite {
+	if haveCache {
 		st = k8s.SandboxStatusOf(cached.sts, cached.pods)
-	} else if st, err = r.sandboxes.Status(ctx, kc, sb.Name); err != nil {
-		return fsa.Observation{}, err
+	}
+	if !haveCache || (needWrite && st.State == k8s.StateRunning) {
+		if st, err = r.sandboxes.Status(ctx, kc, sb.Name); err != nil {
+			return fsa.Observation{}, err
+		}
 	}
 	obs := fsa.Observation{
 		AppURL:      r.cfg.Scheme + "://" + spec.AppHost(),
@@ -321,7 +345,7 @@ func (r *Runner) convergeDatabase(ctx context.Context, kc *k8s.Client, ui *userI
 		if haveCache && !exists {
 			return fsa.Observation{Status: fsa.StatusTerminated, Reason: "Deleted"}, nil
 		}
-		if err := r.write(ctx, kindDatabase, p.ID, db.UpdatedAt, db.Status, "delete", func() error {
+		if err := r.write(ctx, kindDatabase, p.ID, db.UpdatedAt, db.Status, db.Reason, "delete", func() error {
 			return r.databases.Delete(ctx, kc, db.ClusterName)
 		}); err != nil {
 			return fsa.Observation{}, err
@@ -342,10 +366,17 @@ func (r *Runner) convergeDatabase(ctx context.Context, kc *k8s.Client, ui *userI
 		want := spec
 		want.Namespace = kc.Namespace
 		desired := k8s.BuildDatabase(want)
-		if stopped {
-			needWrite = exists && !upToDate(desired, cached)
-		} else {
-			needWrite = !exists || !upToDate(desired, cached)
+		var live runtime.Object
+		if exists {
+			live = cached
+		}
+		why := ""
+		if !stopped || exists {
+			why = differs(desired, live)
+		}
+		needWrite = why != ""
+		if needWrite {
+			r.log.Debug("database differs from its desired state", "project", p.ID, "where", why)
 		}
 	}
 	if needWrite {
@@ -353,17 +384,19 @@ func (r *Runner) convergeDatabase(ctx context.Context, kc *k8s.Client, ui *userI
 		if stopped {
 			op, fn = "stop", func() error { return r.databases.Stop(ctx, kc, spec) }
 		}
-		if err := r.write(ctx, kindDatabase, p.ID, db.UpdatedAt, db.Status, op, fn); err != nil {
+		if err := r.write(ctx, kindDatabase, p.ID, db.UpdatedAt, db.Status, db.Reason, op, fn); err != nil {
 			return fsa.Observation{}, err
 		}
 	}
+	// As for sandboxes: the cache, but RUNNING right after a write confirmed with the API server.
 	var st k8s.DatabaseStatus
 	switch {
-	case haveCache && !needWrite && exists:
+	case haveCache && exists:
 		st = k8s.DatabaseStatusOf(cached)
-	case haveCache && !needWrite:
+	case haveCache:
 		st = k8s.DatabaseStatusOf(nil)
-	default:
+	}
+	if !haveCache || (needWrite && st.State == k8s.StateRunning) {
 		var err error
 		if st, err = r.databases.Status(ctx, kc, db.ClusterName); err != nil {
 			return fsa.Observation{}, err

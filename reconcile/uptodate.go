@@ -72,13 +72,17 @@ func pruneNulls(v any) (empty bool) {
 
 // upToDate reports whether applying desired over live (the cached object; nil when absent)
 // would change nothing.
-func upToDate(desired, live runtime.Object) bool {
+func upToDate(desired, live runtime.Object) bool { return differs(desired, live) == "" }
+
+// differs returns where applying desired over live would change something ("" if nowhere),
+// for upToDate and for debug logs.
+func differs(desired, live runtime.Object) string {
 	if live == nil {
-		return false
+		return "absent"
 	}
 	d, ok := applyConfigOf(desired)
 	if !ok {
-		return false
+		return "unconvertible"
 	}
 	var l map[string]any
 	if u, isU := live.(*unstructured.Unstructured); isU {
@@ -86,55 +90,73 @@ func upToDate(desired, live runtime.Object) bool {
 	} else {
 		var err error
 		if l, err = runtime.DefaultUnstructuredConverter.ToUnstructured(live); err != nil {
-			return false
+			return "unconvertible"
 		}
 	}
-	return contained(d, l) && ownsOnlyStated(l, d)
+	if path := contained(d, l); path != "" {
+		return path
+	}
+	if !ownsOnlyStated(l, d) {
+		return "managedFields"
+	}
+	return ""
 }
 
-// contained reports whether every field of the apply configuration d has the same value in
-// live object l. Lists must match element by element (same length: an element fsa dropped is a
-// change); apiVersion and kind are implied by the resource.
-func contained(d, l map[string]any) bool {
+// contained returns the first field of the apply configuration d whose value differs in live
+// object l ("" if none). Lists must match element by element (same length: an element fsa
+// dropped is a change); apiVersion and kind are implied by the resource.
+func contained(d, l map[string]any) string {
 	for k, dv := range d {
 		if k == "apiVersion" || k == "kind" {
 			continue
 		}
 		lv, ok := l[k]
-		if !ok || !containedValue(dv, lv) {
-			return false
+		if !ok {
+			return k
+		}
+		if path := containedValue(dv, lv); path != "" {
+			return k + path
 		}
 	}
-	return true
+	return ""
 }
 
-func containedValue(d, l any) bool {
+func containedValue(d, l any) string {
 	switch dv := d.(type) {
 	case map[string]any:
 		lv, ok := l.(map[string]any)
 		if !ok {
-			return false
+			return ": not a map"
 		}
 		for k, e := range dv {
 			le, ok := lv[k]
-			if !ok || !containedValue(e, le) {
-				return false
+			if !ok && (k == "apiVersion" || k == "kind") {
+				continue // an embedded object's type, dropped by typed decoding
+			}
+			if !ok {
+				return "." + k
+			}
+			if path := containedValue(e, le); path != "" {
+				return "." + k + path
 			}
 		}
-		return true
+		return ""
 	case []any:
 		lv, ok := l.([]any)
 		if !ok || len(lv) != len(dv) {
-			return false
+			return ": list length"
 		}
 		for i := range dv {
-			if !containedValue(dv[i], lv[i]) {
-				return false
+			if path := containedValue(dv[i], lv[i]); path != "" {
+				return "[" + strconv.Itoa(i) + "]" + path
 			}
 		}
-		return true
+		return ""
 	default:
-		return scalarEqual(d, l)
+		if !scalarEqual(d, l) {
+			return ": value"
+		}
+		return ""
 	}
 }
 
