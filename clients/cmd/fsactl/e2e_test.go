@@ -510,3 +510,113 @@ func TestCreateWaitRunning(t *testing.T) {
 	assert.Regexp(t, `ID\s+ADDRESS\s+SUFFRAGE\s+LEADER`, st)
 	assert.Contains(t, c.ok("cluster", "status", "-o", "json"), "members")
 }
+
+// startCluster runs a three-node fsad cluster (n1 bootstraps, n2 and n3 join through it) and
+// returns the nodes' API URLs once every node answers /readyz.
+func startCluster(t *testing.T, admins ...string) []string {
+	t.Helper()
+	bin, _ := binaries(t)
+	key, err := api.GenerateSigningKey()
+	require.NoError(t, err)
+	dir := t.TempDir()
+	var urls []string
+	for i := 1; i <= 3; i++ {
+		id := fmt.Sprintf("n%d", i)
+		api := freeAddr(t)
+		args := []string{"--data-dir", filepath.Join(dir, id), "--listen", api, "--raft-addr", freeAddr(t),
+			"--node-id", id, "--domain", "sandbox.fsa.test", "--log-format", "text",
+			"--admins", strings.Join(admins, ","), "--shutdown-timeout", "3s"}
+		if i == 1 {
+			args = append(args, "--bootstrap")
+		} else {
+			args = append(args, "--join", urls[0])
+		}
+		lf, err := os.Create(filepath.Join(dir, id+".log"))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = lf.Close() })
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "FSA_SIGNING_KEY="+key.Encode(), "FSA_ADMIN_TOKEN=cluster-admin-token")
+		cmd.Stdout, cmd.Stderr = lf, lf
+		startProcess(t, cmd)
+		urls = append(urls, "http://"+api)
+	}
+	hc := &http.Client{Timeout: time.Second}
+	for _, u := range urls {
+		require.Eventually(t, func() bool {
+			res, err := hc.Get(u + "/readyz")
+			if err != nil {
+				return false
+			}
+			_ = res.Body.Close()
+			return res.StatusCode == http.StatusOK
+		}, 60*time.Second, 50*time.Millisecond, "node %s not ready (logs in %s)", u, dir)
+	}
+	return urls
+}
+
+func TestClusterCommands(t *testing.T) {
+	skipShort(t)
+	urls := startCluster(t, "root")
+	// Talk to a follower-to-be first: writes it refuses are resent to the leader it names.
+	c := newCLI(t, &fsad{URL: urls[2]})
+	c.ok("signup", "-u", "root", "-p", "password-root")
+
+	type status struct {
+		NodeID        string
+		LeaderID      string
+		LeaderAddress string
+		Members       []struct {
+			ID       string
+			Suffrage string
+			Leader   bool
+		}
+	}
+	var st status
+	require.Eventually(t, func() bool {
+		r := c.run("cluster", "status", "-o", "json")
+		if r.Code != 0 || json.Unmarshal([]byte(r.Out), &st) != nil || len(st.Members) != 3 || st.LeaderID == "" {
+			return false
+		}
+		for _, m := range st.Members {
+			if m.Suffrage != "SUFFRAGE_VOTER" {
+				return false
+			}
+		}
+		return true
+	}, 60*time.Second, 100*time.Millisecond, "three voters and a leader")
+	table := c.ok("cluster", "status")
+	assert.Contains(t, table, "leader "+st.LeaderID)
+	assert.Regexp(t, st.LeaderID+`\s+\S+\s+voter\s+yes`, table)
+
+	// Every project command works from any endpoint.
+	path := filepath.Join(c.home, "kubeconfig")
+	require.NoError(t, os.WriteFile(path, []byte(fakeKubeconfig), 0o600))
+	for _, u := range urls {
+		c.ok("--endpoint", u, "config", "set-kubeconfig", path)
+	}
+	c.ok("--endpoint", urls[1], "project", "create", "ha")
+	c.ok("--endpoint", urls[2], "env", "set", "ha", "K=V")
+	assert.Contains(t, c.ok("--endpoint", urls[0], "project", "list"), "ha")
+
+	// Hand leadership to another voter (fsad picks it), then remove a follower.
+	old := st.LeaderID
+	out := c.ok("cluster", "transfer")
+	assert.Contains(t, out, "Leadership transferred to ")
+	assert.NotContains(t, out, "to "+old+"\n")
+	require.Eventually(t, func() bool {
+		r := c.run("cluster", "status", "-o", "json")
+		return r.Code == 0 && json.Unmarshal([]byte(r.Out), &st) == nil && st.LeaderID != "" && st.LeaderID != old
+	}, 30*time.Second, 100*time.Millisecond)
+	var victim string
+	for _, m := range st.Members {
+		if m.ID != st.LeaderID {
+			victim = m.ID
+		}
+	}
+	assert.Contains(t, c.ok("cluster", "remove", victim), "Node "+victim+" removed")
+	require.Eventually(t, func() bool {
+		r := c.run("--endpoint", strings.Join(urls, ","), "cluster", "status", "-o", "json")
+		return r.Code == 0 && json.Unmarshal([]byte(r.Out), &st) == nil && len(st.Members) == 2
+	}, 30*time.Second, 100*time.Millisecond)
+	c.fails("error: not_found:", "cluster", "remove", "nope")
+}
