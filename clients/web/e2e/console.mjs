@@ -210,8 +210,16 @@ try {
     await page.screenshot({ path: path.join(artifacts, "console.png"), fullPage: true });
   });
 
-  await step("delete: the project disappears without reload", async () => {
+  await step("stop: STOPPED, and the allowed actions follow", async () => {
     await page.getByRole("link", { name: "← Projects" }).click();
+    await row().locator("[data-testid=status]").getByText("RUNNING", { exact: true }).waitFor({ timeout: slow });
+    await row().locator('button[data-action="stop"]').click();
+    await row().locator("[data-testid=status]").getByText("STOPPED", { exact: true }).waitFor({ timeout: slow });
+    const actions = await row().locator("button[data-action]").evaluateAll((bs) => bs.map((b) => b.dataset.action));
+    assert.deepEqual(actions, ["start", "delete"]);
+  });
+
+  await step("delete: the project disappears without reload", async () => {
     await row().waitFor();
     await row().locator('button[data-action="delete"]').click();
     await row().waitFor({ state: "detached", timeout: slow });
