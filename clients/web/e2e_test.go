@@ -3,6 +3,7 @@ package web_test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -28,13 +29,15 @@ import (
 
 func TestMain(m *testing.M) { k8stest.Main(m) }
 
-// chromium is Debian's Chromium; playwright-core drives it (no browser download).
-const chromium = "/usr/bin/chromium"
+// defaultChromium is Debian's Chromium; playwright-core drives it (no browser download).
+// FSA_CHROMIUM names another binary.
+const defaultChromium = "/usr/bin/chromium"
 
 const domain = "e2e.fsa.test"
 
 func TestConsoleEndToEnd(t *testing.T) {
 	cluster := k8stest.Env(t)
+	chromium := cmp.Or(os.Getenv("FSA_CHROMIUM"), defaultChromium)
 	if _, err := os.Stat(chromium); err != nil {
 		t.Fatalf("the web console test needs Chromium at %s: apt-get install -y chromium (%v)", chromium, err)
 	}

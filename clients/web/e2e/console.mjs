@@ -66,8 +66,9 @@ const row = () => page.locator(`tr[data-project-name="${projectName}"]`);
 
 try {
   await step("console loads at /ui with a sign-in form", async () => {
-    const resp = await page.goto(`${base}/ui/`);
+    const resp = await page.goto(`${base}/ui`); // the URL `make run` prints
     assert.equal(resp.status(), 200);
+    assert.equal(new URL(page.url()).pathname, "/ui/");
     assert.match(resp.headers()["content-security-policy"] ?? "", /frame-src https:/);
     await page.getByTestId("username").waitFor();
   });
