@@ -152,6 +152,27 @@ func TestFollowsLeader(t *testing.T) {
 	assert.Equal(t, int64(1), follower.calls.Load(), "only the first call went to the follower")
 }
 
+func TestFollowsLeaderHeader(t *testing.T) {
+	ctx := testCtx(t)
+	tc, _ := newLeader(t, nil)
+	// A node that names the leader only in the Fsa-Leader header.
+	var refused atomic.Int64
+	follower := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		refused.Add(1)
+		w.Header().Set(fsaclient.LeaderHeader, tc.leader.URL())
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"code":"unavailable","message":"not the leader"}`))
+	}))
+	t.Cleanup(follower.Close)
+	c, err := fsaclient.New([]string{follower.URL}, fsaclient.WithRetry(fastRetry))
+	require.NoError(t, err)
+	_, err = c.Auth().SignUp(ctx, connect.NewRequest(&fsav1.SignUpRequest{Username: "hal", Password: "password-hal"}))
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), refused.Load())
+	assert.Equal(t, tc.leader.URL(), c.Endpoint())
+}
+
 func TestFollowerWithoutLeaderIsRetriedWithBackoff(t *testing.T) {
 	ctx := testCtx(t)
 	tc, key := newLeader(t, nil)

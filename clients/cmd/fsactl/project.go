@@ -368,9 +368,9 @@ func (pr *progress) line(what string, s fsav1.Status, detail string) {
 
 // reset takes a full project state, printing what changed.
 func (pr *progress) reset(p *fsav1.Project) {
+	pr.setProject(p.GetStatus())
 	pr.setSandbox(p.GetSandbox())
 	pr.setDatabase(p.GetDatabase())
-	pr.setProject(p.GetStatus())
 }
 
 func (pr *progress) setProject(s fsav1.Status) {
