@@ -22,6 +22,8 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -37,6 +39,7 @@ func main() {
 		clients  = flag.Int("clients", 64, "concurrent clients of the closed-loop load")
 		watchers = flag.Int("watchers", 1000, "watchers (one user each) of the fan-out test")
 		watchRep = flag.Int("watch-reps", 3, "rounds of the fan-out test (one project per user each)")
+		extra    = flag.String("fsad-args", "", "extra fsad flags, space-separated (e.g. --pprof)")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -51,11 +54,14 @@ func main() {
 		defer os.RemoveAll(d)
 		base = d
 	}
-	c, err := startCluster(ctx, *bin, base, nil)
+	c, err := startCluster(ctx, *bin, base, strings.Fields(*extra))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer c.close()
+	for _, n := range c.nodes {
+		log.Printf("node %s: API %s, log %s", n.id, n.url(), filepath.Join(base, n.id+".log"))
+	}
 	b := &bench{c: c}
 	if err := b.run(ctx, *reps, *rate, *openDur, *closed, *clients, *watchers, *watchRep); err != nil {
 		c.close()

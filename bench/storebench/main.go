@@ -40,6 +40,8 @@ func main() {
 		targets  = flag.String("targets", "mem,bolt,raft,etcd", "targets to run, in order")
 		dir      = flag.String("dir", "", "directory for data (a temporary directory if empty)")
 		fsyncDur = flag.Duration("fsync", 3*time.Second, "duration of the fsync probe per repetition")
+		raftTO   = flag.Duration("raft-timeout", 300*time.Millisecond, "raft heartbeat and election timeout (lease: half); fsad's default")
+		raftCT   = flag.Duration("raft-commit-timeout", 0, "raft commit timeout (0: raft's default, as fsad)")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -58,6 +60,7 @@ func main() {
 	if err != nil {
 		log.Fatalf("-writers: %v", err)
 	}
+	raftTimeout, raftCommitTimeout = *raftTO, *raftCT
 	cfg := runConfig{rate: *rate, open: *openDur, closed: *closed, writers: ws, fsync: *fsyncDur}
 	var names []string
 	for _, t := range strings.Split(*targets, ",") {

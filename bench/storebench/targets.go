@@ -81,6 +81,9 @@ func freePorts(n int) ([]string, error) {
 	return out, nil
 }
 
+// Raft timing of the raftstore target (flags).
+var raftTimeout, raftCommitTimeout time.Duration
+
 // openRaft starts three raftstore nodes on TCP 127.0.0.1 with fsad's default timing and returns
 // a writer on the leader.
 func openRaft(ctx context.Context, dir string) (writer, error) {
@@ -102,9 +105,9 @@ func openRaft(ctx context.Context, dir string) (writer, error) {
 		s, err := raftstore.Open(raftstore.Config{
 			NodeID: m.ID, Dir: filepath.Join(dir, m.ID), BindAddr: addrs[i],
 			Bootstrap: true, InitialMembers: members,
-			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
-			LeaderLeaseTimeout: 150 * time.Millisecond,
-			Logger:             hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: os.Stderr}),
+			HeartbeatTimeout: raftTimeout, ElectionTimeout: raftTimeout,
+			LeaderLeaseTimeout: raftTimeout / 2, CommitTimeout: raftCommitTimeout,
+			Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: os.Stderr}),
 		})
 		if err != nil {
 			closeAll()
