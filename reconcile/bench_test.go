@@ -240,6 +240,7 @@ type recorder struct {
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced on every record
 	stsAdded map[string]time.Time
+	settled  map[string]bool // StatefulSet has DATABASE_URL and its controller reports it rolled out and ready
 	replicas map[string][]stamp[int32] // StatefulSet name → spec.replicas changes
 	podReady map[string][]time.Time    // sandbox name → times a pod of it was seen turning Ready
 	seenPod  map[string]bool           // pod uid+"/"+ready already recorded
@@ -254,7 +255,7 @@ type stamp[T any] struct {
 
 func newRecorder(t *testing.T, ctx context.Context, cl *k8stest.Cluster, c *fsa.Client) *recorder {
 	r := &recorder{
-		changed: make(chan struct{}), stsAdded: map[string]time.Time{}, replicas: map[string][]stamp[int32]{},
+		changed: make(chan struct{}), stsAdded: map[string]time.Time{}, settled: map[string]bool{}, replicas: map[string][]stamp[int32]{},
 		podReady: map[string][]time.Time{}, seenPod: map[string]bool{},
 		sandbox: map[string][]stamp[fsa.Status]{}, project: map[string][]stamp[fsa.Status]{},
 	}
@@ -331,6 +332,14 @@ func (r *recorder) sts(s *appsv1.StatefulSet, added bool) {
 	if s.Spec.Replicas != nil {
 		r.replicas[s.Name] = appendChange(r.replicas[s.Name], now, *s.Spec.Replicas)
 	}
+	hasURL := false
+	for _, c := range s.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			hasURL = hasURL || e.Name == fsa.EnvDatabaseURL
+		}
+	}
+	r.settled[s.Name] = hasURL && s.Status.ObservedGeneration == s.Generation && s.Spec.Replicas != nil &&
+		s.Status.ReadyReplicas == *s.Spec.Replicas && s.Status.UpdatedReplicas == *s.Spec.Replicas
 	r.notifyLocked()
 }
 
@@ -430,6 +439,12 @@ func TestBenchLag(t *testing.T) {
 		b.rec.wait(t, b.ctx, timeout, "StatefulSet created", func() bool { _, ok := b.rec.stsAdded[name]; return ok })
 		create = append(create, b.rec.stsAdded[name].Sub(t0))
 		b.waitStatusLag(&status, p, timeout)
+		// DATABASE_URL arrives once the database runs, restarting the sandbox: let that finish
+		// so the stop measures the intent's own path, not a sync already in flight.
+		b.rec.wait(t, b.ctx, timeout, "sandbox rolled out with DATABASE_URL", func() bool {
+			_, ok := lastIs(b.rec.project[p.ID], fsa.StatusRunning)
+			return ok && b.rec.settled[name]
+		})
 
 		_, err = b.c.StopProject(b.ctx, u.ID, p.ID)
 		require.NoError(t, err)

@@ -74,3 +74,29 @@ func TestFairQueueBackoffAndShutdown(t *testing.T) {
 		t.Fatal("Get did not return after ShutDown")
 	}
 }
+
+func TestFairQueueLanes(t *testing.T) {
+	q := newTestQueue()
+	defer q.ShutDown()
+	for i := 0; i < 100; i++ {
+		q.AddIn(laneResync, "u", item{kindSandbox, fmt.Sprint("r", i)})
+		q.Add("u", item{kindSandbox, fmt.Sprint("i", i)})
+	}
+	q.AddIn(laneEvent, "u", item{kindSandbox, "e"})
+	// An intent for an item waiting in the resync lane moves it up.
+	q.Add("u", item{kindSandbox, "r99"})
+	require.Equal(t, 201, q.Len(), "a moved item is queued once")
+	pos := map[string]int{}
+	for i := 0; i < 201; i++ {
+		_, it, ok := q.Get()
+		require.True(t, ok)
+		pos[it.project] = i
+		q.Done(it)
+	}
+	assert.Equal(t, 0, q.Len())
+	assert.Less(t, pos["e"], 3, "an event waits for at most two intents")
+	assert.Less(t, pos["i99"], pos["r99"], "moved up, behind the intents queued before it")
+	assert.Less(t, pos["r99"], pos["r98"], "moved up, ahead of the resync")
+	assert.Less(t, pos["r0"], 8, "the resync lane is not starved")
+	assert.Less(t, pos["i99"], pos["r98"], "intents go before a resync")
+}

@@ -254,7 +254,7 @@ func (r *Runner) onStoreChange(ctx context.Context, ch fsa.ResourceChange) {
 			return
 		}
 		for _, p := range list.Items {
-			r.enqueueProject(p)
+			r.enqueueProject(laneIntent, p)
 		}
 	}
 }
@@ -270,19 +270,19 @@ func (r *Runner) enqueueAllAt(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	for _, p := range list.Items {
-		r.enqueueProject(p)
+		r.enqueueProject(laneResync, p)
 	}
 	return list.Revision, nil
 }
 
-func (r *Runner) enqueueProject(p *fsa.Project) {
+func (r *Runner) enqueueProject(l lane, p *fsa.Project) {
 	if p.Sandbox != nil {
 		r.remember(p.UserID, p.Sandbox.Name, p.ID)
-		r.q.Add(p.UserID, item{kindSandbox, p.ID})
+		r.q.AddIn(l, p.UserID, item{kindSandbox, p.ID})
 	}
 	if p.Database != nil {
 		r.remember(p.UserID, p.Database.ClusterName, p.ID)
-		r.q.Add(p.UserID, item{kindDatabase, p.ID})
+		r.q.AddIn(l, p.UserID, item{kindDatabase, p.ID})
 	}
 }
 
@@ -309,7 +309,7 @@ func (r *Runner) onKubeEvent(user string, k kind, name string) {
 	project, ok := r.names[user][name]
 	r.mu.Unlock()
 	if ok {
-		r.q.Add(user, item{k, project})
+		r.q.AddIn(laneEvent, user, item{k, project})
 	}
 }
 
