@@ -240,7 +240,7 @@ type recorder struct {
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced on every record
 	stsAdded map[string]time.Time
-	settled  map[string]bool // StatefulSet has DATABASE_URL and its controller reports it rolled out and ready
+	settled  map[string]bool           // StatefulSet has DATABASE_URL and its controller reports it rolled out and ready
 	replicas map[string][]stamp[int32] // StatefulSet name → spec.replicas changes
 	podReady map[string][]time.Time    // sandbox name → times a pod of it was seen turning Ready
 	seenPod  map[string]bool           // pod uid+"/"+ready already recorded
