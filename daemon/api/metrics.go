@@ -44,9 +44,14 @@ func (o *observer) record(ctx context.Context, procedure string, start time.Time
 	if c, cerr := callerFrom(ctx); cerr == nil {
 		attrs = append(attrs, "user", c.user.ID)
 	}
-	level := slog.LevelInfo
-	if connect.CodeOf(err) == connect.CodeInternal || connect.CodeOf(err) == connect.CodeUnknown {
-		level = slog.LevelError
+	// Successful calls are debug noise; refused ones are worth a line; our own failures are errors.
+	// (connect.CodeOf(nil) is CodeUnknown, so test err first.)
+	level := slog.LevelDebug
+	if err != nil {
+		level = slog.LevelInfo
+		if c := connect.CodeOf(err); c == connect.CodeInternal || c == connect.CodeUnknown {
+			level = slog.LevelError
+		}
 	}
 	o.log.Log(ctx, level, "rpc", attrs...)
 }

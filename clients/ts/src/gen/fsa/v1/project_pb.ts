@@ -791,12 +791,13 @@ export const ProjectService: GenService<{
   },
   /**
    * StartProject asks a project to run: its status becomes STARTING, then
-   * RUNNING once the sandbox and database are ready. Starting a project that is
-   * already STARTING or RUNNING changes nothing and succeeds. A project in
-   * ERROR or PARTIAL may be started again to retry.
+   * RUNNING once the sandbox and database are ready. Allowed when the project
+   * is STOPPED, STOPPING, ERROR or PARTIAL (to retry). With an idempotency key,
+   * a retried call returns the first call's result.
    *
-   * Errors: NotFound; FailedPrecondition if the project is CREATING,
-   * TERMINATING or TERMINATED; Aborted on a concurrent change (retry).
+   * Errors: NotFound; FailedPrecondition naming the status when the project is
+   * CREATING, STARTING, RUNNING, TERMINATING or TERMINATED; Aborted on a
+   * concurrent change (retry).
    *
    * @generated from rpc fsa.v1.ProjectService.StartProject
    */
@@ -807,11 +808,13 @@ export const ProjectService: GenService<{
   },
   /**
    * StopProject asks a project to stop: its status becomes STOPPING, then
-   * STOPPED once nothing runs. Files and database data are kept. Stopping a
-   * project that is already STOPPING or STOPPED changes nothing and succeeds.
+   * STOPPED once nothing runs. Files and database data are kept. Allowed when
+   * the project is RUNNING, STARTING, ERROR or PARTIAL. With an idempotency
+   * key, a retried call returns the first call's result.
    *
-   * Errors: NotFound; FailedPrecondition if the project is TERMINATING or
-   * TERMINATED; Aborted on a concurrent change (retry).
+   * Errors: NotFound; FailedPrecondition naming the status when the project is
+   * CREATING, STOPPING, STOPPED, TERMINATING or TERMINATED; Aborted on a
+   * concurrent change (retry).
    *
    * @generated from rpc fsa.v1.ProjectService.StopProject
    */
@@ -824,10 +827,12 @@ export const ProjectService: GenService<{
    * DeleteProject asks for a project and all its data to be deleted: its
    * status becomes TERMINATING and, once its Kubernetes objects are gone, the
    * project is removed (WatchProjects reports DELETE events; GetProject then
-   * fails with NotFound). Deleting a project that is already TERMINATING
-   * changes nothing and succeeds.
+   * fails with NotFound). Allowed in every status but TERMINATING and
+   * TERMINATED. With an idempotency key, a retried call returns the first
+   * call's result.
    *
-   * Errors: NotFound; Aborted on a concurrent change (retry).
+   * Errors: NotFound; FailedPrecondition when the project is already
+   * TERMINATING; Aborted on a concurrent change (retry).
    *
    * @generated from rpc fsa.v1.ProjectService.DeleteProject
    */
