@@ -35,19 +35,21 @@ const retryBackoff = 250 * time.Millisecond
 
 // daemon is one running fsad.
 type daemon struct {
-	cfg     Config
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	dm      *daemonMetrics
-	st      store.Store
-	rs      *raftstore.Store // nil in single-node mode
-	sl      *streamLayer     // nil in single-node mode
-	trans   *raft.NetworkTransport
-	client  *fsa.Client
-	cluster *Cluster // nil in single-node mode
-	mon     *monitor
-	kclient *k8s.Clients
-	devKube *rest.Config // from Config.Kubeconfig; nil if unset
+	// cancelRequests cancels the context every HTTP request runs under (see httpServer).
+	cancelRequests context.CancelFunc
+	cfg            Config
+	log            *slog.Logger
+	reg            *prometheus.Registry
+	dm             *daemonMetrics
+	st             store.Store
+	rs             *raftstore.Store // nil in single-node mode
+	sl             *streamLayer     // nil in single-node mode
+	trans          *raft.NetworkTransport
+	client         *fsa.Client
+	cluster        *Cluster // nil in single-node mode
+	mon            *monitor
+	kclient        *k8s.Clients
+	devKube        *rest.Config // from Config.Kubeconfig; nil if unset
 
 	joinedMu sync.Mutex
 	joined   bool
@@ -175,10 +177,18 @@ func (d *daemon) shutdown(srv *http.Server) {
 			d.log.Info("leadership transferred on shutdown", "took", time.Since(start))
 		}
 	}
-	if err := srv.Shutdown(ctx); err != nil {
-		d.log.Warn("http shutdown incomplete; closing connections", "err", err)
-		_ = srv.Close()
+	// Let unary calls finish for half the budget, then end the long-lived streams too.
+	drain, cancelDrain := context.WithTimeout(ctx, d.cfg.ShutdownTimeout/2)
+	err := srv.Shutdown(drain)
+	cancelDrain()
+	if err != nil {
+		d.cancelRequests()
+		if err := srv.Shutdown(ctx); err != nil {
+			d.log.Warn("http shutdown incomplete; closing connections", "err", err)
+			_ = srv.Close()
+		}
 	}
+	d.cancelRequests()
 }
 
 func (d *daemon) hasOtherVoters(ctx context.Context) bool {
@@ -245,7 +255,13 @@ func (d *daemon) httpServer(h http.Handler) *http.Server {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	protos.SetUnencryptedHTTP2(true) // h2c: gRPC and Connect over HTTP/2 without TLS
+	// Requests run under a context that shutdown cancels once draining has had its chance:
+	// http.Server.Shutdown waits for handlers but never cancels them, and a watch stream only
+	// ends when its context does.
+	base, cancel := context.WithCancel(context.Background())
+	d.cancelRequests = cancel
 	return &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return base },
 		Handler:           h,
 		Protocols:         &protos,
 		ReadHeaderTimeout: d.cfg.ReadHeaderTimeout,
