@@ -122,7 +122,16 @@ func (b *bench) signUp(ctx context.Context, prefix string, n, par int) ([]*user,
 			anon, err := b.client(b.endpoints(), "")
 			if err == nil {
 				var resp *connect.Response[fsav1.SignUpResponse]
-				resp, err = anon.Auth().SignUp(ctx, connect.NewRequest(&fsav1.SignUpRequest{Username: name, Password: "bench-password-" + name}))
+				password := "bench-password-" + name
+				resp, err = anon.Auth().SignUp(ctx, connect.NewRequest(&fsav1.SignUpRequest{Username: name, Password: password}))
+				if connect.CodeOf(err) == connect.CodeAlreadyExists {
+					// The client retried a SignUp whose first attempt committed (leader change).
+					var lr *connect.Response[fsav1.LoginResponse]
+					lr, err = anon.Auth().Login(ctx, connect.NewRequest(&fsav1.LoginRequest{Username: name, Password: password}))
+					if err == nil {
+						resp = connect.NewResponse(&fsav1.SignUpResponse{Session: lr.Msg.GetSession()})
+					}
+				}
 				if err == nil {
 					var cli *fsaclient.Client
 					cli, err = b.client(b.endpoints(), resp.Msg.GetSession().GetToken())

@@ -68,4 +68,23 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Println(b.report(*rate, *openDur, *closed, *clients, *watchers))
+	fmt.Println(elections(c, base))
+}
+
+// elections counts, from the nodes' logs, the elections started and the leaders that stepped
+// down for lack of quorum contact during the whole run.
+func elections(c *cluster, base string) string {
+	var w strings.Builder
+	fmt.Fprintf(&w, "Raft leadership churn over the whole run (from the node logs):\n\n| node | elections started | leader stepped down (no quorum contact) |\n|---|---:|---:|\n")
+	for _, n := range c.nodes {
+		b, err := os.ReadFile(filepath.Join(base, n.id+".log"))
+		if err != nil {
+			fmt.Fprintf(&w, "| %s | ? | ? |\n", n.id)
+			continue
+		}
+		s := string(b)
+		fmt.Fprintf(&w, "| %s | %d | %d |\n", n.id, strings.Count(s, "heartbeat timeout reached, starting election"),
+			strings.Count(s, "failed to contact quorum of nodes, stepping down"))
+	}
+	return w.String()
 }
