@@ -14,6 +14,8 @@ package reconcile_test
 //	FSA_BENCH_QPS=200         client-go QPS per user client (burst = 2×QPS)
 //	FSA_BENCH_IDLE=60s        idle measurement window
 //	FSA_BENCH_RESYNC=20s      runner resync period during the idle window
+//	FSA_BENCH_NO_IDLE=1       skip the idle part of TestBenchColdIdle
+//	FSA_BENCH_DEBUG=1         runner debug logs (what differs when it applies)
 
 import (
 	"context"
@@ -549,6 +551,9 @@ func TestBenchColdIdle(t *testing.T) {
 	// Idle: a fresh runner (the resync shortened so the window holds several resyncs) over
 	// everything RUNNING.
 	stop()
+	if os.Getenv("FSA_BENCH_NO_IDLE") != "" {
+		return
+	}
 	idle := envDuration("FSA_BENCH_IDLE", 60*time.Second)
 	s.Resync = envDuration("FSA_BENCH_RESYNC", 20*time.Second)
 	reg := prometheus.NewRegistry()
