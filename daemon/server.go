@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fullstackagent/fsa/daemon/api"
 	"io"
 	"log/slog"
 	"net"
@@ -258,8 +259,8 @@ func (d *daemon) httpServer(h http.Handler) *http.Server {
 	// Requests run under a context that shutdown cancels once draining has had its chance:
 	// http.Server.Shutdown waits for handlers but never cancels them, and a watch stream only
 	// ends when its context does.
-	base, cancel := context.WithCancel(context.Background())
-	d.cancelRequests = cancel
+	base, cancel := context.WithCancelCause(context.Background())
+	d.cancelRequests = func() { cancel(api.ErrServerStopping) }
 	return &http.Server{
 		BaseContext:       func(net.Listener) context.Context { return base },
 		Handler:           h,

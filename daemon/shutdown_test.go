@@ -47,11 +47,11 @@ func TestShutdownEndsWatchStreams(t *testing.T) {
 	stream, err := projects.WatchProjects(context.Background(), req)
 	require.NoError(t, err)
 	defer stream.Close()
-	received := make(chan bool, 1)
+	received := make(chan error, 1)
 	go func() {
 		for stream.Receive() {
 		}
-		received <- true
+		received <- stream.Err()
 	}()
 
 	start := time.Now()
@@ -65,7 +65,11 @@ func TestShutdownEndsWatchStreams(t *testing.T) {
 	}
 	require.Less(t, time.Since(start), 10*time.Second)
 	select {
-	case <-received:
+	case err := <-received:
+		// Cancelled by the server, the handler returns and the stream ends in order with
+		// Unavailable (clients reconnect elsewhere), rather than by a cut connection.
+		require.Equal(t, connect.CodeUnavailable, connect.CodeOf(err), "got %v", err)
+		require.ErrorContains(t, err, "server shutting down")
 	case <-time.After(10 * time.Second):
 		t.Fatal("the watch stream did not end")
 	}

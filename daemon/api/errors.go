@@ -39,6 +39,11 @@ type errorMapper struct {
 // toConnect maps err to a Connect error with a message that is safe to show. Unexpected errors
 // become Internal with a generic message; their text is logged instead (it never carries
 // secrets: handlers do not wrap request values into errors).
+// ErrServerStopping is the cause a server gives the contexts of the calls it cancels when it
+// shuts down (context.WithCancelCause): such calls end with Unavailable, which clients retry on
+// another node, not with Canceled.
+var ErrServerStopping = errors.New("server shutting down: reconnect, to another node if need be")
+
 func (m *errorMapper) toConnect(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
@@ -46,6 +51,10 @@ func (m *errorMapper) toConnect(ctx context.Context, err error) error {
 	var ce *connect.Error
 	if errors.As(err, &ce) {
 		return ce
+	}
+	if errors.Is(err, context.Canceled) && errors.Is(context.Cause(ctx), ErrServerStopping) {
+		// Not the client's cancellation: the server is going away, so try another node.
+		return connect.NewError(connect.CodeUnavailable, ErrServerStopping)
 	}
 	code, ok := codeOf(err)
 	if !ok {
