@@ -119,27 +119,14 @@ func (b *bench) signUp(ctx context.Context, prefix string, n, par int) ([]*user,
 			defer wg.Done()
 			defer func() { <-sem }()
 			name := fmt.Sprintf("%s%04d", prefix, i)
-			anon, err := b.client(b.endpoints(), "")
-			if err == nil {
-				var resp *connect.Response[fsav1.SignUpResponse]
-				password := "bench-password-" + name
-				resp, err = anon.Auth().SignUp(ctx, connect.NewRequest(&fsav1.SignUpRequest{Username: name, Password: password}))
-				if connect.CodeOf(err) == connect.CodeAlreadyExists {
-					// The client retried a SignUp whose first attempt committed (leader change).
-					var lr *connect.Response[fsav1.LoginResponse]
-					lr, err = anon.Auth().Login(ctx, connect.NewRequest(&fsav1.LoginRequest{Username: name, Password: password}))
-					if err == nil {
-						resp = connect.NewResponse(&fsav1.SignUpResponse{Session: lr.Msg.GetSession()})
-					}
+			var err error
+			// The client's own retries give up during a long election on a loaded machine;
+			// setting a user up again is safe (SignUp falls back to Login).
+			for attempt := 0; attempt == 0 || retryable(err) && attempt < 20; attempt++ {
+				if attempt > 0 {
+					time.Sleep(250 * time.Millisecond) // backoff while a leader is elected
 				}
-				if err == nil {
-					var cli *fsaclient.Client
-					cli, err = b.client(b.endpoints(), resp.Msg.GetSession().GetToken())
-					if err == nil {
-						_, err = cli.UserConfig().SetKubeconfig(ctx, connect.NewRequest(&fsav1.SetKubeconfigRequest{Kubeconfig: kubeconfig}))
-						users[i] = &user{name: name, token: resp.Msg.GetSession().GetToken(), cli: cli}
-					}
-				}
+				users[i], err = b.setUp(ctx, name)
 			}
 			if err != nil {
 				select {
@@ -156,6 +143,41 @@ func (b *bench) signUp(ctx context.Context, prefix string, n, par int) ([]*user,
 	default:
 	}
 	return users, nil
+}
+
+func retryable(err error) bool {
+	c := connect.CodeOf(err)
+	return err != nil && (c == connect.CodeUnavailable || c == connect.CodeDeadlineExceeded || c == connect.CodeAborted)
+}
+
+// setUp signs a user up (or logs in, if an earlier attempt signed up) and sets its kubeconfig.
+func (b *bench) setUp(ctx context.Context, name string) (*user, error) {
+	anon, err := b.client(b.endpoints(), "")
+	if err != nil {
+		return nil, err
+	}
+	password := "bench-password-" + name
+	resp, err := anon.Auth().SignUp(ctx, connect.NewRequest(&fsav1.SignUpRequest{Username: name, Password: password}))
+	if connect.CodeOf(err) == connect.CodeAlreadyExists {
+		// A retried SignUp whose first attempt committed.
+		var lr *connect.Response[fsav1.LoginResponse]
+		lr, err = anon.Auth().Login(ctx, connect.NewRequest(&fsav1.LoginRequest{Username: name, Password: password}))
+		if err == nil {
+			resp = connect.NewResponse(&fsav1.SignUpResponse{Session: lr.Msg.GetSession()})
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	token := resp.Msg.GetSession().GetToken()
+	cli, err := b.client(b.endpoints(), token)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cli.UserConfig().SetKubeconfig(ctx, connect.NewRequest(&fsav1.SetKubeconfigRequest{Kubeconfig: kubeconfig})); err != nil {
+		return nil, err
+	}
+	return &user{name: name, token: token, cli: cli}, nil
 }
 
 func (b *bench) create(ctx context.Context, u *user) (*fsav1.Project, error) {

@@ -38,7 +38,9 @@ func openTarget(ctx context.Context, name, dir, etcdBin string) (writer, error) 
 		}
 		return &storeWriter{s: s}, nil
 	case "raft":
-		return openRaft(ctx, dir)
+		return openRaft(ctx, dir, raftTimeout)
+	case "raft1s":
+		return openRaft(ctx, dir, time.Second)
 	case "etcd":
 		return openEtcd(ctx, dir, etcdBin)
 	}
@@ -84,9 +86,10 @@ func freePorts(n int) ([]string, error) {
 // Raft timing of the raftstore target (flags).
 var raftTimeout, raftCommitTimeout time.Duration
 
-// openRaft starts three raftstore nodes on TCP 127.0.0.1 with fsad's default timing and returns
-// a writer on the leader.
-func openRaft(ctx context.Context, dir string) (writer, error) {
+// openRaft starts three raftstore nodes on TCP 127.0.0.1 with the given heartbeat and election
+// timeout (lease: half; fsad's default is 300 ms) and returns a writer that follows the leader.
+// Target "raft1s" is the same with 1 s.
+func openRaft(ctx context.Context, dir string, timeout time.Duration) (writer, error) {
 	addrs, err := freePorts(3)
 	if err != nil {
 		return nil, err
@@ -105,8 +108,8 @@ func openRaft(ctx context.Context, dir string) (writer, error) {
 		s, err := raftstore.Open(raftstore.Config{
 			NodeID: m.ID, Dir: filepath.Join(dir, m.ID), BindAddr: addrs[i],
 			Bootstrap: true, InitialMembers: members,
-			HeartbeatTimeout: raftTimeout, ElectionTimeout: raftTimeout,
-			LeaderLeaseTimeout: raftTimeout / 2, CommitTimeout: raftCommitTimeout,
+			HeartbeatTimeout: timeout, ElectionTimeout: timeout,
+			LeaderLeaseTimeout: timeout / 2, CommitTimeout: raftCommitTimeout,
 			Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: os.Stderr}),
 		})
 		if err != nil {
