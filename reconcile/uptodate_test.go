@@ -39,8 +39,8 @@ func liveService() *corev1.Service {
 	s.Spec.ClusterIP = "10.96.0.9"
 	s.Spec.SessionAffinity = corev1.ServiceAffinityNone
 	s.ManagedFields = []metav1.ManagedFieldsEntry{
-		{Manager: k8s.FieldManager, Operation: metav1.ManagedFieldsOperationApply, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(fsaFields)}},
-		{Manager: "other", Operation: metav1.ManagedFieldsOperationUpdate, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{"f:other":{}}}}`)}},
+		{Manager: k8s.FieldManager, Operation: metav1.ManagedFieldsOperationApply, FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(fsaFields)},
+		{Manager: "other", Operation: metav1.ManagedFieldsOperationUpdate, FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{"f:other":{}}}}`)},
 	}
 	return s
 }
@@ -87,7 +87,7 @@ func TestUpToDateDatabase(t *testing.T) {
 	spec := k8s.DatabaseSpec{Name: "db", Namespace: "ns", Project: "p", Epoch: 1}
 	live := k8s.BuildDatabase(spec)
 	live.SetManagedFields([]metav1.ManagedFieldsEntry{{Manager: k8s.FieldManager, Operation: metav1.ManagedFieldsOperationApply,
-		FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{"f:app":{}}},"f:spec":{"f:componentSpecs":{}}}`)}}})
+		FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{"f:app":{}}},"f:spec":{"f:componentSpecs":{}}}`)}})
 	u := live.DeepCopy()
 	u.Object["status"] = map[string]any{"phase": "Running"}
 	assert.True(t, upToDate(k8s.BuildDatabase(spec), u))
