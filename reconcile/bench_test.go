@@ -24,6 +24,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -584,8 +585,10 @@ func TestBenchColdIdle(t *testing.T) {
 		cps = append(cps, fmt.Sprintf("%s=%.1f%%", name, 100*(v-cp0[name])/el))
 	}
 	slices.Sort(cps)
-	t.Logf("idle CPU: this process (runner + KubeBlocks stand-in + recorder) %.1f%% of a core; control plane %s",
-		100*(cpu1-cpu0)/el, strings.Join(cps, " "))
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	t.Logf("idle CPU: this process (runner + KubeBlocks stand-in + recorder) %.1f%% of a core, heap in use %d MiB; control plane %s",
+		100*(cpu1-cpu0)/el, mem.HeapInuse>>20, strings.Join(cps, " "))
 	// The same process without the runner, for the baseline.
 	stop()
 	cpu2, rev2, cp2 := selfCPU(), b.revision(), b.controlPlaneCPU()

@@ -233,11 +233,10 @@ func (r *Runner) write(ctx context.Context, k kind, project string, updated time
 
 func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Client, ui *userInformers, p *fsa.Project) (fsa.Observation, error) {
 	sb := p.Sandbox
-	cached, haveCache := ui.sandbox(sb.Name)
 	if sb.Desired == fsa.StatusTerminated {
-		if haveCache && cached.sts == nil && cached.service == nil && cached.app == nil && cached.terminal == nil && !r.cfg.DeleteVolumes {
-			return fsa.Observation{Status: fsa.StatusTerminated, Reason: "Deleted"}, nil
-		}
+		// Deletes and the TERMINATED check always go to the API server: the project is removed
+		// from the store after it, so a cache that has not yet seen a just-created object must
+		// not decide that nothing is left.
 		if err := r.write(ctx, kindSandbox, p.ID, sb.UpdatedAt, sb.Status, sb.Reason, "delete", func() error {
 			return r.sandboxes.Delete(ctx, kc, sb.Name, r.cfg.DeleteVolumes)
 		}); err != nil {
@@ -253,6 +252,7 @@ func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Clien
 		return fsa.Observation{Status: fsa.StatusTerminating}, nil
 	}
 
+	cached, haveCache := ui.sandbox(sb.Name)
 	spec, waiting, err := r.sandboxSpec(ctx, user, kc, ui, p)
 	if err != nil {
 		return fsa.Observation{}, err
@@ -340,11 +340,8 @@ func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Clien
 
 func (r *Runner) convergeDatabase(ctx context.Context, kc *k8s.Client, ui *userInformers, p *fsa.Project) (fsa.Observation, error) {
 	db := p.Database
-	cached, exists, haveCache := get[*unstructured.Unstructured](ui, ui.clusters, db.ClusterName)
 	if db.Desired == fsa.StatusTerminated {
-		if haveCache && !exists {
-			return fsa.Observation{Status: fsa.StatusTerminated, Reason: "Deleted"}, nil
-		}
+		// As for sandboxes, deletes never trust the cache.
 		if err := r.write(ctx, kindDatabase, p.ID, db.UpdatedAt, db.Status, db.Reason, "delete", func() error {
 			return r.databases.Delete(ctx, kc, db.ClusterName)
 		}); err != nil {
@@ -359,6 +356,7 @@ func (r *Runner) convergeDatabase(ctx context.Context, kc *k8s.Client, ui *userI
 		}
 		return fsa.Observation{Status: fsa.StatusTerminating}, nil
 	}
+	cached, exists, haveCache := get[*unstructured.Unstructured](ui, ui.clusters, db.ClusterName)
 	stopped := db.Desired == fsa.StatusStopped
 	spec := k8s.DatabaseSpec{Name: db.ClusterName, Project: p.K8sName, Epoch: r.cfg.Fence, Stopped: stopped}
 	needWrite := true
