@@ -86,7 +86,7 @@ type bench struct {
 	// fan-out, per round: lag from ack, lag from send, CreateProject latency, missing deliveries.
 	lagAck, lagSend, fanCreate []stats
 	missing                    []int
-	watchers                   int
+	watchers, fanUsers         int
 	nameSeq                    atomic.Int64
 }
 
@@ -256,7 +256,7 @@ func (b *bench) closedLoop(ctx context.Context, users []*user, d time.Duration) 
 	return summarize(lat, errs, time.Since(start))
 }
 
-func (b *bench) run(ctx context.Context, reps, rate int, openDur, closedDur time.Duration, clients, watchers, watchReps int) error {
+func (b *bench) run(ctx context.Context, reps, rate int, openDur, closedDur time.Duration, clients, watchers, perUser, watchReps int) error {
 	b.hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4096, MaxIdleConns: 8192, IdleConnTimeout: time.Minute}}
 	b.watchers = watchers
 	t0 := time.Now()
@@ -278,33 +278,36 @@ func (b *bench) run(ctx context.Context, reps, rate int, openDur, closedDur time
 	if watchers == 0 {
 		return nil
 	}
-	return b.fanOut(ctx, rate, watchers, watchReps)
+	return b.fanOut(ctx, rate, watchers, perUser, watchReps)
 }
 
-// fanOut starts one watcher per user, spread over the nodes, then creates one project per user
-// per round at rate/s and measures each delivery's lag.
-func (b *bench) fanOut(ctx context.Context, rate, watchers, rounds int) error {
+// fanOut starts watchers watchers, perUser per user, spread over the nodes, then creates one
+// project per user per round at rate/s and measures the lag of each delivery to each of the
+// user's watchers.
+func (b *bench) fanOut(ctx context.Context, rate, watchers, perUser, rounds int) error {
 	t0 := time.Now()
-	users, err := b.signUp(ctx, "watch", watchers, 8)
+	users, err := b.signUp(ctx, "watch", watchers/perUser, 8)
 	if err != nil {
 		return err
 	}
 	log.Printf("%d watch users ready in %s", len(users), time.Since(t0).Round(time.Millisecond))
+	b.fanUsers = len(users)
 
-	type delivery struct {
-		user int
-		at   time.Time
+	type receipt struct {
+		project string
+		watcher int
 	}
 	var (
 		mu       sync.Mutex
-		received = map[string]delivery{} // project id → first receipt
+		received = map[receipt]time.Time{} // first receipt of a project by a watcher
 		ready    atomic.Int64
 		wg       sync.WaitGroup
 		werrs    atomic.Int64
 	)
 	wctx, cancel := context.WithCancel(ctx)
 	defer func() { cancel(); wg.Wait() }()
-	for i, u := range users {
+	for i := 0; i < watchers; i++ {
+		u := users[i%len(users)]
 		node := b.c.nodes[i%len(b.c.nodes)]
 		cli, err := b.client([]string{node.url()}, u.token)
 		if err != nil {
@@ -322,8 +325,8 @@ func (b *bench) fanOut(ctx context.Context, rate, watchers, rounds int) error {
 				}
 				if p := m.GetProject(); p != nil && m.GetType() == fsav1.EventType_EVENT_TYPE_PUT {
 					mu.Lock()
-					if _, ok := received[p.GetId()]; !ok {
-						received[p.GetId()] = delivery{i, now}
+					if _, ok := received[receipt{p.GetId(), i}]; !ok {
+						received[receipt{p.GetId(), i}] = now
 					}
 					mu.Unlock()
 				}
@@ -370,9 +373,9 @@ func (b *bench) fanOut(ctx context.Context, rate, watchers, rounds int) error {
 		waitUntil(ctx, 30*time.Second, func() bool {
 			mu.Lock()
 			defer mu.Unlock()
-			for _, s := range sents {
-				if s.id != "" {
-					if _, ok := received[s.id]; !ok {
+			for w := 0; w < watchers; w++ {
+				if s := sents[w%len(users)]; s.id != "" {
+					if _, ok := received[receipt{s.id, w}]; !ok {
 						return false
 					}
 				}
@@ -382,18 +385,23 @@ func (b *bench) fanOut(ctx context.Context, rate, watchers, rounds int) error {
 		var fromAck, fromSend, create []time.Duration
 		missing := 0
 		mu.Lock()
-		for i, s := range sents {
+		for _, s := range sents {
+			if s.id != "" {
+				create = append(create, s.ack.Sub(s.send))
+			}
+		}
+		for w := 0; w < watchers; w++ {
+			s := sents[w%len(users)]
 			if s.id == "" {
 				continue
 			}
-			create = append(create, s.ack.Sub(s.send))
-			d, ok := received[s.id]
-			if !ok || d.user != i {
+			at, ok := received[receipt{s.id, w}]
+			if !ok {
 				missing++
 				continue
 			}
-			fromAck = append(fromAck, d.at.Sub(s.ack))
-			fromSend = append(fromSend, d.at.Sub(s.send))
+			fromAck = append(fromAck, at.Sub(s.ack))
+			fromSend = append(fromSend, at.Sub(s.send))
 		}
 		mu.Unlock()
 		wall := time.Since(start)
@@ -460,7 +468,7 @@ func (b *bench) report(rate int, openDur, closedDur time.Duration, clients, watc
 	if len(b.lagAck) == 0 {
 		return w.String()
 	}
-	fmt.Fprintf(&w, "\n## Watch fan-out: %d watchers (one user each, spread over 3 nodes), one CreateProject per user per round at %d/s\n\n", watchers, rate)
+	fmt.Fprintf(&w, "\n## Watch fan-out: %d watchers (%d users), spread over 3 nodes, one CreateProject per user per round at %d/s\n\n", watchers, b.fanUsers, rate)
 	fmt.Fprintf(&w, "| round | deliveries | missing | lag from ack p50 | p99 | max | lag from send p50 | p99 | CreateProject p50 | p99 |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i := range b.lagAck {
 		a, s, c := b.lagAck[i], b.lagSend[i], b.fanCreate[i]

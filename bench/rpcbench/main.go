@@ -39,6 +39,7 @@ func main() {
 		clients  = flag.Int("clients", 64, "concurrent clients of the closed-loop load")
 		watchers = flag.Int("watchers", 1000, "watchers (one user each) of the fan-out test")
 		watchRep = flag.Int("watch-reps", 3, "rounds of the fan-out test (one project per user each)")
+		perUser  = flag.Int("watchers-per-user", 1, "watchers per user (users = watchers / this)")
 		extra    = flag.String("fsad-args", "", "extra fsad flags, space-separated (e.g. --pprof)")
 	)
 	flag.Parse()
@@ -63,7 +64,7 @@ func main() {
 		log.Printf("node %s: API %s, log %s", n.id, n.url(), filepath.Join(base, n.id+".log"))
 	}
 	b := &bench{c: c}
-	if err := b.run(ctx, *reps, *rate, *openDur, *closed, *clients, *watchers, *watchRep); err != nil {
+	if err := b.run(ctx, *reps, *rate, *openDur, *closed, *clients, *watchers, *perUser, *watchRep); err != nil {
 		c.close()
 		log.Fatal(err)
 	}
