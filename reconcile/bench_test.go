@@ -567,6 +567,7 @@ func TestBenchColdIdle(t *testing.T) {
 	t.Logf("restarted runner settled in %v (k8s writes %v, syncs %v)", time.Since(settle).Round(time.Millisecond),
 		counterSum(reg, "fsa_reconcile_kubernetes_writes_total"), histCount(reg, "fsa_reconcile_sync_duration_seconds"))
 	w0, y0 := counterSum(reg, "fsa_reconcile_kubernetes_writes_total"), histCount(reg, "fsa_reconcile_sync_duration_seconds")
+	req0 := b.apiRequests()
 	rev0, cpu0, cp0 := b.revision(), selfCPU(), b.controlPlaneCPU()
 	t0 := time.Now()
 	select {
@@ -577,6 +578,7 @@ func TestBenchColdIdle(t *testing.T) {
 	el := time.Since(t0).Seconds()
 	rev1, cpu1, cp1 := b.revision(), selfCPU(), b.controlPlaneCPU()
 	w1, y1 := counterSum(reg, "fsa_reconcile_kubernetes_writes_total"), histCount(reg, "fsa_reconcile_sync_duration_seconds")
+	t.Logf("API server requests during the idle window (all clients): %s", requestDelta(req0, b.apiRequests()))
 	resyncs := math.Floor(idle.Seconds() / s.Resync.Seconds())
 	t.Logf("idle %v with resync every %v (%v resyncs): store writes %d (%.3f/s), kubernetes writes %v (%.1f/s), syncs %v",
 		idle, s.Resync, resyncs, rev1-rev0, float64(rev1-rev0)/el, w1-w0, (w1-w0)/el, y1-y0)
@@ -591,6 +593,7 @@ func TestBenchColdIdle(t *testing.T) {
 		100*(cpu1-cpu0)/el, mem.HeapInuse>>20, strings.Join(cps, " "))
 	// The same process without the runner, for the baseline.
 	stop()
+	req2 := b.apiRequests()
 	cpu2, rev2, cp2 := selfCPU(), b.revision(), b.controlPlaneCPU()
 	t2 := time.Now()
 	select {
@@ -600,6 +603,7 @@ func TestBenchColdIdle(t *testing.T) {
 	}
 	el2 := time.Since(t2).Seconds()
 	cp3 := b.controlPlaneCPU()
+	t.Logf("API server requests without the runner: %s", requestDelta(req2, b.apiRequests()))
 	cps = cps[:0]
 	for name, v := range cp3 {
 		cps = append(cps, fmt.Sprintf("%s=%.1f%%", name, 100*(v-cp2[name])/el2))
@@ -744,4 +748,58 @@ func histSummary(reg *prometheus.Registry, name, kind string) string {
 			1000*h.GetSampleSum()/float64(max(1, h.GetSampleCount())), 1000*q(.5), 1000*q(.99))
 	}
 	return "n=0"
+}
+
+// apiRequests reads the API server's apiserver_request_total, summed by verb and resource.
+func (b *bench) apiRequests() map[string]float64 {
+	out := map[string]float64{}
+	raw, err := b.cl.Clientset().CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(b.ctx)
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		labels := line[len("apiserver_request_total{"):strings.LastIndexByte(line, '}')]
+		get := func(name string) string {
+			i := strings.Index(labels, name+"=\"")
+			if i < 0 {
+				return ""
+			}
+			rest := labels[i+len(name)+2:]
+			return rest[:strings.IndexByte(rest, '"')]
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndexByte(line, ' ')+1:]), 64)
+		if err != nil {
+			continue
+		}
+		out[get("verb")+" "+get("resource")] += v
+	}
+	return out
+}
+
+// requestDelta formats the nonzero differences, largest first.
+func requestDelta(a, b map[string]float64) string {
+	type kv struct {
+		k string
+		v float64
+	}
+	var d []kv
+	total := 0.0
+	for k, v := range b {
+		if dv := v - a[k]; dv > 0 {
+			d = append(d, kv{k, dv})
+			total += dv
+		}
+	}
+	slices.SortFunc(d, func(x, y kv) int { return int(y.v - x.v) })
+	var parts []string
+	for i, e := range d {
+		if i == 8 {
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s=%.0f", e.k, e.v))
+	}
+	return fmt.Sprintf("total %.0f: %s", total, strings.Join(parts, " "))
 }
