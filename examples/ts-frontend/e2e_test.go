@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
@@ -100,13 +101,15 @@ func TestPageEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	token := login.Msg.GetSession().GetToken()
 	projects := fsav1connect.NewProjectServiceClient(http.DefaultClient, fsad)
-	req := connect.NewRequest(&fsav1.ListProjectsRequest{})
-	req.Header().Set("Authorization", "Bearer "+token)
-	list, err := projects.ListProjects(ctx, req)
-	require.NoError(t, err)
-	require.Len(t, list.Msg.GetProjects(), 1)
-	require.Equal(t, "TS Demo", list.Msg.GetProjects()[0].GetName())
-	require.Equal(t, fsav1.Status_STATUS_RUNNING, list.Msg.GetProjects()[0].GetStatus())
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		req := connect.NewRequest(&fsav1.ListProjectsRequest{})
+		req.Header().Set("Authorization", "Bearer "+token)
+		list, err := projects.ListProjects(ctx, req)
+		require.NoError(c, err)
+		require.Len(c, list.Msg.GetProjects(), 1)
+		assert.Equal(c, "TS Demo", list.Msg.GetProjects()[0].GetName())
+		assert.Equal(c, fsav1.Status_STATUS_RUNNING, list.Msg.GetProjects()[0].GetStatus())
+	}, time.Minute, 200*time.Millisecond, "the project the page showed RUNNING is RUNNING on the server")
 }
 
 // buildPage installs the example's npm packages when its lock file is newer
