@@ -330,12 +330,26 @@ func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Clien
 		obs.Status = fsa.StatusStopped
 	case stopped:
 		obs.Status = fsa.StatusStopping
+	case st.State == k8s.StateRunning && waitsForDatabase(p, spec):
+		// Running, but without DATABASE_URL yet: adding it will restart the pod, so do not
+		// report RUNNING only to fall back to STARTING a moment later.
+		obs.Status, obs.Reason = fsa.StatusStarting, "WaitingForDatabase"
 	case st.State == k8s.StateRunning:
 		obs.Status = fsa.StatusRunning
 	default:
 		obs.Status, obs.Reason = fsa.StatusStarting, "Applied"
 	}
 	return obs, nil
+}
+
+// waitsForDatabase reports whether the sandbox's environment still lacks the DATABASE_URL of a
+// database that is meant to run.
+func waitsForDatabase(p *fsa.Project, spec k8s.SandboxSpec) bool {
+	if p.Database == nil || p.Database.Desired != fsa.StatusRunning {
+		return false
+	}
+	_, ok := spec.Env[fsa.EnvDatabaseURL]
+	return !ok
 }
 
 func (r *Runner) convergeDatabase(ctx context.Context, kc *k8s.Client, ui *userInformers, p *fsa.Project) (fsa.Observation, error) {
@@ -428,7 +442,8 @@ func (r *Runner) connectionURL(ctx context.Context, kc *k8s.Client, ui *userInfo
 
 // sandboxSpec builds the sandbox's desired objects, its environment included: the user's
 // variables, then the platform's (which always win): the terminal token, the project for
-// terminal tickets, DATABASE_URL once the database runs, and the user's Anthropic settings.
+// terminal tickets, DATABASE_URL once the database has credentials, and the user's Anthropic
+// settings.
 // waiting is true when DATABASE_URL should be there but the credentials are not readable yet.
 func (r *Runner) sandboxSpec(ctx context.Context, user string, kc *k8s.Client, ui *userInformers, p *fsa.Project) (spec k8s.SandboxSpec, waiting bool, err error) {
 	sb := p.Sandbox
@@ -448,13 +463,15 @@ func (r *Runner) sandboxSpec(ctx context.Context, user string, kc *k8s.Client, u
 		}
 	}
 	env[envProject] = p.ID
-	if db := p.Database; db != nil && db.Status == fsa.StatusRunning {
+	// The credentials outlive a stopped database, so DATABASE_URL stays in the environment while
+	// the database stops and starts again: no needless roll-out of the sandbox.
+	if db := p.Database; db != nil && db.Desired != fsa.StatusTerminated && db.Status != fsa.StatusCreating {
 		url, err := r.connectionURL(ctx, kc, ui, db.ClusterName)
 		switch {
 		case err == nil:
 			env[fsa.EnvDatabaseURL] = url
 		case errors.Is(err, k8s.ErrNotReady):
-			waiting = true
+			waiting = db.Status == fsa.StatusRunning
 		default:
 			return spec, false, err
 		}
