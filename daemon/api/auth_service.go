@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
-	"golang.org/x/crypto/bcrypt"
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	"github.com/fullstackagent/fsa/fsa"
@@ -49,7 +48,7 @@ func (s *authService) SignUp(ctx context.Context, req *connect.Request[fsav1.Sig
 	if err := validatePassword(m.Password); err != nil {
 		return nil, err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(m.Password), s.auth.BcryptCost)
+	hash, err := hashPassword(ctx, m.Password, s.auth.BcryptCost)
 	if err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)
 	}
@@ -88,7 +87,7 @@ func (s *authService) Login(ctx context.Context, req *connect.Request[fsav1.Logi
 	if len(pw) > maxPasswordBytes {
 		pw = "" // never matches; still pays for one comparison
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(pw)) != nil || ident == nil || m.Password == "" {
+	if !passwordMatches(ctx, hash, pw) || ident == nil || m.Password == "" {
 		return nil, errBadLogin
 	}
 	u, err := s.c.GetUser(ctx, ident.UserID)
