@@ -52,6 +52,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", "", "state directory (default <repo>/.cache/devcluster)")
+	demo := fs.Bool("demo", true, "up: also start a demo sandbox in the default namespace")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -66,7 +67,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s := state{dir: abs}
+	s := state{dir: abs, demo: *demo}
 	switch args[0] {
 	case "up":
 		return s.up(stdout, stderr)
@@ -81,7 +82,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-type state struct{ dir string }
+type state struct {
+	dir  string
+	demo bool // up also starts a demo sandbox in the default namespace
+}
 
 func (s state) path(name string) string { return filepath.Join(s.dir, name) }
 
@@ -189,6 +193,14 @@ func (s state) up(stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stderr, "fsa-devcluster: up in %.1fs: %s (pid %d); logs in %s\n",
 			time.Since(start).Seconds(), strings.TrimSpace(string(server)), cmd.Process.Pid, s.path(dirWork+"/logs"))
+		if s.demo {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			err := startDemoSandbox(ctx, s.path(fileKubeconfig), stderr)
+			cancel()
+			if err != nil {
+				return err
+			}
+		}
 		fmt.Fprintf(stdout, "export KUBECONFIG=%s\n", s.path(fileKubeconfig))
 		return nil
 	}
