@@ -30,7 +30,7 @@ $(STATICCHECK):
 
 ## test: run every test: generated code up to date, proto lint, scripts, TypeScript, and all Go
 ##       tests with -race, integration tests against a local control plane included
-test: k8s-bins check-generate clients-proto-lint runtime-check clients-ts-test web-check web-deps
+test: k8s-bins check-generate clients-proto-lint runtime-check clients-ts-test web-check web-deps ts-frontend-deps
 	$(GO) test -race -count=1 -timeout 45m ./...
 
 ## test-short: unit tests only (no control plane, no multi-process clusters)
