@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -16,7 +17,7 @@ import (
 // affected, so a test can still ask the isolated node to write and watch it fail.
 type streamLayer struct {
 	ln        net.Listener
-	advertise net.Addr
+	advertise advertiseAddr
 
 	mu       sync.Mutex
 	isolated bool
@@ -25,17 +26,26 @@ type streamLayer struct {
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
 
+// newStreamLayer listens on bind and advertises advertise as it is written: a DNS name stays a
+// name (it is the node's Raft address in the configuration, and peers resolve it on every dial,
+// so a node recreated with a new IP stays reachable under its name).
 func newStreamLayer(bind, advertise string) (*streamLayer, error) {
-	adv, err := net.ResolveTCPAddr("tcp", advertise)
-	if err != nil {
-		return nil, err
+	if _, _, err := net.SplitHostPort(advertise); err != nil {
+		return nil, fmt.Errorf("raft advertise %q: %w", advertise, err)
 	}
 	ln, err := net.Listen("tcp", bind)
 	if err != nil {
 		return nil, err
 	}
-	return &streamLayer{ln: ln, advertise: adv, conns: map[net.Conn]struct{}{}}, nil
+	return &streamLayer{ln: ln, advertise: advertiseAddr(advertise), conns: map[net.Conn]struct{}{}}, nil
 }
+
+// advertiseAddr is an unresolved TCP address (host:port, the host possibly a DNS name). Raft's
+// NetworkTransport takes the stream layer's Addr().String() as the node's own address.
+type advertiseAddr string
+
+func (a advertiseAddr) Network() string { return "tcp" }
+func (a advertiseAddr) String() string  { return string(a) }
 
 var errIsolated = errors.New("raft transport isolated by fault injection")
 
@@ -56,7 +66,7 @@ func (l *streamLayer) Accept() (net.Conn, error) {
 // Close implements net.Listener.
 func (l *streamLayer) Close() error { return l.ln.Close() }
 
-// Addr implements net.Listener with the advertised address.
+// Addr implements net.Listener with the advertised address, unresolved.
 func (l *streamLayer) Addr() net.Addr { return l.advertise }
 
 // Dial implements raft.StreamLayer.
@@ -64,6 +74,7 @@ func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	if l.Isolated() {
 		return nil, errIsolated
 	}
+	// net.DialTimeout resolves a name afresh on every dial.
 	c, err := net.DialTimeout("tcp", string(address), timeout)
 	if err != nil {
 		return nil, err
