@@ -2,7 +2,9 @@ package raftstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -182,4 +184,28 @@ func (s *Store) Snapshot(ctx context.Context) error {
 		return fmt.Errorf("snapshot: %w", s.raftError(err))
 	}
 	return nil
+}
+
+// Backup takes a snapshot of this node's state now (or keeps the newest one when nothing was
+// applied since) and opens it: the caller reads the snapshot's bytes (the state database, as
+// fsm Persist writes it) from rc and must close it. meta gives the snapshot's index and term.
+func (s *Store) Backup(ctx context.Context) (meta *raft.SnapshotMeta, rc io.ReadCloser, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	if err := s.await(ctx, s.raft.Snapshot()); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		return nil, nil, fmt.Errorf("backup: snapshot: %w", s.raftError(err))
+	}
+	list, err := s.snaps.List()
+	if err != nil {
+		return nil, nil, fmt.Errorf("backup: list snapshots: %w", err)
+	}
+	if len(list) == 0 {
+		return nil, nil, fmt.Errorf("backup: no snapshot")
+	}
+	meta, rc, err = s.snaps.Open(list[0].ID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("backup: open snapshot %s: %w", list[0].ID, err)
+	}
+	return meta, rc, nil
 }

@@ -91,6 +91,7 @@ type Store struct {
 	raft     *raft.Raft
 	fsm      *fsm
 	logs     *raftboltdb.BoltStore
+	snaps    raft.SnapshotStore
 	trans    raft.Transport
 	ownTrans *raft.NetworkTransport // closed by Close when Open created it
 	logger   hclog.Logger
@@ -237,6 +238,7 @@ func Open(cfg Config) (_ *Store, err error) {
 		raft:       r,
 		fsm:        f,
 		logs:       logs,
+		snaps:      snaps,
 		trans:      trans,
 		ownTrans:   ownTrans,
 		logger:     logger,
