@@ -51,6 +51,8 @@
 //	/metrics                   Prometheus: Go, process, fsa_raft_*, fsa_daemon_*, fsa_reconcile_*, RPC
 //	/debug/pprof/              with --pprof only
 //	/admin/v1/cluster/...      status (GET), join, remove, transfer (POST); bearer admin token
+//	/admin/v1/snapshot         POST: a fresh Raft snapshot of this node's state (a backup),
+//	                           index and term in headers; bearer admin token
 //	/test/v1/...               TEST ONLY (--enable-test-endpoints): SDK writes and local reads
 //	                           as plain JSON, and with --fault-control the Raft isolation switch
 //	everything else            the RPC API (package daemon/api)
