@@ -203,9 +203,17 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	var last *raft.Log
 
 	err := f.update(func(tx *bolt.Tx) error {
-		applied, _ := readApplied(tx)
+		applied, appliedTerm := readApplied(tx)
 		for i, l := range logs {
 			if l.Index <= applied {
+				// Already in the state. A replayed entry must be the one that was applied: at
+				// the applied index its term is the recorded one, and below it no term can be
+				// higher. Otherwise the log and the state are from different histories (say a
+				// state database copied into a fresh cluster), and skipping would lose commits.
+				if appliedTerm != 0 && (l.Term > appliedTerm || (l.Index == applied && l.Term != appliedTerm)) {
+					panic(fmt.Sprintf("raftstore: log entry %d (term %d) does not match the state, applied up to %d in term %d",
+						l.Index, l.Term, applied, appliedTerm))
+				}
 				continue
 			}
 			last = l

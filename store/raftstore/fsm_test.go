@@ -3,6 +3,7 @@ package raftstore
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"testing"
 
@@ -196,4 +197,36 @@ func TestWatchWaitsForPublish(t *testing.T) {
 	// Revisions beyond the committed one are still refused at once.
 	_, err := f.watch(ctx, 5)
 	require.ErrorIs(t, err, store.ErrAhead)
+}
+
+func TestReplayOfAForeignEntryPanics(t *testing.T) {
+	entry := func(index, term uint64) *raft.Log {
+		e := txnEntry(t, index, store.Txn{Ops: []store.Op{putUser(fmt.Sprint(index))}})
+		e.Term = term
+		return e
+	}
+	cases := []struct {
+		name   string
+		replay *raft.Log
+		panics bool
+	}{
+		{"same entry at the applied index", entry(3, 2), false},
+		{"older entry of an earlier term", entry(1, 1), false},
+		{"other term at the applied index", entry(3, 1), true},
+		{"higher term below the applied index", entry(2, 5), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newTestFSM(t)
+			f.ApplyBatch([]*raft.Log{entry(1, 1), entry(2, 2), entry(3, 2)})
+			require.Equal(t, int64(3), fsmRevision(t, f))
+			apply := func() { f.ApplyBatch([]*raft.Log{tc.replay}) }
+			if tc.panics {
+				require.Panics(t, apply)
+			} else {
+				require.NotPanics(t, apply)
+			}
+			assert.Equal(t, int64(3), fsmRevision(t, f), "a replayed entry changes nothing")
+		})
+	}
 }
