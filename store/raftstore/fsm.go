@@ -376,8 +376,11 @@ func (f *fsm) watch(ctx context.Context, after int64) (*store.Cursor, error) {
 		wake := f.pubWake
 		f.pubMu.Unlock()
 		c, err := f.feed.Watch(ctx, after)
-		if !errors.Is(err, store.ErrAhead) || after > f.committedRev.Load() || f.feed.Head() >= after {
+		if !errors.Is(err, store.ErrAhead) || after > f.committedRev.Load() {
 			return c, err
+		}
+		if f.feed.Head() >= after {
+			continue // published since the Watch above: watch again
 		}
 		select {
 		case <-wake:
