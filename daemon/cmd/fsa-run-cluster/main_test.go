@@ -175,10 +175,14 @@ func TestRunClusterFailover(t *testing.T) {
 	require.Contains(t, buf.String(), oldLeader+" restarted")
 
 	// The cluster agrees on the new leader through the admin API too.
+	// (Asked of n1, which may have just restarted: give it a moment to hear from the leader.)
 	ac := &daemon.AdminClient{BaseURL: fmt.Sprintf("http://%s:%d", hosts[0], o.apiPort), Token: readSecret(t, o.dir, "admin-token")}
-	st, err := ac.Status(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, newLeader, st.LeaderID)
+	var st daemon.ClusterStatus
+	require.Eventually(t, func() bool {
+		var err error
+		st, err = ac.Status(ctx)
+		return err == nil && st.LeaderID == newLeader
+	}, 30*time.Second, 50*time.Millisecond, "n1 reports the new leader %s (last: %+v)", newLeader, st)
 	assert.Len(t, st.Members, 3)
 
 	// Ctrl-C stops everything.
