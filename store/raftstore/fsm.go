@@ -60,7 +60,7 @@ type fsm struct {
 
 	appliedIndex atomic.Uint64 // last log index applied (or restored)
 
-	// committedRev is the revision of the state database, set right after each bbolt commit and
+	// committedRev is the revision of the state database, set just before each bbolt commit and
 	// before the commit's events are published; pubWake is closed (and replaced) after each
 	// publish. Together they let watch wait out the short window in which a reader has seen a
 	// revision in the database that the feed has not published yet.
@@ -243,13 +243,18 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if last == nil {
 			return nil
 		}
+		if len(events) > 0 {
+			// Announce the revision before the commit makes it readable, so that a reader who
+			// sees it in the database and then watches from it waits for the publish below
+			// instead of being told the revision is not reached yet.
+			f.committedRev.Store(events[len(events)-1].Revision)
+		}
 		return writeApplied(tx, last.Index, last.Term)
 	})
 	if err != nil {
 		panic(fmt.Sprintf("raftstore: apply batch: %v", err))
 	}
 	if len(events) > 0 {
-		f.committedRev.Store(events[len(events)-1].Revision)
 		for _, ev := range events {
 			f.feed.Publish(ev)
 		}
