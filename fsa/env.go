@@ -92,6 +92,21 @@ func ownedProject(s store.Snapshot, userID, projectID string) (store.Record, err
 	return r, err
 }
 
+// beginProjectWrite starts a transaction on one of the user's projects that still accepts
+// changes: the project must stay unchanged until commit, and the call's idempotency key (if
+// any) is checked and recorded.
+func beginProjectWrite(s store.Snapshot, im *idem, userID, projectID string) (store.Txn, error) {
+	pr, err := mutableProject(s, userID, projectID)
+	if err != nil {
+		return store.Txn{}, err
+	}
+	txn := store.Txn{Conds: []store.Cond{cond(pr)}}
+	if err := im.check(s, &txn, projectID, projectID); err != nil {
+		return store.Txn{}, err
+	}
+	return txn, nil
+}
+
 func mutableProject(s store.Snapshot, userID, projectID string) (store.Record, error) {
 	r, err := ownedProject(s, userID, projectID)
 	if err != nil {
@@ -168,7 +183,7 @@ func (c *Client) writeEnv(ctx context.Context, userID, projectID, category strin
 	var out []*EnvVar
 	_, err = c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
 		out = out[:0]
-		pr, err := mutableProject(s, userID, projectID)
+		txn, err := beginProjectWrite(s, im, userID, projectID)
 		if err != nil {
 			return store.Txn{}, err
 		}
@@ -179,10 +194,6 @@ func (c *Client) writeEnv(ctx context.Context, userID, projectID, category strin
 		byKey := map[string]*EnvVar{}
 		for _, v := range existing {
 			byKey[v.Key] = v
-		}
-		txn := store.Txn{Conds: []store.Cond{cond(pr)}}
-		if err := im.check(s, &txn, projectID, projectID); err != nil {
-			return store.Txn{}, err
 		}
 		now := c.timestamp()
 		count := len(existing)
@@ -250,12 +261,8 @@ func (c *Client) DeleteEnv(ctx context.Context, userID, projectID, key string) e
 		return err
 	}
 	_, err = c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
-		pr, err := mutableProject(s, userID, projectID)
+		txn, err := beginProjectWrite(s, im, userID, projectID)
 		if err != nil {
-			return store.Txn{}, err
-		}
-		txn := store.Txn{Conds: []store.Cond{cond(pr)}}
-		if err := im.check(s, &txn, projectID, projectID); err != nil {
 			return store.Txn{}, err
 		}
 		r, err := s.Get(store.KindEnvVar, envID(projectID, key))

@@ -80,12 +80,8 @@ func (c *Client) RotateTerminalToken(ctx context.Context, userID, projectID stri
 		return err
 	}
 	_, err = c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
-		pr, err := mutableProject(s, userID, projectID)
+		txn, err := beginProjectWrite(s, im, userID, projectID)
 		if err != nil {
-			return store.Txn{}, err
-		}
-		txn := store.Txn{Conds: []store.Cond{cond(pr)}}
-		if err := im.check(s, &txn, projectID, projectID); err != nil {
 			return store.Txn{}, err
 		}
 		id := envID(projectID, EnvTTYDAccessToken)
