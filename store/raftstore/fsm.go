@@ -53,6 +53,7 @@ type fsm struct {
 	retention int
 	logger    hclog.Logger
 	feed      *store.Feed
+	noSync    bool // commits skip fsync; see durability.go
 
 	mu     sync.RWMutex
 	db     *stateDB
@@ -103,8 +104,8 @@ func (s *stateDB) release() error {
 
 // openStateDB opens (creating if needed) the state database at path and makes sure its buckets
 // exist.
-func openStateDB(path string) (*stateDB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: bboltLockTimeout, InitialMmapSize: initialMmapSize})
+func openStateDB(path string, noSync bool) (*stateDB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: bboltLockTimeout, InitialMmapSize: initialMmapSize, NoSync: noSync})
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}
@@ -122,12 +123,23 @@ func openStateDB(path string) (*stateDB, error) {
 }
 
 // openFSM opens the state database in dir and a change feed positioned at its revision, with
-// the retained history the database holds.
-func openFSM(dir string, retention int, logger hclog.Logger) (*fsm, error) {
+// the retained history the database holds. Unless syncEveryApply is set (or the platform has
+// no boot id), the database commits without fsync; see durability.go.
+func openFSM(dir string, retention int, logger hclog.Logger, syncEveryApply bool) (*fsm, error) {
 	if err := os.Remove(filepath.Join(dir, restoreFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("remove interrupted restore: %w", err)
 	}
-	db, err := openStateDB(filepath.Join(dir, stateFile))
+	bootID := currentBootID()
+	if err := discardIfFromEarlierBoot(dir, bootID, logger); err != nil {
+		return nil, err
+	}
+	noSync := !syncEveryApply && bootID != ""
+	if noSync {
+		if err := writeBootMarker(dir, bootID); err != nil {
+			return nil, err
+		}
+	}
+	db, err := openStateDB(filepath.Join(dir, stateFile), noSync)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +168,7 @@ func openFSM(dir string, retention int, logger hclog.Logger) (*fsm, error) {
 		_ = db.release()
 		return nil, err
 	}
-	f := &fsm{dir: dir, retention: retention, logger: logger, feed: feed, db: db, pubWake: make(chan struct{})}
+	f := &fsm{dir: dir, retention: retention, logger: logger, feed: feed, noSync: noSync, db: db, pubWake: make(chan struct{})}
 	f.appliedIndex.Store(applied)
 	f.committedRev.Store(rev)
 	return f, nil
@@ -317,7 +329,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
-	db, err := openStateDB(tmp)
+	db, err := openStateDB(tmp, f.noSync)
 	if err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("restore snapshot: %w", err)
@@ -425,6 +437,16 @@ func (f *fsm) close() error {
 	f.mu.Unlock()
 	f.feed.Close()
 	f.published()
+	if f.noSync {
+		// A clean close leaves the database synced and unmarked; if the sync fails the marker
+		// stays, and a restart after a machine crash rebuilds the database.
+		if err := db.db.Sync(); err != nil {
+			return errors.Join(fmt.Errorf("sync state database: %w", err), db.release())
+		}
+		if err := removeBootMarker(f.dir); err != nil {
+			return errors.Join(err, db.release())
+		}
+	}
 	return db.release()
 }
 

@@ -19,7 +19,7 @@ import (
 
 func newTestFSM(t *testing.T) *fsm {
 	t.Helper()
-	f, err := openFSM(t.TempDir(), 0, hclog.NewNullLogger())
+	f, err := openFSM(t.TempDir(), 0, hclog.NewNullLogger(), false)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = f.close() })
 	return f

@@ -1,11 +1,13 @@
 package raftstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -365,6 +367,76 @@ func TestRestart(t *testing.T) {
 		assert.Equal(t, int64(10), rev)
 		assert.Equal(t, want, got)
 	})
+}
+
+// TestStateDatabaseAfterCrash covers the state database written without fsync (durability.go):
+// after a process crash it is used as it is; after a machine crash (a marker from another boot)
+// it is set aside and rebuilt from the snapshot and the log.
+func TestStateDatabaseAfterCrash(t *testing.T) {
+	if _, err := os.Stat("/proc/sys/kernel/random/boot_id"); err != nil {
+		t.Skip("no boot id on this platform: every apply is fsync'd")
+	}
+	bootID, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	require.NoError(t, err)
+
+	for _, tc := range []struct {
+		name     string
+		snapshot bool   // take a snapshot before the crash (else the log alone rebuilds it)
+		marker   string // the boot marker left behind by the crash
+		corrupt  bool   // the crash left the database unreadable
+		rebuilt  bool
+	}{
+		{name: "process crash", marker: string(bootID), rebuilt: false},
+		{name: "machine crash, snapshot and log", snapshot: true, marker: "an-earlier-boot\n", corrupt: true, rebuilt: true},
+		{name: "machine crash, log only", marker: "an-earlier-boot\n", corrupt: true, rebuilt: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, 3, withTrailingLogs(2))
+			ctx := ctxT(t)
+			for i := 0; i < 10; i++ {
+				c.commit(t, store.Txn{Ops: []store.Op{put(store.KindUser, fmt.Sprint("u", i), "")}})
+			}
+			f := c.Followers()[0]
+			waitRevision(t, f, 10)
+			if tc.snapshot {
+				require.NoError(t, f.store.Snapshot(ctx))
+				c.commit(t, store.Txn{Ops: []store.Op{put(store.KindUser, "after-snapshot", "")}})
+				waitRevision(t, f, 11)
+			}
+			wantRev, want := dump(t, f.store)
+			c.stop(f)
+			_, err := os.Stat(filepath.Join(f.dir, "state.db.boot"))
+			require.ErrorIs(t, err, os.ErrNotExist, "a clean close removes the marker")
+
+			// What a crash leaves behind: the marker, and after a machine crash a database
+			// whose unsynced pages are garbage.
+			require.NoError(t, os.WriteFile(filepath.Join(f.dir, "state.db.boot"), []byte(tc.marker), 0o600))
+			if tc.corrupt {
+				require.NoError(t, os.WriteFile(filepath.Join(f.dir, "state.db"), bytes.Repeat([]byte{0xAB}, 64<<10), 0o600))
+			}
+			c.restart(f)
+			_, err = os.Stat(filepath.Join(f.dir, "state.db.discarded"))
+			if !tc.rebuilt {
+				require.ErrorIs(t, err, os.ErrNotExist)
+				// Used as it was, before hearing from the leader.
+				rev, got := dump(t, f.store)
+				assert.Equal(t, wantRev, rev)
+				assert.Equal(t, want, got)
+			} else {
+				require.NoError(t, err, "the untrusted database is set aside")
+				waitRevision(t, f, wantRev)
+				rev, got := dump(t, f.store)
+				assert.Equal(t, wantRev, rev)
+				assert.Equal(t, want, got)
+			}
+			marker, err := os.ReadFile(filepath.Join(f.dir, "state.db.boot"))
+			require.NoError(t, err, "the running node marks its unsynced database")
+			assert.Equal(t, strings.TrimSpace(string(bootID)), strings.TrimSpace(string(marker)))
+
+			c.commit(t, store.Txn{Ops: []store.Op{put(store.KindUser, "later", "")}})
+			waitRevision(t, f, wantRev+1)
+		})
+	}
 }
 
 func TestMembership(t *testing.T) {

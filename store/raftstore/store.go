@@ -78,6 +78,13 @@ type Config struct {
 	// (store.DefaultRetention if zero).
 	Retention int
 
+	// SyncEveryApply fsyncs the state database on every applied batch. By default it is not:
+	// the Raft log and the snapshots are the durable record, a process crash loses nothing
+	// (the page cache outlives the process), and after a machine crash the node rebuilds the
+	// database from its snapshot and log (see durability.go). Set it to trade commit latency
+	// for not having to rebuild, or to compare the two.
+	SyncEveryApply bool
+
 	// Logger receives Raft's and this package's logs (hclog.Default() named "raftstore" if nil).
 	Logger hclog.Logger
 }
@@ -137,7 +144,7 @@ func Open(cfg Config) (_ *Store, err error) {
 		}
 	}()
 
-	f, err := openFSM(cfg.Dir, cfg.Retention, logger)
+	f, err := openFSM(cfg.Dir, cfg.Retention, logger, cfg.SyncEveryApply)
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: %w", err)
 	}
