@@ -37,7 +37,7 @@ func main() {
 		closed   = flag.Duration("closed", 5*time.Second, "duration of each closed-loop load")
 		writers  = flag.String("writers", "1,64", "closed-loop writer counts")
 		etcdBin  = flag.String("etcd", "", "etcd binary; empty skips etcd")
-		targets  = flag.String("targets", "mem,bolt,raft,etcd", "targets to run, in order: mem, bolt, raft, raft1s (raft with 1 s timeouts), etcd")
+		targets  = flag.String("targets", "mem,bolt,raft,etcd", "targets to run, in order: mem, bolt, raft, raftsync (raft fsync'ing the state database on every apply), raft1s (raft with 1 s timeouts), etcd")
 		dir      = flag.String("dir", "", "directory for data (a temporary directory if empty)")
 		fsyncDur = flag.Duration("fsync", 3*time.Second, "duration of the fsync probe per repetition")
 		raftTO   = flag.Duration("raft-timeout", 300*time.Millisecond, "raft heartbeat and election timeout (lease: half); fsad's default")

@@ -38,9 +38,11 @@ func openTarget(ctx context.Context, name, dir, etcdBin string) (writer, error) 
 		}
 		return &storeWriter{s: s}, nil
 	case "raft":
-		return openRaft(ctx, dir, raftTimeout)
+		return openRaft(ctx, dir, raftTimeout, false)
+	case "raftsync":
+		return openRaft(ctx, dir, raftTimeout, true)
 	case "raft1s":
-		return openRaft(ctx, dir, time.Second)
+		return openRaft(ctx, dir, time.Second, false)
 	case "etcd":
 		return openEtcd(ctx, dir, etcdBin)
 	}
@@ -88,8 +90,9 @@ var raftTimeout, raftCommitTimeout time.Duration
 
 // openRaft starts three raftstore nodes on TCP 127.0.0.1 with the given heartbeat and election
 // timeout (lease: half; fsad's default is 300 ms) and returns a writer that follows the leader.
-// Target "raft1s" is the same with 1 s.
-func openRaft(ctx context.Context, dir string, timeout time.Duration) (writer, error) {
+// Target "raft1s" is the same with 1 s; "raftsync" fsyncs every node's state database on
+// every applied batch (raftstore.Config.SyncEveryApply), as raftstore did before.
+func openRaft(ctx context.Context, dir string, timeout time.Duration, syncEveryApply bool) (writer, error) {
 	addrs, err := freePorts(3)
 	if err != nil {
 		return nil, err
@@ -110,7 +113,8 @@ func openRaft(ctx context.Context, dir string, timeout time.Duration) (writer, e
 			Bootstrap: true, InitialMembers: members,
 			HeartbeatTimeout: timeout, ElectionTimeout: timeout,
 			LeaderLeaseTimeout: timeout / 2, CommitTimeout: raftCommitTimeout,
-			Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: os.Stderr}),
+			SyncEveryApply: syncEveryApply,
+			Logger:         hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: os.Stderr}),
 		})
 		if err != nil {
 			closeAll()
