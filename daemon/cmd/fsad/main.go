@@ -2,8 +2,15 @@
 // reconcile loops, on one node (embedded bbolt) or as a Raft cluster. Configuration comes from
 // flags and FSA_* environment variables (`fsad -h`); see package daemon.
 //
-// Exit codes: 0 after a clean shutdown (SIGINT, SIGTERM), 1 when the daemon fails, 2 for bad
-// configuration.
+// Subcommands (each with -h):
+//
+//	fsad backup  --admin URL -o FILE     download a backup of a running node (POST /admin/v1/snapshot)
+//	fsad restore --data-dir D --snapshot FILE --node-id ID --raft-advertise ADDR [--members ...]
+//	                                      make a backup the data directory of a new cluster's first node
+//	fsad version                          print the version
+//
+// Exit codes: 0 after a clean shutdown (SIGINT, SIGTERM) or a successful subcommand, 1 when the
+// daemon or a subcommand fails, 2 for bad configuration or arguments.
 package main
 
 import (
@@ -29,8 +36,17 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		_, _ = fmt.Fprintln(stderr, "fsad", version)
 		return 0
 	}
+	if len(args) > 0 {
+		switch args[0] {
+		case "restore":
+			return runRestore(args[1:], getenv, stderr)
+		case "backup":
+			return runBackup(args[1:], getenv, stderr)
+		}
+	}
 	cfg, err := daemon.ParseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		_, _ = fmt.Fprintln(stderr, "\nSubcommands: fsad backup -h, fsad restore -h, fsad version.")
 		return 0
 	}
 	if err != nil {
