@@ -104,7 +104,7 @@ func createNode(ctx context.Context, cs kubernetes.Interface) error {
 }
 
 // createStorageClass applies kwok's volume StorageClass (kwok-volume, the default class), so
-// PersistentVolumeClaims bind through kwok's volume stages.
+// PersistentVolumeClaims get volumes from k8s/pvstandin (released and deleted by kwok's Stages).
 func (cp *ControlPlane) createStorageClass(ctx context.Context, cs kubernetes.Interface) error {
 	data, err := os.ReadFile(filepath.Join(cp.opts.KwokDir, "storage-class.yaml"))
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/fullstackagent/fsa/k8s/pvstandin"
 )
 
 // Options configures Start. The zero value is ready to use.
@@ -34,6 +37,27 @@ type Options struct {
 	KeepDir bool
 	// Logf, if set, receives progress lines (timings of the start phases).
 	Logf func(format string, args ...any)
+	// ExtraArgs appends flags to a component's command line, by component name (Etcd,
+	// APIServer, ControllerManager, Scheduler, Kwok); a later flag overrides an earlier one, so
+	// this can raise e.g. kube-controller-manager's --kube-api-qps. The environment can add more
+	// (EnvExtraArgs), after these.
+	ExtraArgs map[string][]string
+	// VolumeWorkers is how many claims the volume provisioner (k8s/pvstandin) binds in parallel.
+	// Default pvstandin.DefaultWorkers.
+	VolumeWorkers int
+}
+
+// EnvExtraArgs is the prefix of the environment variables that append flags to a component's
+// command line: FSA_K8S_ARGS_ETCD, FSA_K8S_ARGS_KUBE_APISERVER,
+// FSA_K8S_ARGS_KUBE_CONTROLLER_MANAGER, FSA_K8S_ARGS_KUBE_SCHEDULER, FSA_K8S_ARGS_KWOK, each a
+// whitespace-separated list of flags (e.g. "--kube-api-qps=1000 --kube-api-burst=2000").
+const EnvExtraArgs = "FSA_K8S_ARGS_"
+
+// extraArgs returns the flags Options.ExtraArgs and the environment add to the named component.
+func (cp *ControlPlane) extraArgs(name string) []string {
+	args := append([]string(nil), cp.opts.ExtraArgs[name]...)
+	env := EnvExtraArgs + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	return append(args, strings.Fields(os.Getenv(env))...)
 }
 
 // Component names, as used for log files (<Dir>/logs/<name>.log).
@@ -81,6 +105,34 @@ type ControlPlane struct {
 	mu      sync.Mutex
 	procs   map[string]*process
 	stopped bool
+
+	// The volume provisioner (k8s/pvstandin) runs from Start to Stop.
+	stopVolumes func()
+	volumesDone chan struct{}
+}
+
+// startVolumes runs the volume provisioner for kwok's StorageClass in place of kwok's
+// pvc-provision Stage, which kwok plays one claim at a time.
+func (cp *ControlPlane) startVolumes() error {
+	cfg := cp.RESTConfig()
+	cfg.QPS, cfg.Burst = 1000, 2000 // its own client: three writes per claim, in parallel
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("k8stest: volume provisioner client: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	logf := cp.logf
+	go func() {
+		defer close(done)
+		if err := pvstandin.Run(ctx, cs, pvstandin.Options{Workers: cp.opts.VolumeWorkers, Logf: logf}); err != nil {
+			logf("k8stest: volume provisioner: %v", err)
+		}
+	}()
+	cp.mu.Lock()
+	cp.stopVolumes, cp.volumesDone = cancel, done
+	cp.mu.Unlock()
+	return nil
 }
 
 // Start runs a control plane and returns once it is usable: /readyz is ok, the fake node is
@@ -167,6 +219,9 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if err := cp.bootstrap(ctx, cs, step); err != nil {
 		return nil, err
 	}
+	if err := cp.startVolumes(); err != nil {
+		return nil, err
+	}
 	cp.startDuration = time.Since(t0)
 	step("control plane ready")
 	return cp, nil
@@ -245,6 +300,7 @@ func (cp *ControlPlane) startProcess(name string, args []string) error {
 			return fmt.Errorf("k8stest: %s is already running", name)
 		}
 	}
+	args = append(args[:len(args):len(args)], cp.extraArgs(name)...)
 	p := newProcess(name, filepath.Join(cp.opts.BinDir, name), cp.path("logs", name+".log"), args)
 	if err := p.start(); err != nil {
 		return fmt.Errorf("k8stest: %w", err)
@@ -368,7 +424,12 @@ func (cp *ControlPlane) Stop() error {
 	}
 	cp.stopped = true
 	procs := cp.procs
+	stopVolumes, volumesDone := cp.stopVolumes, cp.volumesDone
 	cp.mu.Unlock()
+	if stopVolumes != nil {
+		stopVolumes()
+		<-volumesDone
+	}
 	for i := len(binaries) - 1; i >= 0; i-- {
 		if p := procs[binaries[i]]; p != nil {
 			grace := stopGrace

@@ -1,9 +1,13 @@
 // Package k8stest runs a real Kubernetes control plane for tests: etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler and kwok (a fake kubelet), built from Go modules by
 // `make k8s-bins` (k8s/localcluster) and run as child processes on 127.0.0.1 free ports. Pods are
-// scheduled and turned Running/Ready by kwok on one fake node; PVCs bind through kwok's volume
-// stages and default StorageClass; RBAC is enforced; a minimal KubeBlocks Cluster CRD is served
-// and the KubeBlocks stand-in (k8s/kbstandin) moves Clusters through their phases.
+// scheduled and turned Running/Ready by kwok on one fake node; PVCs of kwok's default
+// StorageClass get volumes from a provisioner stand-in the control plane runs in-process
+// (k8s/pvstandin, in place of kwok's pvc-provision Stage, which kwok plays one claim at a time)
+// and are released and deleted through kwok's volume Stages; RBAC is enforced; a minimal
+// KubeBlocks Cluster CRD is served and the KubeBlocks stand-in (k8s/kbstandin) moves Clusters
+// through their phases. Options.ExtraArgs and the FSA_K8S_ARGS_<COMPONENT> environment variables
+// (EnvExtraArgs) add flags to a component's command line.
 //
 // # Tests
 //

@@ -17,6 +17,10 @@ import (
 // must already serve the Cluster CRD and run a KubeBlocks stand-in.
 const EnvKubeconfig = "FSA_TEST_KUBECONFIG"
 
+// kbWorkers is how many Clusters the KubeBlocks stand-in syncs in parallel (its default, 2,
+// caps how fast a burst of projects gets databases).
+const kbWorkers = 8
+
 // startTimeout bounds how long Main waits for a control plane to become usable.
 const startTimeout = 3 * time.Minute
 
@@ -102,7 +106,7 @@ func runMain(m *testing.M) int {
 	standinCtx, stopStandin := context.WithCancel(context.Background())
 	standinDone := make(chan error, 1)
 	go func() {
-		standinDone <- kbstandin.Run(standinCtx, c.Dynamic(), c.Clientset(), kbstandin.Options{Logf: logf})
+		standinDone <- kbstandin.Run(standinCtx, c.Dynamic(), c.Clientset(), kbstandin.Options{Workers: kbWorkers, Logf: logf})
 	}()
 
 	probeCtx, cancelProbe := context.WithTimeout(context.Background(), time.Minute)

@@ -36,7 +36,10 @@ BINARIES=(etcd "${KUBE_COMPONENTS[@]}" kwok)
 # kwok ships no built-in stages: these files from its kustomize/stage folder make the "fast" set.
 KWOK_STAGES=(node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml
   pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml
-  volume/fast/pv-bind.yaml volume/fast/pv-delete.yaml volume/fast/pvc-provision.yaml volume/fast/pvc-delete.yaml)
+  volume/fast/pv-bind.yaml volume/fast/pv-delete.yaml volume/fast/pvc-delete.yaml)
+# Not volume/fast/pvc-provision.yaml: kwok plays Stages of claims one at a time, which capped how
+# fast volume-backed pods start; k8s/k8stest runs k8s/pvstandin, which creates the same volumes
+# with parallel workers, instead.
 
 log() { echo "k8s-bins: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -211,7 +214,8 @@ build() {
   timed kwok build_kwok
   timed kwok-config kwok_config
   awk -v a="$total" -v b="$(date +%s.%N)" 'BEGIN { printf "total %.1fs\n", b - a }' | tee -a "$OUT/build-times.txt" >&2
-  for c in "${BINARIES[@]}"; do "$OUT/bin/$c" --version 2>&1 | head -n 1; done > "$OUT/versions.txt"
+  # sed, not head: head exiting first would kill a chatty --version with SIGPIPE (fatal under pipefail).
+  for c in "${BINARIES[@]}"; do "$OUT/bin/$c" --version 2>&1 | sed -n 1p; done > "$OUT/versions.txt"
   echo "$HASH" > "$OUT/.stamp"
   point_current
   log "built: $OUT/bin"
