@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +24,10 @@ type writer interface {
 }
 
 var value = []byte(strings.Repeat("v", 256))
+
+// slowLog, if positive, logs every open-loop write at least this slow, with its scheduled
+// time: a tail is easier to explain once you see whether it is one stall or many (flag -slow).
+var slowLog time.Duration
 
 // stats summarises one load.
 type stats struct {
@@ -137,6 +142,13 @@ func openLoop(ctx context.Context, w writer, rate int, d time.Duration) (stats, 
 	}
 	if errs > n/10 {
 		return stats{}, fmt.Errorf("open loop: %d of %d writes failed", errs, n)
+	}
+	if slowLog > 0 {
+		for i := range lat {
+			if lat[i] >= slowLog {
+				log.Printf("open loop: write %d scheduled at +%s took %s", i, time.Duration(i)*interval, ms(lat[i]))
+			}
+		}
 	}
 	return summarize(ok, errs, wall), nil
 }

@@ -41,6 +41,7 @@ func main() {
 		dir      = flag.String("dir", "", "directory for data (a temporary directory if empty)")
 		fsyncDur = flag.Duration("fsync", 3*time.Second, "duration of the fsync probe per repetition")
 		raftTO   = flag.Duration("raft-timeout", 300*time.Millisecond, "raft heartbeat and election timeout (lease: half); fsad's default")
+		slow     = flag.Duration("slow", 0, "log open-loop writes at least this slow, with when they were scheduled (0: off)")
 		raftCT   = flag.Duration("raft-commit-timeout", 0, "raft commit timeout (0: raft's default, as fsad)")
 	)
 	flag.Parse()
@@ -61,6 +62,7 @@ func main() {
 		log.Fatalf("-writers: %v", err)
 	}
 	raftTimeout, raftCommitTimeout = *raftTO, *raftCT
+	slowLog = *slow
 	cfg := runConfig{rate: *rate, open: *openDur, closed: *closed, writers: ws, fsync: *fsyncDur}
 	var names []string
 	for _, t := range strings.Split(*targets, ",") {
