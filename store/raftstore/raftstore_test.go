@@ -296,7 +296,7 @@ func TestSnapshotInstall(t *testing.T) {
 
 func TestRestart(t *testing.T) {
 	t.Run("follower", func(t *testing.T) {
-		c := newCluster(t, 3)
+		c := newCluster(t, 3, withStableTimeouts())
 		for i := 0; i < 10; i++ {
 			c.commit(t, store.Txn{Ops: []store.Op{put(store.KindUser, fmt.Sprint("u", i), "")}})
 		}
@@ -318,7 +318,7 @@ func TestRestart(t *testing.T) {
 	})
 
 	t.Run("whole cluster", func(t *testing.T) {
-		c := newCluster(t, 3)
+		c := newCluster(t, 3, withStableTimeouts())
 		ctx := ctxT(t)
 		for i := 0; i < 10; i++ {
 			c.commit(t, store.Txn{Ops: []store.Op{put(store.KindUser, fmt.Sprint("u", i), "")}})
@@ -349,7 +349,7 @@ func TestRestart(t *testing.T) {
 	})
 
 	t.Run("lost state database", func(t *testing.T) {
-		c := newCluster(t, 3, withTrailingLogs(2))
+		c := newCluster(t, 3, withTrailingLogs(2), withStableTimeouts())
 		ctx := ctxT(t)
 		for i := 0; i < 10; i++ {
 			c.commit(t, store.Txn{Ops: []store.Op{put(store.KindUser, fmt.Sprint("u", i), "")}})
@@ -391,7 +391,7 @@ func TestStateDatabaseAfterCrash(t *testing.T) {
 		{name: "machine crash, log only", marker: "an-earlier-boot\n", corrupt: true, rebuilt: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCluster(t, 3, withTrailingLogs(2))
+			c := newCluster(t, 3, withTrailingLogs(2), withStableTimeouts())
 			ctx := ctxT(t)
 			for i := 0; i < 10; i++ {
 				c.commit(t, store.Txn{Ops: []store.Op{put(store.KindUser, fmt.Sprint("u", i), "")}})
