@@ -23,9 +23,9 @@ import (
 const oldEpoch = 1000
 
 // backupOf runs a three-node cluster, commits a user "before" and the old epoch, takes a backup
-// on a follower-or-leader (which), then commits a user "after", and returns the backup's bytes
-// and its Raft index and term.
-func backupOf(t *testing.T) (data []byte, index, term uint64) {
+// on the leader, then commits a user "after" and stops the cluster. It returns the backup's
+// bytes, its Raft index and term, and the state.db of a stopped node (which has "after" too).
+func backupOf(t *testing.T) (data []byte, index, term uint64, stateDB []byte) {
 	t.Helper()
 	c := newCluster(t, 3, withStableTimeouts())
 	c.commit(t, store.Txn{Ops: []store.Op{
@@ -39,10 +39,13 @@ func backupOf(t *testing.T) (data []byte, index, term uint64) {
 	require.NoError(t, err)
 	require.NoError(t, rc.Close())
 	c.commit(t, store.Txn{Ops: []store.Op{put(store.KindUser, "after", `{"name":"after"}`)}})
+	waitRevision(t, c.nodes[1], revisionOf(t, c.Leader().store))
 	for _, nd := range c.running() {
 		c.stop(nd)
 	}
-	return data, meta.Index, meta.Term
+	stateDB, err = os.ReadFile(filepath.Join(c.nodes[1].dir, "state.db"))
+	require.NoError(t, err)
+	return data, meta.Index, meta.Term, stateDB
 }
 
 // newEmptyCluster is a test cluster on its own in-memory network whose nodes are made but not
@@ -68,6 +71,12 @@ func ids(t *testing.T, s *raftstore.Store, kind store.Kind) []string {
 	return out
 }
 
+func sorted(a []string, more ...string) []string {
+	out := append(append([]string(nil), a...), more...)
+	sort.Strings(out)
+	return out
+}
+
 func epochOf(t *testing.T, s *raftstore.Store) uint64 {
 	t.Helper()
 	var e uint64
@@ -80,13 +89,16 @@ func epochOf(t *testing.T, s *raftstore.Store) uint64 {
 // the state by snapshot, the old epoch no longer fences the new leader, and new writes commit
 // on every node, also after restarts.
 func TestRestoreBackupNewCluster(t *testing.T) {
-	data, index, term := backupOf(t)
+	backup, index, term, stateDB := backupOf(t)
 	for _, tc := range []struct {
 		name   string
-		listed bool // members given at restore (else r1 alone, others joined)
+		listed bool   // members given at restore (else r1 alone, others joined)
+		data   []byte // what is restored
+		users  []string
 	}{
-		{"members listed", true},
-		{"members joined", false},
+		{"members listed", true, backup, []string{"before"}},
+		{"members joined", false, backup, []string{"before"}},
+		{"state.db of a stopped node", true, stateDB, []string{"after", "before"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, nodes := newEmptyCluster(t, "r1", "r2", "r3")
@@ -107,11 +119,15 @@ func TestRestoreBackupNewCluster(t *testing.T) {
 					cfg.Members = append(cfg.Members, raftstore.Member{ID: nd.id, Address: string(nd.addr)})
 				}
 			}
-			info, err := raftstore.RestoreBackup(ctxT(t), r1.dir, bytes.NewReader(data), cfg)
+			info, err := raftstore.RestoreBackup(ctxT(t), r1.dir, bytes.NewReader(tc.data), cfg)
 			require.NoError(t, err)
 			require.Equal(t, uint64(oldEpoch), info.OldEpoch)
-			require.LessOrEqual(t, info.Index, index, "the state applied at most the snapshot's index")
-			require.Equal(t, term, info.Term)
+			if bytes.Equal(tc.data, backup) {
+				require.LessOrEqual(t, info.Index, index, "the state applied at most the snapshot's index")
+				require.Equal(t, term, info.Term)
+			} else {
+				require.Greater(t, info.Index, index, "the stopped node applied past the backup")
+			}
 
 			c.start(r1)
 			if tc.listed {
@@ -138,7 +154,7 @@ func TestRestoreBackupNewCluster(t *testing.T) {
 
 			for _, nd := range []*testNode{r1, r2, r3} {
 				waitRevision(t, nd, rev)
-				require.Equal(t, []string{"before", "new"}, ids(t, nd.store, store.KindUser), nd.id)
+				require.Equal(t, sorted(tc.users, "new"), ids(t, nd.store, store.KindUser), nd.id)
 				require.Empty(t, ids(t, nd.store, store.KindNode), nd.id)
 				require.Equal(t, leader.store.Term(), epochOf(t, nd.store), nd.id)
 			}
@@ -162,7 +178,7 @@ func TestRestoreBackupNewCluster(t *testing.T) {
 			rev = c.commit(t, store.Txn{Ops: []store.Op{put(store.KindUser, "later", `{"name":"later"}`)}})
 			for _, nd := range []*testNode{r1, r2, r3} {
 				waitRevision(t, nd, rev)
-				require.Equal(t, []string{"before", "later", "new"}, ids(t, nd.store, store.KindUser), nd.id)
+				require.Equal(t, sorted(tc.users, "new", "later"), ids(t, nd.store, store.KindUser), nd.id)
 			}
 		})
 	}
@@ -195,7 +211,7 @@ func TestRestoreSingleNodeDatabase(t *testing.T) {
 // TestRestoreBackupRefuses checks that bad input fails with a clear error and leaves the target
 // directory as it was.
 func TestRestoreBackupRefuses(t *testing.T) {
-	data, _, _ := backupOf(t)
+	data, _, _, _ := backupOf(t)
 	raftDB := func(t *testing.T) []byte {
 		// A real raft.db: a bbolt file of another layout.
 		dir := t.TempDir()
