@@ -44,6 +44,11 @@ type Config struct {
 	LeaderLeaseTimeout time.Duration
 	CommitTimeout      time.Duration
 
+	// SyncStateEveryApply fsyncs the Raft state database on every applied batch
+	// (raftstore.Config.SyncEveryApply). Off by default: the Raft log is the durable record and
+	// a node rebuilds its state database from it after a machine crash.
+	SyncStateEveryApply bool
+
 	// Kubeconfig is the path of the development cluster's kubeconfig. When set, the daemon
 	// checks at start that it parses and reports the cluster's reachability on /readyz. Users'
 	// own kubeconfigs (stored per user) are what reconcile uses to write objects.
@@ -152,6 +157,7 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.DurationVar(&cfg.ElectionTimeout, "raft-election-timeout", DefaultElectionTimeout, "Raft election timeout")
 	fs.DurationVar(&cfg.LeaderLeaseTimeout, "raft-lease-timeout", DefaultLeaderLeaseTimeout, "Raft leader lease timeout")
 	fs.DurationVar(&cfg.CommitTimeout, "raft-commit-timeout", 0, "Raft commit timeout (0: Raft's default)")
+	fs.BoolVar(&cfg.SyncStateEveryApply, "raft-sync-state", false, "fsync the state database on every applied batch (default: the Raft log is the durable record; the state database is rebuilt from it after a machine crash)")
 	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig of the development cluster (checked at start, reported on /readyz)")
 	fs.StringVar(&cfg.Domain, "domain", DefaultDomain, "parent domain of sandbox ingress hosts")
 	fs.StringVar(&cfg.Scheme, "scheme", "https", "scheme of recorded sandbox URLs")

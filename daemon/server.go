@@ -231,6 +231,7 @@ func (d *daemon) openStore() error {
 		ElectionTimeout:    d.cfg.ElectionTimeout,
 		LeaderLeaseTimeout: d.cfg.LeaderLeaseTimeout,
 		CommitTimeout:      d.cfg.CommitTimeout,
+		SyncEveryApply:     d.cfg.SyncStateEveryApply,
 		Logger:             hl,
 	})
 	if err != nil {
