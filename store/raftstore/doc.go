@@ -14,9 +14,18 @@
 // store.ErrInvalidTxn) takes no revision and writes nothing on any node; the failure is the
 // entry's result, returned by Commit on the proposing node. An entry that cannot be decoded,
 // or a failing disk, panics: a node must not skip an entry the others applied. Committed
-// entries are applied in batches, one bbolt transaction (one fsync) per batch; the index of the
-// last applied entry is stored in the same transaction, so entries Raft replays after a
-// restart are recognised and skipped.
+// entries are applied in batches, one bbolt transaction per batch; the index of the last
+// applied entry is stored in the same transaction, so entries Raft replays after a restart are
+// recognised and skipped.
+//
+// # Durability
+//
+// A Commit returns once its entry is fsync'd in the Raft logs of a quorum and applied on the
+// leader. The state database is derived from the log and snapshots, so by default its bbolt
+// commits skip fsync: a process crash loses nothing (the kernel's page cache outlives the
+// process), and after a machine crash, detected by a boot-id marker beside state.db, the node
+// sets the database aside and rebuilds it from its latest snapshot and the log after it.
+// Config.SyncEveryApply restores an fsync per applied batch.
 //
 // # Files
 //
