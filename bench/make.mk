@@ -7,7 +7,7 @@ include $(ROOT)/store/raftstore/porcupine.mk
 
 ## bench-store: memstore, boltstore, 3-node raftstore (TCP) and 3-member etcd side by side, fsync beside them (bench/RESULTS.md)
 bench-store: k8s-bins
-	cd "$(ROOT)/bench" && $(GO) run ./storebench -reps 3 -etcd "$(CACHE)/k8s/current/bin/etcd"
+	cd "$(ROOT)/bench" && $(GO) run ./storebench -reps 3 -targets mem,bolt,raft,raftsync,etcd -etcd "$(CACHE)/k8s/current/bin/etcd"
 
 ## bench-rpc: CreateProject p50/p99 at 100 rps and with 64 clients, Watch fan-out to 1000 watchers, on 3 fsad processes (bench/RESULTS.md)
 bench-rpc: fsad
