@@ -141,19 +141,28 @@ func RestoreBackup(ctx context.Context, dir string, backup io.Reader, cfg Restor
 		return RestoreInfo{}, fmt.Errorf("raftstore: restore: %w", err)
 	}
 
-	// 1. The backup, copied and checked.
+	// 1. The backup, copied, checked and rewritten, then written out compactly as state.db: a
+	// copy of a node's state.db is mostly preallocated space, which a Raft snapshot would
+	// otherwise carry to every new member.
+	inPath := filepath.Join(staging, "backup.db")
 	statePath := filepath.Join(staging, stateFile)
-	logger.Info("reading backup", "to", statePath)
-	if err := writeFile(statePath, ctxReader{ctx: ctx, r: backup}); err != nil {
+	logger.Info("reading backup", "to", inPath)
+	if err := writeFile(inPath, ctxReader{ctx: ctx, r: backup}); err != nil {
 		return RestoreInfo{}, fmt.Errorf("raftstore: restore: copy backup: %w", err)
 	}
-	info, err := rewriteState(statePath, cfg)
+	info, err := rewriteState(inPath, cfg)
 	if err != nil {
 		return RestoreInfo{}, err
 	}
 	info.Members = members
 	logger.Info("backup checked and rewritten", "revision", info.Revision, "old_epoch", info.OldEpoch,
 		"index", info.Index, "term", info.Term)
+	if err := copyState(statePath, inPath); err != nil {
+		return RestoreInfo{}, err
+	}
+	if err := os.Remove(inPath); err != nil {
+		return RestoreInfo{}, fmt.Errorf("raftstore: restore: %w", err)
+	}
 	if err := ctx.Err(); err != nil {
 		return RestoreInfo{}, err
 	}
@@ -170,13 +179,17 @@ func RestoreBackup(ctx context.Context, dir string, backup io.Reader, cfg Restor
 		return RestoreInfo{}, err
 	}
 
-	// 4. Move everything into place. Each rename is atomic; the directory becomes a valid node
-	// directory with the last one (state.db alone restarts nothing: without raft.db and a
-	// snapshot the node has no Raft state, and a retried restore refuses the non-empty dir).
+	// 4. Move everything into place: three renames inside one file system. If one fails, the
+	// ones done are undone, so a retry finds the directory as it was.
+	var moved []string
 	for _, name := range []string{stateFile, logFile, "snapshots"} {
 		if err := os.Rename(filepath.Join(staging, name), filepath.Join(dir, name)); err != nil {
+			for _, m := range moved {
+				_ = os.RemoveAll(filepath.Join(dir, m))
+			}
 			return RestoreInfo{}, fmt.Errorf("raftstore: restore: install %s: %w", name, err)
 		}
+		moved = append(moved, name)
 	}
 	installed = true
 	if err := os.Remove(staging); err != nil {
@@ -326,6 +339,34 @@ func rewriteState(path string, cfg RestoreConfig) (info RestoreInfo, err error) 
 		return RestoreInfo{}, fmt.Errorf("raftstore: restore: rewrite state: %w", err)
 	}
 	return info, nil
+}
+
+// copyState writes the database at src to dst with bolt's Tx.WriteTo (as a snapshot's Persist
+// does): only the pages in use, not the file's preallocated tail.
+func copyState(dst, src string) error {
+	db, err := bolt.Open(src, 0o600, &bolt.Options{Timeout: bboltLockTimeout, ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("raftstore: restore: %w", err)
+	}
+	defer func() { _ = db.Close() }()
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("raftstore: restore: %w", err)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		_, err := tx.WriteTo(f)
+		return err
+	})
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("raftstore: restore: write state: %w", err)
+	}
+	return nil
 }
 
 // The bbolt file format (go.etcd.io/bbolt internal/common): pages 0 and 1 are meta pages, each

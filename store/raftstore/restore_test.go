@@ -129,6 +129,11 @@ func TestRestoreBackupNewCluster(t *testing.T) {
 				require.Greater(t, info.Index, index, "the stopped node applied past the backup")
 			}
 
+			// Written compactly: a node's state.db is mostly preallocated space.
+			fi, err := os.Stat(filepath.Join(r1.dir, "state.db"))
+			require.NoError(t, err)
+			require.Less(t, fi.Size(), int64(1<<20), "restored state.db size")
+
 			c.start(r1)
 			if tc.listed {
 				c.start(r2)
