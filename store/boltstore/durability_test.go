@@ -1,16 +1,12 @@
 package boltstore_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +14,7 @@ import (
 
 	"github.com/fullstackagent/fsa/store"
 	"github.com/fullstackagent/fsa/store/boltstore"
+	"github.com/fullstackagent/fsa/store/internal/crashtest"
 )
 
 // childEnv names the file the helper child commits to; set only in the child.
@@ -59,11 +56,6 @@ func TestHelperChild(t *testing.T) {
 	os.Exit(0)
 }
 
-type ack struct {
-	rev int64
-	id  string
-}
-
 // TestDurabilityKill SIGKILLs a process that is committing and checks that every commit it
 // acknowledged is in the file afterwards.
 func TestDurabilityKill(t *testing.T) {
@@ -82,25 +74,27 @@ func TestDurabilityKill(t *testing.T) {
 				require.ErrorIs(t, err, boltstore.ErrLocked)
 			}
 		}
-		acks := runAndKill(t, path, killAfter, whileRunning)
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), childEnv+"="+path)
+		acks := crashtest.RunAndKill(t, cmd, killAfter, whileRunning)
 		require.GreaterOrEqual(t, len(acks), killAfter, "round %d", round)
 		t.Logf("round %d: killed after %d acks, %d acks read in total", round, killAfter, len(acks))
 
 		s, err := boltstore.Open(path)
 		require.NoError(t, err, "round %d: reopen after SIGKILL", round)
 		require.NoError(t, s.View(ctxT(t), func(sn store.Snapshot) error {
-			last := acks[len(acks)-1].rev
+			last := acks[len(acks)-1].Rev
 			require.GreaterOrEqual(t, sn.Revision(), last, "round %d: revision behind the last ack", round)
-			require.Greater(t, acks[0].rev, lastRev, "round %d: revisions continue across rounds", round)
+			require.Greater(t, acks[0].Rev, lastRev, "round %d: revisions continue across rounds", round)
 			for _, a := range acks {
 				for _, kind := range []store.Kind{store.KindProject, store.KindSandbox} {
-					r, err := sn.Get(kind, a.id)
-					require.NoError(t, err, "round %d: acknowledged %s %s (revision %d) lost", round, kind, a.id, a.rev)
-					require.Equal(t, a.rev, r.Version)
-					require.Equal(t, a.id, string(r.Data))
+					r, err := sn.Get(kind, a.ID)
+					require.NoError(t, err, "round %d: acknowledged %s %s (revision %d) lost", round, kind, a.ID, a.Rev)
+					require.Equal(t, a.Rev, r.Version)
+					require.Equal(t, a.ID, string(r.Data))
 				}
 			}
-			children, err := sn.List(store.KindSandbox, store.Filter{Parent: acks[len(acks)-1].id})
+			children, err := sn.List(store.KindSandbox, store.Filter{Parent: acks[len(acks)-1].ID})
 			require.NoError(t, err)
 			require.Len(t, children, 1, "round %d: index of the last acknowledged commit", round)
 			lastRev = sn.Revision()
@@ -108,53 +102,4 @@ func TestDurabilityKill(t *testing.T) {
 		}))
 		require.NoError(t, s.Close())
 	}
-}
-
-// runAndKill starts the helper child on path, SIGKILLs it after n acks, and returns every ack it
-// printed (including those already in the pipe when it died). whileRunning, if not nil, runs
-// after the first ack, while the child has the file open.
-func runAndKill(t *testing.T, path string, n int, whileRunning func()) []ack {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"="+path)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	killed := false
-	defer func() {
-		if !killed {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}()
-
-	var acks []ack
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 3 || f[0] != "ACK" {
-			continue // test framework output
-		}
-		rev, err := strconv.ParseInt(f[1], 10, 64)
-		require.NoError(t, err)
-		acks = append(acks, ack{rev, f[2]})
-		if len(acks) == 1 && whileRunning != nil {
-			whileRunning()
-		}
-		if len(acks) == n && !killed {
-			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-			killed = true
-		}
-	}
-	require.NoError(t, sc.Err())
-	err = cmd.Wait()
-	require.True(t, killed, "child exited before %d acks (%v): %s", n, err, stderr.String())
-	var exit *exec.ExitError
-	require.ErrorAs(t, err, &exit)
-	status, ok := exit.Sys().(syscall.WaitStatus)
-	require.True(t, ok)
-	require.True(t, status.Signaled() && status.Signal() == syscall.SIGKILL, "child: %v: %s", err, stderr.String())
-	return acks
 }

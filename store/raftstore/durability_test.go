@@ -1,7 +1,6 @@
 package raftstore_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,9 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +19,7 @@ import (
 
 	"github.com/fullstackagent/fsa/store"
 	"github.com/fullstackagent/fsa/store/boltstore"
+	"github.com/fullstackagent/fsa/store/internal/crashtest"
 	"github.com/fullstackagent/fsa/store/raftstore"
 )
 
@@ -84,11 +82,6 @@ func TestHelperKillChild(t *testing.T) {
 	os.Exit(0)
 }
 
-type killAck struct {
-	rev int64
-	id  string
-}
-
 // TestKillKeepsUnsyncedState SIGKILLs a node that is committing, with its state database
 // written without fsync, and checks that the database on disk still holds every acknowledged
 // commit (the page cache outlives the process), that the node reopens on it without setting it
@@ -105,7 +98,9 @@ func TestKillKeepsUnsyncedState(t *testing.T) {
 	var lastRev int64
 	for round := range 3 {
 		killAfter := 20 + rand.IntN(150)
-		acks := runKillChild(t, dir, killAfter)
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperKillChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), killChildEnv+"="+dir)
+		acks := crashtest.RunAndKill(t, cmd, killAfter, nil)
 		require.GreaterOrEqual(t, len(acks), killAfter)
 		t.Logf("round %d: killed after %d acks, %d read", round, killAfter, len(acks))
 
@@ -119,12 +114,12 @@ func TestKillKeepsUnsyncedState(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, db.View(func(tx *bolt.Tx) error {
 			sn := boltstore.NewSnapshot(tx)
-			require.GreaterOrEqual(t, sn.Revision(), acks[len(acks)-1].rev, "round %d: state database behind the last ack", round)
-			require.Greater(t, acks[0].rev, lastRev, "round %d: revisions continue across rounds", round)
+			require.GreaterOrEqual(t, sn.Revision(), acks[len(acks)-1].Rev, "round %d: state database behind the last ack", round)
+			require.Greater(t, acks[0].Rev, lastRev, "round %d: revisions continue across rounds", round)
 			for _, a := range acks {
-				r, err := sn.Get(store.KindProject, a.id)
-				require.NoError(t, err, "round %d: acknowledged %s (revision %d) missing from state.db", round, a.id, a.rev)
-				require.Equal(t, a.rev, r.Version)
+				r, err := sn.Get(store.KindProject, a.ID)
+				require.NoError(t, err, "round %d: acknowledged %s (revision %d) missing from state.db", round, a.ID, a.Rev)
+				require.Equal(t, a.Rev, r.Version)
 			}
 			return nil
 		}))
@@ -136,54 +131,10 @@ func TestKillKeepsUnsyncedState(t *testing.T) {
 		require.ErrorIs(t, err, os.ErrNotExist, "round %d: a process crash must not discard the database", round)
 		rev, err := commitAsLeader(ctxT(t), s, store.Txn{Ops: []store.Op{store.Put(store.Record{Kind: store.KindUser, ID: fmt.Sprint("after", round)})}})
 		require.NoError(t, err)
-		require.Greater(t, rev, acks[len(acks)-1].rev)
+		require.Greater(t, rev, acks[len(acks)-1].Rev)
 		lastRev = rev
 		require.NoError(t, s.Close())
 		_, err = os.Stat(filepath.Join(dir, "state.db.boot"))
 		require.ErrorIs(t, err, os.ErrNotExist, "round %d: a clean close syncs and unmarks", round)
 	}
-}
-
-// runKillChild starts the helper child on dir, SIGKILLs it after n acks, and returns every ack
-// it printed.
-func runKillChild(t *testing.T, dir string, n int) []killAck {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperKillChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), killChildEnv+"="+dir)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	killed := false
-	defer func() {
-		if !killed {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}()
-	var acks []killAck
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 3 || f[0] != "ACK" {
-			continue // test framework output
-		}
-		rev, err := strconv.ParseInt(f[1], 10, 64)
-		require.NoError(t, err)
-		acks = append(acks, killAck{rev, f[2]})
-		if len(acks) == n && !killed {
-			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-			killed = true
-		}
-	}
-	require.NoError(t, sc.Err())
-	err = cmd.Wait()
-	require.True(t, killed, "child exited before %d acks (%v): %s", n, err, stderr.String())
-	var exit *exec.ExitError
-	require.ErrorAs(t, err, &exit)
-	status, ok := exit.Sys().(syscall.WaitStatus)
-	require.True(t, ok)
-	require.True(t, status.Signaled() && status.Signal() == syscall.SIGKILL, "child: %v: %s", err, stderr.String())
-	return acks
 }
