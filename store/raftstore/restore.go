@@ -86,8 +86,9 @@ const restoreStaging = ".restore-staging"
 //
 //   - state.db: the backup with its fencing epoch set to 0 and its applied index and term (the
 //     "raftstore"/"applied" record) set to (N, T), the backup's own (at least (1, 1)). The old
-//     epoch is the term of an old leader, unrelated to the new cluster's terms: left in place it
-//     would fence off every new leader whose term is not above it. Reset to 0, the first leader
+//     epoch belongs to the old cluster's leaders, not to the new cluster's terms (a single
+//     node's database counts it from 1 at every start, unrelated to T): left in place it would
+//     fence off every new leader whose term is not above it. Reset to 0, the first leader
 //     acquires it with its own term, as in a fresh cluster.
 //   - snapshots/: a Raft snapshot at index N, term T whose configuration is cfg.Members and
 //     whose contents are the same state.db. Raft takes the configuration and its last index
@@ -101,9 +102,10 @@ const restoreStaging = ".restore-staging"
 //     committed entries. Starting at T, every new entry's term is above T.
 //
 // raft.BootstrapCluster cannot do this (it refuses a directory with a snapshot, and its
-// configuration entry at index 1 would sit below the restored state), and raft.RecoverCluster
-// rewrites an existing node's log and snapshots rather than installing a foreign state; the
-// three files above are what they would leave behind.
+// configuration entry at index 1 and term 1 would sit below the restored state), and
+// raft.RecoverCluster needs an existing node's log or snapshots and an FSM to replay them into;
+// writing the snapshot directly is the same thing RecoverCluster ends with (a snapshot with
+// the forced configuration over an empty log) without either.
 func RestoreBackup(ctx context.Context, dir string, backup io.Reader, cfg RestoreConfig) (_ RestoreInfo, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.Default()
