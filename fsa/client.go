@@ -14,10 +14,12 @@ import (
 // snapshot, checks the business rules, and commits a compare-and-swap transaction, retrying
 // when a concurrent writer got there first.
 type Client struct {
-	st         store.Store
-	now        func() time.Time
-	rand       io.Reader
-	maxRetries int
+	st store.Store
+	// leaderLocal reads the leader's local state without a quorum round (nil if st cannot).
+	leaderLocal func(context.Context, func(store.Snapshot) error) error
+	now         func() time.Time
+	rand        io.Reader
+	maxRetries  int
 }
 
 // Option configures a Client.
@@ -34,10 +36,38 @@ func WithRandom(r io.Reader) Option { return func(c *Client) { c.rand = r } }
 // is no longer used.
 func New(st store.Store, opts ...Option) *Client {
 	c := &Client{st: st, now: time.Now, rand: defaultRand, maxRetries: 16}
+	if lv, ok := st.(leaderLocalViewer); ok {
+		c.leaderLocal = lv.ViewLeaderLocal
+	}
 	for _, o := range opts {
 		o(c)
 	}
 	return c
+}
+
+// leaderLocalViewer is a store whose leader can read its local state without a quorum round
+// (raftstore.Store.ViewLeaderLocal): the state holds every write the leader acknowledged and
+// can miss only what a newer leader committed since.
+type leaderLocalViewer interface {
+	ViewLeaderLocal(ctx context.Context, fn func(store.Snapshot) error) error
+}
+
+type leaderLocalKey struct{}
+
+// WithLeaderLocalRead returns a context under which GetUser and GetUserConfig answer from the
+// leader's local state without confirming leadership with a quorum (on raftstore; other stores
+// read as usual, and a follower still answers with the store's not-leader error). The answer,
+// found or ErrNotFound, can be stale only on a leader that was deposed without noticing yet:
+// use it for checks followed by an operation that is itself linearizable (a commit, a
+// linearizable read), and confirm without this context an answer that would refuse the
+// request, as the daemon's session check does.
+func WithLeaderLocalRead(ctx context.Context) context.Context {
+	return context.WithValue(ctx, leaderLocalKey{}, true)
+}
+
+func leaderLocalRead(ctx context.Context) bool {
+	v, _ := ctx.Value(leaderLocalKey{}).(bool)
+	return v
 }
 
 // Store returns the store the client works on, for components built on the SDK (reconcile).
@@ -48,20 +78,40 @@ func (c *Client) timestamp() time.Time { return c.now().UTC() }
 // plan builds a transaction from a snapshot.
 type plan func(store.Snapshot) (store.Txn, error)
 
-// commit runs build against a fresh snapshot and commits the transaction it returns, retrying on
+// commit runs build against a snapshot and commits the transaction it returns, retrying on
 // store conflicts. A build that returns a transaction with no operations commits nothing.
+//
+// On a store that offers leader-local reads (raftstore), the first build reads the leader's
+// local state without a quorum round. That is safe because everything build reads is either
+// covered by the transaction's Conds or, as before, only as fresh as any snapshot taken before
+// the commit: a local read is an earlier snapshot, the same as a slow writer, and a stale one
+// makes the commit fail with ErrConflict (a deposed leader cannot commit at all). Outcomes
+// that commit nothing (an error from build, a replayed call, no operations) are decided on a
+// linearizable snapshot only: the build runs again on one before they are returned. Retries
+// after a conflict read linearizably.
 func (c *Client) commit(ctx context.Context, build plan) (int64, error) {
-	for attempt := 0; ; attempt++ {
+	local := c.leaderLocal != nil
+	for attempt := 0; ; {
+		view := c.st.View
+		if local {
+			view = c.leaderLocal
+		}
 		var txn store.Txn
-		err := c.st.View(ctx, func(s store.Snapshot) error {
+		err := view(ctx, func(s store.Snapshot) error {
 			var err error
 			txn, err = build(s)
 			return err
 		})
+		noop := err == nil && len(txn.Ops) == 0 && txn.SetEpoch == 0
+		if local && (err != nil || noop) && ctx.Err() == nil {
+			local = false // decide on a linearizable snapshot
+			continue
+		}
+		local = false
 		if err != nil {
 			return 0, mapStoreErr(err)
 		}
-		if len(txn.Ops) == 0 && txn.SetEpoch == 0 {
+		if noop {
 			return 0, nil
 		}
 		rev, err := c.st.Commit(ctx, txn)
@@ -74,12 +124,26 @@ func (c *Client) commit(ctx context.Context, build plan) (int64, error) {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
+		attempt++
 	}
 }
 
 // view runs fn on a snapshot and maps store errors.
 func (c *Client) view(ctx context.Context, fn func(store.Snapshot) error) error {
 	return mapStoreErr(c.st.View(ctx, fn))
+}
+
+// viewLocalOK is view for the reads that honour WithLeaderLocalRead: under it, fn runs on the
+// leader's local state, and again on a linearizable snapshot only if that fails for another
+// reason than a missing record.
+func (c *Client) viewLocalOK(ctx context.Context, fn func(store.Snapshot) error) error {
+	if c.leaderLocal != nil && leaderLocalRead(ctx) {
+		err := mapStoreErr(c.leaderLocal(ctx, fn))
+		if err == nil || errors.Is(err, ErrNotFound) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return c.view(ctx, fn)
 }
 
 // mapStoreErr translates store sentinels to SDK sentinels, keeping the message.

@@ -102,7 +102,8 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 			return store.Txn{}, err
 		}
 		for _, r := range owned {
-			other, err := decodeProject(r)
+			// Only the name and status matter here: decode just those.
+			other, err := decode[projectName](r)
 			if err != nil {
 				return store.Txn{}, err
 			}
@@ -121,6 +122,12 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 	p.Version, sb.Version, db.Version = rev, rev, rev
 	p.Sandbox, p.Database = sb, db
 	return p, nil
+}
+
+// projectName is the part of a project record the name check reads.
+type projectName struct {
+	Name   string `json:"name"`
+	Status Status `json:"status"`
 }
 
 // GetProject returns one of the user's projects with its sandbox and database. Another user's

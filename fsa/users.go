@@ -103,7 +103,7 @@ func (c *Client) GetUser(ctx context.Context, userID string) (*User, error) {
 		return nil, err
 	}
 	var u *User
-	err := c.view(ctx, func(s store.Snapshot) error {
+	err := c.viewLocalOK(ctx, func(s store.Snapshot) error {
 		var err error
 		u, err = getUser(s, userID)
 		return err
@@ -223,7 +223,7 @@ func (c *Client) GetUserConfig(ctx context.Context, userID, key string, reveal b
 		return nil, invalid("config key %q is not a valid name", truncate(key, 40))
 	}
 	var cfg *UserConfig
-	err := c.view(ctx, func(s store.Snapshot) error {
+	err := c.viewLocalOK(ctx, func(s store.Snapshot) error {
 		r, err := s.Get(store.KindUserConfig, configID(userID, key))
 		if errors.Is(err, store.ErrNotFound) {
 			return notFound("config", key)

@@ -451,7 +451,7 @@ func frate(v float64) string { return fmt.Sprintf("%.0f", v) }
 
 func (b *bench) report(rate int, openDur, closedDur time.Duration, clients, watchers int) string {
 	var w strings.Builder
-	fmt.Fprintf(&w, "## rpcbench: CreateProject on 3 fsad processes (loopback)\n\n")
+	fmt.Fprintf(&w, "## rpcbench: CreateProject on %d fsad processes (loopback)\n\n", len(b.c.nodes))
 	fmt.Fprintf(&w, "| load | rep | n | errors | req/s | p50 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i, s := range b.open {
 		fmt.Fprintf(&w, "| open %d/s for %s | %d | %d | %d | %.0f | %s | %s | %s |\n", rate, openDur, i+1, s.N, s.Errors, s.Rate, ms(s.P50), ms(s.P99), ms(s.Max))
@@ -468,7 +468,7 @@ func (b *bench) report(rate int, openDur, closedDur time.Duration, clients, watc
 	if len(b.lagAck) == 0 {
 		return w.String()
 	}
-	fmt.Fprintf(&w, "\n## Watch fan-out: %d watchers (%d users), spread over 3 nodes, one CreateProject per user per round at %d/s\n\n", watchers, b.fanUsers, rate)
+	fmt.Fprintf(&w, "\n## Watch fan-out: %d watchers (%d users), spread over %d nodes, one CreateProject per user per round at %d/s\n\n", watchers, b.fanUsers, len(b.c.nodes), rate)
 	fmt.Fprintf(&w, "| round | deliveries | missing | lag from ack p50 | p99 | max | lag from send p50 | p99 | CreateProject p50 | p99 |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i := range b.lagAck {
 		a, s, c := b.lagAck[i], b.lagSend[i], b.fanCreate[i]

@@ -56,21 +56,27 @@ func secret(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func startCluster(ctx context.Context, bin, dir string, extra []string) (*cluster, error) {
-	ports, err := freePorts(6)
+// startCluster starts size fsad processes: 3 (a Raft cluster) or 1 (a single node without
+// Raft, on its local state database).
+func startCluster(ctx context.Context, bin, dir string, size int, extra []string) (*cluster, error) {
+	if size != 1 && size != 3 {
+		return nil, fmt.Errorf("cluster size %d: want 1 or 3", size)
+	}
+	ports, err := freePorts(2 * size)
 	if err != nil {
 		return nil, err
 	}
 	c := &cluster{token: secret(24)}
 	env := append(os.Environ(), "FSA_ADMIN_TOKEN="+c.token, "FSA_SIGNING_KEY=bench:"+secret(32))
-	for i := 0; i < 3; i++ {
+	for i := 0; i < size; i++ {
 		n := &node{id: fmt.Sprint("n", i+1), api: ports[2*i], raft: ports[2*i+1], dir: filepath.Join(dir, fmt.Sprint("n", i+1))}
-		args := []string{"--data-dir", n.dir, "--listen", n.api, "--raft-addr", n.raft, "--node-id", n.id,
-			"--rate-limit", "-1", "--log-level", "warn"}
-		if i == 0 {
-			args = append(args, "--bootstrap")
-		} else {
-			args = append(args, "--join", c.nodes[0].url())
+		args := []string{"--data-dir", n.dir, "--listen", n.api, "--rate-limit", "-1", "--log-level", "warn"}
+		switch {
+		case size == 1:
+		case i == 0:
+			args = append(args, "--raft-addr", n.raft, "--node-id", n.id, "--bootstrap")
+		default:
+			args = append(args, "--raft-addr", n.raft, "--node-id", n.id, "--join", c.nodes[0].url())
 		}
 		args = append(args, extra...)
 		logf, err := os.Create(filepath.Join(dir, n.id+".log"))
@@ -102,8 +108,9 @@ func (c *cluster) admin(n *node) *daemon.AdminClient {
 	return &daemon.AdminClient{BaseURL: n.url(), Token: c.token, HTTP: &http.Client{Timeout: 5 * time.Second}}
 }
 
-// waitHealthy waits until one node leads with reconcile running, three voters are members and
-// every node agrees on the leader; it returns the leader.
+// waitHealthy waits until one node leads with reconcile running, every node is a voting
+// member and every node agrees on the leader (a single node: runs reconcile); it returns the
+// leader.
 func (c *cluster) waitHealthy(ctx context.Context) (*node, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -116,14 +123,17 @@ func (c *cluster) waitHealthy(ctx context.Context) (*node, error) {
 			if err != nil {
 				continue
 			}
-			if st.State == "Leader" && st.Reconcile.Running && len(st.Members) == 3 {
+			if len(c.nodes) == 1 && st.Reconcile.Running {
+				return n, nil
+			}
+			if st.State == "Leader" && st.Reconcile.Running && len(st.Members) == len(c.nodes) {
 				leader, leaderID = n, st.NodeID
 			}
 			if st.LeaderID != "" && (leaderID == "" || st.LeaderID == leaderID) {
 				agree++
 			}
 		}
-		if leader != nil && agree == 3 {
+		if leader != nil && agree == len(c.nodes) {
 			return leader, nil
 		}
 		select {

@@ -1,5 +1,5 @@
 // Command rpcbench measures fsad's API on a 3-node cluster of real fsad processes on
-// 127.0.0.1:
+// 127.0.0.1 (or, with -nodes 1, on one fsad without Raft, to separate Raft's share):
 //
 //   - CreateProject through the generated Connect client (clients/go, which follows the
 //     leader): an open loop at -rate requests/s (latency counted from each request's scheduled
@@ -41,6 +41,7 @@ func main() {
 		watchRep = flag.Int("watch-reps", 3, "rounds of the fan-out test (one project per user each)")
 		perUser  = flag.Int("watchers-per-user", 1, "watchers per user (users = watchers / this)")
 		extra    = flag.String("fsad-args", "", "extra fsad flags, space-separated (e.g. --pprof)")
+		nodes    = flag.Int("nodes", 3, "fsad processes: 3 (Raft) or 1 (single node, no Raft)")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -55,7 +56,7 @@ func main() {
 		defer os.RemoveAll(d)
 		base = d
 	}
-	c, err := startCluster(ctx, *bin, base, strings.Fields(*extra))
+	c, err := startCluster(ctx, *bin, base, *nodes, strings.Fields(*extra))
 	if err != nil {
 		log.Fatal(err)
 	}

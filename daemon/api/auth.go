@@ -326,6 +326,20 @@ func (s *sessions) verify(ctx context.Context, raw string) (*caller, error) {
 	case claims.Subject == "" || claims.SessionID == "" || claims.IssuedNs == 0:
 		return nil, fmt.Errorf("%w: invalid session token", errUnauthenticated)
 	}
+	// The user and its session epoch come from the leader's local state, without a quorum
+	// round: every request then runs an operation that is linearizable by itself (a commit,
+	// which a deposed leader cannot make, or a linearizable read), so a session accepted here
+	// on stale state is refused there. A refusal is confirmed on a linearizable read first, so
+	// a leader that has not noticed it was deposed never turns a valid session away.
+	c, err := s.check(fsa.WithLeaderLocalRead(ctx), &claims)
+	if errors.Is(err, errUnauthenticated) {
+		c, err = s.check(ctx, &claims)
+	}
+	return c, err
+}
+
+// check looks the token's user and session epoch up in the store.
+func (s *sessions) check(ctx context.Context, claims *sessionClaims) (*caller, error) {
 	u, err := s.c.GetUser(ctx, claims.Subject)
 	if errors.Is(err, fsa.ErrNotFound) || errors.Is(err, fsa.ErrInvalidArgument) {
 		return nil, fmt.Errorf("%w: invalid session token", errUnauthenticated)

@@ -20,6 +20,14 @@
 // clocks should agree: a token issued by a node whose clock lags the logging-out node's is
 // rejected until the clocks pass the logout time.
 //
+// The middleware reads the token's user and session epoch from the leader's local state
+// (fsa.WithLeaderLocalRead), without a quorum round; every call then runs an operation that is
+// linearizable by itself (a commit, which a deposed leader cannot make, or a linearizable
+// read), and a refusal is confirmed on a linearizable read first. Only WhoAmI, which reads
+// nothing more, and a watch stream, served from the node's local change feed, can be answered
+// by a leader deposed moments ago (within the Raft leader lease) for a session that a newer
+// leader's logout ended.
+//
 // Passwords are bcrypt hashes stored as the PASSWORD identity's secret (provider user id =
 // username). GitHub sign-in exchanges the OAuth code at GitHubConfig.TokenURL and reads the
 // account at GitHubConfig.UserURL (identity GITHUB:<numeric id>). Sealos sign-in verifies the

@@ -65,8 +65,13 @@ func (s *projectService) CreateProject(ctx context.Context, req *connect.Request
 		return nil, err
 	}
 	// Fail fast: without a kubeconfig nothing could ever be created. (Names are unique per
-	// user: the SDK checks that atomically.)
-	if _, err := s.c.GetUserConfig(ctx, c.user.ID, fsa.ConfigKubeconfig, false); errors.Is(err, fsa.ErrNotFound) {
+	// user: the SDK checks that atomically.) The leader's local state answers, without a
+	// quorum round; a miss is confirmed on a linearizable read before the call is refused.
+	_, err = s.c.GetUserConfig(fsa.WithLeaderLocalRead(ctx), c.user.ID, fsa.ConfigKubeconfig, false)
+	if errors.Is(err, fsa.ErrNotFound) {
+		_, err = s.c.GetUserConfig(ctx, c.user.ID, fsa.ConfigKubeconfig, false)
+	}
+	if errors.Is(err, fsa.ErrNotFound) {
 		return nil, fmt.Errorf("%w: no kubeconfig configured: set one with UserConfigService.SetKubeconfig first", fsa.ErrFailedPrecondition)
 	} else if err != nil {
 		return nil, err

@@ -347,6 +347,32 @@ func (s *Store) ViewStale(ctx context.Context, fn func(store.Snapshot) error) er
 	return s.fsm.view(fn)
 }
 
+// ViewLeaderLocal calls fn with this node's local state if this node is the leader, without
+// the quorum round of View: only a leader serves it (others return a *NotLeaderError), and once
+// per term it first waits, as View does, for a barrier so that its state includes every entry
+// committed by earlier leaders. The state holds every write this leader acknowledged; what it
+// can miss is what a newer leader, elected while this node has not yet noticed, committed
+// since. Use it for reads whose result a later linearizable step confirms: building a
+// transaction whose Conds make a stale read fail with store.ErrConflict (a deposed leader
+// cannot commit at all), or a positive check before a linearizable operation.
+func (s *Store) ViewLeaderLocal(ctx context.Context, fn func(store.Snapshot) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.isClosed() {
+		return store.ErrClosed
+	}
+	if s.raft.State() != raft.Leader {
+		return s.notLeader(false)
+	}
+	if s.readyTerm.Load() != s.raft.CurrentTerm() {
+		if err := s.verifyLeader(ctx); err != nil {
+			return err
+		}
+	}
+	return s.fsm.view(fn)
+}
+
 func (s *Store) verifyLeader(ctx context.Context) error {
 	term := s.raft.CurrentTerm()
 	if s.readyTerm.Load() != term {
