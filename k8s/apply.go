@@ -83,6 +83,13 @@ func pruneNulls(v any) (empty bool) {
 // field it states. Applying an unchanged configuration writes nothing. An
 // existing object without fsa's LabelManagedBy is left alone: ErrConflict.
 func apply(ctx context.Context, c *Client, gvr schema.GroupVersionResource, obj runtime.Object) (*unstructured.Unstructured, error) {
+	return applyChecked(ctx, c, gvr, obj, true)
+}
+
+// applyChecked is apply; without read it skips the GET, for a caller that
+// has checked LabelManagedBy on an informer's copy of the object (or saw it
+// absent).
+func applyChecked(ctx context.Context, c *Client, gvr schema.GroupVersionResource, obj runtime.Object, read bool) (*unstructured.Unstructured, error) {
 	cfg, err := applyConfig(obj)
 	if err != nil {
 		return nil, err
@@ -94,14 +101,16 @@ func apply(ctx context.Context, c *Client, gvr schema.GroupVersionResource, obj 
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	res := c.Dynamic.Resource(gvr).Namespace(u.GetNamespace())
-	// Force takes every stated field from whoever owns it, so refuse to
-	// adopt an object fsa did not create.
-	live, err := res.Get(ctx, u.GetName(), metav1.GetOptions{})
-	switch {
-	case err == nil && live.GetLabels()[LabelManagedBy] != ManagedByValue:
-		return nil, fmt.Errorf("%s: %w: exists and is not managed by %s", op, ErrConflict, ManagedByValue)
-	case err != nil && !apierrors.IsNotFound(err):
-		return nil, apiError(op, err)
+	if read {
+		// Force takes every stated field from whoever owns it, so refuse to
+		// adopt an object fsa did not create.
+		live, err := res.Get(ctx, u.GetName(), metav1.GetOptions{})
+		switch {
+		case err == nil && !managedByFSA(live):
+			return nil, fmt.Errorf("%s: %w: exists and is not managed by %s", op, ErrConflict, ManagedByValue)
+		case err != nil && !apierrors.IsNotFound(err):
+			return nil, apiError(op, err)
+		}
 	}
 	out, err := res.Patch(ctx, u.GetName(), types.ApplyPatchType, body,
 		metav1.PatchOptions{FieldManager: FieldManager, Force: ptr(true)})
@@ -110,6 +119,9 @@ func apply(ctx context.Context, c *Client, gvr schema.GroupVersionResource, obj 
 	}
 	return out, nil
 }
+
+// managedByFSA reports whether the object carries fsa's LabelManagedBy.
+func managedByFSA(o metav1.Object) bool { return o.GetLabels()[LabelManagedBy] == ManagedByValue }
 
 // renderYAML renders objs as a multi-document YAML stream of their apply
 // configurations.

@@ -15,6 +15,7 @@ package reconcile_test
 //	FSA_BENCH_IDLE=60s        idle measurement window
 //	FSA_BENCH_RESYNC=20s      runner resync period during the idle window
 //	FSA_BENCH_NO_IDLE=1       skip the idle part of TestBenchColdIdle
+//	FSA_BENCH_PODS_PER_NODE   pod capacity of the fake nodes TestBenchColdIdle adds (default: the harness node's, 110)
 //	FSA_BENCH_DEBUG=1         runner debug logs (what differs when it applies)
 
 import (
@@ -38,7 +39,9 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	kinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
@@ -168,13 +171,15 @@ func (b *bench) ensureNodes(pods int) {
 	require.NoError(b.t, err)
 	list, err := cs.CoreV1().Nodes().List(b.ctx, metav1.ListOptions{})
 	require.NoError(b.t, err)
-	perNode := base.Status.Allocatable.Pods().Value()
+	perNode := int64(envInt("FSA_BENCH_PODS_PER_NODE", int(base.Status.Allocatable.Pods().Value())))
+	capacity := base.Status.Capacity.DeepCopy()
+	capacity[corev1.ResourcePods] = *resource.NewQuantity(perNode, resource.DecimalSI)
 	need := int((int64(pods)+perNode-1)/perNode) + 1
 	for i := len(list.Items); i < need; i++ {
 		name := fmt.Sprintf("kwok-bench-%d", i)
 		n := &corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: base.Annotations, Labels: maps(base.Labels, map[string]string{"kubernetes.io/hostname": name})},
-			Status:     corev1.NodeStatus{Capacity: base.Status.Capacity, Allocatable: base.Status.Allocatable},
+			Status:     corev1.NodeStatus{Capacity: capacity, Allocatable: capacity},
 		}
 		_, err := cs.CoreV1().Nodes().Create(b.ctx, n, metav1.CreateOptions{})
 		require.NoError(b.t, err)
@@ -243,10 +248,13 @@ type recorder struct {
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced on every record
 	stsAdded map[string]time.Time
+	svcAdded map[string]time.Time      // Service (named as the sandbox) created
 	settled  map[string]bool           // StatefulSet has DATABASE_URL and its controller reports it rolled out and ready
 	replicas map[string][]stamp[int32] // StatefulSet name → spec.replicas changes
 	podReady map[string][]time.Time    // sandbox name → times a pod of it was seen turning Ready
 	seenPod  map[string]bool           // pod uid+"/"+ready already recorded
+	pods     map[string]int            // sandbox name → pods of it seen (by uid)
+	podUIDs  map[types.UID]bool
 	sandbox  map[string][]stamp[fsa.Status]
 	project  map[string][]stamp[fsa.Status]
 }
@@ -258,8 +266,8 @@ type stamp[T any] struct {
 
 func newRecorder(t *testing.T, ctx context.Context, cl *k8stest.Cluster, c *fsa.Client) *recorder {
 	r := &recorder{
-		changed: make(chan struct{}), stsAdded: map[string]time.Time{}, settled: map[string]bool{}, replicas: map[string][]stamp[int32]{},
-		podReady: map[string][]time.Time{}, seenPod: map[string]bool{},
+		changed: make(chan struct{}), stsAdded: map[string]time.Time{}, svcAdded: map[string]time.Time{}, settled: map[string]bool{}, replicas: map[string][]stamp[int32]{},
+		podReady: map[string][]time.Time{}, seenPod: map[string]bool{}, pods: map[string]int{}, podUIDs: map[types.UID]bool{},
 		sandbox: map[string][]stamp[fsa.Status]{}, project: map[string][]stamp[fsa.Status]{},
 	}
 	f := kinformers.NewSharedInformerFactoryWithOptions(cl.Clientset(), 0,
@@ -267,6 +275,19 @@ func newRecorder(t *testing.T, ctx context.Context, cl *k8stest.Cluster, c *fsa.
 	_, err := f.Apps().V1().StatefulSets().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { r.sts(obj.(*appsv1.StatefulSet), true) },
 		UpdateFunc: func(_, obj any) { r.sts(obj.(*appsv1.StatefulSet), false) },
+	})
+	require.NoError(t, err)
+	_, err = f.Core().V1().Services().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			now := time.Now()
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			name := obj.(*corev1.Service).Name
+			if _, ok := r.svcAdded[name]; !ok {
+				r.svcAdded[name] = now
+			}
+			r.notifyLocked()
+		},
 	})
 	require.NoError(t, err)
 	_, err = f.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -347,6 +368,12 @@ func (r *recorder) sts(s *appsv1.StatefulSet, added bool) {
 }
 
 func (r *recorder) pod(p *corev1.Pod) {
+	r.mu.Lock()
+	if !r.podUIDs[p.UID] {
+		r.podUIDs[p.UID] = true
+		r.pods[p.Labels[k8s.LabelApp]]++
+	}
+	r.mu.Unlock()
 	ready := false
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
@@ -422,7 +449,8 @@ func (s samples) String() string {
 
 // TestBenchLag measures, one project at a time on an otherwise idle runner: the lag from a
 // committed intent (create, stop, start: the SDK call returned) to the first Kubernetes write
-// carrying it out (the admin watch sees the StatefulSet created or its replicas changed), and
+// carrying it out (the admin watch sees the sandbox's Service or StatefulSet created, or the
+// StatefulSet's replicas changed), and
 // the lag from a sandbox pod turning Ready (admin watch) to the store's change feed showing the
 // sandbox RUNNING.
 func TestBenchLag(t *testing.T) {
@@ -432,7 +460,7 @@ func TestBenchLag(t *testing.T) {
 	t.Logf("runner: %v", s)
 	b.startRunner(s)
 	n := envInt("FSA_BENCH_LAG_N", 20)
-	var create, stop, start, status samples
+	var create, createSts, stop, start, status samples
 	const timeout = 2 * time.Minute
 	u := b.users[0]
 	for i := range n {
@@ -440,7 +468,14 @@ func TestBenchLag(t *testing.T) {
 		require.NoError(t, err)
 		t0, name := time.Now(), p.Sandbox.Name
 		b.rec.wait(t, b.ctx, timeout, "StatefulSet created", func() bool { _, ok := b.rec.stsAdded[name]; return ok })
-		create = append(create, b.rec.stsAdded[name].Sub(t0))
+		b.rec.mu.Lock()
+		first := b.rec.stsAdded[name]
+		if svc, ok := b.rec.svcAdded[name]; ok && svc.Before(first) {
+			first = svc
+		}
+		create = append(create, first.Sub(t0))
+		createSts = append(createSts, b.rec.stsAdded[name].Sub(t0))
+		b.rec.mu.Unlock()
 		b.waitStatusLag(&status, p, timeout)
 		// DATABASE_URL arrives once the database runs, restarting the sandbox: let that finish
 		// so the stop measures the intent's own path, not a sync already in flight.
@@ -465,6 +500,7 @@ func TestBenchLag(t *testing.T) {
 		b.waitStatusLag(&status, p, timeout)
 	}
 	t.Logf("intent → first Kubernetes write, create: %v", create)
+	t.Logf("intent → StatefulSet created (create):   %v", createSts)
 	t.Logf("intent → first Kubernetes write, stop:   %v", stop)
 	t.Logf("intent → first Kubernetes write, start:  %v", start)
 	all := slices.Concat(create, stop, start)
@@ -508,22 +544,45 @@ func TestBenchColdIdle(t *testing.T) {
 	t.Logf("runner: %v; %d projects over %d users", s, n, len(b.users))
 	stop := b.startRunner(s)
 
+	req0 := b.apiRequests()
 	start := time.Now()
 	projects, createdAt := b.createProjects("cold", n)
 	created := time.Since(start)
 	var firstRunning, lastRunning time.Time
-	var lags, intent samples
-	b.rec.wait(t, b.ctx, 30*time.Minute, "every project RUNNING", func() bool {
-		for _, p := range projects {
-			if _, ok := lastIs(b.rec.project[p.ID], fsa.StatusRunning); !ok {
+	var lags, intent, stsLag samples
+	next := 0 // projects[:next] were seen RUNNING: each change checks only from there
+	allRunning := func() bool {
+		for next < len(projects) {
+			if _, ok := lastIs(b.rec.project[projects[next].ID], fsa.StatusRunning); !ok {
 				return false
 			}
+			next++
 		}
 		return true
-	})
+	}
+	for {
+		b.rec.wait(t, b.ctx, 60*time.Minute, "every project RUNNING", allRunning)
+		next = 0 // and all of them still are
+		b.rec.mu.Lock()
+		ok := allRunning()
+		b.rec.mu.Unlock()
+		if ok {
+			break
+		}
+	}
+	t.Logf("API server requests while provisioning (all clients, per project): %s", requestDelta(req0, b.apiRequests(), float64(n)))
 	b.rec.mu.Lock()
+	pods := 0
+	for _, p := range projects {
+		pods += b.rec.pods[p.Sandbox.Name]
+	}
+	t.Logf("sandbox pods created: %d for %d projects (a pod replaced when DATABASE_URL arrives counts twice)", pods, n)
 	for i, p := range projects {
 		if added, ok := b.rec.stsAdded[p.Sandbox.Name]; ok {
+			stsLag = append(stsLag, added.Sub(createdAt[i]))
+			if svc, ok := b.rec.svcAdded[p.Sandbox.Name]; ok && svc.Before(added) {
+				added = svc
+			}
 			intent = append(intent, added.Sub(createdAt[i]))
 		}
 		at, _ := lastIs(b.rec.project[p.ID], fsa.StatusRunning)
@@ -542,7 +601,8 @@ func TestBenchColdIdle(t *testing.T) {
 	total := lastRunning.Sub(start)
 	t.Logf("created %d projects in %v; first RUNNING after %v, all RUNNING after %v", n, created.Round(time.Millisecond),
 		firstRunning.Sub(start).Round(time.Millisecond), total.Round(time.Millisecond))
-	t.Logf("intent → StatefulSet created under load: %v", intent)
+	t.Logf("intent → first Kubernetes write (Service or StatefulSet created) under load: %v", intent)
+	t.Logf("intent → StatefulSet created under load: %v", stsLag)
 	t.Logf("pod Ready → store RUNNING under load: %v", lags)
 	t.Logf("metric fsa_reconcile_lag_seconds under load, sandbox: %s", histSummary(b.reg, "fsa_reconcile_lag_seconds", "sandbox"))
 	t.Logf("BENCH cold projects=%d users=%d seconds=%.2f projects_per_s=%.1f intent_p50_ms=%.1f intent_p99_ms=%.1f status_p50_ms=%.1f status_p99_ms=%.1f",
@@ -567,7 +627,7 @@ func TestBenchColdIdle(t *testing.T) {
 	t.Logf("restarted runner settled in %v (k8s writes %v, syncs %v)", time.Since(settle).Round(time.Millisecond),
 		counterSum(reg, "fsa_reconcile_kubernetes_writes_total"), histCount(reg, "fsa_reconcile_sync_duration_seconds"))
 	w0, y0 := counterSum(reg, "fsa_reconcile_kubernetes_writes_total"), histCount(reg, "fsa_reconcile_sync_duration_seconds")
-	req0 := b.apiRequests()
+	req0 = b.apiRequests()
 	rev0, cpu0, cp0 := b.revision(), selfCPU(), b.controlPlaneCPU()
 	t0 := time.Now()
 	select {
@@ -578,7 +638,7 @@ func TestBenchColdIdle(t *testing.T) {
 	el := time.Since(t0).Seconds()
 	rev1, cpu1, cp1 := b.revision(), selfCPU(), b.controlPlaneCPU()
 	w1, y1 := counterSum(reg, "fsa_reconcile_kubernetes_writes_total"), histCount(reg, "fsa_reconcile_sync_duration_seconds")
-	t.Logf("API server requests during the idle window (all clients): %s", requestDelta(req0, b.apiRequests()))
+	t.Logf("API server requests during the idle window (all clients): %s", requestDelta(req0, b.apiRequests(), 1))
 	resyncs := math.Floor(idle.Seconds() / s.Resync.Seconds())
 	t.Logf("idle %v with resync every %v (%v resyncs): store writes %d (%.3f/s), kubernetes writes %v (%.1f/s), syncs %v",
 		idle, s.Resync, resyncs, rev1-rev0, float64(rev1-rev0)/el, w1-w0, (w1-w0)/el, y1-y0)
@@ -603,7 +663,7 @@ func TestBenchColdIdle(t *testing.T) {
 	}
 	el2 := time.Since(t2).Seconds()
 	cp3 := b.controlPlaneCPU()
-	t.Logf("API server requests without the runner: %s", requestDelta(req2, b.apiRequests()))
+	t.Logf("API server requests without the runner: %s", requestDelta(req2, b.apiRequests(), 1))
 	cps = cps[:0]
 	for name, v := range cp3 {
 		cps = append(cps, fmt.Sprintf("%s=%.1f%%", name, 100*(v-cp2[name])/el2))
@@ -779,8 +839,8 @@ func (b *bench) apiRequests() map[string]float64 {
 	return out
 }
 
-// requestDelta formats the nonzero differences, largest first.
-func requestDelta(a, b map[string]float64) string {
+// requestDelta formats the nonzero differences divided by per, largest first.
+func requestDelta(a, b map[string]float64, per float64) string {
 	type kv struct {
 		k string
 		v float64
@@ -796,10 +856,17 @@ func requestDelta(a, b map[string]float64) string {
 	slices.SortFunc(d, func(x, y kv) int { return int(y.v - x.v) })
 	var parts []string
 	for i, e := range d {
-		if i == 8 {
+		if i == 16 {
 			break
 		}
-		parts = append(parts, fmt.Sprintf("%s=%.0f", e.k, e.v))
+		parts = append(parts, fmt.Sprintf("%s=%s", e.k, num(e.v/per)))
 	}
-	return fmt.Sprintf("total %.0f: %s", total, strings.Join(parts, " "))
+	return fmt.Sprintf("total %s: %s", num(total/per), strings.Join(parts, " "))
+}
+
+func num(v float64) string {
+	if v == math.Trunc(v) {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
 }

@@ -9,7 +9,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	kinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
@@ -216,22 +215,7 @@ func (ui *userInformers) sandbox(name string) (o sandboxObjects, ok bool) {
 	return o, true
 }
 
-// liveObjects are a sandbox's cached objects as runtime.Objects, nil when absent.
-type liveObjects struct{ sts, service, app, terminal runtime.Object }
-
-func (o sandboxObjects) live() liveObjects {
-	var l liveObjects
-	if o.sts != nil {
-		l.sts = o.sts
-	}
-	if o.service != nil {
-		l.service = o.service
-	}
-	if o.app != nil {
-		l.app = o.app
-	}
-	if o.terminal != nil {
-		l.terminal = o.terminal
-	}
-	return l
+// live returns the cached objects as k8s.Plan takes them.
+func (o sandboxObjects) live() k8s.SandboxLive {
+	return k8s.SandboxLive{StatefulSet: o.sts, Service: o.service, AppIngress: o.app, TerminalIngress: o.terminal}
 }

@@ -229,6 +229,34 @@ func TestLifecycle(t *testing.T) {
 	require.True(t, apierrors.IsNotFound(err), "database cluster gone, got %v", err)
 }
 
+// A new sandbox's StatefulSet waits for its DATABASE_URL, so its pod is not started without it
+// only to be replaced when it arrives.
+func TestSandboxStartsWithDatabaseURL(t *testing.T) {
+	f := newFixture(t, "dburl")
+	f.runner(f.acquire(1))
+	// The first project lets the user's caches sync (without them the runner applies everything
+	// at once, as before); the second one is the one checked.
+	first := f.create("first")
+	f.waitProject(first.ID, "both RUNNING", both(fsa.StatusRunning))
+	p := f.create("second")
+	p = f.waitProject(p.ID, "both RUNNING", both(fsa.StatusRunning))
+
+	s, err := f.sts(p.Sandbox.Name)
+	require.NoError(t, err)
+	assert.NotEmpty(t, envOf(s)[fsa.EnvDatabaseURL])
+	assert.Equal(t, int64(1), s.Generation, "the StatefulSet was created with DATABASE_URL and never changed")
+	pods, err := f.cluster.Clientset().CoreV1().Pods(f.kuser.Namespace).List(f.ctx, metav1.ListOptions{
+		LabelSelector: k8s.LabelApp + "=" + p.Sandbox.Name})
+	require.NoError(t, err)
+	require.Len(t, pods.Items, 1)
+	for _, e := range pods.Items[0].Spec.Containers[0].Env {
+		if e.Name == fsa.EnvDatabaseURL {
+			return
+		}
+	}
+	t.Fatalf("pod %s runs without %s", pods.Items[0].Name, fsa.EnvDatabaseURL)
+}
+
 func TestEnvReachesStatefulSet(t *testing.T) {
 	f := newFixture(t, "env")
 	f.runner(f.acquire(1))

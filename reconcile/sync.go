@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/k8s"
@@ -116,7 +115,8 @@ func (r *Runner) sync(ctx context.Context, user string, it item) error {
 	if err != nil {
 		return err
 	}
-	if it.kind == kindDatabase && obs.Status == fsa.StatusRunning && cur != fsa.StatusRunning && proj != nil {
+	// The sandbox may wait for the database: for its DATABASE_URL (RUNNING), or no longer (ERROR).
+	if it.kind == kindDatabase && (obs.Status == fsa.StatusRunning || obs.Status == fsa.StatusError) && cur != obs.Status && proj != nil {
 		r.q.Add(user, item{kindSandbox, it.project})
 	}
 	if again {
@@ -253,48 +253,41 @@ func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Clien
 	}
 
 	cached, haveCache := ui.sandbox(sb.Name)
+	needWrite := true
 	spec, waiting, err := r.sandboxSpec(ctx, user, kc, ui, p)
 	if err != nil {
 		return fsa.Observation{}, err
 	}
 	stopped := sb.Desired == fsa.StatusStopped
 	spec.Stopped = stopped
-	// Write only when the cache shows something to change (or cannot tell).
-	needWrite := true
 	if haveCache {
-		want := spec
-		want.Namespace = kc.Namespace
-		if want.Image == "" {
-			want.Image = k8s.Image()
+		// Write only the objects the cache shows differ, without reading them first. A new
+		// sandbox whose DATABASE_URL is still to come gets its StatefulSet once it is known:
+		// created earlier, its pod would start only to be replaced when the variable arrives.
+		plan, err := r.sandboxes.Plan(kc, spec, cached.live(), k8s.PlanOptions{DeferStatefulSet: defersForDatabase(p, spec)})
+		if err != nil {
+			return fsa.Observation{}, err
 		}
-		objs := k8s.BuildSandbox(want)
-		live := cached.live()
-		why := ""
-		if stopped {
-			// Stop scales an existing StatefulSet only.
-			if live.sts != nil {
-				why = differs(objs.StatefulSet, live.sts)
+		if !plan.Empty() {
+			r.log.Debug("sandbox differs from its desired state", "project", p.ID, "where", plan.String())
+			op := "apply"
+			if stopped {
+				op = "stop"
 			}
-		} else {
-			for _, o := range []struct {
-				what          string
-				desired, live runtime.Object
-			}{
-				{"statefulset", objs.StatefulSet, live.sts}, {"service", objs.Service, live.service},
-				{"app ingress", objs.AppIngress, live.app}, {"terminal ingress", objs.TerminalIngress, live.terminal},
-			} {
-				if w := differs(o.desired, o.live); w != "" {
-					why = o.what + ": " + w
-					break
-				}
+			if err := r.write(ctx, kindSandbox, p.ID, sb.UpdatedAt, sb.Status, sb.Reason, op, func() error {
+				return r.sandboxes.ApplyPlan(ctx, kc, plan)
+			}); err != nil {
+				return fsa.Observation{}, err
 			}
 		}
-		needWrite = why != ""
-		if needWrite {
-			r.log.Debug("sandbox differs from its desired state", "project", p.ID, "where", why)
-		}
-	}
-	if needWrite {
+		needWrite = !plan.Empty()
+	} else if !stopped && defersForDatabase(p, spec) {
+		// No cache yet to tell whether the StatefulSet exists: look again once it has synced
+		// rather than create it without DATABASE_URL.
+		r.q.AddAfter(user, item{kindSandbox, p.ID}, cacheWait)
+		return fsa.Observation{Status: fsa.StatusStarting, Reason: "WaitingForDatabase",
+			AppURL: r.cfg.Scheme + "://" + spec.AppHost(), TerminalURL: r.cfg.Scheme + "://" + spec.TerminalHost()}, nil
+	} else {
 		op, fn := "apply", func() error { return r.sandboxes.Apply(ctx, kc, spec) }
 		if stopped {
 			op, fn = "stop", func() error { return r.sandboxes.Stop(ctx, kc, spec) }
@@ -336,10 +329,24 @@ func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Clien
 		obs.Status, obs.Reason = fsa.StatusStarting, "WaitingForDatabase"
 	case st.State == k8s.StateRunning:
 		obs.Status = fsa.StatusRunning
+	case st.State == k8s.StateTerminated && defersForDatabase(p, spec):
+		// The StatefulSet waits for DATABASE_URL (see Plan above).
+		obs.Status, obs.Reason = fsa.StatusStarting, "WaitingForDatabase"
 	default:
 		obs.Status, obs.Reason = fsa.StatusStarting, "Applied"
 	}
 	return obs, nil
+}
+
+// cacheWait is how soon a sandbox waiting for DATABASE_URL is looked at again when its user's
+// informer caches have not synced yet.
+const cacheWait = 200 * time.Millisecond
+
+// defersForDatabase reports whether a sandbox's StatefulSet not created yet should wait for its
+// DATABASE_URL: the database is meant to run and is on its way (not in ERROR, where the sandbox
+// starts without it, as before).
+func defersForDatabase(p *fsa.Project, spec k8s.SandboxSpec) bool {
+	return waitsForDatabase(p, spec) && p.Database.Status != fsa.StatusError
 }
 
 // waitsForDatabase reports whether the sandbox's environment still lacks the DATABASE_URL of a
@@ -375,23 +382,29 @@ func (r *Runner) convergeDatabase(ctx context.Context, kc *k8s.Client, ui *userI
 	spec := k8s.DatabaseSpec{Name: db.ClusterName, Project: p.K8sName, Epoch: r.cfg.Fence, Stopped: stopped}
 	needWrite := true
 	if haveCache {
-		want := spec
-		want.Namespace = kc.Namespace
-		desired := k8s.BuildDatabase(want)
-		var live runtime.Object
+		// As for sandboxes: write only when the cache shows a difference, without reading first.
+		var live *unstructured.Unstructured
 		if exists {
 			live = cached
 		}
-		why := ""
-		if !stopped || exists {
-			why = differs(desired, live)
+		plan, err := r.databases.Plan(kc, spec, live)
+		if err != nil {
+			return fsa.Observation{}, err
 		}
-		needWrite = why != ""
+		needWrite = !plan.Empty()
 		if needWrite {
-			r.log.Debug("database differs from its desired state", "project", p.ID, "where", why)
+			r.log.Debug("database differs from its desired state", "project", p.ID, "where", plan.String())
+			op := "apply"
+			if stopped {
+				op = "stop"
+			}
+			if err := r.write(ctx, kindDatabase, p.ID, db.UpdatedAt, db.Status, db.Reason, op, func() error {
+				return r.databases.ApplyPlan(ctx, kc, plan)
+			}); err != nil {
+				return fsa.Observation{}, err
+			}
 		}
-	}
-	if needWrite {
+	} else {
 		op, fn := "apply", func() error { return r.databases.Apply(ctx, kc, spec) }
 		if stopped {
 			op, fn = "stop", func() error { return r.databases.Stop(ctx, kc, spec) }
@@ -440,6 +453,16 @@ func (r *Runner) connectionURL(ctx context.Context, kc *k8s.Client, ui *userInfo
 	return r.databases.ConnectionURL(ctx, kc, cluster)
 }
 
+// cachedConnectionURL reads the database's URL from the credentials cache only: k8s.ErrNotReady
+// when the cache does not have it.
+func cachedConnectionURL(ui *userInformers, cluster string) (string, error) {
+	name := k8s.DatabaseSpec{Name: cluster}.CredentialSecretName()
+	if sec, exists, ok := get[*corev1.Secret](ui, ui.credentials, name); ok && exists {
+		return k8s.ConnectionURLOf(sec.Data)
+	}
+	return "", fmt.Errorf("credentials of database %q not cached: %w", cluster, k8s.ErrNotReady)
+}
+
 // sandboxSpec builds the sandbox's desired objects, its environment included: the user's
 // variables, then the platform's (which always win): the terminal token, the project for
 // terminal tickets, DATABASE_URL once the database has credentials, and the user's Anthropic
@@ -464,9 +487,17 @@ func (r *Runner) sandboxSpec(ctx context.Context, user string, kc *k8s.Client, u
 	}
 	env[envProject] = p.ID
 	// The credentials outlive a stopped database, so DATABASE_URL stays in the environment while
-	// the database stops and starts again: no needless roll-out of the sandbox.
-	if db := p.Database; db != nil && db.Desired != fsa.StatusTerminated && db.Status != fsa.StatusCreating {
-		url, err := r.connectionURL(ctx, kc, ui, db.ClusterName)
+	// the database stops and starts again: no needless roll-out of the sandbox. Before the
+	// database is recorded as applied only the cache is asked (no request for a Secret that
+	// cannot be there yet), so a new sandbox learns its URL as soon as the Secret's event.
+	if db := p.Database; db != nil && db.Desired != fsa.StatusTerminated {
+		var url string
+		var err error
+		if db.Status == fsa.StatusCreating {
+			url, err = cachedConnectionURL(ui, db.ClusterName)
+		} else {
+			url, err = r.connectionURL(ctx, kc, ui, db.ClusterName)
+		}
 		switch {
 		case err == nil:
 			env[fsa.EnvDatabaseURL] = url

@@ -1,6 +1,7 @@
 package k8stest
 
 import (
+	"fmt"
 	"path/filepath"
 	"strconv"
 )
@@ -62,10 +63,36 @@ func (cp *ControlPlane) schedulerArgs() []string {
 	}
 }
 
+// kwokConfig is kwok's own configuration, a second --config file beside the Stages. kwok plays
+// pod Stages with podPlayStageParallelism workers (default 4), which caps how fast a burst of
+// pods turns Running; Stages of other resources it plays one at a time, whatever the
+// configuration (hence k8s/pvstandin for volumes).
+func (cp *ControlPlane) kwokConfig() string {
+	n := cp.opts.KwokPodParallelism
+	if n <= 0 {
+		n = DefaultKwokPodParallelism
+	}
+	// kwok does not default the options of a configuration it loads: the others are its defaults.
+	return fmt.Sprintf(`apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  podPlayStageParallelism: %d
+  nodePlayStageParallelism: 4
+  nodeLeaseParallelism: 4
+  podsOnNodeSyncParallelism: 1
+  enablePodsOnNodeSyncListPager: true
+  enablePodsOnNodeSyncStreamWatch: false
+  enableDebuggingHandlers: true
+  enableProfilingHandler: true
+  enableContentionProfiling: false
+`, n)
+}
+
 func (cp *ControlPlane) kwokArgs() []string {
 	return []string{
 		"--kubeconfig=" + cp.KubeconfigPath(),
 		"--config=" + filepath.Join(cp.opts.KwokDir, "stages.yaml"),
+		"--config=" + cp.path("kwok.yaml"),
 		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
 		"--node-lease-duration-seconds=40", "--cidr=" + podCIDR, "--node-ip=127.0.0.1",
 	}

@@ -42,10 +42,16 @@ type Options struct {
 	// this can raise e.g. kube-controller-manager's --kube-api-qps. The environment can add more
 	// (EnvExtraArgs), after these.
 	ExtraArgs map[string][]string
+	// KwokPodParallelism is how many pod Stages kwok plays at once. Default
+	// DefaultKwokPodParallelism.
+	KwokPodParallelism int
 	// VolumeWorkers is how many claims the volume provisioner (k8s/pvstandin) binds in parallel.
 	// Default pvstandin.DefaultWorkers.
 	VolumeWorkers int
 }
+
+// DefaultKwokPodParallelism is Options.KwokPodParallelism's default (kwok's own is 4).
+const DefaultKwokPodParallelism = 16
 
 // EnvExtraArgs is the prefix of the environment variables that append flags to a component's
 // command line: FSA_K8S_ARGS_ETCD, FSA_K8S_ARGS_KUBE_APISERVER,
@@ -197,6 +203,9 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 	step("kube-apiserver ready")
+	if err := os.WriteFile(cp.path("kwok.yaml"), []byte(cp.kwokConfig()), 0o600); err != nil {
+		return nil, fmt.Errorf("k8stest: kwok configuration: %w", err)
+	}
 	for _, c := range []struct {
 		name string
 		args []string

@@ -1,4 +1,4 @@
-package reconcile
+package k8s_test
 
 import (
 	"testing"
@@ -54,6 +54,7 @@ func TestUpToDate(t *testing.T) {
 	}{
 		{name: "as applied, with defaults and another manager's label", want: true},
 		{name: "absent", live: nil, want: false},
+		{name: "typed nil", want: false},
 		{name: "value changed out of band", live: func(s *corev1.Service) { s.Spec.Ports[0].TargetPort = intstr.FromInt32(1) }},
 		{name: "label fsa states removed out of band", live: func(s *corev1.Service) { delete(s.Labels, "tier") }},
 		{name: "desired value changed", desired: func(s *corev1.Service) { s.Labels["tier"] = "db" }},
@@ -71,14 +72,18 @@ func TestUpToDate(t *testing.T) {
 				tc.desired(d)
 			}
 			var live runtime.Object
-			if tc.name != "absent" {
+			switch tc.name {
+			case "typed nil":
+				live = (*corev1.Service)(nil)
+			case "absent":
+			default:
 				l := liveService()
 				if tc.live != nil {
 					tc.live(l)
 				}
 				live = l
 			}
-			assert.Equal(t, tc.want, upToDate(d, live))
+			assert.Equal(t, tc.want, k8s.UpToDate(d, live))
 		})
 	}
 }
@@ -90,7 +95,7 @@ func TestUpToDateDatabase(t *testing.T) {
 		FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{"f:app":{}}},"f:spec":{"f:componentSpecs":{}}}`)}})
 	u := live.DeepCopy()
 	u.Object["status"] = map[string]any{"phase": "Running"}
-	assert.True(t, upToDate(k8s.BuildDatabase(spec), u))
+	assert.True(t, k8s.UpToDate(k8s.BuildDatabase(spec), u))
 	spec.Stopped = true
-	assert.False(t, upToDate(k8s.BuildDatabase(spec), u), "replicas differ")
+	assert.False(t, k8s.UpToDate(k8s.BuildDatabase(spec), u), "replicas differ")
 }

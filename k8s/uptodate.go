@@ -1,92 +1,41 @@
-package reconcile
+package k8s
 
 import (
 	"encoding/json"
+	"reflect"
 	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-
-	"github.com/fullstackagent/fsa/k8s"
 )
 
-// An idle system must not write to Kubernetes: a resync, or an event about an object's status,
-// finds the objects already as desired. upToDate decides that from the informer cache, with
-// server-side apply's own rule: an apply changes nothing when every field the configuration
-// states already has that value and the field manager owns no field the configuration no
-// longer states (those the apply would remove). When in doubt it says no, and the sync applies:
-// a redundant apply is a no-op on the server, a skipped one would be a missed repair.
-
-// applyConfigOf returns the configuration fsa applies for obj: the object without status and
-// without null fields (what k8s's apply sends).
-func applyConfigOf(obj runtime.Object) (map[string]any, bool) {
-	var m map[string]any
-	if u, ok := obj.(*unstructured.Unstructured); ok {
-		m = u.Object // read only
-	} else {
-		var err error
-		if m, err = runtime.DefaultUnstructuredConverter.ToUnstructured(obj); err != nil {
-			return nil, false
-		}
-		delete(m, "status")
-		if spec, ok := m["spec"].(map[string]any); ok {
-			if vcts, ok := spec["volumeClaimTemplates"].([]any); ok {
-				for _, v := range vcts {
-					if vct, ok := v.(map[string]any); ok {
-						delete(vct, "status")
-					}
-				}
-			}
-		}
-		pruneNulls(m)
-	}
-	return m, true
-}
-
-// pruneNulls removes null values, and maps left empty by their removal.
-func pruneNulls(v any) (empty bool) {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, e := range t {
-			if e == nil {
-				delete(t, k)
-				continue
-			}
-			if sub, ok := e.(map[string]any); ok && len(sub) > 0 && pruneNulls(sub) {
-				delete(t, k)
-				continue
-			}
-			if _, ok := e.([]any); ok {
-				pruneNulls(e)
-			}
-		}
-		return len(t) == 0
-	case []any:
-		for _, e := range t {
-			pruneNulls(e)
-		}
-	}
-	return false
-}
-
-// upToDate reports whether applying desired over live (the cached object; nil when absent)
+// UpToDate reports whether server-side applying desired (as fsa applies it: see apply) over
+// live, an object as the API server or an informer cache of it returned it (nil when absent),
 // would change nothing.
-func upToDate(desired, live runtime.Object) bool { return differs(desired, live) == "" }
+//
+// It is server-side apply's own no-op rule: every field the apply configuration states already
+// has that value in live, and FieldManager (operation Apply) owns no field of live that the
+// configuration no longer states (an apply would remove those). Fields other managers own are
+// ignored, as server-side apply ignores them. When in doubt it says no: a redundant apply is a
+// no-op on the server, a skipped one a missed repair. An idle reconciler uses it so that a
+// resync of unchanged objects makes no API request.
+func UpToDate(desired, live runtime.Object) bool { return Differs(desired, live) == "" }
 
-// differs returns where applying desired over live would change something ("" if nowhere),
-// for upToDate and for debug logs.
-func differs(desired, live runtime.Object) string {
-	if live == nil {
+// Differs returns where applying desired over live would change something, "" if nowhere (see
+// UpToDate): a field path, "absent", "managedFields" (fsa owns a field no longer stated) or
+// "unconvertible". Meant for debug logs.
+func Differs(desired, live runtime.Object) string {
+	if isNil(live) {
 		return "absent"
 	}
-	d, ok := applyConfigOf(desired)
-	if !ok {
+	d, err := applyConfig(desired)
+	if err != nil {
 		return "unconvertible"
 	}
 	var l map[string]any
 	if u, isU := live.(*unstructured.Unstructured); isU {
-		l = u.Object
+		l = u.Object // read only
 	} else {
 		var err error
 		if l, err = runtime.DefaultUnstructuredConverter.ToUnstructured(live); err != nil {
@@ -100,6 +49,15 @@ func differs(desired, live runtime.Object) string {
 		return "managedFields"
 	}
 	return ""
+}
+
+// isNil reports whether o is nil or a typed nil pointer.
+func isNil(o runtime.Object) bool {
+	if o == nil {
+		return true
+	}
+	v := reflect.ValueOf(o)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
 // contained returns the first field of the apply configuration d whose value differs in live
@@ -193,7 +151,7 @@ func ownsOnlyStated(l, d map[string]any) bool {
 	found := false
 	for _, e := range entries {
 		m, ok := e.(map[string]any)
-		if !ok || m["manager"] != k8s.FieldManager || m["operation"] != "Apply" {
+		if !ok || m["manager"] != FieldManager || m["operation"] != "Apply" {
 			continue
 		}
 		found = true

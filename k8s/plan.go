@@ -1,0 +1,185 @@
+package k8s
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// A caller that keeps an informer cache of the namespace already knows each object: whether it
+// exists, whether fsa manages it, and whether an apply would change it (UpToDate). Plan and
+// ApplyPlan use that knowledge: a plan holds only the objects that differ, and applying it
+// skips the GET that Apply makes before each write, sending the plan's objects concurrently.
+// An unchanged sandbox makes no request at all; a new one makes four concurrent PATCHes
+// instead of four GET+PATCH pairs one after another.
+//
+// The cache may lag the API server by a moment. Objects that differ are simply applied again
+// (server-side apply is idempotent); an object the cache does not show yet is applied as
+// absent, so the check that refuses to adopt objects fsa did not create relies on the cache
+// for those: an object of the sandbox's name created by someone else in the last moment before
+// the sandbox's own creation would be taken over.
+
+// SandboxLive is what an informer cache of the sandbox's namespace shows of its objects: nil
+// for an object the cache does not have.
+type SandboxLive struct {
+	StatefulSet     *appsv1.StatefulSet
+	Service         *corev1.Service
+	AppIngress      *networkingv1.Ingress
+	TerminalIngress *networkingv1.Ingress
+}
+
+// PlanOptions tune SandboxManager.Plan.
+type PlanOptions struct {
+	// DeferStatefulSet leaves the StatefulSet out of the plan while it does not exist (the
+	// Service and Ingresses are still applied): for a caller that knows the pod's environment is
+	// not complete yet (DATABASE_URL not known) and would otherwise start a pod only to restart
+	// it when the environment changes. An existing StatefulSet is planned as usual.
+	DeferStatefulSet bool
+}
+
+// planned is one object of a plan: what to apply and why.
+type planned struct {
+	what string
+	gvr  schema.GroupVersionResource
+	obj  runtime.Object
+	why  string
+}
+
+// Plan is the set of objects an apply must write, from Plan. The zero value writes nothing.
+type Plan struct {
+	name   string
+	writes []planned
+}
+
+// Empty reports whether the plan writes nothing.
+func (p Plan) Empty() bool { return len(p.writes) == 0 }
+
+// String names the planned objects with where each differs, e.g.
+// "statefulset (spec.template.spec.containers[0].env: list length), service (absent)"; "" when
+// empty. Meant for debug logs.
+func (p Plan) String() string {
+	parts := make([]string, len(p.writes))
+	for i, w := range p.writes {
+		parts[i] = w.what + " (" + w.why + ")"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Plan returns what applying spec over live would write: each of the sandbox's objects that
+// differs from live (UpToDate). With spec.Stopped only the StatefulSet is planned, and only if
+// it exists, as Stop does. An object in live without fsa's LabelManagedBy is an ErrConflict, as
+// for Apply. Plan makes no request.
+func (m SandboxManager) Plan(c *Client, spec SandboxSpec, live SandboxLive, opts PlanOptions) (Plan, error) {
+	spec, err := m.prepare(c, spec)
+	if err != nil {
+		return Plan{}, err
+	}
+	objs := BuildSandbox(spec)
+	candidates := []struct {
+		what    string
+		gvr     schema.GroupVersionResource
+		desired runtime.Object
+		live    runtime.Object
+	}{
+		{"statefulset", gvrStatefulSet, objs.StatefulSet, obj(live.StatefulSet)},
+		{"service", gvrService, objs.Service, obj(live.Service)},
+		{"app ingress", gvrIngress, objs.AppIngress, obj(live.AppIngress)},
+		{"terminal ingress", gvrIngress, objs.TerminalIngress, obj(live.TerminalIngress)},
+	}
+	if spec.Stopped {
+		candidates = candidates[:1]
+		if live.StatefulSet == nil {
+			candidates = nil
+		}
+	}
+	if opts.DeferStatefulSet && !spec.Stopped && live.StatefulSet == nil {
+		candidates = candidates[1:]
+	}
+	plan := Plan{name: spec.Name}
+	for _, cand := range candidates {
+		if cand.live != nil && !managedByFSA(cand.live.(metav1.Object)) {
+			return Plan{}, fmt.Errorf("sandbox %q: apply %s %q: %w: exists and is not managed by %s",
+				spec.Name, cand.gvr.Resource, cand.live.(metav1.Object).GetName(), ErrConflict, ManagedByValue)
+		}
+		if why := Differs(cand.desired, cand.live); why != "" {
+			plan.writes = append(plan.writes, planned{what: cand.what, gvr: cand.gvr, obj: cand.desired, why: why})
+		}
+	}
+	return plan, nil
+}
+
+// obj turns a typed pointer into a runtime.Object that is nil when the pointer is.
+func obj[T any, P interface {
+	*T
+	runtime.Object
+}](p P) runtime.Object {
+	if p == nil {
+		return nil
+	}
+	return p
+}
+
+// ApplyPlan server-side applies the plan's objects, concurrently, without reading them first
+// (Plan checked them against live objects). An empty plan makes no request.
+func (SandboxManager) ApplyPlan(ctx context.Context, c *Client, p Plan) error {
+	return applyPlan(ctx, c, "sandbox", p)
+}
+
+// Plan returns what applying spec over live (the Cluster as an informer cache shows it; nil
+// when absent) would write: the Cluster if it differs. With spec.Stopped a Cluster that does
+// not exist is not planned, as Stop does. A live Cluster without fsa's LabelManagedBy is an
+// ErrConflict. Plan makes no request.
+func (m DatabaseManager) Plan(c *Client, spec DatabaseSpec, live *unstructured.Unstructured) (Plan, error) {
+	spec, err := m.prepare(c, spec)
+	if err != nil {
+		return Plan{}, err
+	}
+	plan := Plan{name: spec.Name}
+	if spec.Stopped && live == nil {
+		return plan, nil
+	}
+	if live != nil && !managedByFSA(live) {
+		return Plan{}, fmt.Errorf("database %q: apply %s %q: %w: exists and is not managed by %s",
+			spec.Name, GVRCluster.Resource, live.GetName(), ErrConflict, ManagedByValue)
+	}
+	desired := BuildDatabase(spec)
+	if why := Differs(desired, obj(live)); why != "" {
+		plan.writes = append(plan.writes, planned{what: "cluster", gvr: GVRCluster, obj: desired, why: why})
+	}
+	return plan, nil
+}
+
+// ApplyPlan server-side applies the plan's Cluster without reading it first (Plan checked it
+// against the live object). An empty plan makes no request.
+func (DatabaseManager) ApplyPlan(ctx context.Context, c *Client, p Plan) error {
+	return applyPlan(ctx, c, "database", p)
+}
+
+func applyPlan(ctx context.Context, c *Client, kind string, p Plan) error {
+	if len(p.writes) == 1 {
+		if _, err := applyChecked(ctx, c, p.writes[0].gvr, p.writes[0].obj, false); err != nil {
+			return fmt.Errorf("%s %q: %w", kind, p.name, err)
+		}
+		return nil
+	}
+	errs := make([]error, len(p.writes))
+	var wg sync.WaitGroup
+	for i, w := range p.writes {
+		wg.Go(func() { _, errs[i] = applyChecked(ctx, c, w.gvr, w.obj, false) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%s %q: %w", kind, p.name, err)
+	}
+	return nil
+}
