@@ -36,6 +36,10 @@
 // it over state.db and swaps it in; the node's change feed is then reset to the restored
 // revision, so watchers older than it get [store.ErrCompacted] and re-list.
 //
+// [RestoreBackup] turns a backup (the state database [Store.Backup] streams) into the
+// directory of the first node of a new cluster: the state with its fencing epoch reset, a Raft
+// snapshot carrying the new membership, and an empty log at the backup's term.
+//
 // # Reads
 //
 // [Store.View] is linearizable: only the leader serves it. The leader confirms it still leads
