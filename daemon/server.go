@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fullstackagent/fsa/daemon/api"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/fullstackagent/fsa/daemon/api"
 	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/k8s"
 	"github.com/fullstackagent/fsa/reconcile"
@@ -239,7 +239,30 @@ func (d *daemon) openStore() error {
 		return fmt.Errorf("open raft store: %w", err)
 	}
 	d.st, d.rs, d.sl, d.trans = rs, rs, sl, trans
+	d.warnIfNotAMember()
 	return nil
+}
+
+// warnIfNotAMember logs a warning when the Raft configuration in the data directory has
+// members but not this node's id: started with the wrong --node-id (say on a directory made by
+// fsad restore for another id), or after being removed from the cluster, the node can never
+// vote or lead.
+func (d *daemon) warnIfNotAMember() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := d.rs.Status(ctx)
+	if err != nil || len(st.Members) == 0 {
+		return // a fresh node: it joins, or bootstraps, later
+	}
+	ids := make([]string, 0, len(st.Members))
+	for _, m := range st.Members {
+		if m.ID == d.cfg.NodeID {
+			return
+		}
+		ids = append(ids, m.ID)
+	}
+	d.log.Warn("this node's id is not in the Raft configuration recorded in its data directory; it cannot vote or lead until it is added (check --node-id)",
+		"node_id", d.cfg.NodeID, "members", ids)
 }
 
 func (d *daemon) closeStore() error {
