@@ -19,7 +19,9 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/dynamic/dynamiclister"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 )
@@ -70,13 +72,18 @@ func Run(ctx context.Context, dyn dynamic.Interface, kube kubernetes.Interface, 
 	}
 	factory := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
 	informer := factory.ForResource(ClusterGVR)
+	// The connection Secrets it wrote, so a sync finds them without a GET.
+	secretFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = secretSelector }))
+	secrets := secretFactory.Core().V1().Secrets()
 	queue := workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "kbstandin"})
 	c := &controller{
 		opts: opts, dyn: dyn, kube: kube, queue: queue,
-		lister: dynamiclister.New(informer.Informer().GetIndexer(), ClusterGVR),
-		since:  map[string]phaseSince{},
+		lister:  dynamiclister.New(informer.Informer().GetIndexer(), ClusterGVR),
+		secrets: secrets.Lister(),
+		since:   map[string]phaseSince{},
 	}
 	enqueue := func(obj any) {
 		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
@@ -91,10 +98,25 @@ func Run(ctx context.Context, dyn dynamic.Interface, kube kubernetes.Interface, 
 		queue.ShutDown()
 		return fmt.Errorf("kbstandin: watch clusters: %w", err)
 	}
+	// A Secret deleted out of band is written again.
+	if _, err := secrets.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		DeleteFunc: func(obj any) {
+			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			if sec, ok := obj.(*corev1.Secret); ok && sec.Labels[labelInstance] != "" {
+				queue.Add(sec.Namespace + "/" + sec.Labels[labelInstance])
+			}
+		},
+	}); err != nil {
+		queue.ShutDown()
+		return fmt.Errorf("kbstandin: watch secrets: %w", err)
+	}
 	factory.Start(ctx.Done())
+	secretFactory.Start(ctx.Done())
 
 	var wg sync.WaitGroup
-	if cache.WaitForCacheSync(ctx.Done(), informer.Informer().HasSynced) {
+	if cache.WaitForCacheSync(ctx.Done(), informer.Informer().HasSynced, secrets.Informer().HasSynced) {
 		for range opts.Workers {
 			wg.Go(func() { c.work(ctx) })
 		}
@@ -103,8 +125,16 @@ func Run(ctx context.Context, dyn dynamic.Interface, kube kubernetes.Interface, 
 	queue.ShutDown()
 	wg.Wait()
 	factory.Shutdown()
+	secretFactory.Shutdown()
 	return nil
 }
+
+// Labels of the connection Secret.
+const (
+	labelInstance  = "app.kubernetes.io/instance"
+	labelManagedBy = "app.kubernetes.io/managed-by"
+	secretSelector = labelManagedBy + "=kubeblocks"
+)
 
 type phaseSince struct {
 	phase string
@@ -112,11 +142,12 @@ type phaseSince struct {
 }
 
 type controller struct {
-	opts   Options
-	dyn    dynamic.Interface
-	kube   kubernetes.Interface
-	queue  workqueue.TypedRateLimitingInterface[string]
-	lister dynamiclister.Lister
+	opts    Options
+	dyn     dynamic.Interface
+	kube    kubernetes.Interface
+	queue   workqueue.TypedRateLimitingInterface[string]
+	lister  dynamiclister.Lister
+	secrets corelisters.SecretLister
 
 	mu    sync.Mutex
 	since map[string]phaseSince // key -> transitional phase and when it was first seen
@@ -281,11 +312,12 @@ func wantRunning(obj *unstructured.Unstructured) bool {
 	return false
 }
 
-// ensureSecret creates the connection Secret if it is missing.
+// ensureSecret creates the connection Secret if it is missing (from the Secret cache: a Secret
+// created a moment ago and not seen yet is created again, which fails harmlessly).
 func (c *controller) ensureSecret(ctx context.Context, obj *unstructured.Unstructured) error {
 	secrets := c.kube.CoreV1().Secrets(obj.GetNamespace())
 	name := obj.GetName() + SecretSuffix
-	if _, err := secrets.Get(ctx, name, metav1.GetOptions{}); err == nil {
+	if _, err := c.secrets.Secrets(obj.GetNamespace()).Get(name); err == nil {
 		return nil
 	} else if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("get secret: %w", err)
@@ -299,8 +331,8 @@ func (c *controller) ensureSecret(ctx context.Context, obj *unstructured.Unstruc
 			Name:      name,
 			Namespace: obj.GetNamespace(),
 			Labels: map[string]string{
-				"app.kubernetes.io/instance":   obj.GetName(),
-				"app.kubernetes.io/managed-by": "kubeblocks",
+				labelInstance:  obj.GetName(),
+				labelManagedBy: "kubeblocks",
 			},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: ClusterGVR.GroupVersion().String(),

@@ -125,6 +125,13 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, secret.Data[kbstandin.KeyPassword], again.Data[kbstandin.KeyPassword])
 
+	// A Secret deleted out of band is written again.
+	require.NoError(t, kube.CoreV1().Secrets(u.Namespace).Delete(ctx, "pg"+kbstandin.SecretSuffix, metav1.DeleteOptions{}))
+	require.Eventually(t, func() bool {
+		s, err := kube.CoreV1().Secrets(u.Namespace).Get(ctx, "pg"+kbstandin.SecretSuffix, metav1.GetOptions{})
+		return err == nil && s.UID != secret.UID
+	}, waitFor, 50*time.Millisecond, "connection secret not written again")
+
 	require.NoError(t, clusters.Delete(ctx, "pg", metav1.DeleteOptions{}))
 	phases(t, w, true, kbstandin.PhaseDeleting)
 	_, err = clusters.Get(ctx, "pg", metav1.GetOptions{})
