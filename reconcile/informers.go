@@ -33,7 +33,7 @@ const podsByApp = "app"
 // skips the apply when they show the objects already as desired (see cachedState).
 type informers struct {
 	log     *slog.Logger
-	onEvent func(user string, k kind, name string)
+	onEvent func(user string, k kind, name string, l lane)
 
 	mu    sync.Mutex
 	users map[string]*userInformers
@@ -49,7 +49,7 @@ type userInformers struct {
 	sts, pods, services, ingresses, credentials, clusters cache.SharedIndexInformer
 }
 
-func newInformers(log *slog.Logger, onEvent func(string, kind, string)) *informers {
+func newInformers(log *slog.Logger, onEvent func(string, kind, string, lane)) *informers {
 	return &informers{log: log, onEvent: onEvent, users: map[string]*userInformers{}}
 }
 
@@ -77,13 +77,13 @@ func (in *informers) ensure(user string, c *k8s.Client) *userInformers {
 			})),
 		dynamic: dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.Dynamic, 0, c.Namespace, tweak),
 	}
-	handler := func(k kind, nameOf func(obj any) string) cache.ResourceEventHandler {
+	handler := func(k kind, nameOf func(obj any) string, l lane) cache.ResourceEventHandler {
 		fire := func(obj any) {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = d.Obj
 			}
 			if name := nameOf(obj); name != "" {
-				in.onEvent(user, k, name)
+				in.onEvent(user, k, name, l)
 			}
 		}
 		return cache.ResourceEventHandlerFuncs{
@@ -117,25 +117,26 @@ func (in *informers) ensure(user string, c *k8s.Client) *userInformers {
 			return s.Name
 		}
 		return ""
-	}))
+	}, laneEvent))
 	_, _ = ui.pods.AddEventHandler(handler(kindSandbox, func(obj any) string {
 		if _, ok := obj.(*corev1.Pod); ok {
 			return label(k8s.LabelApp)(obj)
 		}
 		return ""
-	}))
+	}, laneEvent))
 	// Services and Ingresses carry the sandbox's name in LabelApp: one deleted or edited out of
 	// band is repaired at once.
-	_, _ = ui.services.AddEventHandler(handler(kindSandbox, label(k8s.LabelApp)))
-	_, _ = ui.ingresses.AddEventHandler(handler(kindSandbox, label(k8s.LabelApp)))
-	// New or rotated database credentials change the sandbox's DATABASE_URL.
-	_, _ = ui.credentials.AddEventHandler(handler(kindSandbox, label(labelInstance)))
+	_, _ = ui.services.AddEventHandler(handler(kindSandbox, label(k8s.LabelApp), laneEvent))
+	_, _ = ui.ingresses.AddEventHandler(handler(kindSandbox, label(k8s.LabelApp), laneEvent))
+	// New or rotated database credentials change the sandbox's DATABASE_URL. For a new project
+	// they are what its StatefulSet waits for, so they carry on its intent: the intent lane.
+	_, _ = ui.credentials.AddEventHandler(handler(kindSandbox, label(labelInstance), laneIntent))
 	_, _ = ui.clusters.AddEventHandler(handler(kindDatabase, func(obj any) string {
 		if u, ok := obj.(*unstructured.Unstructured); ok {
 			return u.GetName()
 		}
 		return ""
-	}))
+	}, laneEvent))
 	ui.typed.Start(ui.stop)
 	ui.secrets.Start(ui.stop)
 	ui.dynamic.Start(ui.stop)

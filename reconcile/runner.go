@@ -303,13 +303,14 @@ func (r *Runner) forgetName(user, name string) {
 	delete(r.names[user], name)
 }
 
-// onKubeEvent maps an object event from a user's informer to the work item it concerns.
-func (r *Runner) onKubeEvent(user string, k kind, name string) {
+// onKubeEvent maps an object event from a user's informer to the work item it concerns, queued
+// in lane l.
+func (r *Runner) onKubeEvent(user string, k kind, name string, l lane) {
 	r.mu.Lock()
 	project, ok := r.names[user][name]
 	r.mu.Unlock()
 	if ok {
-		r.q.AddIn(laneEvent, user, item{k, project})
+		r.q.AddIn(l, user, item{k, project})
 	}
 }
 
