@@ -171,9 +171,16 @@ func (b *bench) ensureNodes(pods int) {
 	require.NoError(b.t, err)
 	list, err := cs.CoreV1().Nodes().List(b.ctx, metav1.ListOptions{})
 	require.NoError(b.t, err)
-	perNode := int64(envInt("FSA_BENCH_PODS_PER_NODE", int(base.Status.Allocatable.Pods().Value())))
+	basePods := base.Status.Allocatable.Pods().Value()
+	perNode := int64(envInt("FSA_BENCH_PODS_PER_NODE", int(basePods)))
+	// CPU and memory grow with the pod count, so that pods, not the sandboxes' requests, bound
+	// how many fit.
 	capacity := base.Status.Capacity.DeepCopy()
 	capacity[corev1.ResourcePods] = *resource.NewQuantity(perNode, resource.DecimalSI)
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		q := base.Status.Capacity[r]
+		capacity[r] = *resource.NewQuantity(q.Value()*((perNode+basePods-1)/basePods), q.Format)
+	}
 	need := int((int64(pods)+perNode-1)/perNode) + 1
 	for i := len(list.Items); i < need; i++ {
 		name := fmt.Sprintf("kwok-bench-%d", i)
