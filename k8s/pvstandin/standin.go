@@ -2,7 +2,6 @@ package pvstandin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -27,14 +26,11 @@ const (
 	DefaultWorkers = 8
 )
 
-// Annotations written on provisioned volumes and bound claims (the ones kube-controller-manager's
-// PersistentVolume controller and external provisioners use).
+// Annotations: AnnProvisionedBy is written on provisioned volumes; the PersistentVolume
+// controller writes AnnBindCompleted on the claims it binds.
 const (
-	AnnProvisionedBy          = "pv.kubernetes.io/provisioned-by"
-	AnnBindCompleted          = "pv.kubernetes.io/bind-completed"
-	AnnBoundByController      = "pv.kubernetes.io/bound-by-controller"
-	AnnStorageProvisioner     = "volume.kubernetes.io/storage-provisioner"
-	AnnBetaStorageProvisioner = "volume.beta.kubernetes.io/storage-provisioner"
+	AnnProvisionedBy = "pv.kubernetes.io/provisioned-by"
+	AnnBindCompleted = "pv.kubernetes.io/bind-completed"
 )
 
 // Options tune Run. The zero value is ready to use.
@@ -69,10 +65,11 @@ func Run(ctx context.Context, kube kubernetes.Interface, opts Options) error {
 	}
 	factory := informers.NewSharedInformerFactory(kube, 0)
 	claims := factory.Core().V1().PersistentVolumeClaims()
+	volumes := factory.Core().V1().PersistentVolumes()
 	queue := workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "pvstandin"})
-	p := &provisioner{opts: opts, kube: kube, queue: queue, lister: claims.Lister()}
+	p := &provisioner{opts: opts, kube: kube, queue: queue, lister: claims.Lister(), volumes: volumes.Lister()}
 	enqueue := func(obj any) {
 		if pvc, ok := obj.(*corev1.PersistentVolumeClaim); ok && p.wants(pvc) {
 			if key, err := cache.MetaNamespaceKeyFunc(pvc); err == nil {
@@ -90,7 +87,7 @@ func Run(ctx context.Context, kube kubernetes.Interface, opts Options) error {
 	factory.Start(ctx.Done())
 
 	var wg sync.WaitGroup
-	if cache.WaitForCacheSync(ctx.Done(), claims.Informer().HasSynced) {
+	if cache.WaitForCacheSync(ctx.Done(), claims.Informer().HasSynced, volumes.Informer().HasSynced) {
 		for range opts.Workers {
 			wg.Go(func() { p.work(ctx) })
 		}
@@ -103,10 +100,11 @@ func Run(ctx context.Context, kube kubernetes.Interface, opts Options) error {
 }
 
 type provisioner struct {
-	opts   Options
-	kube   kubernetes.Interface
-	queue  workqueue.TypedRateLimitingInterface[string]
-	lister corelisters.PersistentVolumeClaimLister
+	opts    Options
+	kube    kubernetes.Interface
+	queue   workqueue.TypedRateLimitingInterface[string]
+	lister  corelisters.PersistentVolumeClaimLister
+	volumes corelisters.PersistentVolumeLister
 }
 
 // wants reports whether the claim still needs a volume from this stand-in.
@@ -149,45 +147,12 @@ func (p *provisioner) sync(ctx context.Context, key string) error {
 		return nil
 	}
 	pvName := VolumeName(pvc.UID)
+	if _, err := p.volumes.Get(pvName); err == nil {
+		return nil // provisioned; the PersistentVolume controller binds it
+	}
 	if _, err := p.kube.CoreV1().PersistentVolumes().Create(ctx, p.volumeFor(pvc), metav1.CreateOptions{}); err != nil &&
 		!apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create volume %s: %w", pvName, err)
-	}
-	bind, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{
-			"annotations": map[string]string{
-				AnnBindCompleted: "yes", AnnBoundByController: "yes",
-				AnnStorageProvisioner: p.opts.Provisioner, AnnBetaStorageProvisioner: p.opts.Provisioner,
-			},
-			// Fails the patch if the claim was deleted and recreated under the same name.
-			"uid": pvc.UID,
-		},
-		"spec": map[string]any{"volumeName": pvName},
-	})
-	if err != nil {
-		return fmt.Errorf("bind patch: %w", err)
-	}
-	claims := p.kube.CoreV1().PersistentVolumeClaims(ns)
-	if _, err := claims.Patch(ctx, name, types.MergePatchType, bind, metav1.PatchOptions{}); err != nil {
-		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-			return nil // gone, or another claim now: its own events bring it back
-		}
-		return fmt.Errorf("bind claim to %s: %w", pvName, err)
-	}
-	status, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"uid": pvc.UID},
-		"status": map[string]any{
-			"phase":       corev1.ClaimBound,
-			"accessModes": pvc.Spec.AccessModes,
-			"capacity":    pvc.Spec.Resources.Requests,
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("status patch: %w", err)
-	}
-	if _, err := claims.Patch(ctx, name, types.MergePatchType, status, metav1.PatchOptions{}, "status"); err != nil &&
-		!apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return fmt.Errorf("claim status Bound: %w", err)
 	}
 	return nil
 }
