@@ -16,6 +16,7 @@ package reconcile_test
 //	FSA_BENCH_RESYNC=20s      runner resync period during the idle window
 //	FSA_BENCH_NO_IDLE=1       skip the idle part of TestBenchColdIdle
 //	FSA_BENCH_PODS_PER_NODE   pod capacity of the fake nodes TestBenchColdIdle adds (default: the harness node's, 110)
+//	FSA_BENCH_SETTLE=3m       how long the restarted runner of the idle part may take to settle
 //	FSA_BENCH_DEBUG=1         runner debug logs (what differs when it applies)
 
 import (
