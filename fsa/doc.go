@@ -30,5 +30,10 @@
 // # Stores
 //
 // [New] takes any store.Store: memstore for tests, boltstore for an embedded program, raftstore
-// for the replicated daemon.
+// for the replicated daemon. On a store whose leader can read its local state without a quorum
+// round (raftstore's ViewLeaderLocal), a write builds its transaction on that state first: the
+// transaction's conditions make a stale snapshot fail and retry on a linearizable one, and an
+// outcome that commits nothing (an error, a replayed call, no change) is decided on a
+// linearizable snapshot. Reads are linearizable unless the context says otherwise
+// ([WithLeaderLocalRead]).
 package fsa
