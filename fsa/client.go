@@ -54,13 +54,15 @@ type leaderLocalViewer interface {
 
 type leaderLocalKey struct{}
 
-// WithLeaderLocalRead returns a context under which GetUser and GetUserConfig answer from the
-// leader's local state without confirming leadership with a quorum (on raftstore; other stores
-// read as usual, and a follower still answers with the store's not-leader error). The answer,
-// found or ErrNotFound, can be stale only on a leader that was deposed without noticing yet:
-// use it for checks followed by an operation that is itself linearizable (a commit, a
-// linearizable read), and confirm without this context an answer that would refuse the
-// request, as the daemon's session check does.
+// WithLeaderLocalRead returns a context under which GetUser, GetUserConfig, ListUserConfig,
+// ProjectByID, RuntimeEnv and Epoch answer from the leader's local state without confirming
+// leadership with a quorum (on raftstore; other stores read as usual, and a follower still
+// answers with the store's not-leader error). The answer, found or ErrNotFound, can be stale
+// only on a leader that was deposed without noticing yet: use it for checks followed by an
+// operation that is itself linearizable (a commit, a linearizable read), and confirm without
+// this context an answer that would refuse the request, as the daemon's session check does;
+// or for reads whose consequences are fenced, as reconcile's (its writes commit only under its
+// fencing token, which a deposed leader's no longer is).
 func WithLeaderLocalRead(ctx context.Context) context.Context {
 	return context.WithValue(ctx, leaderLocalKey{}, true)
 }

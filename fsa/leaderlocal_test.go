@@ -241,3 +241,40 @@ func TestWithLeaderLocalRead(t *testing.T) {
 	require.Equal(t, 1, views)
 	require.Equal(t, 0, local)
 }
+
+// Reconcile's reads honour WithLeaderLocalRead too: they answer from the local state.
+func TestWithLeaderLocalReadReconcileReads(t *testing.T) {
+	e := newLagEnv(t)
+	e.st.pause()
+	p, err := e.c.CreateProject(e.ctx, e.alice.ID, fsa.ProjectSpec{Name: "web"})
+	require.NoError(t, err)
+	_, err = e.c.SetUserConfig(e.ctx, e.alice.ID, fsa.UserConfig{Key: "EDITOR", Value: "vi"})
+	require.NoError(t, err)
+	local := fsa.WithLeaderLocalRead(e.ctx)
+	e.st.counts()
+
+	_, err = e.c.ProjectByID(local, p.ID)
+	require.ErrorIs(t, err, fsa.ErrNotFound)
+	env, err := e.c.RuntimeEnv(local, p.ID)
+	require.NoError(t, err)
+	require.Empty(t, env)
+	cfg, err := e.c.ListUserConfig(local, e.alice.ID, false)
+	require.NoError(t, err)
+	require.Empty(t, cfg)
+	_, err = e.c.Epoch(local)
+	require.NoError(t, err)
+	views, localViews, _, _ := e.st.counts()
+	require.Zero(t, views)
+	require.Equal(t, 4, localViews)
+
+	require.NoError(t, e.st.catchUp(e.ctx))
+	got, err := e.c.ProjectByID(local, p.ID)
+	require.NoError(t, err)
+	require.Equal(t, p.ID, got.ID)
+	env, err = e.c.RuntimeEnv(local, p.ID)
+	require.NoError(t, err)
+	require.NotEmpty(t, env, "the terminal token")
+	cfg, err = e.c.ListUserConfig(local, e.alice.ID, false)
+	require.NoError(t, err)
+	require.Len(t, cfg, 1)
+}

@@ -56,7 +56,7 @@ func (c *Client) RunLeader(ctx context.Context, fn func(ctx context.Context, fen
 // Epoch returns the store's current fencing epoch.
 func (c *Client) Epoch(ctx context.Context) (uint64, error) {
 	var e uint64
-	err := c.view(ctx, func(s store.Snapshot) error { e = s.Epoch(); return nil })
+	err := c.viewLocalOK(ctx, func(s store.Snapshot) error { e = s.Epoch(); return nil })
 	return e, err
 }
 
@@ -197,7 +197,7 @@ func (c *Client) ProjectByChild(ctx context.Context, kind store.Kind, id string)
 // operators; never serve it to a user.
 func (c *Client) ProjectByID(ctx context.Context, projectID string) (*Project, error) {
 	var p *Project
-	err := c.view(ctx, func(s store.Snapshot) error {
+	err := c.viewLocalOK(ctx, func(s store.Snapshot) error {
 		var err error
 		p, _, err = loadProject(s, "", projectID)
 		return err
@@ -209,7 +209,7 @@ func (c *Client) ProjectByID(ctx context.Context, projectID string) (*Project, e
 // included, for injection into the sandbox. For reconcile only: never log or serve the result.
 func (c *Client) RuntimeEnv(ctx context.Context, projectID string) ([]*EnvVar, error) {
 	var out []*EnvVar
-	err := c.view(ctx, func(s store.Snapshot) error {
+	err := c.viewLocalOK(ctx, func(s store.Snapshot) error {
 		var err error
 		out, err = listEnv(s, projectID)
 		return err

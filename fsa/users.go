@@ -246,7 +246,8 @@ func (c *Client) ListUserConfig(ctx context.Context, userID string, reveal bool)
 		return nil, err
 	}
 	var out []*UserConfig
-	err := c.view(ctx, func(s store.Snapshot) error {
+	err := c.viewLocalOK(ctx, func(s store.Snapshot) error {
+		out = out[:0] // fn may run twice
 		rs, err := s.List(store.KindUserConfig, store.Filter{Owner: userID})
 		if err != nil {
 			return err
