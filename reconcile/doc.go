@@ -15,7 +15,7 @@
 // changes, within milliseconds), Kubernetes informers per user namespace, label-selected to the
 // objects fsa writes (pods becoming ready, crash loops, objects deleted or scaled out of band),
 // and a slow periodic resync as a safety net. Items go through a work queue with per-item
-// exponential backoff, bounded concurrency, per-tenant fairness and three priority lanes
+// exponential backoff (and a runner-wide bound on retries a second), bounded concurrency, per-tenant fairness and three priority lanes
 // (intents, Kubernetes events, resync), so a burst of intents does not hold back observations and
 // a resync of every project does not delay a user's intent. BENCH.md has the measurements.
 //

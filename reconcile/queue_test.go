@@ -100,3 +100,21 @@ func TestFairQueueLanes(t *testing.T) {
 	assert.Less(t, pos["r0"], 8, "the resync lane is not starved")
 	assert.Less(t, pos["i99"], pos["r98"], "intents go before a resync")
 }
+
+// TestRetryLimiterBoundsRetriesOverall: past the burst, many failing items wait their turn at
+// RetryRate a second, though each has failed only once.
+func TestRetryLimiterBoundsRetriesOverall(t *testing.T) {
+	l := retryLimiter(Config{BaseBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, RetryRate: 50})
+	var last time.Duration
+	for i := 0; i < 1000; i++ {
+		last = l.When(item{kind: kindSandbox, project: fmt.Sprint("p", i)})
+	}
+	// 1000 retries, 500 of them in the burst, the rest at 50/s: the last waits ≈ 10 s.
+	assert.InDelta(t, (10 * time.Second).Seconds(), last.Seconds(), 1.0)
+	// One item alone still gets its own exponential backoff first.
+	l = retryLimiter(Config{BaseBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, RetryRate: 50})
+	it := item{kind: kindSandbox, project: "p"}
+	assert.Equal(t, 100*time.Millisecond, l.When(it))
+	assert.Equal(t, 200*time.Millisecond, l.When(it))
+	assert.Equal(t, 2, l.NumRequeues(it))
+}

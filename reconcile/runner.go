@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/fullstackagent/fsa/fsa"
@@ -40,6 +41,12 @@ type Config struct {
 	// MaxBackoff caps the retry delay of a failing item (30 s by default); BaseBackoff is the
 	// first delay (100 ms by default).
 	BaseBackoff, MaxBackoff time.Duration
+	// RetryRate bounds the retries of failing items across the whole runner, per second (50 by
+	// default, with bursts of ten times that): when many projects fail at once (a user's
+	// cluster down, a mass of bad kubeconfigs) their retries queue behind each other instead
+	// of spending the leader's CPU and store reads on syncs that fail again. Each item still
+	// waits at least its own exponential backoff.
+	RetryRate float64
 	// ErrorAfter is how many consecutive failures of a transient kind it takes to record ERROR
 	// (3 by default). Permanent failures (no kubeconfig, forbidden, invalid spec) record ERROR at
 	// once.
@@ -99,6 +106,9 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
+	if cfg.RetryRate <= 0 {
+		cfg.RetryRate = 50
+	}
 	if cfg.ErrorAfter <= 0 {
 		cfg.ErrorAfter = 3
 	}
@@ -109,7 +119,7 @@ func New(cfg Config) (*Runner, error) {
 		cfg:     cfg,
 		c:       cfg.Client,
 		log:     cfg.Logger.With("component", "reconcile", "fence", cfg.Fence),
-		q:       newFairQueue(workqueue.NewTypedItemExponentialFailureRateLimiter[item](cfg.BaseBackoff, cfg.MaxBackoff)),
+		q:       newFairQueue(retryLimiter(cfg)),
 		names:   map[string]map[string]string{},
 		lagSeen: map[item]time.Time{},
 		fenced:  make(chan struct{}),
@@ -338,4 +348,14 @@ func (r *Runner) work(ctx context.Context) bool {
 		r.q.AddRateLimited(user, it)
 	}
 	return true
+}
+
+// retryLimiter is the backoff of failing items: exponential per item, and no more than
+// cfg.RetryRate retries a second over all items.
+func retryLimiter(cfg Config) workqueue.TypedRateLimiter[item] {
+	burst := int(cfg.RetryRate * 10)
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[item](cfg.BaseBackoff, cfg.MaxBackoff),
+		&workqueue.TypedBucketRateLimiter[item]{Limiter: rate.NewLimiter(rate.Limit(cfg.RetryRate), burst)},
+	)
 }
