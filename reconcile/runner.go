@@ -59,14 +59,17 @@ type Config struct {
 
 // Runner runs the reconcile loops. Create it with New and call Run once.
 type Runner struct {
-	cfg       Config
-	c         *fsa.Client
-	log       *slog.Logger
-	q         *fairQueue
-	m         *metrics
-	sandboxes k8s.SandboxManager
-	databases k8s.DatabaseManager
-	informers *informers
+	cfg Config
+	c   *fsa.Client
+	log *slog.Logger
+	q   *fairQueue
+	// cacheWaits spaces out the looks of a sandbox waiting for its user's informer caches
+	// (see convergeSandbox): a user whose cluster cannot be listed must not keep the runner busy.
+	cacheWaits workqueue.TypedRateLimiter[item]
+	m          *metrics
+	sandboxes  k8s.SandboxManager
+	databases  k8s.DatabaseManager
+	informers  *informers
 
 	mu    sync.Mutex
 	names map[string]map[string]string // user → resource name → project id
@@ -116,13 +119,14 @@ func New(cfg Config) (*Runner, error) {
 		cfg.Logger = slog.Default()
 	}
 	r := &Runner{
-		cfg:     cfg,
-		c:       cfg.Client,
-		log:     cfg.Logger.With("component", "reconcile", "fence", cfg.Fence),
-		q:       newFairQueue(retryLimiter(cfg)),
-		names:   map[string]map[string]string{},
-		lagSeen: map[item]time.Time{},
-		fenced:  make(chan struct{}),
+		cfg:        cfg,
+		c:          cfg.Client,
+		log:        cfg.Logger.With("component", "reconcile", "fence", cfg.Fence),
+		q:          newFairQueue(retryLimiter(cfg)),
+		cacheWaits: cacheWaitLimiter(cfg),
+		names:      map[string]map[string]string{},
+		lagSeen:    map[item]time.Time{},
+		fenced:     make(chan struct{}),
 	}
 	m, err := newMetrics(cfg.Registerer, func() float64 { return float64(r.q.Len()) })
 	if err != nil {
@@ -357,5 +361,14 @@ func retryLimiter(cfg Config) workqueue.TypedRateLimiter[item] {
 	return workqueue.NewTypedMaxOfRateLimiter(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[item](cfg.BaseBackoff, cfg.MaxBackoff),
 		&workqueue.TypedBucketRateLimiter[item]{Limiter: rate.NewLimiter(rate.Limit(cfg.RetryRate), burst)},
+	)
+}
+
+// cacheWaitLimiter spaces the looks of an item waiting for its user's informer caches: from
+// 200 ms, doubling up to 10 s, and no more than cfg.RetryRate looks a second over all items.
+func cacheWaitLimiter(cfg Config) workqueue.TypedRateLimiter[item] {
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[item](cacheWait, maxCacheWait),
+		&workqueue.TypedBucketRateLimiter[item]{Limiter: rate.NewLimiter(rate.Limit(cfg.RetryRate), int(cfg.RetryRate*10))},
 	)
 }

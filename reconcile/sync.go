@@ -261,6 +261,7 @@ func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Clien
 	stopped := sb.Desired == fsa.StatusStopped
 	spec.Stopped = stopped
 	if haveCache {
+		r.cacheWaits.Forget(item{kindSandbox, p.ID})
 		// Write only the objects the cache shows differ, without reading them first. A new
 		// sandbox whose DATABASE_URL is still to come gets its StatefulSet once it is known:
 		// created earlier, its pod would start only to be replaced when the variable arrives.
@@ -284,7 +285,8 @@ func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Clien
 	} else if !stopped && defersForDatabase(p, spec) {
 		// No cache yet to tell whether the StatefulSet exists: look again once it has synced
 		// rather than create it without DATABASE_URL.
-		r.q.AddAfter(user, item{kindSandbox, p.ID}, cacheWait)
+		it := item{kindSandbox, p.ID}
+		r.q.AddAfter(user, it, r.cacheWaits.When(it))
 		return fsa.Observation{Status: fsa.StatusStarting, Reason: "WaitingForDatabase",
 			AppURL: r.cfg.Scheme + "://" + spec.AppHost(), TerminalURL: r.cfg.Scheme + "://" + spec.TerminalHost()}, nil
 	} else {
@@ -339,8 +341,12 @@ func (r *Runner) convergeSandbox(ctx context.Context, user string, kc *k8s.Clien
 }
 
 // cacheWait is how soon a sandbox waiting for DATABASE_URL is looked at again when its user's
-// informer caches have not synced yet.
-const cacheWait = 200 * time.Millisecond
+// informer caches have not synced yet; each further look waits twice as long, up to
+// maxCacheWait (cacheWaitLimiter).
+const (
+	cacheWait    = 200 * time.Millisecond
+	maxCacheWait = 10 * time.Second
+)
 
 // defersForDatabase reports whether a sandbox's StatefulSet not created yet should wait for its
 // DATABASE_URL: the database is meant to run and is on its way (not in ERROR, where the sandbox
