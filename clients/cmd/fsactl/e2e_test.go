@@ -371,6 +371,11 @@ func TestProjectAndEnvCommands(t *testing.T) {
 	r := c.run("project", "start", "blog", "--wait", "--wait-timeout", "2s")
 	assert.Equal(t, 1, r.Code, r.String())
 
+	// An unreachable cluster turns the project to ERROR (after a few failed attempts, not at
+	// once), from which it may be stopped.
+	require.Eventually(t, func() bool {
+		return regexp.MustCompile(`Status:\s+ERROR`).MatchString(c.run("project", "get", "blog").Out)
+	}, 30*time.Second, 50*time.Millisecond, "the project turns ERROR")
 	// The reconciler works concurrently, so only the recorded intent is certain.
 	assert.Regexp(t, `Sandbox:\s+STOPP(ING|ED)`, c.ok("project", "stop", "blog"))
 	assert.Regexp(t, `Status:\s+TERMINATING`, c.ok("project", "delete", "blog"))
