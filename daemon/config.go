@@ -189,23 +189,8 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.BoolVar(&cfg.EnableTestEndpoints, "enable-test-endpoints", false, "TEST ONLY: serve /test/v1/ (needs --admin-token)")
 	fs.BoolVar(&cfg.FaultControl, "fault-control", false, "TEST ONLY: fault-injecting Raft transport driven by /test/v1/faults")
 
-	// Environment first, so that the command line overrides it.
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if v := getenv(EnvName(f.Name)); v != "" && envErr == nil {
-			if err := f.Value.Set(v); err != nil {
-				envErr = fmt.Errorf("%s: %w", EnvName(f.Name), err)
-			}
-		}
-	})
-	if envErr != nil {
-		return Config{}, envErr
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, getenv); err != nil {
 		return Config{}, err
-	}
-	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	cfg.Join = splitList(join)
 	cfg.VerificationKeys = splitList(verificationKeys)
@@ -302,6 +287,29 @@ func checkHostPort(what, addr string) error {
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return fmt.Errorf("%s %q: bad port", what, addr)
+	}
+	return nil
+}
+
+// parseFlags sets fs's flags from the environment (FSA_<NAME>, see EnvName) and then from
+// args, so that the command line overrides the environment; positional arguments are refused.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(EnvName(f.Name)); v != "" && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s: %w", EnvName(f.Name), err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	return nil
 }

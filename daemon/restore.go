@@ -63,22 +63,8 @@ Flags (each also read from FSA_<NAME>, e.g. FSA_DATA_DIR):
 	fs.StringVar(&cfg.NodeID, "node-id", "", "node id the node will run with")
 	fs.StringVar(&cfg.RaftAdvertise, "raft-advertise", "", "Raft address peers will dial (the node's --raft-advertise, or its --raft-addr)")
 	fs.StringVar(&members, "members", "", "new cluster configuration id=host:port,... including this node (default: this node alone)")
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if v := getenv(EnvName(f.Name)); v != "" && envErr == nil {
-			if err := f.Value.Set(v); err != nil {
-				envErr = fmt.Errorf("%s: %w", EnvName(f.Name), err)
-			}
-		}
-	})
-	if envErr != nil {
-		return RestoreConfig{}, envErr
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, getenv); err != nil {
 		return RestoreConfig{}, err
-	}
-	if fs.NArg() > 0 {
-		return RestoreConfig{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	var errs []error
 	if cfg.DataDir == "" {
