@@ -34,6 +34,12 @@
 // Status calls never fail because an object is missing: that is
 // StateTerminated.
 //
+// A caller that keeps informer caches of the namespace can instead ask
+// SandboxManager.Plan / DatabaseManager.Plan for only the objects that differ
+// from the cached ones (UpToDate applies server-side apply's no-op rule) and
+// send them with ApplyPlan: concurrently, without the GET that Apply makes
+// first. plan.go says what trusting the cache costs.
+//
 // # Errors
 //
 // Errors wrap the sentinels of errors.go (ErrNotFound, ErrConflict,

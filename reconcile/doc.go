@@ -15,9 +15,16 @@
 // changes, within milliseconds), Kubernetes informers per user namespace, label-selected to the
 // objects fsa writes (pods becoming ready, crash loops, objects deleted or scaled out of band),
 // and a slow periodic resync as a safety net. Items go through a work queue with per-item
-// exponential backoff (and a runner-wide bound on retries a second), bounded concurrency, per-tenant fairness and three priority lanes
-// (intents, Kubernetes events, resync), so a burst of intents does not hold back observations and
-// a resync of every project does not delay a user's intent. BENCH.md has the measurements.
+// exponential backoff (and a runner-wide bound on retries a second), bounded concurrency,
+// per-tenant fairness and three priority lanes (intents, Kubernetes events, resync), so a burst
+// of intents does not hold back observations and a resync of every project does not delay a
+// user's intent. BENCH.md has the measurements.
+//
+// A new sandbox's StatefulSet is created only once its database's connection Secret is known,
+// so its pod starts with DATABASE_URL instead of being replaced when it arrives; until then the
+// sandbox is STARTING "WaitingForDatabase" (a database in ERROR does not hold it back). While a
+// user's informer caches have not synced (their cluster unreachable), such a sandbox is looked at
+// again with a doubling wait, from 200 ms up to 10 s.
 //
 // # Fencing
 //
