@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -59,6 +60,6 @@ func TestWarnsWhenNotAMember(t *testing.T) {
 	})
 	require.Eventually(t, func() bool {
 		s := logs.String()
-		return bytes.Contains([]byte(s), []byte("not in the Raft configuration")) && bytes.Contains([]byte(s), []byte("the-other-node"))
+		return strings.Contains(s, "not in the Raft configuration") && strings.Contains(s, "the-other-node")
 	}, 10*time.Second, 10*time.Millisecond, "logs: %s", &logs)
 }
