@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	fsaclient "github.com/fullstackagent/fsa/clients/go"
 )
 
 func (a *app) envCommand() *cobra.Command {
@@ -19,36 +21,28 @@ func (a *app) envCommand() *cobra.Command {
 		Short:   "List a project's variables; secret values are hidden unless --reveal",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.callCtx(cmd)
-			defer cancel()
-			p, err := resolveProject(ctx, c, args[0])
-			if err != nil {
-				return err
-			}
-			res, err := c.Environment().ListEnv(ctx, connect.NewRequest(&fsav1.ListEnvRequest{ProjectId: p.GetId(), RevealSecrets: reveal}))
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				return printJSON(a.stdout, res.Msg)
-			}
-			t := newTable(a.stdout, "KEY", "VALUE", "CATEGORY", "SECRET", "OWNER")
-			for _, v := range res.Msg.GetVars() {
-				val := v.GetValue()
-				if v.GetRedacted() {
-					val = "(secret)"
+			return a.withProject(cmd, args[0], func(ctx context.Context, c *fsaclient.Client, p *fsav1.Project) error {
+				res, err := c.Environment().ListEnv(ctx, connect.NewRequest(&fsav1.ListEnvRequest{ProjectId: p.GetId(), RevealSecrets: reveal}))
+				if err != nil {
+					return err
 				}
-				owner := "user"
-				if v.GetPlatformOwned() {
-					owner = "platform"
+				if a.json() {
+					return printJSON(a.stdout, res.Msg)
 				}
-				t.row(v.GetKey(), val, v.GetCategory(), yesNo(v.GetSecret()), owner)
-			}
-			return t.flush()
+				t := newTable(a.stdout, "KEY", "VALUE", "CATEGORY", "SECRET", "OWNER")
+				for _, v := range res.Msg.GetVars() {
+					val := v.GetValue()
+					if v.GetRedacted() {
+						val = "(secret)"
+					}
+					owner := "user"
+					if v.GetPlatformOwned() {
+						owner = "platform"
+					}
+					t.row(v.GetKey(), val, v.GetCategory(), yesNo(v.GetSecret()), owner)
+				}
+				return t.flush()
+			})
 		},
 	}
 	list.Flags().BoolVar(&reveal, "reveal", false, "show secret values")
@@ -104,28 +98,20 @@ func (a *app) envCommand() *cobra.Command {
 		Short: "Delete variables",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.callCtx(cmd)
-			defer cancel()
-			p, err := resolveProject(ctx, c, args[0])
-			if err != nil {
-				return err
-			}
-			for _, k := range args[1:] {
-				if _, err := c.Environment().DeleteEnv(ctx, connect.NewRequest(&fsav1.DeleteEnvRequest{ProjectId: p.GetId(), Key: k})); err != nil {
-					return fmt.Errorf("unset %s: %w", k, err)
+			return a.withProject(cmd, args[0], func(ctx context.Context, c *fsaclient.Client, p *fsav1.Project) error {
+				for _, k := range args[1:] {
+					if _, err := c.Environment().DeleteEnv(ctx, connect.NewRequest(&fsav1.DeleteEnvRequest{ProjectId: p.GetId(), Key: k})); err != nil {
+						return fmt.Errorf("unset %s: %w", k, err)
+					}
+					if !a.json() {
+						_, _ = fmt.Fprintf(a.stdout, "Unset %s\n", k)
+					}
 				}
-				if !a.json() {
-					_, _ = fmt.Fprintf(a.stdout, "Unset %s\n", k)
+				if a.json() {
+					return printJSON(a.stdout, &fsav1.DeleteEnvResponse{})
 				}
-			}
-			if a.json() {
-				return printJSON(a.stdout, &fsav1.DeleteEnvResponse{})
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 	cmd.AddCommand(list, set, unset)

@@ -29,6 +29,22 @@ func (a *app) projectCommand() *cobra.Command {
 }
 
 // resolveProject finds a project by id, or else by name.
+// withProject runs fn with a client, a call context and the project named by ref (an id or a
+// name): the common start of every command that acts on one project.
+func (a *app) withProject(cmd *cobra.Command, ref string, fn func(ctx context.Context, c *fsaclient.Client, p *fsav1.Project) error) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.callCtx(cmd)
+	defer cancel()
+	p, err := resolveProject(ctx, c, ref)
+	if err != nil {
+		return err
+	}
+	return fn(ctx, c, p)
+}
+
 func resolveProject(ctx context.Context, c *fsaclient.Client, ref string) (*fsav1.Project, error) {
 	res, err := c.Projects().GetProject(ctx, connect.NewRequest(&fsav1.GetProjectRequest{Id: ref}))
 	if err == nil {
@@ -153,24 +169,16 @@ func (a *app) projectStartCommand() *cobra.Command {
 		Short: "Start a project (id or name); --wait follows it until RUNNING",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.callCtx(cmd)
-			defer cancel()
-			p, err := resolveProject(ctx, c, args[0])
-			if err != nil {
-				return err
-			}
-			res, err := c.Projects().StartProject(ctx, connect.NewRequest(&fsav1.StartProjectRequest{Id: p.GetId()}))
-			if err != nil {
-				return err
-			}
-			if !wait {
-				return a.printProject(res.Msg.GetProject())
-			}
-			return a.waitAndPrint(cmd, c, res.Msg.GetProject(), waitTimeout)
+			return a.withProject(cmd, args[0], func(ctx context.Context, c *fsaclient.Client, p *fsav1.Project) error {
+				res, err := c.Projects().StartProject(ctx, connect.NewRequest(&fsav1.StartProjectRequest{Id: p.GetId()}))
+				if err != nil {
+					return err
+				}
+				if !wait {
+					return a.printProject(res.Msg.GetProject())
+				}
+				return a.waitAndPrint(cmd, c, res.Msg.GetProject(), waitTimeout)
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "show each child's progress until the project is RUNNING or ERROR")
@@ -185,31 +193,23 @@ func (a *app) projectActionCommand(verb, short string) *cobra.Command {
 		Short: short + " (id or name)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.callCtx(cmd)
-			defer cancel()
-			p, err := resolveProject(ctx, c, args[0])
-			if err != nil {
-				return err
-			}
-			var out *fsav1.Project
-			if verb == "stop" {
-				res, err := c.Projects().StopProject(ctx, connect.NewRequest(&fsav1.StopProjectRequest{Id: p.GetId()}))
-				if err != nil {
-					return err
+			return a.withProject(cmd, args[0], func(ctx context.Context, c *fsaclient.Client, p *fsav1.Project) error {
+				var out *fsav1.Project
+				if verb == "stop" {
+					res, err := c.Projects().StopProject(ctx, connect.NewRequest(&fsav1.StopProjectRequest{Id: p.GetId()}))
+					if err != nil {
+						return err
+					}
+					out = res.Msg.GetProject()
+				} else {
+					res, err := c.Projects().DeleteProject(ctx, connect.NewRequest(&fsav1.DeleteProjectRequest{Id: p.GetId()}))
+					if err != nil {
+						return err
+					}
+					out = res.Msg.GetProject()
 				}
-				out = res.Msg.GetProject()
-			} else {
-				res, err := c.Projects().DeleteProject(ctx, connect.NewRequest(&fsav1.DeleteProjectRequest{Id: p.GetId()}))
-				if err != nil {
-					return err
-				}
-				out = res.Msg.GetProject()
-			}
-			return a.printProject(out)
+				return a.printProject(out)
+			})
 		},
 	}
 }
@@ -242,17 +242,9 @@ func (a *app) projectGetCommand() *cobra.Command {
 		Short: "Show one project (id or name) with its sandbox and database",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.callCtx(cmd)
-			defer cancel()
-			p, err := resolveProject(ctx, c, args[0])
-			if err != nil {
-				return err
-			}
-			return a.printProject(p)
+			return a.withProject(cmd, args[0], func(ctx context.Context, c *fsaclient.Client, p *fsav1.Project) error {
+				return a.printProject(p)
+			})
 		},
 	}
 }
@@ -263,46 +255,38 @@ func (a *app) projectExplainCommand() *cobra.Command {
 		Short: "Say why a project is in its status: per child, desired and observed status, last error, next action",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.callCtx(cmd)
-			defer cancel()
-			p, err := resolveProject(ctx, c, args[0])
-			if err != nil {
-				return err
-			}
-			res, err := c.Projects().ExplainProject(ctx, connect.NewRequest(&fsav1.ExplainProjectRequest{Id: p.GetId()}))
-			if err != nil {
-				return err
-			}
-			ex := res.Msg.GetExplanation()
-			if a.json() {
-				return printJSON(a.stdout, ex)
-			}
-			_, _ = fmt.Fprintf(a.stdout, "Project %s (%s) is %s (revision %d)\n\n", p.GetName(), ex.GetProjectId(), status(ex.GetProjectStatus()), ex.GetRevision())
-			t := newTable(a.stdout, "CHILD", "ID", "DESIRED", "OBSERVED", "NEXT ACTION", "LAST ERROR")
-			for _, ch := range ex.GetChildren() {
-				t.row(kind(ch.GetKind()), ch.GetId(), status(ch.GetDesired()), status(ch.GetObserved()), ch.GetNextAction(), ch.GetLastError())
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			for _, ch := range ex.GetChildren() {
-				if len(ch.GetConditions()) == 0 {
-					continue
+			return a.withProject(cmd, args[0], func(ctx context.Context, c *fsaclient.Client, p *fsav1.Project) error {
+				res, err := c.Projects().ExplainProject(ctx, connect.NewRequest(&fsav1.ExplainProjectRequest{Id: p.GetId()}))
+				if err != nil {
+					return err
 				}
-				_, _ = fmt.Fprintf(a.stdout, "\n%s conditions:\n", kind(ch.GetKind()))
-				t := newTable(a.stdout, "  TIME", "FROM", "TO", "REASON", "MESSAGE")
-				for _, co := range ch.GetConditions() {
-					t.row("  "+timeOf(co.GetTime()), status(co.GetFrom()), status(co.GetTo()), co.GetReason(), co.GetMessage())
+				ex := res.Msg.GetExplanation()
+				if a.json() {
+					return printJSON(a.stdout, ex)
+				}
+				_, _ = fmt.Fprintf(a.stdout, "Project %s (%s) is %s (revision %d)\n\n", p.GetName(), ex.GetProjectId(), status(ex.GetProjectStatus()), ex.GetRevision())
+				t := newTable(a.stdout, "CHILD", "ID", "DESIRED", "OBSERVED", "NEXT ACTION", "LAST ERROR")
+				for _, ch := range ex.GetChildren() {
+					t.row(kind(ch.GetKind()), ch.GetId(), status(ch.GetDesired()), status(ch.GetObserved()), ch.GetNextAction(), ch.GetLastError())
 				}
 				if err := t.flush(); err != nil {
 					return err
 				}
-			}
-			return nil
+				for _, ch := range ex.GetChildren() {
+					if len(ch.GetConditions()) == 0 {
+						continue
+					}
+					_, _ = fmt.Fprintf(a.stdout, "\n%s conditions:\n", kind(ch.GetKind()))
+					t := newTable(a.stdout, "  TIME", "FROM", "TO", "REASON", "MESSAGE")
+					for _, co := range ch.GetConditions() {
+						t.row("  "+timeOf(co.GetTime()), status(co.GetFrom()), status(co.GetTo()), co.GetReason(), co.GetMessage())
+					}
+					if err := t.flush(); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
 		},
 	}
 }
@@ -314,35 +298,27 @@ func (a *app) projectTerminalCommand() *cobra.Command {
 		Short: "Print the URL of the project's web terminal (it embeds a credential: keep it private)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.callCtx(cmd)
-			defer cancel()
-			p, err := resolveProject(ctx, c, args[0])
-			if err != nil {
-				return err
-			}
-			var out *fsav1.TerminalAccessResponse
-			if rotate {
-				res, err := c.Projects().RotateTerminalToken(ctx, connect.NewRequest(&fsav1.RotateTerminalTokenRequest{ProjectId: p.GetId()}))
-				if err != nil {
-					return err
+			return a.withProject(cmd, args[0], func(ctx context.Context, c *fsaclient.Client, p *fsav1.Project) error {
+				var out *fsav1.TerminalAccessResponse
+				if rotate {
+					res, err := c.Projects().RotateTerminalToken(ctx, connect.NewRequest(&fsav1.RotateTerminalTokenRequest{ProjectId: p.GetId()}))
+					if err != nil {
+						return err
+					}
+					out = &fsav1.TerminalAccessResponse{Url: res.Msg.GetUrl(), ExpiresAt: res.Msg.GetExpiresAt()}
+				} else {
+					res, err := c.Projects().TerminalAccess(ctx, connect.NewRequest(&fsav1.TerminalAccessRequest{ProjectId: p.GetId()}))
+					if err != nil {
+						return err
+					}
+					out = res.Msg
 				}
-				out = &fsav1.TerminalAccessResponse{Url: res.Msg.GetUrl(), ExpiresAt: res.Msg.GetExpiresAt()}
-			} else {
-				res, err := c.Projects().TerminalAccess(ctx, connect.NewRequest(&fsav1.TerminalAccessRequest{ProjectId: p.GetId()}))
-				if err != nil {
-					return err
+				if a.json() {
+					return printJSON(a.stdout, out)
 				}
-				out = res.Msg
-			}
-			if a.json() {
-				return printJSON(a.stdout, out)
-			}
-			_, err = fmt.Fprintln(a.stdout, out.GetUrl())
-			return err
+				_, err := fmt.Fprintln(a.stdout, out.GetUrl())
+				return err
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&rotate, "rotate", false, "replace the terminal credential first (the sandbox restarts)")
