@@ -39,6 +39,14 @@
 // of recent events; resuming from a revision older than that window fails with [ErrCompacted],
 // and the caller must re-list (read a snapshot) and watch from the snapshot's revision.
 //
+// Read-your-writes holds across commit, read and watch: a revision returned by Commit or seen
+// in a Snapshot can be watched from at once, on the store and on any replica of it. A store
+// may make a commit readable a moment before it publishes the commit's event (a group of
+// commits becomes readable at once; a Raft follower applies the leader's commits later), so a
+// watch from a revision not yet published waits for it, bounded by the caller's context,
+// instead of failing. Only a revision more than the retention window ahead is refused, with
+// [ErrAhead] ([Store.Watch] says why).
+//
 // # Implementations
 //
 // Subpackages memstore (in memory), boltstore (one bbolt file, every commit fsync'd) and

@@ -21,8 +21,9 @@ var (
 	// window of the change feed. The caller must re-list and watch from the listed revision.
 	ErrCompacted = errors.New("store: revision compacted: re-list and watch from the listed revision")
 
-	// ErrAhead is returned by Watch for a revision this store has not reached yet, such as a
-	// Raft follower behind the node a client listed on: retry later or elsewhere; do not re-list.
+	// ErrAhead is returned by Watch for a revision further ahead of this store than its
+	// retention window, which it will not wait for (see Store.Watch): the revision is from
+	// another history or this replica is far behind. Re-list, or try another replica.
 	ErrAhead = errors.New("store: revision not reached yet")
 
 	// ErrInvalidTxn is returned for a malformed transaction (empty IDs, duplicate operations on

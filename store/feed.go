@@ -55,16 +55,22 @@ func (f *Feed) Head() int64 {
 	return f.head
 }
 
-// Publish appends ev, which must have revision Head()+1, and wakes every cursor.
-func (f *Feed) Publish(ev Event) {
+// Publish appends events, whose revisions must be Head()+1, Head()+2, ..., and wakes every
+// cursor once.
+func (f *Feed) Publish(events ...Event) {
+	if len(events) == 0 {
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if ev.Revision != f.head+1 {
-		// A gap or a reordering would break every watcher's guarantee: this is a bug in the store.
-		panic(fmt.Sprintf("store feed: publish revision %d after %d", ev.Revision, f.head))
+	for _, ev := range events {
+		if ev.Revision != f.head+1 {
+			// A gap or a reordering would break every watcher's guarantee: this is a bug in the store.
+			panic(fmt.Sprintf("store feed: publish revision %d after %d", ev.Revision, f.head))
+		}
+		f.events = append(f.events, ev)
+		f.head = ev.Revision
 	}
-	f.events = append(f.events, ev)
-	f.head = ev.Revision
 	if len(f.events) > f.retention {
 		// Reslice: the dropped prefix is collected when append next grows the array, so the
 		// cost is amortised O(1) per event, not a copy of the window per commit.
@@ -99,6 +105,12 @@ func (f *Feed) Close() {
 }
 
 // Watch returns a cursor over events with revision > after; the cursor ends when ctx ends.
+//
+// A revision ahead of the last published one is waited for, not refused: a caller may hold a
+// revision this feed has not published yet (a View saw a commit whose event is about to be
+// published; a Raft follower has not applied what the leader acknowledged), and the cursor
+// simply delivers the events after it once they are published. Only a revision further ahead
+// than the retention window is refused, with ErrAhead; see [Store.Watch] for why.
 func (f *Feed) Watch(ctx context.Context, after int64) (*Cursor, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -111,8 +123,9 @@ func (f *Feed) Watch(ctx context.Context, after int64) (*Cursor, error) {
 	if after < f.first-1 {
 		return nil, fmt.Errorf("watch after revision %d (oldest retained %d): %w", after, f.first, ErrCompacted)
 	}
-	if after > f.head {
-		return nil, fmt.Errorf("watch after revision %d: store is at revision %d: %w", after, f.head, ErrAhead)
+	if after-f.head > int64(f.retention) {
+		return nil, fmt.Errorf("watch after revision %d: store is at revision %d, more than %d revisions behind: %w",
+			after, f.head, f.retention, ErrAhead)
 	}
 	return &Cursor{feed: f, ctx: ctx, next: after + 1}, nil
 }
@@ -124,7 +137,8 @@ type Cursor struct {
 	next int64
 }
 
-// Next blocks until the next event is committed and returns it. It returns the context's error
+// Next blocks until the next event is published and returns it. A cursor opened ahead of the
+// feed waits until the feed passes its revision. It returns the context's error
 // when the Watch context ends, ErrClosed when the store closes, and ErrCompacted when the cursor
 // fell behind the retained window (the caller must re-list).
 func (c *Cursor) Next() (Event, error) {

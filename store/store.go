@@ -87,6 +87,19 @@ type Store interface {
 	// Watch returns a cursor over every event with a revision greater than after, in commit
 	// order. The cursor ends when ctx ends or the store closes. ErrCompacted if after is older
 	// than the retained window.
+	//
+	// Read-your-writes: a revision the caller got from this store or from another replica of
+	// it (a Commit, a View's Snapshot.Revision, an event) can always be watched from at once.
+	// A revision the store has not published yet is waited for, as etcd does for a future
+	// revision: the cursor delivers the events after it once they are published, bounded by
+	// ctx. Watch refuses with ErrAhead only a revision more than the retention window (the
+	// number of events the feed keeps, DefaultRetention by default) beyond the store's last
+	// published revision. "Far" is the window because no honest revision is that far ahead:
+	// a single-process store is behind its own readers by at most one commit group, and a Raft
+	// replica that falls that far behind is caught up with a snapshot, which resets its feed and
+	// would end the wait with ErrCompacted anyway. Such a revision comes from another history (a
+	// different cluster, a restored backup, a client's bug), and waiting for it could hang the
+	// caller for good.
 	Watch(ctx context.Context, after int64) (*Cursor, error)
 	// Close releases the store. Calls after Close return ErrClosed; open cursors end.
 	Close() error

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	"github.com/fullstackagent/fsa/daemon/api"
+	"github.com/fullstackagent/fsa/store"
 	"github.com/fullstackagent/fsa/store/memstore"
 )
 
@@ -183,10 +185,30 @@ func TestWatchCompactedAsksForResync(t *testing.T) {
 	assert.NoError(t, w.stream.Err())
 }
 
+// TestWatchAheadOfNode: a revision this node has not reached is waited for (the client wrote
+// or listed elsewhere, or here a moment ago): the stream says PROGRESS at it and then carries
+// the changes after it. Only a revision beyond the change feed's window is refused.
 func TestWatchAheadOfNode(t *testing.T) {
 	e := newEnv(t)
 	alice := e.signUp("alice")
-	w := openWatch(t, e, alice, uint64(e.revision())+10)
-	assert.False(t, w.stream.Receive())
-	requireCode(t, w.stream.Err(), connect.CodeUnavailable)
+	from := uint64(e.revision()) + 2
+	w := openWatch(t, e, alice, from)
+	m := w.next()
+	require.Equal(t, fsav1.EventType_EVENT_TYPE_PROGRESS, m.Type)
+	require.Equal(t, from, m.Revision)
+
+	var last *fsav1.Project
+	for i := range 3 {
+		last = e.project(alice, fmt.Sprint("p", i))
+	}
+	got := w.until(last.Version)
+	require.NotEmpty(t, got)
+	for _, m := range got {
+		assert.Greater(t, m.Revision, from, "only changes after the requested revision")
+	}
+	assert.Contains(t, ids(got), seen{rev: last.Version, kind: fsav1.ResourceKind_RESOURCE_KIND_PROJECT, id: last.Id})
+
+	far := openWatch(t, e, alice, uint64(e.revision())+store.DefaultRetention+1)
+	assert.False(t, far.stream.Receive())
+	requireCode(t, far.stream.Err(), connect.CodeUnavailable)
 }

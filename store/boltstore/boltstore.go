@@ -136,8 +136,9 @@ func (s *Store) View(ctx context.Context, fn func(store.Snapshot) error) error {
 	return s.db.View(func(tx *bolt.Tx) error { return fn(NewSnapshot(tx)) })
 }
 
-// Commit implements store.Store. It returns after the transaction is fsync'd, and publishes its
-// event to watchers after that.
+// Commit implements store.Store. It returns after the transaction is fsync'd and its event is
+// published to watchers. (A View may see a commit a moment before its event is published, as
+// a group's commits become readable together; Watch waits for such a revision.)
 //
 // Concurrent commits are grouped: while one bbolt write transaction is being synced, the
 // transactions that arrive queue up, and the next committer applies all of them, each with its
@@ -211,6 +212,14 @@ func (s *Store) commitGroup(group []*request) {
 	}
 	if err == nil {
 		s.groups.Add(1)
+		// The whole group became readable at once; publish it at once, before answering anyone.
+		published := make([]store.Event, 0, len(group))
+		for i := range group {
+			if errs[i] == nil {
+				published = append(published, events[i])
+			}
+		}
+		s.feed.Publish(published...)
 	}
 	for i, req := range group {
 		switch {
@@ -219,7 +228,6 @@ func (s *Store) commitGroup(group []*request) {
 		case errs[i] != nil:
 			req.done <- result{err: errs[i]}
 		default:
-			s.feed.Publish(events[i])
 			req.done <- result{rev: events[i].Revision}
 		}
 	}

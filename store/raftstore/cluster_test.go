@@ -371,6 +371,16 @@ func (l *leaderStore) Watch(ctx context.Context, after int64) (*store.Cursor, er
 	return l.target().Watch(ctx, after)
 }
 
+// Replicas implements storetest.Replicated: every running node, followers included, so that
+// the suite checks read-your-writes across the cluster.
+func (l *leaderStore) Replicas() []store.Store {
+	var out []store.Store
+	for _, nd := range l.c.running() {
+		out = append(out, nd.store)
+	}
+	return out
+}
+
 // Close closes every node, so open cursors end with store.ErrClosed and later calls fail with
 // it, as the suite expects.
 func (l *leaderStore) Close() error {

@@ -47,8 +47,8 @@
 // a barrier first so its state includes everything earlier leaders committed.
 // [Store.ViewStale] reads any node's local state without contacting the leader: it may lag,
 // but it is always a committed state. [Store.Watch] works on every node; on a follower that has
-// not yet applied the requested revision (a client that listed on the leader) it returns
-// [store.ErrAhead]: retry shortly or watch on the leader, do not re-list.
+// not yet applied the requested revision (a client that listed or wrote on the leader) the
+// cursor waits until the follower applies it, as the store contract requires.
 //
 // # Writes on a follower
 //

@@ -1,7 +1,6 @@
 package raftstore
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -61,13 +60,6 @@ type fsm struct {
 
 	appliedIndex atomic.Uint64 // last log index applied (or restored)
 
-	// committedRev is the revision of the state database, set just before each bbolt commit and
-	// before the commit's events are published; pubWake is closed (and replaced) after each
-	// publish. Together they let watch wait out the short window in which a reader has seen a
-	// revision in the database that the feed has not published yet.
-	committedRev atomic.Int64
-	pubMu        sync.Mutex
-	pubWake      chan struct{}
 }
 
 var (
@@ -168,9 +160,8 @@ func openFSM(dir string, retention int, logger hclog.Logger, syncEveryApply bool
 		_ = db.release()
 		return nil, err
 	}
-	f := &fsm{dir: dir, retention: retention, logger: logger, feed: feed, noSync: noSync, db: db, pubWake: make(chan struct{})}
+	f := &fsm{dir: dir, retention: retention, logger: logger, feed: feed, noSync: noSync, db: db}
 	f.appliedIndex.Store(applied)
-	f.committedRev.Store(rev)
 	return f, nil
 }
 
@@ -255,23 +246,14 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if last == nil {
 			return nil
 		}
-		if len(events) > 0 {
-			// Announce the revision before the commit makes it readable, so that a reader who
-			// sees it in the database and then watches from it waits for the publish below
-			// instead of being told the revision is not reached yet.
-			f.committedRev.Store(events[len(events)-1].Revision)
-		}
 		return writeApplied(tx, last.Index, last.Term)
 	})
 	if err != nil {
 		panic(fmt.Sprintf("raftstore: apply batch: %v", err))
 	}
-	if len(events) > 0 {
-		for _, ev := range events {
-			f.feed.Publish(ev)
-		}
-		f.published()
-	}
+	// Readers may see the batch in the database a moment before this; a watch from such a
+	// revision waits for it (store.Feed.Watch).
+	f.feed.Publish(events...)
 	if last != nil {
 		f.appliedIndex.Store(last.Index)
 	}
@@ -364,47 +346,13 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	old := f.db
 	f.db = db
 	f.appliedIndex.Store(applied)
-	f.committedRev.Store(rev)
 	f.feed.Reset(rev)
 	f.mu.Unlock()
-	f.published()
 	f.logger.Info("restored state from snapshot", "revision", rev, "index", applied)
 	if err := old.release(); err != nil {
 		f.logger.Warn("close replaced state database", "error", err)
 	}
 	return nil
-}
-
-// published wakes the watch calls waiting for the feed to catch up with the database.
-func (f *fsm) published() {
-	f.pubMu.Lock()
-	close(f.pubWake)
-	f.pubWake = make(chan struct{})
-	f.pubMu.Unlock()
-}
-
-// watch opens a cursor on the feed after revision after. The database commit of a batch
-// becomes visible to readers a moment before the batch's events are published; a caller that
-// read revision R and watches from R in that moment waits for the publish instead of getting
-// store.ErrAhead for a revision this node already holds.
-func (f *fsm) watch(ctx context.Context, after int64) (*store.Cursor, error) {
-	for {
-		f.pubMu.Lock()
-		wake := f.pubWake
-		f.pubMu.Unlock()
-		c, err := f.feed.Watch(ctx, after)
-		if !errors.Is(err, store.ErrAhead) || after > f.committedRev.Load() {
-			return c, err
-		}
-		if f.feed.Head() >= after {
-			continue // published since the Watch above: watch again
-		}
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
 }
 
 // update runs fn in a write transaction on the current state database.
@@ -436,7 +384,6 @@ func (f *fsm) close() error {
 	db := f.db
 	f.mu.Unlock()
 	f.feed.Close()
-	f.published()
 	if f.noSync {
 		// A clean close leaves the database synced and unmarked; if the sync fails the marker
 		// stays, and a restart after a machine crash rebuilds the database.

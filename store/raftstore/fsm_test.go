@@ -169,36 +169,6 @@ func TestSnapshotRestore(t *testing.T) {
 	assert.Equal(t, int64(6), fsmRevision(t, dst))
 }
 
-// TestWatchWaitsForPublish covers the moment between a batch's bbolt commit (readers see the
-// revision) and the publication of its events: watching from that revision waits for the
-// publication instead of failing as if the revision were in the future.
-func TestWatchWaitsForPublish(t *testing.T) {
-	f := newTestFSM(t)
-	ctx := context.Background()
-	f.committedRev.Store(1) // committed, not yet published
-
-	got := make(chan error, 1)
-	go func() {
-		c, err := f.watch(ctx, 1)
-		if err == nil && c.Revision() != 1 {
-			err = assert.AnError
-		}
-		got <- err
-	}()
-	select {
-	case err := <-got:
-		t.Fatalf("watch returned %v before the publish", err)
-	default:
-	}
-	f.feed.Publish(store.Event{Revision: 1})
-	f.published()
-	require.NoError(t, <-got)
-
-	// Revisions beyond the committed one are still refused at once.
-	_, err := f.watch(ctx, 5)
-	require.ErrorIs(t, err, store.ErrAhead)
-}
-
 func TestReplayOfAForeignEntryPanics(t *testing.T) {
 	entry := func(index, term uint64) *raft.Log {
 		e := txnEntry(t, index, store.Txn{Ops: []store.Op{putUser(fmt.Sprint(index))}})

@@ -426,7 +426,7 @@ func (s *Store) Watch(ctx context.Context, after int64) (*store.Cursor, error) {
 	if s.isClosed() {
 		return nil, store.ErrClosed
 	}
-	return s.fsm.watch(ctx, after)
+	return s.fsm.feed.Watch(ctx, after)
 }
 
 // Close implements store.Store: it shuts Raft down, ends every cursor and closes the

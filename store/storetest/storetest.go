@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -35,6 +36,14 @@ type Options struct {
 // more cleanup with t.Cleanup.
 type Factory func(t *testing.T, o Options) store.Store
 
+// Replicated is implemented by a store under test that has replicas: stores that apply the
+// same commits a moment later, such as the followers of a Raft cluster. The suite then checks
+// read-your-writes across them too: a revision returned by the store can be watched from on
+// every replica at once. Only Watch is called on a replica.
+type Replicated interface {
+	Replicas() []store.Store
+}
+
 // Run runs the whole suite against stores made by open.
 func Run(t *testing.T, open Factory) {
 	tests := []struct {
@@ -54,6 +63,8 @@ func Run(t *testing.T, open Factory) {
 		{"WatchConcurrentWriters", testWatchConcurrent},
 		{"WatchCompacted", testWatchCompacted},
 		{"WatchCancel", testWatchCancel},
+		{"WatchAhead", testWatchAhead},
+		{"WatchReadYourWrites", testWatchReadYourWrites},
 		{"DataIsolation", testDataIsolation},
 		{"Close", testClose},
 	}
@@ -460,8 +471,6 @@ func testWatchOrder(t *testing.T, open Factory) {
 	r4 := commit(t, s, store.Txn{Ops: []store.Op{store.Put(rec(store.KindUser, "u", "", "", "", ""))}})
 	require.Equal(t, r4, next(t, c2).Revision)
 
-	_, err = s.Watch(ctx, r4+10)
-	require.ErrorIs(t, err, store.ErrAhead, "watching a future revision is not a compaction")
 }
 
 func testWatchResume(t *testing.T, open Factory) {
@@ -590,4 +599,147 @@ func testClose(t *testing.T, open Factory) {
 	_, err = s.Watch(ctx, 0)
 	require.ErrorIs(t, err, store.ErrClosed)
 	require.NoError(t, s.Close(), "Close is idempotent")
+}
+
+// testWatchAhead checks the rule for revisions the store has not published: within the
+// retention window ahead of the head a watch waits for them (the cursor delivers the events
+// after the requested revision once they commit); further ahead it is refused at once with
+// store.ErrAhead, never with store.ErrCompacted.
+func testWatchAhead(t *testing.T, open Factory) {
+	const retention = 8
+	s := openStore(t, open, Options{Retention: retention})
+	ctx := ctxT(t)
+	head := commit(t, s, store.Txn{Ops: []store.Op{store.Put(rec(store.KindUser, "u0", "", "", "", ""))}})
+
+	ahead, err := s.Watch(ctx, head+3)
+	require.NoError(t, err, "a revision just ahead of the head is waited for")
+	_, err = s.Watch(ctx, head+retention)
+	require.NoError(t, err, "the whole retention window ahead is waited for")
+	_, err = s.Watch(ctx, head+retention+1)
+	require.ErrorIs(t, err, store.ErrAhead, "further ahead than the window is refused")
+	require.NotErrorIs(t, err, store.ErrCompacted)
+
+	got := make(chan store.Event, 1)
+	go func() {
+		ev, err := ahead.Next()
+		if err == nil {
+			got <- ev
+		}
+		close(got)
+	}()
+	for i := 1; i <= 4; i++ {
+		select {
+		case ev, ok := <-got:
+			t.Fatalf("cursor after %d returned %v (ok %v) before the store reached it", head+3, ev.Revision, ok)
+		default:
+		}
+		commit(t, s, store.Txn{Ops: []store.Op{store.Put(rec(store.KindUser, fmt.Sprint("u", i), "", "", "", ""))}})
+	}
+	select {
+	case ev, ok := <-got:
+		require.True(t, ok, "the waiting cursor failed")
+		require.Equal(t, head+4, ev.Revision, "the first event after the requested revision")
+		require.Equal(t, "u4", ev.Changes[0].Record.ID)
+	case <-time.After(wait):
+		t.Fatalf("no event within %v", wait)
+	}
+
+	// A waiting cursor ends with its context.
+	wctx, cancel := context.WithCancel(ctx)
+	c, err := s.Watch(wctx, head+6)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { _, err := c.Next(); done <- err }()
+	cancel()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(wait):
+		t.Fatal("a cursor waiting ahead did not end with its context")
+	}
+}
+
+// testWatchReadYourWrites checks that a revision a caller got from the store, from a Commit or
+// from a View, can be watched from at once: on the store itself and on each of its replicas
+// (Replicated), with concurrent writers and a loaded CPU, many times. Every watch succeeds, and
+// a watch from just before a commit delivers that commit, on every replica.
+func testWatchReadYourWrites(t *testing.T, open Factory) {
+	s := openStore(t, open, Options{})
+	var replicas []store.Store
+	if r, ok := s.(Replicated); ok {
+		replicas = r.Replicas()
+	}
+	ctx := ctxT(t)
+	loadCPU(t)
+
+	const writers, each = 4, 40
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if !readYourWrites(t, ctx, s, replicas, fmt.Sprintf("w%d-%d", w, i)) {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// readYourWrites commits one record and watches from the revisions the store returned; false
+// after a failure (already reported).
+func readYourWrites(t *testing.T, ctx context.Context, s store.Store, replicas []store.Store, id string) bool {
+	rev, err := s.Commit(ctx, store.Txn{Ops: []store.Op{store.Put(rec(store.KindEnvVar, id, "", "", "", id))}})
+	if !assert.NoError(t, err) {
+		return false
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	_, err = s.Watch(wctx, rev)
+	if !assert.NoError(t, err, "watch from the revision Commit returned (%d)", rev) {
+		return false
+	}
+	var listed int64
+	if !assert.NoError(t, s.View(ctx, func(sn store.Snapshot) error { listed = sn.Revision(); return nil })) {
+		return false
+	}
+	_, err = s.Watch(wctx, listed)
+	if !assert.NoError(t, err, "watch from the revision a View returned (%d)", listed) {
+		return false
+	}
+	for i, r := range replicas {
+		c, err := r.Watch(wctx, rev-1)
+		if !assert.NoError(t, err, "replica %d: watch from %d, just committed", i, rev-1) {
+			return false
+		}
+		ev, err := c.Next()
+		if !assert.NoError(t, err, "replica %d: the event of revision %d", i, rev) {
+			return false
+		}
+		if !assert.Equal(t, rev, ev.Revision, "replica %d", i) || !assert.Equal(t, id, ev.Changes[0].Record.ID, "replica %d", i) {
+			return false
+		}
+	}
+	return true
+}
+
+// loadCPU keeps every CPU busy until the test ends, so that the scheduler preempts the
+// store's goroutines between steps that are otherwise too close together to interleave.
+func loadCPU(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ctx.Err() == nil; n++ {
+				if n%1024 == 0 {
+					runtime.Gosched()
+				}
+			}
+		}()
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
 }
