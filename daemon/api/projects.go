@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -268,10 +269,9 @@ func (s *projectService) WatchProjects(ctx context.Context, req *connect.Request
 	}
 	from := head
 	if req.Msg.FromRevision > 0 {
-		if req.Msg.FromRevision > uint64(head) {
-			return fmt.Errorf("%w: revision %d is ahead of this node (at %d); retry", errUnavailable, req.Msg.FromRevision, head)
-		}
-		from = int64(req.Msg.FromRevision)
+		// A revision this node has not applied yet (the client wrote or listed on another
+		// node, or a moment ago here) is waited for by the store's Watch.
+		from = int64(min(req.Msg.FromRevision, math.MaxInt64))
 	}
 	resync := func() error {
 		var cur int64

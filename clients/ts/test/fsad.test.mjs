@@ -81,7 +81,9 @@ class Daemon {
       ["--data-dir", join(this.dir, "data"), "--listen", `127.0.0.1:${this.port}`,
         "--domain", "sandbox.fsa.test", "--log-format", "text",
         // Open watch streams hold a graceful shutdown for this long.
-        "--shutdown-timeout", "2s"],
+        "--shutdown-timeout", "2s",
+        // Some tests write as fast as they can from a few users.
+        "--rate-limit", "-1"],
       { env: { ...process.env, FSA_SIGNING_KEY: this.key }, stdio: ["ignore", log, log] },
     );
     this.child = child;
@@ -291,6 +293,60 @@ describe("against fsad", () => {
     stop.abort();
     await watching;
     assert.equal(new Set(events).size, events.length, `no duplicate: ${events}`);
+  });
+
+  test("watch from a revision just listed or written, while others write, without a retry", async () => {
+    // The first-run failure of `make run`: a single-node fsad groups concurrent commits, and a
+    // watch from a revision the client had just seen was refused as "not reached yet".
+    const writers = await Promise.all([signUp(), signUp(), signUp()]);
+    let writing = true;
+    let failed;
+    const background = writers.map(async ({ fsa }, w) => {
+      try {
+        for (let i = 0; writing; i++) {
+          await Promise.all([0, 1, 2, 3].map((j) => fsa.projects.createProject({ name: `bg-${w}-${i}-${j}` })));
+        }
+      } catch (err) {
+        failed ??= err;
+      }
+    });
+    const { fsa } = await signUp();
+    /** watchOnce resolves with the first message matching want; a refusal rejects (maxAttempts 1). */
+    const watchOnce = async (fromRevision, want) => {
+      const stop = new AbortController();
+      let got;
+      await watchProjects(fsa, {
+        fromRevision,
+        signal: stop.signal,
+        maxAttempts: 1,
+        onEvent: (ev) => {
+          if (want(ev)) {
+            got = ev;
+            stop.abort();
+          }
+        },
+      });
+      return got;
+    };
+    try {
+      for (let i = 0; i < 25; i++) {
+        const now = await watchOnce(0n, (ev) => ev.type === EventType.PROGRESS);
+        assert.ok(now.revision > 0n);
+
+        const { revision } = await fsa.projects.listProjects({});
+        const listed = await watchOnce(revision, (ev) => ev.type === EventType.PROGRESS);
+        assert.ok(listed.revision >= revision, `PROGRESS ${listed.revision} >= listed ${revision}`);
+
+        const { project } = await fsa.projects.createProject({ name: `p${i}` });
+        const put = await watchOnce(project.version - 1n,
+          (ev) => ev.type === EventType.PUT && ev.resource.case === "project" && ev.resource.value.id === project.id);
+        assert.equal(put.revision, project.version);
+      }
+    } finally {
+      writing = false;
+      await Promise.all(background);
+    }
+    assert.equal(failed, undefined, "a background write failed");
   });
 
   test("watch stops on errors retrying cannot fix, and on resync without onResync", async () => {
