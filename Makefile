@@ -30,7 +30,7 @@ $(STATICCHECK):
 
 ## test: run every test: generated code up to date, proto lint, scripts, TypeScript, and all Go
 ##       tests with -race, integration tests against a local control plane included
-test: k8s-bins check-generate clients-proto-lint runtime-check clients-ts-test web-check web-deps ts-frontend-deps
+test: k8s-bins check-generate clients-proto-lint runtime-check localcluster-check clients-ts-test web-check web-deps ts-frontend-deps
 	$(GO) test -race -count=1 -timeout 45m ./...
 
 ## test-short: unit tests only (no control plane, no multi-process clusters)
@@ -45,8 +45,10 @@ lint: $(STATICCHECK)
 
 ## run: the main job: local control plane + KubeBlocks stand-in, fsad (single node), a demo user
 ##      and project shown going CREATING → RUNNING; Ctrl-C stops everything (KUBECONFIG=… for a real cluster)
-run: k8s-bins fsad
-	@$(GO) build -o $(CACHE)/bin/fsa-run ./daemon/cmd/fsa-run
+run: k8s-bins
+	@mkdir -p "$(CACHE)/bin"
+	@$(K8S_LOCALCLUSTER)/progress.sh "fsad and the demo launcher" "$(CACHE)/build.log" -- \
+		bash -c '$(FSAD_BUILD) && $(GO) build -o "$(CACHE)/bin/fsa-run" ./daemon/cmd/fsa-run'
 	@$(CACHE)/bin/fsa-run -dir $(CACHE)/run -fsad $(CACHE)/bin/fsad
 
 ## bench: run the Go benchmarks (results and commands in BENCHMARKS.md)

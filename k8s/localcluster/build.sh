@@ -134,13 +134,26 @@ check_pins() {
   fi
 }
 
-timed() { # timed <name> <cmd...>: run, append "<name> <seconds>" to build-times.txt
-  local name=$1 start end
-  shift
+# shellcheck source=k8s/localcluster/progress.sh
+. "$HERE/progress.sh"
+
+# expected <name>: the seconds a cold build of <name> took when last measured (MEASUREMENTS.md's
+# "Expected cold-build seconds" line), 0 if unknown. It only feeds the progress line.
+expected() {
+  sed -n 's/^Expected cold-build seconds[^:]*: //p' "$HERE/MEASUREMENTS.md" | tr ' ' '\n' |
+    sed -n "s/^$1=\([0-9]*\)$/\1/p" | head -n 1 | grep . || echo 0
+}
+
+# timed <n> <name> <cmd...>: run step n of the build with a live progress line, its output in
+# build.log; append "<name> <seconds>" to build-times.txt.
+timed() {
+  local i=$1 name=$2 start end
+  shift 2
   start=$(date +%s.%N)
-  "$@"
+  progress -n "$i/${#BINARIES[@]}" -e "$(expected "$name")" -t "$BUILD_START" "$BUILD_EXPECTED" \
+    "$name" "$OUT/build.log" -- "$@"
   end=$(date +%s.%N)
-  awk -v n="$name" -v a="$start" -v b="$end" 'BEGIN { printf "%s %.1fs\n", n, b - a }' | tee -a "$OUT/build-times.txt" >&2
+  awk -v n="$name" -v a="$start" -v b="$end" 'BEGIN { printf "%s %.1fs\n", n, b - a }' >> "$OUT/build-times.txt"
 }
 
 build_etcd() { (cd "$HERE/etcd" && "$GO" build -ldflags "-s -w" -o "$OUT/bin/etcd" .); }
@@ -204,16 +217,21 @@ build() {
   exec 9>"$CACHE/k8s/.build.lock"
   flock 9 # another build of the same tree may be running
   if up_to_date; then point_current; log "up to date: $OUT/bin"; return; fi
-  log "building into $OUT (takes minutes when the Go build cache is cold)"
   mkdir -p "$OUT/bin"
   : > "$OUT/build-times.txt"
-  local total c
+  local total c i=1
   total=$(date +%s.%N)
-  timed etcd build_etcd
-  for c in "${KUBE_COMPONENTS[@]}"; do timed "$c" build_kube "$c"; done
-  timed kwok build_kwok
-  timed kwok-config kwok_config
-  awk -v a="$total" -v b="$(date +%s.%N)" 'BEGIN { printf "total %.1fs\n", b - a }' | tee -a "$OUT/build-times.txt" >&2
+  BUILD_START=$(date +%s)
+  BUILD_EXPECTED=0
+  for c in "${BINARIES[@]}"; do BUILD_EXPECTED=$((BUILD_EXPECTED + $(expected "$c"))); done
+  log "building the local control plane (${#BINARIES[@]} components from Go modules; about $(((BUILD_EXPECTED + 59) / 60)) minutes the first time, seconds later)"
+  log "full log: $OUT/build.log"
+  timed $((i++)) etcd build_etcd
+  for c in "${KUBE_COMPONENTS[@]}"; do timed $((i++)) "$c" build_kube "$c"; done
+  timed $((i++)) kwok build_kwok
+  kwok_config >> "$OUT/build.log" 2>&1 || die "kwok stage config failed; see $OUT/build.log"
+  awk -v a="$total" -v b="$(date +%s.%N)" 'BEGIN { printf "total %.1fs\n", b - a }' >> "$OUT/build-times.txt"
+  log "built in $(_progress_dur $(($(date +%s) - BUILD_START))): per component in $OUT/build-times.txt"
   # sed, not head: head exiting first would kill a chatty --version with SIGPIPE (fatal under pipefail).
   for c in "${BINARIES[@]}"; do "$OUT/bin/$c" --version 2>&1 | sed -n 1p; done > "$OUT/versions.txt"
   echo "$HASH" > "$OUT/.stamp"

@@ -11,6 +11,11 @@ DEVCLUSTER_DIR    := $(CACHE)/devcluster
 k8s-bins:
 	@CACHE="$(CACHE)" GO="$(GO)" "$(K8S_LOCALCLUSTER)/build.sh"
 
+## localcluster-check: shellcheck the control plane's build scripts
+localcluster-check:
+	@command -v shellcheck >/dev/null || { echo "localcluster-check: shellcheck is not installed (apt-get install -y shellcheck)" >&2; exit 1; }
+	cd "$(ROOT)" && shellcheck -x --severity=style k8s/localcluster/build.sh k8s/localcluster/progress.sh
+
 ## k8s-bins-regen: rewrite the wrapper modules in k8s/localcluster from pins.env (after changing a pin)
 k8s-bins-regen:
 	CACHE="$(CACHE)" GO="$(GO)" "$(K8S_LOCALCLUSTER)/build.sh" regen
@@ -30,4 +35,4 @@ cluster-down: k8s-devcluster-bin
 cluster-status: k8s-devcluster-bin
 	@"$(FSA_DEVCLUSTER)" status --dir "$(DEVCLUSTER_DIR)"
 
-.PHONY: k8s-bins k8s-bins-regen cluster-up cluster-down cluster-status k8s-devcluster-bin
+.PHONY: localcluster-check k8s-bins k8s-bins-regen cluster-up cluster-down cluster-status k8s-devcluster-bin
