@@ -18,8 +18,8 @@ import (
 
 	"github.com/fullstackagent/fsa/daemon"
 	"github.com/fullstackagent/fsa/daemon/internal/fsadtest"
+	"github.com/fullstackagent/fsa/internal/devenv/k8stest"
 	"github.com/fullstackagent/fsa/k8s"
-	"github.com/fullstackagent/fsa/k8s/k8stest"
 )
 
 // The tests in this file run three real fsad processes on 127.0.0.1 against the local

@@ -10,7 +10,7 @@
 //     admin token) is created by the operator, never committed.
 //
 // The tests check the Dockerfile's structure, build both binaries statically as the Dockerfile
-// does, and apply every manifest to the local control plane (k8s/k8stest) with server-side
+// does, and apply every manifest to the local control plane (internal/devenv/k8stest) with server-side
 // apply and dry run, strict field validation included; broken copies must be refused.
 // Operations (bootstrap, membership, backup, upgrades, metrics): docs/operations.md.
 package deploy

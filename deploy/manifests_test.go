@@ -26,7 +26,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/fullstackagent/fsa/daemon"
-	"github.com/fullstackagent/fsa/k8s/k8stest"
+	"github.com/fullstackagent/fsa/internal/devenv/k8stest"
 )
 
 func TestMain(m *testing.M) { k8stest.Main(m) }

@@ -15,11 +15,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/fullstackagent/fsa/internal/devenv/k8stest"
 	"github.com/fullstackagent/fsa/k8s"
-	"github.com/fullstackagent/fsa/k8s/k8stest"
 )
 
-// These tests run against the real control plane of k8s/k8stest (skipped
+// These tests run against the real control plane of internal/devenv/k8stest (skipped
 // under -short). Every manager call goes through a user's own kubeconfig via
 // k8s.Clients, so RBAC is exercised; the admin client only inspects and
 // plays the part of a misbehaving world (crash-looping pods).

@@ -18,8 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/internal/devenv/k8stest"
 	"github.com/fullstackagent/fsa/k8s"
-	"github.com/fullstackagent/fsa/k8s/k8stest"
 	"github.com/fullstackagent/fsa/reconcile"
 	"github.com/fullstackagent/fsa/store/boltstore"
 )

@@ -3,7 +3,7 @@
 // daemon/ui/dist, which fsad embeds and serves at /ui).
 //
 // The test builds fsad, runs it on one node against the local Kubernetes
-// control plane of k8s/k8stest, and drives Debian's Chromium
+// control plane of internal/devenv/k8stest, and drives Debian's Chromium
 // (/usr/bin/chromium, or $FSA_CHROMIUM) with playwright-core (e2e/console.mjs) through sign-up,
 // kubeconfig, project creation with live status, details, Explain, the env
 // editor, the terminal iframe and deletion. It needs `make web-deps` (npm ci)

@@ -24,7 +24,7 @@ import (
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	"github.com/fullstackagent/fsa/clients/gen/fsa/v1/fsav1connect"
-	"github.com/fullstackagent/fsa/k8s/k8stest"
+	"github.com/fullstackagent/fsa/internal/devenv/k8stest"
 )
 
 func TestMain(m *testing.M) { k8stest.Main(m) }

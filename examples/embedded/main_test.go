@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/fullstackagent/fsa/k8s/k8stest"
+	"github.com/fullstackagent/fsa/internal/devenv/k8stest"
 )
 
 func TestMain(m *testing.M) { k8stest.Main(m) }

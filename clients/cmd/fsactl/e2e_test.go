@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fullstackagent/fsa/daemon/api"
-	"github.com/fullstackagent/fsa/k8s/k8stest"
+	"github.com/fullstackagent/fsa/internal/devenv/k8stest"
 )
 
 // The end-to-end tests run the fsactl binary against a real fsad process. Projects that must

@@ -42,8 +42,8 @@ import (
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	fsaclient "github.com/fullstackagent/fsa/clients/go"
 	"github.com/fullstackagent/fsa/daemon"
-	"github.com/fullstackagent/fsa/k8s/k8stest"
-	"github.com/fullstackagent/fsa/k8s/kbstandin"
+	"github.com/fullstackagent/fsa/internal/devenv/k8stest"
+	"github.com/fullstackagent/fsa/internal/devenv/kbstandin"
 )
 
 type options struct {

@@ -1,9 +1,0 @@
-package k8stest_test
-
-import (
-	"testing"
-
-	"github.com/fullstackagent/fsa/k8s/k8stest"
-)
-
-func TestMain(m *testing.M) { k8stest.Main(m) }
