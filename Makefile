@@ -45,14 +45,23 @@ lint: $(STATICCHECK)
 
 ## run: the main job: local control plane + KubeBlocks stand-in, fsad (single node), a demo user
 ##      and project shown going CREATING → RUNNING; Ctrl-C stops everything (KUBECONFIG=… for a real cluster)
-run: k8s-bins
+run: k8s-bins fsa-run-bin
+	@$(CACHE)/bin/fsa-run -nodes 1 -dir $(CACHE)/run -fsad $(CACHE)/bin/fsad
+
+## run-cluster: `make run` with three fsad nodes on 127.0.0.1-3 and a live leader/term/PID line;
+##              kill -9 a node and watch the cluster fail over (Ctrl-C stops everything)
+run-cluster: k8s-bins fsa-run-bin
+	@$(CACHE)/bin/fsa-run -nodes 3 -dir $(CACHE)/run-cluster -fsad $(CACHE)/bin/fsad
+
+# fsad and the demo launcher, with one progress line (their first build downloads Go modules).
+fsa-run-bin:
 	@mkdir -p "$(CACHE)/bin"
 	@$(K8S_LOCALCLUSTER)/progress.sh "fsad and the demo launcher" "$(CACHE)/build.log" -- \
-		bash -c '$(FSAD_BUILD) && $(GO) build -o "$(CACHE)/bin/fsa-run" ./daemon/cmd/fsa-run'
-	@$(CACHE)/bin/fsa-run -dir $(CACHE)/run -fsad $(CACHE)/bin/fsad
+		bash -c '$(FSAD_BUILD) && $(GO) build -o "$(CACHE)/bin/fsa-run" ./internal/devenv/cmd/fsa-run'
+
 
 ## bench: run the Go benchmarks (results and commands in BENCHMARKS.md)
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
-.PHONY: help build test test-short lint bench run
+.PHONY: help build test test-short lint bench run run-cluster fsa-run-bin

@@ -1,20 +1,17 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 )
 
-// AdminClient calls a node's /admin/v1/cluster endpoints (and, for tests, /test/v1/). Join
-// follows the leader hint of a follower's answer.
+// AdminClient calls a node's admin endpoint: the backup snapshot. Cluster administration is
+// the RPC ClusterService.
 type AdminClient struct {
 	// BaseURL is the node's API URL, e.g. http://127.0.0.1:8080.
 	BaseURL string
@@ -24,124 +21,15 @@ type AdminClient struct {
 	HTTP *http.Client
 }
 
-// CallError is a non-200 answer of an admin or test endpoint.
+// CallError is a non-200 answer of the admin endpoint.
 type CallError struct {
 	Code int
 	// Message is the server's error text.
 	Message string
-	// LeaderID and LeaderAPIAddress are set by a follower answering a leader-only call (503).
-	LeaderID, LeaderAPIAddress string
-	// Uncertain: a write may or may not have committed.
-	Uncertain bool
 }
 
 func (e *CallError) Error() string {
-	msg := fmt.Sprintf("fsad: %d %s: %s", e.Code, http.StatusText(e.Code), e.Message)
-	if e.LeaderID != "" {
-		msg += fmt.Sprintf(" (leader %s at %s)", e.LeaderID, e.LeaderAPIAddress)
-	}
-	return msg
-}
-
-// NotLeader reports whether err is a follower's answer to a leader-only call.
-func NotLeader(err error) (*CallError, bool) {
-	var ce *CallError
-	if errors.As(err, &ce) && ce.Code == http.StatusServiceUnavailable {
-		return ce, true
-	}
-	return nil, false
-}
-
-// Status returns the node's view of the cluster.
-func (c *AdminClient) Status(ctx context.Context) (ClusterStatus, error) {
-	var st ClusterStatus
-	err := c.Do(ctx, http.MethodGet, "/admin/v1/cluster/status", nil, &st)
-	return st, err
-}
-
-// Join asks the node (or the leader it names) to add node id with its Raft and API addresses.
-func (c *AdminClient) Join(ctx context.Context, id, raftAddress, apiAddress string) error {
-	req := JoinRequest{ID: id, RaftAddress: raftAddress, APIAddress: apiAddress}
-	target := *c
-	for hop := 0; ; hop++ {
-		err := target.Do(ctx, http.MethodPost, "/admin/v1/cluster/join", req, nil)
-		ce, ok := NotLeader(err)
-		if !ok || ce.LeaderAPIAddress == "" || hop >= 3 {
-			return err
-		}
-		target.BaseURL = sameScheme(c.BaseURL, ce.LeaderAPIAddress)
-	}
-}
-
-// Remove asks the node (the leader) to remove member id.
-func (c *AdminClient) Remove(ctx context.Context, id string) error {
-	return c.Do(ctx, http.MethodPost, "/admin/v1/cluster/remove", RemoveRequest{ID: id}, nil)
-}
-
-// TransferLeadership asks the node (the leader) to hand leadership over; it returns the new
-// leader's id.
-func (c *AdminClient) TransferLeadership(ctx context.Context) (string, error) {
-	var out TransferResponse
-	err := c.Do(ctx, http.MethodPost, "/admin/v1/cluster/transfer", struct{}{}, &out)
-	return out.LeaderID, err
-}
-
-// Do sends a JSON request with the admin token and decodes a 200 answer into out (if non-nil).
-// Other answers are a *CallError.
-func (c *AdminClient) Do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.Token)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminBody))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		var eb errorBody
-		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
-			eb.Error = strings.TrimSpace(string(data))
-		}
-		return &CallError{Code: resp.StatusCode, Message: eb.Error, LeaderID: eb.LeaderID,
-			LeaderAPIAddress: eb.LeaderAPIAddress, Uncertain: eb.Uncertain}
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("decode %s answer: %w", path, err)
-	}
-	return nil
-}
-
-// sameScheme turns host:port into a URL with base's scheme.
-func sameScheme(base, hostport string) string {
-	scheme := "http"
-	if u, err := url.Parse(base); err == nil && u.Scheme != "" {
-		scheme = u.Scheme
-	}
-	return scheme + "://" + hostport
+	return fmt.Sprintf("fsad: %d %s: %s", e.Code, http.StatusText(e.Code), e.Message)
 }
 
 // SnapshotInfo describes a snapshot written by AdminClient.Snapshot.

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 
@@ -20,9 +19,11 @@ func (d *daemon) apiHandler() (http.Handler, error) {
 		Logger:     d.log.With("component", "api"),
 		Registerer: d.reg,
 		Auth:       auth,
+		AdminToken: d.cfg.AdminToken,
+		Cluster:    &api.SingleNode{ID: d.cfg.NodeID, APIAddress: d.cfg.APIAdvertise, Reconcile: d.mon.status},
 	}
 	if d.cluster != nil {
-		opts.Cluster = apiCluster{d.cluster}
+		opts.Cluster = d.cluster
 		opts.Leader = func() (string, string) {
 			id, addr := d.cluster.Leader()
 			if addr == "" {
@@ -70,36 +71,3 @@ func (d *daemon) authConfig() (api.AuthConfig, error) {
 	}
 	return a, nil
 }
-
-// apiCluster adapts Cluster to api.Cluster.
-type apiCluster struct{ c *Cluster }
-
-var (
-	_ api.Cluster        = apiCluster{}
-	_ api.NodeIdentifier = apiCluster{}
-)
-
-func (a apiCluster) Status(ctx context.Context) (api.ClusterStatus, error) {
-	st, err := a.c.Status(ctx)
-	if err != nil {
-		return api.ClusterStatus{}, err
-	}
-	out := api.ClusterStatus{
-		LeaderID: st.LeaderID, LeaderAPIAddress: st.LeaderAPIAddress,
-		Term: st.Term, LastIndex: st.LastIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
-	}
-	for _, m := range st.Members {
-		out.Members = append(out.Members, api.Member{ID: m.ID, RaftAddress: m.RaftAddress, APIAddress: m.APIAddress, Voter: m.Voter, Leader: m.Leader})
-	}
-	return out, nil
-}
-
-func (a apiCluster) Join(ctx context.Context, id, raftAddress, apiAddress string) error {
-	return a.c.Join(ctx, id, raftAddress, apiAddress)
-}
-
-func (a apiCluster) Remove(ctx context.Context, id string) error { return a.c.Remove(ctx, id) }
-
-func (a apiCluster) TransferLeadership(ctx context.Context) error { return a.c.TransferLeadership(ctx) }
-
-func (a apiCluster) NodeID() string { return a.c.self.ID }

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fullstackagent/fsa/daemon"
-	"github.com/fullstackagent/fsa/daemon/internal/fsadtest"
+	"github.com/fullstackagent/fsa/internal/devenv/fsadtest"
 )
 
 // TestAdminSnapshot takes a backup through POST /admin/v1/snapshot on the leader and on a
@@ -30,7 +30,7 @@ func TestAdminSnapshot(t *testing.T) {
 
 	for _, n := range []*fsadtest.Node{leader, otherThan(c, leader)} {
 		var buf bytes.Buffer
-		info, err := n.Admin().Snapshot(ctx, &buf)
+		info, err := (&daemon.AdminClient{BaseURL: n.URL(), Token: c.Token()}).Snapshot(ctx, &buf)
 		require.NoError(t, err, "node %s", n.ID)
 		require.Positive(t, buf.Len())
 		require.Equal(t, int64(buf.Len()), info.Size)
@@ -40,8 +40,7 @@ func TestAdminSnapshot(t *testing.T) {
 		}
 	}
 
-	bad := leader.Admin()
-	bad.Token = "wrong"
+	bad := &daemon.AdminClient{BaseURL: leader.URL(), Token: "wrong"}
 	_, err = bad.Snapshot(ctx, &bytes.Buffer{})
 	var ce *daemon.CallError
 	require.True(t, errors.As(err, &ce), "%v", err)

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
+	"github.com/fullstackagent/fsa/daemon/api"
 	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/store"
 	"github.com/fullstackagent/fsa/store/raftstore"
@@ -21,39 +23,6 @@ type Node struct {
 	APIAddress  string `json:"api_address"`
 }
 
-// Member is one member of the Raft configuration with its API address (empty when its node
-// record is not written yet).
-type Member struct {
-	ID          string `json:"id"`
-	RaftAddress string `json:"raft_address"`
-	APIAddress  string `json:"api_address,omitempty"`
-	Voter       bool   `json:"voter"`
-	Leader      bool   `json:"leader"`
-}
-
-// ClusterStatus is one node's view of the cluster.
-type ClusterStatus struct {
-	// NodeID and State ("Leader", "Follower", "Candidate", "Shutdown"; "Single" without Raft)
-	// are the answering node's.
-	NodeID           string   `json:"node_id"`
-	State            string   `json:"state"`
-	Members          []Member `json:"members"`
-	LeaderID         string   `json:"leader_id,omitempty"`
-	LeaderAPIAddress string   `json:"leader_api_address,omitempty"`
-	Term             uint64   `json:"term"`
-	LastIndex        uint64   `json:"last_index"`
-	CommitIndex      uint64   `json:"commit_index"`
-	AppliedIndex     uint64   `json:"applied_index"`
-	// Reconcile says whether this node runs the reconcile loops now, and with which fence.
-	Reconcile ReconcileStatus `json:"reconcile"`
-}
-
-// ReconcileStatus says whether a node's reconcile runner is running and with which token.
-type ReconcileStatus struct {
-	Running bool   `json:"running"`
-	Fence   uint64 `json:"fence,omitempty"`
-}
-
 // ErrNoMember is returned by Cluster.Remove for an id that is not in the configuration. It
 // wraps fsa.ErrNotFound.
 var ErrNoMember = fmt.Errorf("%w: no such member", fsa.ErrNotFound)
@@ -62,27 +31,31 @@ var ErrNoMember = fmt.Errorf("%w: no such member", fsa.ErrNotFound)
 // wraps fsa.ErrFailedPrecondition.
 var ErrLastVoter = fmt.Errorf("%w: cannot remove the last voter", fsa.ErrFailedPrecondition)
 
-// Cluster is the administration of a Raft cluster of daemons: the methods behind
-// /admin/v1/cluster and the RPC ClusterService. Membership changes are served by the leader
-// only; elsewhere they return a *raftstore.NotLeaderError.
+// Cluster is the administration of a Raft cluster of daemons, behind the RPC ClusterService
+// (it implements api.Cluster). Membership changes are served by the leader only; elsewhere
+// they return a *raftstore.NotLeaderError.
 type Cluster struct {
 	st   *raftstore.Store
 	self Node
 	lead *monitor
+	// settle bounds how long TransferLeadership waits to learn the new leader.
+	settle time.Duration
 }
+
+var _ api.Cluster = (*Cluster)(nil)
 
 // Status reports this node's view: the Raft configuration with every member's API address,
 // the leader, the term and the indexes. It works on any node.
-func (c *Cluster) Status(ctx context.Context) (ClusterStatus, error) {
+func (c *Cluster) Status(ctx context.Context) (api.ClusterStatus, error) {
 	rs, err := c.st.Status(ctx)
 	if err != nil {
-		return ClusterStatus{}, err
+		return api.ClusterStatus{}, err
 	}
 	nodes, err := c.nodes(ctx)
 	if err != nil {
-		return ClusterStatus{}, err
+		return api.ClusterStatus{}, err
 	}
-	out := ClusterStatus{
+	out := api.ClusterStatus{
 		NodeID:       rs.ID,
 		State:        rs.State,
 		LeaderID:     rs.LeaderID,
@@ -96,7 +69,7 @@ func (c *Cluster) Status(ctx context.Context) (ClusterStatus, error) {
 		out.LeaderAPIAddress = c.apiAddress(rs.LeaderID, nodes)
 	}
 	for _, m := range rs.Members {
-		out.Members = append(out.Members, Member{
+		out.Members = append(out.Members, api.Member{
 			ID: m.ID, RaftAddress: m.Address, APIAddress: c.apiAddress(m.ID, nodes),
 			Voter: m.Suffrage == "Voter", Leader: m.Leader,
 		})
@@ -154,9 +127,17 @@ func (c *Cluster) Remove(ctx context.Context, id string) error {
 	return c.deleteNode(ctx, id)
 }
 
-// TransferLeadership hands leadership to the most up-to-date voter and waits for it.
+// TransferLeadership hands leadership to the most up-to-date voter, waits for the handover,
+// and then briefly (settle) for this node to hear from the new leader, so that a status read
+// next names it.
 func (c *Cluster) TransferLeadership(ctx context.Context) error {
-	return c.st.TransferLeadership(ctx)
+	if err := c.st.TransferLeadership(ctx); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, c.settle)
+	defer cancel()
+	_, _, _ = c.st.WaitLeader(wctx) // best effort: the transfer itself succeeded
+	return nil
 }
 
 // Leader returns the leader's id and API address as this node knows them (empty if unknown).

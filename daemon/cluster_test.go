@@ -12,13 +12,16 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
-	"github.com/fullstackagent/fsa/daemon"
-	"github.com/fullstackagent/fsa/daemon/internal/fsadtest"
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/clients/gen/fsa/v1/fsav1connect"
+	"github.com/fullstackagent/fsa/internal/devenv/fsadtest"
 	"github.com/fullstackagent/fsa/internal/devenv/k8stest"
+	"github.com/fullstackagent/fsa/internal/devenv/testapi"
 	"github.com/fullstackagent/fsa/k8s"
 )
 
@@ -58,7 +61,7 @@ func fsadBin(t *testing.T) string {
 			build.err = err
 			return
 		}
-		build.bin = filepath.Join(dir, "fsad")
+		build.bin = filepath.Join(dir, "fsad-test")
 		build.err = os.Rename(bin, build.bin)
 	})
 	require.NoError(t, build.err)
@@ -87,8 +90,8 @@ func newEnv(t *testing.T, name string) *env {
 	require.NoError(t, err)
 	closeOnCleanup(t, c)
 	e := &env{t: t, ctx: ctx, kc: kc, kuser: kc.NewTestUser(t, name), c: c, w: &fsadtest.Writer{C: c}}
-	var u daemon.TestUser
-	_, err = e.w.Do(ctx, http.MethodPost, "/test/v1/users", daemon.TestUserRequest{Name: name, Kubeconfig: string(e.kuser.Kubeconfig)}, &u)
+	var u testapi.User
+	_, err = e.w.Do(ctx, http.MethodPost, "/test/v1/users", testapi.UserRequest{Name: name, Kubeconfig: string(e.kuser.Kubeconfig)}, &u)
 	require.NoError(t, err)
 	e.user = u.ID
 	return e
@@ -115,22 +118,22 @@ func tail(b []byte, n int) []byte {
 	return b
 }
 
-func (e *env) project(name string) *daemon.TestProject {
-	var p daemon.TestProject
-	_, err := e.w.Do(e.ctx, http.MethodPost, "/test/v1/projects", daemon.TestProjectRequest{UserID: e.user, Name: name}, &p)
+func (e *env) project(name string) *testapi.Project {
+	var p testapi.Project
+	_, err := e.w.Do(e.ctx, http.MethodPost, "/test/v1/projects", testapi.ProjectRequest{UserID: e.user, Name: name}, &p)
 	require.NoError(e.t, err)
 	return &p
 }
 
 func (e *env) action(what, projectID string) {
-	_, err := e.w.Do(e.ctx, http.MethodPost, "/test/v1/projects/"+what, daemon.TestProjectRequest{UserID: e.user, ProjectID: projectID}, nil)
+	_, err := e.w.Do(e.ctx, http.MethodPost, "/test/v1/projects/"+what, testapi.ProjectRequest{UserID: e.user, ProjectID: projectID}, nil)
 	require.NoError(e.t, err)
 }
 
 // waitStatus waits until the project's sandbox and database both have status st.
 func (e *env) waitStatus(id, st string) {
 	e.t.Helper()
-	var last daemon.TestProject
+	var last testapi.Project
 	ctx, cancel := context.WithTimeout(e.ctx, waitFor)
 	defer cancel()
 	err := fsadtest.Poll(ctx, 50*time.Millisecond, func() (bool, error) {
@@ -171,7 +174,7 @@ func (e *env) waitHolds(n *fsadtest.Node, ids []string) {
 	defer cancel()
 	for _, id := range ids {
 		err := fsadtest.Poll(ctx, 20*time.Millisecond, func() (bool, error) {
-			err := n.Admin().Do(ctx, http.MethodGet, "/test/v1/local/users/"+id, nil, nil)
+			err := n.Test().Do(ctx, http.MethodGet, "/test/v1/local/users/"+id, nil, nil)
 			return err == nil, nil
 		})
 		require.NoError(e.t, err, "node %s lacks acknowledged user %s", n.ID, id)
@@ -179,17 +182,17 @@ func (e *env) waitHolds(n *fsadtest.Node, ids []string) {
 }
 
 // waitLeader waits for a leader other than not whose term is above term.
-func (e *env) waitLeader(not *fsadtest.Node, term uint64) (*fsadtest.Node, daemon.ClusterStatus) {
+func (e *env) waitLeader(not *fsadtest.Node, term uint64) (*fsadtest.Node, *fsav1.GetClusterStatusResponse) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, waitFor)
 	defer cancel()
 	var (
 		n  *fsadtest.Node
-		st daemon.ClusterStatus
+		st *fsav1.GetClusterStatusResponse
 	)
 	err := fsadtest.Poll(ctx, 10*time.Millisecond, func() (bool, error) {
 		for node, s := range e.c.Status(ctx) {
-			if node != not && s.State == "Leader" && s.Term > term && s.Reconcile.Running {
+			if node != not && s.State == "Leader" && s.Term > term && s.ReconcileRunning {
 				n, st = node, s
 				return true, nil
 			}
@@ -207,7 +210,7 @@ func (e *env) requireSoleReconciler(minFence uint64) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, waitFor)
 	defer cancel()
-	var last map[*fsadtest.Node]daemon.ClusterStatus
+	var last map[*fsadtest.Node]*fsav1.GetClusterStatusResponse
 	err := fsadtest.Poll(ctx, 10*time.Millisecond, func() (bool, error) {
 		last = e.c.Status(ctx)
 		if len(last) != len(e.c.Running()) {
@@ -215,9 +218,9 @@ func (e *env) requireSoleReconciler(minFence uint64) {
 		}
 		running := 0
 		for _, s := range last {
-			if s.Reconcile.Running {
+			if s.ReconcileRunning {
 				running++
-				if s.State != "Leader" || s.Reconcile.Fence < minFence || s.Reconcile.Fence != s.Term {
+				if s.State != "Leader" || s.ReconcileFence < minFence || s.ReconcileFence != s.Term {
 					return false, nil
 				}
 			}
@@ -340,7 +343,7 @@ func TestSIGKILLLeaderUnderLoad(t *testing.T) {
 	// Let the load run a little: wait until some writes were acknowledged by watching the
 	// leader's commit index move.
 	require.NoError(t, fsadtest.Poll(e.ctx, 10*time.Millisecond, func() (bool, error) {
-		st, err := old.Admin().Status(e.ctx)
+		st, err := old.Status(e.ctx)
 		return err == nil && st.CommitIndex > ost.CommitIndex+20, nil
 	}))
 
@@ -355,7 +358,7 @@ func TestSIGKILLLeaderUnderLoad(t *testing.T) {
 
 	// The load saw the failover through; stop it once it has committed on the new leader too.
 	require.NoError(t, fsadtest.Poll(e.ctx, 10*time.Millisecond, func() (bool, error) {
-		st, err := leader.Admin().Status(e.ctx)
+		st, err := leader.Status(e.ctx)
 		return err == nil && st.CommitIndex > lst.CommitIndex+20, nil
 	}))
 	close(stop)
@@ -382,19 +385,19 @@ func TestPartitionedLeaderStops(t *testing.T) {
 	require.NoError(t, err)
 	a := e.startAudit()
 
-	require.NoError(t, old.Admin().Do(e.ctx, http.MethodPost, "/test/v1/faults", daemon.TestFaults{Isolated: true}, nil))
+	require.NoError(t, old.Test().Do(e.ctx, http.MethodPost, "/test/v1/faults", testapi.Faults{Isolated: true}, nil))
 
 	// The isolated leader cannot commit: a write sent to it fails (it steps down when its lease
 	// runs out, and the write was never replicated).
 	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
-	err = old.Admin().Do(ctx, http.MethodPost, "/test/v1/users", daemon.TestUserRequest{Name: "lost"}, nil)
+	err = old.Test().Do(ctx, http.MethodPost, "/test/v1/users", testapi.UserRequest{Name: "lost"}, nil)
 	cancel()
 	require.Error(t, err, "an isolated leader must not acknowledge a write")
 
 	// Its reconcile stops; the majority elects a new leader that alone reconciles.
 	require.NoError(t, fsadtest.Poll(e.ctx, 10*time.Millisecond, func() (bool, error) {
-		st, err := old.Admin().Status(e.ctx)
-		return err == nil && st.State != "Leader" && !st.Reconcile.Running, nil
+		st, err := old.Status(e.ctx)
+		return err == nil && st.State != "Leader" && !st.ReconcileRunning, nil
 	}))
 	_, lst := e.waitLeader(old, ost.Term)
 	e.requireSoleReconciler(lst.Term)
@@ -404,7 +407,7 @@ func TestPartitionedLeaderStops(t *testing.T) {
 	require.NoError(t, err)
 
 	// Healed, the old leader follows and catches up.
-	require.NoError(t, old.Admin().Do(e.ctx, http.MethodPost, "/test/v1/faults", daemon.TestFaults{Isolated: false}, nil))
+	require.NoError(t, old.Test().Do(e.ctx, http.MethodPost, "/test/v1/faults", testapi.Faults{Isolated: false}, nil))
 	e.waitHolds(old, []string{id})
 	require.NoError(t, e.c.WaitHealthy(e.ctx, 3))
 	e.requireSoleReconciler(lst.Term)
@@ -424,28 +427,31 @@ func TestAdminMembership(t *testing.T) {
 		}
 	}
 	// Followers refuse membership changes and name the leader's API address.
-	err = follower.Admin().Remove(e.ctx, leader.ID)
-	ce, ok := daemon.NotLeader(err)
-	require.True(t, ok, "got %v", err)
-	require.Equal(t, leader.API, ce.LeaderAPIAddress)
+	_, err = follower.Cluster().RemoveNode(e.ctx, connect.NewRequest(&fsav1.RemoveNodeRequest{Id: leader.ID}))
+	require.Equal(t, connect.CodeUnavailable, connect.CodeOf(err), "got %v", err)
+	require.Equal(t, leader.URL(), notLeaderDetail(t, err).GetLeaderAddress())
 	// A wrong token is refused.
-	bad := leader.Admin()
-	bad.Token = "wrong"
-	_, err = bad.Status(e.ctx)
-	require.ErrorContains(t, err, "401")
+	bad := fsav1connect.NewClusterServiceClient(http.DefaultClient, leader.URL())
+	req := connect.NewRequest(&fsav1.GetClusterStatusRequest{})
+	req.Header().Set("Authorization", "Bearer wrong")
+	_, err = bad.GetClusterStatus(e.ctx, req)
+	require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "got %v", err)
 	// Unknown members cannot be removed.
-	require.ErrorContains(t, leader.Admin().Remove(e.ctx, "nope"), "404")
+	_, err = leader.Cluster().RemoveNode(e.ctx, connect.NewRequest(&fsav1.RemoveNodeRequest{Id: "nope"}))
+	require.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "got %v", err)
 
 	// Remove a follower: the configuration shrinks and its record goes.
-	require.NoError(t, leader.Admin().Remove(e.ctx, follower.ID))
-	st, err := leader.Admin().Status(e.ctx)
+	_, err = leader.Cluster().RemoveNode(e.ctx, connect.NewRequest(&fsav1.RemoveNodeRequest{Id: follower.ID}))
+	require.NoError(t, err)
+	st, err := leader.Status(e.ctx)
 	require.NoError(t, err)
 	require.Len(t, st.Members, 2)
 	require.NoError(t, follower.Stop(10*time.Second))
 
 	// Planned handover between the two left.
-	newID, err := leader.Admin().TransferLeadership(e.ctx)
+	res, err := leader.Cluster().TransferLeadership(e.ctx, connect.NewRequest(&fsav1.TransferLeadershipRequest{}))
 	require.NoError(t, err)
+	newID := res.Msg.GetLeaderId()
 	require.NotEqual(t, leader.ID, newID)
 	next := e.c.Node(newID)
 	require.NotNil(t, next)
@@ -456,7 +462,7 @@ func TestAdminMembership(t *testing.T) {
 	n4, err := e.c.Add(leader)
 	require.NoError(t, err)
 	require.NoError(t, e.c.WaitHealthy(e.ctx, 3))
-	st4, err := n4.Admin().Status(e.ctx)
+	st4, err := n4.Status(e.ctx)
 	require.NoError(t, err)
 	require.Equal(t, "Follower", st4.State)
 	require.Len(t, st4.Members, 3)
@@ -480,4 +486,20 @@ func TestGracefulShutdownHandsLeadershipOver(t *testing.T) {
 	require.NoError(t, old.Start())
 	e.waitHolds(old, []string{id})
 	require.NoError(t, e.c.WaitHealthy(e.ctx, 3))
+}
+
+// notLeaderDetail returns the NotLeaderError detail of a follower's Unavailable answer.
+func notLeaderDetail(t *testing.T, err error) *fsav1.NotLeaderError {
+	t.Helper()
+	var ce *connect.Error
+	require.ErrorAs(t, err, &ce)
+	for _, d := range ce.Details() {
+		if v, derr := d.Value(); derr == nil {
+			if nl, ok := v.(*fsav1.NotLeaderError); ok {
+				return nl
+			}
+		}
+	}
+	t.Fatalf("no NotLeaderError detail in %v", err)
+	return nil
 }

@@ -83,8 +83,9 @@ type Config struct {
 	RateLimit        float64
 	RateBurst        int
 
-	// AdminToken protects /admin/v1/ (and the test-only endpoints); empty disables them.
-	// A secret: never logged.
+	// AdminToken is accepted as the bearer token of ClusterService (cluster administration;
+	// nodes joining with --join present it) and protects the backup snapshot (/admin/v1/);
+	// empty disables both. Every node of a cluster needs the same one. A secret: never logged.
 	AdminToken string
 
 	// HTTP server timeouts. WriteTimeout is 0 (none) by default because Watch streams are long.
@@ -97,12 +98,6 @@ type Config struct {
 
 	// PProf serves net/http/pprof under /debug/pprof/.
 	PProf bool
-	// EnableTestEndpoints serves /test/v1/ (SDK writes and local reads over plain JSON) for the
-	// multi-process tests and the failover benchmark. Never enable it in production.
-	EnableTestEndpoints bool
-	// FaultControl routes Raft traffic through a fault-injecting stream layer controlled by
-	// POST /test/v1/faults (cluster mode). Test-only, like EnableTestEndpoints.
-	FaultControl bool
 
 	// Logger receives the daemon's logs; when nil Run writes LogFormat to stderr at LogLevel.
 	// Not a flag: for programs and tests that run the daemon in process.
@@ -179,15 +174,13 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.StringVar(&cfg.AiproxyEndpoint, "aiproxy-endpoint", "", "Sealos Aiproxy base URL (Anthropic keys at Sealos login)")
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", 0, "requests per second per user (0: the API default; negative: none)")
 	fs.IntVar(&cfg.RateBurst, "rate-burst", 0, "request burst per user (0: the API default)")
-	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token of /admin/v1/ (empty: admin endpoints off); prefer the environment")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "the cluster admin token: ClusterService and the backup snapshot accept it (empty: neither); prefer the environment")
 	fs.DurationVar(&cfg.ReadHeaderTimeout, "http-read-header-timeout", 10*time.Second, "HTTP read header timeout")
 	fs.DurationVar(&cfg.ReadTimeout, "http-read-timeout", 30*time.Second, "HTTP read timeout")
 	fs.DurationVar(&cfg.WriteTimeout, "http-write-timeout", 0, "HTTP write timeout (0: none; watch streams are long)")
 	fs.DurationVar(&cfg.IdleTimeout, "http-idle-timeout", 2*time.Minute, "HTTP idle timeout")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on graceful shutdown")
 	fs.BoolVar(&cfg.PProf, "pprof", false, "serve /debug/pprof/")
-	fs.BoolVar(&cfg.EnableTestEndpoints, "enable-test-endpoints", false, "TEST ONLY: serve /test/v1/ (needs --admin-token)")
-	fs.BoolVar(&cfg.FaultControl, "fault-control", false, "TEST ONLY: fault-injecting Raft transport driven by /test/v1/faults")
 
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return Config{}, err
@@ -225,8 +218,8 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log format %q: want json or text", cfg.LogFormat))
 	}
 	if cfg.Single() {
-		if cfg.Bootstrap || len(cfg.Join) > 0 || cfg.FaultControl {
-			errs = append(errs, errors.New("--bootstrap, --join and --fault-control need --raft-addr (cluster mode)"))
+		if cfg.Bootstrap || len(cfg.Join) > 0 {
+			errs = append(errs, errors.New("--bootstrap and --join need --raft-addr (cluster mode)"))
 		}
 	} else {
 		if err := checkHostPort("raft addr", cfg.RaftAddr); err != nil {
@@ -260,12 +253,6 @@ func (cfg *Config) Validate() error {
 		if cfg.LeaderLeaseTimeout > cfg.HeartbeatTimeout {
 			errs = append(errs, fmt.Errorf("raft lease timeout %v must not exceed the heartbeat timeout %v", cfg.LeaderLeaseTimeout, cfg.HeartbeatTimeout))
 		}
-	}
-	if (cfg.EnableTestEndpoints || cfg.FaultControl) && cfg.AdminToken == "" {
-		errs = append(errs, errors.New("--enable-test-endpoints and --fault-control need --admin-token"))
-	}
-	if cfg.FaultControl && !cfg.EnableTestEndpoints {
-		errs = append(errs, errors.New("--fault-control needs --enable-test-endpoints"))
 	}
 	return errors.Join(errs...)
 }

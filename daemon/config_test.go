@@ -81,7 +81,6 @@ func TestParseConfig(t *testing.T) {
 			"--join", "127.0.0.1:1", "--admin-token", "t"}, wantErr: "want an http(s) URL"},
 		{name: "lease above heartbeat", args: []string{"--data-dir", "/d", "--raft-addr", "127.0.0.1:7000", "--node-id", "a",
 			"--raft-lease-timeout", "2s"}, wantErr: "must not exceed"},
-		{name: "test endpoints need token", args: []string{"--data-dir", "/d", "--enable-test-endpoints"}, wantErr: "need --admin-token"},
 		{name: "stray argument", args: []string{"--data-dir", "/d", "extra"}, wantErr: "unexpected arguments"},
 	}
 	for _, tt := range tests {

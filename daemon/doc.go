@@ -50,20 +50,20 @@
 //	/healthz, /readyz          liveness; readiness (a leader is known, the node has joined)
 //	/metrics                   Prometheus: Go, process, fsa_raft_*, fsa_daemon_*, fsa_reconcile_*, RPC
 //	/debug/pprof/              with --pprof only
-//	/admin/v1/cluster/...      status (GET), join, remove, transfer (POST); bearer admin token
 //	/admin/v1/snapshot         POST: a fresh Raft snapshot of this node's state (a backup),
 //	                           index and term in headers; bearer admin token
-//	/test/v1/...               TEST ONLY (--enable-test-endpoints): SDK writes and local reads
-//	                           as plain JSON, and with --fault-control the Raft isolation switch
-//	everything else            the RPC API (package daemon/api)
+//	everything else            the RPC API (package daemon/api); cluster administration
+//	                           (status, join, remove, transfer) is its ClusterService, which
+//	                           accepts an admin user's session or the admin token
 //
-// The admin token is compared in constant time; admin, test and fault endpoints are off
-// without one. Secrets (tokens, keys, kubeconfigs) are never logged.
+// The admin token is compared in constant time; without one the snapshot endpoint is off and
+// ClusterService needs an admin user. Secrets (tokens, keys, kubeconfigs) are never logged.
 //
-// # Fault injection (tests only)
+// # The test build
 //
-// With --fault-control, Raft runs over a stream layer that a POST /test/v1/faults
-// {"isolated": true} cuts off from every peer: dials fail, accepted connections are closed,
-// open ones are closed and fail. This is a one-node network partition without network
-// namespaces, while the node's HTTP API stays reachable for the test to probe.
+// The production binary has no test surface. Built with -tags fsadtest (as
+// internal/devenv/fsadtest does), fsad also serves the test-only endpoints of
+// internal/devenv/testapi under /test/v1/ (SDK writes and local reads as plain JSON, and a
+// switch that cuts the node's Raft traffic: a one-node network partition without network
+// namespaces, while its HTTP API stays reachable for the test to probe).
 package daemon

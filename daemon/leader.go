@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fullstackagent/fsa/daemon/api"
 	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/store/raftstore"
 )
@@ -47,13 +48,13 @@ type monitor struct {
 	fence   uint64
 }
 
-func (m *monitor) status() ReconcileStatus {
+func (m *monitor) status() api.ReconcileStatus {
 	if m == nil {
-		return ReconcileStatus{}
+		return api.ReconcileStatus{}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return ReconcileStatus{Running: m.running, Fence: m.fence}
+	return api.ReconcileStatus{Running: m.running, Fence: m.fence}
 }
 
 func (m *monitor) setRunning(running bool, fence uint64) {

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fullstackagent/fsa/daemon/api"
 	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/store"
 	"github.com/fullstackagent/fsa/store/raftstore"
@@ -189,13 +190,13 @@ func TestMonitorRunsWorkOnTheLeaderOnly(t *testing.T) {
 	c := newMonCluster(t, rec, true)
 
 	first, fence1 := c.waitSoleRunner("")
-	require.Equal(t, ReconcileStatus{Running: true, Fence: fence1}, first.mon.status())
+	require.Equal(t, api.ReconcileStatus{Running: true, Fence: fence1}, first.mon.status())
 
 	// Planned handover: the old leader stops, the new one runs with a higher fence.
 	require.NoError(t, first.st.TransferLeadership(c.ctx))
 	second, fence2 := c.waitSoleRunner(first.id)
 	require.Greater(t, fence2, fence1)
-	require.Equal(t, ReconcileStatus{}, first.mon.status())
+	require.Equal(t, api.ReconcileStatus{}, first.mon.status())
 
 	// Partition the leader away: the majority elects a new leader whose work runs with a higher
 	// fence, and the isolated node stops its work once it notices it lost leadership.
@@ -208,7 +209,7 @@ func TestMonitorRunsWorkOnTheLeaderOnly(t *testing.T) {
 	third, fence3 := c.waitSoleRunner(second.id)
 	require.Greater(t, fence3, fence2)
 	require.NotEqual(t, second.id, third.id)
-	require.Equal(t, ReconcileStatus{}, second.mon.status())
+	require.Equal(t, api.ReconcileStatus{}, second.mon.status())
 	// The deposed leader's token is stale: the store refuses its writes.
 	_, err := third.st.Commit(c.ctx, store.Txn{Fence: fence2, Ops: []store.Op{store.Put(store.Record{Kind: store.KindNode, ID: "x"})}})
 	require.ErrorIs(t, err, store.ErrFenced)
@@ -241,7 +242,7 @@ func TestMonitorWaitsWhenTheEpochIsAhead(t *testing.T) {
 	}, waitFor, 5*time.Millisecond, "the monitor must report the unusable leadership")
 	_, starts := rec.snapshot()
 	require.Empty(t, starts, "no work may start without the epoch")
-	require.Equal(t, ReconcileStatus{}, leader.mon.status())
+	require.Equal(t, api.ReconcileStatus{}, leader.mon.status())
 	cancel()
 	<-done
 }

@@ -10,6 +10,6 @@ fsad:
 
 ## bench-failover: SIGKILL and planned failover times of a 3-node fsad cluster (results: daemon/BENCH.md)
 bench-failover: fsad
-	cd "$(ROOT)" && $(GO) run ./daemon/internal/failoverbench -bin "$(FSAD_BIN)" -trials 20 -planned 20 -profiles default,500ms
+	cd "$(ROOT)" && $(GO) run ./bench/failoverbench -bin "$(FSAD_BIN)" -trials 20 -planned 20 -profiles default,500ms
 
 .PHONY: fsad bench-failover

@@ -3,19 +3,18 @@ package daemon_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/fullstackagent/fsa/daemon"
-	"github.com/fullstackagent/fsa/daemon/internal/fsadtest"
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/internal/devenv/fsadtest"
+	"github.com/fullstackagent/fsa/internal/devenv/testapi"
 )
 
 // TestRestoreIntoNewCluster is the whole backup and restore procedure of docs/operations.md
@@ -40,8 +39,8 @@ func TestRestoreIntoNewCluster(t *testing.T) {
 
 	before, err := w.CreateUser(ctx, "before")
 	require.NoError(t, err)
-	var proj daemon.TestProject
-	_, err = w.Do(ctx, http.MethodPost, "/test/v1/projects", daemon.TestProjectRequest{UserID: before, Name: "kept"}, &proj)
+	var proj testapi.Project
+	_, err = w.Do(ctx, http.MethodPost, "/test/v1/projects", testapi.ProjectRequest{UserID: before, Name: "kept"}, &proj)
 	require.NoError(t, err)
 	leader, lst, err := old.Leader(ctx)
 	require.NoError(t, err)
@@ -57,47 +56,46 @@ func TestRestoreIntoNewCluster(t *testing.T) {
 	old.Close()
 
 	// The new cluster: new ids, new addresses (127.0.0.2).
-	nodes := make([]*restoredNode, 3)
-	for i, id := range []string{"r1", "r2", "r3"} {
-		nodes[i] = newRestoredNode(t, dir, id)
-	}
-	r1 := nodes[0]
-	out, err = fsadCmd(ctx, bin, nil, "restore", "--data-dir", r1.dataDir, "--snapshot", backupFile,
-		"--node-id", r1.id, "--raft-advertise", r1.raft)
+	nc, err := fsadtest.New(fsadtest.Options{Bin: bin, Dir: filepath.Join(dir, "new"), IDs: []string{"r1", "r2", "r3"},
+		Host: "127.0.0.2", Token: "restored-admin-token", Args: []string{"--domain", "sandbox.fsa.test"}})
+	require.NoError(t, err)
+	closeOnCleanup(t, nc)
+	r1 := nc.Nodes[0]
+	out, err = fsadCmd(ctx, bin, nil, "restore", "--data-dir", r1.DataDir, "--snapshot", backupFile,
+		"--node-id", r1.ID, "--raft-advertise", r1.Raft)
 	require.NoError(t, err, "%s", out)
 	t.Logf("fsad restore: %s", out)
-
-	r1.start(t, bin)
-	for _, n := range nodes[1:] {
-		n.start(t, bin, "--join", r1.url())
+	for _, n := range nc.Nodes {
+		require.NoError(t, n.Start())
 	}
 
 	// r1 leads the three, runs reconcile fenced with its own term, and all apply the same index.
-	var st daemon.ClusterStatus
+	var st *fsav1.GetClusterStatusResponse
 	require.NoError(t, fsadtest.Poll(ctx, 20*time.Millisecond, func() (bool, error) {
 		var err error
-		st, err = r1.admin().Status(ctx)
-		if err != nil || st.State != "Leader" || !st.Reconcile.Running || len(st.Members) != 3 {
+		st, err = r1.Status(ctx)
+		if err != nil || st.State != "Leader" || !st.ReconcileRunning || len(st.Members) != 3 {
 			return false, nil
 		}
 		for i, m := range st.Members {
-			if m.ID != nodes[i].id || m.RaftAddress != nodes[i].raft || m.APIAddress != nodes[i].api || !m.Voter {
+			n := nc.Nodes[i]
+			if m.Id != n.ID || m.Address != n.Raft || m.ApiAddress != n.API || m.Suffrage != fsav1.Suffrage_SUFFRAGE_VOTER {
 				return false, nil
 			}
 		}
 		return true, nil
-	}), "r1 never led the new cluster with reconcile running: %+v", st)
-	require.Equal(t, st.Term, st.Reconcile.Fence, "the fence is the new leader's term")
+	}), "r1 never led the new cluster with reconcile running: %v", st)
+	require.Equal(t, st.Term, st.ReconcileFence, "the fence is the new leader's term")
 	require.Greater(t, st.Term, lst.Term, "the new cluster continues above the backup's term")
 
 	// A write after the restore commits and reaches every node.
-	var newUser daemon.TestUser
-	require.NoError(t, r1.admin().Do(ctx, http.MethodPost, "/test/v1/users", daemon.TestUserRequest{Name: "new"}, &newUser))
+	var newUser testapi.User
+	require.NoError(t, r1.Test().Do(ctx, http.MethodPost, "/test/v1/users", testapi.UserRequest{Name: "new"}, &newUser))
 	require.NoError(t, fsadtest.Poll(ctx, 20*time.Millisecond, func() (bool, error) {
 		var applied []uint64
-		for _, n := range nodes {
-			s, err := n.admin().Status(ctx)
-			if err != nil || s.LeaderID != r1.id {
+		for _, n := range nc.Nodes {
+			s, err := n.Status(ctx)
+			if err != nil || s.LeaderId != r1.ID {
 				return false, nil
 			}
 			applied = append(applied, s.AppliedIndex)
@@ -105,20 +103,20 @@ func TestRestoreIntoNewCluster(t *testing.T) {
 		return applied[0] >= st.CommitIndex && applied[0] == applied[1] && applied[1] == applied[2], nil
 	}), "the nodes never reached an equal applied index")
 
-	for _, n := range nodes {
-		var u daemon.TestUser
-		require.NoError(t, n.admin().Do(ctx, http.MethodGet, "/test/v1/local/users/"+before, nil, &u), "node %s", n.id)
+	for _, n := range nc.Nodes {
+		var u testapi.User
+		require.NoError(t, n.Test().Do(ctx, http.MethodGet, "/test/v1/local/users/"+before, nil, &u), "node %s", n.ID)
 		require.Equal(t, "before", u.Name)
-		require.NoError(t, n.admin().Do(ctx, http.MethodGet, "/test/v1/local/users/"+newUser.ID, nil, &u), "node %s", n.id)
-		err := n.admin().Do(ctx, http.MethodGet, "/test/v1/local/users/"+after, nil, &u)
-		var ce *daemon.CallError
-		require.True(t, errors.As(err, &ce) && ce.Code == http.StatusNotFound, "node %s: user written after the backup: %v", n.id, err)
-		var ls daemon.TestState
-		require.NoError(t, n.admin().Do(ctx, http.MethodGet, "/test/v1/local/state", nil, &ls))
-		require.Equal(t, st.Term, ls.Epoch, "node %s: the store's epoch is the new leader's term", n.id)
+		require.NoError(t, n.Test().Do(ctx, http.MethodGet, "/test/v1/local/users/"+newUser.ID, nil, &u), "node %s", n.ID)
+		err := n.Test().Do(ctx, http.MethodGet, "/test/v1/local/users/"+after, nil, &u)
+		var ce *testapi.CallError
+		require.True(t, errors.As(err, &ce) && ce.Code == http.StatusNotFound, "node %s: user written after the backup: %v", n.ID, err)
+		var ls testapi.State
+		require.NoError(t, n.Test().Do(ctx, http.MethodGet, "/test/v1/local/state", nil, &ls))
+		require.Equal(t, st.Term, ls.Epoch, "node %s: the store's epoch is the new leader's term", n.ID)
 	}
-	var p daemon.TestProject
-	require.NoError(t, r1.admin().Do(ctx, http.MethodGet, "/test/v1/projects/"+proj.ID, nil, &p))
+	var p testapi.Project
+	require.NoError(t, r1.Test().Do(ctx, http.MethodGet, "/test/v1/projects/"+proj.ID, nil, &p))
 	require.Equal(t, before, p.UserID)
 }
 
@@ -127,74 +125,4 @@ func fsadCmd(ctx context.Context, bin string, env []string, args ...string) ([]b
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	return cmd.CombinedOutput()
-}
-
-// restoredNode is one fsad process of the new cluster, on 127.0.0.2.
-type restoredNode struct {
-	id, api, raft, dataDir, logPath string
-	token                           string
-	cmd                             *exec.Cmd
-	exited                          chan struct{}
-}
-
-func newRestoredNode(t *testing.T, dir, id string) *restoredNode {
-	t.Helper()
-	return &restoredNode{
-		id: id, api: freeAddrOn(t, "127.0.0.2"), raft: freeAddrOn(t, "127.0.0.2"),
-		dataDir: filepath.Join(dir, "new", id), logPath: filepath.Join(dir, "new", id+".log"),
-		token: "restored-admin-token",
-	}
-}
-
-func (n *restoredNode) url() string { return "http://" + n.api }
-
-func (n *restoredNode) admin() *daemon.AdminClient {
-	return &daemon.AdminClient{BaseURL: n.url(), Token: n.token, HTTP: &http.Client{Timeout: 5 * time.Second}}
-}
-
-// start runs the node until the test ends (SIGTERM, then SIGKILL after 15 s), printing the end
-// of its log if the test failed.
-func (n *restoredNode) start(t *testing.T, bin string, extra ...string) {
-	t.Helper()
-	require.NoError(t, os.MkdirAll(filepath.Dir(n.logPath), 0o700))
-	lf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	require.NoError(t, err)
-	args := append([]string{"--data-dir", n.dataDir, "--listen", n.api, "--raft-addr", n.raft, "--node-id", n.id,
-		"--domain", "sandbox.fsa.test", "--enable-test-endpoints", "--log-level", "debug"}, extra...)
-	n.cmd = exec.Command(bin, args...)
-	n.cmd.Env = append(os.Environ(), "FSA_ADMIN_TOKEN="+n.token)
-	n.cmd.Stdout, n.cmd.Stderr = lf, lf
-	n.cmd.SysProcAttr = restoreProcAttr()
-	require.NoError(t, n.cmd.Start())
-	n.exited = make(chan struct{})
-	go func() {
-		_ = n.cmd.Wait()
-		_ = lf.Close()
-		close(n.exited)
-	}()
-	t.Cleanup(func() {
-		_ = n.cmd.Process.Signal(syscall.SIGTERM)
-		timer := time.NewTimer(15 * time.Second)
-		defer timer.Stop()
-		select {
-		case <-n.exited:
-		case <-timer.C:
-			_ = n.cmd.Process.Kill()
-			<-n.exited
-		}
-		if t.Failed() {
-			if b, err := os.ReadFile(n.logPath); err == nil {
-				t.Logf("=== %s log (last 8000 bytes) ===\n%s", n.id, tail(b, 8000))
-			}
-		}
-	})
-}
-
-// freeAddrOn returns a host:port on host that was free a moment ago.
-func freeAddrOn(t *testing.T, host string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	require.NoError(t, err)
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
 }

@@ -14,7 +14,7 @@ import (
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	"github.com/fullstackagent/fsa/clients/gen/fsa/v1/fsav1connect"
 	"github.com/fullstackagent/fsa/daemon/api"
-	"github.com/fullstackagent/fsa/daemon/internal/fsadtest"
+	"github.com/fullstackagent/fsa/internal/devenv/fsadtest"
 )
 
 // TestRPCClusterService drives the RPC ClusterService of a three-process cluster with the

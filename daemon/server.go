@@ -13,12 +13,15 @@ import (
 	"sync"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	fsaclient "github.com/fullstackagent/fsa/clients/go"
 	"github.com/fullstackagent/fsa/daemon/api"
 	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/k8s"
@@ -44,13 +47,14 @@ type daemon struct {
 	dm             *daemonMetrics
 	st             store.Store
 	rs             *raftstore.Store // nil in single-node mode
-	sl             *streamLayer     // nil in single-node mode
-	trans          *raft.NetworkTransport
-	client         *fsa.Client
-	cluster        *Cluster // nil in single-node mode
-	mon            *monitor
-	kclient        *k8s.Clients
-	devKube        *rest.Config // from Config.Kubeconfig; nil if unset
+	// isolate cuts this node's Raft traffic; set only in the test build (testbuild.go).
+	isolate func(bool)
+	trans   *raft.NetworkTransport
+	client  *fsa.Client
+	cluster *Cluster // nil in single-node mode
+	mon     *monitor
+	kclient *k8s.Clients
+	devKube *rest.Config // from Config.Kubeconfig; nil if unset
 
 	joinedMu sync.Mutex
 	joined   bool
@@ -94,7 +98,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	d.mon = &monitor{client: d.client, work: d.reconcile, log: log.With("component", "leader"), backoff: retryBackoff, m: d.dm}
 	if d.rs != nil {
 		self := Node{ID: cfg.NodeID, RaftAddress: cfg.RaftAdvertise, APIAddress: cfg.APIAdvertise}
-		d.cluster = &Cluster{st: d.rs, self: self, lead: d.mon}
+		d.cluster = &Cluster{st: d.rs, self: self, lead: d.mon, settle: 2 * d.cfg.HeartbeatTimeout}
 		d.mon.onLead = func(ctx context.Context) error { return d.cluster.putNode(ctx, self) }
 		if err := d.reg.Register(newRaftCollector(d.rs)); err != nil {
 			return fmt.Errorf("register raft metrics: %w", err)
@@ -142,7 +146,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		serveErr <- srv.Serve(ln)
 	}()
 	log.Info("fsad started", "node", cfg.NodeID, "mode", d.mode(), "listen", ln.Addr().String(),
-		"raft", cfg.RaftAdvertise, "data_dir", cfg.DataDir, "test_endpoints", cfg.EnableTestEndpoints)
+		"raft", cfg.RaftAdvertise, "data_dir", cfg.DataDir, "test_build", testBuild)
 
 	var runErr error
 	select {
@@ -220,7 +224,7 @@ func (d *daemon) openStore() error {
 	}
 	hl := newHCLogger(d.log.With("component", "raft"), d.cfg.LogLevel)
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: sl, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl.Named("transport"),
+		Stream: d.raftStreamLayer(sl), MaxPool: 3, Timeout: 10 * time.Second, Logger: hl.Named("transport"),
 	})
 	rs, err := raftstore.Open(raftstore.Config{
 		NodeID:             d.cfg.NodeID,
@@ -238,7 +242,7 @@ func (d *daemon) openStore() error {
 		_ = trans.Close()
 		return fmt.Errorf("open raft store: %w", err)
 	}
-	d.st, d.rs, d.sl, d.trans = rs, rs, sl, trans
+	d.st, d.rs, d.trans = rs, rs, trans
 	d.warnIfNotAMember()
 	return nil
 }
@@ -354,18 +358,18 @@ func (d *daemon) isJoined() bool {
 	return d.joined
 }
 
+// join asks the members in Config.Join, through ClusterService with the admin token, to add
+// this node; the client follows a follower's leader hint.
 func (d *daemon) join(ctx context.Context) error {
-	c := &AdminClient{Token: d.cfg.AdminToken, HTTP: &http.Client{Timeout: 10 * time.Second}}
-	var errs []error
-	for _, base := range d.cfg.Join {
-		c.BaseURL = base
-		err := c.Join(ctx, d.cfg.NodeID, d.cfg.RaftAdvertise, d.cfg.APIAdvertise)
-		if err == nil {
-			return nil
-		}
-		errs = append(errs, err)
+	c, err := fsaclient.New(d.cfg.Join, fsaclient.WithToken(d.cfg.AdminToken),
+		fsaclient.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}),
+		fsaclient.WithRetry(fsaclient.RetryPolicy{MaxAttempts: len(d.cfg.Join), InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Multiplier: 2}))
+	if err != nil {
+		return err
 	}
-	return errors.Join(errs...)
+	_, err = c.Cluster().JoinNode(ctx, connect.NewRequest(&fsav1.JoinNodeRequest{
+		Id: d.cfg.NodeID, RaftAddress: d.cfg.RaftAdvertise, ApiAddress: d.cfg.APIAdvertise}))
+	return err
 }
 
 // NewLogger returns the daemon's structured logger writing to w in format "json" or "text".

@@ -10,10 +10,31 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/stretchr/testify/require"
 
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/clients/gen/fsa/v1/fsav1connect"
 	"github.com/fullstackagent/fsa/daemon"
 )
+
+// bearer adds a bearer token to unary calls.
+type bearer string
+
+func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set("Authorization", "Bearer "+string(b))
+		return next(ctx, req)
+	}
+}
+
+func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -54,13 +75,28 @@ func TestRunSingleNode(t *testing.T) {
 	c := &http.Client{Timeout: 5 * time.Second}
 	require.Eventually(t, func() bool { code, _ := get(t, c, base+"/readyz"); return code == http.StatusOK }, 10*time.Second, 10*time.Millisecond)
 
-	// Single-node mode is always the leader: reconcile runs with fence 1.
-	admin := &daemon.AdminClient{BaseURL: base, Token: "tok"}
+	// Single-node mode is always the leader: reconcile runs with fence 1. ClusterService takes
+	// the admin token.
+	admin := fsav1connect.NewClusterServiceClient(c, base, connect.WithInterceptors(bearer("tok")))
 	require.Eventually(t, func() bool {
-		st, err := admin.Status(ctx)
-		return err == nil && st.State == "Single" && st.Reconcile.Running && st.Reconcile.Fence == 1
+		res, err := admin.GetClusterStatus(ctx, connect.NewRequest(&fsav1.GetClusterStatusRequest{}))
+		if err != nil {
+			return false
+		}
+		st := res.Msg
+		return st.State == "Single" && st.ReconcileRunning && st.ReconcileFence == 1
 	}, 10*time.Second, 10*time.Millisecond)
-	require.ErrorContains(t, admin.Remove(ctx, "x"), "412")
+	_, err = admin.RemoveNode(ctx, connect.NewRequest(&fsav1.RemoveNodeRequest{Id: "x"}))
+	require.Equal(t, connect.CodeFailedPrecondition, connect.CodeOf(err), "%v", err)
+
+	// The production build has no test surface, admin token or not.
+	req, err := http.NewRequest(http.MethodGet, base+"/test/v1/local/state", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer tok")
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 
 	code, body := get(t, c, base+"/metrics")
 	require.Equal(t, http.StatusOK, code)

@@ -15,6 +15,7 @@ import (
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	fsaclient "github.com/fullstackagent/fsa/clients/go"
+	"github.com/fullstackagent/fsa/internal/devenv/fsadtest"
 )
 
 // kubeconfig is namespaced and valid, and points at an address nothing listens on.
@@ -79,7 +80,7 @@ type user struct {
 }
 
 type bench struct {
-	c    *cluster
+	c    *fsadtest.Cluster
 	hc   *http.Client
 	open []stats
 	clo  []stats
@@ -92,8 +93,8 @@ type bench struct {
 
 func (b *bench) endpoints() []string {
 	var out []string
-	for _, n := range b.c.nodes {
-		out = append(out, n.url())
+	for _, n := range b.c.Nodes {
+		out = append(out, n.URL())
 	}
 	return out
 }
@@ -308,8 +309,8 @@ func (b *bench) fanOut(ctx context.Context, rate, watchers, perUser, rounds int)
 	defer func() { cancel(); wg.Wait() }()
 	for i := 0; i < watchers; i++ {
 		u := users[i%len(users)]
-		node := b.c.nodes[i%len(b.c.nodes)]
-		cli, err := b.client([]string{node.url()}, u.token)
+		node := b.c.Nodes[i%len(b.c.Nodes)]
+		cli, err := b.client([]string{node.URL()}, u.token)
 		if err != nil {
 			return err
 		}
@@ -451,7 +452,7 @@ func frate(v float64) string { return fmt.Sprintf("%.0f", v) }
 
 func (b *bench) report(rate int, openDur, closedDur time.Duration, clients, watchers int) string {
 	var w strings.Builder
-	fmt.Fprintf(&w, "## rpcbench: CreateProject on %d fsad processes (loopback)\n\n", len(b.c.nodes))
+	fmt.Fprintf(&w, "## rpcbench: CreateProject on %d fsad processes (loopback)\n\n", len(b.c.Nodes))
 	fmt.Fprintf(&w, "| load | rep | n | errors | req/s | p50 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i, s := range b.open {
 		fmt.Fprintf(&w, "| open %d/s for %s | %d | %d | %d | %.0f | %s | %s | %s |\n", rate, openDur, i+1, s.N, s.Errors, s.Rate, ms(s.P50), ms(s.P99), ms(s.Max))
@@ -468,7 +469,7 @@ func (b *bench) report(rate int, openDur, closedDur time.Duration, clients, watc
 	if len(b.lagAck) == 0 {
 		return w.String()
 	}
-	fmt.Fprintf(&w, "\n## Watch fan-out: %d watchers (%d users), spread over %d nodes, one CreateProject per user per round at %d/s\n\n", watchers, b.fanUsers, len(b.c.nodes), rate)
+	fmt.Fprintf(&w, "\n## Watch fan-out: %d watchers (%d users), spread over %d nodes, one CreateProject per user per round at %d/s\n\n", watchers, b.fanUsers, len(b.c.Nodes), rate)
 	fmt.Fprintf(&w, "| round | deliveries | missing | lag from ack p50 | p99 | max | lag from send p50 | p99 | CreateProject p50 | p99 |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i := range b.lagAck {
 		a, s, c := b.lagAck[i], b.lagSend[i], b.fanCreate[i]

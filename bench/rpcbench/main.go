@@ -26,6 +26,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fullstackagent/fsa/internal/devenv/fsadtest"
 )
 
 func main() {
@@ -60,13 +62,13 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer c.close()
-	for _, n := range c.nodes {
-		log.Printf("node %s: API %s, log %s", n.id, n.url(), filepath.Join(base, n.id+".log"))
+	defer c.Close()
+	for _, n := range c.Nodes {
+		log.Printf("node %s: API %s, log %s", n.ID, n.URL(), filepath.Join(base, n.ID+".log"))
 	}
 	b := &bench{c: c}
 	if err := b.run(ctx, *reps, *rate, *openDur, *closed, *clients, *watchers, *perUser, *watchRep); err != nil {
-		c.close()
+		c.Close()
 		log.Fatal(err)
 	}
 	fmt.Println(b.report(*rate, *openDur, *closed, *clients, *watchers))
@@ -75,17 +77,17 @@ func main() {
 
 // elections counts, from the nodes' logs, the elections started and the leaders that stepped
 // down for lack of quorum contact during the whole run.
-func elections(c *cluster, base string) string {
+func elections(c *fsadtest.Cluster, base string) string {
 	var w strings.Builder
 	fmt.Fprintf(&w, "Raft leadership churn over the whole run (from the node logs):\n\n| node | elections started | leader stepped down (no quorum contact) |\n|---|---:|---:|\n")
-	for _, n := range c.nodes {
-		b, err := os.ReadFile(filepath.Join(base, n.id+".log"))
+	for _, n := range c.Nodes {
+		b, err := os.ReadFile(filepath.Join(base, n.ID+".log"))
 		if err != nil {
-			fmt.Fprintf(&w, "| %s | ? | ? |\n", n.id)
+			fmt.Fprintf(&w, "| %s | ? | ? |\n", n.ID)
 			continue
 		}
 		s := string(b)
-		fmt.Fprintf(&w, "| %s | %d | %d |\n", n.id, strings.Count(s, "heartbeat timeout reached, starting election"),
+		fmt.Fprintf(&w, "| %s | %d | %d |\n", n.ID, strings.Count(s, "heartbeat timeout reached, starting election"),
 			strings.Count(s, "failed to contact quorum of nodes, stepping down"))
 	}
 	return w.String()

@@ -237,6 +237,9 @@ type caller struct {
 	user      *fsa.User
 	sessionID string
 	expiresAt time.Time
+	// clusterAdmin: the caller presented the cluster's admin token (ClusterService only);
+	// user is nil.
+	clusterAdmin bool
 }
 
 type callerKey struct{}

@@ -15,31 +15,20 @@ import (
 // clusterService serves fsa.v1.ClusterService. Every call needs the admin role.
 type clusterService struct{ *server }
 
-// singleNodeID names the one member of a daemon without raft.
-const singleNodeID = "single"
-
 var errSingleNode = fmt.Errorf("%w: this daemon runs without raft (single-node mode): membership cannot change", fsa.ErrFailedPrecondition)
 
 func (s *clusterService) GetClusterStatus(ctx context.Context, _ *connect.Request[fsav1.GetClusterStatusRequest]) (*connect.Response[fsav1.GetClusterStatusResponse], error) {
 	if err := s.requireAdmin(ctx); err != nil {
 		return nil, err
 	}
-	if s.cluster == nil {
-		return connect.NewResponse(&fsav1.GetClusterStatusResponse{
-			NodeId:   singleNodeID,
-			Members:  []*fsav1.ClusterMember{{Id: singleNodeID, Suffrage: fsav1.Suffrage_SUFFRAGE_VOTER, Leader: true}},
-			LeaderId: singleNodeID,
-		}), nil
-	}
 	st, err := s.cluster.Status(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := &fsav1.GetClusterStatusResponse{
-		LeaderId: st.LeaderID, Term: st.Term, LastIndex: st.LastIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
-	}
-	if n, ok := s.cluster.(NodeIdentifier); ok {
-		out.NodeId = n.NodeID()
+		NodeId: st.NodeID, State: st.State, LeaderId: st.LeaderID, LeaderApiAddress: st.LeaderAPIAddress,
+		Term: st.Term, LastIndex: st.LastIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+		ReconcileRunning: st.Reconcile.Running, ReconcileFence: st.Reconcile.Fence,
 	}
 	for _, m := range st.Members {
 		out.Members = append(out.Members, toMember(m))
@@ -67,13 +56,13 @@ func (s *clusterService) JoinNode(ctx context.Context, req *connect.Request[fsav
 	if m.Id == "" || len(m.Id) > 128 || !validHostPort(m.RaftAddress) {
 		return nil, fmt.Errorf("%w: id and raft_address (host:port) are required", fsa.ErrInvalidArgument)
 	}
-	if s.cluster == nil {
-		return nil, errSingleNode
+	if m.ApiAddress != "" && !validHostPort(m.ApiAddress) {
+		return nil, fmt.Errorf("%w: api_address must be host:port", fsa.ErrInvalidArgument)
 	}
-	// The wire request carries no API address; the joining node records its own.
-	if err := s.cluster.Join(ctx, m.Id, m.RaftAddress, ""); err != nil {
+	if err := s.cluster.Join(ctx, m.Id, m.RaftAddress, m.ApiAddress); err != nil {
 		return nil, err
 	}
+	s.log.Info("node joined", "id", m.Id, "raft", m.RaftAddress, "api", m.ApiAddress)
 	return connect.NewResponse(&fsav1.JoinNodeResponse{}), nil
 }
 
@@ -84,7 +73,7 @@ func (s *clusterService) RemoveNode(ctx context.Context, req *connect.Request[fs
 	if req.Msg.Id == "" {
 		return nil, fmt.Errorf("%w: id is required", fsa.ErrInvalidArgument)
 	}
-	if s.cluster == nil {
+	if _, single := s.cluster.(*SingleNode); single {
 		return nil, errSingleNode
 	}
 	st, err := s.cluster.Status(ctx)
@@ -108,7 +97,7 @@ func (s *clusterService) TransferLeadership(ctx context.Context, req *connect.Re
 	if err := s.requireAdmin(ctx); err != nil {
 		return nil, err
 	}
-	if s.cluster == nil {
+	if _, single := s.cluster.(*SingleNode); single {
 		return nil, errSingleNode
 	}
 	target := req.Msg.TargetId

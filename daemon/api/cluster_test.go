@@ -135,7 +135,6 @@ func (c *fakeCluster) TransferLeadershipTo(_ context.Context, id string) error {
 	return nil
 }
 
-func (c *fakeCluster) NodeID() string { return "n1" }
 
 func TestClusterServiceSingleNode(t *testing.T) {
 	e := newEnv(t, func(o *api.Options) { o.Auth.Admins = []string{"root"} })
@@ -176,6 +175,7 @@ func sessionFor(t *testing.T, e *env, u *fsa.User) string {
 
 func TestClusterServiceRaft(t *testing.T) {
 	fc := &fakeCluster{status: api.ClusterStatus{
+		NodeID: "n1", State: "Leader", Reconcile: api.ReconcileStatus{Running: true, Fence: 7},
 		Members: []api.Member{
 			{ID: "n1", RaftAddress: "10.0.0.1:7000", APIAddress: "https://n1", Voter: true, Leader: true},
 			{ID: "n2", RaftAddress: "10.0.0.2:7000", APIAddress: "https://n2", Voter: true},
@@ -196,6 +196,10 @@ func TestClusterServiceRaft(t *testing.T) {
 	st, err := admin.Cluster.GetClusterStatus(e.ctx, connect.NewRequest(&fsav1.GetClusterStatusRequest{}))
 	require.NoError(t, err)
 	assert.Equal(t, "n1", st.Msg.NodeId)
+	assert.Equal(t, "Leader", st.Msg.State)
+	assert.True(t, st.Msg.ReconcileRunning)
+	assert.Equal(t, uint64(7), st.Msg.ReconcileFence)
+	assert.Equal(t, "https://n1", st.Msg.LeaderApiAddress)
 	assert.Equal(t, "n1", st.Msg.LeaderId)
 	assert.Equal(t, "10.0.0.1:7000", st.Msg.LeaderAddress)
 	assert.Equal(t, uint64(7), st.Msg.Term)
@@ -249,4 +253,36 @@ func mustAdmin(t *testing.T, e *env) *fsa.User {
 	u, err := e.c.CreateUser(e.ctx, fsa.UserSpec{Name: "ops", Role: fsa.RoleAdmin})
 	require.NoError(t, err)
 	return u
+}
+
+// TestClusterServiceAdminToken: the cluster's admin token is accepted by ClusterService (as by
+// a joining node or an operator's tool) and by nothing else; a wrong token is a bad session.
+func TestClusterServiceAdminToken(t *testing.T) {
+	fc := &fakeCluster{status: api.ClusterStatus{NodeID: "n1", State: "Leader", LeaderID: "n1",
+		Members: []api.Member{{ID: "n1", RaftAddress: "10.0.0.1:7000", Voter: true, Leader: true}}}}
+	e := newEnv(t, func(o *api.Options) { o.Cluster, o.AdminToken = fc, "cluster-admin-token" })
+	tok := e.clients("cluster-admin-token")
+
+	st, err := tok.Cluster.GetClusterStatus(e.ctx, connect.NewRequest(&fsav1.GetClusterStatusRequest{}))
+	require.NoError(t, err)
+	assert.Equal(t, "n1", st.Msg.NodeId)
+	_, err = tok.Cluster.JoinNode(e.ctx, connect.NewRequest(&fsav1.JoinNodeRequest{Id: "n4", RaftAddress: "10.0.0.4:7000", ApiAddress: "10.0.0.4:8080"}))
+	require.NoError(t, err)
+	assert.Contains(t, fc.joined, "n4@10.0.0.4:7000|10.0.0.4:8080")
+
+	// Not a session: every other service refuses it.
+	_, err = tok.Project.ListProjects(e.ctx, connect.NewRequest(&fsav1.ListProjectsRequest{}))
+	requireCode(t, err, connect.CodeUnauthenticated)
+	_, err = tok.Auth.WhoAmI(e.ctx, connect.NewRequest(&fsav1.WhoAmIRequest{}))
+	requireCode(t, err, connect.CodeUnauthenticated)
+	// A wrong token, and a bad API address, are refused.
+	_, err = e.clients("cluster-admin-tokeN").Cluster.GetClusterStatus(e.ctx, connect.NewRequest(&fsav1.GetClusterStatusRequest{}))
+	requireCode(t, err, connect.CodeUnauthenticated)
+	_, err = tok.Cluster.JoinNode(e.ctx, connect.NewRequest(&fsav1.JoinNodeRequest{Id: "n5", RaftAddress: "10.0.0.5:7000", ApiAddress: "no-port"}))
+	requireCode(t, err, connect.CodeInvalidArgument)
+
+	// Without an admin token configured, no bearer gets that power.
+	plain := newEnv(t, func(o *api.Options) { o.Cluster = fc })
+	_, err = plain.clients("").Cluster.GetClusterStatus(plain.ctx, connect.NewRequest(&fsav1.GetClusterStatusRequest{}))
+	requireCode(t, err, connect.CodeUnauthenticated)
 }

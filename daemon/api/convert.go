@@ -170,5 +170,5 @@ func toMember(m Member) *fsav1.ClusterMember {
 	if m.Voter {
 		s = fsav1.Suffrage_SUFFRAGE_VOTER
 	}
-	return &fsav1.ClusterMember{Id: m.ID, Address: m.RaftAddress, Suffrage: s, Leader: m.Leader}
+	return &fsav1.ClusterMember{Id: m.ID, Address: m.RaftAddress, ApiAddress: m.APIAddress, Suffrage: s, Leader: m.Leader}
 }

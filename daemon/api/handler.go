@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,9 +27,14 @@ import (
 type Options struct {
 	// Client is the SDK the handlers call; required.
 	Client *fsa.Client
-	// Cluster administers the raft cluster; nil in single-node mode, where ClusterService
-	// reports one member (this node) and refuses membership changes with FailedPrecondition.
+	// Cluster administers the raft cluster; nil means a single node without raft
+	// (&SingleNode{}): ClusterService reports one member and refuses membership changes with
+	// FailedPrecondition.
 	Cluster Cluster
+	// AdminToken, when set, is accepted as the bearer token of ClusterService calls besides
+	// the session of a user with the admin role: nodes joining a cluster and operators' tools
+	// use it. A secret: compared in constant time, never logged.
+	AdminToken string
 	// Logger receives one line per call and internal errors (default slog.Default()). Values of
 	// attributes named like secrets are redacted before they reach it.
 	Logger *slog.Logger
@@ -56,11 +62,18 @@ type Cluster interface {
 	TransferLeadership(ctx context.Context) error
 }
 
-// ClusterStatus is the cluster as one node sees it.
+// ClusterStatus is the cluster as one node sees it: the daemon fills it, GetClusterStatus
+// sends it.
 type ClusterStatus struct {
+	// NodeID and State ("Leader", "Follower", "Candidate", "Shutdown"; "Single" without raft)
+	// are the answering node's.
+	NodeID, State string
+	// Members are ordered by ID.
 	Members                                    []Member
 	LeaderID, LeaderAPIAddress                 string
 	Term, LastIndex, CommitIndex, AppliedIndex uint64
+	// Reconcile says whether the answering node runs the reconcile loops, and with which fence.
+	Reconcile ReconcileStatus
 }
 
 // Member is one node of the cluster.
@@ -69,11 +82,45 @@ type Member struct {
 	Voter, Leader               bool
 }
 
-// NodeIdentifier is an optional capability of a Cluster: the raft id of the node answering,
-// reported by GetClusterStatus as node_id.
-type NodeIdentifier interface {
-	NodeID() string
+// ReconcileStatus says whether a node's reconcile loops run, and with which fencing token.
+type ReconcileStatus struct {
+	Running bool
+	Fence   uint64
 }
+
+// SingleNode is the Cluster of a daemon without raft: one voter, always the leader; membership
+// changes fail with FailedPrecondition.
+type SingleNode struct {
+	// ID and APIAddress name the node ("single" if ID is empty).
+	ID, APIAddress string
+	// Reconcile reports the reconcile loops' state; nil reports them not running.
+	Reconcile func() ReconcileStatus
+}
+
+var _ Cluster = (*SingleNode)(nil)
+
+// Status implements Cluster.
+func (n *SingleNode) Status(context.Context) (ClusterStatus, error) {
+	id := n.ID
+	if id == "" {
+		id = "single"
+	}
+	st := ClusterStatus{NodeID: id, State: "Single", LeaderID: id, LeaderAPIAddress: n.APIAddress,
+		Members: []Member{{ID: id, APIAddress: n.APIAddress, Voter: true, Leader: true}}}
+	if n.Reconcile != nil {
+		st.Reconcile = n.Reconcile()
+	}
+	return st, nil
+}
+
+// Join implements Cluster.
+func (n *SingleNode) Join(context.Context, string, string, string) error { return errSingleNode }
+
+// Remove implements Cluster.
+func (n *SingleNode) Remove(context.Context, string) error { return errSingleNode }
+
+// TransferLeadership implements Cluster.
+func (n *SingleNode) TransferLeadership(context.Context) error { return errSingleNode }
 
 // LeadershipTransferrer is an optional capability of a Cluster: hand leadership to a chosen
 // voter. Without it, TransferLeadership with a target_id fails with InvalidArgument.
@@ -94,6 +141,8 @@ type server struct {
 	progress time.Duration
 	errw     *connect.ErrorWriter
 	known    map[string]bool // every procedure served, for metric labels
+	// adminToken, when set, is accepted for ClusterService calls (Options.AdminToken).
+	adminToken []byte
 	// dummyHash is compared against when a username does not exist, so that a failed login
 	// takes as long whether or not the user exists.
 	dummyHash []byte
@@ -110,6 +159,7 @@ var publicProcedures = map[string]bool{
 // Prefixes of the standard services, which need no session either.
 const (
 	healthPrefix     = "/grpc.health.v1.Health/"
+	clusterPrefix    = "/" + fsav1connect.ClusterServiceName + "/"
 	reflectionPrefix = "/grpc.reflection."
 )
 
@@ -141,6 +191,12 @@ func NewHandler(opts Options) (http.Handler, error) {
 	}
 	log := slog.New(redactingHandler{base.Handler()})
 	s := &server{c: opts.Client, cluster: opts.Cluster, log: log, auth: auth, progress: opts.WatchProgressInterval, known: map[string]bool{}}
+	if s.cluster == nil {
+		s.cluster = &SingleNode{}
+	}
+	if opts.AdminToken != "" {
+		s.adminToken = []byte(opts.AdminToken)
+	}
 	if s.progress <= 0 {
 		s.progress = 15 * time.Second
 	}
@@ -201,6 +257,11 @@ func (s *server) middleware(next http.Handler) http.Handler {
 		tok, ok := bearer(r.Header)
 		if !ok {
 			s.rejectTimed(w, r, start, fmt.Errorf("%w: missing bearer token", errUnauthenticated))
+			return
+		}
+		if s.adminToken != nil && strings.HasPrefix(proc, clusterPrefix) &&
+			subtle.ConstantTimeCompare([]byte(tok), s.adminToken) == 1 {
+			next.ServeHTTP(w, r.WithContext(withCaller(r.Context(), &caller{clusterAdmin: true})))
 			return
 		}
 		c, err := s.sessions.verify(r.Context(), tok)

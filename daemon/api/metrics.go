@@ -41,7 +41,7 @@ func (o *observer) record(ctx context.Context, procedure string, start time.Time
 	d := time.Since(start)
 	o.latency.WithLabelValues(procedure, code).Observe(d.Seconds())
 	attrs := []any{"procedure", procedure, "code", code, "duration", d}
-	if c, cerr := callerFrom(ctx); cerr == nil {
+	if c, cerr := callerFrom(ctx); cerr == nil && c.user != nil {
 		attrs = append(attrs, "user", c.user.ID)
 	}
 	// Successful calls are debug noise; refused ones are worth a line; our own failures are errors.

@@ -86,7 +86,10 @@ type ClusterMember struct {
 	// Whether the node votes.
 	Suffrage Suffrage `protobuf:"varint,3,opt,name=suffrage,proto3,enum=fsa.v1.Suffrage" json:"suffrage,omitempty"`
 	// The node is the current leader.
-	Leader        bool `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	Leader bool `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	// API address of the node (host:port) as it advertises it; empty until the
+	// node has recorded it.
+	ApiAddress    string `protobuf:"bytes,5,opt,name=api_address,json=apiAddress,proto3" json:"api_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -149,6 +152,13 @@ func (x *ClusterMember) GetLeader() bool {
 	return false
 }
 
+func (x *ClusterMember) GetApiAddress() string {
+	if x != nil {
+		return x.ApiAddress
+	}
+	return ""
+}
+
 // GetClusterStatusRequest is the input of ClusterService.GetClusterStatus.
 type GetClusterStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -204,9 +214,20 @@ type GetClusterStatusResponse struct {
 	// Index of the last entry known to be committed.
 	CommitIndex uint64 `protobuf:"varint,7,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
 	// Index of the last entry applied to the answering node's store.
-	AppliedIndex  uint64 `protobuf:"varint,8,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AppliedIndex uint64 `protobuf:"varint,8,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// Raft state of the answering node: "Leader", "Follower", "Candidate",
+	// "Shutdown", or "Single" for a daemon without raft.
+	State string `protobuf:"bytes,9,opt,name=state,proto3" json:"state,omitempty"`
+	// API address of the leader (host:port); empty during an election or when
+	// the leader has not recorded it.
+	LeaderApiAddress string `protobuf:"bytes,10,opt,name=leader_api_address,json=leaderApiAddress,proto3" json:"leader_api_address,omitempty"`
+	// Whether the answering node runs the reconcile loops now.
+	ReconcileRunning bool `protobuf:"varint,11,opt,name=reconcile_running,json=reconcileRunning,proto3" json:"reconcile_running,omitempty"`
+	// The fencing epoch the answering node's reconcile loops write with; 0 when
+	// they do not run.
+	ReconcileFence uint64 `protobuf:"varint,12,opt,name=reconcile_fence,json=reconcileFence,proto3" json:"reconcile_fence,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetClusterStatusResponse) Reset() {
@@ -295,13 +316,44 @@ func (x *GetClusterStatusResponse) GetAppliedIndex() uint64 {
 	return 0
 }
 
+func (x *GetClusterStatusResponse) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *GetClusterStatusResponse) GetLeaderApiAddress() string {
+	if x != nil {
+		return x.LeaderApiAddress
+	}
+	return ""
+}
+
+func (x *GetClusterStatusResponse) GetReconcileRunning() bool {
+	if x != nil {
+		return x.ReconcileRunning
+	}
+	return false
+}
+
+func (x *GetClusterStatusResponse) GetReconcileFence() uint64 {
+	if x != nil {
+		return x.ReconcileFence
+	}
+	return 0
+}
+
 // JoinNodeRequest is the input of ClusterService.JoinNode.
 type JoinNodeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Raft server id of the new node.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Raft address of the new node (host:port).
-	RaftAddress   string `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	RaftAddress string `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	// API address of the new node (host:port), recorded so that other nodes can
+	// send clients to it; optional.
+	ApiAddress    string `protobuf:"bytes,3,opt,name=api_address,json=apiAddress,proto3" json:"api_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -346,6 +398,13 @@ func (x *JoinNodeRequest) GetId() string {
 func (x *JoinNodeRequest) GetRaftAddress() string {
 	if x != nil {
 		return x.RaftAddress
+	}
+	return ""
+}
+
+func (x *JoinNodeRequest) GetApiAddress() string {
+	if x != nil {
+		return x.ApiAddress
 	}
 	return ""
 }
@@ -567,13 +626,15 @@ var File_fsa_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_fsa_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x14fsa/v1/cluster.proto\x12\x06fsa.v1\"\x7f\n" +
+	"\x14fsa/v1/cluster.proto\x12\x06fsa.v1\"\xa0\x01\n" +
 	"\rClusterMember\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12,\n" +
 	"\bsuffrage\x18\x03 \x01(\x0e2\x10.fsa.v1.SuffrageR\bsuffrage\x12\x16\n" +
-	"\x06leader\x18\x04 \x01(\bR\x06leader\"\x19\n" +
-	"\x17GetClusterStatusRequest\"\xa3\x02\n" +
+	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x1f\n" +
+	"\vapi_address\x18\x05 \x01(\tR\n" +
+	"apiAddress\"\x19\n" +
+	"\x17GetClusterStatusRequest\"\xbd\x03\n" +
 	"\x18GetClusterStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12/\n" +
 	"\amembers\x18\x02 \x03(\v2\x15.fsa.v1.ClusterMemberR\amembers\x12\x1b\n" +
@@ -583,10 +644,17 @@ const file_fsa_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"last_index\x18\x06 \x01(\x04R\tlastIndex\x12!\n" +
 	"\fcommit_index\x18\a \x01(\x04R\vcommitIndex\x12#\n" +
-	"\rapplied_index\x18\b \x01(\x04R\fappliedIndex\"D\n" +
+	"\rapplied_index\x18\b \x01(\x04R\fappliedIndex\x12\x14\n" +
+	"\x05state\x18\t \x01(\tR\x05state\x12,\n" +
+	"\x12leader_api_address\x18\n" +
+	" \x01(\tR\x10leaderApiAddress\x12+\n" +
+	"\x11reconcile_running\x18\v \x01(\bR\x10reconcileRunning\x12'\n" +
+	"\x0freconcile_fence\x18\f \x01(\x04R\x0ereconcileFence\"e\n" +
 	"\x0fJoinNodeRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
-	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\"\x12\n" +
+	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12\x1f\n" +
+	"\vapi_address\x18\x03 \x01(\tR\n" +
+	"apiAddress\"\x12\n" +
 	"\x10JoinNodeResponse\"#\n" +
 	"\x11RemoveNodeRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x14\n" +

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fsa/v1/cluster.proto.
  */
 export const file_fsa_v1_cluster: GenFile = /*@__PURE__*/
-  fileDesc("ChRmc2EvdjEvY2x1c3Rlci5wcm90bxIGZnNhLnYxImAKDUNsdXN0ZXJNZW1iZXISCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIiCghzdWZmcmFnZRgDIAEoDjIQLmZzYS52MS5TdWZmcmFnZRIOCgZsZWFkZXIYBCABKAgiGQoXR2V0Q2x1c3RlclN0YXR1c1JlcXVlc3QizQEKGEdldENsdXN0ZXJTdGF0dXNSZXNwb25zZRIPCgdub2RlX2lkGAEgASgJEiYKB21lbWJlcnMYAiADKAsyFS5mc2EudjEuQ2x1c3Rlck1lbWJlchIRCglsZWFkZXJfaWQYAyABKAkSFgoObGVhZGVyX2FkZHJlc3MYBCABKAkSDAoEdGVybRgFIAEoBBISCgpsYXN0X2luZGV4GAYgASgEEhQKDGNvbW1pdF9pbmRleBgHIAEoBBIVCg1hcHBsaWVkX2luZGV4GAggASgEIjMKD0pvaW5Ob2RlUmVxdWVzdBIKCgJpZBgBIAEoCRIUCgxyYWZ0X2FkZHJlc3MYAiABKAkiEgoQSm9pbk5vZGVSZXNwb25zZSIfChFSZW1vdmVOb2RlUmVxdWVzdBIKCgJpZBgBIAEoCSIUChJSZW1vdmVOb2RlUmVzcG9uc2UiLgoZVHJhbnNmZXJMZWFkZXJzaGlwUmVxdWVzdBIRCgl0YXJnZXRfaWQYASABKAkiLwoaVHJhbnNmZXJMZWFkZXJzaGlwUmVzcG9uc2USEQoJbGVhZGVyX2lkGAEgASgJKk8KCFN1ZmZyYWdlEhgKFFNVRkZSQUdFX1VOU1BFQ0lGSUVEEAASEgoOU1VGRlJBR0VfVk9URVIQARIVChFTVUZGUkFHRV9OT05WT1RFUhACMs0CCg5DbHVzdGVyU2VydmljZRJaChBHZXRDbHVzdGVyU3RhdHVzEh8uZnNhLnYxLkdldENsdXN0ZXJTdGF0dXNSZXF1ZXN0GiAuZnNhLnYxLkdldENsdXN0ZXJTdGF0dXNSZXNwb25zZSIDkAIBEj0KCEpvaW5Ob2RlEhcuZnNhLnYxLkpvaW5Ob2RlUmVxdWVzdBoYLmZzYS52MS5Kb2luTm9kZVJlc3BvbnNlEkMKClJlbW92ZU5vZGUSGS5mc2EudjEuUmVtb3ZlTm9kZVJlcXVlc3QaGi5mc2EudjEuUmVtb3ZlTm9kZVJlc3BvbnNlElsKElRyYW5zZmVyTGVhZGVyc2hpcBIhLmZzYS52MS5UcmFuc2ZlckxlYWRlcnNoaXBSZXF1ZXN0GiIuZnNhLnYxLlRyYW5zZmVyTGVhZGVyc2hpcFJlc3BvbnNlQjhaNmdpdGh1Yi5jb20vZnVsbHN0YWNrYWdlbnQvZnNhL2NsaWVudHMvZ2VuL2ZzYS92MTtmc2F2MWIGcHJvdG8z");
+  fileDesc("ChRmc2EvdjEvY2x1c3Rlci5wcm90bxIGZnNhLnYxInUKDUNsdXN0ZXJNZW1iZXISCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIiCghzdWZmcmFnZRgDIAEoDjIQLmZzYS52MS5TdWZmcmFnZRIOCgZsZWFkZXIYBCABKAgSEwoLYXBpX2FkZHJlc3MYBSABKAkiGQoXR2V0Q2x1c3RlclN0YXR1c1JlcXVlc3QirAIKGEdldENsdXN0ZXJTdGF0dXNSZXNwb25zZRIPCgdub2RlX2lkGAEgASgJEiYKB21lbWJlcnMYAiADKAsyFS5mc2EudjEuQ2x1c3Rlck1lbWJlchIRCglsZWFkZXJfaWQYAyABKAkSFgoObGVhZGVyX2FkZHJlc3MYBCABKAkSDAoEdGVybRgFIAEoBBISCgpsYXN0X2luZGV4GAYgASgEEhQKDGNvbW1pdF9pbmRleBgHIAEoBBIVCg1hcHBsaWVkX2luZGV4GAggASgEEg0KBXN0YXRlGAkgASgJEhoKEmxlYWRlcl9hcGlfYWRkcmVzcxgKIAEoCRIZChFyZWNvbmNpbGVfcnVubmluZxgLIAEoCBIXCg9yZWNvbmNpbGVfZmVuY2UYDCABKAQiSAoPSm9pbk5vZGVSZXF1ZXN0EgoKAmlkGAEgASgJEhQKDHJhZnRfYWRkcmVzcxgCIAEoCRITCgthcGlfYWRkcmVzcxgDIAEoCSISChBKb2luTm9kZVJlc3BvbnNlIh8KEVJlbW92ZU5vZGVSZXF1ZXN0EgoKAmlkGAEgASgJIhQKElJlbW92ZU5vZGVSZXNwb25zZSIuChlUcmFuc2ZlckxlYWRlcnNoaXBSZXF1ZXN0EhEKCXRhcmdldF9pZBgBIAEoCSIvChpUcmFuc2ZlckxlYWRlcnNoaXBSZXNwb25zZRIRCglsZWFkZXJfaWQYASABKAkqTwoIU3VmZnJhZ2USGAoUU1VGRlJBR0VfVU5TUEVDSUZJRUQQABISCg5TVUZGUkFHRV9WT1RFUhABEhUKEVNVRkZSQUdFX05PTlZPVEVSEAIyzQIKDkNsdXN0ZXJTZXJ2aWNlEloKEEdldENsdXN0ZXJTdGF0dXMSHy5mc2EudjEuR2V0Q2x1c3RlclN0YXR1c1JlcXVlc3QaIC5mc2EudjEuR2V0Q2x1c3RlclN0YXR1c1Jlc3BvbnNlIgOQAgESPQoISm9pbk5vZGUSFy5mc2EudjEuSm9pbk5vZGVSZXF1ZXN0GhguZnNhLnYxLkpvaW5Ob2RlUmVzcG9uc2USQwoKUmVtb3ZlTm9kZRIZLmZzYS52MS5SZW1vdmVOb2RlUmVxdWVzdBoaLmZzYS52MS5SZW1vdmVOb2RlUmVzcG9uc2USWwoSVHJhbnNmZXJMZWFkZXJzaGlwEiEuZnNhLnYxLlRyYW5zZmVyTGVhZGVyc2hpcFJlcXVlc3QaIi5mc2EudjEuVHJhbnNmZXJMZWFkZXJzaGlwUmVzcG9uc2VCOFo2Z2l0aHViLmNvbS9mdWxsc3RhY2thZ2VudC9mc2EvY2xpZW50cy9nZW4vZnNhL3YxO2ZzYXYxYgZwcm90bzM");
 
 /**
  * ClusterMember is one node of the raft cluster.
@@ -47,6 +47,14 @@ export type ClusterMember = Message<"fsa.v1.ClusterMember"> & {
    * @generated from field: bool leader = 4;
    */
   leader: boolean;
+
+  /**
+   * API address of the node (host:port) as it advertises it; empty until the
+   * node has recorded it.
+   *
+   * @generated from field: string api_address = 5;
+   */
+  apiAddress: string;
 };
 
 /**
@@ -132,6 +140,37 @@ export type GetClusterStatusResponse = Message<"fsa.v1.GetClusterStatusResponse"
    * @generated from field: uint64 applied_index = 8;
    */
   appliedIndex: bigint;
+
+  /**
+   * Raft state of the answering node: "Leader", "Follower", "Candidate",
+   * "Shutdown", or "Single" for a daemon without raft.
+   *
+   * @generated from field: string state = 9;
+   */
+  state: string;
+
+  /**
+   * API address of the leader (host:port); empty during an election or when
+   * the leader has not recorded it.
+   *
+   * @generated from field: string leader_api_address = 10;
+   */
+  leaderApiAddress: string;
+
+  /**
+   * Whether the answering node runs the reconcile loops now.
+   *
+   * @generated from field: bool reconcile_running = 11;
+   */
+  reconcileRunning: boolean;
+
+  /**
+   * The fencing epoch the answering node's reconcile loops write with; 0 when
+   * they do not run.
+   *
+   * @generated from field: uint64 reconcile_fence = 12;
+   */
+  reconcileFence: bigint;
 };
 
 /**
@@ -160,6 +199,14 @@ export type JoinNodeRequest = Message<"fsa.v1.JoinNodeRequest"> & {
    * @generated from field: string raft_address = 2;
    */
   raftAddress: string;
+
+  /**
+   * API address of the new node (host:port), recorded so that other nodes can
+   * send clients to it; optional.
+   *
+   * @generated from field: string api_address = 3;
+   */
+  apiAddress: string;
 };
 
 /**
@@ -300,10 +347,13 @@ export const SuffrageSchema: GenEnum<Suffrage> = /*@__PURE__*/
 /**
  * ClusterService administers the raft cluster of fsad nodes that replicate
  * the store. Every RPC needs a session token of a user with the admin role
- * (PermissionDenied otherwise). GetClusterStatus is answered by any node from
- * its own view; the other RPCs change the membership and are served only by
- * the leader: a follower answers Unavailable with a NotLeaderError detail. A
- * single-node daemon without raft answers them with FailedPrecondition.
+ * (PermissionDenied otherwise), or the cluster's admin token (fsad
+ * --admin-token, FSA_ADMIN_TOKEN) as the bearer token, which nodes joining
+ * a cluster and operators' tools use. GetClusterStatus is answered by any
+ * node from its own view; the other RPCs change the membership and are
+ * served only by the leader: a follower answers Unavailable with a
+ * NotLeaderError detail. A single-node daemon without raft answers them with
+ * FailedPrecondition.
  *
  * @generated from service fsa.v1.ClusterService
  */

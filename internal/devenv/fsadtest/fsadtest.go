@@ -1,11 +1,14 @@
-// Package fsadtest runs clusters of real fsad processes on 127.0.0.1 for the daemon's
-// multi-process tests and the failover benchmark: build the binary, start N nodes (the first
-// bootstraps, the others join through it), kill or stop any of them, restart them on the same
-// data directory and ports, and write through a client that follows the leader.
+// Package fsadtest runs real fsad processes on loopback addresses: the one launcher of the
+// multi-process tests, the demo (`make run`, `make run-cluster`) and the benchmarks. It builds
+// the binary, starts N nodes (one node runs without Raft on its embedded bbolt store; of
+// several, the first bootstraps and the others join through it), kills or stops any of them,
+// restarts them on the same data directory and ports, reads their status through the RPC
+// ClusterService with the admin token, and writes through the test endpoints of the test build
+// while following the leader.
 //
-// Every node runs with the test-only endpoints (/test/v1/) and the fault switch enabled, in its
-// own process group, with Pdeathsig on Linux so a crashed test leaves no daemon behind. Logs go
-// to <Dir>/<id>.log.
+// Every node runs in its own process group, with Pdeathsig on Linux so a crashed test leaves no
+// daemon behind. Logs go to <Dir>/<id>.log. A directory kept from an earlier start is reused:
+// a node with state ignores --bootstrap and its join is idempotent.
 package fsadtest
 
 import (
@@ -17,37 +20,63 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/fullstackagent/fsa/daemon"
+	"connectrpc.com/connect"
+
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/clients/gen/fsa/v1/fsav1connect"
+	"github.com/fullstackagent/fsa/internal/devenv/testapi"
 )
 
-// Build compiles fsad into dir and returns the binary's path. It must run inside the module.
+// Build compiles the test build of fsad (-tags fsadtest: with the test endpoints of
+// internal/devenv/testapi) into dir and returns the binary's path. It must run inside the
+// module.
 func Build(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "fsad")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/fullstackagent/fsa/daemon/cmd/fsad")
-	out, err := cmd.CombinedOutput()
+	return build(ctx, dir, "fsad-test", "-tags", "fsadtest")
+}
+
+// BuildProduction compiles fsad as it ships (no test endpoint) into dir.
+func BuildProduction(ctx context.Context, dir string) (string, error) {
+	return build(ctx, dir, "fsad")
+}
+
+func build(ctx context.Context, dir, name string, flags ...string) (string, error) {
+	bin := filepath.Join(dir, name)
+	args := append(append([]string{"build"}, flags...), "-o", bin, "github.com/fullstackagent/fsa/daemon/cmd/fsad")
+	out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("build fsad: %w\n%s", err, out)
+		return "", fmt.Errorf("build %s: %w\n%s", name, err, out)
 	}
 	return bin, nil
 }
 
 // Options configures a cluster.
 type Options struct {
-	// Bin is the fsad binary (from Build). Required.
+	// Bin is the fsad binary (from Build or BuildProduction). Required.
 	Bin string
-	// Dir holds each node's data directory and log. Required.
+	// Dir holds each node's data directory and log. Required; reused if it exists.
 	Dir string
-	// Nodes is the cluster size (3 by default).
+	// Nodes is the cluster size (3 by default). One node runs without Raft.
 	Nodes int
-	// Token is the admin token ("test-admin-token" by default).
+	// IDs names the nodes (n1, n2, ... by default); if set, len(IDs) is the cluster size.
+	IDs []string
+	// Hosts, if set, gives each node its own loopback address (len(Hosts) == Nodes), all with
+	// the same APIPort and RaftPort; by default every node is on Host with free ports.
+	Hosts             []string
+	APIPort, RaftPort int
+	// Host is the loopback address of every node when Hosts is empty (127.0.0.1 by default).
+	Host string
+	// Token is the admin token ("test-admin-token" by default). A secret: put in the nodes'
+	// environment, never on a command line.
 	Token string
 	// Args are extra flags for every node (e.g. --domain, --raft-heartbeat-timeout).
 	Args []string
-	// Env is extra environment for every node.
+	// Env is extra environment for every node (e.g. FSA_SIGNING_KEY=..., shared by all).
 	Env []string
 }
 
@@ -75,35 +104,12 @@ type Node struct {
 	logf   *os.File
 }
 
-// Start starts a cluster and waits until every node is a member and knows the leader.
+// Start starts a cluster and waits until every node is a member and knows the leader, and the
+// leader runs its reconcile loops.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
-	if opts.Nodes == 0 {
-		opts.Nodes = 3
-	}
-	if opts.Token == "" {
-		opts.Token = "test-admin-token"
-	}
-	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
-		return nil, err
-	}
-	ports, err := freePorts(2 * opts.Nodes)
+	c, err := New(opts)
 	if err != nil {
 		return nil, err
-	}
-	c := &Cluster{opts: opts}
-	for i := 0; i < opts.Nodes; i++ {
-		id := fmt.Sprintf("n%d", i+1)
-		n := &Node{
-			ID: id, API: ports[2*i], Raft: ports[2*i+1],
-			DataDir: filepath.Join(opts.Dir, id), LogPath: filepath.Join(opts.Dir, id+".log"),
-			c: c,
-		}
-		if i == 0 {
-			n.Bootstrap = true
-		} else {
-			n.Join = []string{"http://" + ports[0]}
-		}
-		c.Nodes = append(c.Nodes, n)
 	}
 	for _, n := range c.Nodes {
 		if err := n.Start(); err != nil {
@@ -113,15 +119,85 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	if err := c.WaitHealthy(ctx, opts.Nodes); err != nil {
 		c.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w (logs in %s)", err, opts.Dir)
 	}
 	return c, nil
+}
+
+// New lays out a cluster without starting it.
+func New(opts Options) (*Cluster, error) {
+	if opts.Bin == "" || opts.Dir == "" {
+		return nil, errors.New("fsadtest: Options.Bin and Options.Dir are required")
+	}
+	if len(opts.IDs) > 0 {
+		opts.Nodes = len(opts.IDs)
+	}
+	if opts.Nodes == 0 {
+		opts.Nodes = 3
+	}
+	for len(opts.IDs) < opts.Nodes {
+		opts.IDs = append(opts.IDs, fmt.Sprintf("n%d", len(opts.IDs)+1))
+	}
+	if opts.Host == "" {
+		opts.Host = "127.0.0.1"
+	}
+	if opts.Token == "" {
+		opts.Token = "test-admin-token"
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	addrs, err := opts.addresses()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{opts: opts}
+	for i, id := range opts.IDs {
+		n := &Node{
+			ID: id, API: addrs[2*i], DataDir: filepath.Join(opts.Dir, id), LogPath: filepath.Join(opts.Dir, id+".log"),
+			c: c,
+		}
+		if opts.Nodes > 1 {
+			n.Raft = addrs[2*i+1]
+			if i == 0 {
+				n.Bootstrap = true
+			} else {
+				n.Join = []string{"http://" + addrs[0]}
+			}
+		}
+		c.Nodes = append(c.Nodes, n)
+	}
+	// Every joiner may join through any member, so that one stopped node does not keep the
+	// others from rejoining after a restart.
+	for _, n := range c.Nodes[1:] {
+		for _, m := range c.Nodes {
+			if m != n && m.ID != c.Nodes[0].ID {
+				n.Join = append(n.Join, m.URL())
+			}
+		}
+	}
+	return c, nil
+}
+
+// addresses returns an API and a Raft address per node.
+func (o Options) addresses() ([]string, error) {
+	if len(o.Hosts) == 0 {
+		return freePorts(o.Host, 2*o.Nodes)
+	}
+	if len(o.Hosts) != o.Nodes || o.APIPort == 0 || (o.Nodes > 1 && o.RaftPort == 0) {
+		return nil, fmt.Errorf("fsadtest: %d hosts for %d nodes (and the API port, and for several nodes the Raft port, are required)", len(o.Hosts), o.Nodes)
+	}
+	var out []string
+	for _, h := range o.Hosts {
+		out = append(out, net.JoinHostPort(h, strconv.Itoa(o.APIPort)), net.JoinHostPort(h, strconv.Itoa(o.RaftPort)))
+	}
+	return out, nil
 }
 
 // Add starts a new, empty node that joins the cluster through via's API (via may be a
 // follower: the joiner follows its leader hint).
 func (c *Cluster) Add(via *Node) (*Node, error) {
-	ports, err := freePorts(2)
+	ports, err := freePorts(c.opts.Host, 2)
 	if err != nil {
 		return nil, err
 	}
@@ -172,11 +248,11 @@ func (c *Cluster) Running() []*Node {
 }
 
 // Status asks every running node for its status; nodes that do not answer are left out.
-func (c *Cluster) Status(ctx context.Context) map[*Node]daemon.ClusterStatus {
-	out := map[*Node]daemon.ClusterStatus{}
+func (c *Cluster) Status(ctx context.Context) map[*Node]*fsav1.GetClusterStatusResponse {
+	out := map[*Node]*fsav1.GetClusterStatusResponse{}
 	for _, n := range c.Running() {
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		st, err := n.Admin().Status(cctx)
+		st, err := n.Status(cctx)
 		cancel()
 		if err == nil {
 			out[n] = st
@@ -187,16 +263,16 @@ func (c *Cluster) Status(ctx context.Context) map[*Node]daemon.ClusterStatus {
 
 // Leader waits until a running node reports itself leader with its reconcile loops running, and
 // every other running node that answers agrees (same leader, same term).
-func (c *Cluster) Leader(ctx context.Context) (*Node, daemon.ClusterStatus, error) {
+func (c *Cluster) Leader(ctx context.Context) (*Node, *fsav1.GetClusterStatusResponse, error) {
 	var (
 		leader *Node
-		lst    daemon.ClusterStatus
+		lst    *fsav1.GetClusterStatusResponse
 	)
 	err := Poll(ctx, 10*time.Millisecond, func() (bool, error) {
 		sts := c.Status(ctx)
 		leader = nil
 		for n, st := range sts {
-			if st.State == "Leader" && st.Reconcile.Running {
+			if (st.GetState() == "Leader" || st.GetState() == "Single") && st.GetReconcileRunning() {
 				leader, lst = n, st
 			}
 		}
@@ -204,7 +280,7 @@ func (c *Cluster) Leader(ctx context.Context) (*Node, daemon.ClusterStatus, erro
 			return false, nil
 		}
 		for _, st := range sts {
-			if st.LeaderID != leader.ID || st.Term != lst.Term {
+			if st.GetLeaderId() != leader.ID || st.GetTerm() != lst.GetTerm() {
 				return false, nil
 			}
 		}
@@ -213,26 +289,27 @@ func (c *Cluster) Leader(ctx context.Context) (*Node, daemon.ClusterStatus, erro
 	return leader, lst, err
 }
 
-// WaitHealthy waits until a leader runs reconcile, the configuration has members voters, and
-// every running node has applied everything the leader had committed when the wait began.
+// WaitHealthy waits until a leader runs reconcile, the configuration has members voters with
+// their API addresses recorded, and every running node has applied everything the leader had
+// committed when the wait began.
 func (c *Cluster) WaitHealthy(ctx context.Context, members int) error {
 	leader, lst, err := c.Leader(ctx)
 	if err != nil {
 		return fmt.Errorf("wait for a leader: %w", err)
 	}
 	return Poll(ctx, 10*time.Millisecond, func() (bool, error) {
-		st, err := leader.Admin().Status(ctx)
-		if err != nil || len(st.Members) != members {
+		st, err := leader.Status(ctx)
+		if err != nil || len(st.GetMembers()) != members {
 			return false, nil
 		}
-		for _, m := range st.Members {
-			if !m.Voter || m.APIAddress == "" {
+		for _, m := range st.GetMembers() {
+			if m.GetSuffrage() != fsav1.Suffrage_SUFFRAGE_VOTER || m.GetApiAddress() == "" {
 				return false, nil
 			}
 		}
 		for _, n := range c.Running() {
-			s, err := n.Admin().Status(ctx)
-			if err != nil || s.AppliedIndex < lst.CommitIndex || s.LeaderID == "" {
+			s, err := n.Status(ctx)
+			if err != nil || s.GetAppliedIndex() < lst.GetCommitIndex() || s.GetLeaderId() == "" {
 				return false, nil
 			}
 		}
@@ -243,22 +320,54 @@ func (c *Cluster) WaitHealthy(ctx context.Context, members int) error {
 // URL is the node's API base URL.
 func (n *Node) URL() string { return "http://" + n.API }
 
-// Admin returns an admin client of the node.
-func (n *Node) Admin() *daemon.AdminClient {
-	return &daemon.AdminClient{BaseURL: n.URL(), Token: n.c.opts.Token, HTTP: &http.Client{Timeout: 5 * time.Second}}
+// Cluster returns a ClusterService client of the node that presents the admin token.
+func (n *Node) Cluster() fsav1connect.ClusterServiceClient {
+	hc := &http.Client{Timeout: 5 * time.Second}
+	return fsav1connect.NewClusterServiceClient(hc, n.URL(), connect.WithInterceptors(bearer(n.c.opts.Token)))
+}
+
+// Status asks the node for its view of the cluster.
+func (n *Node) Status(ctx context.Context) (*fsav1.GetClusterStatusResponse, error) {
+	res, err := n.Cluster().GetClusterStatus(ctx, connect.NewRequest(&fsav1.GetClusterStatusRequest{}))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg, nil
+}
+
+// Test returns a client of the node's test endpoints (the test build only).
+func (n *Node) Test() *testapi.Client {
+	return &testapi.Client{BaseURL: n.URL(), Token: n.c.opts.Token, HTTP: &http.Client{Timeout: 5 * time.Second}}
+}
+
+// PID is the node's process id, 0 when it does not run.
+func (n *Node) PID() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil || n.cmd.Process == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// Exited is closed when the node's current process exits (nil when it does not run).
+func (n *Node) Exited() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.exited
 }
 
 // Args returns the node's command line.
 func (n *Node) Args() []string {
-	args := []string{
-		"--data-dir", n.DataDir, "--listen", n.API, "--raft-addr", n.Raft, "--node-id", n.ID,
-		"--enable-test-endpoints", "--fault-control", "--log-level", "debug",
+	args := []string{"--data-dir", n.DataDir, "--listen", n.API, "--log-level", "debug"}
+	if n.Raft != "" {
+		args = append(args, "--raft-addr", n.Raft, "--node-id", n.ID)
 	}
 	if n.Bootstrap {
 		args = append(args, "--bootstrap")
 	}
-	for _, j := range n.Join {
-		args = append(args, "--join", j)
+	if len(n.Join) > 0 {
+		args = append(args, "--join", strings.Join(n.Join, ","))
 	}
 	return append(args, n.c.opts.Args...)
 }
@@ -268,7 +377,11 @@ func (n *Node) Start() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.cmd != nil {
-		return fmt.Errorf("node %s already running", n.ID)
+		select {
+		case <-n.exited: // exited on its own (killed from outside): start it again
+		default:
+			return fmt.Errorf("node %s already running", n.ID)
+		}
 	}
 	lf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -362,7 +475,7 @@ func Poll(ctx context.Context, interval time.Duration, cond func() (bool, error)
 	}
 }
 
-func freePorts(n int) ([]string, error) {
+func freePorts(host string, n int) ([]string, error) {
 	var lns []net.Listener
 	defer func() {
 		for _, l := range lns {
@@ -371,7 +484,7 @@ func freePorts(n int) ([]string, error) {
 	}()
 	var out []string
 	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		if err != nil {
 			return nil, err
 		}
@@ -406,12 +519,12 @@ func (w *Writer) Do(ctx context.Context, method, path string, in, out any) (*Nod
 			return nil, errors.New("no running node")
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := n.Admin().Do(cctx, method, path, in, out)
+		err := n.Test().Do(cctx, method, path, in, out)
 		cancel()
 		if err == nil {
 			return n, nil
 		}
-		var ce *daemon.CallError
+		var ce *testapi.CallError
 		switch {
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
@@ -471,7 +584,29 @@ func (w *Writer) follow(hint string, failed *Node) bool {
 
 // CreateUser creates a user through the leader and returns its id.
 func (w *Writer) CreateUser(ctx context.Context, name string) (string, error) {
-	var u daemon.TestUser
-	_, err := w.Do(ctx, http.MethodPost, "/test/v1/users", daemon.TestUserRequest{Name: name}, &u)
+	var u testapi.User
+	_, err := w.Do(ctx, http.MethodPost, "/test/v1/users", testapi.UserRequest{Name: name}, &u)
 	return u.ID, err
+}
+
+// bearer adds a bearer token to every call.
+type bearer string
+
+func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set("Authorization", "Bearer "+string(b))
+		return next(ctx, req)
+	}
+}
+
+func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
+		return conn
+	}
+}
+
+func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
 }

@@ -1,4 +1,4 @@
-package daemon
+package testapi
 
 import (
 	"errors"
@@ -8,18 +8,26 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 )
 
-func TestStreamLayerIsolation(t *testing.T) {
-	a, err := newStreamLayer("127.0.0.1:0", "127.0.0.1:1") // advertised address is only reported
+// tcpLayer is a plain TCP raft.StreamLayer on 127.0.0.1.
+type tcpLayer struct{ net.Listener }
+
+func (l tcpLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout("tcp", string(address), timeout)
+}
+
+func listen(t *testing.T) tcpLayer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = a.Close() })
-	b, err := newStreamLayer("127.0.0.1:0", "127.0.0.1:1")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = b.Close() })
-	require.Equal(t, "127.0.0.1:1", a.Addr().String())
+	t.Cleanup(func() { _ = ln.Close() })
+	return tcpLayer{ln}
+}
+
+func TestIsolator(t *testing.T) {
+	a, b := NewIsolator(listen(t)), NewIsolator(listen(t))
 
 	accepted := make(chan net.Conn, 4)
 	go func() {
@@ -32,7 +40,7 @@ func TestStreamLayerIsolation(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	bAddr := raft.ServerAddress(b.ln.Addr().String())
+	bAddr := raft.ServerAddress(b.Addr().String())
 
 	// Connected: bytes flow both ways.
 	c, err := a.Dial(bAddr, time.Second)
@@ -74,16 +82,4 @@ func TestStreamLayerIsolation(t *testing.T) {
 	_, err = io.ReadFull(srv3, buf)
 	require.NoError(t, err)
 	require.Equal(t, "z", string(buf))
-}
-
-func TestScopedRegistererLetsEachTermRegisterAgain(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	for term := 0; term < 3; term++ {
-		s := &scopedRegisterer{reg: reg}
-		require.NoError(t, s.Register(prometheus.NewCounter(prometheus.CounterOpts{Name: "fsa_test_total", Help: "h"})), "term %d", term)
-		s.unregisterAll()
-	}
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	require.Empty(t, mfs)
 }

@@ -22,7 +22,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fullstackagent/fsa/daemon/internal/fsadtest"
+	"connectrpc.com/connect"
+
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/internal/devenv/fsadtest"
 )
 
 func main() {
@@ -149,7 +152,7 @@ func handover(ctx context.Context, c *fsadtest.Cluster, i int) (call, total time
 		return 0, 0, err
 	}
 	start := time.Now()
-	if _, err := leader.Admin().TransferLeadership(ctx); err != nil {
+	if _, err := leader.Cluster().TransferLeadership(ctx, connect.NewRequest(&fsav1.TransferLeadershipRequest{})); err != nil {
 		return 0, 0, err
 	}
 	call = time.Since(start)
