@@ -25,7 +25,11 @@ func TestBadInput(t *testing.T) {
 			return err
 		}},
 		{"huge project name", fsa.ErrInvalidArgument, func() error {
-			_, err := e.c.CreateProject(e.ctx, a, fsa.ProjectSpec{Name: strings.Repeat("n", fsa.MaxNameLen+1)})
+			_, err := e.c.CreateProject(e.ctx, a, fsa.ProjectSpec{Name: strings.Repeat("n", fsa.MaxProjectNameLen+1)})
+			return err
+		}},
+		{"project name without a letter or digit", fsa.ErrInvalidArgument, func() error {
+			_, err := e.c.CreateProject(e.ctx, a, fsa.ProjectSpec{Name: "---"})
 			return err
 		}},
 		{"invalid utf-8 name", fsa.ErrInvalidArgument, func() error {

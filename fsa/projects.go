@@ -24,14 +24,15 @@ type ProjectList struct {
 }
 
 // CreateProject records a new project with one sandbox and one database, all CREATING, and a
-// fresh TTYD_ACCESS_TOKEN, in one transaction. A user's project names are unique among the
+// fresh TTYD_ACCESS_TOKEN, in one transaction. A name is one line of 1 to MaxProjectNameLen
+// characters with at least one letter or digit (ErrInvalidArgument), unique among the user's
 // projects not being deleted (ErrAlreadyExists). It returns at once; reconcile creates the
 // Kubernetes objects.
 func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectSpec) (*Project, error) {
 	if err := validID("user id", userID); err != nil {
 		return nil, err
 	}
-	if err := validName("project name", spec.Name); err != nil {
+	if err := validProjectName(spec.Name); err != nil {
 		return nil, err
 	}
 	if err := validText("description", spec.Description, MaxDescriptionLen, false); err != nil {

@@ -34,7 +34,7 @@ func (s IdentitySpec) validate() error {
 	default:
 		return invalid("unknown identity provider %q", s.Provider)
 	}
-	if err := validName("provider user id", s.ProviderUserID); err != nil {
+	if err := validName("provider user id", s.ProviderUserID, MaxNameLen); err != nil {
 		return err
 	}
 	if len(s.Secret) > 4096 {
@@ -46,7 +46,7 @@ func (s IdentitySpec) validate() error {
 // CreateUser creates a user (and, atomically, its first identity when spec.Identity is set).
 // ErrAlreadyExists if the identity is taken.
 func (c *Client) CreateUser(ctx context.Context, spec UserSpec) (*User, error) {
-	if err := validName("user name", spec.Name); err != nil {
+	if err := validName("user name", spec.Name, MaxNameLen); err != nil {
 		return nil, err
 	}
 	if spec.Email != "" {

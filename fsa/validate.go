@@ -8,7 +8,10 @@ import (
 
 // Input limits.
 const (
-	MaxNameLen        = 64 // runes in a project or user name
+	// MaxProjectNameLen bounds a project's display name, in characters. A project name must
+	// also have a letter or a digit (see CreateProject).
+	MaxProjectNameLen = 63
+	MaxNameLen        = 64 // characters in a user name or a provider's user id
 	MaxDescriptionLen = 1024
 	MaxEnvKeyLen      = 255
 	MaxEnvValueLen    = 32 << 10
@@ -34,12 +37,25 @@ func validText(field, s string, max int, required bool) error {
 	return nil
 }
 
-func validName(field, s string) error {
-	if err := validText(field, s, MaxNameLen, true); err != nil {
+func validName(field, s string, max int) error {
+	if err := validText(field, s, max, true); err != nil {
 		return err
 	}
 	if strings.ContainsAny(s, "\n\t") {
 		return invalid("%s must be one line", field)
+	}
+	return nil
+}
+
+// validProjectName: one line of 1 to MaxProjectNameLen characters with a letter or a digit, so
+// that the name tells projects apart. Letters and digits of any script count; K8sName keeps
+// the ASCII ones for the Kubernetes name and falls back to "project" when there are none.
+func validProjectName(s string) error {
+	if err := validName("project name", s, MaxProjectNameLen); err != nil {
+		return err
+	}
+	if !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) {
+		return invalid("project name %q has no letter or digit", s)
 	}
 	return nil
 }

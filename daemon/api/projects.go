@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"math"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"connectrpc.com/connect"
 
@@ -22,7 +20,6 @@ import (
 type projectService struct{ *server }
 
 const (
-	maxProjectNameLen   = 63
 	defaultPageSize     = 100
 	maxPageSize         = 1000
 	maxPageTokenLen     = 512
@@ -40,27 +37,12 @@ func withKey(ctx context.Context, key string) (context.Context, error) {
 	return fsa.WithIdempotencyKey(ctx, key), nil
 }
 
-func validProjectName(name string) error {
-	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxProjectNameLen {
-		return fmt.Errorf("%w: project name must be 1 to %d characters", fsa.ErrInvalidArgument, maxProjectNameLen)
-	}
-	for _, r := range name {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: project name must contain a letter or digit", fsa.ErrInvalidArgument)
-}
-
 func (s *projectService) CreateProject(ctx context.Context, req *connect.Request[fsav1.CreateProjectRequest]) (*connect.Response[fsav1.CreateProjectResponse], error) {
 	c, err := callerFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
 	m := req.Msg
-	if err := validProjectName(m.Name); err != nil {
-		return nil, err
-	}
 	ctx, err = withKey(ctx, m.IdempotencyKey)
 	if err != nil {
 		return nil, err
