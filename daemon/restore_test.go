@@ -38,8 +38,11 @@ func TestRestoreIntoNewCluster(t *testing.T) {
 	closeOnCleanup(t, old)
 	w := &fsadtest.Writer{C: old}
 
-	before, err := w.CreateUser(ctx, "before")
+	// A project needs its user's kubeconfig on record; nothing here reads it but reconcile.
+	var u daemon.TestUser
+	_, err = w.Do(ctx, http.MethodPost, "/test/v1/users", daemon.TestUserRequest{Name: "before", Kubeconfig: "apiVersion: v1\nkind: Config\n"}, &u)
 	require.NoError(t, err)
+	before := u.ID
 	var proj daemon.TestProject
 	_, err = w.Do(ctx, http.MethodPost, "/test/v1/projects", daemon.TestProjectRequest{UserID: before, Name: "kept"}, &proj)
 	require.NoError(t, err)

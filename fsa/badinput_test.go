@@ -15,6 +15,8 @@ func TestBadInput(t *testing.T) {
 	p := e.project("target")
 	a := e.alice.ID
 	huge := strings.Repeat("x", fsa.MaxEnvValueLen+1)
+	nokube, err := e.c.CreateUser(e.ctx, fsa.UserSpec{Name: "no kubeconfig"})
+	require.NoError(t, err)
 	tests := []struct {
 		name string
 		want error
@@ -46,6 +48,10 @@ func TestBadInput(t *testing.T) {
 		}},
 		{"huge description", fsa.ErrInvalidArgument, func() error {
 			_, err := e.c.CreateProject(e.ctx, a, fsa.ProjectSpec{Name: "ok", Description: strings.Repeat("d", fsa.MaxDescriptionLen+1)})
+			return err
+		}},
+		{"user without a kubeconfig", fsa.ErrFailedPrecondition, func() error {
+			_, err := e.c.CreateProject(e.ctx, nokube.ID, fsa.ProjectSpec{Name: "ok"})
 			return err
 		}},
 		{"unknown user", fsa.ErrNotFound, func() error {

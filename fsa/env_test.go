@@ -105,7 +105,7 @@ func TestUserConfigAndIdentities(t *testing.T) {
 	all, err := e.c.ListUserConfig(e.ctx, u.ID, false)
 	require.NoError(t, err)
 	require.Len(t, all, 2)
-	_, err = e.c.GetUserConfig(e.ctx, e.bob.ID, fsa.ConfigKubeconfig, true)
+	_, err = e.c.GetUserConfig(e.ctx, e.bob.ID, fsa.ConfigAnthropicBaseURL, true)
 	require.ErrorIs(t, err, fsa.ErrNotFound, "another user's config is not visible")
 	require.NoError(t, e.c.DeleteUserConfig(e.ctx, u.ID, fsa.ConfigKubeconfig))
 	_, err = e.c.GetUserConfig(e.ctx, u.ID, fsa.ConfigKubeconfig, true)

@@ -47,18 +47,6 @@ func (s *projectService) CreateProject(ctx context.Context, req *connect.Request
 	if err != nil {
 		return nil, err
 	}
-	// Fail fast: without a kubeconfig nothing could ever be created. (Names are unique per
-	// user: the SDK checks that atomically.) The leader's local state answers, without a
-	// quorum round; a miss is confirmed on a linearizable read before the call is refused.
-	_, err = s.c.GetUserConfig(fsa.WithLeaderLocalRead(ctx), c.user.ID, fsa.ConfigKubeconfig, false)
-	if errors.Is(err, fsa.ErrNotFound) {
-		_, err = s.c.GetUserConfig(ctx, c.user.ID, fsa.ConfigKubeconfig, false)
-	}
-	if errors.Is(err, fsa.ErrNotFound) {
-		return nil, fmt.Errorf("%w: no kubeconfig configured: set one with UserConfigService.SetKubeconfig first", fsa.ErrFailedPrecondition)
-	} else if err != nil {
-		return nil, err
-	}
 	p, err := s.c.CreateProject(ctx, c.user.ID, fsa.ProjectSpec{Name: m.Name, Description: m.Description})
 	if err != nil {
 		return nil, err
