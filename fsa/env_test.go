@@ -9,6 +9,8 @@ import (
 	"github.com/fullstackagent/fsa/fsa"
 )
 
+func ptr[T any](v T) *T { return &v }
+
 func keys(vs []*fsa.EnvVar) []string {
 	var out []string
 	for _, v := range vs {
@@ -38,9 +40,18 @@ func TestEnv(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "sk_live_x", vs[1].Value, "the owner may reveal")
 
-	_, err = e.c.UpdateEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: "PORT", Value: "8080"})
+	v, err := e.c.UpdateEnv(e.ctx, u, p.ID, fsa.EnvUpdate{Key: "PORT", Value: ptr("8080")})
 	require.NoError(t, err)
-	_, err = e.c.UpdateEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: "MISSING", Value: "x"})
+	assert.Equal(t, "8080", v.Value)
+	// Only the fields given change: here the secret flag; value and category stay.
+	v, err = e.c.UpdateEnv(e.ctx, u, p.ID, fsa.EnvUpdate{Key: "STRIPE_KEY", Secret: ptr(false)})
+	require.NoError(t, err)
+	assert.Equal(t, fsa.EnvVar{ProjectID: p.ID, UserID: u, Key: "STRIPE_KEY", Value: "sk_live_x", Category: "payment"},
+		fsa.EnvVar{ProjectID: v.ProjectID, UserID: v.UserID, Key: v.Key, Value: v.Value, Category: v.Category, Secret: v.Secret})
+	v, err = e.c.UpdateEnv(e.ctx, u, p.ID, fsa.EnvUpdate{Key: "STRIPE_KEY", Category: ptr("billing"), Secret: ptr(true)})
+	require.NoError(t, err)
+	assert.Equal(t, []any{"sk_live_x", "billing", true}, []any{v.Value, v.Category, v.Secret})
+	_, err = e.c.UpdateEnv(e.ctx, u, p.ID, fsa.EnvUpdate{Key: "MISSING", Value: ptr("x")})
 	require.ErrorIs(t, err, fsa.ErrNotFound)
 
 	require.NoError(t, e.c.DeleteEnv(e.ctx, u, p.ID, "PORT"))

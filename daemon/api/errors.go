@@ -113,3 +113,11 @@ func codeOf(err error) (connect.Code, bool) {
 	}
 	return 0, false
 }
+
+// clip shortens s for an error message.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -20,22 +20,10 @@ import (
 type projectService struct{ *server }
 
 const (
-	defaultPageSize     = 100
-	maxPageSize         = 1000
-	maxPageTokenLen     = 512
-	maxIdempotencyKeyLn = fsa.MaxIdempotencyKeyLen
+	defaultPageSize = 100
+	maxPageSize     = 1000
+	maxPageTokenLen = 512
 )
-
-// withKey puts a request's idempotency key into ctx for the SDK.
-func withKey(ctx context.Context, key string) (context.Context, error) {
-	if key == "" {
-		return ctx, nil
-	}
-	if len(key) > maxIdempotencyKeyLn {
-		return ctx, fmt.Errorf("%w: idempotency key longer than %d bytes", fsa.ErrInvalidArgument, maxIdempotencyKeyLn)
-	}
-	return fsa.WithIdempotencyKey(ctx, key), nil
-}
 
 func (s *projectService) CreateProject(ctx context.Context, req *connect.Request[fsav1.CreateProjectRequest]) (*connect.Response[fsav1.CreateProjectResponse], error) {
 	c, err := callerFrom(ctx)
@@ -43,11 +31,7 @@ func (s *projectService) CreateProject(ctx context.Context, req *connect.Request
 		return nil, err
 	}
 	m := req.Msg
-	ctx, err = withKey(ctx, m.IdempotencyKey)
-	if err != nil {
-		return nil, err
-	}
-	p, err := s.c.CreateProject(ctx, c.user.ID, fsa.ProjectSpec{Name: m.Name, Description: m.Description})
+	p, err := s.c.CreateProject(fsa.WithIdempotencyKey(ctx, m.IdempotencyKey), c.user.ID, fsa.ProjectSpec{Name: m.Name, Description: m.Description})
 	if err != nil {
 		return nil, err
 	}
@@ -163,11 +147,7 @@ func (s *projectService) act(ctx context.Context, id, key string, fn func(contex
 	if err != nil {
 		return nil, err
 	}
-	ctx, err = withKey(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	p, err := fn(ctx, c.user.ID, id)
+	p, err := fn(fsa.WithIdempotencyKey(ctx, key), c.user.ID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -203,11 +183,7 @@ func (s *projectService) RotateTerminalToken(ctx context.Context, req *connect.R
 	if err != nil {
 		return nil, err
 	}
-	kctx, err := withKey(ctx, req.Msg.IdempotencyKey)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.c.RotateTerminalToken(kctx, c.user.ID, req.Msg.ProjectId); err != nil {
+	if err := s.c.RotateTerminalToken(fsa.WithIdempotencyKey(ctx, req.Msg.IdempotencyKey), c.user.ID, req.Msg.ProjectId); err != nil {
 		return nil, err
 	}
 	out := &fsav1.RotateTerminalTokenResponse{}
