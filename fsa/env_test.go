@@ -1,6 +1,7 @@
 package fsa_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -120,5 +121,42 @@ func TestUserConfigAndIdentities(t *testing.T) {
 	require.ErrorIs(t, err, fsa.ErrNotFound, "another user's config is not visible")
 	require.NoError(t, e.c.DeleteUserConfig(e.ctx, u.ID, fsa.ConfigKubeconfig))
 	_, err = e.c.GetUserConfig(e.ctx, u.ID, fsa.ConfigKubeconfig, true)
+	require.ErrorIs(t, err, fsa.ErrNotFound)
+}
+
+// UpdateUserConfig validates every setting before it writes any, and writes them in one
+// transaction.
+func TestUpdateUserConfigAllOrNothing(t *testing.T) {
+	e := newEnv(t)
+	u := e.alice.ID
+	model := fsa.UserConfig{Key: fsa.ConfigAnthropicModel, Value: "claude-x", Category: fsa.CategoryAnthropic}
+	before := e.revision()
+	for _, bad := range []fsa.UserConfig{
+		{Key: fsa.ConfigAnthropicBaseURL, Value: "ftp://example.com"},
+		{Key: fsa.ConfigAnthropicBaseURL, Value: ""},
+		{Key: "not a key", Value: "x"},
+		{Key: fsa.ConfigAnthropicSmallModel, Value: strings.Repeat("v", fsa.MaxConfigValueLen+1)},
+		model, // twice
+	} {
+		_, err := e.c.UpdateUserConfig(e.ctx, u, []fsa.UserConfig{model, bad}, nil)
+		require.ErrorIs(t, err, fsa.ErrInvalidArgument, bad.Key)
+	}
+	require.Equal(t, before, e.revision(), "nothing stored")
+
+	url := fsa.UserConfig{Key: fsa.ConfigAnthropicBaseURL, Value: "https://api.example", Category: fsa.CategoryAnthropic}
+	out, err := e.c.UpdateUserConfig(e.ctx, u, []fsa.UserConfig{model, url}, nil)
+	require.NoError(t, err)
+	require.Len(t, out, 2)
+	require.Equal(t, before+1, e.revision(), "one transaction")
+	_, err = e.c.UpdateUserConfig(e.ctx, u, []fsa.UserConfig{{Key: fsa.ConfigAnthropicModel, Value: "claude-y"}}, []string{fsa.ConfigAnthropicBaseURL, "NEVER_SET"})
+	require.NoError(t, err)
+	all, err := e.c.ListUserConfig(e.ctx, u, false)
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, c := range all {
+		got[c.Key] = c.Value
+	}
+	assert.Equal(t, map[string]string{fsa.ConfigKubeconfig: "", fsa.ConfigAnthropicModel: "claude-y"}, got, "the kubeconfig is secret")
+	_, err = e.c.UpdateUserConfig(e.ctx, "nosuchuser", nil, []string{fsa.ConfigAnthropicModel})
 	require.ErrorIs(t, err, fsa.ErrNotFound)
 }

@@ -1,6 +1,7 @@
 package fsa
 
 import (
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -124,6 +125,23 @@ func validEnvValue(key, v string) error {
 		return invalid("value of %s contains a NUL byte", key)
 	}
 	return nil
+}
+
+// validConfig checks a setting and returns its category, defaulted.
+func validConfig(cfg UserConfig) (string, error) {
+	if !ValidEnvKey(cfg.Key) {
+		return "", invalid("config key %q is not a valid name", truncate(cfg.Key, 40))
+	}
+	if len(cfg.Value) > MaxConfigValueLen {
+		return "", invalid("value of %s has %d bytes; at most %d allowed", cfg.Key, len(cfg.Value), MaxConfigValueLen)
+	}
+	if cfg.Key == ConfigAnthropicBaseURL {
+		u, err := url.Parse(cfg.Value)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return "", invalid("%s must be an http or https URL", cfg.Key)
+		}
+	}
+	return normCategory(cfg.Category)
 }
 
 // normCategory validates a category, defaulting an empty one to "general".

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 
 	"connectrpc.com/connect"
 	"k8s.io/client-go/tools/clientcmd"
@@ -116,21 +115,17 @@ func (s *userConfigService) GetAnthropicSettings(ctx context.Context, req *conne
 	return connect.NewResponse(&fsav1.GetAnthropicSettingsResponse{Settings: st}), nil
 }
 
-// SetAnthropicSettings writes each present field (an empty one deletes the setting). The
-// fields are written one after another, not atomically; all are validated first.
+// SetAnthropicSettings writes the present fields, an empty one deleting its setting, in one
+// SDK call: all or nothing.
 func (s *userConfigService) SetAnthropicSettings(ctx context.Context, req *connect.Request[fsav1.SetAnthropicSettingsRequest]) (*connect.Response[fsav1.SetAnthropicSettingsResponse], error) {
 	c, err := callerFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
 	m := req.Msg
-	if m.BaseUrl != nil && *m.BaseUrl != "" {
-		u, err := url.Parse(*m.BaseUrl)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("%w: base_url must be an http or https URL", fsa.ErrInvalidArgument)
-		}
-	}
-	writes := []struct {
+	var set []fsa.UserConfig
+	var remove []string
+	for _, f := range []struct {
 		key    string
 		val    *string
 		secret bool
@@ -139,24 +134,17 @@ func (s *userConfigService) SetAnthropicSettings(ctx context.Context, req *conne
 		{fsa.ConfigAnthropicBaseURL, m.BaseUrl, false},
 		{fsa.ConfigAnthropicModel, m.Model, false},
 		{fsa.ConfigAnthropicSmallModel, m.SmallFastModel, false},
-	}
-	for _, w := range writes {
-		if w.val != nil && len(*w.val) > fsa.MaxConfigValueLen {
-			return nil, fmt.Errorf("%w: value of %s is too long", fsa.ErrInvalidArgument, w.key)
-		}
-	}
-	for _, w := range writes {
+	} {
 		switch {
-		case w.val == nil:
-		case *w.val == "":
-			if err := s.c.DeleteUserConfig(ctx, c.user.ID, w.key); err != nil {
-				return nil, err
-			}
+		case f.val == nil:
+		case *f.val == "":
+			remove = append(remove, f.key)
 		default:
-			if _, err := s.c.SetUserConfig(ctx, c.user.ID, fsa.UserConfig{Key: w.key, Value: *w.val, Category: fsa.CategoryAnthropic, Secret: w.secret}); err != nil {
-				return nil, err
-			}
+			set = append(set, fsa.UserConfig{Key: f.key, Value: *f.val, Category: fsa.CategoryAnthropic, Secret: f.secret})
 		}
+	}
+	if _, err := s.c.UpdateUserConfig(ctx, c.user.ID, set, remove); err != nil {
+		return nil, err
 	}
 	st, err := s.anthropicSettings(ctx, c.user.ID, false)
 	if err != nil {
