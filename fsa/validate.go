@@ -14,10 +14,12 @@ const (
 	MaxProjectNameLen = 63
 	MaxNameLen        = 64 // characters in a user name or a provider's user id
 	MaxDescriptionLen = 1024
-	MaxEnvKeyLen      = 255
-	MaxEnvValueLen    = 32 << 10
-	MaxConfigValueLen = 256 << 10
-	MaxEnvVars        = 200 // per project
+	MaxEnvKeyLen      = 256      // bytes
+	MaxEnvValueLen    = 64 << 10 // bytes
+	MaxCategoryLen    = 63
+	MaxConfigValueLen = 256 << 10 // bytes, for every setting but the kubeconfig
+	MaxKubeconfigLen  = 1 << 20   // bytes
+	MaxEnvVars        = 200       // per project
 )
 
 func validText(field, s string, max int, required bool) error {
@@ -132,8 +134,12 @@ func validConfig(cfg UserConfig) (string, error) {
 	if !ValidEnvKey(cfg.Key) {
 		return "", invalid("config key %q is not a valid name", truncate(cfg.Key, 40))
 	}
-	if len(cfg.Value) > MaxConfigValueLen {
-		return "", invalid("value of %s has %d bytes; at most %d allowed", cfg.Key, len(cfg.Value), MaxConfigValueLen)
+	max := MaxConfigValueLen
+	if cfg.Key == ConfigKubeconfig {
+		max = MaxKubeconfigLen
+	}
+	if len(cfg.Value) > max {
+		return "", invalid("value of %s has %d bytes; at most %d allowed", cfg.Key, len(cfg.Value), max)
 	}
 	if cfg.Key == ConfigAnthropicBaseURL {
 		u, err := url.Parse(cfg.Value)
@@ -149,8 +155,8 @@ func normCategory(c string) (string, error) {
 	if c == "" {
 		return CategoryGeneral, nil
 	}
-	if len(c) > 32 {
-		return "", invalid("category %q is longer than 32 characters", truncate(c, 40))
+	if len(c) > MaxCategoryLen {
+		return "", invalid("category %q is longer than %d characters", truncate(c, 40), MaxCategoryLen)
 	}
 	for i, r := range c {
 		ok := (r >= 'a' && r <= 'z') || (i > 0 && ((r >= '0' && r <= '9') || r == '-' || r == '_'))

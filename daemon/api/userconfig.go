@@ -17,16 +17,12 @@ import (
 // configuration: no request names a user.
 type userConfigService struct{ *server }
 
-const maxKubeconfigBytes = 1 << 20
-
 type kubeInfo struct{ context, namespace, server string }
 
 // parseKubeconfig checks that text is a kubeconfig fsa can use (k8s.ParseKubeconfig) and
-// describes its current context. Errors never quote the text.
+// describes its current context. Errors never quote the text. (Its size is the SDK's rule,
+// fsa.MaxKubeconfigLen; the message size limit bounds what is parsed.)
 func parseKubeconfig(text string) (kubeInfo, error) {
-	if len(text) > maxKubeconfigBytes {
-		return kubeInfo{}, fmt.Errorf("%w: kubeconfig is over 1 MiB", fsa.ErrInvalidArgument)
-	}
 	cfg, ns, err := k8s.ParseKubeconfig([]byte(text))
 	if err != nil {
 		return kubeInfo{}, fmt.Errorf("%w: kubeconfig is not valid: %s", fsa.ErrInvalidArgument, clip(err.Error(), 200))
