@@ -56,7 +56,10 @@
 //
 // # Watch
 //
-// WatchProjects reads the store's change feed from the client's revision and forwards the
-// caller's project, sandbox and database changes, PROGRESS messages when caught up and while
-// idle, and resync_required (then ends) when the revision was compacted away.
+// WatchProjects follows the SDK's watch (fsa.Client.Watch with fsa.EveryRevision, scoped to
+// the caller) from the client's revision, or from this node's local head
+// (fsa.Client.LocalRevision, no leader round trip) when the client asks "from now". It
+// forwards the caller's project, sandbox and database changes, PROGRESS messages when caught
+// up and while idle (every revision, visible or not, advances the revision they report), and
+// resync_required (then ends) when the revision was compacted away.
 package api

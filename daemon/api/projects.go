@@ -198,37 +198,35 @@ func (s *projectService) RotateTerminalToken(ctx context.Context, req *connect.R
 	return connect.NewResponse(out), nil
 }
 
-// WatchProjects follows the store's change feed from the client's revision, forwarding the
-// caller's project, sandbox and database changes. It reads the feed itself (rather than
-// through fsa.Watcher) so that it sees every revision, visible or not, and can report exact
-// PROGRESS revisions while idle.
+// WatchProjects follows the SDK's watch of the caller's changes from the client's revision.
+// It watches with fsa.EveryRevision, so that every revision, visible or not, advances the
+// revision its PROGRESS messages report while idle.
 func (s *projectService) WatchProjects(ctx context.Context, req *connect.Request[fsav1.WatchProjectsRequest], stream *connect.ServerStream[fsav1.WatchProjectsResponse]) error {
 	c, err := callerFrom(ctx)
 	if err != nil {
 		return err
 	}
-	userID := c.user.ID
-	view := localView(s.c.Store())
-	var head int64
-	if err := view(ctx, func(snap store.Snapshot) error { head = snap.Revision(); return nil }); err != nil {
+	// The watch follows this node's change feed, so "now" is this node's local head.
+	head, err := s.c.LocalRevision(ctx)
+	if err != nil {
 		return err
 	}
 	from := head
 	if req.Msg.FromRevision > 0 {
 		// A revision this node has not applied yet (the client wrote or listed on another
-		// node, or a moment ago here) is waited for by the store's Watch.
+		// node, or a moment ago here) is waited for by the watch.
 		from = int64(min(req.Msg.FromRevision, math.MaxInt64))
 	}
 	resync := func() error {
-		var cur int64
-		if err := view(ctx, func(snap store.Snapshot) error { cur = snap.Revision(); return nil }); err != nil {
+		cur, err := s.c.LocalRevision(ctx)
+		if err != nil {
 			return err
 		}
 		return stream.Send(&fsav1.WatchProjectsResponse{Revision: rev(cur), ResyncRequired: true})
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cur, err := s.c.Store().Watch(wctx, from)
+	w, err := s.c.Watch(wctx, c.user.ID, from, fsa.EveryRevision())
 	if errors.Is(err, store.ErrCompacted) {
 		return resync()
 	}
@@ -237,7 +235,7 @@ func (s *projectService) WatchProjects(ctx context.Context, req *connect.Request
 	}
 
 	type next struct {
-		ev  store.Event
+		ev  fsa.WatchEvent
 		err error
 	}
 	events := make(chan next)
@@ -245,7 +243,7 @@ func (s *projectService) WatchProjects(ctx context.Context, req *connect.Request
 	go func() { // owned by this call: ends when wctx is cancelled (deferred), waited for below
 		defer close(done)
 		for {
-			ev, err := cur.Next()
+			ev, err := w.Next()
 			select {
 			case events <- next{ev, err}:
 			case <-wctx.Done():
@@ -285,13 +283,11 @@ func (s *projectService) WatchProjects(ctx context.Context, req *connect.Request
 			if n.err != nil {
 				return n.err
 			}
-			msgs, err := watchMessages(userID, n.ev)
-			if err != nil {
-				return err
-			}
-			for _, msg := range msgs {
-				if err := stream.Send(msg); err != nil {
-					return err
+			for _, ch := range n.ev.Changes {
+				if msg := toWatchMessage(n.ev.Revision, ch); msg != nil {
+					if err := stream.Send(msg); err != nil {
+						return err
+					}
 				}
 			}
 			last = n.ev.Revision
@@ -303,52 +299,4 @@ func (s *projectService) WatchProjects(ctx context.Context, req *connect.Request
 			}
 		}
 	}
-}
-
-// staleViewer is a store that can read its local state without asking the leader
-// (raftstore.Store.ViewStale). A watch follows the local change feed, so it reads the local
-// head too.
-type staleViewer interface {
-	ViewStale(ctx context.Context, fn func(store.Snapshot) error) error
-}
-
-func localView(st store.Store) func(context.Context, func(store.Snapshot) error) error {
-	if sv, ok := st.(staleViewer); ok {
-		return sv.ViewStale
-	}
-	return st.View
-}
-
-// watchMessages returns the messages for the user's project, sandbox and database changes in
-// one store event.
-func watchMessages(userID string, ev store.Event) ([]*fsav1.WatchProjectsResponse, error) {
-	var out []*fsav1.WatchProjectsResponse
-	for _, ch := range ev.Changes {
-		if ch.Record.Owner != userID {
-			continue
-		}
-		rc, ok, err := fsa.DecodeChange(ch)
-		if err != nil {
-			return nil, fmt.Errorf("decode change at revision %d: %w", ev.Revision, err)
-		}
-		if !ok {
-			continue
-		}
-		msg := &fsav1.WatchProjectsResponse{Revision: rev(ev.Revision), Type: fsav1.EventType_EVENT_TYPE_PUT, Kind: toKind(rc.Kind)}
-		if rc.Deleted {
-			msg.Type = fsav1.EventType_EVENT_TYPE_DELETE
-		}
-		switch rc.Kind {
-		case fsa.ResourceProject:
-			msg.Resource = &fsav1.WatchProjectsResponse_Project{Project: toProject(rc.Project)}
-		case fsa.ResourceSandbox:
-			msg.Resource = &fsav1.WatchProjectsResponse_Sandbox{Sandbox: toSandbox(rc.Sandbox)}
-		case fsa.ResourceDatabase:
-			msg.Resource = &fsav1.WatchProjectsResponse_Database{Database: toDatabase(rc.Database)}
-		default:
-			continue // environment and configuration changes are not part of this stream
-		}
-		out = append(out, msg)
-	}
-	return out, nil
 }
