@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/fullstackagent/fsa/store"
 )
 
 // Input limits.
@@ -14,7 +16,9 @@ const (
 	MaxProjectNameLen = 63
 	MaxNameLen        = 64 // characters in a user name or a provider's user id
 	MaxDescriptionLen = 1024
-	MaxEnvKeyLen      = 256      // bytes
+	// MaxEnvKeyLen bounds an environment variable's or a setting's key, in bytes: the key is
+	// part of its record's id, "<project or user id>/<key>", which the store bounds.
+	MaxEnvKeyLen      = store.MaxIDLen - idLen - 1
 	MaxEnvValueLen    = 64 << 10 // bytes
 	MaxCategoryLen    = 63
 	MaxConfigValueLen = 256 << 10 // bytes, for every setting but the kubeconfig
