@@ -14,6 +14,18 @@
 // [Client.RecordSandbox] and [Client.RecordDatabase], under a fencing token. A project's status
 // is aggregated from its children by [Aggregate] in the same transaction as any child change.
 //
+// # The SDK owns every rule
+//
+// Every validation and business rule lives here, and only here: input limits (the Max*
+// constants), project names (one line of 1 to MaxProjectNameLen characters with a letter or
+// digit), environment keys and the platform's reserved ones, batch sizes, setting values
+// (ANTHROPIC_BASE_URL an http or https URL), idempotency keys, the allowed-action table, the
+// kubeconfig a project needs, the merge of a partial [Client.UpdateEnv], and the
+// all-or-nothing [Client.UpdateUserConfig]. A program embedding the SDK gets the answers the
+// daemon's API gives: that one decodes a request, calls the SDK, encodes the result and maps
+// the SDK's errors to wire codes in one place. (It also parses a kubeconfig it is given, with
+// client-go, which this package does not depend on: k8s.ParseKubeconfig.)
+//
 // # Scoping
 //
 // Every user-facing method takes the calling user's id. Another user's project is reported as
@@ -26,6 +38,16 @@
 // Every error wraps one of the sentinels in errors.go ([ErrNotFound], [ErrAlreadyExists],
 // [ErrInvalidArgument], [ErrFailedPrecondition], [ErrConflict], [ErrPermissionDenied],
 // [ErrFenced]); bad input is rejected before anything is stored.
+//
+// # Watching
+//
+// [Client.Watch] follows the change feed after a revision, for one user or all; a revision
+// the store has not reached yet is waited for, one older than its window wraps
+// store.ErrCompacted. With [EveryRevision] the [Watcher] also returns the transactions it
+// cannot show, without changes, so that a stream can report exactly how far it has read.
+// [Client.LocalRevision] is "now" for a watch: the revision of the state this node's feed
+// follows (on raftstore read from the node's local state, also on a follower, with no round
+// trip to the leader).
 //
 // # Stores
 //

@@ -3,9 +3,16 @@
 // (grpc.health.v1.Health), server reflection (v1 and v1alpha) and an RPC latency histogram.
 //
 // [NewHandler] builds the handler from an [fsa.Client] and [Options]. Handlers are one struct
-// per service, mounted with the generated fsav1connect constructors; they convert between
-// fsa's types and the wire types in convert.go and never choose an error code themselves:
-// every error is mapped to a Connect code in errors.go (errorMapper.toConnect).
+// per service, mounted with the generated fsav1connect constructors. A handler decodes the
+// request, calls the SDK and encodes the result (conversions in convert.go): every rule of
+// the product (validation, limits, allowed actions, the kubeconfig a project needs, the merge
+// of UpdateEnv's optional fields, idempotency keys) is the SDK's, so an embedding program and
+// an RPC client get the same answer, and TestBadInput sends one table of bad inputs both
+// ways. What stays here is about the wire or the daemon itself: message size and rate limits,
+// sessions and sign-in (usernames, passwords, GitHub and Sealos tokens), page tokens, the
+// kubeconfig's parse (k8s.ParseKubeconfig, which needs client-go, kept out of the SDK), and
+// cluster membership. Handlers never choose an error code themselves: every error is mapped
+// to a Connect code in errors.go (errorMapper.toConnect).
 //
 // # Authentication
 //
