@@ -16,15 +16,11 @@
 //
 // # The SDK owns every rule
 //
-// Every validation and business rule lives here, and only here: input limits (the Max*
-// constants), project names (one line of 1 to MaxProjectNameLen characters with a letter or
-// digit), environment keys and the platform's reserved ones, batch sizes, setting values
-// (ANTHROPIC_BASE_URL an http or https URL), idempotency keys, the allowed-action table, the
-// kubeconfig a project needs, the merge of a partial [Client.UpdateEnv], and the
-// all-or-nothing [Client.UpdateUserConfig]. A program embedding the SDK gets the answers the
-// daemon's API gives: that one decodes a request, calls the SDK, encodes the result and maps
-// the SDK's errors to wire codes in one place. (It also parses a kubeconfig it is given, with
-// client-go, which this package does not depend on: k8s.ParseKubeconfig.)
+// Every validation and business rule lives here only (limits, names, keys, the allowed
+// actions, the kubeconfig a project needs, idempotency keys, the merge of [Client.UpdateEnv]),
+// so a program embedding the SDK gets the answers the daemon's API gives: that one decodes,
+// calls the SDK, encodes, and maps errors to wire codes. (It also parses a kubeconfig it is
+// given with client-go, k8s.ParseKubeconfig, which this package does not depend on.)
 //
 // # Scoping
 //
@@ -41,13 +37,9 @@
 //
 // # Watching
 //
-// [Client.Watch] follows the change feed after a revision, for one user or all; a revision
-// the store has not reached yet is waited for, one older than its window wraps
-// store.ErrCompacted. With [EveryRevision] the [Watcher] also returns the transactions it
-// cannot show, without changes, so that a stream can report exactly how far it has read.
-// [Client.LocalRevision] is "now" for a watch: the revision of the state this node's feed
-// follows (on raftstore read from the node's local state, also on a follower, with no round
-// trip to the leader).
+// [Client.Watch] follows the change feed after a revision. With [EveryRevision] a [Watcher]
+// also returns the transactions it cannot show, without changes, so a stream can say how far
+// it has read; [Client.LocalRevision] is "now" for a watch, read from this node's own state.
 //
 // # Stores
 //

@@ -161,8 +161,7 @@ func (c *Client) SetEnvBatch(ctx context.Context, userID, projectID, category st
 	return c.writeEnv(ctx, userID, projectID, cat, vars, replace, nil)
 }
 
-// writeEnv sets specs; with update (one spec, for UpdateEnv) the variable must exist and the
-// fields update leaves unset keep their current values.
+// writeEnv sets specs; with update (UpdateEnv's one spec) the variable must exist and merges.
 func (c *Client) writeEnv(ctx context.Context, userID, projectID, category string, specs []EnvSpec, replace bool, update *EnvUpdate) ([]*EnvVar, error) {
 	if err := validID("user id", userID); err != nil {
 		return nil, err

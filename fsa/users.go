@@ -184,9 +184,8 @@ func (c *Client) SetUserConfig(ctx context.Context, userID string, cfg UserConfi
 	return out[0], nil
 }
 
-// UpdateUserConfig creates or replaces the settings in set and removes those named in remove
-// (an absent one is not an error), all in one transaction after every one is validated. It
-// returns the settings set.
+// UpdateUserConfig validates, then sets the settings in set and removes those named in remove
+// (absent or not) in one transaction. It returns the settings set.
 func (c *Client) UpdateUserConfig(ctx context.Context, userID string, set []UserConfig, remove []string) ([]*UserConfig, error) {
 	if err := validID("user id", userID); err != nil {
 		return nil, err

@@ -11,15 +11,11 @@ import (
 
 // Input limits.
 const (
-	// MaxProjectNameLen bounds a project's display name, in characters. A project name must
-	// also have a letter or a digit (see CreateProject).
-	MaxProjectNameLen = 63
+	MaxProjectNameLen = 63 // characters, with a letter or digit among them
 	MaxNameLen        = 64 // characters in a user name or a provider's user id
 	MaxDescriptionLen = 1024
-	// MaxEnvKeyLen bounds an environment variable's or a setting's key, in bytes: the key is
-	// part of its record's id, "<project or user id>/<key>", which the store bounds.
-	MaxEnvKeyLen      = store.MaxIDLen - idLen - 1
-	MaxEnvValueLen    = 64 << 10 // bytes
+	MaxEnvKeyLen      = store.MaxIDLen - idLen - 1 // bytes: a record id is "<project or user id>/<key>"
+	MaxEnvValueLen    = 64 << 10                   // bytes
 	MaxCategoryLen    = 63
 	MaxConfigValueLen = 256 << 10 // bytes, for every setting but the kubeconfig
 	MaxKubeconfigLen  = 1 << 20   // bytes
@@ -54,9 +50,8 @@ func validName(field, s string, max int) error {
 	return nil
 }
 
-// validProjectName: one line of 1 to MaxProjectNameLen characters with a letter or a digit, so
-// that the name tells projects apart. Letters and digits of any script count; K8sName keeps
-// the ASCII ones for the Kubernetes name and falls back to "project" when there are none.
+// validProjectName: one line of 1 to MaxProjectNameLen characters with a letter or digit of any
+// script (K8sName keeps the ASCII ones, and falls back to "project" when there are none).
 func validProjectName(s string) error {
 	if err := validName("project name", s, MaxProjectNameLen); err != nil {
 		return err

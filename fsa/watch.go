@@ -49,17 +49,15 @@ type Watcher struct {
 // WatchOption configures a Watcher.
 type WatchOption func(*Watcher)
 
-// EveryRevision makes Next return every transaction the watcher consumes, one with nothing
-// visible to the watcher as an event without changes, so that the caller knows each revision
-// it has read up to (a stream that reports its resume point while idle).
+// EveryRevision makes Next return every transaction, one with nothing visible to the watcher as
+// an event without changes, so the caller knows each revision it has read up to.
 func EveryRevision() WatchOption { return func(w *Watcher) { w.every = true } }
 
 // Watch follows every change to userID's projects, sandboxes, databases, environment
-// variables and settings committed after revision after (use ProjectList.Revision, or
-// LocalRevision for "from now"). With userID "" it follows every user's (for reconcile and
-// operators). A revision the store has not reached yet is waited for. If after is older than
-// the retained window the error wraps store.ErrCompacted: list again and watch from the new
-// revision.
+// variables and settings committed after revision after (ProjectList.Revision, or
+// LocalRevision for "now"), waiting for one the store has not reached yet. With userID "" it
+// follows every user's (for reconcile and operators). If after is older than the retained
+// window the error wraps store.ErrCompacted: list again and watch from the new revision.
 func (c *Client) Watch(ctx context.Context, userID string, after int64, opts ...WatchOption) (*Watcher, error) {
 	if userID != "" {
 		if err := validID("user id", userID); err != nil {
@@ -77,8 +75,7 @@ func (c *Client) Watch(ctx context.Context, userID string, after int64, opts ...
 	return w, nil
 }
 
-// staleViewer is a store that reads this node's local state without asking the leader
-// (raftstore.Store.ViewStale): the state its change feed is published from.
+// staleViewer reads this node's local state without the leader (raftstore.Store.ViewStale).
 type staleViewer interface {
 	ViewStale(ctx context.Context, fn func(store.Snapshot) error) error
 }

@@ -4,15 +4,11 @@
 //
 // [NewHandler] builds the handler from an [fsa.Client] and [Options]. Handlers are one struct
 // per service, mounted with the generated fsav1connect constructors. A handler decodes the
-// request, calls the SDK and encodes the result (conversions in convert.go): every rule of
-// the product (validation, limits, allowed actions, the kubeconfig a project needs, the merge
-// of UpdateEnv's optional fields, idempotency keys) is the SDK's, so an embedding program and
-// an RPC client get the same answer, and TestBadInput sends one table of bad inputs both
-// ways. What stays here is about the wire or the daemon itself: message size and rate limits,
-// sessions and sign-in (usernames, passwords, GitHub and Sealos tokens), page tokens, the
-// kubeconfig's parse (k8s.ParseKubeconfig, which needs client-go, kept out of the SDK), and
-// cluster membership. Handlers never choose an error code themselves: every error is mapped
-// to a Connect code in errors.go (errorMapper.toConnect).
+// request, calls the SDK and encodes the result (convert.go): every product rule is the SDK's,
+// and TestBadInput sends one table of bad inputs through both. Only wire and daemon concerns
+// stay here: message size and rate limits, sessions and sign-in, page tokens, parsing a
+// kubeconfig (client-go), cluster membership. Handlers never choose an error code: every
+// error is mapped to a Connect code in errors.go (errorMapper.toConnect).
 //
 // # Authentication
 //
@@ -63,10 +59,9 @@
 //
 // # Watch
 //
-// WatchProjects follows the SDK's watch (fsa.Client.Watch with fsa.EveryRevision, scoped to
-// the caller) from the client's revision, or from this node's local head
-// (fsa.Client.LocalRevision, no leader round trip) when the client asks "from now". It
-// forwards the caller's project, sandbox and database changes, PROGRESS messages when caught
-// up and while idle (every revision, visible or not, advances the revision they report), and
-// resync_required (then ends) when the revision was compacted away.
+// WatchProjects follows the caller's fsa.Client.Watch, with fsa.EveryRevision, from the
+// client's revision or "now" (fsa.Client.LocalRevision: this node's head, no leader round
+// trip). It forwards project, sandbox and database changes, PROGRESS messages when caught up
+// and while idle (at the last revision read, visible or not), and resync_required (then ends)
+// when the revision was compacted away.
 package api

@@ -44,8 +44,8 @@ func (s *envService) UpdateEnv(ctx context.Context, req *connect.Request[fsav1.U
 		return nil, err
 	}
 	m := req.Msg
-	u := fsa.EnvUpdate{Key: m.Key, Value: m.Value, Category: m.Category, Secret: m.Secret}
-	v, err := s.c.UpdateEnv(fsa.WithIdempotencyKey(ctx, m.IdempotencyKey), c.user.ID, m.ProjectId, u)
+	v, err := s.c.UpdateEnv(fsa.WithIdempotencyKey(ctx, m.IdempotencyKey), c.user.ID, m.ProjectId,
+		fsa.EnvUpdate{Key: m.Key, Value: m.Value, Category: m.Category, Secret: m.Secret})
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +73,7 @@ func (s *envService) SetEnvBatch(ctx context.Context, req *connect.Request[fsav1
 	for _, v := range m.Vars {
 		specs = append(specs, fsa.EnvSpec{Key: v.GetKey(), Value: v.GetValue(), Secret: v.GetSecret()})
 	}
-	kctx := fsa.WithIdempotencyKey(ctx, m.IdempotencyKey)
-	if _, err := s.c.SetEnvBatch(kctx, c.user.ID, m.ProjectId, m.Category, specs, m.Replace); err != nil {
+	if _, err := s.c.SetEnvBatch(fsa.WithIdempotencyKey(ctx, m.IdempotencyKey), c.user.ID, m.ProjectId, m.Category, specs, m.Replace); err != nil {
 		return nil, err
 	}
 	vars, err := s.c.ListEnv(ctx, c.user.ID, m.ProjectId, false)

@@ -24,8 +24,7 @@ var (
 	errUnauthenticated = errors.New("unauthenticated")
 	// errRateLimited: the caller sent more requests than its rate limit allows.
 	errRateLimited = errors.New("rate limit exceeded")
-	// errUnavailable: a dependency (GitHub) cannot be reached, or the node lags behind the
-	// revision the client asks for.
+	// errUnavailable: a dependency (GitHub) cannot be reached.
 	errUnavailable = errors.New("unavailable")
 )
 
@@ -112,12 +111,4 @@ func codeOf(err error) (connect.Code, bool) {
 		return connect.CodePermissionDenied, true
 	}
 	return 0, false
-}
-
-// clip shortens s for an error message.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -198,15 +198,13 @@ func (s *projectService) RotateTerminalToken(ctx context.Context, req *connect.R
 	return connect.NewResponse(out), nil
 }
 
-// WatchProjects follows the SDK's watch of the caller's changes from the client's revision.
-// It watches with fsa.EveryRevision, so that every revision, visible or not, advances the
-// revision its PROGRESS messages report while idle.
+// WatchProjects follows the SDK's watch of the caller's changes with fsa.EveryRevision, so that
+// every revision, visible or not, advances what its PROGRESS messages report.
 func (s *projectService) WatchProjects(ctx context.Context, req *connect.Request[fsav1.WatchProjectsRequest], stream *connect.ServerStream[fsav1.WatchProjectsResponse]) error {
 	c, err := callerFrom(ctx)
 	if err != nil {
 		return err
 	}
-	// The watch follows this node's change feed, so "now" is this node's local head.
 	head, err := s.c.LocalRevision(ctx)
 	if err != nil {
 		return err

@@ -20,12 +20,11 @@ type userConfigService struct{ *server }
 type kubeInfo struct{ context, namespace, server string }
 
 // parseKubeconfig checks that text is a kubeconfig fsa can use (k8s.ParseKubeconfig) and
-// describes its current context. Errors never quote the text. (Its size is the SDK's rule,
-// fsa.MaxKubeconfigLen; the message size limit bounds what is parsed.)
+// describes its current context. Errors never quote the text. (Its size is the SDK's rule.)
 func parseKubeconfig(text string) (kubeInfo, error) {
 	cfg, ns, err := k8s.ParseKubeconfig([]byte(text))
 	if err != nil {
-		return kubeInfo{}, fmt.Errorf("%w: kubeconfig is not valid: %s", fsa.ErrInvalidArgument, clip(err.Error(), 200))
+		return kubeInfo{}, fmt.Errorf("%w: kubeconfig is not valid: %.200s", fsa.ErrInvalidArgument, err.Error())
 	}
 	raw, err := clientcmd.Load([]byte(text))
 	if err != nil {
@@ -111,8 +110,7 @@ func (s *userConfigService) GetAnthropicSettings(ctx context.Context, req *conne
 	return connect.NewResponse(&fsav1.GetAnthropicSettingsResponse{Settings: st}), nil
 }
 
-// SetAnthropicSettings writes the present fields, an empty one deleting its setting, in one
-// SDK call: all or nothing.
+// SetAnthropicSettings writes the present fields (an empty one deletes) in one SDK call.
 func (s *userConfigService) SetAnthropicSettings(ctx context.Context, req *connect.Request[fsav1.SetAnthropicSettingsRequest]) (*connect.Response[fsav1.SetAnthropicSettingsResponse], error) {
 	c, err := callerFrom(ctx)
 	if err != nil {
