@@ -37,8 +37,11 @@ func TestRestoreIntoNewCluster(t *testing.T) {
 	closeOnCleanup(t, old)
 	w := &fsadtest.Writer{C: old}
 
-	before, err := w.CreateUser(ctx, "before")
+	// A project needs its user's kubeconfig on record; nothing here reads it but reconcile.
+	var u testapi.User
+	_, err = w.Do(ctx, http.MethodPost, "/test/v1/users", testapi.UserRequest{Name: "before", Kubeconfig: "apiVersion: v1\nkind: Config\n"}, &u)
 	require.NoError(t, err)
+	before := u.ID
 	var proj testapi.Project
 	_, err = w.Do(ctx, http.MethodPost, "/test/v1/projects", testapi.ProjectRequest{UserID: before, Name: "kept"}, &proj)
 	require.NoError(t, err)

@@ -35,6 +35,7 @@ func BenchmarkCreateProject(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			setKubeconfig(b, ctx, c, u.ID)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -59,6 +60,7 @@ func BenchmarkStatusUpdate(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			setKubeconfig(b, ctx, c, u.ID)
 			p, err := c.CreateProject(ctx, u.ID, fsa.ProjectSpec{Name: "p"})
 			if err != nil {
 				b.Fatal(err)

@@ -72,9 +72,6 @@ func leaderLocalRead(ctx context.Context) bool {
 	return v
 }
 
-// Store returns the store the client works on, for components built on the SDK (reconcile).
-func (c *Client) Store() store.Store { return c.st }
-
 func (c *Client) timestamp() time.Time { return c.now().UTC() }
 
 // plan builds a transaction from a snapshot.

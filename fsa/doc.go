@@ -14,6 +14,14 @@
 // [Client.RecordSandbox] and [Client.RecordDatabase], under a fencing token. A project's status
 // is aggregated from its children by [Aggregate] in the same transaction as any child change.
 //
+// # The SDK owns every rule
+//
+// Every validation and business rule lives here only (limits, names, keys, the allowed
+// actions, the kubeconfig a project needs, idempotency keys, the merge of [Client.UpdateEnv]),
+// so a program embedding the SDK gets the answers the daemon's API gives: that one decodes,
+// calls the SDK, encodes, and maps errors to wire codes. (It also parses a kubeconfig it is
+// given with client-go, k8s.ParseKubeconfig, which this package does not depend on.)
+//
 // # Scoping
 //
 // Every user-facing method takes the calling user's id. Another user's project is reported as
@@ -26,6 +34,12 @@
 // Every error wraps one of the sentinels in errors.go ([ErrNotFound], [ErrAlreadyExists],
 // [ErrInvalidArgument], [ErrFailedPrecondition], [ErrConflict], [ErrPermissionDenied],
 // [ErrFenced]); bad input is rejected before anything is stored.
+//
+// # Watching
+//
+// [Client.Watch] follows the change feed after a revision. With [EveryRevision] a [Watcher]
+// also returns the transactions it cannot show, without changes, so a stream can say how far
+// it has read; [Client.LocalRevision] is "now" for a watch, read from this node's own state.
 //
 // # Stores
 //

@@ -120,12 +120,29 @@ func mutableProject(s store.Snapshot, userID, projectID string) (store.Record, e
 
 // SetEnv creates or replaces a variable.
 func (c *Client) SetEnv(ctx context.Context, userID, projectID string, spec EnvSpec) (*EnvVar, error) {
-	return first(c.writeEnv(ctx, userID, projectID, "", []EnvSpec{spec}, false, false))
+	return first(c.writeEnv(ctx, userID, projectID, "", []EnvSpec{spec}, false, nil))
 }
 
-// UpdateEnv replaces an existing variable; ErrNotFound if it does not exist.
-func (c *Client) UpdateEnv(ctx context.Context, userID, projectID string, spec EnvSpec) (*EnvVar, error) {
-	return first(c.writeEnv(ctx, userID, projectID, "", []EnvSpec{spec}, false, true))
+// EnvUpdate changes an existing variable: the fields that are set change, the others keep
+// their current values (so a secret's category or flag can change without its value).
+type EnvUpdate struct {
+	Key      string
+	Value    *string
+	Category *string
+	Secret   *bool
+}
+
+// UpdateEnv changes an existing variable, merging u into its current state in the same
+// transaction; ErrNotFound if it does not exist.
+func (c *Client) UpdateEnv(ctx context.Context, userID, projectID string, u EnvUpdate) (*EnvVar, error) {
+	spec := EnvSpec{Key: u.Key}
+	if u.Value != nil {
+		spec.Value = *u.Value
+	}
+	if u.Category != nil {
+		spec.Category = *u.Category
+	}
+	return first(c.writeEnv(ctx, userID, projectID, "", []EnvSpec{spec}, false, &u))
 }
 
 // SetEnvBatch sets several variables of one category in one transaction. With replace, the
@@ -141,10 +158,11 @@ func (c *Client) SetEnvBatch(ctx context.Context, userID, projectID, category st
 		}
 		vars[i].Category = cat
 	}
-	return c.writeEnv(ctx, userID, projectID, cat, vars, replace, false)
+	return c.writeEnv(ctx, userID, projectID, cat, vars, replace, nil)
 }
 
-func (c *Client) writeEnv(ctx context.Context, userID, projectID, category string, specs []EnvSpec, replace, mustExist bool) ([]*EnvVar, error) {
+// writeEnv sets specs; with update (UpdateEnv's one spec) the variable must exist and merges.
+func (c *Client) writeEnv(ctx context.Context, userID, projectID, category string, specs []EnvSpec, replace bool, update *EnvUpdate) ([]*EnvVar, error) {
 	if err := validID("user id", userID); err != nil {
 		return nil, err
 	}
@@ -170,7 +188,7 @@ func (c *Client) writeEnv(ctx context.Context, userID, projectID, category strin
 		specs[i] = v
 	}
 	method := "SetEnv"
-	if mustExist {
+	if update != nil {
 		method = "UpdateEnv"
 	}
 	if category != "" {
@@ -208,8 +226,11 @@ func (c *Client) writeEnv(ctx context.Context, userID, projectID, category strin
 					return store.Txn{}, err
 				}
 				txn.Conds = append(txn.Conds, cond(r))
+				if update != nil {
+					sp = mergeEnv(sp, *update, cur)
+				}
 			} else {
-				if mustExist {
+				if update != nil {
 					return store.Txn{}, notFound("environment variable", sp.Key)
 				}
 				txn.Conds = append(txn.Conds, absent(store.KindEnvVar, id))
@@ -243,6 +264,21 @@ func (c *Client) writeEnv(ctx context.Context, userID, projectID, category strin
 		out[i] = redactEnv(out[i], true)
 	}
 	return out, nil
+}
+
+// mergeEnv keeps cur's value of each field u leaves unset.
+func mergeEnv(sp EnvSpec, u EnvUpdate, cur *EnvVar) EnvSpec {
+	if u.Value == nil {
+		sp.Value = cur.Value
+	}
+	if u.Category == nil {
+		sp.Category = cur.Category
+	}
+	sp.Secret = cur.Secret
+	if u.Secret != nil {
+		sp.Secret = *u.Secret
+	}
+	return sp
 }
 
 // DeleteEnv removes a variable; ErrNotFound if it does not exist.

@@ -1,6 +1,7 @@
 package fsa_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/fullstackagent/fsa/fsa"
 )
+
+func ptr[T any](v T) *T { return &v }
 
 func keys(vs []*fsa.EnvVar) []string {
 	var out []string
@@ -38,9 +41,18 @@ func TestEnv(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "sk_live_x", vs[1].Value, "the owner may reveal")
 
-	_, err = e.c.UpdateEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: "PORT", Value: "8080"})
+	v, err := e.c.UpdateEnv(e.ctx, u, p.ID, fsa.EnvUpdate{Key: "PORT", Value: ptr("8080")})
 	require.NoError(t, err)
-	_, err = e.c.UpdateEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: "MISSING", Value: "x"})
+	assert.Equal(t, "8080", v.Value)
+	// Only the fields given change: here the secret flag; value and category stay.
+	v, err = e.c.UpdateEnv(e.ctx, u, p.ID, fsa.EnvUpdate{Key: "STRIPE_KEY", Secret: ptr(false)})
+	require.NoError(t, err)
+	assert.Equal(t, fsa.EnvVar{ProjectID: p.ID, UserID: u, Key: "STRIPE_KEY", Value: "sk_live_x", Category: "payment"},
+		fsa.EnvVar{ProjectID: v.ProjectID, UserID: v.UserID, Key: v.Key, Value: v.Value, Category: v.Category, Secret: v.Secret})
+	v, err = e.c.UpdateEnv(e.ctx, u, p.ID, fsa.EnvUpdate{Key: "STRIPE_KEY", Category: ptr("billing"), Secret: ptr(true)})
+	require.NoError(t, err)
+	assert.Equal(t, []any{"sk_live_x", "billing", true}, []any{v.Value, v.Category, v.Secret})
+	_, err = e.c.UpdateEnv(e.ctx, u, p.ID, fsa.EnvUpdate{Key: "MISSING", Value: ptr("x")})
 	require.ErrorIs(t, err, fsa.ErrNotFound)
 
 	require.NoError(t, e.c.DeleteEnv(e.ctx, u, p.ID, "PORT"))
@@ -57,12 +69,7 @@ func TestEnv(t *testing.T) {
 	assert.Equal(t, "two", vs[0].Value)
 	assert.Equal(t, "auth", vs[0].Category)
 
-	// The platform's variables cannot be touched.
-	for _, k := range []string{fsa.EnvTTYDAccessToken, fsa.EnvDatabaseURL, "ANTHROPIC_API_KEY", "FSA_X"} {
-		_, err := e.c.SetEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: k, Value: "x"})
-		require.ErrorIs(t, err, fsa.ErrInvalidArgument, k)
-		require.ErrorIs(t, e.c.DeleteEnv(e.ctx, u, p.ID, k), fsa.ErrInvalidArgument, k)
-	}
+	// (The platform's keys cannot be set or deleted: daemon/api's TestBadInput.)
 	rt, err := e.c.RuntimeEnv(e.ctx, p.ID)
 	require.NoError(t, err)
 	require.Len(t, rt, 4)
@@ -105,9 +112,46 @@ func TestUserConfigAndIdentities(t *testing.T) {
 	all, err := e.c.ListUserConfig(e.ctx, u.ID, false)
 	require.NoError(t, err)
 	require.Len(t, all, 2)
-	_, err = e.c.GetUserConfig(e.ctx, e.bob.ID, fsa.ConfigKubeconfig, true)
+	_, err = e.c.GetUserConfig(e.ctx, e.bob.ID, fsa.ConfigAnthropicBaseURL, true)
 	require.ErrorIs(t, err, fsa.ErrNotFound, "another user's config is not visible")
 	require.NoError(t, e.c.DeleteUserConfig(e.ctx, u.ID, fsa.ConfigKubeconfig))
 	_, err = e.c.GetUserConfig(e.ctx, u.ID, fsa.ConfigKubeconfig, true)
+	require.ErrorIs(t, err, fsa.ErrNotFound)
+}
+
+// UpdateUserConfig validates every setting before it writes any, and writes them in one
+// transaction.
+func TestUpdateUserConfigAllOrNothing(t *testing.T) {
+	e := newEnv(t)
+	u := e.alice.ID
+	model := fsa.UserConfig{Key: fsa.ConfigAnthropicModel, Value: "claude-x", Category: fsa.CategoryAnthropic}
+	before := e.revision()
+	for _, bad := range []fsa.UserConfig{
+		{Key: fsa.ConfigAnthropicBaseURL, Value: "ftp://example.com"},
+		{Key: fsa.ConfigAnthropicBaseURL, Value: ""},
+		{Key: "not a key", Value: "x"},
+		{Key: fsa.ConfigAnthropicSmallModel, Value: strings.Repeat("v", fsa.MaxConfigValueLen+1)},
+		model, // twice
+	} {
+		_, err := e.c.UpdateUserConfig(e.ctx, u, []fsa.UserConfig{model, bad}, nil)
+		require.ErrorIs(t, err, fsa.ErrInvalidArgument, bad.Key)
+	}
+	require.Equal(t, before, e.revision(), "nothing stored")
+
+	url := fsa.UserConfig{Key: fsa.ConfigAnthropicBaseURL, Value: "https://api.example", Category: fsa.CategoryAnthropic}
+	out, err := e.c.UpdateUserConfig(e.ctx, u, []fsa.UserConfig{model, url}, nil)
+	require.NoError(t, err)
+	require.Len(t, out, 2)
+	require.Equal(t, before+1, e.revision(), "one transaction")
+	_, err = e.c.UpdateUserConfig(e.ctx, u, []fsa.UserConfig{{Key: fsa.ConfigAnthropicModel, Value: "claude-y"}}, []string{fsa.ConfigAnthropicBaseURL, "NEVER_SET"})
+	require.NoError(t, err)
+	all, err := e.c.ListUserConfig(e.ctx, u, false)
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, c := range all {
+		got[c.Key] = c.Value
+	}
+	assert.Equal(t, map[string]string{fsa.ConfigKubeconfig: "", fsa.ConfigAnthropicModel: "claude-y"}, got, "the kubeconfig is secret")
+	_, err = e.c.UpdateUserConfig(e.ctx, "nosuchuser", nil, []string{fsa.ConfigAnthropicModel})
 	require.ErrorIs(t, err, fsa.ErrNotFound)
 }

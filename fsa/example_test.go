@@ -8,6 +8,9 @@ import (
 	"github.com/fullstackagent/fsa/store/memstore"
 )
 
+// kubeconfig stands for a user's namespace-scoped kubeconfig (YAML).
+const kubeconfig = "apiVersion: v1\nkind: Config\n"
+
 func Example() {
 	ctx := context.Background()
 	st := memstore.New()
@@ -15,6 +18,8 @@ func Example() {
 	client := fsa.New(st)
 
 	user, _ := client.CreateUser(ctx, fsa.UserSpec{Name: "Ada"})
+	// The user's Kubernetes access: projects are created in its namespace.
+	_, _ = client.SetUserConfig(ctx, user.ID, fsa.UserConfig{Key: fsa.ConfigKubeconfig, Value: kubeconfig, Category: fsa.CategoryKubeconfig, Secret: true})
 	p, err := client.CreateProject(ctx, user.ID, fsa.ProjectSpec{Name: "My Blog!"})
 	if err != nil {
 		fmt.Println(err)
@@ -54,6 +59,7 @@ func ExampleClient_SetEnv() {
 	defer st.Close()
 	client := fsa.New(st)
 	user, _ := client.CreateUser(ctx, fsa.UserSpec{Name: "Ada"})
+	_, _ = client.SetUserConfig(ctx, user.ID, fsa.UserConfig{Key: fsa.ConfigKubeconfig, Value: kubeconfig, Category: fsa.CategoryKubeconfig, Secret: true})
 	p, _ := client.CreateProject(ctx, user.ID, fsa.ProjectSpec{Name: "shop"})
 
 	_, _ = client.SetEnv(ctx, user.ID, p.ID, fsa.EnvSpec{Key: "STRIPE_KEY", Value: "sk_test_1", Category: "payment", Secret: true})

@@ -49,7 +49,19 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	e.bob, err = c.CreateUser(ctx, fsa.UserSpec{Name: "Bob"})
 	require.NoError(t, err)
+	setKubeconfig(t, ctx, c, e.alice.ID)
+	setKubeconfig(t, ctx, c, e.bob.ID)
 	return e
+}
+
+// testKubeconfig stands for a user's kubeconfig: CreateProject needs one on record, and only
+// reconcile reads it.
+const testKubeconfig = "apiVersion: v1\nkind: Config\n"
+
+func setKubeconfig(t testing.TB, ctx context.Context, c *fsa.Client, userID string) {
+	t.Helper()
+	_, err := c.SetUserConfig(ctx, userID, fsa.UserConfig{Key: fsa.ConfigKubeconfig, Value: testKubeconfig, Category: fsa.CategoryKubeconfig, Secret: true})
+	require.NoError(t, err)
 }
 
 func (e *env) revision() int64 {

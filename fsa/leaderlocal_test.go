@@ -118,6 +118,7 @@ func newLagEnv(t *testing.T) *lagEnv {
 	c := fsa.New(st, fsa.WithClock(clock.Now))
 	alice, err := c.CreateUser(ctx, fsa.UserSpec{Name: "Alice"})
 	require.NoError(t, err)
+	setKubeconfig(t, ctx, c, alice.ID)
 	st.counts()
 	return &lagEnv{ctx: ctx, st: st, c: c, alice: alice}
 }
@@ -260,7 +261,7 @@ func TestWithLeaderLocalReadReconcileReads(t *testing.T) {
 	require.Empty(t, env)
 	cfg, err := e.c.ListUserConfig(local, e.alice.ID, false)
 	require.NoError(t, err)
-	require.Empty(t, cfg)
+	require.Len(t, cfg, 1, "the kubeconfig, set before the pause")
 	_, err = e.c.Epoch(local)
 	require.NoError(t, err)
 	views, localViews, _, _ := e.st.counts()
@@ -276,5 +277,5 @@ func TestWithLeaderLocalReadReconcileReads(t *testing.T) {
 	require.NotEmpty(t, env, "the terminal token")
 	cfg, err = e.c.ListUserConfig(local, e.alice.ID, false)
 	require.NoError(t, err)
-	require.Len(t, cfg, 1)
+	require.Len(t, cfg, 2)
 }

@@ -83,9 +83,12 @@ func HostLabel(r io.Reader) (string, error) {
 	return randomString(r, 12, lowerLetters, lowerAlnum)
 }
 
-// newID returns a random 20-character id.
+// idLen is the length of the ids newID makes.
+const idLen = 20
+
+// newID returns a random idLen-character id.
 func newID(r io.Reader) (string, error) {
-	return randomString(r, 20, lowerLetters, lowerAlnum)
+	return randomString(r, idLen, lowerLetters, lowerAlnum)
 }
 
 // newToken returns a terminal access token: 32 bytes of entropy that pass the sandbox's

@@ -24,14 +24,16 @@ type ProjectList struct {
 }
 
 // CreateProject records a new project with one sandbox and one database, all CREATING, and a
-// fresh TTYD_ACCESS_TOKEN, in one transaction. A user's project names are unique among the
-// projects not being deleted (ErrAlreadyExists). It returns at once; reconcile creates the
-// Kubernetes objects.
+// fresh TTYD_ACCESS_TOKEN, in one transaction. A name is one line of 1 to MaxProjectNameLen
+// characters with at least one letter or digit (ErrInvalidArgument), unique among the user's
+// projects not being deleted (ErrAlreadyExists). The user must have a kubeconfig
+// (ConfigKubeconfig), or nothing could ever be created (ErrFailedPrecondition). It returns at
+// once; reconcile creates the Kubernetes objects.
 func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectSpec) (*Project, error) {
 	if err := validID("user id", userID); err != nil {
 		return nil, err
 	}
-	if err := validName("project name", spec.Name); err != nil {
+	if err := validProjectName(spec.Name); err != nil {
 		return nil, err
 	}
 	if err := validText("description", spec.Description, MaxDescriptionLen, false); err != nil {
@@ -97,6 +99,15 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 		if err := im.check(s, &txn, p.ID, ""); err != nil {
 			return store.Txn{}, err
 		}
+		// Without a kubeconfig nothing could ever be created; the condition keeps it until commit.
+		kc, err := s.Get(store.KindUserConfig, configID(userID, ConfigKubeconfig))
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Txn{}, fmt.Errorf("%w: user %s has no kubeconfig (setting %s): set one first", ErrFailedPrecondition, userID, ConfigKubeconfig)
+		}
+		if err != nil {
+			return store.Txn{}, err
+		}
+		txn.Conds = append(txn.Conds, cond(kc))
 		owned, err := s.List(store.KindProject, store.Filter{Owner: userID})
 		if err != nil {
 			return store.Txn{}, err

@@ -1,6 +1,7 @@
 package fsa_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -298,4 +299,60 @@ func TestWatch(t *testing.T) {
 	ev, err = all.Next()
 	require.NoError(t, err)
 	assert.Equal(t, start+1, ev.Revision, "an unscoped watch sees every user")
+}
+
+// With EveryRevision a watcher returns the transactions it cannot see too, without changes,
+// so its caller knows every revision it consumed.
+func TestWatchEveryRevision(t *testing.T) {
+	e := newEnv(t)
+	start := e.revision()
+	w, err := e.c.Watch(e.ctx, e.alice.ID, start, fsa.EveryRevision())
+	require.NoError(t, err)
+	_, err = e.c.CreateProject(e.ctx, e.bob.ID, fsa.ProjectSpec{Name: "bob's"})
+	require.NoError(t, err)
+	p := e.project("alice's")
+
+	ev, err := w.Next()
+	require.NoError(t, err)
+	assert.Equal(t, fsa.WatchEvent{Revision: start + 1}, ev, "bob's transaction, nothing of it visible")
+	assert.Equal(t, start+1, w.Revision())
+	ev, err = w.Next()
+	require.NoError(t, err)
+	assert.Equal(t, start+2, ev.Revision)
+	assert.Len(t, ev.Changes, 4, "alice's project, sandbox, database and terminal token")
+	assert.Equal(t, p.Version, ev.Revision)
+}
+
+// staleStore answers ViewStale (as raftstore does on any node) from a snapshot taken earlier.
+type staleStore struct {
+	store.Store
+	stale int64
+}
+
+func (s staleStore) ViewStale(_ context.Context, fn func(store.Snapshot) error) error {
+	return fn(staleSnapshot{s.stale})
+}
+
+type staleSnapshot struct{ rev int64 }
+
+func (s staleSnapshot) Revision() int64 { return s.rev }
+func (staleSnapshot) Get(store.Kind, string) (store.Record, error) {
+	return store.Record{}, store.ErrNotFound
+}
+func (staleSnapshot) List(store.Kind, store.Filter) ([]store.Record, error) { return nil, nil }
+func (staleSnapshot) Epoch() uint64                                         { return 0 }
+
+// LocalRevision reads the node's local state where the store has one (ViewStale), else the
+// store's revision.
+func TestLocalRevision(t *testing.T) {
+	e := newEnv(t)
+	e.project("p")
+	got, err := e.c.LocalRevision(e.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, e.revision(), got)
+
+	local := fsa.New(staleStore{Store: e.st, stale: 2})
+	got, err = local.LocalRevision(e.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), got, "this node's local state, not the leader's")
 }

@@ -34,7 +34,7 @@ func (s IdentitySpec) validate() error {
 	default:
 		return invalid("unknown identity provider %q", s.Provider)
 	}
-	if err := validName("provider user id", s.ProviderUserID); err != nil {
+	if err := validName("provider user id", s.ProviderUserID, MaxNameLen); err != nil {
 		return err
 	}
 	if len(s.Secret) > 4096 {
@@ -46,7 +46,7 @@ func (s IdentitySpec) validate() error {
 // CreateUser creates a user (and, atomically, its first identity when spec.Identity is set).
 // ErrAlreadyExists if the identity is taken.
 func (c *Client) CreateUser(ctx context.Context, spec UserSpec) (*User, error) {
-	if err := validName("user name", spec.Name); err != nil {
+	if err := validName("user name", spec.Name, MaxNameLen); err != nil {
 		return nil, err
 	}
 	if spec.Email != "" {
@@ -177,21 +177,40 @@ func (c *Client) LookupIdentity(ctx context.Context, p Provider, providerUserID 
 
 // SetUserConfig creates or replaces one of the user's settings.
 func (c *Client) SetUserConfig(ctx context.Context, userID string, cfg UserConfig) (*UserConfig, error) {
-	if err := validID("user id", userID); err != nil {
-		return nil, err
-	}
-	if !ValidEnvKey(cfg.Key) {
-		return nil, invalid("config key %q is not a valid name", truncate(cfg.Key, 40))
-	}
-	if len(cfg.Value) > MaxConfigValueLen {
-		return nil, invalid("value of %s has %d bytes; at most %d allowed", cfg.Key, len(cfg.Value), MaxConfigValueLen)
-	}
-	cat, err := normCategory(cfg.Category)
+	out, err := c.UpdateUserConfig(ctx, userID, []UserConfig{cfg}, nil)
 	if err != nil {
 		return nil, err
 	}
-	out := &UserConfig{UserID: userID, Key: cfg.Key, Value: cfg.Value, Category: cat, Secret: cfg.Secret, UpdatedAt: c.timestamp()}
-	_, err = c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
+	return out[0], nil
+}
+
+// UpdateUserConfig validates, then sets the settings in set and removes those named in remove
+// (absent or not) in one transaction. It returns the settings set.
+func (c *Client) UpdateUserConfig(ctx context.Context, userID string, set []UserConfig, remove []string) ([]*UserConfig, error) {
+	if err := validID("user id", userID); err != nil {
+		return nil, err
+	}
+	now := c.timestamp()
+	out := make([]*UserConfig, 0, len(set))
+	seen := map[string]bool{}
+	for _, cfg := range set {
+		cat, err := validConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		seen[cfg.Key] = true
+		out = append(out, &UserConfig{UserID: userID, Key: cfg.Key, Value: cfg.Value, Category: cat, Secret: cfg.Secret, UpdatedAt: now})
+	}
+	for _, key := range remove {
+		if !ValidEnvKey(key) {
+			return nil, invalid("config key %q is not a valid name", truncate(key, 40))
+		}
+		seen[key] = true
+	}
+	if len(seen) < len(set)+len(remove) {
+		return nil, invalid("a config key is given twice")
+	}
+	_, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
 		u, err := s.Get(store.KindUser, userID)
 		if errors.Is(err, store.ErrNotFound) {
 			return store.Txn{}, notFound("user", userID)
@@ -199,11 +218,28 @@ func (c *Client) SetUserConfig(ctx context.Context, userID string, cfg UserConfi
 		if err != nil {
 			return store.Txn{}, err
 		}
-		txn := store.Txn{Conds: []store.Cond{cond(u)}, Ops: []store.Op{store.Put(configRecord(out))}}
-		if cur, err := s.Get(store.KindUserConfig, configID(userID, cfg.Key)); err == nil {
+		txn := store.Txn{Conds: []store.Cond{cond(u)}}
+		for _, cfg := range out {
+			id := configID(userID, cfg.Key)
+			cur, err := s.Get(store.KindUserConfig, id)
+			if err == nil {
+				txn.Conds = append(txn.Conds, cond(cur))
+			} else if errors.Is(err, store.ErrNotFound) {
+				txn.Conds = append(txn.Conds, absent(store.KindUserConfig, id))
+			} else {
+				return store.Txn{}, err
+			}
+			txn.Ops = append(txn.Ops, store.Put(configRecord(cfg)))
+		}
+		for _, key := range remove {
+			cur, err := s.Get(store.KindUserConfig, configID(userID, key))
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return store.Txn{}, err
+			}
 			txn.Conds = append(txn.Conds, cond(cur))
-		} else {
-			txn.Conds = append(txn.Conds, absent(store.KindUserConfig, configID(userID, cfg.Key)))
+			txn.Ops = append(txn.Ops, store.Delete(store.KindUserConfig, cur.ID))
 		}
 		return txn, nil
 	})
@@ -266,22 +302,7 @@ func (c *Client) ListUserConfig(ctx context.Context, userID string, reveal bool)
 
 // DeleteUserConfig removes a setting; deleting an absent one is not an error.
 func (c *Client) DeleteUserConfig(ctx context.Context, userID, key string) error {
-	if err := validID("user id", userID); err != nil {
-		return err
-	}
-	if !ValidEnvKey(key) {
-		return invalid("config key %q is not a valid name", truncate(key, 40))
-	}
-	_, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
-		r, err := s.Get(store.KindUserConfig, configID(userID, key))
-		if errors.Is(err, store.ErrNotFound) {
-			return store.Txn{}, nil
-		}
-		if err != nil {
-			return store.Txn{}, err
-		}
-		return store.Txn{Conds: []store.Cond{cond(r)}, Ops: []store.Op{store.Delete(store.KindUserConfig, r.ID)}}, nil
-	})
+	_, err := c.UpdateUserConfig(ctx, userID, nil, []string{key})
 	return err
 }
 

@@ -1,19 +1,25 @@
 package fsa
 
 import (
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/fullstackagent/fsa/store"
 )
 
 // Input limits.
 const (
-	MaxNameLen        = 64 // runes in a project or user name
+	MaxProjectNameLen = 63 // characters, with a letter or digit among them
+	MaxNameLen        = 64 // characters in a user name or a provider's user id
 	MaxDescriptionLen = 1024
-	MaxEnvKeyLen      = 255
-	MaxEnvValueLen    = 32 << 10
-	MaxConfigValueLen = 256 << 10
-	MaxEnvVars        = 200 // per project
+	MaxEnvKeyLen      = store.MaxIDLen - idLen - 1 // bytes: a record id is "<project or user id>/<key>"
+	MaxEnvValueLen    = 64 << 10                   // bytes
+	MaxCategoryLen    = 63
+	MaxConfigValueLen = 256 << 10 // bytes, for every setting but the kubeconfig
+	MaxKubeconfigLen  = 1 << 20   // bytes
+	MaxEnvVars        = 200       // per project
 )
 
 func validText(field, s string, max int, required bool) error {
@@ -34,12 +40,24 @@ func validText(field, s string, max int, required bool) error {
 	return nil
 }
 
-func validName(field, s string) error {
-	if err := validText(field, s, MaxNameLen, true); err != nil {
+func validName(field, s string, max int) error {
+	if err := validText(field, s, max, true); err != nil {
 		return err
 	}
 	if strings.ContainsAny(s, "\n\t") {
 		return invalid("%s must be one line", field)
+	}
+	return nil
+}
+
+// validProjectName: one line of 1 to MaxProjectNameLen characters with a letter or digit of any
+// script (K8sName keeps the ASCII ones, and falls back to "project" when there are none).
+func validProjectName(s string) error {
+	if err := validName("project name", s, MaxProjectNameLen); err != nil {
+		return err
+	}
+	if !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) {
+		return invalid("project name %q has no letter or digit", s)
 	}
 	return nil
 }
@@ -110,13 +128,34 @@ func validEnvValue(key, v string) error {
 	return nil
 }
 
+// validConfig checks a setting and returns its category, defaulted.
+func validConfig(cfg UserConfig) (string, error) {
+	if !ValidEnvKey(cfg.Key) {
+		return "", invalid("config key %q is not a valid name", truncate(cfg.Key, 40))
+	}
+	max := MaxConfigValueLen
+	if cfg.Key == ConfigKubeconfig {
+		max = MaxKubeconfigLen
+	}
+	if len(cfg.Value) > max {
+		return "", invalid("value of %s has %d bytes; at most %d allowed", cfg.Key, len(cfg.Value), max)
+	}
+	if cfg.Key == ConfigAnthropicBaseURL {
+		u, err := url.Parse(cfg.Value)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return "", invalid("%s must be an http or https URL", cfg.Key)
+		}
+	}
+	return normCategory(cfg.Category)
+}
+
 // normCategory validates a category, defaulting an empty one to "general".
 func normCategory(c string) (string, error) {
 	if c == "" {
 		return CategoryGeneral, nil
 	}
-	if len(c) > 32 {
-		return "", invalid("category %q is longer than 32 characters", truncate(c, 40))
+	if len(c) > MaxCategoryLen {
+		return "", invalid("category %q is longer than %d characters", truncate(c, 40), MaxCategoryLen)
 	}
 	for i, r := range c {
 		ok := (r >= 'a' && r <= 'z') || (i > 0 && ((r >= '0' && r <= '9') || r == '-' || r == '_'))

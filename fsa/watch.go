@@ -43,13 +43,22 @@ type WatchEvent struct {
 type Watcher struct {
 	cur    *store.Cursor
 	userID string
+	every  bool
 }
 
-// Watch follows every change to userID's projects, sandboxes, databases and environment
-// variables committed after revision after (use ProjectList.Revision). With userID "" it follows
-// every user's (for reconcile and operators). If after is older than the retained window the
-// error wraps store.ErrCompacted: list again and watch from the new revision.
-func (c *Client) Watch(ctx context.Context, userID string, after int64) (*Watcher, error) {
+// WatchOption configures a Watcher.
+type WatchOption func(*Watcher)
+
+// EveryRevision makes Next return every transaction, one with nothing visible to the watcher as
+// an event without changes, so the caller knows each revision it has read up to.
+func EveryRevision() WatchOption { return func(w *Watcher) { w.every = true } }
+
+// Watch follows every change to userID's projects, sandboxes, databases, environment
+// variables and settings committed after revision after (ProjectList.Revision, or
+// LocalRevision for "now"), waiting for one the store has not reached yet. With userID "" it
+// follows every user's (for reconcile and operators). If after is older than the retained
+// window the error wraps store.ErrCompacted: list again and watch from the new revision.
+func (c *Client) Watch(ctx context.Context, userID string, after int64, opts ...WatchOption) (*Watcher, error) {
 	if userID != "" {
 		if err := validID("user id", userID); err != nil {
 			return nil, err
@@ -59,11 +68,34 @@ func (c *Client) Watch(ctx context.Context, userID string, after int64) (*Watche
 	if err != nil {
 		return nil, fmt.Errorf("watch after revision %d: %w", after, err)
 	}
-	return &Watcher{cur: cur, userID: userID}, nil
+	w := &Watcher{cur: cur, userID: userID}
+	for _, o := range opts {
+		o(w)
+	}
+	return w, nil
+}
+
+// staleViewer reads this node's local state without the leader (raftstore.Store.ViewStale).
+type staleViewer interface {
+	ViewStale(ctx context.Context, fn func(store.Snapshot) error) error
+}
+
+// LocalRevision returns the revision of the state this node's change feed follows: on
+// raftstore this node's local state, read without a round trip to the leader (a follower's
+// may lag the leader's); on other stores the store's revision. A Watch after it starts "now".
+func (c *Client) LocalRevision(ctx context.Context) (int64, error) {
+	view := c.st.View
+	if sv, ok := c.st.(staleViewer); ok {
+		view = sv.ViewStale
+	}
+	var rev int64
+	err := view(ctx, func(s store.Snapshot) error { rev = s.Revision(); return nil })
+	return rev, mapStoreErr(err)
 }
 
 // Next blocks until the next transaction with a change visible to the watcher, and returns it.
-// Transactions with nothing visible are skipped (the revision still advances, see Revision).
+// Transactions with nothing visible are skipped (the revision still advances, see Revision),
+// unless the watcher was opened with EveryRevision.
 func (w *Watcher) Next() (WatchEvent, error) {
 	for {
 		ev, err := w.cur.Next()
@@ -78,13 +110,13 @@ func (w *Watcher) Next() (WatchEvent, error) {
 			}
 			rc, ok, err := resourceChange(ch)
 			if err != nil {
-				return WatchEvent{}, err
+				return WatchEvent{}, fmt.Errorf("decode change at revision %d: %w", ev.Revision, err)
 			}
 			if ok {
 				out.Changes = append(out.Changes, rc)
 			}
 		}
-		if len(out.Changes) > 0 {
+		if len(out.Changes) > 0 || w.every {
 			return out, nil
 		}
 	}
@@ -93,10 +125,6 @@ func (w *Watcher) Next() (WatchEvent, error) {
 // Revision is the revision of the last transaction the watcher consumed (visible or not):
 // resuming after it loses nothing and repeats nothing.
 func (w *Watcher) Revision() int64 { return w.cur.Revision() }
-
-// DecodeChange turns a store change into a resource change; ok is false for records that are
-// not projects, sandboxes, databases or environment variables.
-func DecodeChange(ch store.Change) (ResourceChange, bool, error) { return resourceChange(ch) }
 
 func resourceChange(ch store.Change) (ResourceChange, bool, error) {
 	r := ch.Record

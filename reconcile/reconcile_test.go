@@ -276,7 +276,8 @@ func TestEnvReachesStatefulSet(t *testing.T) {
 	_, err := f.c.SetEnv(f.ctx, u, p.ID, fsa.EnvSpec{Key: "GREETING", Value: "hello"})
 	require.NoError(t, err)
 	f.waitK8s("added", envIs("GREETING", "hello", true))
-	_, err = f.c.UpdateEnv(f.ctx, u, p.ID, fsa.EnvSpec{Key: "GREETING", Value: "bonjour"})
+	bonjour := "bonjour"
+	_, err = f.c.UpdateEnv(f.ctx, u, p.ID, fsa.EnvUpdate{Key: "GREETING", Value: &bonjour})
 	require.NoError(t, err)
 	f.waitK8s("changed", envIs("GREETING", "bonjour", true))
 	require.NoError(t, f.c.DeleteEnv(f.ctx, u, p.ID, "GREETING"))

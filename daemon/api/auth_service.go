@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
@@ -179,8 +180,10 @@ func (s *server) requireAdmin(ctx context.Context) error {
 }
 
 // signIn returns the user linked to an external identity, creating the user (with the
-// identity, atomically) on first use.
+// identity, atomically) on first use. An email or a name the SDK refuses is not worth failing
+// the login: the email is dropped, then the name becomes "<provider>-<id>".
 func (s *server) signIn(ctx context.Context, p fsa.Provider, providerUserID, name, email string, meta map[string]string) (*fsa.User, error) {
+	fallback := strings.ToLower(string(p)) + "-" + providerUserID[:min(len(providerUserID), 8)]
 	for attempt := 0; attempt < 3; attempt++ {
 		id, err := s.c.LookupIdentity(ctx, p, providerUserID)
 		if err == nil {
@@ -196,7 +199,11 @@ func (s *server) signIn(ctx context.Context, p fsa.Provider, providerUserID, nam
 			continue // a concurrent first login created it: look it up again
 		}
 		if errors.Is(err, fsa.ErrInvalidArgument) && email != "" {
-			email = "" // an address the SDK does not accept is not worth failing the login
+			email = ""
+			continue
+		}
+		if errors.Is(err, fsa.ErrInvalidArgument) && name != fallback {
+			name = fallback
 			continue
 		}
 		return u, err

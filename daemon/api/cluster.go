@@ -85,7 +85,7 @@ func (s *clusterService) RemoveNode(ctx context.Context, req *connect.Request[fs
 		found = found || m.ID == req.Msg.Id
 	}
 	if !found {
-		return nil, fmt.Errorf("%w: no member %q", fsa.ErrNotFound, clip(req.Msg.Id, 64))
+		return nil, fmt.Errorf("%w: no member %.64q", fsa.ErrNotFound, req.Msg.Id)
 	}
 	if err := s.cluster.Remove(ctx, req.Msg.Id); err != nil {
 		return nil, err
@@ -119,7 +119,7 @@ func (s *clusterService) TransferLeadership(ctx context.Context, req *connect.Re
 			voter = voter || (m.ID == target && m.Voter)
 		}
 		if !voter {
-			return nil, fmt.Errorf("%w: no voter %q", fsa.ErrNotFound, clip(target, 64))
+			return nil, fmt.Errorf("%w: no voter %.64q", fsa.ErrNotFound, target)
 		}
 		if err := t.TransferLeadershipTo(ctx, target); err != nil {
 			return nil, err

@@ -42,31 +42,8 @@ func TestEnvironment(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "s3cr3t-value", list(false)["API_SECRET"].Value)
 	assert.Equal(t, "app", list(false)["API_SECRET"].Category)
-	_, err = alice.Env.UpdateEnv(e.ctx, connect.NewRequest(&fsav1.UpdateEnvRequest{ProjectId: p.Id, Key: "MISSING", Value: ptr("x")}))
-	requireCode(t, err, connect.CodeNotFound)
 
-	for _, tc := range []struct {
-		name string
-		req  *fsav1.SetEnvRequest
-	}{
-		{"platform key", &fsav1.SetEnvRequest{ProjectId: p.Id, Key: "DATABASE_URL", Value: "x"}},
-		{"anthropic key", &fsav1.SetEnvRequest{ProjectId: p.Id, Key: "ANTHROPIC_API_KEY", Value: "x"}},
-		{"bad key", &fsav1.SetEnvRequest{ProjectId: p.Id, Key: "1BAD", Value: "x"}},
-		{"huge value", &fsav1.SetEnvRequest{ProjectId: p.Id, Key: "BIG", Value: strings.Repeat("v", 70<<10)}},
-		{"bad category", &fsav1.SetEnvRequest{ProjectId: p.Id, Key: "OK", Value: "x", Category: "Not OK"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			before := e.revision()
-			_, err := alice.Env.SetEnv(e.ctx, connect.NewRequest(tc.req))
-			requireCode(t, err, connect.CodeInvalidArgument)
-			assert.Equal(t, before, e.revision())
-		})
-	}
-	_, err = alice.Env.UpdateEnv(e.ctx, connect.NewRequest(&fsav1.UpdateEnvRequest{ProjectId: p.Id, Key: "TTYD_ACCESS_TOKEN", Value: ptr("x")}))
-	requireCode(t, err, connect.CodeInvalidArgument)
-	_, err = alice.Env.DeleteEnv(e.ctx, connect.NewRequest(&fsav1.DeleteEnvRequest{ProjectId: p.Id, Key: "TTYD_ACCESS_TOKEN"}))
-	requireCode(t, err, connect.CodeInvalidArgument)
-
+	// (Bad keys, values, categories and batches: TestBadInput.)
 	batch, err := alice.Env.SetEnvBatch(e.ctx, connect.NewRequest(&fsav1.SetEnvBatchRequest{ProjectId: p.Id, Category: "app", Replace: true,
 		Vars: []*fsav1.EnvVarSpec{{Key: "A", Value: "1"}, {Key: "B", Value: "hidden-b", Secret: true}}}))
 	require.NoError(t, err)
@@ -78,11 +55,6 @@ func TestEnvironment(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"A", "B", "MODE", "TTYD_ACCESS_TOKEN"}, keys, "API_SECRET (category app) was replaced")
-	before := e.revision()
-	_, err = alice.Env.SetEnvBatch(e.ctx, connect.NewRequest(&fsav1.SetEnvBatchRequest{ProjectId: p.Id, Vars: []*fsav1.EnvVarSpec{{Key: "C", Value: "1"}, {Key: "C", Value: "2"}}}))
-	requireCode(t, err, connect.CodeInvalidArgument)
-	assert.Equal(t, before, e.revision())
-
 	_, err = alice.Env.DeleteEnv(e.ctx, connect.NewRequest(&fsav1.DeleteEnvRequest{ProjectId: p.Id, Key: "MODE"}))
 	require.NoError(t, err)
 	_, err = alice.Env.DeleteEnv(e.ctx, connect.NewRequest(&fsav1.DeleteEnvRequest{ProjectId: p.Id, Key: "MODE"}))
@@ -128,8 +100,6 @@ func TestUserConfig(t *testing.T) {
 	got, err := alice.Config.GetAnthropicSettings(e.ctx, connect.NewRequest(&fsav1.GetAnthropicSettingsRequest{RevealSecrets: true}))
 	require.NoError(t, err)
 	assert.Equal(t, "sk-ant-SECRET", got.Msg.Settings.ApiKey)
-	_, err = alice.Config.SetAnthropicSettings(e.ctx, connect.NewRequest(&fsav1.SetAnthropicSettingsRequest{BaseUrl: ptr("ftp://x")}))
-	requireCode(t, err, connect.CodeInvalidArgument)
 	// An empty value clears a setting; absent fields stay.
 	st, err = alice.Config.SetAnthropicSettings(e.ctx, connect.NewRequest(&fsav1.SetAnthropicSettingsRequest{Model: ptr("")}))
 	require.NoError(t, err)

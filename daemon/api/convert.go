@@ -93,6 +93,26 @@ func toKind(k fsa.ResourceKind) fsav1.ResourceKind {
 	return fsav1.ResourceKind_RESOURCE_KIND_UNSPECIFIED
 }
 
+// toWatchMessage converts a project, sandbox or database change; nil for the other kinds
+// (environment and configuration changes are not part of the WatchProjects stream).
+func toWatchMessage(revision int64, ch fsa.ResourceChange) *fsav1.WatchProjectsResponse {
+	msg := &fsav1.WatchProjectsResponse{Revision: rev(revision), Type: fsav1.EventType_EVENT_TYPE_PUT, Kind: toKind(ch.Kind)}
+	if ch.Deleted {
+		msg.Type = fsav1.EventType_EVENT_TYPE_DELETE
+	}
+	switch ch.Kind {
+	case fsa.ResourceProject:
+		msg.Resource = &fsav1.WatchProjectsResponse_Project{Project: toProject(ch.Project)}
+	case fsa.ResourceSandbox:
+		msg.Resource = &fsav1.WatchProjectsResponse_Sandbox{Sandbox: toSandbox(ch.Sandbox)}
+	case fsa.ResourceDatabase:
+		msg.Resource = &fsav1.WatchProjectsResponse_Database{Database: toDatabase(ch.Database)}
+	default:
+		return nil
+	}
+	return msg
+}
+
 func toExplanation(e *fsa.Explanation) *fsav1.Explanation {
 	out := &fsav1.Explanation{ProjectId: e.Project.ID, ProjectStatus: toStatus(e.Project.Status)}
 	// The revision the explanation reflects: the newest change among the records it read.

@@ -3,9 +3,12 @@
 // (grpc.health.v1.Health), server reflection (v1 and v1alpha) and an RPC latency histogram.
 //
 // [NewHandler] builds the handler from an [fsa.Client] and [Options]. Handlers are one struct
-// per service, mounted with the generated fsav1connect constructors; they convert between
-// fsa's types and the wire types in convert.go and never choose an error code themselves:
-// every error is mapped to a Connect code in errors.go (errorMapper.toConnect).
+// per service, mounted with the generated fsav1connect constructors. A handler decodes the
+// request, calls the SDK and encodes the result (convert.go): every product rule is the SDK's,
+// and TestBadInput sends one table of bad inputs through both. Only wire and daemon concerns
+// stay here: message size and rate limits, sessions and sign-in, page tokens, parsing a
+// kubeconfig (client-go), cluster membership. Handlers never choose an error code: every
+// error is mapped to a Connect code in errors.go (errorMapper.toConnect).
 //
 // # Authentication
 //
@@ -56,7 +59,9 @@
 //
 // # Watch
 //
-// WatchProjects reads the store's change feed from the client's revision and forwards the
-// caller's project, sandbox and database changes, PROGRESS messages when caught up and while
-// idle, and resync_required (then ends) when the revision was compacted away.
+// WatchProjects follows the caller's fsa.Client.Watch, with fsa.EveryRevision, from the
+// client's revision or "now" (fsa.Client.LocalRevision: this node's head, no leader round
+// trip). It forwards project, sandbox and database changes, PROGRESS messages when caught up
+// and while idle (at the last revision read, visible or not), and resync_required (then ends)
+// when the revision was compacted away.
 package api

@@ -24,8 +24,7 @@ var (
 	errUnauthenticated = errors.New("unauthenticated")
 	// errRateLimited: the caller sent more requests than its rate limit allows.
 	errRateLimited = errors.New("rate limit exceeded")
-	// errUnavailable: a dependency (GitHub) cannot be reached, or the node lags behind the
-	// revision the client asks for.
+	// errUnavailable: a dependency (GitHub) cannot be reached.
 	errUnavailable = errors.New("unavailable")
 )
 

@@ -7,9 +7,9 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/store/memstore"
 )
 
@@ -25,34 +25,22 @@ func checkOutcome(t *testing.T, e *env, before int64, err error) {
 	}
 }
 
-func fuzzEnv(f *testing.F) (*env, *user) {
-	e := newEnvOn(f, context.Background(), memstore.New())
-	u := e.signUp("fuzzer")
-	_, err := u.Config.SetKubeconfig(e.ctx, connect.NewRequest(&fsav1.SetKubeconfigRequest{Kubeconfig: kubeconfig("fz")}))
-	require.NoError(f, err)
-	return e, u
-}
+// The fuzz targets send each input through the SDK and through the RPC, as TestBadInput's
+// rows (bothWays.check): the outcomes must agree, and a refused input stores nothing.
 
 func FuzzCreateProject(f *testing.F) {
 	for _, s := range [][3]string{{"shop", "", ""}, {"", "", ""}, {"---", "d", "k"}, {"a\x00b", "", ""}, {"ü日本", "\n", "key with space"},
 		{"x", "", "\x7f"}, {string(make([]byte, 70)), "", ""}} {
 		f.Add(s[0], s[1], s[2])
 	}
-	e, u := fuzzEnv(f)
+	b := newBothWays(newEnvOn(f, context.Background(), memstore.New()))
 	f.Fuzz(func(t *testing.T, name, desc, key string) {
 		if !utf8.ValidString(name) || !utf8.ValidString(desc) || !utf8.ValidString(key) {
 			t.Skip("protobuf strings are UTF-8; the client refuses to send others")
 		}
-		before := revisionOf(t, e)
-		resp, err := u.Project.CreateProject(e.ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: name, Description: desc, IdempotencyKey: key}))
-		checkOutcome(t, e, before, err)
-		if err == nil && key == "" {
-			// (With a key, a replay returns the project of the key's first call.)
-			assert.Equal(t, name, resp.Msg.Project.Name)
-		}
-		if err == nil {
-			assert.NotEmpty(t, resp.Msg.Project.K8SName)
-		}
+		b.check(t, func(ctx context.Context, c caller, tn *tenant) error {
+			return c.createProject(ctx, tn.user, name, desc, key)
+		})
 	})
 }
 
@@ -60,18 +48,17 @@ func FuzzSetEnv(f *testing.F) {
 	for _, s := range [][3]string{{"KEY", "v", ""}, {"1X", "", ""}, {"DATABASE_URL", "x", "app"}, {"K", "a\x00b", "Cat"}, {"", "", ""}} {
 		f.Add(s[0], s[1], s[2], false)
 	}
-	e, u := fuzzEnv(f)
-	p := e.project(u, "target")
+	b := newBothWays(newEnvOn(f, context.Background(), memstore.New()))
 	f.Fuzz(func(t *testing.T, key, value, category string, secret bool) {
 		if !utf8.ValidString(key) || !utf8.ValidString(value) || !utf8.ValidString(category) {
 			t.Skip("protobuf strings are UTF-8")
 		}
-		before := revisionOf(t, e)
-		_, err := u.Env.SetEnv(e.ctx, connect.NewRequest(&fsav1.SetEnvRequest{ProjectId: p.Id, Key: key, Value: value, Category: category, Secret: secret}))
-		checkOutcome(t, e, before, err)
-		before = revisionOf(t, e)
-		_, err = u.Env.UpdateEnv(e.ctx, connect.NewRequest(&fsav1.UpdateEnvRequest{ProjectId: p.Id, Key: key, Category: &category}))
-		checkOutcome(t, e, before, err)
+		b.check(t, func(ctx context.Context, c caller, tn *tenant) error {
+			return c.setEnv(ctx, tn.user, tn.project, fsa.EnvSpec{Key: key, Value: value, Category: category, Secret: secret}, "")
+		})
+		b.check(t, func(ctx context.Context, c caller, tn *tenant) error {
+			return c.updateEnv(ctx, tn.user, tn.project, fsa.EnvUpdate{Key: key, Category: &category}, "")
+		})
 	})
 }
 

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -249,4 +250,18 @@ func TestSealosLoginRejected(t *testing.T) {
 	_, err := off.clients("").Auth.SealosLogin(off.ctx, connect.NewRequest(&fsav1.SealosLoginRequest{SealosToken: sealosToken(t, sealosSecret, sealosClaims())}))
 	requireCode(t, err, connect.CodeFailedPrecondition)
 	assert.False(t, strings.Contains(err.Error(), sealosSecret))
+}
+
+// A name the SDK refuses (too long, a control character, none) does not fail a Sealos login:
+// the user is named after the provider and its id.
+func TestSealosLoginFallbackName(t *testing.T) {
+	e := newEnv(t, withSealos(""))
+	for i, name := range []string{strings.Repeat("n", fsa.MaxNameLen+1), "bad\x1bname", ""} {
+		claims := sealosClaims()
+		claims["userUid"] = fmt.Sprintf("uid-%d-abcdef", i)
+		claims["userCrName"] = name
+		resp, err := e.clients("").Auth.SealosLogin(e.ctx, connect.NewRequest(&fsav1.SealosLoginRequest{SealosToken: sealosToken(t, sealosSecret, claims)}))
+		require.NoError(t, err, "%q", name)
+		assert.Equal(t, fmt.Sprintf("sealos-uid-%d-ab", i), resp.Msg.Session.User.Name)
+	}
 }

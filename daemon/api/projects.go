@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"math"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"connectrpc.com/connect"
 
@@ -22,35 +20,10 @@ import (
 type projectService struct{ *server }
 
 const (
-	maxProjectNameLen   = 63
-	defaultPageSize     = 100
-	maxPageSize         = 1000
-	maxPageTokenLen     = 512
-	maxIdempotencyKeyLn = fsa.MaxIdempotencyKeyLen
+	defaultPageSize = 100
+	maxPageSize     = 1000
+	maxPageTokenLen = 512
 )
-
-// withKey puts a request's idempotency key into ctx for the SDK.
-func withKey(ctx context.Context, key string) (context.Context, error) {
-	if key == "" {
-		return ctx, nil
-	}
-	if len(key) > maxIdempotencyKeyLn {
-		return ctx, fmt.Errorf("%w: idempotency key longer than %d bytes", fsa.ErrInvalidArgument, maxIdempotencyKeyLn)
-	}
-	return fsa.WithIdempotencyKey(ctx, key), nil
-}
-
-func validProjectName(name string) error {
-	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxProjectNameLen {
-		return fmt.Errorf("%w: project name must be 1 to %d characters", fsa.ErrInvalidArgument, maxProjectNameLen)
-	}
-	for _, r := range name {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: project name must contain a letter or digit", fsa.ErrInvalidArgument)
-}
 
 func (s *projectService) CreateProject(ctx context.Context, req *connect.Request[fsav1.CreateProjectRequest]) (*connect.Response[fsav1.CreateProjectResponse], error) {
 	c, err := callerFrom(ctx)
@@ -58,26 +31,7 @@ func (s *projectService) CreateProject(ctx context.Context, req *connect.Request
 		return nil, err
 	}
 	m := req.Msg
-	if err := validProjectName(m.Name); err != nil {
-		return nil, err
-	}
-	ctx, err = withKey(ctx, m.IdempotencyKey)
-	if err != nil {
-		return nil, err
-	}
-	// Fail fast: without a kubeconfig nothing could ever be created. (Names are unique per
-	// user: the SDK checks that atomically.) The leader's local state answers, without a
-	// quorum round; a miss is confirmed on a linearizable read before the call is refused.
-	_, err = s.c.GetUserConfig(fsa.WithLeaderLocalRead(ctx), c.user.ID, fsa.ConfigKubeconfig, false)
-	if errors.Is(err, fsa.ErrNotFound) {
-		_, err = s.c.GetUserConfig(ctx, c.user.ID, fsa.ConfigKubeconfig, false)
-	}
-	if errors.Is(err, fsa.ErrNotFound) {
-		return nil, fmt.Errorf("%w: no kubeconfig configured: set one with UserConfigService.SetKubeconfig first", fsa.ErrFailedPrecondition)
-	} else if err != nil {
-		return nil, err
-	}
-	p, err := s.c.CreateProject(ctx, c.user.ID, fsa.ProjectSpec{Name: m.Name, Description: m.Description})
+	p, err := s.c.CreateProject(fsa.WithIdempotencyKey(ctx, m.IdempotencyKey), c.user.ID, fsa.ProjectSpec{Name: m.Name, Description: m.Description})
 	if err != nil {
 		return nil, err
 	}
@@ -193,11 +147,7 @@ func (s *projectService) act(ctx context.Context, id, key string, fn func(contex
 	if err != nil {
 		return nil, err
 	}
-	ctx, err = withKey(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	p, err := fn(ctx, c.user.ID, id)
+	p, err := fn(fsa.WithIdempotencyKey(ctx, key), c.user.ID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -233,11 +183,7 @@ func (s *projectService) RotateTerminalToken(ctx context.Context, req *connect.R
 	if err != nil {
 		return nil, err
 	}
-	kctx, err := withKey(ctx, req.Msg.IdempotencyKey)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.c.RotateTerminalToken(kctx, c.user.ID, req.Msg.ProjectId); err != nil {
+	if err := s.c.RotateTerminalToken(fsa.WithIdempotencyKey(ctx, req.Msg.IdempotencyKey), c.user.ID, req.Msg.ProjectId); err != nil {
 		return nil, err
 	}
 	out := &fsav1.RotateTerminalTokenResponse{}
@@ -252,37 +198,33 @@ func (s *projectService) RotateTerminalToken(ctx context.Context, req *connect.R
 	return connect.NewResponse(out), nil
 }
 
-// WatchProjects follows the store's change feed from the client's revision, forwarding the
-// caller's project, sandbox and database changes. It reads the feed itself (rather than
-// through fsa.Watcher) so that it sees every revision, visible or not, and can report exact
-// PROGRESS revisions while idle.
+// WatchProjects follows the SDK's watch of the caller's changes with fsa.EveryRevision, so that
+// every revision, visible or not, advances what its PROGRESS messages report.
 func (s *projectService) WatchProjects(ctx context.Context, req *connect.Request[fsav1.WatchProjectsRequest], stream *connect.ServerStream[fsav1.WatchProjectsResponse]) error {
 	c, err := callerFrom(ctx)
 	if err != nil {
 		return err
 	}
-	userID := c.user.ID
-	view := localView(s.c.Store())
-	var head int64
-	if err := view(ctx, func(snap store.Snapshot) error { head = snap.Revision(); return nil }); err != nil {
+	head, err := s.c.LocalRevision(ctx)
+	if err != nil {
 		return err
 	}
 	from := head
 	if req.Msg.FromRevision > 0 {
 		// A revision this node has not applied yet (the client wrote or listed on another
-		// node, or a moment ago here) is waited for by the store's Watch.
+		// node, or a moment ago here) is waited for by the watch.
 		from = int64(min(req.Msg.FromRevision, math.MaxInt64))
 	}
 	resync := func() error {
-		var cur int64
-		if err := view(ctx, func(snap store.Snapshot) error { cur = snap.Revision(); return nil }); err != nil {
+		cur, err := s.c.LocalRevision(ctx)
+		if err != nil {
 			return err
 		}
 		return stream.Send(&fsav1.WatchProjectsResponse{Revision: rev(cur), ResyncRequired: true})
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cur, err := s.c.Store().Watch(wctx, from)
+	w, err := s.c.Watch(wctx, c.user.ID, from, fsa.EveryRevision())
 	if errors.Is(err, store.ErrCompacted) {
 		return resync()
 	}
@@ -291,7 +233,7 @@ func (s *projectService) WatchProjects(ctx context.Context, req *connect.Request
 	}
 
 	type next struct {
-		ev  store.Event
+		ev  fsa.WatchEvent
 		err error
 	}
 	events := make(chan next)
@@ -299,7 +241,7 @@ func (s *projectService) WatchProjects(ctx context.Context, req *connect.Request
 	go func() { // owned by this call: ends when wctx is cancelled (deferred), waited for below
 		defer close(done)
 		for {
-			ev, err := cur.Next()
+			ev, err := w.Next()
 			select {
 			case events <- next{ev, err}:
 			case <-wctx.Done():
@@ -339,13 +281,11 @@ func (s *projectService) WatchProjects(ctx context.Context, req *connect.Request
 			if n.err != nil {
 				return n.err
 			}
-			msgs, err := watchMessages(userID, n.ev)
-			if err != nil {
-				return err
-			}
-			for _, msg := range msgs {
-				if err := stream.Send(msg); err != nil {
-					return err
+			for _, ch := range n.ev.Changes {
+				if msg := toWatchMessage(n.ev.Revision, ch); msg != nil {
+					if err := stream.Send(msg); err != nil {
+						return err
+					}
 				}
 			}
 			last = n.ev.Revision
@@ -357,52 +297,4 @@ func (s *projectService) WatchProjects(ctx context.Context, req *connect.Request
 			}
 		}
 	}
-}
-
-// staleViewer is a store that can read its local state without asking the leader
-// (raftstore.Store.ViewStale). A watch follows the local change feed, so it reads the local
-// head too.
-type staleViewer interface {
-	ViewStale(ctx context.Context, fn func(store.Snapshot) error) error
-}
-
-func localView(st store.Store) func(context.Context, func(store.Snapshot) error) error {
-	if sv, ok := st.(staleViewer); ok {
-		return sv.ViewStale
-	}
-	return st.View
-}
-
-// watchMessages returns the messages for the user's project, sandbox and database changes in
-// one store event.
-func watchMessages(userID string, ev store.Event) ([]*fsav1.WatchProjectsResponse, error) {
-	var out []*fsav1.WatchProjectsResponse
-	for _, ch := range ev.Changes {
-		if ch.Record.Owner != userID {
-			continue
-		}
-		rc, ok, err := fsa.DecodeChange(ch)
-		if err != nil {
-			return nil, fmt.Errorf("decode change at revision %d: %w", ev.Revision, err)
-		}
-		if !ok {
-			continue
-		}
-		msg := &fsav1.WatchProjectsResponse{Revision: rev(ev.Revision), Type: fsav1.EventType_EVENT_TYPE_PUT, Kind: toKind(rc.Kind)}
-		if rc.Deleted {
-			msg.Type = fsav1.EventType_EVENT_TYPE_DELETE
-		}
-		switch rc.Kind {
-		case fsa.ResourceProject:
-			msg.Resource = &fsav1.WatchProjectsResponse_Project{Project: toProject(rc.Project)}
-		case fsa.ResourceSandbox:
-			msg.Resource = &fsav1.WatchProjectsResponse_Sandbox{Sandbox: toSandbox(rc.Sandbox)}
-		case fsa.ResourceDatabase:
-			msg.Resource = &fsav1.WatchProjectsResponse_Database{Database: toDatabase(rc.Database)}
-		default:
-			continue // environment and configuration changes are not part of this stream
-		}
-		out = append(out, msg)
-	}
-	return out, nil
 }

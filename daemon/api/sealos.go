@@ -49,9 +49,6 @@ func (s *authService) SealosLogin(ctx context.Context, req *connect.Request[fsav
 		}
 	}
 	name := claimString(claims, sealosNameClaims)
-	if name == "" || len(name) > fsa.MaxNameLen {
-		name = "sealos-" + id[:min(len(id), 8)]
-	}
 	meta := map[string]string{}
 	if ns := claimString(claims, sealosNamespaceClaims); ns != "" {
 		meta["namespace"] = ns

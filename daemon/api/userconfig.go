@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 
 	"connectrpc.com/connect"
 	"k8s.io/client-go/tools/clientcmd"
@@ -18,19 +17,14 @@ import (
 // configuration: no request names a user.
 type userConfigService struct{ *server }
 
-const maxKubeconfigBytes = 1 << 20
-
 type kubeInfo struct{ context, namespace, server string }
 
 // parseKubeconfig checks that text is a kubeconfig fsa can use (k8s.ParseKubeconfig) and
-// describes its current context. Errors never quote the text.
+// describes its current context. Errors never quote the text. (Its size is the SDK's rule.)
 func parseKubeconfig(text string) (kubeInfo, error) {
-	if len(text) > maxKubeconfigBytes {
-		return kubeInfo{}, fmt.Errorf("%w: kubeconfig is over 1 MiB", fsa.ErrInvalidArgument)
-	}
 	cfg, ns, err := k8s.ParseKubeconfig([]byte(text))
 	if err != nil {
-		return kubeInfo{}, fmt.Errorf("%w: kubeconfig is not valid: %s", fsa.ErrInvalidArgument, clip(err.Error(), 200))
+		return kubeInfo{}, fmt.Errorf("%w: kubeconfig is not valid: %.200s", fsa.ErrInvalidArgument, err.Error())
 	}
 	raw, err := clientcmd.Load([]byte(text))
 	if err != nil {
@@ -116,21 +110,16 @@ func (s *userConfigService) GetAnthropicSettings(ctx context.Context, req *conne
 	return connect.NewResponse(&fsav1.GetAnthropicSettingsResponse{Settings: st}), nil
 }
 
-// SetAnthropicSettings writes each present field (an empty one deletes the setting). The
-// fields are written one after another, not atomically; all are validated first.
+// SetAnthropicSettings writes the present fields (an empty one deletes) in one SDK call.
 func (s *userConfigService) SetAnthropicSettings(ctx context.Context, req *connect.Request[fsav1.SetAnthropicSettingsRequest]) (*connect.Response[fsav1.SetAnthropicSettingsResponse], error) {
 	c, err := callerFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
 	m := req.Msg
-	if m.BaseUrl != nil && *m.BaseUrl != "" {
-		u, err := url.Parse(*m.BaseUrl)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("%w: base_url must be an http or https URL", fsa.ErrInvalidArgument)
-		}
-	}
-	writes := []struct {
+	var set []fsa.UserConfig
+	var remove []string
+	for _, f := range []struct {
 		key    string
 		val    *string
 		secret bool
@@ -139,24 +128,17 @@ func (s *userConfigService) SetAnthropicSettings(ctx context.Context, req *conne
 		{fsa.ConfigAnthropicBaseURL, m.BaseUrl, false},
 		{fsa.ConfigAnthropicModel, m.Model, false},
 		{fsa.ConfigAnthropicSmallModel, m.SmallFastModel, false},
-	}
-	for _, w := range writes {
-		if w.val != nil && len(*w.val) > fsa.MaxConfigValueLen {
-			return nil, fmt.Errorf("%w: value of %s is too long", fsa.ErrInvalidArgument, w.key)
-		}
-	}
-	for _, w := range writes {
+	} {
 		switch {
-		case w.val == nil:
-		case *w.val == "":
-			if err := s.c.DeleteUserConfig(ctx, c.user.ID, w.key); err != nil {
-				return nil, err
-			}
+		case f.val == nil:
+		case *f.val == "":
+			remove = append(remove, f.key)
 		default:
-			if _, err := s.c.SetUserConfig(ctx, c.user.ID, fsa.UserConfig{Key: w.key, Value: *w.val, Category: fsa.CategoryAnthropic, Secret: w.secret}); err != nil {
-				return nil, err
-			}
+			set = append(set, fsa.UserConfig{Key: f.key, Value: *f.val, Category: fsa.CategoryAnthropic, Secret: f.secret})
 		}
+	}
+	if _, err := s.c.UpdateUserConfig(ctx, c.user.ID, set, remove); err != nil {
+		return nil, err
 	}
 	st, err := s.anthropicSettings(ctx, c.user.ID, false)
 	if err != nil {

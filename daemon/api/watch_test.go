@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,4 +212,52 @@ func TestWatchAheadOfNode(t *testing.T) {
 	far := openWatch(t, e, alice, uint64(e.revision())+store.DefaultRetention+1)
 	assert.False(t, far.stream.Receive())
 	requireCode(t, far.stream.Err(), connect.CodeUnavailable)
+}
+
+// laggingNode is a store whose ViewStale (raftstore's read of a node's local state, as on a
+// follower) sees the revision the test froze, behind the store's own.
+type laggingNode struct {
+	store.Store
+	local atomic.Int64
+}
+
+func (s *laggingNode) ViewStale(ctx context.Context, fn func(store.Snapshot) error) error {
+	return s.Store.View(ctx, func(snap store.Snapshot) error { return fn(snapshotAt{snap, s.local.Load()}) })
+}
+
+type snapshotAt struct {
+	store.Snapshot
+	rev int64
+}
+
+func (s snapshotAt) Revision() int64 { return s.rev }
+
+// TestWatchFromNowReadsLocalState: "from now" is this node's local head (a follower's own
+// state, no leader round trip), and the changes after it follow.
+func TestWatchFromNowReadsLocalState(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	st := &laggingNode{Store: memstore.New()}
+	e := newEnvOn(t, ctx, st)
+	alice := e.signUp("alice")
+	local := e.revision()
+	st.local.Store(local)
+	p := e.project(alice, "p")
+	require.Greater(t, p.Version, uint64(local))
+
+	w := openWatch(t, e, alice, 0)
+	m := w.next()
+	require.Equal(t, fsav1.EventType_EVENT_TYPE_PROGRESS, m.Type)
+	require.Equal(t, uint64(local), m.Revision, "the local head, not the store's")
+	assert.Contains(t, ids(w.events(3)), seen{rev: p.Version, kind: fsav1.ResourceKind_RESOURCE_KIND_PROJECT, id: p.Id})
+}
+
+// TestWatchProgressCountsEveryRevision: another user's transactions are not sent, but they
+// advance the revision an idle stream's PROGRESS reports (its resume point).
+func TestWatchProgressCountsEveryRevision(t *testing.T) {
+	e := newEnv(t, func(o *api.Options) { o.WatchProgressInterval = 10 * time.Millisecond })
+	alice, bob := e.signUp("alice"), e.signUp("bob")
+	w := openWatch(t, e, alice, uint64(e.revision()))
+	p := e.project(bob, "bob's")
+	assert.Empty(t, w.until(p.Version), "nothing of bob's is sent to alice")
 }

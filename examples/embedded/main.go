@@ -31,6 +31,9 @@ type options struct {
 	timeout    time.Duration
 }
 
+// placeholderKubeconfig is stored for the demo user when no -kubeconfig is given.
+const placeholderKubeconfig = "apiVersion: v1\nkind: Config\n# placeholder: no cluster\n"
+
 func main() {
 	var o options
 	flag.StringVar(&o.data, "data", filepath.Join(os.TempDir(), "fsa-embedded.db"), "bbolt file to keep state in")
@@ -63,11 +66,21 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	if err != nil {
 		return err
 	}
+	// A project needs its user's kubeconfig on record. Without -kubeconfig a demo user that has
+	// none gets a placeholder with no cluster behind it: the intent is recorded, and nothing
+	// reconciles it.
+	kc := []byte(placeholderKubeconfig)
 	if o.kubeconfig != "" {
-		kc, err := os.ReadFile(o.kubeconfig)
-		if err != nil {
-			return fmt.Errorf("read kubeconfig: %w", err)
-		}
+		kc, err = os.ReadFile(o.kubeconfig)
+	} else if _, err = client.GetUserConfig(ctx, user.ID, fsa.ConfigKubeconfig, false); err == nil {
+		kc = nil // keep the one on record
+	} else if errors.Is(err, fsa.ErrNotFound) {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	if kc != nil {
 		if _, err := client.SetUserConfig(ctx, user.ID, fsa.UserConfig{Key: fsa.ConfigKubeconfig, Value: string(kc),
 			Category: fsa.CategoryKubeconfig, Secret: true}); err != nil {
 			return err

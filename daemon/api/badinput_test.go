@@ -1,0 +1,336 @@
+package api_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/daemon/api"
+	"github.com/fullstackagent/fsa/fsa"
+)
+
+// caller makes one call as a user, through the SDK or through the RPC. Its methods take the
+// SDK's inputs; the RPC one sends them as the wire requests that carry them.
+type caller interface {
+	createProject(ctx context.Context, u *user, name, desc, key string) error
+	getProject(ctx context.Context, u *user, id string) error
+	startProject(ctx context.Context, u *user, id string) error
+	stopProject(ctx context.Context, u *user, id, key string) error
+	setEnv(ctx context.Context, u *user, projectID string, spec fsa.EnvSpec, key string) error
+	updateEnv(ctx context.Context, u *user, projectID string, up fsa.EnvUpdate, key string) error
+	deleteEnv(ctx context.Context, u *user, projectID, envKey string) error
+	setEnvBatch(ctx context.Context, u *user, projectID, category string, vars []fsa.EnvSpec, replace bool, key string) error
+	// setAnthropic sets one of the Anthropic settings (fsa.ConfigAnthropic*).
+	setAnthropic(ctx context.Context, u *user, configKey, value string) error
+}
+
+type sdkCaller struct{ c *fsa.Client }
+
+func (s sdkCaller) createProject(ctx context.Context, u *user, name, desc, key string) error {
+	_, err := s.c.CreateProject(fsa.WithIdempotencyKey(ctx, key), u.ID, fsa.ProjectSpec{Name: name, Description: desc})
+	return err
+}
+
+func (s sdkCaller) getProject(ctx context.Context, u *user, id string) error {
+	_, err := s.c.GetProject(ctx, u.ID, id)
+	return err
+}
+
+func (s sdkCaller) startProject(ctx context.Context, u *user, id string) error {
+	_, err := s.c.StartProject(ctx, u.ID, id)
+	return err
+}
+
+func (s sdkCaller) stopProject(ctx context.Context, u *user, id, key string) error {
+	_, err := s.c.StopProject(fsa.WithIdempotencyKey(ctx, key), u.ID, id)
+	return err
+}
+
+func (s sdkCaller) setEnv(ctx context.Context, u *user, projectID string, spec fsa.EnvSpec, key string) error {
+	_, err := s.c.SetEnv(fsa.WithIdempotencyKey(ctx, key), u.ID, projectID, spec)
+	return err
+}
+
+func (s sdkCaller) updateEnv(ctx context.Context, u *user, projectID string, up fsa.EnvUpdate, key string) error {
+	_, err := s.c.UpdateEnv(fsa.WithIdempotencyKey(ctx, key), u.ID, projectID, up)
+	return err
+}
+
+func (s sdkCaller) deleteEnv(ctx context.Context, u *user, projectID, envKey string) error {
+	return s.c.DeleteEnv(ctx, u.ID, projectID, envKey)
+}
+
+func (s sdkCaller) setEnvBatch(ctx context.Context, u *user, projectID, category string, vars []fsa.EnvSpec, replace bool, key string) error {
+	_, err := s.c.SetEnvBatch(fsa.WithIdempotencyKey(ctx, key), u.ID, projectID, category, vars, replace)
+	return err
+}
+
+func (s sdkCaller) setAnthropic(ctx context.Context, u *user, configKey, value string) error {
+	_, err := s.c.SetUserConfig(ctx, u.ID, fsa.UserConfig{Key: configKey, Value: value, Category: fsa.CategoryAnthropic})
+	return err
+}
+
+type rpcCaller struct{}
+
+func (rpcCaller) createProject(ctx context.Context, u *user, name, desc, key string) error {
+	_, err := u.Project.CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: name, Description: desc, IdempotencyKey: key}))
+	return err
+}
+
+func (rpcCaller) getProject(ctx context.Context, u *user, id string) error {
+	_, err := u.Project.GetProject(ctx, connect.NewRequest(&fsav1.GetProjectRequest{Id: id}))
+	return err
+}
+
+func (rpcCaller) startProject(ctx context.Context, u *user, id string) error {
+	_, err := u.Project.StartProject(ctx, connect.NewRequest(&fsav1.StartProjectRequest{Id: id}))
+	return err
+}
+
+func (rpcCaller) stopProject(ctx context.Context, u *user, id, key string) error {
+	_, err := u.Project.StopProject(ctx, connect.NewRequest(&fsav1.StopProjectRequest{Id: id, IdempotencyKey: key}))
+	return err
+}
+
+func (rpcCaller) setEnv(ctx context.Context, u *user, projectID string, spec fsa.EnvSpec, key string) error {
+	_, err := u.Env.SetEnv(ctx, connect.NewRequest(&fsav1.SetEnvRequest{ProjectId: projectID, Key: spec.Key, Value: spec.Value,
+		Category: spec.Category, Secret: spec.Secret, IdempotencyKey: key}))
+	return err
+}
+
+func (rpcCaller) updateEnv(ctx context.Context, u *user, projectID string, up fsa.EnvUpdate, key string) error {
+	_, err := u.Env.UpdateEnv(ctx, connect.NewRequest(&fsav1.UpdateEnvRequest{ProjectId: projectID, Key: up.Key, Value: up.Value,
+		Category: up.Category, Secret: up.Secret, IdempotencyKey: key}))
+	return err
+}
+
+func (rpcCaller) deleteEnv(ctx context.Context, u *user, projectID, envKey string) error {
+	_, err := u.Env.DeleteEnv(ctx, connect.NewRequest(&fsav1.DeleteEnvRequest{ProjectId: projectID, Key: envKey}))
+	return err
+}
+
+func (rpcCaller) setEnvBatch(ctx context.Context, u *user, projectID, category string, vars []fsa.EnvSpec, replace bool, key string) error {
+	req := &fsav1.SetEnvBatchRequest{ProjectId: projectID, Category: category, Replace: replace, IdempotencyKey: key}
+	for _, v := range vars {
+		req.Vars = append(req.Vars, &fsav1.EnvVarSpec{Key: v.Key, Value: v.Value, Secret: v.Secret})
+	}
+	_, err := u.Env.SetEnvBatch(ctx, connect.NewRequest(req))
+	return err
+}
+
+func (rpcCaller) setAnthropic(ctx context.Context, u *user, configKey, value string) error {
+	req := &fsav1.SetAnthropicSettingsRequest{}
+	switch configKey {
+	case fsa.ConfigAnthropicAPIKey:
+		req.ApiKey = &value
+	case fsa.ConfigAnthropicBaseURL:
+		req.BaseUrl = &value
+	case fsa.ConfigAnthropicModel:
+		req.Model = &value
+	case fsa.ConfigAnthropicSmallModel:
+		req.SmallFastModel = &value
+	default:
+		panic("no wire field for " + configKey)
+	}
+	_, err := u.Config.SetAnthropicSettings(ctx, connect.NewRequest(req))
+	return err
+}
+
+// tenant is what one path of a bad-input check acts as: a user with a kubeconfig and a
+// project (created with the idempotency key fixtureKey), and a user without a kubeconfig.
+// Each path has its own, so that an input has the same effect on both.
+type tenant struct {
+	user, nokube *user
+	project      string
+}
+
+const fixtureKey = "fixture-key"
+
+func newTenant(e *env, prefix string) *tenant {
+	e.t.Helper()
+	tn := &tenant{user: e.signUp(prefix + "-user"), nokube: e.signUp(prefix + "-nokube")}
+	_, err := tn.user.Config.SetKubeconfig(e.ctx, connect.NewRequest(&fsav1.SetKubeconfigRequest{Kubeconfig: kubeconfig("ns-" + prefix)}))
+	require.NoError(e.t, err)
+	resp, err := tn.user.Project.CreateProject(e.ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: "target", IdempotencyKey: fixtureKey}))
+	require.NoError(e.t, err)
+	tn.project = resp.Msg.Project.Id
+	return tn
+}
+
+// bothWays sends inputs through the SDK and through the RPC, each path as its own tenant.
+type bothWays struct {
+	e        *env
+	sdk, rpc *tenant
+}
+
+func newBothWays(e *env) *bothWays {
+	return &bothWays{e: e, sdk: newTenant(e, "sdk"), rpc: newTenant(e, "rpc")}
+}
+
+// check makes call through the SDK and then through the RPC and requires the same outcome:
+// both succeed, or the SDK's error maps (api.CodeOf, the handler's one mapping) to the RPC's
+// code; an error is never one the mapping does not know (Internal) nor Unavailable, and a
+// refused call stores nothing either way. It returns the SDK's error.
+func (b *bothWays) check(t *testing.T, call func(context.Context, caller, *tenant) error) error {
+	t.Helper()
+	before := revisionOf(t, b.e)
+	sdkErr := call(b.e.ctx, sdkCaller{b.e.c}, b.sdk)
+	code, known := api.CodeOf(sdkErr)
+	if sdkErr != nil {
+		require.True(t, known, "an SDK error the mapping does not know (Internal): %v", sdkErr)
+		require.NotEqual(t, connect.CodeUnavailable, code, "%v", sdkErr)
+		assert.Equal(t, before, revisionOf(t, b.e), "the SDK stored something for a refused input: %v", sdkErr)
+	}
+	before = revisionOf(t, b.e)
+	rpcErr := call(b.e.ctx, rpcCaller{}, b.rpc)
+	if sdkErr == nil {
+		require.NoError(t, rpcErr, "the SDK accepted it")
+		return nil
+	}
+	require.Error(t, rpcErr, "the SDK refused it: %v", sdkErr)
+	require.Equal(t, code, connect.CodeOf(rpcErr), "SDK: %v; RPC: %v", sdkErr, rpcErr)
+	assert.Equal(t, before, revisionOf(t, b.e), "the RPC stored something for a refused input: %v", rpcErr)
+	return sdkErr
+}
+
+// TestBadInput is the one table of bad inputs: each goes through the SDK and through the RPC,
+// and both must refuse it the same way (the SDK's sentinel, and the Connect code the
+// handler's mapping gives it) without storing anything. Rows with no error are the
+// boundaries that must pass both ways. Inputs the wire cannot carry (a user id, invalid
+// UTF-8, arbitrary settings) are in fsa's own TestBadInput.
+func TestBadInput(t *testing.T) {
+	e := newEnv(t)
+	b := newBothWays(e)
+	type call = func(ctx context.Context, c caller, tn *tenant) error
+	create := func(name, desc, key string) call {
+		return func(ctx context.Context, c caller, tn *tenant) error {
+			return c.createProject(ctx, tn.user, name, desc, key)
+		}
+	}
+	setEnv := func(spec fsa.EnvSpec, key string) call {
+		return func(ctx context.Context, c caller, tn *tenant) error {
+			return c.setEnv(ctx, tn.user, tn.project, spec, key)
+		}
+	}
+	updateEnv := func(up fsa.EnvUpdate) call {
+		return func(ctx context.Context, c caller, tn *tenant) error {
+			return c.updateEnv(ctx, tn.user, tn.project, up, "")
+		}
+	}
+	deleteEnv := func(key string) call {
+		return func(ctx context.Context, c caller, tn *tenant) error {
+			return c.deleteEnv(ctx, tn.user, tn.project, key)
+		}
+	}
+	batch := func(category string, vars ...fsa.EnvSpec) call {
+		return func(ctx context.Context, c caller, tn *tenant) error {
+			return c.setEnvBatch(ctx, tn.user, tn.project, category, append([]fsa.EnvSpec(nil), vars...), false, "")
+		}
+	}
+	getProject := func(id string) call {
+		return func(ctx context.Context, c caller, tn *tenant) error { return c.getProject(ctx, tn.user, id) }
+	}
+	anthropic := func(key, value string) call {
+		return func(ctx context.Context, c caller, tn *tenant) error { return c.setAnthropic(ctx, tn.user, key, value) }
+	}
+	many := make([]fsa.EnvSpec, fsa.MaxEnvVars+1)
+	for i := range many {
+		many[i] = fsa.EnvSpec{Key: "V" + strings.Repeat("X", i), Value: "1"}
+	}
+	for _, tc := range []struct {
+		name string
+		want error // nil: accepted both ways
+		call call
+	}{
+		// Project names: one line of 1 to 63 characters with a letter or digit.
+		{"empty project name", fsa.ErrInvalidArgument, create("", "", "")},
+		{"blank project name", fsa.ErrInvalidArgument, create("   ", "", "")},
+		{"project name without a letter or digit", fsa.ErrInvalidArgument, create("---", "", "")},
+		{"63-character project name", nil, create(strings.Repeat("a", 63), "", "")},
+		{"63 non-ASCII characters", nil, create(strings.Repeat("ü", 63), "", "")},
+		{"64-character project name", fsa.ErrInvalidArgument, create(strings.Repeat("b", 64), "", "")},
+		{"65-character project name", fsa.ErrInvalidArgument, create(strings.Repeat("c", 65), "", "")},
+		{"control character in project name", fsa.ErrInvalidArgument, create("a\x1bb", "", "")},
+		{"two-line project name", fsa.ErrInvalidArgument, create("a\nb", "", "")},
+		{"long description", fsa.ErrInvalidArgument, create("ok", strings.Repeat("d", fsa.MaxDescriptionLen+1), "")},
+		{"project name taken", fsa.ErrAlreadyExists, create("target", "", "")},
+		{"no kubeconfig", fsa.ErrFailedPrecondition, func(ctx context.Context, c caller, tn *tenant) error {
+			return c.createProject(ctx, tn.nokube, "ok", "", "")
+		}},
+
+		// Idempotency keys: at most 128 bytes of text, for one call only.
+		{"long idempotency key", fsa.ErrInvalidArgument, create("keyed", "", strings.Repeat("k", fsa.MaxIdempotencyKeyLen+1))},
+		{"control character in idempotency key", fsa.ErrInvalidArgument, create("keyed", "", "k\x7f")},
+		{"long idempotency key on stop", fsa.ErrInvalidArgument, func(ctx context.Context, c caller, tn *tenant) error {
+			return c.stopProject(ctx, tn.user, tn.project, strings.Repeat("k", fsa.MaxIdempotencyKeyLen+1))
+		}},
+		{"long idempotency key on env", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: "K", Value: "v"}, strings.Repeat("k", fsa.MaxIdempotencyKeyLen+1))},
+		{"idempotency key of another call", fsa.ErrInvalidArgument, func(ctx context.Context, c caller, tn *tenant) error {
+			return c.stopProject(ctx, tn.user, tn.project, fixtureKey)
+		}},
+
+		// Ids and states.
+		{"empty project id", fsa.ErrInvalidArgument, getProject("")},
+		{"project id with a slash", fsa.ErrInvalidArgument, getProject("a/b")},
+		{"long project id", fsa.ErrInvalidArgument, getProject(strings.Repeat("i", 129))},
+		{"unknown project", fsa.ErrNotFound, getProject("nosuchproject")},
+		{"stop an unknown project", fsa.ErrNotFound, func(ctx context.Context, c caller, tn *tenant) error {
+			return c.stopProject(ctx, tn.user, "nosuchproject", "")
+		}},
+		{"start a CREATING project", fsa.ErrFailedPrecondition, func(ctx context.Context, c caller, tn *tenant) error {
+			return c.startProject(ctx, tn.user, tn.project)
+		}},
+		{"env of an unknown project", fsa.ErrNotFound, func(ctx context.Context, c caller, tn *tenant) error {
+			return c.setEnv(ctx, tn.user, "nosuchproject", fsa.EnvSpec{Key: "K", Value: "v"}, "")
+		}},
+
+		// Environment keys and values.
+		{"env key starting with a digit", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: "1ABC", Value: "x"}, "")},
+		{"env key with a dash", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: "MY-KEY", Value: "x"}, "")},
+		{"non-ASCII env key", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: "CLÉ", Value: "x"}, "")},
+		{"empty env key", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: "", Value: "x"}, "")},
+		{"longest env key", nil, setEnv(fsa.EnvSpec{Key: strings.Repeat("K", fsa.MaxEnvKeyLen), Value: "x"}, "")},
+		{"env key a byte too long", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: strings.Repeat("K", fsa.MaxEnvKeyLen+1), Value: "x"}, "")},
+		{"reserved env key DATABASE_URL", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: fsa.EnvDatabaseURL, Value: "x"}, "")},
+		{"reserved env key TTYD_ACCESS_TOKEN", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: fsa.EnvTTYDAccessToken, Value: "x"}, "")},
+		{"reserved env key ANTHROPIC_API_KEY", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: "ANTHROPIC_API_KEY", Value: "x"}, "")},
+		{"reserved env key FSA_", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: "FSA_X", Value: "x"}, "")},
+		{"64 KiB env value", nil, setEnv(fsa.EnvSpec{Key: "BIG", Value: strings.Repeat("v", fsa.MaxEnvValueLen)}, "")},
+		{"oversize env value", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: "BIG", Value: strings.Repeat("v", fsa.MaxEnvValueLen+1)}, "")},
+		{"NUL in env value", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: "N", Value: "a\x00b"}, "")},
+		{"bad category", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: "K", Value: "v", Category: "Bad Cat"}, "")},
+		{"long category", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: "K", Value: "v", Category: strings.Repeat("c", fsa.MaxCategoryLen+1)}, "")},
+		{"update a missing variable", fsa.ErrNotFound, updateEnv(fsa.EnvUpdate{Key: "MISSING", Value: ptr("x")})},
+		{"update a reserved variable", fsa.ErrInvalidArgument, updateEnv(fsa.EnvUpdate{Key: fsa.EnvTTYDAccessToken, Value: ptr("x")})},
+		{"update with a bad key", fsa.ErrInvalidArgument, updateEnv(fsa.EnvUpdate{Key: "bad key", Secret: ptr(true)})},
+		{"update with a bad category", fsa.ErrInvalidArgument, updateEnv(fsa.EnvUpdate{Key: "BIG", Category: ptr("Bad Cat")})},
+		{"delete a reserved variable", fsa.ErrInvalidArgument, deleteEnv(fsa.EnvTTYDAccessToken)},
+		{"delete a missing variable", fsa.ErrNotFound, deleteEnv("MISSING")},
+
+		// Batches.
+		{"empty batch", fsa.ErrInvalidArgument, batch("")},
+		{"duplicate keys in a batch", fsa.ErrInvalidArgument, batch("", fsa.EnvSpec{Key: "D", Value: "1"}, fsa.EnvSpec{Key: "D", Value: "2"})},
+		{"one bad key spoils a batch", fsa.ErrInvalidArgument, batch("", fsa.EnvSpec{Key: "GOOD", Value: "1"}, fsa.EnvSpec{Key: "bad key", Value: "2"})},
+		{"oversize batch", fsa.ErrInvalidArgument, batch("", many...)},
+		{"batch with a bad category", fsa.ErrInvalidArgument, batch("Bad Cat", fsa.EnvSpec{Key: "GOOD", Value: "1"})},
+
+		// Settings.
+		{"base URL not http", fsa.ErrInvalidArgument, anthropic(fsa.ConfigAnthropicBaseURL, "ftp://example.com")},
+		{"base URL without a host", fsa.ErrInvalidArgument, anthropic(fsa.ConfigAnthropicBaseURL, "https://")},
+		{"oversize setting", fsa.ErrInvalidArgument, anthropic(fsa.ConfigAnthropicModel, strings.Repeat("m", fsa.MaxConfigValueLen+1))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := b.check(t, tc.call)
+			if tc.want == nil {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, tc.want)
+			}
+		})
+	}
+}
