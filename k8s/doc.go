@@ -55,13 +55,14 @@
 // writes carry the new epoch. An object whose annotation was removed or is not
 // a number is not up to date, and is written.
 //
-// Epochs only grow (a new leader's is above every earlier one), so the
+// Epochs only grow (a new leader's is above every earlier one; restoring a
+// backup into a new cluster is the exception, see docs/operations.md), so the
 // annotation of an object only grows with each write: a write that would
 // lower it comes from a deposed leader, and an API-server admission policy
 // comparing the annotation of the old and the new object can reject it.
-// Until such a policy is installed, the store's fencing (the epoch is re-read,
-// linearizably, before each Kubernetes write) is what keeps a deposed leader
-// out, and a lowered annotation in an audit log is the trace of one that
+// Until such a policy is installed, the caller's fencing keeps a deposed
+// leader out (package reconcile re-reads the epoch, linearizably, before each
+// write), and a lowered annotation in an audit log is the trace of one that
 // slipped through.
 //
 // # Errors
