@@ -36,8 +36,9 @@
 // or the runner reports fsa.ErrFenced, that leadership is not usable and the monitor waits for
 // the next change. A deposed leader cannot do harm even before it notices: every store write of
 // its runner carries the old token and fails in the state machine, and its Kubernetes writes are
-// preceded by a linearizable epoch check. Kubernetes objects carry the epoch in the annotation
-// fsa.fullstackagent.io/epoch.
+// preceded by a linearizable epoch check. Kubernetes objects carry, in the annotation
+// fsa.fullstackagent.io/epoch, the epoch of the last write that changed them: a new leader
+// rewrites only objects that differ from the desired state, not every object.
 //
 // # Shutdown
 //

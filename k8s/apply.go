@@ -80,15 +80,16 @@ func pruneNulls(v any) (empty bool) {
 }
 
 // apply server-side applies obj with FieldManager, forcing ownership of every
-// field it states. Applying an unchanged configuration writes nothing. An
+// field it states, unless the object as read is already up to date (UpToDate:
+// then it sends nothing, so a new leader's epoch alone rewrites no object). An
 // existing object without fsa's LabelManagedBy is left alone: ErrConflict.
 func apply(ctx context.Context, c *Client, gvr schema.GroupVersionResource, obj runtime.Object) (*unstructured.Unstructured, error) {
 	return applyChecked(ctx, c, gvr, obj, true)
 }
 
-// applyChecked is apply; without read it skips the GET, for a caller that
-// has checked LabelManagedBy on an informer's copy of the object (or saw it
-// absent).
+// applyChecked is apply; without read it skips the GET (and the UpToDate check),
+// for a caller that has checked both on an informer's copy of the object (or saw
+// it absent).
 func applyChecked(ctx context.Context, c *Client, gvr schema.GroupVersionResource, obj runtime.Object, read bool) (*unstructured.Unstructured, error) {
 	cfg, err := applyConfig(obj)
 	if err != nil {
@@ -108,6 +109,8 @@ func applyChecked(ctx context.Context, c *Client, gvr schema.GroupVersionResourc
 		switch {
 		case err == nil && !managedByFSA(live):
 			return nil, fmt.Errorf("%s: %w: exists and is not managed by %s", op, ErrConflict, ManagedByValue)
+		case err == nil && UpToDate(obj, live):
+			return live, nil
 		case err != nil && !apierrors.IsNotFound(err):
 			return nil, apiError(op, err)
 		}

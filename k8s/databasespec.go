@@ -23,7 +23,8 @@ type DatabaseSpec struct {
 	Namespace string
 	// Project is the project's Kubernetes name, recorded in a label.
 	Project string
-	// Epoch is the fencing epoch of the writer, recorded in an annotation.
+	// Epoch is the fencing epoch of the writer, recorded in AnnotationEpoch
+	// by the writes that change the object (an epoch alone is no change).
 	Epoch uint64
 	// Stopped asks for zero replicas; the data volume is kept.
 	Stopped bool

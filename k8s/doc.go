@@ -22,7 +22,8 @@
 // KubeBlocks apps.kubeblocks.io/v1alpha1 Cluster of ClusterDefinition and
 // ClusterVersion. Every object carries the labels of labels.go
 // (ManagedSelector selects them all) and the writer's fencing epoch in
-// AnnotationEpoch. Versions and defaults live in versions.go alone.
+// AnnotationEpoch (see "The epoch annotation"). Versions and defaults live in
+// versions.go alone.
 //
 // # Managers
 //
@@ -34,11 +35,35 @@
 // Status calls never fail because an object is missing: that is
 // StateTerminated.
 //
+// Apply reads each object first, and sends nothing for an object already up
+// to date (UpToDate).
+//
 // A caller that keeps informer caches of the namespace can instead ask
 // SandboxManager.Plan / DatabaseManager.Plan for only the objects that differ
 // from the cached ones (UpToDate applies server-side apply's no-op rule) and
 // send them with ApplyPlan: concurrently, without the GET that Apply makes
 // first. plan.go says what trusting the cache costs.
+//
+// # The epoch annotation
+//
+// AnnotationEpoch holds the fencing epoch of the last write that changed the
+// object: every write states the writer's epoch (SandboxSpec.Epoch,
+// DatabaseSpec.Epoch), but the annotation's value is never itself a reason to
+// write. UpToDate, and so Plan and Apply, ignore it when the live object
+// carries an epoch there, so a leadership change rewrites only the objects
+// whose other fields differ (drift, or a changed desired state), and those
+// writes carry the new epoch. An object whose annotation was removed or is not
+// a number is not up to date, and is written.
+//
+// Epochs only grow (a new leader's is above every earlier one; restoring a
+// backup into a new cluster is the exception, see docs/operations.md), so the
+// annotation of an object only grows with each write: a write that would
+// lower it comes from a deposed leader, and an API-server admission policy
+// comparing the annotation of the old and the new object can reject it.
+// Until such a policy is installed, the caller's fencing keeps a deposed
+// leader out (package reconcile re-reads the epoch, linearizably, before each
+// write), and a lowered annotation in an audit log is the trace of one that
+// slipped through.
 //
 // # Errors
 //

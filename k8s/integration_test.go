@@ -149,18 +149,22 @@ func TestSandboxApplyIsIdempotent(t *testing.T) {
 	}
 	assert.Equal(t, []string{k8s.FieldManager}, managers, "one apply field manager")
 
-	// A new leader's epoch is recorded without restarting the sandbox.
-	gen := sts.Generation
+	// A new leader's epoch alone rewrites nothing: the annotation is the epoch of the last
+	// write that changed the object.
 	spec.Epoch = 2
+	require.NoError(t, m.Apply(ctx, e.client, spec))
+	assert.Equal(t, settled, versions(t, ctx, e, spec), "a new epoch alone must write nothing")
+
+	// A real change is written with the new epoch, on the object it changes only.
+	spec.Env = map[string]string{"PROJECT_NAME": "proj", "NEW": "1"}
 	require.NoError(t, m.Apply(ctx, e.client, spec))
 	sts, err = e.admin.Clientset.AppsV1().StatefulSets(e.user.Namespace).Get(ctx, spec.Name, metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, "2", sts.Annotations[k8s.AnnotationEpoch])
-	assert.Equal(t, gen, sts.Generation, "an epoch change must not touch the pod template")
 	ing, err := e.admin.Clientset.NetworkingV1().Ingresses(e.user.Namespace).Get(ctx, spec.TerminalIngressName(), metav1.GetOptions{})
 	require.NoError(t, err)
-	assert.Equal(t, "2", ing.Annotations[k8s.AnnotationEpoch])
-	assert.Equal(t, spec.TerminalHost(), ing.Spec.Rules[0].Host)
+	assert.Equal(t, "1", ing.Annotations[k8s.AnnotationEpoch], "unchanged, so not rewritten")
+	assert.Equal(t, settled["terminal ingress"], ing.ResourceVersion)
 }
 
 func TestSandboxLifecycle(t *testing.T) {

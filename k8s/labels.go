@@ -19,8 +19,10 @@ const (
 	// LabelDeployManager carries the resource name for the Sealos console.
 	LabelDeployManager = "cloud.sealos.io/app-deploy-manager"
 
-	// AnnotationEpoch records the fencing epoch of the leader that last
-	// applied the object, so writes can be audited.
+	// AnnotationEpoch records the fencing epoch of the last write that
+	// changed the object. A write always states the writer's epoch, but the
+	// annotation alone is never a reason to write (see UpToDate and "The epoch
+	// annotation" in the package documentation).
 	AnnotationEpoch = "fsa.fullstackagent.io/epoch"
 
 	// ComponentSandbox is the LabelComponent value of sandbox objects.

@@ -20,6 +20,11 @@ import (
 // ignored, as server-side apply ignores them. When in doubt it says no: a redundant apply is a
 // no-op on the server, a skipped one a missed repair. An idle reconciler uses it so that a
 // resync of unchanged objects makes no API request.
+//
+// One field is not compared: the value of AnnotationEpoch. It records the epoch of the last
+// write that changed the object, so a new leader's epoch is no reason to write; when
+// something else differs, the write carries the new epoch. An object whose annotation is
+// missing or not an epoch is not up to date.
 func UpToDate(desired, live runtime.Object) bool { return Differs(desired, live) == "" }
 
 // Differs returns where applying desired over live would change something, "" if nowhere (see
@@ -42,6 +47,7 @@ func Differs(desired, live runtime.Object) string {
 			return "unconvertible"
 		}
 	}
+	takeLiveEpoch(d, l)
 	if path := contained(d, l); path != "" {
 		return path
 	}
@@ -49,6 +55,30 @@ func Differs(desired, live runtime.Object) string {
 		return "managedFields"
 	}
 	return ""
+}
+
+// takeLiveEpoch sets the epoch annotation of configuration d (a copy) to live object l's when
+// both have one and l's is an epoch, so that the comparison ignores its value (see UpToDate).
+// The annotation stays stated, so fsa's ownership of it still counts as stated.
+func takeLiveEpoch(d, l map[string]any) {
+	da := annotations(d)
+	if _, ok := da[AnnotationEpoch]; !ok {
+		return
+	}
+	lv, ok := annotations(l)[AnnotationEpoch].(string)
+	if !ok {
+		return
+	}
+	if _, err := strconv.ParseUint(lv, 10, 64); err != nil {
+		return
+	}
+	da[AnnotationEpoch] = lv
+}
+
+func annotations(o map[string]any) map[string]any {
+	meta, _ := o["metadata"].(map[string]any)
+	a, _ := meta["annotations"].(map[string]any)
+	return a
 }
 
 // isNil reports whether o is nil or a typed nil pointer.

@@ -18,6 +18,7 @@ package reconcile_test
 //	FSA_BENCH_PODS_PER_NODE   pod capacity of the fake nodes TestBenchColdIdle adds (default: the harness node's, 110)
 //	FSA_BENCH_SETTLE=3m       how long the restarted runner of the idle part may take to settle
 //	FSA_BENCH_DEBUG=1         runner debug logs (what differs when it applies)
+//	FSA_BENCH_FAILOVERS=2     leadership changes measured by TestBenchFailover
 
 import (
 	"context"
@@ -119,6 +120,7 @@ func newBench(t *testing.T, users int) *bench {
 
 // runnerSettings are the knobs under test.
 type runnerSettings struct {
+	Fence      uint64 // 1 when 0
 	Workers    int
 	QPS        float32
 	Burst      int
@@ -141,8 +143,12 @@ func (b *bench) startRunner(s runnerSettings) (stop func()) {
 	if reg == nil {
 		reg = b.reg
 	}
+	fence := s.Fence
+	if fence == 0 {
+		fence = 1
+	}
 	r, err := reconcile.New(reconcile.Config{
-		Client: b.c, Fence: 1, Domain: "sandbox.fsa.test", Workers: s.Workers, Resync: s.Resync,
+		Client: b.c, Fence: fence, Domain: "sandbox.fsa.test", Workers: s.Workers, Resync: s.Resync,
 		Clients:     k8s.NewClients(k8s.WithRateLimit(s.QPS, s.Burst)),
 		BaseBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second,
 		Registerer: reg, Logger: benchLogger(),
@@ -558,26 +564,7 @@ func TestBenchColdIdle(t *testing.T) {
 	created := time.Since(start)
 	var firstRunning, lastRunning time.Time
 	var lags, intent, stsLag samples
-	next := 0 // projects[:next] were seen RUNNING: each change checks only from there
-	allRunning := func() bool {
-		for next < len(projects) {
-			if _, ok := lastIs(b.rec.project[projects[next].ID], fsa.StatusRunning); !ok {
-				return false
-			}
-			next++
-		}
-		return true
-	}
-	for {
-		b.rec.wait(t, b.ctx, 60*time.Minute, "every project RUNNING", allRunning)
-		next = 0 // and all of them still are
-		b.rec.mu.Lock()
-		ok := allRunning()
-		b.rec.mu.Unlock()
-		if ok {
-			break
-		}
-	}
+	b.waitAllRunning(projects)
 	t.Logf("API server requests while provisioning (all clients, per project): %s", requestDelta(req0, b.apiRequests(), float64(n)))
 	b.rec.mu.Lock()
 	pods := 0
@@ -681,6 +668,148 @@ func TestBenchColdIdle(t *testing.T) {
 		100*(selfCPU()-cpu2)/el2, b.revision()-rev2, strings.Join(cps, " "))
 	t.Logf("BENCH idle projects=%d window_s=%.0f resync_s=%.0f store_writes=%d k8s_writes=%v syncs=%v cpu_pct=%.1f apiserver_pct=%.1f",
 		n, el, s.Resync.Seconds(), rev1-rev0, w1-w0, y1-y0, 100*(cpu1-cpu0)/el, 100*(cp1[k8stest.APIServer]-cp0[k8stest.APIServer])/el)
+}
+
+// TestBenchFailover provisions FSA_BENCH_PROJECTS projects across FSA_BENCH_USERS users, lets
+// them all reach RUNNING, then changes the leader FSA_BENCH_FAILOVERS times: the runner stops,
+// the next epoch is acquired (the election) and a runner with that epoch starts. For each
+// change it reports the time from the election until the new runner has synced every sandbox
+// and database once (fsa_reconcile_initial_sync_seconds set), the Kubernetes writes meanwhile
+// (the API server's server-side applies to the four resources fsa writes, and every write to
+// them for context) and how many objects then carry the new epoch.
+func TestBenchFailover(t *testing.T) {
+	benchGate(t)
+	n := envInt("FSA_BENCH_PROJECTS", 500)
+	b := newBench(t, envInt("FSA_BENCH_USERS", 10))
+	b.ensureNodes(n)
+	s := settingsFromEnv()
+	t.Logf("runner: %v; %d projects over %d users", s, n, len(b.users))
+	stop := b.startRunner(s)
+	start := time.Now()
+	projects, _ := b.createProjects("fo", n)
+	b.waitAllRunning(projects)
+	t.Logf("%d projects RUNNING after %v", n, time.Since(start).Round(time.Millisecond))
+	b.waitQuiet(b.reg, 5*time.Second, envDuration("FSA_BENCH_SETTLE", 3*time.Minute))
+	stop()
+
+	settle := envDuration("FSA_BENCH_SETTLE", 3*time.Minute)
+	for i := range envInt("FSA_BENCH_FAILOVERS", 2) {
+		fence := uint64(i + 2)
+		reg := prometheus.NewRegistry()
+		s.Fence, s.Registerer = fence, reg
+		req0 := b.apiRequests()
+		t0 := time.Now()
+		require.NoError(t, b.c.AcquireEpoch(b.ctx, fence))
+		stop = b.startRunner(s)
+		runnerSecs := b.waitInitialSync(reg, settle)
+		took := time.Since(t0)
+		req1 := b.apiRequests()
+		applies, writes := 0.0, map[string]float64{}
+		for k, v := range req1 {
+			verb, res, _ := strings.Cut(k, " ")
+			d := v - req0[k]
+			if d <= 0 || !slices.Contains([]string{"statefulsets", "services", "ingresses", "clusters"}, res) ||
+				!slices.Contains([]string{"APPLY", "PATCH", "POST", "PUT", "DELETE"}, verb) {
+				continue
+			}
+			writes[k] = d
+			if verb == "APPLY" {
+				applies += d
+			}
+		}
+		rewritten := b.objectsAtEpoch(fence)
+		t.Logf("failover %d (epoch %d): every project verified %v after the election (runner: %.2fs after its start); "+
+			"server-side applies %v, writes to fsa's resources %s (all clients); objects now at epoch %d: %d; runner syncs %v, its k8s write calls %v",
+			i+1, fence, took.Round(time.Millisecond), runnerSecs, applies, requestDelta(map[string]float64{}, writes, 1), fence, rewritten,
+			histCount(reg, "fsa_reconcile_sync_duration_seconds"), counterSum(reg, "fsa_reconcile_kubernetes_writes_total"))
+		t.Logf("BENCH failover projects=%d failover=%d seconds=%.2f runner_seconds=%.2f applies=%v objects_rewritten=%d",
+			n, i+1, took.Seconds(), runnerSecs, applies, rewritten)
+		// What the runner does after its initial sync (events of its own writes) belongs to this
+		// change: let it finish before the next.
+		b.waitQuiet(reg, 5*time.Second, settle)
+		stop()
+	}
+}
+
+// waitInitialSync polls the runner's fsa_reconcile_initial_sync_seconds every 20 ms until it is
+// set, and returns it.
+func (b *bench) waitInitialSync(reg *prometheus.Registry, timeout time.Duration) float64 {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if v := gaugeValue(reg, "fsa_reconcile_initial_sync_seconds"); v > 0 {
+			return v
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("no initial sync after %v (queue depth %v)", timeout, gaugeValue(reg, "fsa_reconcile_queue_depth"))
+		}
+		select {
+		case <-tick.C:
+		case <-b.ctx.Done():
+			b.t.Fatal(b.ctx.Err())
+		}
+	}
+}
+
+// objectsAtEpoch counts fsa's StatefulSets, Services, Ingresses and Clusters whose epoch
+// annotation is epoch.
+func (b *bench) objectsAtEpoch(epoch uint64) int {
+	cs := b.cl.Clientset()
+	opts := metav1.ListOptions{LabelSelector: k8s.ManagedSelector}
+	var objs []metav1.Object
+	sts, err := cs.AppsV1().StatefulSets("").List(b.ctx, opts)
+	require.NoError(b.t, err)
+	for i := range sts.Items {
+		objs = append(objs, &sts.Items[i])
+	}
+	svcs, err := cs.CoreV1().Services("").List(b.ctx, opts)
+	require.NoError(b.t, err)
+	for i := range svcs.Items {
+		objs = append(objs, &svcs.Items[i])
+	}
+	ings, err := cs.NetworkingV1().Ingresses("").List(b.ctx, opts)
+	require.NoError(b.t, err)
+	for i := range ings.Items {
+		objs = append(objs, &ings.Items[i])
+	}
+	cls, err := b.cl.Dynamic().Resource(k8s.GVRCluster).List(b.ctx, opts)
+	require.NoError(b.t, err)
+	for i := range cls.Items {
+		objs = append(objs, &cls.Items[i])
+	}
+	want := strconv.FormatUint(epoch, 10)
+	count := 0
+	for _, o := range objs {
+		if o.GetAnnotations()[k8s.AnnotationEpoch] == want {
+			count++
+		}
+	}
+	return count
+}
+
+// waitAllRunning waits until the store shows every project RUNNING at once.
+func (b *bench) waitAllRunning(projects []*fsa.Project) {
+	next := 0 // projects[:next] were seen RUNNING: each change checks only from there
+	allRunning := func() bool {
+		for next < len(projects) {
+			if _, ok := lastIs(b.rec.project[projects[next].ID], fsa.StatusRunning); !ok {
+				return false
+			}
+			next++
+		}
+		return true
+	}
+	for {
+		b.rec.wait(b.t, b.ctx, 60*time.Minute, "every project RUNNING", allRunning)
+		next = 0 // and all of them still are
+		b.rec.mu.Lock()
+		ok := allRunning()
+		b.rec.mu.Unlock()
+		if ok {
+			return
+		}
+	}
 }
 
 // waitQuiet waits until the runner's queue is empty and the store has not changed for quiet;

@@ -31,9 +31,11 @@
 // A Runner is started with a fencing token: the leader's epoch. Every store write carries it as a
 // precondition, so a deposed leader's writes are rejected by the store itself; before each
 // Kubernetes write the runner re-reads the epoch (a linearizable read on a replicated store) and
-// stops if it changed; and every Kubernetes object it writes carries the token in the
-// fsa.fullstackagent.io/epoch annotation, so writes can be audited. Run returns an error
-// wrapping fsa.ErrFenced when the token is no longer current.
+// stops if it changed; and every Kubernetes write carries the token in the
+// fsa.fullstackagent.io/epoch annotation. That annotation is the epoch of the last write that
+// changed the object and is never itself a reason to write (k8s.UpToDate), so a new leader's
+// runner writes only the objects that differ from the desired state, not every object it takes
+// over. Run returns an error wrapping fsa.ErrFenced when the token is no longer current.
 //
 // The package knows nothing of Raft or RPC: the daemon decides when to run a Runner and with
 // which token; an embedded program uses fsa.Client.RunLeader.

@@ -9,6 +9,8 @@ type metrics struct {
 	errors    *prometheus.CounterVec
 	lag       *prometheus.HistogramVec
 	k8sWrites *prometheus.CounterVec
+	// initialSync is set once, when every item of the runner's first listing has synced.
+	initialSync prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, error) {
@@ -35,11 +37,17 @@ func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, erro
 			Namespace: "fsa", Subsystem: "reconcile", Name: "kubernetes_writes_total",
 			Help: "Apply, scale and delete calls made to Kubernetes.",
 		}, []string{"kind", "op"}),
+		initialSync: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "fsa", Subsystem: "reconcile", Name: "initial_sync_seconds",
+			Help: "Time from the runner's start until every sandbox and database it listed at start had synced " +
+				"successfully once (after a leadership change: the new leader has checked, and repaired where " +
+				"needed, everything it took over); 0 until then, and while any of them keeps failing.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.depth, m.duration, m.errors, m.lag, m.k8sWrites} {
+	for _, c := range []prometheus.Collector{m.depth, m.duration, m.errors, m.lag, m.k8sWrites, m.initialSync} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

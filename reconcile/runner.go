@@ -78,6 +78,11 @@ type Runner struct {
 	// fenced is set once the store says our token is stale.
 	fenced chan struct{}
 	once   sync.Once
+	// started is when Run began; unsynced holds the items of the first listing that have not
+	// synced successfully yet (nil before that listing and once all have: see initialSync).
+	started  time.Time
+	listed   bool
+	unsynced map[item]struct{}
 }
 
 // New checks cfg and returns a Runner.
@@ -142,6 +147,9 @@ func New(cfg Config) (*Runner, error) {
 func (r *Runner) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	r.mu.Lock()
+	r.started = time.Now()
+	r.mu.Unlock()
 	r.log.Info("reconcile starting", "workers", r.cfg.Workers, "resync", r.cfg.Resync)
 
 	var wg sync.WaitGroup
@@ -283,10 +291,49 @@ func (r *Runner) enqueueAllAt(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	r.mu.Lock()
+	if !r.listed {
+		// The first listing: what this runner took over. Tracked before anything is queued, so
+		// no sync can finish before its item is tracked.
+		r.listed = true
+		r.unsynced = map[item]struct{}{}
+		for _, p := range list.Items {
+			if p.Sandbox != nil {
+				r.unsynced[item{kindSandbox, p.ID}] = struct{}{}
+			}
+			if p.Database != nil {
+				r.unsynced[item{kindDatabase, p.ID}] = struct{}{}
+			}
+		}
+		r.checkInitialSyncLocked()
+	}
+	r.mu.Unlock()
 	for _, p := range list.Items {
 		r.enqueueProject(laneResync, p)
 	}
 	return list.Revision, nil
+}
+
+// synced notes that it synced successfully, for the initial sync.
+func (r *Runner) synced(it item) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.unsynced != nil {
+		delete(r.unsynced, it)
+		r.checkInitialSyncLocked()
+	}
+}
+
+// checkInitialSyncLocked records the initial sync's duration once every item of the first
+// listing has synced.
+func (r *Runner) checkInitialSyncLocked() {
+	if len(r.unsynced) > 0 {
+		return
+	}
+	r.unsynced = nil
+	d := time.Since(r.started)
+	r.m.initialSync.Set(d.Seconds())
+	r.log.Info("initial sync done: every listed sandbox and database synced", "after", d)
 }
 
 func (r *Runner) enqueueProject(l lane, p *fsa.Project) {
@@ -341,6 +388,7 @@ func (r *Runner) work(ctx context.Context) bool {
 	switch {
 	case err == nil:
 		r.q.Forget(it)
+		r.synced(it)
 	case errors.Is(err, fsa.ErrFenced):
 		r.markFenced()
 	case ctx.Err() != nil:
