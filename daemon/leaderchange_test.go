@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,10 +26,11 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/fullstackagent/fsa/daemon"
-	"github.com/fullstackagent/fsa/daemon/internal/fsadtest"
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/internal/devenv/fsadtest"
+	"github.com/fullstackagent/fsa/internal/devenv/k8stest"
+	"github.com/fullstackagent/fsa/internal/devenv/testapi"
 	"github.com/fullstackagent/fsa/k8s"
-	"github.com/fullstackagent/fsa/k8s/k8stest"
 )
 
 // countingProxy stands between fsad and the API server: the user's kubeconfig points at it, it
@@ -204,13 +206,13 @@ func TestLeaderChangeWritesOnlyWhatDiffers(t *testing.T) {
 	require.NoError(t, err)
 	closeOnCleanup(t, c)
 	e := &env{t: t, ctx: ctx, kc: kc, kuser: kc.NewTestUser(t, "leaderchange"), c: c, w: &fsadtest.Writer{C: c}}
-	var u daemon.TestUser
-	_, err = e.w.Do(ctx, http.MethodPost, "/test/v1/users", daemon.TestUserRequest{
+	var u testapi.User
+	_, err = e.w.Do(ctx, http.MethodPost, "/test/v1/users", testapi.UserRequest{
 		Name: "leaderchange", Kubeconfig: string(proxy.kubeconfig(t, e.kuser.Kubeconfig))}, &u)
 	require.NoError(t, err)
 	e.user = u.ID
 
-	projects := make([]*daemon.TestProject, n)
+	projects := make([]*testapi.Project, n)
 	for i := range projects {
 		projects[i] = e.project(fmt.Sprintf("p%d", i))
 	}
@@ -235,7 +237,7 @@ func TestLeaderChangeWritesOnlyWhatDiffers(t *testing.T) {
 	old, ost, err := c.Leader(ctx)
 	require.NoError(t, err)
 	snap := proxy.snapshot()
-	_, err = old.Admin().TransferLeadership(ctx)
+	_, err = old.Cluster().TransferLeadership(ctx, connect.NewRequest(&fsav1.TransferLeadershipRequest{}))
 	require.NoError(t, err)
 	leader, lst := e.waitLeader(old, ost.Term)
 	took := e.initialSync(leader)

@@ -135,7 +135,6 @@ func (c *fakeCluster) TransferLeadershipTo(_ context.Context, id string) error {
 	return nil
 }
 
-
 func TestClusterServiceSingleNode(t *testing.T) {
 	e := newEnv(t, func(o *api.Options) { o.Auth.Admins = []string{"root"} })
 	root := e.signUp("root")

@@ -117,7 +117,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			return nil, err
 		}
 	}
-	if err := c.WaitHealthy(ctx, opts.Nodes); err != nil {
+	if err := c.WaitHealthy(ctx, len(c.Nodes)); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("%w (logs in %s)", err, opts.Dir)
 	}
