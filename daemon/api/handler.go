@@ -253,6 +253,11 @@ func (s *server) middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if !s.known[proc] {
+			// Not a procedure of ours: nothing to authenticate for (the names are public).
+			http.NotFound(w, r)
+			return
+		}
 		start := time.Now()
 		tok, ok := bearer(r.Header)
 		if !ok {

@@ -359,9 +359,9 @@ func (n *Node) Exited() <-chan struct{} {
 
 // Args returns the node's command line.
 func (n *Node) Args() []string {
-	args := []string{"--data-dir", n.DataDir, "--listen", n.API, "--log-level", "debug"}
+	args := []string{"--data-dir", n.DataDir, "--listen", n.API, "--node-id", n.ID, "--log-level", "debug"}
 	if n.Raft != "" {
-		args = append(args, "--raft-addr", n.Raft, "--node-id", n.ID)
+		args = append(args, "--raft-addr", n.Raft)
 	}
 	if n.Bootstrap {
 		args = append(args, "--bootstrap")
