@@ -11,8 +11,15 @@
 // desired state (CREATING, STARTING, STOPPING, TERMINATING), returning in milliseconds.
 // Reconcile loops (package reconcile) follow the store's change feed, drive Kubernetes to that
 // state and record what they observe (RUNNING, STOPPED, TERMINATED, ERROR) through
-// [Client.RecordSandbox] and [Client.RecordDatabase], under a fencing token. A project's status
-// is aggregated from its children by [Aggregate] in the same transaction as any child change.
+// [Client.Record], under a fencing token. A project's status is aggregated from its children by
+// [Aggregate] in the same transaction as any child change.
+//
+// # Children
+//
+// Sandbox and Database are two kinds of one thing: each embeds [Child] (ids, status, desired
+// state, condition timeline, version) and is a [ChildObject]. Creating, loading, intents,
+// recording, aggregation, watch and Explain are written once over them, and children.go lists
+// the kinds. A record stores the Child fields flat beside the kind's own, as it always has.
 //
 // # Scoping
 //

@@ -106,12 +106,6 @@ func resourceChange(ch store.Change) (ResourceChange, bool, error) {
 	case store.KindProject:
 		rc.Kind = ResourceProject
 		rc.Project, err = decodeProject(r)
-	case store.KindSandbox:
-		rc.Kind = ResourceSandbox
-		rc.Sandbox, err = decodeSandbox(r)
-	case store.KindDatabase:
-		rc.Kind = ResourceDatabase
-		rc.Database, err = decodeDatabase(r)
 	case store.KindEnvVar:
 		rc.Kind = ResourceEnv
 		var v *EnvVar
@@ -129,7 +123,15 @@ func resourceChange(ch store.Change) (ResourceChange, bool, error) {
 			rc.Config = v
 		}
 	default:
-		return rc, false, nil
+		k := kindOfRecord(r.Kind)
+		if k == nil {
+			return rc, false, nil
+		}
+		rc.Kind = k.resource
+		var o ChildObject
+		if o, err = k.decode(r); o != nil {
+			k.setChange(&rc, o)
+		}
 	}
 	if err != nil {
 		return rc, false, err
