@@ -2,7 +2,8 @@
 //
 // A portal creates a project for a user; each project owns a sandbox (a StatefulSet running the
 // runtime image with a web terminal, a Service and two Ingresses) and a PostgreSQL database,
-// plus environment variables synced into the sandbox.
+// plus environment variables synced into the sandbox. Both children embed [Child] (status,
+// desired state, timeline, version) and are handled alike as [ChildObject] (see children.go).
 //
 // # Intent, then reconcile
 //
@@ -13,13 +14,6 @@
 // state and record what they observe (RUNNING, STOPPED, TERMINATED, ERROR) through
 // [Client.Record], under a fencing token. A project's status is aggregated from its children by
 // [Aggregate] in the same transaction as any child change.
-//
-// # Children
-//
-// Sandbox and Database are two kinds of one thing: each embeds [Child] (ids, status, desired
-// state, condition timeline, version) and is a [ChildObject]. Creating, loading, intents,
-// recording, aggregation, watch and Explain are written once over them, and children.go lists
-// the kinds. A record stores the Child fields flat beside the kind's own, as it always has.
 //
 // # Scoping
 //

@@ -37,7 +37,7 @@ func (c *Client) Explain(ctx context.Context, userID, projectID string) (*Explan
 func Explain(p *Project) *Explanation {
 	e := &Explanation{Project: p}
 	for _, k := range childKinds {
-		if o := k.get(p); o != nil {
+		if o := k.get(&p.Children); o != nil {
 			e.Children = append(e.Children, explainChild(k, o))
 		}
 	}

@@ -67,7 +67,7 @@ func (c *Client) Epoch(ctx context.Context) (uint64, error) {
 // tools). When every child is TERMINATED after a delete, the project and everything it owns are
 // removed and the returned project is TERMINATED.
 func (c *Client) Record(ctx context.Context, fence uint64, k ResourceKind, id string, obs Observation) (*Project, error) {
-	ck := kindOfResource(k)
+	ck := findKind(func(ck *childKind) bool { return ck.resource == k })
 	if ck == nil {
 		return nil, invalid("%q is not a kind of project child", k)
 	}
@@ -97,10 +97,7 @@ func (c *Client) Record(ctx context.Context, fence uint64, k ResourceKind, id st
 		if err != nil {
 			return store.Txn{}, err
 		}
-		o := ck.get(p)
-		if o == nil {
-			return store.Txn{}, notFound(string(k), id)
-		}
+		o := ck.get(&p.Children) // loaded with the project: r is one of its children
 		ch := o.Common()
 		now := c.timestamp()
 		txn := store.Txn{Fence: fence, Conds: []store.Cond{cond(st.project), cond(r)}}
@@ -156,24 +153,6 @@ func (c *Client) RecordSandbox(ctx context.Context, fence uint64, sandboxID stri
 // RecordDatabase is Record for a database.
 func (c *Client) RecordDatabase(ctx context.Context, fence uint64, databaseID string, obs Observation) (*Project, error) {
 	return c.Record(ctx, fence, ResourceDatabase, databaseID, obs)
-}
-
-// ProjectByChild returns the project that owns a sandbox or database id, with its children,
-// regardless of user. For reconcile.
-func (c *Client) ProjectByChild(ctx context.Context, kind store.Kind, id string) (*Project, error) {
-	var p *Project
-	err := c.view(ctx, func(s store.Snapshot) error {
-		r, err := s.Get(kind, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound(string(kind), id)
-		}
-		if err != nil {
-			return err
-		}
-		p, _, err = loadProject(s, "", r.Parent)
-		return err
-	})
-	return p, err
 }
 
 // ProjectByID returns a project with its children regardless of user. For reconcile and

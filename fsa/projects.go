@@ -60,7 +60,7 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 			Desired: StatusRunning, Conditions: created, CreatedAt: now, UpdatedAt: now}, resName, c.rand); err != nil {
 			return nil, err
 		}
-		k.set(p, children[i])
+		k.set(&p.Children, children[i])
 	}
 	token, err := newToken(c.rand)
 	if err != nil {
@@ -220,7 +220,7 @@ func loadProjectRecord(s store.Snapshot, r store.Record) (*Project, *projectStat
 			if err != nil {
 				return nil, nil, err
 			}
-			k.set(p, o)
+			k.set(&p.Children, o)
 			st.children = append(st.children, cr)
 		}
 	}
@@ -231,7 +231,7 @@ func loadProjectRecord(s store.Snapshot, r store.Record) (*Project, *projectStat
 func (p *Project) childStatuses() []Status {
 	var out []Status
 	for _, k := range childKinds {
-		if o := k.get(p); o != nil {
+		if o := k.get(&p.Children); o != nil {
 			out = append(out, o.Common().Status)
 		}
 	}
@@ -310,7 +310,7 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action) (*
 			txn.Conds = append(txn.Conds, cond(ch))
 		}
 		for _, k := range childKinds {
-			o := k.get(p)
+			o := k.get(&p.Children)
 			if o == nil {
 				continue
 			}

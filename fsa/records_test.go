@@ -84,10 +84,10 @@ func TestStoredRecordsStillDecode(t *testing.T) {
 func TestNewRecordsKeepTheLayout(t *testing.T) {
 	e := newEnv(t)
 	p := e.project("New Blog")
-	_, err := e.c.RecordSandbox(e.ctx, 0, p.Sandbox.ID, fsa.Observation{Version: p.Sandbox.Version, Status: fsa.StatusStarting,
+	_, err := e.c.Record(e.ctx, 0, fsa.ResourceSandbox, p.Sandbox.ID, fsa.Observation{Version: p.Sandbox.Version, Status: fsa.StatusStarting,
 		Reason: "Applied", AppURL: "https://app.example", TerminalURL: "https://term.example"})
 	require.NoError(t, err)
-	_, err = e.c.RecordDatabase(e.ctx, 0, p.Database.ID, fsa.Observation{Version: p.Database.Version, Status: fsa.StatusError,
+	_, err = e.c.Record(e.ctx, 0, fsa.ResourceDatabase, p.Database.ID, fsa.Observation{Version: p.Database.Version, Status: fsa.StatusError,
 		Reason: "Failed", Message: "disk"})
 	require.NoError(t, err)
 	for _, c := range []struct {
@@ -134,7 +134,7 @@ func TestChildrenByKind(t *testing.T) {
 	_, err = e.c.Record(e.ctx, 0, fsa.ResourceEnv, p.Database.ID, fsa.Observation{Status: fsa.StatusStarting})
 	assert.ErrorIs(t, err, fsa.ErrInvalidArgument)
 
-	ch := fsa.ResourceChange{Kind: fsa.ResourceDatabase, Database: out.Database}
-	assert.Same(t, out.Database, ch.Child())
-	assert.Nil(t, fsa.ResourceChange{Kind: fsa.ResourceEnv, Env: &fsa.EnvVar{}}.Child())
+	ch := fsa.ResourceChange{Kind: fsa.ResourceDatabase, Children: fsa.Children{Database: out.Database}}
+	assert.Same(t, out.Database, ch.Child(ch.Kind))
+	assert.Nil(t, ch.Child(fsa.ResourceSandbox))
 }

@@ -104,7 +104,12 @@ type Project struct {
 	// Version is the store revision of the project record's last change.
 	Version int64 `json:"-"`
 
-	// Sandbox and Database are filled in by reads; they are stored as their own records.
+	Children
+}
+
+// Children are a project's children, one field per kind, filled in by reads: each is stored as
+// its own record. See Children.Child.
+type Children struct {
 	Sandbox  *Sandbox  `json:"-"`
 	Database *Database `json:"-"`
 }
