@@ -145,16 +145,6 @@ func (c *Client) Record(ctx context.Context, fence uint64, k ResourceKind, id st
 	return out, nil
 }
 
-// RecordSandbox is Record for a sandbox.
-func (c *Client) RecordSandbox(ctx context.Context, fence uint64, sandboxID string, obs Observation) (*Project, error) {
-	return c.Record(ctx, fence, ResourceSandbox, sandboxID, obs)
-}
-
-// RecordDatabase is Record for a database.
-func (c *Client) RecordDatabase(ctx context.Context, fence uint64, databaseID string, obs Observation) (*Project, error) {
-	return c.Record(ctx, fence, ResourceDatabase, databaseID, obs)
-}
-
 // ProjectByID returns a project with its children regardless of user. For reconcile and
 // operators; never serve it to a user.
 func (c *Client) ProjectByID(ctx context.Context, projectID string) (*Project, error) {
