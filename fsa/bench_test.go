@@ -69,7 +69,7 @@ func BenchmarkStatusUpdate(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := c.RecordSandbox(ctx, 0, p.Sandbox.ID, fsa.Observation{Status: states[i%2]}); err != nil {
+				if _, err := c.Record(ctx, 0, fsa.ResourceSandbox, p.Sandbox.ID, fsa.Observation{Status: states[i%2]}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -38,22 +38,6 @@ func decodeProject(r store.Record) (*Project, error) {
 	return p, err
 }
 
-func decodeSandbox(r store.Record) (*Sandbox, error) {
-	s, err := decode[Sandbox](r)
-	if err == nil {
-		s.Version = r.Version
-	}
-	return s, err
-}
-
-func decodeDatabase(r store.Record) (*Database, error) {
-	d, err := decode[Database](r)
-	if err == nil {
-		d.Version = r.Version
-	}
-	return d, err
-}
-
 func decodeUser(r store.Record) (*User, error) {
 	u, err := decode[User](r)
 	if err == nil {
@@ -66,12 +50,10 @@ func projectRecord(p *Project) store.Record {
 	return store.Record{Kind: store.KindProject, ID: p.ID, Owner: p.UserID, Status: string(p.Status), Data: encode(p)}
 }
 
-func sandboxRecord(s *Sandbox) store.Record {
-	return store.Record{Kind: store.KindSandbox, ID: s.ID, Owner: s.UserID, Parent: s.ProjectID, Status: string(s.Status), Data: encode(s)}
-}
-
-func databaseRecord(d *Database) store.Record {
-	return store.Record{Kind: store.KindDatabase, ID: d.ID, Owner: d.UserID, Parent: d.ProjectID, Status: string(d.Status), Data: encode(d)}
+// childRecord is the record of child o of kind k.
+func childRecord(k *childKind, o ChildObject) store.Record {
+	c := o.Common()
+	return store.Record{Kind: k.store, ID: c.ID, Owner: c.UserID, Parent: c.ProjectID, Status: string(c.Status), Data: encode(o)}
 }
 
 func envRecord(e *EnvVar) store.Record {

@@ -2,7 +2,8 @@
 //
 // A portal creates a project for a user; each project owns a sandbox (a StatefulSet running the
 // runtime image with a web terminal, a Service and two Ingresses) and a PostgreSQL database,
-// plus environment variables synced into the sandbox.
+// plus environment variables synced into the sandbox. Both children embed [Child] (status,
+// desired state, timeline, version) and are handled alike as [ChildObject] (see children.go).
 //
 // # Intent, then reconcile
 //
@@ -11,8 +12,8 @@
 // desired state (CREATING, STARTING, STOPPING, TERMINATING), returning in milliseconds.
 // Reconcile loops (package reconcile) follow the store's change feed, drive Kubernetes to that
 // state and record what they observe (RUNNING, STOPPED, TERMINATED, ERROR) through
-// [Client.RecordSandbox] and [Client.RecordDatabase], under a fencing token. A project's status
-// is aggregated from its children by [Aggregate] in the same transaction as any child change.
+// [Client.Record], under a fencing token. A project's status is aggregated from its children by
+// [Aggregate] in the same transaction as any child change.
 //
 // # The SDK owns every rule
 //

@@ -36,38 +36,35 @@ func (c *Client) Explain(ctx context.Context, userID, projectID string) (*Explan
 // Explain builds the explanation of p from its recorded state.
 func Explain(p *Project) *Explanation {
 	e := &Explanation{Project: p}
-	if sb := p.Sandbox; sb != nil {
-		e.Children = append(e.Children, explainChild(ResourceSandbox, sb.ID, sb.Name, sb.Desired, sb.Status, sb.Reason, sb.Conditions))
-	}
-	if db := p.Database; db != nil {
-		e.Children = append(e.Children, explainChild(ResourceDatabase, db.ID, db.ClusterName, db.Desired, db.Status, db.Reason, db.Conditions))
+	for _, k := range childKinds {
+		if o := k.get(&p.Children); o != nil {
+			e.Children = append(e.Children, explainChild(k, o))
+		}
 	}
 	return e
 }
 
-func explainChild(kind ResourceKind, id, name string, desired, observed Status, reason string, conds []Condition) ChildExplanation {
-	ce := ChildExplanation{Kind: kind, ID: id, Name: name, Desired: desired, Observed: observed,
-		Conditions: append([]Condition(nil), conds...), NextAction: nextAction(kind, desired, observed)}
-	for i := len(conds) - 1; i >= 0; i-- {
-		if conds[i].To == StatusError {
-			ce.LastError = conds[i].Reason
-			if conds[i].Message != "" {
-				ce.LastError += ": " + conds[i].Message
+func explainChild(k *childKind, o ChildObject) ChildExplanation {
+	c := o.Common()
+	ce := ChildExplanation{Kind: k.resource, ID: c.ID, Name: o.ResourceName(), Desired: c.Desired, Observed: c.Status,
+		Conditions: append([]Condition(nil), c.Conditions...), NextAction: nextAction(k.objects, c.Desired, c.Status)}
+	for i := len(c.Conditions) - 1; i >= 0; i-- {
+		if cd := c.Conditions[i]; cd.To == StatusError {
+			ce.LastError = cd.Reason
+			if cd.Message != "" {
+				ce.LastError += ": " + cd.Message
 			}
 			break
 		}
 	}
-	if ce.LastError == "" && observed == StatusError {
-		ce.LastError = reason
+	if ce.LastError == "" && c.Status == StatusError {
+		ce.LastError = c.Reason
 	}
 	return ce
 }
 
-func nextAction(kind ResourceKind, desired, observed Status) string {
-	obj := "the StatefulSet, Service and Ingresses"
-	if kind == ResourceDatabase {
-		obj = "the PostgreSQL cluster"
-	}
+// nextAction says what reconcile does next to obj (a kind's Kubernetes objects).
+func nextAction(obj string, desired, observed Status) string {
 	switch observed {
 	case StatusCreating:
 		return fmt.Sprintf("create %s", obj)

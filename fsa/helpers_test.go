@@ -83,9 +83,9 @@ func (e *env) observe(p *fsa.Project, st fsa.Status) *fsa.Project {
 	e.t.Helper()
 	cur, err := e.c.GetProject(e.ctx, p.UserID, p.ID)
 	require.NoError(e.t, err)
-	_, err = e.c.RecordSandbox(e.ctx, 0, cur.Sandbox.ID, fsa.Observation{Version: cur.Sandbox.Version, Status: st})
+	_, err = e.c.Record(e.ctx, 0, fsa.ResourceSandbox, cur.Sandbox.ID, fsa.Observation{Version: cur.Sandbox.Version, Status: st})
 	require.NoError(e.t, err)
-	out, err := e.c.RecordDatabase(e.ctx, 0, cur.Database.ID, fsa.Observation{Version: cur.Database.Version, Status: st})
+	out, err := e.c.Record(e.ctx, 0, fsa.ResourceDatabase, cur.Database.ID, fsa.Observation{Version: cur.Database.Version, Status: st})
 	require.NoError(e.t, err)
 	return out
 }

@@ -68,7 +68,7 @@ func TestTerminalAccess(t *testing.T) {
 	_, err := e.c.TerminalAccess(e.ctx, e.alice.ID, p.ID)
 	require.ErrorIs(t, err, fsa.ErrFailedPrecondition, "not before the sandbox runs")
 
-	_, err = e.c.RecordSandbox(e.ctx, 0, p.Sandbox.ID, fsa.Observation{Status: fsa.StatusRunning, TerminalURL: "https://abcdefghijkl.sandbox.test"})
+	_, err = e.c.Record(e.ctx, 0, fsa.ResourceSandbox, p.Sandbox.ID, fsa.Observation{Status: fsa.StatusRunning, TerminalURL: "https://abcdefghijkl.sandbox.test"})
 	require.NoError(t, err)
 	_, err = e.c.TerminalAccess(e.ctx, e.bob.ID, p.ID)
 	require.ErrorIs(t, err, fsa.ErrNotFound, "only the owner")

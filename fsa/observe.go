@@ -11,7 +11,7 @@ import (
 // This file is the part of the SDK that reconcile loops use: it records what Kubernetes reports,
 // under a fencing token, and reads what the loops need. Portals do not call it.
 
-// Observation is what a reconcile loop saw in Kubernetes for one sandbox or database.
+// Observation is what a reconcile loop saw in Kubernetes for one child of a project.
 type Observation struct {
 	// Version is the resource version the loop based its work on. If the resource changed since
 	// (the user asked for something else), recording fails with ErrConflict and the loop must
@@ -60,23 +60,18 @@ func (c *Client) Epoch(ctx context.Context) (uint64, error) {
 	return e, err
 }
 
-// RecordSandbox records an observation of a sandbox, recomputes its project's status in the same
-// transaction, and returns the project. Nothing is written when nothing changed. The write
-// commits only while fence is the store's epoch (ErrFenced otherwise; fence 0 disables the
-// check, for tests and tools). When the sandbox and database are both TERMINATED after a
-// delete, the project and everything it owns are removed and the returned project is
-// TERMINATED.
-func (c *Client) RecordSandbox(ctx context.Context, fence uint64, sandboxID string, obs Observation) (*Project, error) {
-	return c.record(ctx, fence, store.KindSandbox, sandboxID, obs)
-}
-
-// RecordDatabase is RecordSandbox for a database.
-func (c *Client) RecordDatabase(ctx context.Context, fence uint64, databaseID string, obs Observation) (*Project, error) {
-	return c.record(ctx, fence, store.KindDatabase, databaseID, obs)
-}
-
-func (c *Client) record(ctx context.Context, fence uint64, kind store.Kind, id string, obs Observation) (*Project, error) {
-	if err := validID(string(kind)+" id", id); err != nil {
+// Record records an observation of the project child of kind k (ResourceSandbox,
+// ResourceDatabase) with the given id, recomputes its project's status in the same transaction,
+// and returns the project. Nothing is written when nothing changed. The write commits only while
+// fence is the store's epoch (ErrFenced otherwise; fence 0 disables the check, for tests and
+// tools). When every child is TERMINATED after a delete, the project and everything it owns are
+// removed and the returned project is TERMINATED.
+func (c *Client) Record(ctx context.Context, fence uint64, k ResourceKind, id string, obs Observation) (*Project, error) {
+	ck := findKind(func(ck *childKind) bool { return ck.resource == k })
+	if ck == nil {
+		return nil, invalid("%q is not a kind of project child", k)
+	}
+	if err := validID(string(k)+" id", id); err != nil {
 		return nil, err
 	}
 	switch obs.Status {
@@ -88,56 +83,38 @@ func (c *Client) record(ctx context.Context, fence uint64, kind store.Kind, id s
 	}
 	var out *Project
 	_, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
-		r, err := s.Get(kind, id)
+		r, err := s.Get(ck.store, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return store.Txn{}, notFound(string(kind), id)
+			return store.Txn{}, notFound(string(k), id)
 		}
 		if err != nil {
 			return store.Txn{}, err
 		}
 		if obs.Version != 0 && r.Version != obs.Version {
-			return store.Txn{}, fmt.Errorf("%w: %s %s changed (version %d, observed %d)", ErrConflict, kind, id, r.Version, obs.Version)
+			return store.Txn{}, fmt.Errorf("%w: %s %s changed (version %d, observed %d)", ErrConflict, k, id, r.Version, obs.Version)
 		}
 		p, st, err := loadProject(s, "", r.Parent)
 		if err != nil {
 			return store.Txn{}, err
 		}
+		o := ck.get(&p.Children) // loaded with the project: r is one of its children
+		ch := o.Common()
 		now := c.timestamp()
 		txn := store.Txn{Fence: fence, Conds: []store.Cond{cond(st.project), cond(r)}}
-		var (
-			cur, desired *Status
-			reason       *string
-			conds        *[]Condition
-			urlsChanged  bool
-		)
-		switch kind {
-		case store.KindSandbox:
-			sb := p.Sandbox
-			cur, desired, reason, conds = &sb.Status, &sb.Desired, &sb.Reason, &sb.Conditions
-			if obs.AppURL != "" && obs.AppURL != sb.AppURL {
-				sb.AppURL, urlsChanged = obs.AppURL, true
-			}
-			if obs.TerminalURL != "" && obs.TerminalURL != sb.TerminalURL {
-				sb.TerminalURL, urlsChanged = obs.TerminalURL, true
-			}
-		case store.KindDatabase:
-			db := p.Database
-			cur, desired, reason, conds = &db.Status, &db.Desired, &db.Reason, &db.Conditions
+		if obs.Status == StatusTerminated && ch.Desired != StatusTerminated {
+			return store.Txn{}, fmt.Errorf("%w: %s %s is wanted %s, not TERMINATED", ErrFailedPrecondition, k, id, ch.Desired)
 		}
-		if obs.Status == StatusTerminated && *desired != StatusTerminated {
-			return store.Txn{}, fmt.Errorf("%w: %s %s is wanted %s, not TERMINATED", ErrFailedPrecondition, kind, id, *desired)
-		}
-		if *cur == obs.Status && *reason == obs.Reason && !urlsChanged {
+		if own := o.observe(obs); ch.Status == obs.Status && ch.Reason == obs.Reason && !own {
 			out = p
 			return store.Txn{}, nil // nothing changed: write nothing
 		}
-		if *cur != obs.Status {
-			*conds = appendCondition(*conds, Condition{Time: now, From: *cur, To: obs.Status, Reason: obs.Reason, Message: obs.Message})
+		if ch.Status != obs.Status {
+			ch.Conditions = appendCondition(ch.Conditions, Condition{Time: now, From: ch.Status, To: obs.Status, Reason: obs.Reason, Message: obs.Message})
 		}
-		*cur, *reason = obs.Status, obs.Reason
-		for _, ch := range st.children {
-			if ch.Kind != kind {
-				txn.Conds = append(txn.Conds, cond(ch))
+		ch.Status, ch.Reason = obs.Status, obs.Reason
+		for _, other := range st.children {
+			if other.Kind != ck.store {
+				txn.Conds = append(txn.Conds, cond(other))
 			}
 		}
 		p.Status = Aggregate(p.childStatuses()...)
@@ -146,8 +123,8 @@ func (c *Client) record(ctx context.Context, fence uint64, kind store.Kind, id s
 		if p.Status == StatusTerminated {
 			// Every child is gone from Kubernetes: remove the project and all it owns.
 			txn.Ops = append(txn.Ops, store.Delete(store.KindProject, p.ID))
-			for _, ch := range st.children {
-				txn.Ops = append(txn.Ops, store.Delete(ch.Kind, ch.ID))
+			for _, other := range st.children {
+				txn.Ops = append(txn.Ops, store.Delete(other.Kind, other.ID))
 			}
 			envs, err := s.List(store.KindEnvVar, store.Filter{Parent: p.ID})
 			if err != nil {
@@ -158,39 +135,14 @@ func (c *Client) record(ctx context.Context, fence uint64, kind store.Kind, id s
 			}
 			return txn, nil
 		}
-		switch kind {
-		case store.KindSandbox:
-			p.Sandbox.UpdatedAt = now
-			txn.Ops = append(txn.Ops, store.Put(sandboxRecord(p.Sandbox)))
-		case store.KindDatabase:
-			p.Database.UpdatedAt = now
-			txn.Ops = append(txn.Ops, store.Put(databaseRecord(p.Database)))
-		}
-		txn.Ops = append(txn.Ops, store.Put(projectRecord(p)))
+		ch.UpdatedAt = now
+		txn.Ops = append(txn.Ops, store.Put(childRecord(ck, o)), store.Put(projectRecord(p)))
 		return txn, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("record %s %s: %w", kind, id, err)
+		return nil, fmt.Errorf("record %s %s: %w", k, id, err)
 	}
 	return out, nil
-}
-
-// ProjectByChild returns the project that owns a sandbox or database id, with its children,
-// regardless of user. For reconcile.
-func (c *Client) ProjectByChild(ctx context.Context, kind store.Kind, id string) (*Project, error) {
-	var p *Project
-	err := c.view(ctx, func(s store.Snapshot) error {
-		r, err := s.Get(kind, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound(string(kind), id)
-		}
-		if err != nil {
-			return err
-		}
-		p, _, err = loadProject(s, "", r.Parent)
-		return err
-	})
-	return p, err
 }
 
 // ProjectByID returns a project with its children regardless of user. For reconcile and

@@ -39,7 +39,7 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 	if err := validText("description", spec.Description, MaxDescriptionLen, false); err != nil {
 		return nil, err
 	}
-	var ids [3]string
+	ids := make([]string, 1+len(childKinds)) // the project's, then its children's
 	for i := range ids {
 		id, err := newID(c.rand)
 		if err != nil {
@@ -52,26 +52,22 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 	if err != nil {
 		return nil, err
 	}
-	appHost, err := HostLabel(c.rand)
-	if err != nil {
-		return nil, err
-	}
-	termHost, err := HostLabel(c.rand)
-	if err != nil {
-		return nil, err
+	now := c.timestamp()
+	created := []Condition{{Time: now, To: StatusCreating, Reason: "Created"}}
+	p := &Project{ID: ids[0], UserID: userID, Name: spec.Name, K8sName: k8sName, Description: spec.Description,
+		Status: StatusCreating, CreatedAt: now, UpdatedAt: now}
+	children := make([]ChildObject, len(childKinds))
+	for i, k := range childKinds {
+		if children[i], err = k.create(Child{ID: ids[i+1], ProjectID: p.ID, UserID: userID, Status: StatusCreating,
+			Desired: StatusRunning, Conditions: created, CreatedAt: now, UpdatedAt: now}, resName, c.rand); err != nil {
+			return nil, err
+		}
+		k.set(&p.Children, children[i])
 	}
 	token, err := newToken(c.rand)
 	if err != nil {
 		return nil, err
 	}
-	now := c.timestamp()
-	created := []Condition{{Time: now, To: StatusCreating, Reason: "Created"}}
-	p := &Project{ID: ids[0], UserID: userID, Name: spec.Name, K8sName: k8sName, Description: spec.Description,
-		Status: StatusCreating, CreatedAt: now, UpdatedAt: now}
-	sb := &Sandbox{ID: ids[1], ProjectID: p.ID, UserID: userID, Name: resName, Status: StatusCreating, Desired: StatusRunning,
-		AppHostLabel: appHost, TerminalHostLabel: termHost, Conditions: created, CreatedAt: now, UpdatedAt: now}
-	db := &Database{ID: ids[2], ProjectID: p.ID, UserID: userID, ClusterName: resName, Status: StatusCreating, Desired: StatusRunning,
-		Conditions: created, CreatedAt: now, UpdatedAt: now}
 	tok := &EnvVar{ProjectID: p.ID, UserID: userID, Key: EnvTTYDAccessToken, Value: token, Category: CategoryTTYD,
 		Secret: true, Platform: true, UpdatedAt: now}
 	im, err := c.idem(ctx, userID, "CreateProject")
@@ -87,15 +83,14 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 		if err != nil {
 			return store.Txn{}, err
 		}
-		txn := store.Txn{
-			Conds: []store.Cond{cond(u), absent(store.KindProject, p.ID), absent(store.KindSandbox, sb.ID), absent(store.KindDatabase, db.ID)},
-			Ops: []store.Op{
-				store.Put(projectRecord(p)), store.Put(sandboxRecord(sb)), store.Put(databaseRecord(db)), store.Put(envRecord(tok)),
-				// Rewriting the user record bumps its version, so two concurrent creations by one
-				// user conflict and the loser re-checks the names below.
-				store.Put(u),
-			},
+		txn := store.Txn{Conds: []store.Cond{cond(u), absent(store.KindProject, p.ID)}, Ops: []store.Op{store.Put(projectRecord(p))}}
+		for i, k := range childKinds {
+			txn.Conds = append(txn.Conds, absent(k.store, children[i].Common().ID))
+			txn.Ops = append(txn.Ops, store.Put(childRecord(k, children[i])))
 		}
+		// Rewriting the user record bumps its version, so two concurrent creations by one user
+		// conflict and the loser re-checks the names below.
+		txn.Ops = append(txn.Ops, store.Put(envRecord(tok)), store.Put(u))
 		if err := im.check(s, &txn, p.ID, ""); err != nil {
 			return store.Txn{}, err
 		}
@@ -130,8 +125,10 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 	if err != nil {
 		return nil, fmt.Errorf("create project %q: %w", spec.Name, err)
 	}
-	p.Version, sb.Version, db.Version = rev, rev, rev
-	p.Sandbox, p.Database = sb, db
+	p.Version = rev
+	for _, o := range children {
+		o.Common().Version = rev
+	}
 	return p, nil
 }
 
@@ -224,25 +221,19 @@ func loadProjectRecord(s store.Snapshot, r store.Record) (*Project, *projectStat
 		return nil, nil, err
 	}
 	st := &projectState{project: r}
-	sbs, err := s.List(store.KindSandbox, store.Filter{Parent: p.ID})
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, sr := range sbs {
-		if p.Sandbox, err = decodeSandbox(sr); err != nil {
+	for _, k := range childKinds {
+		rs, err := s.List(k.store, store.Filter{Parent: p.ID})
+		if err != nil {
 			return nil, nil, err
 		}
-		st.children = append(st.children, sr)
-	}
-	dbs, err := s.List(store.KindDatabase, store.Filter{Parent: p.ID})
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, dr := range dbs {
-		if p.Database, err = decodeDatabase(dr); err != nil {
-			return nil, nil, err
+		for _, cr := range rs {
+			o, err := k.decode(cr)
+			if err != nil {
+				return nil, nil, err
+			}
+			k.set(&p.Children, o)
+			st.children = append(st.children, cr)
 		}
-		st.children = append(st.children, dr)
 	}
 	return p, st, nil
 }
@@ -250,11 +241,10 @@ func loadProjectRecord(s store.Snapshot, r store.Record) (*Project, *projectStat
 // childStatuses returns the statuses of the project's children.
 func (p *Project) childStatuses() []Status {
 	var out []Status
-	if p.Sandbox != nil {
-		out = append(out, p.Sandbox.Status)
-	}
-	if p.Database != nil {
-		out = append(out, p.Database.Status)
+	for _, k := range childKinds {
+		if o := k.get(&p.Children); o != nil {
+			out = append(out, o.Common().Status)
+		}
 	}
 	return out
 }
@@ -311,9 +301,9 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action) (*
 		return nil, err
 	}
 	var out *Project
-	var wroteSandbox, wroteDatabase bool
+	var wrote []ChildObject
 	rev, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
-		wroteSandbox, wroteDatabase = false, false
+		wrote = nil
 		p, st, err := loadProject(s, userID, projectID)
 		if err != nil {
 			return store.Txn{}, err
@@ -330,22 +320,17 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action) (*
 		for _, ch := range st.children {
 			txn.Conds = append(txn.Conds, cond(ch))
 		}
-		if sb := p.Sandbox; sb != nil {
-			next, desired, move := intent(a, sb.Status)
-			if move || sb.Desired != desired {
-				sb.Conditions = appendCondition(sb.Conditions, Condition{Time: now, From: sb.Status, To: next, Reason: reason})
-				sb.Status, sb.Desired, sb.Reason, sb.UpdatedAt = next, desired, "", now
-				txn.Ops = append(txn.Ops, store.Put(sandboxRecord(sb)))
-				wroteSandbox = true
+		for _, k := range childKinds {
+			o := k.get(&p.Children)
+			if o == nil {
+				continue
 			}
-		}
-		if db := p.Database; db != nil {
-			next, desired, move := intent(a, db.Status)
-			if move || db.Desired != desired {
-				db.Conditions = appendCondition(db.Conditions, Condition{Time: now, From: db.Status, To: next, Reason: reason})
-				db.Status, db.Desired, db.Reason, db.UpdatedAt = next, desired, "", now
-				txn.Ops = append(txn.Ops, store.Put(databaseRecord(db)))
-				wroteDatabase = true
+			ch := o.Common()
+			if next, desired, move := intent(a, ch.Status); move || ch.Desired != desired {
+				ch.Conditions = appendCondition(ch.Conditions, Condition{Time: now, From: ch.Status, To: next, Reason: reason})
+				ch.Status, ch.Desired, ch.Reason, ch.UpdatedAt = next, desired, "", now
+				txn.Ops = append(txn.Ops, store.Put(childRecord(k, o)))
+				wrote = append(wrote, o)
 			}
 		}
 		p.Status = Aggregate(p.childStatuses()...)
@@ -362,11 +347,8 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action) (*
 	}
 	// Records written in this transaction carry its revision.
 	out.Version = rev
-	if wroteSandbox {
-		out.Sandbox.Version = rev
-	}
-	if wroteDatabase {
-		out.Database.Version = rev
+	for _, o := range wrote {
+		o.Common().Version = rev
 	}
 	return out, nil
 }

@@ -180,10 +180,10 @@ func TestLifecycleActions(t *testing.T) {
 	// Terminated children remove the project and everything it owns.
 	cur, err := e.c.GetProject(e.ctx, e.alice.ID, p.ID)
 	require.NoError(t, err)
-	out, err := e.c.RecordSandbox(e.ctx, 0, cur.Sandbox.ID, fsa.Observation{Status: fsa.StatusTerminated})
+	out, err := e.c.Record(e.ctx, 0, fsa.ResourceSandbox, cur.Sandbox.ID, fsa.Observation{Status: fsa.StatusTerminated})
 	require.NoError(t, err)
 	require.Equal(t, fsa.StatusTerminating, out.Status, "sandbox gone, database still terminating")
-	out, err = e.c.RecordDatabase(e.ctx, 0, cur.Database.ID, fsa.Observation{Status: fsa.StatusTerminated})
+	out, err = e.c.Record(e.ctx, 0, fsa.ResourceDatabase, cur.Database.ID, fsa.Observation{Status: fsa.StatusTerminated})
 	require.NoError(t, err)
 	require.Equal(t, fsa.StatusTerminated, out.Status)
 	_, err = e.c.GetProject(e.ctx, e.alice.ID, p.ID)
@@ -204,26 +204,26 @@ func TestRecordRules(t *testing.T) {
 	sb := p.Sandbox
 
 	// An observation based on an old version never overwrites newer intent.
-	out, err := e.c.RecordSandbox(e.ctx, 0, sb.ID, fsa.Observation{Version: sb.Version, Status: fsa.StatusStarting, Reason: "Applied", AppURL: "https://a.example"})
+	out, err := e.c.Record(e.ctx, 0, fsa.ResourceSandbox, sb.ID, fsa.Observation{Version: sb.Version, Status: fsa.StatusStarting, Reason: "Applied", AppURL: "https://a.example"})
 	require.NoError(t, err)
 	assert.Equal(t, fsa.StatusStarting, out.Sandbox.Status)
 	assert.Equal(t, "https://a.example", out.Sandbox.AppURL)
 	assert.Equal(t, fsa.StatusCreating, out.Status, "database still creating")
-	_, err = e.c.RecordSandbox(e.ctx, 0, sb.ID, fsa.Observation{Version: sb.Version, Status: fsa.StatusRunning})
+	_, err = e.c.Record(e.ctx, 0, fsa.ResourceSandbox, sb.ID, fsa.Observation{Version: sb.Version, Status: fsa.StatusRunning})
 	require.ErrorIs(t, err, fsa.ErrConflict)
 
 	// Nothing changed: nothing written.
 	before := e.revision()
-	_, err = e.c.RecordSandbox(e.ctx, 0, sb.ID, fsa.Observation{Status: fsa.StatusStarting, Reason: "Applied"})
+	_, err = e.c.Record(e.ctx, 0, fsa.ResourceSandbox, sb.ID, fsa.Observation{Status: fsa.StatusStarting, Reason: "Applied"})
 	require.NoError(t, err)
 	require.Equal(t, before, e.revision(), "an unchanged observation must not write")
 
 	// TERMINATED only when deletion was asked for.
-	_, err = e.c.RecordSandbox(e.ctx, 0, sb.ID, fsa.Observation{Status: fsa.StatusTerminated})
+	_, err = e.c.Record(e.ctx, 0, fsa.ResourceSandbox, sb.ID, fsa.Observation{Status: fsa.StatusTerminated})
 	require.ErrorIs(t, err, fsa.ErrFailedPrecondition)
 
 	// ERROR carries its reason into the timeline and Explain.
-	_, err = e.c.RecordSandbox(e.ctx, 0, sb.ID, fsa.Observation{Status: fsa.StatusError, Reason: "CrashLoopBackOff", Message: "back-off restarting"})
+	_, err = e.c.Record(e.ctx, 0, fsa.ResourceSandbox, sb.ID, fsa.Observation{Status: fsa.StatusError, Reason: "CrashLoopBackOff", Message: "back-off restarting"})
 	require.NoError(t, err)
 	ex, err := e.c.Explain(e.ctx, e.alice.ID, p.ID)
 	require.NoError(t, err)
@@ -240,14 +240,14 @@ func TestRecordRules(t *testing.T) {
 	assert.True(t, conds[1].Time.Before(conds[2].Time))
 
 	// Recovery leaves ERROR.
-	out, err = e.c.RecordSandbox(e.ctx, 0, sb.ID, fsa.Observation{Status: fsa.StatusRunning})
+	out, err = e.c.Record(e.ctx, 0, fsa.ResourceSandbox, sb.ID, fsa.Observation{Status: fsa.StatusRunning})
 	require.NoError(t, err)
 	assert.Equal(t, fsa.StatusRunning, out.Sandbox.Status)
 	assert.Empty(t, out.Sandbox.Reason)
 
-	_, err = e.c.RecordSandbox(e.ctx, 0, sb.ID, fsa.Observation{Status: fsa.StatusPartial})
+	_, err = e.c.Record(e.ctx, 0, fsa.ResourceSandbox, sb.ID, fsa.Observation{Status: fsa.StatusPartial})
 	require.ErrorIs(t, err, fsa.ErrInvalidArgument)
-	_, err = e.c.RecordSandbox(e.ctx, 0, "nosuchsandbox", fsa.Observation{Status: fsa.StatusRunning})
+	_, err = e.c.Record(e.ctx, 0, fsa.ResourceSandbox, "nosuchsandbox", fsa.Observation{Status: fsa.StatusRunning})
 	require.ErrorIs(t, err, fsa.ErrNotFound)
 }
 
@@ -255,11 +255,11 @@ func TestFencedRecord(t *testing.T) {
 	e := newEnv(t)
 	p := e.project("fence")
 	require.NoError(t, e.c.AcquireEpoch(e.ctx, 3))
-	_, err := e.c.RecordSandbox(e.ctx, 3, p.Sandbox.ID, fsa.Observation{Status: fsa.StatusStarting})
+	_, err := e.c.Record(e.ctx, 3, fsa.ResourceSandbox, p.Sandbox.ID, fsa.Observation{Status: fsa.StatusStarting})
 	require.NoError(t, err)
 	require.NoError(t, e.c.AcquireEpoch(e.ctx, 4), "a new leader takes over")
 	before := e.revision()
-	_, err = e.c.RecordSandbox(e.ctx, 3, p.Sandbox.ID, fsa.Observation{Status: fsa.StatusRunning})
+	_, err = e.c.Record(e.ctx, 3, fsa.ResourceSandbox, p.Sandbox.ID, fsa.Observation{Status: fsa.StatusRunning})
 	require.ErrorIs(t, err, fsa.ErrFenced, "the deposed leader's write is rejected")
 	require.Equal(t, before, e.revision())
 	require.ErrorIs(t, e.c.AcquireEpoch(e.ctx, 4), fsa.ErrFenced)

@@ -104,48 +104,53 @@ type Project struct {
 	// Version is the store revision of the project record's last change.
 	Version int64 `json:"-"`
 
-	// Sandbox and Database are filled in by reads; they are stored as their own records.
+	Children
+}
+
+// Children are a project's children, one field per kind, filled in by reads: each is stored as
+// its own record. See Children.Child.
+type Children struct {
 	Sandbox  *Sandbox  `json:"-"`
 	Database *Database `json:"-"`
 }
 
-// Sandbox is the project's development environment: a StatefulSet, a Service and two Ingresses.
-type Sandbox struct {
+// Child is what every child of a project records, whatever its kind: whose it is, its lifecycle
+// status, the state the user last asked for, and its timeline. Sandbox and Database embed it;
+// its fields are stored flat beside the kind's own, under the same names as ever.
+type Child struct {
 	ID        string `json:"id"`
 	ProjectID string `json:"project_id"`
 	UserID    string `json:"user_id"`
-	// Name is the Kubernetes resource name ({k8sName}-agentruntime-{6 chars}).
-	Name string `json:"name"`
 	// Status is the lifecycle state; Desired the state the user last asked for (RUNNING,
 	// STOPPED or TERMINATED).
-	Status  Status `json:"status"`
-	Desired Status `json:"desired"`
+	Status     Status      `json:"status"`
+	Desired    Status      `json:"desired"`
+	Reason     string      `json:"reason,omitempty"`
+	Conditions []Condition `json:"conditions,omitempty"`
+	CreatedAt  time.Time   `json:"created_at"`
+	UpdatedAt  time.Time   `json:"updated_at"`
+	// Version is the store revision of the child's last change: the generation an Observation
+	// names as the one it observed.
+	Version int64 `json:"-"`
+}
+
+// Sandbox is the project's development environment: a StatefulSet, a Service and two Ingresses.
+type Sandbox struct {
+	Child
+	// Name is the Kubernetes resource name ({k8sName}-agentruntime-{6 chars}).
+	Name string `json:"name"`
 	// AppHostLabel and TerminalHostLabel are random DNS labels chosen at creation.
 	AppHostLabel      string `json:"app_host_label"`
 	TerminalHostLabel string `json:"terminal_host_label"`
 	// AppURL and TerminalURL are recorded by reconcile once the Ingresses exist.
-	AppURL      string      `json:"app_url,omitempty"`
-	TerminalURL string      `json:"terminal_url,omitempty"`
-	Reason      string      `json:"reason,omitempty"`
-	Conditions  []Condition `json:"conditions,omitempty"`
-	CreatedAt   time.Time   `json:"created_at"`
-	UpdatedAt   time.Time   `json:"updated_at"`
-	Version     int64       `json:"-"`
+	AppURL      string `json:"app_url,omitempty"`
+	TerminalURL string `json:"terminal_url,omitempty"`
 }
 
 // Database is the project's PostgreSQL cluster (a KubeBlocks Cluster).
 type Database struct {
-	ID          string      `json:"id"`
-	ProjectID   string      `json:"project_id"`
-	UserID      string      `json:"user_id"`
-	ClusterName string      `json:"cluster_name"`
-	Status      Status      `json:"status"`
-	Desired     Status      `json:"desired"`
-	Reason      string      `json:"reason,omitempty"`
-	Conditions  []Condition `json:"conditions,omitempty"`
-	CreatedAt   time.Time   `json:"created_at"`
-	UpdatedAt   time.Time   `json:"updated_at"`
-	Version     int64       `json:"-"`
+	Child
+	ClusterName string `json:"cluster_name"`
 }
 
 // EnvVar is one environment variable of a project, synced into its sandbox.

@@ -20,16 +20,15 @@ const (
 )
 
 // ResourceChange is one project, sandbox, database, environment variable or user setting
-// written or removed. Exactly one of the pointers is set, matching Kind. Values of environment
-// variables and settings are always withheld.
+// written or removed. Exactly one of the pointers is set, matching Kind (for a child,
+// Child(Kind) returns it). Values of environment variables and settings are always withheld.
 type ResourceChange struct {
-	Kind     ResourceKind
-	Deleted  bool
-	Project  *Project
-	Sandbox  *Sandbox
-	Database *Database
-	Env      *EnvVar
-	Config   *UserConfig
+	Kind    ResourceKind
+	Deleted bool
+	Project *Project
+	Children
+	Env    *EnvVar
+	Config *UserConfig
 }
 
 // WatchEvent is one committed transaction's visible changes.
@@ -134,12 +133,6 @@ func resourceChange(ch store.Change) (ResourceChange, bool, error) {
 	case store.KindProject:
 		rc.Kind = ResourceProject
 		rc.Project, err = decodeProject(r)
-	case store.KindSandbox:
-		rc.Kind = ResourceSandbox
-		rc.Sandbox, err = decodeSandbox(r)
-	case store.KindDatabase:
-		rc.Kind = ResourceDatabase
-		rc.Database, err = decodeDatabase(r)
 	case store.KindEnvVar:
 		rc.Kind = ResourceEnv
 		var v *EnvVar
@@ -157,7 +150,15 @@ func resourceChange(ch store.Change) (ResourceChange, bool, error) {
 			rc.Config = v
 		}
 	default:
-		return rc, false, nil
+		k := findKind(func(ck *childKind) bool { return ck.store == r.Kind })
+		if k == nil {
+			return rc, false, nil
+		}
+		rc.Kind = k.resource
+		var o ChildObject
+		if o, err = k.decode(r); err == nil {
+			k.set(&rc.Children, o)
+		}
 	}
 	if err != nil {
 		return rc, false, err

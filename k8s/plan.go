@@ -47,11 +47,13 @@ type PlanOptions struct {
 	DeferStatefulSet bool
 }
 
-// planned is one object of a plan: what to apply and why.
+// planned is one object of a plan: what to apply, over which live object (nil when absent), and
+// why.
 type planned struct {
 	what string
 	gvr  schema.GroupVersionResource
 	obj  runtime.Object
+	live runtime.Object
 	why  string
 }
 
@@ -85,16 +87,11 @@ func (m SandboxManager) Plan(c *Client, spec SandboxSpec, live SandboxLive, opts
 		return Plan{}, err
 	}
 	objs := BuildSandbox(spec)
-	candidates := []struct {
-		what    string
-		gvr     schema.GroupVersionResource
-		desired runtime.Object
-		live    runtime.Object
-	}{
-		{"statefulset", gvrStatefulSet, objs.StatefulSet, obj(live.StatefulSet)},
-		{"service", gvrService, objs.Service, obj(live.Service)},
-		{"app ingress", gvrIngress, objs.AppIngress, obj(live.AppIngress)},
-		{"terminal ingress", gvrIngress, objs.TerminalIngress, obj(live.TerminalIngress)},
+	candidates := []planned{
+		{what: "statefulset", gvr: gvrStatefulSet, obj: objs.StatefulSet, live: obj(live.StatefulSet)},
+		{what: "service", gvr: gvrService, obj: objs.Service, live: obj(live.Service)},
+		{what: "app ingress", gvr: gvrIngress, obj: objs.AppIngress, live: obj(live.AppIngress)},
+		{what: "terminal ingress", gvr: gvrIngress, obj: objs.TerminalIngress, live: obj(live.TerminalIngress)},
 	}
 	if spec.Stopped {
 		candidates = candidates[:1]
@@ -105,14 +102,20 @@ func (m SandboxManager) Plan(c *Client, spec SandboxSpec, live SandboxLive, opts
 	if opts.DeferStatefulSet && !spec.Stopped && live.StatefulSet == nil {
 		candidates = candidates[1:]
 	}
-	plan := Plan{name: spec.Name}
-	for _, cand := range candidates {
-		if cand.live != nil && !managedByFSA(cand.live.(metav1.Object)) {
-			return Plan{}, fmt.Errorf("sandbox %q: apply %s %q: %w: exists and is not managed by %s",
-				spec.Name, cand.gvr.Resource, cand.live.(metav1.Object).GetName(), ErrConflict, ManagedByValue)
+	return planOf("sandbox", spec.Name, candidates...)
+}
+
+// planOf returns the plan of the candidates that differ from their live objects (UpToDate). A
+// live object without fsa's LabelManagedBy is an ErrConflict, as for Apply.
+func planOf(kind, name string, candidates ...planned) (Plan, error) {
+	plan := Plan{name: name}
+	for _, c := range candidates {
+		if c.live != nil && !managedByFSA(c.live.(metav1.Object)) {
+			return Plan{}, fmt.Errorf("%s %q: apply %s %q: %w: exists and is not managed by %s",
+				kind, name, c.gvr.Resource, c.live.(metav1.Object).GetName(), ErrConflict, ManagedByValue)
 		}
-		if why := Differs(cand.desired, cand.live); why != "" {
-			plan.writes = append(plan.writes, planned{what: cand.what, gvr: cand.gvr, obj: cand.desired, why: why})
+		if c.why = Differs(c.obj, c.live); c.why != "" {
+			plan.writes = append(plan.writes, c)
 		}
 	}
 	return plan, nil
@@ -144,19 +147,10 @@ func (m DatabaseManager) Plan(c *Client, spec DatabaseSpec, live *unstructured.U
 	if err != nil {
 		return Plan{}, err
 	}
-	plan := Plan{name: spec.Name}
 	if spec.Stopped && live == nil {
-		return plan, nil
+		return Plan{name: spec.Name}, nil
 	}
-	if live != nil && !managedByFSA(live) {
-		return Plan{}, fmt.Errorf("database %q: apply %s %q: %w: exists and is not managed by %s",
-			spec.Name, GVRCluster.Resource, live.GetName(), ErrConflict, ManagedByValue)
-	}
-	desired := BuildDatabase(spec)
-	if why := Differs(desired, obj(live)); why != "" {
-		plan.writes = append(plan.writes, planned{what: "cluster", gvr: GVRCluster, obj: desired, why: why})
-	}
-	return plan, nil
+	return planOf("database", spec.Name, planned{what: "cluster", gvr: GVRCluster, obj: BuildDatabase(spec), live: obj(live)})
 }
 
 // ApplyPlan server-side applies the plan's Cluster without reading it first (Plan checked it

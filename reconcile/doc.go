@@ -1,15 +1,15 @@
 // Package reconcile drives Kubernetes to the state recorded in the fsa store and records what
 // Kubernetes reports.
 //
-// A [Runner] is level-based and idempotent: each sync reads one sandbox or database's desired
-// state from the store and its observed state from Kubernetes, makes Kubernetes match (server-side
-// apply of the complete objects, scale, delete), and records the observation through
-// fsa.Client.RecordSandbox / RecordDatabase — only when something changed, so an idle system
-// writes nothing to the store. It writes nothing to Kubernetes either: the observed state comes
-// from the informer caches, and the apply is skipped when the cached objects already hold every
-// field the apply would state and fsa owns no field it would drop (server-side apply's own no-op
-// rule), so drift is still repaired at once. Restarting at any point loses nothing: the next sync
-// converges from whatever it finds.
+// A [Runner] is level-based and idempotent: each sync reads one child of a project (a sandbox or
+// a database) from the store and its observed state from Kubernetes, makes Kubernetes match
+// (server-side apply of the complete objects, scale, delete), and records the observation through
+// fsa.Client.Record — only when something changed, so an idle system writes nothing to the store.
+// It writes nothing to Kubernetes either: the observed state comes from the informer caches, and
+// the apply is skipped when the cached objects already hold every field the apply would state and
+// fsa owns no field it would drop (server-side apply's own no-op rule), so drift is still
+// repaired at once. Restarting at any point loses nothing: the next sync converges from whatever
+// it finds.
 //
 // Work is triggered by three sources: the store's change feed (intents, env and configuration
 // changes, within milliseconds), Kubernetes informers per user namespace, label-selected to the
@@ -20,11 +20,9 @@
 // of intents does not hold back observations and a resync of every project does not delay a
 // user's intent. BENCH.md has the measurements.
 //
-// A new sandbox's StatefulSet is created only once its database's connection Secret is known,
-// so its pod starts with DATABASE_URL instead of being replaced when it arrives; until then the
-// sandbox is STARTING "WaitingForDatabase" (a database in ERROR does not hold it back). While a
-// user's informer caches have not synced (their cluster unreachable), such a sandbox is looked at
-// again with a doubling wait, from 200 ms up to 10 s.
+// One reconciler per kind of child (sandbox.go, database.go) says which objects it watches, which
+// other changes concern it (a sandbox waits for its database's credentials) and how one child
+// converges; the Runner does the rest, the same for every kind (sync.go).
 //
 // # Fencing
 //

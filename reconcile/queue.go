@@ -5,27 +5,14 @@ import (
 	"time"
 
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/fullstackagent/fsa/fsa"
 )
 
-// kind says which child of a project an item is about.
-type kind uint8
-
-const (
-	kindSandbox kind = iota + 1
-	kindDatabase
-)
-
-func (k kind) String() string {
-	if k == kindSandbox {
-		return "sandbox"
-	}
-	return "database"
-}
-
-// item is a unit of work: one child of one project. Each project has one sandbox and one
-// database, so the project id and the kind name the resource.
+// item is a unit of work: one child of one project. A project has at most one child of each
+// kind, so the kind and the project id name it.
 type item struct {
-	kind    kind
+	kind    fsa.ResourceKind
 	project string
 }
 

@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/fullstackagent/fsa/fsa"
 )
 
 func newTestQueue() *fairQueue {
@@ -18,10 +20,10 @@ func TestFairQueueFairness(t *testing.T) {
 	q := newTestQueue()
 	defer q.ShutDown()
 	for i := 0; i < 1000; i++ {
-		q.Add("busy", item{kindSandbox, fmt.Sprint("p", i)})
+		q.Add("busy", item{fsa.ResourceSandbox, fmt.Sprint("p", i)})
 	}
-	q.Add("quiet", item{kindSandbox, "q"})
-	q.Add("other", item{kindDatabase, "o"})
+	q.Add("quiet", item{fsa.ResourceSandbox, "q"})
+	q.Add("other", item{fsa.ResourceDatabase, "o"})
 	var order []string
 	for i := 0; i < 3; i++ {
 		user, it, ok := q.Get()
@@ -36,7 +38,7 @@ func TestFairQueueFairness(t *testing.T) {
 func TestFairQueueDedupAndDirty(t *testing.T) {
 	q := newTestQueue()
 	defer q.ShutDown()
-	it := item{kindSandbox, "p"}
+	it := item{fsa.ResourceSandbox, "p"}
 	q.Add("u", it)
 	q.Add("u", it)
 	require.Equal(t, 1, q.Len(), "an item is queued once")
@@ -51,7 +53,7 @@ func TestFairQueueDedupAndDirty(t *testing.T) {
 
 func TestFairQueueBackoffAndShutdown(t *testing.T) {
 	q := newTestQueue()
-	it := item{kindDatabase, "p"}
+	it := item{fsa.ResourceDatabase, "p"}
 	q.AddRateLimited("u", it)
 	q.AddRateLimited("u", it)
 	require.Equal(t, 2, q.Failures(it))
@@ -79,12 +81,12 @@ func TestFairQueueLanes(t *testing.T) {
 	q := newTestQueue()
 	defer q.ShutDown()
 	for i := 0; i < 100; i++ {
-		q.AddIn(laneResync, "u", item{kindSandbox, fmt.Sprint("r", i)})
-		q.Add("u", item{kindSandbox, fmt.Sprint("i", i)})
+		q.AddIn(laneResync, "u", item{fsa.ResourceSandbox, fmt.Sprint("r", i)})
+		q.Add("u", item{fsa.ResourceSandbox, fmt.Sprint("i", i)})
 	}
-	q.AddIn(laneEvent, "u", item{kindSandbox, "e"})
+	q.AddIn(laneEvent, "u", item{fsa.ResourceSandbox, "e"})
 	// An intent for an item waiting in the resync lane moves it up.
-	q.Add("u", item{kindSandbox, "r99"})
+	q.Add("u", item{fsa.ResourceSandbox, "r99"})
 	require.Equal(t, 201, q.Len(), "a moved item is queued once")
 	pos := map[string]int{}
 	for i := 0; i < 201; i++ {
@@ -104,16 +106,16 @@ func TestFairQueueLanes(t *testing.T) {
 // TestRetryLimiterBoundsRetriesOverall: past the burst, many failing items wait their turn at
 // RetryRate a second, though each has failed only once.
 func TestRetryLimiterBoundsRetriesOverall(t *testing.T) {
-	l := retryLimiter(Config{BaseBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, RetryRate: 50})
+	l := backoff(100*time.Millisecond, 30*time.Second, 50)
 	var last time.Duration
 	for i := 0; i < 1000; i++ {
-		last = l.When(item{kind: kindSandbox, project: fmt.Sprint("p", i)})
+		last = l.When(item{kind: fsa.ResourceSandbox, project: fmt.Sprint("p", i)})
 	}
 	// 1000 retries, 500 of them in the burst, the rest at 50/s: the last waits ≈ 10 s.
 	assert.InDelta(t, (10 * time.Second).Seconds(), last.Seconds(), 1.0)
 	// One item alone still gets its own exponential backoff first.
-	l = retryLimiter(Config{BaseBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, RetryRate: 50})
-	it := item{kind: kindSandbox, project: "p"}
+	l = backoff(100*time.Millisecond, 30*time.Second, 50)
+	it := item{kind: fsa.ResourceSandbox, project: "p"}
 	assert.Equal(t, 100*time.Millisecond, l.When(it))
 	assert.Equal(t, 200*time.Millisecond, l.When(it))
 	assert.Equal(t, 2, l.NumRequeues(it))
@@ -122,8 +124,8 @@ func TestRetryLimiterBoundsRetriesOverall(t *testing.T) {
 // TestCacheWaitBacksOff: a sandbox waiting for caches that never sync is looked at less and less
 // often, not every 200 ms forever.
 func TestCacheWaitBacksOff(t *testing.T) {
-	l := cacheWaitLimiter(Config{RetryRate: 50})
-	it := item{kind: kindSandbox, project: "p"}
+	l := backoff(cacheWait, maxCacheWait, 50)
+	it := item{kind: fsa.ResourceSandbox, project: "p"}
 	var waits []time.Duration
 	for i := 0; i < 8; i++ {
 		waits = append(waits, l.When(it))

@@ -63,13 +63,11 @@ type Runner struct {
 	c   *fsa.Client
 	log *slog.Logger
 	q   *fairQueue
-	// cacheWaits spaces out the looks of a sandbox waiting for its user's informer caches
-	// (see convergeSandbox): a user whose cluster cannot be listed must not keep the runner busy.
-	cacheWaits workqueue.TypedRateLimiter[item]
-	m          *metrics
-	sandboxes  k8s.SandboxManager
-	databases  k8s.DatabaseManager
-	informers  *informers
+	m   *metrics
+	// recs are the reconcilers, one per kind of child, in the order children are queued.
+	recs      []reconciler
+	byKind    map[fsa.ResourceKind]reconciler
+	informers *informers
 
 	mu    sync.Mutex
 	names map[string]map[string]string // user → resource name → project id
@@ -124,21 +122,24 @@ func New(cfg Config) (*Runner, error) {
 		cfg.Logger = slog.Default()
 	}
 	r := &Runner{
-		cfg:        cfg,
-		c:          cfg.Client,
-		log:        cfg.Logger.With("component", "reconcile", "fence", cfg.Fence),
-		q:          newFairQueue(retryLimiter(cfg)),
-		cacheWaits: cacheWaitLimiter(cfg),
-		names:      map[string]map[string]string{},
-		lagSeen:    map[item]time.Time{},
-		fenced:     make(chan struct{}),
+		cfg:     cfg,
+		c:       cfg.Client,
+		log:     cfg.Logger.With("component", "reconcile", "fence", cfg.Fence),
+		q:       newFairQueue(backoff(cfg.BaseBackoff, cfg.MaxBackoff, cfg.RetryRate)),
+		names:   map[string]map[string]string{},
+		lagSeen: map[item]time.Time{},
+		fenced:  make(chan struct{}),
 	}
 	m, err := newMetrics(cfg.Registerer, func() float64 { return float64(r.q.Len()) })
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: register metrics: %w", err)
 	}
 	r.m = m
-	r.informers = newInformers(r.log, r.onKubeEvent)
+	r.recs, r.byKind = []reconciler{newSandboxes(r), &databases{r: r}}, map[fsa.ResourceKind]reconciler{}
+	for _, rec := range r.recs {
+		r.byKind[rec.kind()] = rec
+	}
+	r.informers = newInformers(r.log, r.recs, r.onKubeEvent)
 	return r, nil
 }
 
@@ -243,28 +244,21 @@ func (r *Runner) followFeed(ctx context.Context) error {
 }
 
 func (r *Runner) onStoreChange(ctx context.Context, ch fsa.ResourceChange) {
+	if o := ch.Child(ch.Kind); o != nil {
+		c := o.Common()
+		if ch.Deleted {
+			r.forgetName(c.UserID, o.ResourceName())
+			return
+		}
+		r.remember(c.UserID, o.ResourceName(), c.ProjectID)
+		r.q.Add(c.UserID, item{ch.Kind, c.ProjectID})
+		r.follow(c.UserID, c.ProjectID, ch.Kind, c.Status)
+		return
+	}
 	switch ch.Kind {
-	case fsa.ResourceSandbox:
-		sb := ch.Sandbox
-		if ch.Deleted {
-			r.forgetName(sb.UserID, sb.Name)
-			return
-		}
-		r.remember(sb.UserID, sb.Name, sb.ProjectID)
-		r.q.Add(sb.UserID, item{kindSandbox, sb.ProjectID})
-	case fsa.ResourceDatabase:
-		db := ch.Database
-		if ch.Deleted {
-			return
-		}
-		r.q.Add(db.UserID, item{kindDatabase, db.ProjectID})
-		if db.Status == fsa.StatusRunning {
-			// The sandbox's DATABASE_URL may have to change.
-			r.q.Add(db.UserID, item{kindSandbox, db.ProjectID})
-		}
 	case fsa.ResourceEnv:
 		if !ch.Deleted || ch.Env.ProjectID != "" {
-			r.q.Add(ch.Env.UserID, item{kindSandbox, ch.Env.ProjectID})
+			r.follow(ch.Env.UserID, ch.Env.ProjectID, fsa.ResourceEnv, "")
 		}
 	case fsa.ResourceConfig:
 		// A new kubeconfig or Anthropic key touches every project of the user.
@@ -337,13 +331,21 @@ func (r *Runner) checkInitialSyncLocked() {
 }
 
 func (r *Runner) enqueueProject(l lane, p *fsa.Project) {
-	if p.Sandbox != nil {
-		r.remember(p.UserID, p.Sandbox.Name, p.ID)
-		r.q.AddIn(l, p.UserID, item{kindSandbox, p.ID})
+	for _, rec := range r.recs {
+		if o := p.Child(rec.kind()); o != nil {
+			r.remember(p.UserID, o.ResourceName(), p.ID)
+			r.q.AddIn(l, p.UserID, item{rec.kind(), p.ID})
+		}
 	}
-	if p.Database != nil {
-		r.remember(p.UserID, p.Database.ClusterName, p.ID)
-		r.q.AddIn(l, p.UserID, item{kindDatabase, p.ID})
+}
+
+// follow queues the children of a project that follow a change of its child of kind k (now in
+// status st) or of its environment (see reconciler.follows).
+func (r *Runner) follow(user, project string, k fsa.ResourceKind, st fsa.Status) {
+	for _, rec := range r.recs {
+		if rec.kind() != k && rec.follows(k, st) {
+			r.q.Add(user, item{rec.kind(), project})
+		}
 	}
 }
 
@@ -366,7 +368,7 @@ func (r *Runner) forgetName(user, name string) {
 
 // onKubeEvent maps an object event from a user's informer to the work item it concerns, queued
 // in lane l.
-func (r *Runner) onKubeEvent(user string, k kind, name string, l lane) {
+func (r *Runner) onKubeEvent(user string, k fsa.ResourceKind, name string, l lane) {
 	r.mu.Lock()
 	project, ok := r.names[user][name]
 	r.mu.Unlock()
@@ -384,7 +386,7 @@ func (r *Runner) work(ctx context.Context) bool {
 	defer r.q.Done(it)
 	start := time.Now()
 	err := r.sync(ctx, user, it)
-	r.m.duration.WithLabelValues(it.kind.String()).Observe(time.Since(start).Seconds())
+	r.m.duration.WithLabelValues(string(it.kind)).Observe(time.Since(start).Seconds())
 	switch {
 	case err == nil:
 		r.q.Forget(it)
@@ -395,28 +397,18 @@ func (r *Runner) work(ctx context.Context) bool {
 	case errors.Is(err, errRequeue):
 		r.q.Add(user, it)
 	default:
-		r.m.errors.WithLabelValues(it.kind.String()).Inc()
+		r.m.errors.WithLabelValues(string(it.kind)).Inc()
 		r.log.Warn("sync failed; retrying with backoff", "kind", it.kind, "project", it.project, "err", err, "failures", r.q.Failures(it)+1)
 		r.q.AddRateLimited(user, it)
 	}
 	return true
 }
 
-// retryLimiter is the backoff of failing items: exponential per item, and no more than
-// cfg.RetryRate retries a second over all items.
-func retryLimiter(cfg Config) workqueue.TypedRateLimiter[item] {
-	burst := int(cfg.RetryRate * 10)
+// backoff spaces the looks at items: exponentially per item from base up to max, and no more
+// than perSecond a second over all items (with bursts of ten times that).
+func backoff(base, max time.Duration, perSecond float64) workqueue.TypedRateLimiter[item] {
 	return workqueue.NewTypedMaxOfRateLimiter(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[item](cfg.BaseBackoff, cfg.MaxBackoff),
-		&workqueue.TypedBucketRateLimiter[item]{Limiter: rate.NewLimiter(rate.Limit(cfg.RetryRate), burst)},
-	)
-}
-
-// cacheWaitLimiter spaces the looks of an item waiting for its user's informer caches: from
-// 200 ms, doubling up to 10 s, and no more than cfg.RetryRate looks a second over all items.
-func cacheWaitLimiter(cfg Config) workqueue.TypedRateLimiter[item] {
-	return workqueue.NewTypedMaxOfRateLimiter(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[item](cacheWait, maxCacheWait),
-		&workqueue.TypedBucketRateLimiter[item]{Limiter: rate.NewLimiter(rate.Limit(cfg.RetryRate), int(cfg.RetryRate*10))},
+		workqueue.NewTypedItemExponentialFailureRateLimiter[item](base, max),
+		&workqueue.TypedBucketRateLimiter[item]{Limiter: rate.NewLimiter(rate.Limit(perSecond), int(perSecond*10))},
 	)
 }

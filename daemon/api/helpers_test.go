@@ -227,10 +227,10 @@ func (e *env) run(userID, projectID string) {
 	e.t.Helper()
 	p, err := e.c.GetProject(e.ctx, userID, projectID)
 	require.NoError(e.t, err)
-	_, err = e.c.RecordSandbox(e.ctx, 0, p.Sandbox.ID, fsa.Observation{Version: p.Sandbox.Version, Status: fsa.StatusRunning,
+	_, err = e.c.Record(e.ctx, 0, fsa.ResourceSandbox, p.Sandbox.ID, fsa.Observation{Version: p.Sandbox.Version, Status: fsa.StatusRunning,
 		AppURL: "https://app.example.test", TerminalURL: "https://term.example.test"})
 	require.NoError(e.t, err)
-	_, err = e.c.RecordDatabase(e.ctx, 0, p.Database.ID, fsa.Observation{Version: p.Database.Version, Status: fsa.StatusRunning})
+	_, err = e.c.Record(e.ctx, 0, fsa.ResourceDatabase, p.Database.ID, fsa.Observation{Version: p.Database.Version, Status: fsa.StatusRunning})
 	require.NoError(e.t, err)
 }
 

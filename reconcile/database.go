@@ -1,0 +1,55 @@
+package reconcile
+
+import (
+	"context"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/k8s"
+)
+
+// databases converges databases: one KubeBlocks Cluster per project (k8s.DatabaseManager).
+type databases struct {
+	r *Runner
+	m k8s.DatabaseManager
+}
+
+func (*databases) kind() fsa.ResourceKind { return fsa.ResourceDatabase }
+
+// clusters is the informer of a user's KubeBlocks Clusters.
+func clusters(ui *userInformers) cache.SharedIndexInformer {
+	return ui.dynamic.ForResource(k8s.GVRCluster).Informer()
+}
+
+func (*databases) watch(ui *userInformers, queue func(string, lane)) {
+	on(clusters(ui), metav1.Object.GetName, laneEvent, queue)
+}
+
+// follows nothing: a database depends on no other child.
+func (*databases) follows(fsa.ResourceKind, fsa.Status) bool { return false }
+
+func (d *databases) reconcile(ctx context.Context, req request) (fsa.Observation, error) {
+	db, kc := req.p.Database, req.kc
+	status := func() (k8s.State, string, error) {
+		st, err := d.m.Status(ctx, kc, db.ClusterName)
+		return st.State, st.Reason, err
+	}
+	if db.Desired == fsa.StatusTerminated {
+		return d.r.remove(ctx, req, func() error { return d.m.Delete(ctx, kc, db.ClusterName) }, status)
+	}
+	spec := k8s.DatabaseSpec{Name: db.ClusterName, Project: req.p.K8sName, Epoch: d.r.cfg.Fence, Stopped: db.Desired == fsa.StatusStopped}
+	var c cached
+	if live, _, ok := get[*unstructured.Unstructured](req.ui, clusters(req.ui), db.ClusterName); ok { // live nil: absent
+		plan, err := d.m.Plan(kc, spec, live)
+		if err != nil {
+			return fsa.Observation{}, err
+		}
+		st := k8s.DatabaseStatusOf(live)
+		c = cached{synced: true, plan: plan, state: st.State, reason: st.Reason}
+	}
+	obs, _, err := converge(ctx, d.r, req, d.m, spec, c, status)
+	return obs, err
+}
