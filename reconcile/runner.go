@@ -292,11 +292,10 @@ func (r *Runner) enqueueAllAt(ctx context.Context) (int64, error) {
 		r.listed = true
 		r.unsynced = map[item]struct{}{}
 		for _, p := range list.Items {
-			if p.Sandbox != nil {
-				r.unsynced[item{kindSandbox, p.ID}] = struct{}{}
-			}
-			if p.Database != nil {
-				r.unsynced[item{kindDatabase, p.ID}] = struct{}{}
+			for _, rec := range r.recs {
+				if p.Child(rec.kind()) != nil {
+					r.unsynced[item{rec.kind(), p.ID}] = struct{}{}
+				}
 			}
 		}
 		r.checkInitialSyncLocked()
