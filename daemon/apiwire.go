@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/fullstackagent/fsa/daemon/api"
@@ -20,7 +19,7 @@ func (d *daemon) apiHandler() (http.Handler, error) {
 		Registerer: d.reg,
 		Auth:       auth,
 		AdminToken: d.cfg.AdminToken,
-		Cluster:    &api.SingleNode{ID: d.cfg.NodeID, APIAddress: d.cfg.APIAdvertise, Reconcile: d.mon.status},
+		Cluster:    &api.SingleNode{ID: d.cfg.NodeID, APIAddress: d.cfg.HTTP.APIAdvertise, Reconcile: d.mon.status},
 	}
 	if d.cluster != nil {
 		opts.Cluster = d.cluster
@@ -35,18 +34,11 @@ func (d *daemon) apiHandler() (http.Handler, error) {
 	return api.NewHandler(opts)
 }
 
+// authConfig is the configured authentication with a signing key: a random one (valid on this
+// process only) when none is configured.
 func (d *daemon) authConfig() (api.AuthConfig, error) {
-	cfg := d.cfg
-	a := api.AuthConfig{
-		SessionTTL:      cfg.SessionTTL,
-		Admins:          cfg.Admins,
-		DisableSignUp:   cfg.DisableSignUp,
-		GitHub:          api.GitHubConfig{ClientID: cfg.GitHubClientID, ClientSecret: cfg.GitHubSecret},
-		SealosJWTSecret: cfg.SealosJWTSecret,
-		AiproxyEndpoint: cfg.AiproxyEndpoint,
-		RateLimit:       api.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
-	}
-	if cfg.SigningKey == "" {
+	a := d.cfg.Auth
+	if a.SigningKey.ID == "" {
 		k, err := api.GenerateSigningKey()
 		if err != nil {
 			return a, err
@@ -55,19 +47,6 @@ func (d *daemon) authConfig() (api.AuthConfig, error) {
 			d.log.Warn("no --signing-key: sessions are valid on this node only and end with this process")
 		}
 		a.SigningKey = k
-	} else {
-		k, err := api.ParseSigningKey(cfg.SigningKey)
-		if err != nil {
-			return a, fmt.Errorf("--signing-key: %w", err)
-		}
-		a.SigningKey = k
-	}
-	for _, s := range cfg.VerificationKeys {
-		k, err := api.ParseSigningKey(s)
-		if err != nil {
-			return a, fmt.Errorf("--verification-keys: %w", err)
-		}
-		a.VerificationKeys = append(a.VerificationKeys, k)
 	}
 	return a, nil
 }

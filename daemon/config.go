@@ -11,50 +11,82 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fullstackagent/fsa/daemon/api"
+	"github.com/fullstackagent/fsa/k8s"
 )
 
-// Config is everything fsad is told at start. ParseConfig fills it from flags and the
-// environment; a program embedding the daemon may fill it directly and call Config.Validate.
+// Config is everything fsad is told at start, one section per concern. ParseConfig fills it
+// from flags and the environment; a program embedding the daemon may fill it directly and call
+// Config.Validate.
 type Config struct {
 	// DataDir holds the node's state: fsa.db in single-node mode; raft.db, snapshots/ and
 	// state.db in cluster mode.
 	DataDir string
-	// Listen is the host:port of the HTTP server (Connect, gRPC, gRPC-Web, health, metrics,
-	// admin). APIAdvertise is the address other nodes give clients to reach this node's API
-	// (Listen when empty).
-	Listen       string
-	APIAdvertise string
-
-	// RaftAddr is the host:port Raft listens on; empty selects single-node mode (embedded
-	// bbolt, no Raft, always leader). RaftAdvertise is the address peers dial (RaftAddr when
-	// empty).
-	RaftAddr      string
-	RaftAdvertise string
-	// NodeID is the node's stable identity in the cluster; required in cluster mode.
+	// NodeID is the node's stable identity: required in cluster mode, the name a single node
+	// reports otherwise ("single" when empty).
 	NodeID string
-	// Bootstrap makes a node without Raft state start a new cluster of itself.
-	Bootstrap bool
-	// Join lists API base URLs of existing members; at start the node asks them (following the
-	// leader hint) to add it to the cluster. Joining is idempotent, so it is safe on restart.
-	Join []string
-
-	// Raft timing, tuned for fast failover.
-	HeartbeatTimeout   time.Duration
-	ElectionTimeout    time.Duration
-	LeaderLeaseTimeout time.Duration
-	CommitTimeout      time.Duration
-
-	// SyncStateEveryApply fsyncs the Raft state database on every applied batch
-	// (raftstore.Config.SyncEveryApply). Off by default: the Raft log is the durable record and
-	// a node rebuilds its state database from it after a machine crash.
-	SyncStateEveryApply bool
-
+	// AdminToken is accepted as the bearer token of ClusterService (cluster administration;
+	// nodes joining with --join present it) and protects the backup snapshot (/admin/v1/);
+	// empty disables both. Every node of a cluster needs the same one. A secret: never logged.
+	AdminToken string
 	// Kubeconfig is the path of the development cluster's kubeconfig. When set, the daemon
 	// checks at start that it parses and reports the cluster's reachability on /readyz. Users'
 	// own kubeconfigs (stored per user) are what reconcile uses to write objects.
 	Kubeconfig string
 
-	// Reconcile settings.
+	HTTP      HTTPConfig
+	Raft      RaftConfig
+	Reconcile ReconcileConfig
+	// Auth is the API's authentication configuration (sessions, sign-in methods, limits),
+	// filled by the flags directly. An empty SigningKey makes Run generate a random one (sessions
+	// then die with the process; fine for one dev node).
+	Auth api.AuthConfig
+	Log  LogConfig
+}
+
+// HTTPConfig is the HTTP server: Connect, gRPC, gRPC-Web, health, metrics, admin.
+type HTTPConfig struct {
+	// Listen is the host:port of the server. APIAdvertise is the address other nodes give
+	// clients to reach this node's API (Listen when empty).
+	Listen       string
+	APIAdvertise string
+	// Timeouts. WriteTimeout is 0 (none) by default because Watch streams are long.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// ShutdownTimeout bounds the graceful shutdown (leadership transfer, draining requests).
+	ShutdownTimeout time.Duration
+	// PProf serves net/http/pprof under /debug/pprof/.
+	PProf bool
+}
+
+// RaftConfig is the cluster mode; an empty Addr selects single-node mode (embedded bbolt, no
+// Raft, always leader).
+type RaftConfig struct {
+	// Addr is the host:port Raft listens on. Advertise is the address peers dial (Addr when
+	// empty), kept unresolved.
+	Addr      string
+	Advertise string
+	// Bootstrap makes a node without Raft state start a new cluster of itself.
+	Bootstrap bool
+	// Join lists API base URLs of existing members; at start the node asks them (following the
+	// leader hint) to add it to the cluster. Joining is idempotent, so it is safe on restart.
+	Join []string
+	// Timing, tuned for fast failover.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	// SyncStateEveryApply fsyncs the Raft state database on every applied batch
+	// (raftstore.Config.SyncEveryApply). Off by default: the Raft log is the durable record and
+	// a node rebuilds its state database from it after a machine crash.
+	SyncStateEveryApply bool
+}
+
+// ReconcileConfig is what the leader's reconcile loops are told.
+type ReconcileConfig struct {
 	Domain           string
 	Scheme           string
 	IngressClassName string
@@ -62,44 +94,16 @@ type Config struct {
 	DeleteVolumes    bool
 	Workers          int
 	Resync           time.Duration
+	// RuntimeImage is the sandbox image (k8s.RuntimeImage when empty).
+	RuntimeImage string
+}
 
-	// LogLevel and LogFormat ("json" or "text") configure the structured logs on stderr.
-	LogLevel  slog.Level
-	LogFormat string
-
-	// API authentication (package daemon/api). SigningKey ("<id>:<base64url secret>", at
-	// least 32 bytes) signs session tokens; every node of a cluster needs the same one. Empty:
-	// a random key per process (sessions die with it; fine for one dev node). Secrets: never
-	// logged.
-	SigningKey       string
-	VerificationKeys []string
-	SessionTTL       time.Duration
-	Admins           []string
-	DisableSignUp    bool
-	GitHubClientID   string
-	GitHubSecret     string
-	SealosJWTSecret  string
-	AiproxyEndpoint  string
-	RateLimit        float64
-	RateBurst        int
-
-	// AdminToken is accepted as the bearer token of ClusterService (cluster administration;
-	// nodes joining with --join present it) and protects the backup snapshot (/admin/v1/);
-	// empty disables both. Every node of a cluster needs the same one. A secret: never logged.
-	AdminToken string
-
-	// HTTP server timeouts. WriteTimeout is 0 (none) by default because Watch streams are long.
-	ReadHeaderTimeout time.Duration
-	ReadTimeout       time.Duration
-	WriteTimeout      time.Duration
-	IdleTimeout       time.Duration
-	// ShutdownTimeout bounds the graceful shutdown (leadership transfer, draining requests).
-	ShutdownTimeout time.Duration
-
-	// PProf serves net/http/pprof under /debug/pprof/.
-	PProf bool
-
-	// Logger receives the daemon's logs; when nil Run writes LogFormat to stderr at LogLevel.
+// LogConfig is the structured log on stderr.
+type LogConfig struct {
+	Level slog.Level
+	// Format is "json" or "text".
+	Format string
+	// Logger receives the daemon's logs; when nil Run writes Format to stderr at Level.
 	// Not a flag: for programs and tests that run the daemon in process.
 	Logger *slog.Logger
 }
@@ -118,7 +122,7 @@ const (
 )
 
 // Single reports whether cfg selects single-node mode (no Raft).
-func (cfg *Config) Single() bool { return cfg.RaftAddr == "" }
+func (cfg *Config) Single() bool { return cfg.Raft.Addr == "" }
 
 // envPrefix prefixes every environment variable: flag --data-dir is FSA_DATA_DIR.
 const envPrefix = "FSA_"
@@ -137,58 +141,74 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs := flag.NewFlagSet("fsad", flag.ContinueOnError)
 	fs.SetOutput(out)
 	var (
-		join, verificationKeys, admins string
-		logLevel                       string
+		join, admins                 string
+		signingKey, verificationKeys string // secrets: parsed below, never echoed in an error
+		logLevel                     string
 	)
+	h, r, rc, a := &cfg.HTTP, &cfg.Raft, &cfg.Reconcile, &cfg.Auth
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory of the node's state (required)")
-	fs.StringVar(&cfg.Listen, "listen", DefaultListen, "host:port of the HTTP API (Connect, gRPC, gRPC-Web, health, metrics)")
-	fs.StringVar(&cfg.APIAdvertise, "api-advertise", "", "API address given to clients by other nodes (default: --listen)")
-	fs.StringVar(&cfg.RaftAddr, "raft-addr", "", "host:port for Raft; empty runs a single node without Raft")
-	fs.StringVar(&cfg.RaftAdvertise, "raft-advertise", "", "Raft address peers dial (default: --raft-addr)")
 	fs.StringVar(&cfg.NodeID, "node-id", "", "stable node id in the cluster (required with --raft-addr)")
-	fs.BoolVar(&cfg.Bootstrap, "bootstrap", false, "start a new cluster of this node if it has no Raft state")
-	fs.StringVar(&join, "join", "", "comma-separated API URLs of members to join through (idempotent)")
-	fs.DurationVar(&cfg.HeartbeatTimeout, "raft-heartbeat-timeout", DefaultHeartbeatTimeout, "Raft heartbeat timeout")
-	fs.DurationVar(&cfg.ElectionTimeout, "raft-election-timeout", DefaultElectionTimeout, "Raft election timeout")
-	fs.DurationVar(&cfg.LeaderLeaseTimeout, "raft-lease-timeout", DefaultLeaderLeaseTimeout, "Raft leader lease timeout")
-	fs.DurationVar(&cfg.CommitTimeout, "raft-commit-timeout", 0, "Raft commit timeout (0: Raft's default)")
-	fs.BoolVar(&cfg.SyncStateEveryApply, "raft-sync-state", false, "fsync the state database on every applied batch (default: the Raft log is the durable record; the state database is rebuilt from it after a machine crash)")
 	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig of the development cluster (checked at start, reported on /readyz)")
-	fs.StringVar(&cfg.Domain, "domain", DefaultDomain, "parent domain of sandbox ingress hosts")
-	fs.StringVar(&cfg.Scheme, "scheme", "https", "scheme of recorded sandbox URLs")
-	fs.StringVar(&cfg.IngressClassName, "ingress-class", "", "ingress class of sandbox Ingresses")
-	fs.StringVar(&cfg.TLSSecretName, "tls-secret", "", "TLS secret of sandbox Ingresses")
-	fs.BoolVar(&cfg.DeleteVolumes, "delete-volumes", false, "delete a sandbox's home volume with its project")
-	fs.IntVar(&cfg.Workers, "reconcile-workers", 4, "concurrent reconcile syncs")
-	fs.DurationVar(&cfg.Resync, "reconcile-resync", 5*time.Minute, "period of the full reconcile resync")
-	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&cfg.LogFormat, "log-format", "json", "json or text")
-	fs.StringVar(&cfg.SigningKey, "signing-key", "", "session signing key <id>:<base64url secret> (same on every node; empty: random per process); prefer the environment")
-	fs.StringVar(&verificationKeys, "verification-keys", "", "comma-separated older signing keys still accepted; prefer the environment")
-	fs.DurationVar(&cfg.SessionTTL, "session-ttl", 24*time.Hour, "lifetime of a session token")
-	fs.StringVar(&admins, "admins", "", "comma-separated user ids or usernames with the admin role")
-	fs.BoolVar(&cfg.DisableSignUp, "disable-signup", false, "refuse SignUp")
-	fs.StringVar(&cfg.GitHubClientID, "github-client-id", "", "GitHub OAuth app client id (GitHubLogin)")
-	fs.StringVar(&cfg.GitHubSecret, "github-client-secret", "", "GitHub OAuth app secret; prefer the environment")
-	fs.StringVar(&cfg.SealosJWTSecret, "sealos-jwt-secret", "", "HS256 secret of Sealos session tokens (SealosLogin); prefer the environment")
-	fs.StringVar(&cfg.AiproxyEndpoint, "aiproxy-endpoint", "", "Sealos Aiproxy base URL (Anthropic keys at Sealos login)")
-	fs.Float64Var(&cfg.RateLimit, "rate-limit", 0, "requests per second per user (0: the API default; negative: none)")
-	fs.IntVar(&cfg.RateBurst, "rate-burst", 0, "request burst per user (0: the API default)")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "the cluster admin token: ClusterService and the backup snapshot accept it (empty: neither); prefer the environment")
-	fs.DurationVar(&cfg.ReadHeaderTimeout, "http-read-header-timeout", 10*time.Second, "HTTP read header timeout")
-	fs.DurationVar(&cfg.ReadTimeout, "http-read-timeout", 30*time.Second, "HTTP read timeout")
-	fs.DurationVar(&cfg.WriteTimeout, "http-write-timeout", 0, "HTTP write timeout (0: none; watch streams are long)")
-	fs.DurationVar(&cfg.IdleTimeout, "http-idle-timeout", 2*time.Minute, "HTTP idle timeout")
-	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on graceful shutdown")
-	fs.BoolVar(&cfg.PProf, "pprof", false, "serve /debug/pprof/")
+	fs.StringVar(&h.Listen, "listen", DefaultListen, "host:port of the HTTP API (Connect, gRPC, gRPC-Web, health, metrics)")
+	fs.StringVar(&h.APIAdvertise, "api-advertise", "", "API address given to clients by other nodes (default: --listen)")
+	fs.DurationVar(&h.ReadHeaderTimeout, "http-read-header-timeout", 10*time.Second, "HTTP read header timeout")
+	fs.DurationVar(&h.ReadTimeout, "http-read-timeout", 30*time.Second, "HTTP read timeout")
+	fs.DurationVar(&h.WriteTimeout, "http-write-timeout", 0, "HTTP write timeout (0: none; watch streams are long)")
+	fs.DurationVar(&h.IdleTimeout, "http-idle-timeout", 2*time.Minute, "HTTP idle timeout")
+	fs.DurationVar(&h.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on graceful shutdown")
+	fs.BoolVar(&h.PProf, "pprof", false, "serve /debug/pprof/")
+	fs.StringVar(&r.Addr, "raft-addr", "", "host:port for Raft; empty runs a single node without Raft")
+	fs.StringVar(&r.Advertise, "raft-advertise", "", "Raft address peers dial (default: --raft-addr)")
+	fs.BoolVar(&r.Bootstrap, "bootstrap", false, "start a new cluster of this node if it has no Raft state")
+	fs.StringVar(&join, "join", "", "comma-separated API URLs of members to join through (idempotent)")
+	fs.DurationVar(&r.HeartbeatTimeout, "raft-heartbeat-timeout", DefaultHeartbeatTimeout, "Raft heartbeat timeout")
+	fs.DurationVar(&r.ElectionTimeout, "raft-election-timeout", DefaultElectionTimeout, "Raft election timeout")
+	fs.DurationVar(&r.LeaderLeaseTimeout, "raft-lease-timeout", DefaultLeaderLeaseTimeout, "Raft leader lease timeout")
+	fs.DurationVar(&r.CommitTimeout, "raft-commit-timeout", 0, "Raft commit timeout (0: Raft's default)")
+	fs.BoolVar(&r.SyncStateEveryApply, "raft-sync-state", false, "fsync the state database on every applied batch (default: the Raft log is the durable record; the state database is rebuilt from it after a machine crash)")
+	fs.StringVar(&rc.Domain, "domain", DefaultDomain, "parent domain of sandbox ingress hosts")
+	fs.StringVar(&rc.Scheme, "scheme", "https", "scheme of recorded sandbox URLs")
+	fs.StringVar(&rc.IngressClassName, "ingress-class", "", "ingress class of sandbox Ingresses")
+	fs.StringVar(&rc.TLSSecretName, "tls-secret", "", "TLS secret of sandbox Ingresses")
+	fs.BoolVar(&rc.DeleteVolumes, "delete-volumes", false, "delete a sandbox's home volume with its project")
+	fs.IntVar(&rc.Workers, "reconcile-workers", 4, "concurrent reconcile syncs")
+	fs.DurationVar(&rc.Resync, "reconcile-resync", 5*time.Minute, "period of the full reconcile resync")
+	fs.StringVar(&rc.RuntimeImage, "sandbox-image", k8s.RuntimeImage, "image the sandboxes run (the runtime image)")
+	fs.StringVar(&signingKey, "signing-key", "", "session signing key <id>:<base64url secret> (same on every node; empty: random per process); prefer the environment")
+	fs.StringVar(&verificationKeys, "verification-keys", "", "comma-separated older signing keys still accepted; prefer the environment")
+	fs.DurationVar(&a.SessionTTL, "session-ttl", 24*time.Hour, "lifetime of a session token")
+	fs.StringVar(&admins, "admins", "", "comma-separated user ids or usernames with the admin role")
+	fs.BoolVar(&a.DisableSignUp, "disable-signup", false, "refuse SignUp")
+	fs.StringVar(&a.GitHub.ClientID, "github-client-id", "", "GitHub OAuth app client id (GitHubLogin)")
+	fs.StringVar(&a.GitHub.ClientSecret, "github-client-secret", "", "GitHub OAuth app secret; prefer the environment")
+	fs.StringVar(&a.SealosJWTSecret, "sealos-jwt-secret", "", "HS256 secret of Sealos session tokens (SealosLogin); prefer the environment")
+	fs.StringVar(&a.AiproxyEndpoint, "aiproxy-endpoint", "", "Sealos Aiproxy base URL (Anthropic keys at Sealos login)")
+	fs.Float64Var(&a.RateLimit.PerSecond, "rate-limit", 0, "requests per second per user (0: the API default; negative: none)")
+	fs.IntVar(&a.RateLimit.Burst, "rate-burst", 0, "request burst per user (0: the API default)")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.Log.Format, "log-format", "json", "json or text")
 
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return Config{}, err
 	}
-	cfg.Join = splitList(join)
-	cfg.VerificationKeys = splitList(verificationKeys)
-	cfg.Admins = splitList(admins)
-	if err := cfg.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
+	cfg.Raft.Join = splitList(join)
+	cfg.Auth.Admins = splitList(admins)
+	if signingKey != "" {
+		k, err := api.ParseSigningKey(signingKey)
+		if err != nil {
+			return Config{}, fmt.Errorf("--signing-key: %w", err)
+		}
+		cfg.Auth.SigningKey = k
+	}
+	for _, v := range splitList(verificationKeys) {
+		k, err := api.ParseSigningKey(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("--verification-keys: %w", err)
+		}
+		cfg.Auth.VerificationKeys = append(cfg.Auth.VerificationKeys, k)
+	}
+	if err := cfg.Log.Level.UnmarshalText([]byte(logLevel)); err != nil {
 		return Config{}, fmt.Errorf("log level %q: %w", logLevel, err)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -203,55 +223,56 @@ func (cfg *Config) Validate() error {
 	if cfg.DataDir == "" {
 		errs = append(errs, errors.New("data dir is required (--data-dir or FSA_DATA_DIR)"))
 	}
-	if err := checkHostPort("listen", cfg.Listen); err != nil {
+	if err := checkHostPort("listen", cfg.HTTP.Listen); err != nil {
 		errs = append(errs, err)
 	}
-	if cfg.APIAdvertise == "" {
-		cfg.APIAdvertise = cfg.Listen
+	if cfg.HTTP.APIAdvertise == "" {
+		cfg.HTTP.APIAdvertise = cfg.HTTP.Listen
 	}
-	if cfg.Domain == "" {
+	if cfg.Reconcile.Domain == "" {
 		errs = append(errs, errors.New("domain is required"))
 	}
-	switch cfg.LogFormat {
+	switch cfg.Log.Format {
 	case "", "json", "text":
 	default:
-		errs = append(errs, fmt.Errorf("log format %q: want json or text", cfg.LogFormat))
+		errs = append(errs, fmt.Errorf("log format %q: want json or text", cfg.Log.Format))
 	}
 	if cfg.Single() {
-		if cfg.Bootstrap || len(cfg.Join) > 0 {
+		if cfg.Raft.Bootstrap || len(cfg.Raft.Join) > 0 {
 			errs = append(errs, errors.New("--bootstrap and --join need --raft-addr (cluster mode)"))
 		}
 	} else {
-		if err := checkHostPort("raft addr", cfg.RaftAddr); err != nil {
+		if err := checkHostPort("raft addr", cfg.Raft.Addr); err != nil {
 			errs = append(errs, err)
 		}
-		if cfg.RaftAdvertise == "" {
-			cfg.RaftAdvertise = cfg.RaftAddr
+		if cfg.Raft.Advertise == "" {
+			cfg.Raft.Advertise = cfg.Raft.Addr
 		}
-		if err := checkHostPort("raft advertise", cfg.RaftAdvertise); err != nil {
+		if err := checkHostPort("raft advertise", cfg.Raft.Advertise); err != nil {
 			errs = append(errs, err)
 		}
 		if cfg.NodeID == "" {
 			errs = append(errs, errors.New("node id is required in cluster mode (--node-id or FSA_NODE_ID)"))
 		}
-		if cfg.Bootstrap && len(cfg.Join) > 0 {
+		if cfg.Raft.Bootstrap && len(cfg.Raft.Join) > 0 {
 			errs = append(errs, errors.New("--bootstrap and --join are exclusive"))
 		}
-		for _, j := range cfg.Join {
+		for _, j := range cfg.Raft.Join {
 			if u, err := url.Parse(j); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				errs = append(errs, fmt.Errorf("join address %q: want an http(s) URL", j))
 			}
 		}
-		if len(cfg.Join) > 0 && cfg.AdminToken == "" {
+		if len(cfg.Raft.Join) > 0 && cfg.AdminToken == "" {
 			errs = append(errs, errors.New("--join needs --admin-token (the members' admin token)"))
 		}
-		for name, d := range map[string]time.Duration{"heartbeat": cfg.HeartbeatTimeout, "election": cfg.ElectionTimeout, "lease": cfg.LeaderLeaseTimeout} {
+		rt := cfg.Raft
+		for name, d := range map[string]time.Duration{"heartbeat": rt.HeartbeatTimeout, "election": rt.ElectionTimeout, "lease": rt.LeaderLeaseTimeout} {
 			if d < 5*time.Millisecond {
 				errs = append(errs, fmt.Errorf("raft %s timeout %v is too short", name, d))
 			}
 		}
-		if cfg.LeaderLeaseTimeout > cfg.HeartbeatTimeout {
-			errs = append(errs, fmt.Errorf("raft lease timeout %v must not exceed the heartbeat timeout %v", cfg.LeaderLeaseTimeout, cfg.HeartbeatTimeout))
+		if rt.LeaderLeaseTimeout > rt.HeartbeatTimeout {
+			errs = append(errs, fmt.Errorf("raft lease timeout %v must not exceed the heartbeat timeout %v", rt.LeaderLeaseTimeout, rt.HeartbeatTimeout))
 		}
 	}
 	return errors.Join(errs...)

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fullstackagent/fsa/daemon"
+	"github.com/fullstackagent/fsa/daemon/api"
+	"github.com/fullstackagent/fsa/k8s"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -27,13 +30,13 @@ func TestParseConfig(t *testing.T) {
 			args: []string{"--data-dir", "/d"},
 			check: func(t *testing.T, c daemon.Config) {
 				assert.True(t, c.Single())
-				assert.Equal(t, daemon.DefaultListen, c.Listen)
-				assert.Equal(t, daemon.DefaultListen, c.APIAdvertise)
-				assert.Equal(t, daemon.DefaultDomain, c.Domain)
-				assert.Equal(t, slog.LevelInfo, c.LogLevel)
-				assert.Equal(t, 300*time.Millisecond, c.HeartbeatTimeout)
-				assert.Equal(t, 300*time.Millisecond, c.ElectionTimeout)
-				assert.Equal(t, 150*time.Millisecond, c.LeaderLeaseTimeout)
+				assert.Equal(t, daemon.DefaultListen, c.HTTP.Listen)
+				assert.Equal(t, daemon.DefaultListen, c.HTTP.APIAdvertise)
+				assert.Equal(t, daemon.DefaultDomain, c.Reconcile.Domain)
+				assert.Equal(t, slog.LevelInfo, c.Log.Level)
+				assert.Equal(t, 300*time.Millisecond, c.Raft.HeartbeatTimeout)
+				assert.Equal(t, 300*time.Millisecond, c.Raft.ElectionTimeout)
+				assert.Equal(t, 150*time.Millisecond, c.Raft.LeaderLeaseTimeout)
 			},
 		},
 		{
@@ -43,11 +46,11 @@ func TestParseConfig(t *testing.T) {
 			check: func(t *testing.T, c daemon.Config) {
 				assert.Equal(t, "/e", c.DataDir)
 				assert.False(t, c.Single())
-				assert.True(t, c.Bootstrap)
-				assert.Equal(t, "127.0.0.1:7000", c.RaftAdvertise)
-				assert.Equal(t, slog.LevelDebug, c.LogLevel)
-				assert.Equal(t, "127.0.0.1:9000", c.APIAdvertise)
-				assert.Equal(t, "x.test", c.Domain)
+				assert.True(t, c.Raft.Bootstrap)
+				assert.Equal(t, "127.0.0.1:7000", c.Raft.Advertise)
+				assert.Equal(t, slog.LevelDebug, c.Log.Level)
+				assert.Equal(t, "127.0.0.1:9000", c.HTTP.APIAdvertise)
+				assert.Equal(t, "x.test", c.Reconcile.Domain)
 			},
 		},
 		{
@@ -56,7 +59,7 @@ func TestParseConfig(t *testing.T) {
 			env:  map[string]string{"FSA_DATA_DIR": "/env", "FSA_RAFT_HEARTBEAT_TIMEOUT": "2s"},
 			check: func(t *testing.T, c daemon.Config) {
 				assert.Equal(t, "/flag", c.DataDir)
-				assert.Equal(t, time.Second, c.HeartbeatTimeout)
+				assert.Equal(t, time.Second, c.Raft.HeartbeatTimeout)
 			},
 		},
 		{
@@ -64,9 +67,36 @@ func TestParseConfig(t *testing.T) {
 			args: []string{"--data-dir", "/d", "--raft-addr", "127.0.0.1:7001", "--node-id", "n2",
 				"--join", "http://127.0.0.1:8080, http://127.0.0.1:8081", "--admin-token", "t"},
 			check: func(t *testing.T, c daemon.Config) {
-				assert.Equal(t, []string{"http://127.0.0.1:8080", "http://127.0.0.1:8081"}, c.Join)
+				assert.Equal(t, []string{"http://127.0.0.1:8080", "http://127.0.0.1:8081"}, c.Raft.Join)
 			},
 		},
+		{
+			name: "sections",
+			args: []string{"--data-dir", "/d", "--sandbox-image", "example.io/runtime:dev", "--rate-limit", "7", "--rate-burst", "9",
+				"--github-client-id", "gh", "--admins", "root, ada", "--shutdown-timeout", "3s", "--reconcile-workers", "2"},
+			env: map[string]string{"FSA_SIGNING_KEY": "k2:" + strings.Repeat("A", 43), "FSA_VERIFICATION_KEYS": "k1:" + strings.Repeat("B", 43)},
+			check: func(t *testing.T, c daemon.Config) {
+				assert.Equal(t, "example.io/runtime:dev", c.Reconcile.RuntimeImage)
+				assert.Equal(t, 2, c.Reconcile.Workers)
+				assert.Equal(t, api.RateLimit{PerSecond: 7, Burst: 9}, c.Auth.RateLimit)
+				assert.Equal(t, "gh", c.Auth.GitHub.ClientID)
+				assert.Equal(t, []string{"root", "ada"}, c.Auth.Admins)
+				assert.Equal(t, "k2", c.Auth.SigningKey.ID)
+				require.Len(t, c.Auth.VerificationKeys, 1)
+				assert.Equal(t, "k1", c.Auth.VerificationKeys[0].ID)
+				assert.Equal(t, 3*time.Second, c.HTTP.ShutdownTimeout)
+			},
+		},
+		{
+			name: "default sandbox image",
+			args: []string{"--data-dir", "/d"},
+			check: func(t *testing.T, c daemon.Config) {
+				assert.Equal(t, k8s.RuntimeImage, c.Reconcile.RuntimeImage)
+				assert.Empty(t, c.Auth.SigningKey.ID, "no key: Run makes a random one")
+			},
+		},
+		{name: "bad signing key", args: []string{"--data-dir", "/d", "--signing-key", "k:not*base64"}, wantErr: "--signing-key"},
+		{name: "bad verification key", args: []string{"--data-dir", "/d", "--verification-keys", "nocolon"}, wantErr: "--verification-keys"},
 		{name: "no data dir", args: nil, wantErr: "data dir is required"},
 		{name: "bad listen", args: []string{"--data-dir", "/d", "--listen", "nope"}, wantErr: "listen"},
 		{name: "bad level", args: []string{"--data-dir", "/d", "--log-level", "loud"}, wantErr: "log level"},
@@ -85,9 +115,13 @@ func TestParseConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := daemon.ParseConfig(tt.args, env(tt.env), io.Discard)
+			var out strings.Builder
+			c, err := daemon.ParseConfig(tt.args, env(tt.env), &out)
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
+				for _, secret := range []string{"not*base64", "nocolon"} {
+					assert.NotContains(t, err.Error()+out.String(), secret, "a secret is never echoed")
+				}
 				return
 			}
 			require.NoError(t, err)

@@ -33,7 +33,7 @@ func (d *daemon) handler() (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", d.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
-	if d.cfg.PProf {
+	if d.cfg.HTTP.PProf {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -63,7 +63,7 @@ func (d *daemon) readyz(w http.ResponseWriter, r *http.Request) {
 		if id, _ := d.rs.Leader(); id == "" {
 			problems = append(problems, "no raft leader known")
 		}
-		if len(d.cfg.Join) > 0 && !d.isJoined() {
+		if len(d.cfg.Raft.Join) > 0 && !d.isJoined() {
 			problems = append(problems, "not joined yet")
 		}
 	}

@@ -50,7 +50,7 @@ func TestWarnsWhenNotAMember(t *testing.T) {
 		"--raft-addr", freeAddr(t), "--node-id", "me"}, func(string) string { return "" }, io.Discard)
 	require.NoError(t, err)
 	var logs lockedBuffer
-	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	cfg.Log.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- daemon.Run(ctx, cfg) }()

@@ -68,9 +68,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log := cfg.Logger
+	log := cfg.Log.Logger
 	if log == nil {
-		log = NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+		log = NewLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format)
 	}
 	defer log.Info("fsad stopped")
 	d := &daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry(), kclient: k8s.NewClients(k8s.WithUserAgent("fsad"))}
@@ -97,8 +97,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	d.client = fsa.New(d.st)
 	d.mon = &monitor{client: d.client, work: d.reconcile, log: log.With("component", "leader"), backoff: retryBackoff, m: d.dm}
 	if d.rs != nil {
-		self := Node{ID: cfg.NodeID, RaftAddress: cfg.RaftAdvertise, APIAddress: cfg.APIAdvertise}
-		d.cluster = &Cluster{st: d.rs, self: self, lead: d.mon, settle: 2 * d.cfg.HeartbeatTimeout}
+		self := Node{ID: cfg.NodeID, RaftAddress: cfg.Raft.Advertise, APIAddress: cfg.HTTP.APIAdvertise}
+		d.cluster = &Cluster{st: d.rs, self: self, lead: d.mon, settle: 2 * d.cfg.Raft.HeartbeatTimeout}
 		d.mon.onLead = func(ctx context.Context) error { return d.cluster.putNode(ctx, self) }
 		if err := d.reg.Register(newRaftCollector(d.rs)); err != nil {
 			return fmt.Errorf("register raft metrics: %w", err)
@@ -109,7 +109,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
@@ -132,7 +132,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			d.mon.runRaft(bg, d.rs)
 		}
 	}()
-	if len(cfg.Join) > 0 {
+	if len(cfg.Raft.Join) > 0 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -146,7 +146,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		serveErr <- srv.Serve(ln)
 	}()
 	log.Info("fsad started", "node", cfg.NodeID, "mode", d.mode(), "listen", ln.Addr().String(),
-		"raft", cfg.RaftAdvertise, "data_dir", cfg.DataDir, "test_build", testBuild)
+		"raft", cfg.Raft.Advertise, "data_dir", cfg.DataDir, "test_build", testBuild)
 
 	var runErr error
 	select {
@@ -169,11 +169,11 @@ func (d *daemon) mode() string {
 // shutdown hands leadership over, drains HTTP and stops the background routines' inputs. The
 // deferred functions of Run stop the routines and close the store.
 func (d *daemon) shutdown(srv *http.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.HTTP.ShutdownTimeout)
 	defer cancel()
 	if d.rs != nil && d.rs.IsLeader() && d.hasOtherVoters(ctx) {
 		start := time.Now()
-		tctx, tcancel := context.WithTimeout(ctx, d.cfg.ShutdownTimeout/2)
+		tctx, tcancel := context.WithTimeout(ctx, d.cfg.HTTP.ShutdownTimeout/2)
 		err := d.rs.TransferLeadership(tctx)
 		tcancel()
 		if err != nil {
@@ -183,7 +183,7 @@ func (d *daemon) shutdown(srv *http.Server) {
 		}
 	}
 	// Let unary calls finish for half the budget, then end the long-lived streams too.
-	drain, cancelDrain := context.WithTimeout(ctx, d.cfg.ShutdownTimeout/2)
+	drain, cancelDrain := context.WithTimeout(ctx, d.cfg.HTTP.ShutdownTimeout/2)
 	err := srv.Shutdown(drain)
 	cancelDrain()
 	if err != nil {
@@ -218,11 +218,11 @@ func (d *daemon) openStore() error {
 		d.st = st
 		return nil
 	}
-	sl, err := newStreamLayer(d.cfg.RaftAddr, d.cfg.RaftAdvertise)
+	sl, err := newStreamLayer(d.cfg.Raft.Addr, d.cfg.Raft.Advertise)
 	if err != nil {
 		return fmt.Errorf("raft listen: %w", err)
 	}
-	hl := newHCLogger(d.log.With("component", "raft"), d.cfg.LogLevel)
+	hl := newHCLogger(d.log.With("component", "raft"), d.cfg.Log.Level)
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: d.raftStreamLayer(sl), MaxPool: 3, Timeout: 10 * time.Second, Logger: hl.Named("transport"),
 	})
@@ -230,12 +230,12 @@ func (d *daemon) openStore() error {
 		NodeID:             d.cfg.NodeID,
 		Dir:                d.cfg.DataDir,
 		Transport:          trans,
-		Bootstrap:          d.cfg.Bootstrap,
-		HeartbeatTimeout:   d.cfg.HeartbeatTimeout,
-		ElectionTimeout:    d.cfg.ElectionTimeout,
-		LeaderLeaseTimeout: d.cfg.LeaderLeaseTimeout,
-		CommitTimeout:      d.cfg.CommitTimeout,
-		SyncEveryApply:     d.cfg.SyncStateEveryApply,
+		Bootstrap:          d.cfg.Raft.Bootstrap,
+		HeartbeatTimeout:   d.cfg.Raft.HeartbeatTimeout,
+		ElectionTimeout:    d.cfg.Raft.ElectionTimeout,
+		LeaderLeaseTimeout: d.cfg.Raft.LeaderLeaseTimeout,
+		CommitTimeout:      d.cfg.Raft.CommitTimeout,
+		SyncEveryApply:     d.cfg.Raft.SyncStateEveryApply,
 		Logger:             hl,
 	})
 	if err != nil {
@@ -293,10 +293,10 @@ func (d *daemon) httpServer(h http.Handler) *http.Server {
 		BaseContext:       func(net.Listener) context.Context { return base },
 		Handler:           h,
 		Protocols:         &protos,
-		ReadHeaderTimeout: d.cfg.ReadHeaderTimeout,
-		ReadTimeout:       d.cfg.ReadTimeout,
-		WriteTimeout:      d.cfg.WriteTimeout,
-		IdleTimeout:       d.cfg.IdleTimeout,
+		ReadHeaderTimeout: d.cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       d.cfg.HTTP.ReadTimeout,
+		WriteTimeout:      d.cfg.HTTP.WriteTimeout,
+		IdleTimeout:       d.cfg.HTTP.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 	}
 }
@@ -309,14 +309,15 @@ func (d *daemon) reconcile(ctx context.Context, fence uint64) error {
 	r, err := reconcile.New(reconcile.Config{
 		Client:           d.client,
 		Fence:            fence,
-		Domain:           d.cfg.Domain,
-		Scheme:           d.cfg.Scheme,
-		TLSSecretName:    d.cfg.TLSSecretName,
-		IngressClassName: d.cfg.IngressClassName,
-		DeleteVolumes:    d.cfg.DeleteVolumes,
+		Domain:           d.cfg.Reconcile.Domain,
+		Scheme:           d.cfg.Reconcile.Scheme,
+		TLSSecretName:    d.cfg.Reconcile.TLSSecretName,
+		IngressClassName: d.cfg.Reconcile.IngressClassName,
+		RuntimeImage:     d.cfg.Reconcile.RuntimeImage,
+		DeleteVolumes:    d.cfg.Reconcile.DeleteVolumes,
 		Clients:          d.kclient,
-		Workers:          d.cfg.Workers,
-		Resync:           d.cfg.Resync,
+		Workers:          d.cfg.Reconcile.Workers,
+		Resync:           d.cfg.Reconcile.Resync,
 		Registerer:       reg,
 		Logger:           d.log,
 	})
@@ -361,14 +362,14 @@ func (d *daemon) isJoined() bool {
 // join asks the members in Config.Join, through ClusterService with the admin token, to add
 // this node; the client follows a follower's leader hint.
 func (d *daemon) join(ctx context.Context) error {
-	c, err := fsaclient.New(d.cfg.Join, fsaclient.WithToken(d.cfg.AdminToken),
+	c, err := fsaclient.New(d.cfg.Raft.Join, fsaclient.WithToken(d.cfg.AdminToken),
 		fsaclient.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}),
-		fsaclient.WithRetry(fsaclient.RetryPolicy{MaxAttempts: len(d.cfg.Join), InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Multiplier: 2}))
+		fsaclient.WithRetry(fsaclient.RetryPolicy{MaxAttempts: len(d.cfg.Raft.Join), InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Multiplier: 2}))
 	if err != nil {
 		return err
 	}
 	_, err = c.Cluster().JoinNode(ctx, connect.NewRequest(&fsav1.JoinNodeRequest{
-		Id: d.cfg.NodeID, RaftAddress: d.cfg.RaftAdvertise, ApiAddress: d.cfg.APIAdvertise}))
+		Id: d.cfg.NodeID, RaftAddress: d.cfg.Raft.Advertise, ApiAddress: d.cfg.HTTP.APIAdvertise}))
 	return err
 }
 

@@ -164,7 +164,7 @@ func TestBuildSandboxShape(t *testing.T) {
 func TestBuildSandboxDefaults(t *testing.T) {
 	sts := k8s.BuildSandbox(minimalSandbox()).StatefulSet
 	c := sts.Spec.Template.Spec.Containers[0]
-	assert.Equal(t, k8s.RuntimeImage, c.Image, "the builder is pure: no $RUNTIME_IMAGE")
+	assert.Equal(t, k8s.RuntimeImage, c.Image, "the builder is pure: the default image")
 	assert.Equal(t, k8s.DefaultSandboxResources(), c.Resources)
 	got := sts.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage]
 	want := k8s.DefaultHomeSize()
@@ -227,10 +227,6 @@ func TestDatabaseSpecValidate(t *testing.T) {
 	}
 }
 
-func TestImage(t *testing.T) {
-	t.Setenv(k8s.RuntimeImageEnv, "")
-	assert.Equal(t, k8s.RuntimeImage, k8s.Image())
-	t.Setenv(k8s.RuntimeImageEnv, "example.io/runtime:dev")
-	assert.Equal(t, "example.io/runtime:dev", k8s.Image())
+func TestRuntimeImage(t *testing.T) {
 	assert.Equal(t, "docker.io/fullstackagent/fullstack-web-runtime:"+k8s.RuntimeImageTag, k8s.RuntimeImage)
 }

@@ -28,7 +28,7 @@ import (
 // epochSandbox is a valid sandbox spec written by the leader of epoch.
 func epochSandbox(epoch uint64) k8s.SandboxSpec {
 	return k8s.SandboxSpec{
-		Name: "sb", Namespace: "ns", Project: "proj", Epoch: epoch, Image: k8s.Image(),
+		Name: "sb", Namespace: "ns", Project: "proj", Epoch: epoch, Image: k8s.RuntimeImage,
 		Domain: "fsa.test", AppHostLabel: "app1", TerminalHostLabel: "term1",
 		Env: map[string]string{"PROJECT_NAME": "proj"},
 	}

@@ -18,8 +18,8 @@ import (
 // dropped from the spec, say) is removed. The zero value is ready to use.
 type SandboxManager struct{}
 
-// prepare fills the spec's namespace from the client and its image from
-// Image(), then validates it.
+// prepare fills the spec's namespace from the client and, if it names none,
+// its image (RuntimeImage), then validates it.
 func (SandboxManager) prepare(c *Client, spec SandboxSpec) (SandboxSpec, error) {
 	switch spec.Namespace {
 	case "":
@@ -30,7 +30,7 @@ func (SandboxManager) prepare(c *Client, spec SandboxSpec) (SandboxSpec, error) 
 			spec.Name, ErrInvalidSpec, spec.Namespace, c.Namespace)
 	}
 	if spec.Image == "" {
-		spec.Image = Image()
+		spec.Image = RuntimeImage
 	}
 	return spec, spec.Validate()
 }

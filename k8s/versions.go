@@ -1,8 +1,6 @@
 package k8s
 
 import (
-	"os"
-
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
@@ -19,22 +17,10 @@ const (
 	// equal the contents of runtime/VERSION; a test checks that it does.
 	RuntimeImageTag = "v0.1.0"
 
-	// RuntimeImage is the default runtime image reference.
+	// RuntimeImage is the default runtime image reference; fsad's --sandbox-image
+	// (reconcile.Config.RuntimeImage) chooses another.
 	RuntimeImage = RuntimeImageRepository + ":" + RuntimeImageTag
-
-	// RuntimeImageEnv names the environment variable that overrides
-	// RuntimeImage, for trying a new runtime without a new release.
-	RuntimeImageEnv = "RUNTIME_IMAGE"
 )
-
-// Image returns the runtime image to run: the value of $RUNTIME_IMAGE when it
-// is set and not empty, RuntimeImage otherwise.
-func Image() string {
-	if v := os.Getenv(RuntimeImageEnv); v != "" {
-		return v
-	}
-	return RuntimeImage
-}
 
 // KubeBlocks identifiers of the PostgreSQL engine a database runs.
 const (

@@ -29,6 +29,8 @@ type Config struct {
 	Scheme string
 	// TLSSecretName and IngressClassName are passed to the sandbox Ingresses.
 	TLSSecretName, IngressClassName string
+	// RuntimeImage is the sandboxes' image (k8s.RuntimeImage when empty).
+	RuntimeImage string
 	// DeleteVolumes removes a sandbox's home volume when its project is deleted.
 	DeleteVolumes bool
 	// Clients caches per-user Kubernetes clients; a new cache when nil.
@@ -93,6 +95,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.Domain == "" {
 		return nil, errors.New("reconcile: Config.Domain is required")
+	}
+	if cfg.RuntimeImage == "" {
+		cfg.RuntimeImage = k8s.RuntimeImage
 	}
 	if cfg.Scheme == "" {
 		cfg.Scheme = "https"

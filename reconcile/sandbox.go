@@ -254,6 +254,7 @@ func (s *sandboxes) spec(ctx context.Context, req request) (spec k8s.SandboxSpec
 		TerminalHostLabel: sb.TerminalHostLabel,
 		IngressClassName:  s.r.cfg.IngressClassName,
 		TLSSecretName:     s.r.cfg.TLSSecretName,
+		Image:             s.r.cfg.RuntimeImage,
 	}
 	return spec, waiting, nil
 }

@@ -53,11 +53,11 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		_, _ = fmt.Fprintln(stderr, "fsad:", err)
 		return 2
 	}
-	cfg.Logger = daemon.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat).With("version", version)
+	cfg.Log.Logger = daemon.NewLogger(stderr, cfg.Log.Level, cfg.Log.Format).With("version", version)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := daemon.Run(ctx, cfg); err != nil {
-		cfg.Logger.Error("fsad failed", "err", err)
+		cfg.Log.Logger.Error("fsad failed", "err", err)
 		return 1
 	}
 	return 0
