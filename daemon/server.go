@@ -47,8 +47,9 @@ type daemon struct {
 	dm             *daemonMetrics
 	st             store.Store
 	rs             *raftstore.Store // nil in single-node mode
-	// isolate cuts this node's Raft traffic; set only in the test build (testbuild.go).
-	isolate func(bool)
+	// stream is the Raft stream layer the transport runs on (nil in single-node mode); the
+	// test build wraps it with a fault switch (testbuild.go).
+	stream  raft.StreamLayer
 	trans   *raft.NetworkTransport
 	client  *fsa.Client
 	cluster *Cluster // nil in single-node mode
@@ -146,7 +147,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		serveErr <- srv.Serve(ln)
 	}()
 	log.Info("fsad started", "node", cfg.NodeID, "mode", d.mode(), "listen", ln.Addr().String(),
-		"raft", cfg.Raft.Advertise, "data_dir", cfg.DataDir, "test_build", testBuild)
+		"raft", d.raftAddress(), "data_dir", cfg.DataDir, "test_build", testBuild)
 
 	var runErr error
 	select {
@@ -222,9 +223,10 @@ func (d *daemon) openStore() error {
 	if err != nil {
 		return fmt.Errorf("raft listen: %w", err)
 	}
+	d.stream = d.raftStreamLayer(sl)
 	hl := newHCLogger(d.log.With("component", "raft"), d.cfg.Log.Level)
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: d.raftStreamLayer(sl), MaxPool: 3, Timeout: 10 * time.Second, Logger: hl.Named("transport"),
+		Stream: d.stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl.Named("transport"),
 	})
 	rs, err := raftstore.Open(raftstore.Config{
 		NodeID:             d.cfg.NodeID,
@@ -245,6 +247,14 @@ func (d *daemon) openStore() error {
 	d.st, d.rs, d.trans = rs, rs, trans
 	d.warnIfNotAMember()
 	return nil
+}
+
+// raftAddress is the Raft address this node advertises ("" without Raft).
+func (d *daemon) raftAddress() string {
+	if d.stream == nil {
+		return ""
+	}
+	return d.stream.Addr().String()
 }
 
 // warnIfNotAMember logs a warning when the Raft configuration in the data directory has

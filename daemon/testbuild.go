@@ -23,7 +23,10 @@ func (d *daemon) testRoutes(mux *http.ServeMux) {
 		return
 	}
 	d.log.Warn("TEST BUILD: test-only endpoints under /test/v1/; never run this binary in production")
-	n := testapi.Node{Client: d.client, Watch: d.st.Watch, Token: d.cfg.AdminToken, Isolate: d.isolate, View: d.st.View}
+	n := testapi.Node{Client: d.client, Watch: d.st.Watch, Token: d.cfg.AdminToken, View: d.st.View}
+	if iso, ok := d.stream.(*testapi.Isolator); ok {
+		n.Isolate = iso.SetIsolated
+	}
 	if d.rs != nil {
 		n.View = d.rs.ViewStale
 	}
@@ -34,7 +37,5 @@ func (d *daemon) testRoutes(mux *http.ServeMux) {
 }
 
 func (d *daemon) raftStreamLayer(sl raft.StreamLayer) raft.StreamLayer {
-	iso := testapi.NewIsolator(sl)
-	d.isolate = iso.SetIsolated
-	return iso
+	return testapi.NewIsolator(sl)
 }
