@@ -16,6 +16,8 @@ import (
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	fsaclient "github.com/fullstackagent/fsa/clients/go"
 	"github.com/fullstackagent/fsa/internal/devenv/fsadtest"
+
+	"github.com/fullstackagent/fsa/bench/internal/latency"
 )
 
 // kubeconfig is namespaced and valid, and points at an address nothing listens on.
@@ -38,40 +40,14 @@ contexts:
 current-context: bench
 `
 
-type stats struct {
-	N, Errors int
-	Rate      float64
-	P50, P99  time.Duration
-	Max       time.Duration
-	Min       time.Duration
-}
+// stats summarises one load (latency.Stats).
+type stats = latency.Stats
 
 func summarize(lat []time.Duration, errs int, wall time.Duration) stats {
-	slices.Sort(lat)
-	s := stats{N: len(lat), Errors: errs}
-	if wall > 0 {
-		s.Rate = float64(len(lat)) / wall.Seconds()
-	}
-	if len(lat) > 0 {
-		s.P50, s.P99 = pct(lat, 50), pct(lat, 99)
-		s.Min, s.Max = lat[0], lat[len(lat)-1]
-	}
-	return s
-}
-
-func pct(sorted []time.Duration, p int) time.Duration {
-	i := (len(sorted)*p + 99) / 100
-	if i < 1 {
-		i = 1
-	}
-	return sorted[i-1]
+	return latency.Summarize(lat, errs, wall)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
-
-func (s stats) String() string {
-	return fmt.Sprintf("n=%d err=%d %.0f/s p50=%s p99=%s max=%s", s.N, s.Errors, s.Rate, ms(s.P50), ms(s.P99), ms(s.Max))
-}
 
 type user struct {
 	name  string

@@ -6,7 +6,6 @@ import (
 	"log"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fullstackagent/fsa/bench/internal/latency"
 )
 
 // writer is one target under test.
@@ -30,42 +31,13 @@ var value = []byte(strings.Repeat("v", 256))
 var slowLog time.Duration
 
 // stats summarises one load.
-type stats struct {
-	N      int
-	Errors int
-	Rate   float64 // completed writes per second of wall time
-	P50    time.Duration
-	P99    time.Duration
-	Max    time.Duration
-}
-
-func (s stats) String() string {
-	return fmt.Sprintf("n=%d err=%d %.0f/s p50=%s p99=%s max=%s", s.N, s.Errors, s.Rate, ms(s.P50), ms(s.P99), ms(s.Max))
-}
+// stats summarises one load (latency.Stats).
+type stats = latency.Stats
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/1e6) }
 
 func summarize(lat []time.Duration, errs int, wall time.Duration) stats {
-	slices.Sort(lat)
-	s := stats{N: len(lat), Errors: errs}
-	if wall > 0 {
-		s.Rate = float64(len(lat)) / wall.Seconds()
-	}
-	if len(lat) > 0 {
-		s.P50 = pct(lat, 50)
-		s.P99 = pct(lat, 99)
-		s.Max = lat[len(lat)-1]
-	}
-	return s
-}
-
-// pct is the nearest-rank percentile of sorted samples.
-func pct(sorted []time.Duration, p int) time.Duration {
-	i := (len(sorted)*p + 99) / 100
-	if i < 1 {
-		i = 1
-	}
-	return sorted[i-1]
+	return latency.Summarize(lat, errs, wall)
 }
 
 func loadNames(cfg runConfig) []string {
