@@ -30,12 +30,13 @@ import (
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	"github.com/fullstackagent/fsa/clients/gen/fsa/v1/fsav1connect"
+	"github.com/fullstackagent/fsa/internal/devenv/k8stest"
 	"github.com/fullstackagent/fsa/internal/devenv/testapi"
 )
 
 // Build compiles the test build of fsad (-tags fsadtest: with the test endpoints of
 // internal/devenv/testapi) into dir and returns the binary's path. It must run inside the
-// module.
+// repository (the main module or the bench module).
 func Build(ctx context.Context, dir string) (string, error) {
 	return build(ctx, dir, "fsad-test", "-tags", "fsadtest")
 }
@@ -46,9 +47,19 @@ func BuildProduction(ctx context.Context, dir string) (string, error) {
 }
 
 func build(ctx context.Context, dir, name string, flags ...string) (string, error) {
-	bin := filepath.Join(dir, name)
+	// In the main module, whose go.sum covers fsad (the bench module's does not).
+	root, err := k8stest.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin, err := filepath.Abs(filepath.Join(dir, name))
+	if err != nil {
+		return "", err
+	}
 	args := append(append([]string{"build"}, flags...), "-o", bin, "github.com/fullstackagent/fsa/daemon/cmd/fsad")
-	out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("build %s: %w\n%s", name, err, out)
 	}
