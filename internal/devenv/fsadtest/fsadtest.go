@@ -30,7 +30,7 @@ import (
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	"github.com/fullstackagent/fsa/clients/gen/fsa/v1/fsav1connect"
-	"github.com/fullstackagent/fsa/internal/devenv/k8stest"
+	"github.com/fullstackagent/fsa/internal/devenv/repo"
 	"github.com/fullstackagent/fsa/internal/devenv/testapi"
 )
 
@@ -48,7 +48,7 @@ func BuildProduction(ctx context.Context, dir string) (string, error) {
 
 func build(ctx context.Context, dir, name string, flags ...string) (string, error) {
 	// In the main module, whose go.sum covers fsad (the bench module's does not).
-	root, err := k8stest.RepoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return "", err
 	}

@@ -1,21 +1,17 @@
 package k8stest
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+
+	"github.com/fullstackagent/fsa/internal/devenv/repo"
 )
 
 // EnvBinDir names the environment variable that points at a directory holding the control-plane
 // binaries; without it they are found in <repo>/.cache/k8s/current/bin, where `make k8s-bins`
 // (internal/devenv/localcluster/build.sh) puts the last good build.
 const EnvBinDir = "FSA_K8S_BIN"
-
-// modulePath identifies the repository root while walking up from the working directory.
-const modulePath = "github.com/fullstackagent/fsa"
 
 // binaries are the programs a control plane runs, in start order.
 var binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
@@ -45,36 +41,5 @@ func FindBinDir() (string, error) {
 	return resolved, nil
 }
 
-// RepoRoot walks up from the working directory to the directory whose go.mod declares the fsa
-// module (nested modules such as internal/devenv/localcluster/* are passed over).
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("find repo root: %w", err)
-	}
-	for {
-		if isFSAModule(filepath.Join(dir, "go.mod")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("find repo root: no go.mod declaring " + modulePath + " above the working directory")
-		}
-		dir = parent
-	}
-}
-
-func isFSAModule(gomod string) bool {
-	f, err := os.Open(gomod)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(s.Text()), "module "); ok {
-			return strings.Trim(strings.TrimSpace(rest), `"`) == modulePath
-		}
-	}
-	return false
-}
+// RepoRoot is repo.Root: the directory of the fsa module's go.mod.
+func RepoRoot() (string, error) { return repo.Root() }

@@ -67,10 +67,3 @@ func TestFindBinDirHonoursEnv(t *testing.T) {
 	require.Error(t, err, "a directory without the binaries must be rejected")
 	assert.Contains(t, err.Error(), "make k8s-bins")
 }
-
-func TestRepoRoot(t *testing.T) {
-	root, err := RepoRoot()
-	require.NoError(t, err)
-	assert.True(t, isFSAModule(root+"/go.mod"))
-	assert.False(t, isFSAModule(root+"/internal/devenv/localcluster/kube/go.mod"))
-}
