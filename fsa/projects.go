@@ -124,7 +124,6 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 	return p, nil
 }
 
-
 // GetProject returns one of the user's projects with its sandbox and database. Another user's
 // project is ErrNotFound.
 func (c *Client) GetProject(ctx context.Context, userID, projectID string) (*Project, error) {
