@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fullstackagent/fsa/daemon/api"
+	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/k8s"
 )
 
@@ -43,6 +44,8 @@ type Config struct {
 	// then die with the process; fine for one dev node).
 	Auth api.AuthConfig
 	Log  LogConfig
+	// Limits are every user's limits unless an admin set the user's own (fsa.WithDefaultLimits).
+	Limits fsa.Limits
 }
 
 // HTTPConfig is the HTTP server: Connect, gRPC, gRPC-Web, health, metrics, admin.
@@ -186,6 +189,8 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.StringVar(&a.AiproxyEndpoint, "aiproxy-endpoint", "", "Sealos Aiproxy base URL (Anthropic keys at Sealos login)")
 	fs.Float64Var(&a.RateLimit.PerSecond, "rate-limit", 0, "requests per second per user (0: the API default; negative: none)")
 	fs.IntVar(&a.RateLimit.Burst, "rate-burst", 0, "request burst per user (0: the API default)")
+	fs.IntVar(&cfg.Limits.Projects, "limit-projects", 0, "projects a user may have, not counting those being deleted (0: no limit)")
+	fs.IntVar(&cfg.Limits.Running, "limit-running", 0, "projects a user may have running, started and not stopped (0: no limit)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.Log.Format, "log-format", "json", "json or text")
 
@@ -231,6 +236,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Reconcile.Domain == "" {
 		errs = append(errs, errors.New("domain is required"))
+	}
+	if err := cfg.Limits.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	switch cfg.Log.Format {
 	case "", "json", "text":

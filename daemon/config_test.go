@@ -100,6 +100,8 @@ func TestParseConfig(t *testing.T) {
 		{name: "no data dir", args: nil, wantErr: "data dir is required"},
 		{name: "bad listen", args: []string{"--data-dir", "/d", "--listen", "nope"}, wantErr: "listen"},
 		{name: "bad level", args: []string{"--data-dir", "/d", "--log-level", "loud"}, wantErr: "log level"},
+		{name: "negative limit", args: []string{"--data-dir", "/d", "--limit-projects", "-1"}, wantErr: "limit projects = -1"},
+		{name: "absurd limit", args: []string{"--data-dir", "/d", "--limit-running", "99999999"}, wantErr: "limit running = 99999999"},
 		{name: "bad env value", env: map[string]string{"FSA_BOOTSTRAP": "maybe"}, wantErr: "FSA_BOOTSTRAP"},
 		{name: "cluster needs node id", args: []string{"--data-dir", "/d", "--raft-addr", "127.0.0.1:7000"}, wantErr: "node id is required"},
 		{name: "bootstrap needs raft", args: []string{"--data-dir", "/d", "--bootstrap"}, wantErr: "need --raft-addr"},

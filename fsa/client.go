@@ -20,6 +20,7 @@ type Client struct {
 	now         func() time.Time
 	rand        io.Reader
 	maxRetries  int
+	limits      Limits // of users without their own
 }
 
 // Option configures a Client.

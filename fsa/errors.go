@@ -19,6 +19,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrPermissionDenied: the caller may not do this.
 	ErrPermissionDenied = errors.New("permission denied")
+	// ErrResourceExhausted: the call would take the user over a limit (see Limits); nothing was
+	// stored.
+	ErrResourceExhausted = errors.New("resource exhausted")
 	// ErrFenced: a write carried a fencing token that is no longer current (a deposed leader).
 	ErrFenced = errors.New("fenced")
 )

@@ -82,7 +82,7 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 		if err != nil {
 			return store.Txn{}, err
 		}
-		txn := store.Txn{Conds: []store.Cond{cond(u), absent(store.KindProject, p.ID)}, Ops: []store.Op{store.Put(projectRecord(p))}}
+		txn := store.Txn{Conds: []store.Cond{absent(store.KindProject, p.ID)}, Ops: []store.Op{store.Put(projectRecord(p))}}
 		for i, k := range childKinds {
 			txn.Conds = append(txn.Conds, absent(k.store, children[i].Common().ID))
 			txn.Ops = append(txn.Ops, store.Put(childRecord(k, children[i])))
@@ -92,6 +92,9 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 			return store.Txn{}, err // a replay is answered before the name is checked
 		}
 		if err := holdName(s, &txn, p); err != nil {
+			return store.Txn{}, err
+		}
+		if err := c.charge(s, &txn, u, Usage{Projects: 1, Running: 1}); err != nil {
 			return store.Txn{}, err
 		}
 		// Without a kubeconfig nothing could ever be created; the condition keeps it until commit.
@@ -309,6 +312,7 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action) (*
 		}
 		now := c.timestamp()
 		reason := string(a) + " requested"
+		before := countUse(p)
 		for _, ch := range st.children {
 			txn.Conds = append(txn.Conds, cond(ch))
 		}
@@ -328,6 +332,15 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action) (*
 		p.Status = Aggregate(p.childStatuses()...)
 		p.UpdatedAt = now
 		txn.Ops = append(txn.Ops, store.Put(projectRecord(p)))
+		if after := countUse(p); after != before {
+			ur, err := s.Get(store.KindUser, userID)
+			if err != nil {
+				return store.Txn{}, err
+			}
+			if err := c.charge(s, &txn, ur, Usage{Projects: after.Projects - before.Projects, Running: after.Running - before.Running}); err != nil {
+				return store.Txn{}, err
+			}
+		}
 		out = p
 		return txn, nil
 	})

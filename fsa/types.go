@@ -19,7 +19,12 @@ type User struct {
 	Email     string    `json:"email,omitempty"`
 	Role      Role      `json:"role"`
 	CreatedAt time.Time `json:"created_at"`
-	Version   int64     `json:"-"`
+	// Limits are the user's own limits, set by an admin (SetUserLimits); nil: the defaults.
+	Limits *Limits `json:"limits,omitempty"`
+	// Usage is what counts against the limits, kept by the calls that change it; nil in a
+	// record written before it was kept (counted when needed).
+	Usage   *Usage `json:"usage,omitempty"`
+	Version int64  `json:"-"`
 }
 
 // Provider is a way of signing in.

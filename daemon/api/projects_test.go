@@ -1,16 +1,21 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/daemon/api"
+	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/store"
+	"github.com/fullstackagent/fsa/store/memstore"
 )
 
 func TestProjectLifecycle(t *testing.T) {
@@ -150,4 +155,20 @@ func projectCount(t *testing.T, e *env) int {
 		return err
 	}))
 	return n
+}
+
+// TestProjectLimitOnTheWire: a creation over a user's limit is ResourceExhausted, with the limit
+// and the use in the message, and stores nothing.
+func TestProjectLimitOnTheWire(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	st := memstore.New()
+	e := newEnvOn(t, ctx, st, func(o *api.Options) { o.Client = fsa.New(st, fsa.WithDefaultLimits(fsa.Limits{Projects: 1})) })
+	alice := e.signUp("alice")
+	e.project(alice, "one")
+	before := e.revision()
+	_, err := alice.Project.CreateProject(e.ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: "two"}))
+	requireCode(t, err, connect.CodeResourceExhausted)
+	require.Contains(t, err.Error(), "you have 1 projects and may have 1")
+	require.Equal(t, before, e.revision())
 }
