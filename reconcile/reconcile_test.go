@@ -163,18 +163,6 @@ func (f *fixture) waitK8s(what string, cond func() (bool, error)) {
 	}, waitFor, 50*time.Millisecond, what)
 }
 
-// envOf returns the literal environment of the StatefulSet's pod template; a variable read
-// from a Secret has the value "".
-func envOf(s *appsv1.StatefulSet) map[string]string {
-	out := map[string]string{}
-	for _, c := range s.Spec.Template.Spec.Containers {
-		for _, e := range c.Env {
-			out[e.Name] = e.Value
-		}
-	}
-	return out
-}
-
 // sandboxEnv returns the environment sandbox name's pod starts with: literal values, and those
 // its secretKeyRefs name in its Secret (absent when the Secret has no such key). secret lists the
 // variables read from the Secret.
