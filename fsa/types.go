@@ -59,6 +59,7 @@ const (
 	ConfigGitHubToken     = "GITHUB_TOKEN"
 	CategoryKubeconfig    = "kc"
 	CategoryAnthropic     = "anthropic"
+	CategoryGitHub        = "github"
 	CategoryGeneral       = "general"
 	CategoryTTYD          = "ttyd"
 	EnvTTYDAccessToken    = "TTYD_ACCESS_TOKEN"
