@@ -99,6 +99,25 @@ type ReconcileConfig struct {
 	Resync           time.Duration
 	// RuntimeImage is the sandbox image (k8s.RuntimeImage when empty).
 	RuntimeImage string
+	// NetworkPolicy writes a NetworkPolicy with every sandbox (on by default): ingress only from
+	// IngressNamespaces and the project's own pods; egress restricted with RestrictEgress (to
+	// anything outside ClusterCIDRs, DNS, the project's pods and database).
+	NetworkPolicy     bool
+	IngressNamespaces []string
+	RestrictEgress    bool
+	ClusterCIDRs      []string
+	// DefaultAnthropicToken and DefaultAnthropicBaseURL are the platform's Anthropic credentials
+	// for users without a key of their own. The token is a secret: prefer the environment.
+	DefaultAnthropicToken   string
+	DefaultAnthropicBaseURL string
+}
+
+// Network returns the NetworkPolicy the reconcile loops write with every sandbox, nil for none.
+func (rc ReconcileConfig) Network() *k8s.NetworkSpec {
+	if !rc.NetworkPolicy {
+		return nil
+	}
+	return &k8s.NetworkSpec{IngressNamespaces: rc.IngressNamespaces, RestrictEgress: rc.RestrictEgress, ClusterCIDRs: rc.ClusterCIDRs}
 }
 
 // LogConfig is the structured log on stderr.
@@ -147,6 +166,7 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 		join, admins                 string
 		signingKey, verificationKeys string // secrets: parsed below, never echoed in an error
 		logLevel                     string
+		ingressNamespaces, cidrs     string
 	)
 	h, r, rc, a := &cfg.HTTP, &cfg.Raft, &cfg.Reconcile, &cfg.Auth
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory of the node's state (required)")
@@ -178,6 +198,12 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.IntVar(&rc.Workers, "reconcile-workers", 4, "concurrent reconcile syncs")
 	fs.DurationVar(&rc.Resync, "reconcile-resync", 5*time.Minute, "period of the full reconcile resync")
 	fs.StringVar(&rc.RuntimeImage, "sandbox-image", k8s.RuntimeImage, "image the sandboxes run (the runtime image)")
+	fs.BoolVar(&rc.NetworkPolicy, "sandbox-network-policy", true, "write a NetworkPolicy with every sandbox (users need RBAC on networkpolicies)")
+	fs.StringVar(&ingressNamespaces, "sandbox-ingress-namespaces", k8s.DefaultIngressNamespace, "comma-separated namespaces of the ingress controller, allowed to connect to sandboxes")
+	fs.BoolVar(&rc.RestrictEgress, "sandbox-restrict-egress", false, "restrict sandbox egress to outside the cluster ranges, DNS, the project's pods and database")
+	fs.StringVar(&cidrs, "sandbox-cluster-cidrs", "", "comma-separated cluster-internal CIDRs a restricted egress excludes (default: the private, shared, link-local and unique-local ranges)")
+	fs.StringVar(&rc.DefaultAnthropicToken, "anthropic-default-token", "", "platform-wide Anthropic token for users without their own key; prefer the environment")
+	fs.StringVar(&rc.DefaultAnthropicBaseURL, "anthropic-default-base-url", "", "base URL that goes with --anthropic-default-token")
 	fs.StringVar(&signingKey, "signing-key", "", "session signing key <id>:<base64url secret> (same on every node; empty: random per process); prefer the environment")
 	fs.StringVar(&verificationKeys, "verification-keys", "", "comma-separated older signing keys still accepted; prefer the environment")
 	fs.DurationVar(&a.SessionTTL, "session-ttl", 24*time.Hour, "lifetime of a session token")
@@ -198,6 +224,8 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 		return Config{}, err
 	}
 	cfg.Raft.Join = splitList(join)
+	cfg.Reconcile.IngressNamespaces = splitList(ingressNamespaces)
+	cfg.Reconcile.ClusterCIDRs = splitList(cidrs)
 	cfg.Auth.Admins = splitList(admins)
 	if signingKey != "" {
 		k, err := api.ParseSigningKey(signingKey)
@@ -239,6 +267,19 @@ func (cfg *Config) Validate() error {
 	}
 	if err := cfg.Limits.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	// The sandbox builder's own validation decides what a usable policy is.
+	if n := cfg.Reconcile.Network(); n != nil {
+		probe := k8s.SandboxSpec{Name: "probe", Namespace: "probe", Project: "probe", Domain: "probe.example",
+			AppHostLabel: "a", TerminalHostLabel: "t", Network: n}
+		if err := probe.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("sandbox network policy: %w", err))
+		}
+	}
+	if u := cfg.Reconcile.DefaultAnthropicBaseURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			errs = append(errs, fmt.Errorf("anthropic default base URL %q: want an http(s) URL", u))
+		}
 	}
 	switch cfg.Log.Format {
 	case "", "json", "text":

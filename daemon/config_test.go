@@ -95,6 +95,32 @@ func TestParseConfig(t *testing.T) {
 				assert.Empty(t, c.Auth.SigningKey.ID, "no key: Run makes a random one")
 			},
 		},
+		{
+			name: "sandbox network and platform Anthropic defaults",
+			args: []string{"--data-dir", "/d", "--sandbox-ingress-namespaces", "sealos-system, ingress-nginx", "--sandbox-restrict-egress",
+				"--sandbox-cluster-cidrs", "10.96.0.0/12,10.244.0.0/16", "--anthropic-default-base-url", "https://ai.example.io"},
+			env: map[string]string{"FSA_ANTHROPIC_DEFAULT_TOKEN": "platform-tok"},
+			check: func(t *testing.T, c daemon.Config) {
+				assert.Equal(t, &k8s.NetworkSpec{IngressNamespaces: []string{"sealos-system", "ingress-nginx"}, RestrictEgress: true,
+					ClusterCIDRs: []string{"10.96.0.0/12", "10.244.0.0/16"}}, c.Reconcile.Network())
+				assert.Equal(t, "platform-tok", c.Reconcile.DefaultAnthropicToken)
+				assert.Equal(t, "https://ai.example.io", c.Reconcile.DefaultAnthropicBaseURL)
+			},
+		},
+		{
+			name: "default sandbox network policy",
+			args: []string{"--data-dir", "/d"},
+			check: func(t *testing.T, c daemon.Config) {
+				assert.Equal(t, &k8s.NetworkSpec{IngressNamespaces: []string{k8s.DefaultIngressNamespace}}, c.Reconcile.Network())
+			},
+		},
+		{
+			name: "no sandbox network policy", args: []string{"--data-dir", "/d", "--sandbox-network-policy=false"},
+			check: func(t *testing.T, c daemon.Config) { assert.Nil(t, c.Reconcile.Network()) },
+		},
+		{name: "bad cluster CIDR", args: []string{"--data-dir", "/d", "--sandbox-cluster-cidrs", "10.0.0.0/33"}, wantErr: "cluster CIDR"},
+		{name: "bad ingress namespace", args: []string{"--data-dir", "/d", "--sandbox-ingress-namespaces", "Bad_NS"}, wantErr: "ingress namespace"},
+		{name: "bad anthropic base URL", args: []string{"--data-dir", "/d", "--anthropic-default-base-url", "ftp://x"}, wantErr: "anthropic default base URL"},
 		{name: "bad signing key", args: []string{"--data-dir", "/d", "--signing-key", "k:not*base64"}, wantErr: "--signing-key"},
 		{name: "bad verification key", args: []string{"--data-dir", "/d", "--verification-keys", "nocolon"}, wantErr: "--verification-keys"},
 		{name: "no data dir", args: nil, wantErr: "data dir is required"},

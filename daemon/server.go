@@ -325,11 +325,15 @@ func (d *daemon) reconcile(ctx context.Context, fence uint64) error {
 		IngressClassName: d.cfg.Reconcile.IngressClassName,
 		RuntimeImage:     d.cfg.Reconcile.RuntimeImage,
 		DeleteVolumes:    d.cfg.Reconcile.DeleteVolumes,
+		Network:          d.cfg.Reconcile.Network(),
 		Clients:          d.kclient,
-		Workers:          d.cfg.Reconcile.Workers,
-		Resync:           d.cfg.Reconcile.Resync,
-		Registerer:       reg,
-		Logger:           d.log,
+
+		DefaultAnthropicAuthToken: d.cfg.Reconcile.DefaultAnthropicToken,
+		DefaultAnthropicBaseURL:   d.cfg.Reconcile.DefaultAnthropicBaseURL,
+		Workers:                   d.cfg.Reconcile.Workers,
+		Resync:                    d.cfg.Reconcile.Resync,
+		Registerer:                reg,
+		Logger:                    d.log,
 	})
 	if err != nil {
 		return err

@@ -155,3 +155,35 @@ func TestUpdateUserConfigAllOrNothing(t *testing.T) {
 	_, err = e.c.UpdateUserConfig(e.ctx, "nosuchuser", nil, []string{fsa.ConfigAnthropicModel})
 	require.ErrorIs(t, err, fsa.ErrNotFound)
 }
+
+// A GitHub token granted by the user is kept as a secret whatever the caller says, and must
+// look like a token; the terminal start setting takes one of its two values.
+func TestGitHubTokenAndTerminalStart(t *testing.T) {
+	e := newEnv(t)
+	u := e.alice.ID
+	before := e.revision()
+	for _, bad := range []string{"", "ghp with space", "ghp\ttab", "ghp\x7f"} {
+		_, err := e.c.SetUserConfig(e.ctx, u, fsa.UserConfig{Key: fsa.ConfigGitHubToken, Value: bad})
+		require.ErrorIs(t, err, fsa.ErrInvalidArgument, "%q", bad)
+	}
+	require.Equal(t, before, e.revision(), "nothing stored")
+	cfg, err := e.c.SetUserConfig(e.ctx, u, fsa.UserConfig{Key: fsa.ConfigGitHubToken, Value: "ghp_abc123"})
+	require.NoError(t, err)
+	assert.True(t, cfg.Secret, "a credential is always secret")
+	got, err := e.c.GetUserConfig(e.ctx, u, fsa.ConfigGitHubToken, false)
+	require.NoError(t, err)
+	assert.True(t, got.Redacted)
+	assert.Empty(t, got.Value)
+
+	p := e.project("term")
+	for _, v := range []string{fsa.TerminalStartShell, fsa.TerminalStartClaude} {
+		_, err := e.c.SetEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: fsa.EnvTerminalStart, Value: v})
+		require.NoError(t, err, v)
+	}
+	_, err = e.c.SetEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: fsa.EnvTerminalStart, Value: "zsh"})
+	require.ErrorIs(t, err, fsa.ErrInvalidArgument)
+	for _, k := range []string{fsa.EnvProjectName, fsa.EnvGitHubToken} {
+		_, err = e.c.SetEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: k, Value: "x"})
+		require.ErrorIs(t, err, fsa.ErrInvalidArgument, "%s is the platform's", k)
+	}
+}

@@ -54,18 +54,32 @@ type Identity struct {
 
 // Well-known user configuration keys.
 const (
-	ConfigKubeconfig           = "KUBECONFIG"
-	ConfigAnthropicAPIKey      = "ANTHROPIC_API_KEY"
-	ConfigAnthropicBaseURL     = "ANTHROPIC_BASE_URL"
-	ConfigAnthropicModel       = "ANTHROPIC_MODEL"
-	ConfigAnthropicSmallModel  = "ANTHROPIC_SMALL_FAST_MODEL"
-	CategoryKubeconfig         = "kc"
-	CategoryAnthropic          = "anthropic"
-	CategoryGeneral            = "general"
-	CategoryTTYD               = "ttyd"
-	EnvTTYDAccessToken         = "TTYD_ACCESS_TOKEN"
-	EnvDatabaseURL             = "DATABASE_URL"
-	EnvAnthropicAuthToken      = "ANTHROPIC_AUTH_TOKEN"
+	ConfigKubeconfig          = "KUBECONFIG"
+	ConfigAnthropicAPIKey     = "ANTHROPIC_API_KEY"
+	ConfigAnthropicBaseURL    = "ANTHROPIC_BASE_URL"
+	ConfigAnthropicModel      = "ANTHROPIC_MODEL"
+	ConfigAnthropicSmallModel = "ANTHROPIC_SMALL_FAST_MODEL"
+	// ConfigGitHubToken is a GitHub token the user grants for `git push` from their sandboxes
+	// (as GITHUB_TOKEN). Always stored as a secret.
+	ConfigGitHubToken     = "GITHUB_TOKEN"
+	CategoryKubeconfig    = "kc"
+	CategoryAnthropic     = "anthropic"
+	CategoryGitHub        = "github"
+	CategoryGeneral       = "general"
+	CategoryTTYD          = "ttyd"
+	EnvTTYDAccessToken    = "TTYD_ACCESS_TOKEN"
+	EnvDatabaseURL        = "DATABASE_URL"
+	EnvAnthropicAuthToken = "ANTHROPIC_AUTH_TOKEN"
+	// EnvProjectName is the project's display name in its sandbox (platform-owned).
+	EnvProjectName = "PROJECT_NAME"
+	// EnvGitHubToken carries ConfigGitHubToken into the sandbox (platform-owned).
+	EnvGitHubToken = "GITHUB_TOKEN"
+	// EnvTerminalStart is the project setting that says what the web terminal starts: one of
+	// TerminalStartShell (the default: a login shell with a banner on how to start Claude Code)
+	// or TerminalStartClaude (Claude Code directly). The one FSA_ variable a user may set.
+	EnvTerminalStart           = "FSA_TERMINAL_START"
+	TerminalStartShell         = "shell"
+	TerminalStartClaude        = "claude"
 	envPlatformPrefixAnthropic = "ANTHROPIC_"
 	envPlatformPrefixFSA       = "FSA_"
 )

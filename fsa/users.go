@@ -199,7 +199,9 @@ func (c *Client) UpdateUserConfig(ctx context.Context, userID string, set []User
 			return nil, err
 		}
 		seen[cfg.Key] = true
-		out = append(out, &UserConfig{UserID: userID, Key: cfg.Key, Value: cfg.Value, Category: cat, Secret: cfg.Secret, UpdatedAt: now})
+		// Credentials are secret whatever the caller says.
+		secret := cfg.Secret || cfg.Key == ConfigKubeconfig || cfg.Key == ConfigAnthropicAPIKey || cfg.Key == ConfigGitHubToken
+		out = append(out, &UserConfig{UserID: userID, Key: cfg.Key, Value: cfg.Value, Category: cat, Secret: secret, UpdatedAt: now})
 	}
 	for _, key := range remove {
 		if !ValidEnvKey(key) {

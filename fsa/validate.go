@@ -102,8 +102,10 @@ func ValidEnvKey(key string) bool {
 // variable never overrides it in the sandbox.
 func PlatformOwned(key string) bool {
 	switch key {
-	case EnvTTYDAccessToken, EnvDatabaseURL:
+	case EnvTTYDAccessToken, EnvDatabaseURL, EnvProjectName, EnvGitHubToken:
 		return true
+	case EnvTerminalStart:
+		return false // a project setting, stored as a variable
 	}
 	return strings.HasPrefix(key, envPlatformPrefixAnthropic) || strings.HasPrefix(key, envPlatformPrefixFSA)
 }
@@ -125,6 +127,9 @@ func validEnvValue(key, v string) error {
 	if strings.ContainsRune(v, 0) {
 		return invalid("value of %s contains a NUL byte", key)
 	}
+	if key == EnvTerminalStart && v != TerminalStartShell && v != TerminalStartClaude {
+		return invalid("%s must be %q or %q", key, TerminalStartShell, TerminalStartClaude)
+	}
 	return nil
 }
 
@@ -139,6 +144,9 @@ func validConfig(cfg UserConfig) (string, error) {
 	}
 	if len(cfg.Value) > max {
 		return "", invalid("value of %s has %d bytes; at most %d allowed", cfg.Key, len(cfg.Value), max)
+	}
+	if cfg.Key == ConfigGitHubToken && (cfg.Value == "" || strings.IndexFunc(cfg.Value, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0) {
+		return "", invalid("%s must be a token without spaces or control characters", cfg.Key)
 	}
 	if cfg.Key == ConfigAnthropicBaseURL {
 		u, err := url.Parse(cfg.Value)

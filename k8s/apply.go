@@ -20,6 +20,8 @@ var (
 	gvrStatefulSet = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}
 	gvrService     = schema.GroupVersionResource{Version: "v1", Resource: "services"}
 	gvrIngress     = schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"}
+	gvrSecret      = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+	gvrNetPol      = schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"}
 	// GVRCluster is the KubeBlocks Cluster resource.
 	GVRCluster = schema.GroupVersionResource{Group: "apps.kubeblocks.io", Version: "v1alpha1", Resource: "clusters"}
 )
@@ -150,5 +152,9 @@ func renderYAML(objs ...runtime.Object) ([]byte, error) {
 // YAML renders the objects as the YAML stream fsa applies, for review and
 // golden tests.
 func (o SandboxObjects) YAML() ([]byte, error) {
-	return renderYAML(o.StatefulSet, o.Service, o.AppIngress, o.TerminalIngress)
+	objs := []runtime.Object{o.Secret, o.StatefulSet, o.Service, o.AppIngress, o.TerminalIngress}
+	if o.NetworkPolicy != nil {
+		objs = append(objs, o.NetworkPolicy)
+	}
+	return renderYAML(objs...)
 }

@@ -46,9 +46,18 @@ func fullSandbox() k8s.SandboxSpec {
 	s.Image = "registry.example.io/runtime:test"
 	s.Env = map[string]string{
 		"PROJECT_NAME":       "myblog",
-		"DATABASE_URL":       "postgresql://u:p@db:5432/postgres",
-		"TTYD_ACCESS_TOKEN":  "ticket",
 		"ANTHROPIC_BASE_URL": "https://ai.example.io",
+	}
+	s.SecretEnv = map[string]string{
+		"DATABASE_URL":      "postgresql://u:p@db:5432/postgres",
+		"TTYD_ACCESS_TOKEN": "ticket",
+	}
+	s.LiveKeys = []string{"DATABASE_URL"}
+	s.StatefulSetUID = "0a1b2c3d-0000-4000-8000-000000000001"
+	s.Network = &k8s.NetworkSpec{
+		IngressNamespaces: []string{"sealos-system", "ingress-nginx"},
+		RestrictEgress:    true,
+		DatabaseName:      "myblog-agentruntime-abc123",
 	}
 	s.Resources = corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
@@ -61,10 +70,19 @@ func fullSandbox() k8s.SandboxSpec {
 	return s
 }
 
+// networkDefaultSandbox has the default NetworkPolicy: ingress from the default ingress
+// namespace and the project, egress open.
+func networkDefaultSandbox() k8s.SandboxSpec {
+	s := minimalSandbox()
+	s.Network = &k8s.NetworkSpec{}
+	return s
+}
+
 func TestGoldenSandbox(t *testing.T) {
 	for name, spec := range map[string]k8s.SandboxSpec{
-		"sandbox_minimal": minimalSandbox(),
-		"sandbox_full":    fullSandbox(),
+		"sandbox_minimal":         minimalSandbox(),
+		"sandbox_full":            fullSandbox(),
+		"sandbox_network_default": networkDefaultSandbox(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			require.NoError(t, spec.Validate())

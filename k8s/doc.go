@@ -18,7 +18,9 @@
 // KubeBlocks Cluster, unstructured) objects out, no I/O. A sandbox is a
 // one-replica StatefulSet running the runtime image (ports AppPort and
 // TerminalPort, home volume at HomePath kept on scale-down and delete), a
-// Service, and two Ingresses on caller-chosen hosts. A database is a
+// Secret of its secret variables, a Service, two Ingresses on caller-chosen
+// hosts and, optionally, a NetworkPolicy; its pod passes the Pod Security
+// Standards profile "restricted" (see sandboxsecurity.go). A database is a
 // KubeBlocks apps.kubeblocks.io/v1alpha1 Cluster of ClusterDefinition and
 // ClusterVersion. Every object carries the labels of labels.go
 // (ManagedSelector selects them all) and the writer's fencing epoch in

@@ -45,8 +45,10 @@ func fsaOwns() []metav1.ManagedFieldsEntry {
 
 // applied returns the sandbox's objects as the API server holds them after fsa's apply.
 func applied(spec k8s.SandboxSpec) k8s.SandboxLive {
+	spec.StatefulSetUID = "uid-sb"
 	o := k8s.BuildSandbox(spec)
-	for _, m := range []metav1.Object{o.StatefulSet, o.Service, o.AppIngress, o.TerminalIngress} {
+	o.StatefulSet.UID = spec.StatefulSetUID
+	for _, m := range []metav1.Object{o.Secret, o.StatefulSet, o.Service, o.AppIngress, o.TerminalIngress} {
 		m.SetManagedFields(fsaOwns())
 		m.SetResourceVersion("5")
 	}
@@ -178,6 +180,7 @@ func (f *fakeAPI) put(path string, obj runtime.Object) {
 
 // putSandbox stores the sandbox's objects.
 func (f *fakeAPI) putSandbox(l k8s.SandboxLive) {
+	f.put("/api/v1/namespaces/ns/secrets/sb-env", l.Secret)
 	f.put("/apis/apps/v1/namespaces/ns/statefulsets/sb", l.StatefulSet)
 	f.put("/api/v1/namespaces/ns/services/sb", l.Service)
 	f.put("/apis/networking.k8s.io/v1/namespaces/ns/ingresses/sb-app", l.AppIngress)

@@ -26,7 +26,7 @@ func ExampleBuildSandbox() {
 	fmt.Println(objs.TerminalIngress.Spec.Rules[0].Host, "->", objs.TerminalIngress.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Port.Number)
 	fmt.Println(objs.StatefulSet.Annotations[k8s.AnnotationEpoch])
 	// Output:
-	// myblog-agentruntime-abc123 1 docker.io/fullstackagent/fullstack-web-runtime:v0.1.0
+	// myblog-agentruntime-abc123 1 docker.io/fullstackagent/fullstack-web-runtime:v0.2.0
 	// DATABASE_URL
 	// PROJECT_NAME
 	// x1y2z3a4b5c6.example.io -> 3000

@@ -32,10 +32,12 @@ import (
 // SandboxLive is what an informer cache of the sandbox's namespace shows of its objects: nil
 // for an object the cache does not have.
 type SandboxLive struct {
+	Secret          *corev1.Secret
 	StatefulSet     *appsv1.StatefulSet
 	Service         *corev1.Service
 	AppIngress      *networkingv1.Ingress
 	TerminalIngress *networkingv1.Ingress
+	NetworkPolicy   *networkingv1.NetworkPolicy
 }
 
 // PlanOptions tune SandboxManager.Plan.
@@ -80,27 +82,35 @@ func (p Plan) String() string {
 // Plan returns what applying spec over live would write: each of the sandbox's objects that
 // differs from live (UpToDate). With spec.Stopped only the StatefulSet is planned, and only if
 // it exists, as Stop does. An object in live without fsa's LabelManagedBy is an ErrConflict, as
-// for Apply. Plan makes no request.
+// for Apply. The Secret and NetworkPolicy name live.StatefulSet as their owner when it exists
+// (spec.StatefulSetUID); a plan that creates the StatefulSet creates them without, and the next
+// plan, once the cache shows the StatefulSet, adds the owner. Plan makes no request.
 func (m SandboxManager) Plan(c *Client, spec SandboxSpec, live SandboxLive, opts PlanOptions) (Plan, error) {
 	spec, err := m.prepare(c, spec)
 	if err != nil {
 		return Plan{}, err
 	}
+	if live.StatefulSet != nil && spec.StatefulSetUID == "" {
+		spec.StatefulSetUID = live.StatefulSet.UID
+	}
 	objs := BuildSandbox(spec)
-	candidates := []planned{
-		{what: "statefulset", gvr: gvrStatefulSet, obj: objs.StatefulSet, live: obj(live.StatefulSet)},
-		{what: "service", gvr: gvrService, obj: objs.Service, live: obj(live.Service)},
-		{what: "app ingress", gvr: gvrIngress, obj: objs.AppIngress, live: obj(live.AppIngress)},
-		{what: "terminal ingress", gvr: gvrIngress, obj: objs.TerminalIngress, live: obj(live.TerminalIngress)},
-	}
+	sts := planned{what: "statefulset", gvr: gvrStatefulSet, obj: objs.StatefulSet, live: obj(live.StatefulSet)}
 	if spec.Stopped {
-		candidates = candidates[:1]
 		if live.StatefulSet == nil {
-			candidates = nil
+			return Plan{name: spec.Name}, nil
 		}
+		return planOf("sandbox", spec.Name, sts)
 	}
-	if opts.DeferStatefulSet && !spec.Stopped && live.StatefulSet == nil {
-		candidates = candidates[1:]
+	candidates := []planned{{what: "secret", gvr: gvrSecret, obj: objs.Secret, live: obj(live.Secret)}}
+	if !opts.DeferStatefulSet || live.StatefulSet != nil {
+		candidates = append(candidates, sts)
+	}
+	candidates = append(candidates,
+		planned{what: "service", gvr: gvrService, obj: objs.Service, live: obj(live.Service)},
+		planned{what: "app ingress", gvr: gvrIngress, obj: objs.AppIngress, live: obj(live.AppIngress)},
+		planned{what: "terminal ingress", gvr: gvrIngress, obj: objs.TerminalIngress, live: obj(live.TerminalIngress)})
+	if objs.NetworkPolicy != nil {
+		candidates = append(candidates, planned{what: "network policy", gvr: gvrNetPol, obj: objs.NetworkPolicy, live: obj(live.NetworkPolicy)})
 	}
 	return planOf("sandbox", spec.Name, candidates...)
 }
@@ -132,8 +142,9 @@ func obj[T any, P interface {
 	return p
 }
 
-// ApplyPlan server-side applies the plan's objects, concurrently, without reading them first
-// (Plan checked them against live objects). An empty plan makes no request.
+// ApplyPlan server-side applies the plan's objects without reading them first (Plan checked them
+// against live objects): the Secret first, then the others concurrently. An empty plan makes no
+// request.
 func (SandboxManager) ApplyPlan(ctx context.Context, c *Client, p Plan) error {
 	return applyPlan(ctx, c, "sandbox", p)
 }
@@ -160,6 +171,13 @@ func (DatabaseManager) ApplyPlan(ctx context.Context, c *Client, p Plan) error {
 }
 
 func applyPlan(ctx context.Context, c *Client, kind string, p Plan) error {
+	if len(p.writes) > 1 && p.writes[0].gvr == gvrSecret {
+		// The Secret first: a pod the StatefulSet starts reads it.
+		if _, err := applyChecked(ctx, c, gvrSecret, p.writes[0].obj, false); err != nil {
+			return fmt.Errorf("%s %q: %w", kind, p.name, err)
+		}
+		p.writes = p.writes[1:]
+	}
 	if len(p.writes) == 1 {
 		if _, err := applyChecked(ctx, c, p.writes[0].gvr, p.writes[0].obj, false); err != nil {
 			return fmt.Errorf("%s %q: %w", kind, p.name, err)

@@ -19,6 +19,12 @@ func live(t *testing.T, ctx context.Context, e *env, spec k8s.SandboxSpec) k8s.S
 	cs := e.admin.Clientset
 	ns := e.user.Namespace
 	var l k8s.SandboxLive
+	if sec, err := cs.CoreV1().Secrets(ns).Get(ctx, spec.SecretName(), metav1.GetOptions{}); err == nil {
+		l.Secret = sec
+	}
+	if np, err := cs.NetworkingV1().NetworkPolicies(ns).Get(ctx, spec.NetworkPolicyName(), metav1.GetOptions{}); err == nil {
+		l.NetworkPolicy = np
+	}
 	if sts, err := cs.AppsV1().StatefulSets(ns).Get(ctx, spec.Name, metav1.GetOptions{}); err == nil {
 		l.StatefulSet = sts
 	}
@@ -50,7 +56,7 @@ func TestSandboxPlan(t *testing.T) {
 	// Deferred: everything but the StatefulSet.
 	p, err = m.Plan(e.client, spec, k8s.SandboxLive{}, k8s.PlanOptions{DeferStatefulSet: true})
 	require.NoError(t, err)
-	assert.Equal(t, "service (absent), app ingress (absent), terminal ingress (absent)", p.String())
+	assert.Equal(t, "secret (absent), service (absent), app ingress (absent), terminal ingress (absent)", p.String())
 	require.NoError(t, m.ApplyPlan(ctx, e.client, p))
 	l := live(t, ctx, e, spec)
 	assert.Nil(t, l.StatefulSet)
@@ -65,6 +71,13 @@ func TestSandboxPlan(t *testing.T) {
 	assert.Equal(t, "statefulset (absent)", p.String())
 	require.NoError(t, m.ApplyPlan(ctx, e.client, p))
 	waitSandbox(t, ctx, e, spec.Name, k8s.StateRunning)
+
+	// Now that the StatefulSet exists, the Secret is planned again to name it as its owner.
+	l = live(t, ctx, e, spec)
+	p, err = m.Plan(e.client, spec, l, k8s.PlanOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "secret (metadata.ownerReferences)", p.String())
+	require.NoError(t, m.ApplyPlan(ctx, e.client, p))
 
 	// Applied through the plan, the objects are what Apply writes: nothing left to do, and an
 	// Apply changes nothing.
@@ -97,6 +110,14 @@ func TestSandboxPlan(t *testing.T) {
 	p, err = m.Plan(e.client, spec, l, k8s.PlanOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, "statefulset (spec.replicas: value), service (absent)", p.String())
+
+	// A changed secret value writes the Secret and the pod template's checksum.
+	secret := spec
+	secret.SecretEnv = map[string]string{"API_KEY": "v2"}
+	p, err = m.Plan(e.client, secret, l, k8s.PlanOptions{})
+	require.NoError(t, err)
+	assert.Contains(t, p.String(), "secret (")
+	assert.Contains(t, p.String(), "statefulset (spec.")
 }
 
 func TestPlanRefusesForeignObjects(t *testing.T) {

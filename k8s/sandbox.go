@@ -35,16 +35,38 @@ func (SandboxManager) prepare(c *Client, spec SandboxSpec) (SandboxSpec, error) 
 	return spec, spec.Validate()
 }
 
-// Apply makes the sandbox's StatefulSet, Service and Ingresses match spec,
-// creating what is missing.
+// Apply makes the sandbox's Secret, StatefulSet, Service, Ingresses and NetworkPolicy match
+// spec, creating what is missing. The Secret goes first, so that a new pod finds it; once the
+// StatefulSet exists the Secret and NetworkPolicy name it as their owner.
 func (m SandboxManager) Apply(ctx context.Context, c *Client, spec SandboxSpec) error {
 	spec, err := m.prepare(c, spec)
 	if err != nil {
 		return err
 	}
+	if spec.StatefulSetUID == "" {
+		sts, err := c.Clientset.AppsV1().StatefulSets(spec.Namespace).Get(ctx, spec.Name, metav1.GetOptions{})
+		switch err = apiError(fmt.Sprintf("sandbox %q", spec.Name), err); {
+		case err == nil:
+			spec.StatefulSetUID = sts.UID
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+	}
 	objs := BuildSandbox(spec)
-	if _, err := apply(ctx, c, gvrStatefulSet, objs.StatefulSet); err != nil {
+	if _, err := apply(ctx, c, gvrSecret, objs.Secret); err != nil {
 		return fmt.Errorf("sandbox %q: %w", spec.Name, err)
+	}
+	sts, err := apply(ctx, c, gvrStatefulSet, objs.StatefulSet)
+	if err != nil {
+		return fmt.Errorf("sandbox %q: %w", spec.Name, err)
+	}
+	if spec.StatefulSetUID == "" && sts.GetUID() != "" {
+		// Created just now: own the Secret (and the policy, below) by it.
+		spec.StatefulSetUID = sts.GetUID()
+		objs = BuildSandbox(spec)
+		if _, err := apply(ctx, c, gvrSecret, objs.Secret); err != nil {
+			return fmt.Errorf("sandbox %q: %w", spec.Name, err)
+		}
 	}
 	if _, err := apply(ctx, c, gvrService, objs.Service); err != nil {
 		return fmt.Errorf("sandbox %q: %w", spec.Name, err)
@@ -54,6 +76,11 @@ func (m SandboxManager) Apply(ctx context.Context, c *Client, spec SandboxSpec) 
 	}
 	if _, err := apply(ctx, c, gvrIngress, objs.TerminalIngress); err != nil {
 		return fmt.Errorf("sandbox %q: %w", spec.Name, err)
+	}
+	if objs.NetworkPolicy != nil {
+		if _, err := apply(ctx, c, gvrNetPol, objs.NetworkPolicy); err != nil {
+			return fmt.Errorf("sandbox %q: %w", spec.Name, err)
+		}
 	}
 	return nil
 }
@@ -88,9 +115,11 @@ func (m SandboxManager) Stop(ctx context.Context, c *Client, spec SandboxSpec) e
 	return nil
 }
 
-// UpdateEnv makes the sandbox's environment exactly spec.Env: variables are
-// added, changed and removed. The replica count stays as it is
-// (spec.Stopped is ignored); a running sandbox restarts to pick the change up.
+// UpdateEnv makes the sandbox's environment exactly spec.Env, SecretEnv and
+// LiveKeys: variables are added, changed and removed (the Secret, then the
+// StatefulSet). The replica count stays as it is (spec.Stopped is ignored); a
+// running sandbox restarts to pick the change up, except for a change of a
+// live key's value alone.
 // It returns ErrNotFound if the sandbox does not exist.
 func (m SandboxManager) UpdateEnv(ctx context.Context, c *Client, spec SandboxSpec) error {
 	spec, err := m.prepare(c, spec)
@@ -103,14 +132,19 @@ func (m SandboxManager) UpdateEnv(ctx context.Context, c *Client, spec SandboxSp
 		return apiError(op, err)
 	}
 	spec.Stopped = sts.Spec.Replicas != nil && *sts.Spec.Replicas == 0
-	if _, err := apply(ctx, c, gvrStatefulSet, BuildSandbox(spec).StatefulSet); err != nil {
+	spec.StatefulSetUID = sts.UID
+	objs := BuildSandbox(spec)
+	if _, err := apply(ctx, c, gvrSecret, objs.Secret); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if _, err := apply(ctx, c, gvrStatefulSet, objs.StatefulSet); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
 }
 
 // Delete removes the sandbox's StatefulSet (waiting, through foreground
-// deletion, for its pods), Service and Ingresses, and with deleteVolume its
+// deletion, for its pods), Secret, Service, Ingresses and NetworkPolicy, and with deleteVolume its
 // home volume too. Objects already gone are fine.
 func (SandboxManager) Delete(ctx context.Context, c *Client, name string, deleteVolume bool) error {
 	ns := c.Namespace
@@ -129,10 +163,20 @@ func (SandboxManager) Delete(ctx context.Context, c *Client, name string, delete
 			return c.Clientset.NetworkingV1().Ingresses(ns).Delete(ctx, spec.TerminalIngressName(), opts)
 		}},
 		{"service", func() error { return c.Clientset.CoreV1().Services(ns).Delete(ctx, name, opts) }},
+		{"networkpolicy", func() error {
+			return c.Clientset.NetworkingV1().NetworkPolicies(ns).Delete(ctx, spec.NetworkPolicyName(), opts)
+		}},
 		{"statefulset", func() error { return c.Clientset.AppsV1().StatefulSets(ns).Delete(ctx, name, opts) }},
+		// Owned by the StatefulSet, so garbage collection removes it too; deleted here as well
+		// for one that lost its owner reference.
+		{"secret", func() error { return c.Clientset.CoreV1().Secrets(ns).Delete(ctx, spec.SecretName(), opts) }},
 	}
 	for _, s := range steps {
-		if err := ignoreNotFound(apiError(op+": "+s.kind, s.del())); err != nil {
+		err := ignoreNotFound(apiError(op+": "+s.kind, s.del()))
+		if s.kind == "networkpolicy" && errors.Is(err, ErrForbidden) {
+			continue // a user who may not manage NetworkPolicies has none from fsa
+		}
+		if err != nil {
 			return err
 		}
 	}

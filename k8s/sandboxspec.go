@@ -10,6 +10,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -46,9 +47,29 @@ type SandboxSpec struct {
 
 	// Image is the runtime image; empty means RuntimeImage.
 	Image string
-	// Env is the complete environment of the runtime container. Variables
-	// absent here are removed from the sandbox.
+	// Env is the non-secret environment of the runtime container, literal in
+	// the pod spec. With SecretEnv and LiveKeys it is the complete
+	// environment: variables absent from all three are removed from the
+	// sandbox.
 	Env map[string]string
+	// SecretEnv are the variables whose values are secret. They live in the
+	// sandbox's Secret (SecretName) and the container reads them through
+	// secretKeyRef: no value is literal in the pod spec. A change of a value
+	// rolls the pod (AnnotationSecretChecksum), unless its key is live. A key
+	// may not be in both Env and SecretEnv.
+	SecretEnv map[string]string
+	// LiveKeys are secret variables delivered to the running sandbox without
+	// a restart: mounted as files in LiveEnvPath (the runtime's shells read
+	// them) and in the environment from the pod's next start (an optional
+	// secretKeyRef, so the pod starts without a value still unknown). Their
+	// values, if known, are in SecretEnv; their changes restart nothing.
+	LiveKeys []string
+	// StatefulSetUID is the UID of the sandbox's StatefulSet once it exists:
+	// the Secret and NetworkPolicy name it as their owner, so garbage
+	// collection removes them with it. The managers fill it in.
+	StatefulSetUID types.UID
+	// Network is the sandbox's NetworkPolicy; nil writes none.
+	Network *NetworkSpec
 	// Resources of the runtime container; empty means
 	// DefaultSandboxResources().
 	Resources corev1.ResourceRequirements
@@ -118,6 +139,7 @@ func (s SandboxSpec) Validate() error {
 			bad("env %q: %v", k, msgs)
 		}
 	}
+	s.validateSecurity(bad)
 	if len(errs) == 0 {
 		return nil
 	}
@@ -126,10 +148,15 @@ func (s SandboxSpec) Validate() error {
 
 // SandboxObjects are the objects of one sandbox, in apply order.
 type SandboxObjects struct {
+	// Secret holds the secret variables; it is applied before the
+	// StatefulSet whose pod reads it.
+	Secret          *corev1.Secret
 	StatefulSet     *appsv1.StatefulSet
 	Service         *corev1.Service
 	AppIngress      *networkingv1.Ingress
 	TerminalIngress *networkingv1.Ingress
+	// NetworkPolicy is nil when the spec asks for none.
+	NetworkPolicy *networkingv1.NetworkPolicy
 }
 
 // BuildSandbox renders spec into objects. It does no I/O and no validation
@@ -146,10 +173,12 @@ func BuildSandbox(spec SandboxSpec) SandboxObjects {
 		}
 	}
 	return SandboxObjects{
+		Secret:          buildSecret(spec, meta(spec.SecretName())),
 		StatefulSet:     buildStatefulSet(spec, meta(spec.Name), labels),
 		Service:         buildService(spec, meta(spec.Name)),
 		AppIngress:      buildIngress(spec, meta(spec.AppIngressName()), spec.AppHost(), AppPort, appIngressAnnotations),
 		TerminalIngress: buildIngress(spec, meta(spec.TerminalIngressName()), spec.TerminalHost(), TerminalPort, terminalIngressAnnotations),
+		NetworkPolicy:   buildNetworkPolicy(spec, meta(spec.NetworkPolicyName())),
 	}
 }
 
@@ -175,6 +204,7 @@ func buildStatefulSet(spec SandboxSpec, meta metav1.ObjectMeta, labels func() ma
 		storageClass = ptr(spec.StorageClassName)
 	}
 	claimMeta := metav1.ObjectMeta{Name: HomeVolume, Labels: labels()}
+	volumes, liveMounts := liveEnvVolumes(spec)
 
 	return &appsv1.StatefulSet{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
@@ -191,17 +221,16 @@ func buildStatefulSet(spec SandboxSpec, meta metav1.ObjectMeta, labels func() ma
 				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
 			},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels()},
+				ObjectMeta: metav1.ObjectMeta{
+					Labels:      labels(),
+					Annotations: map[string]string{AnnotationSecretChecksum: secretChecksum(spec)},
+				},
 				Spec: corev1.PodSpec{
 					AutomountServiceAccountToken:  ptr(false),
 					EnableServiceLinks:            ptr(false),
 					TerminationGracePeriodSeconds: ptr(int64(10)),
-					SecurityContext: &corev1.PodSecurityContext{
-						RunAsNonRoot: ptr(true),
-						RunAsUser:    ptr(RuntimeUID),
-						RunAsGroup:   ptr(RuntimeUID),
-						FSGroup:      ptr(RuntimeUID),
-					},
+					SecurityContext:               podSecurityContext(),
+					Volumes:                       volumes,
 					Containers: []corev1.Container{{
 						Name:            ContainerName,
 						Image:           image,
@@ -210,8 +239,9 @@ func buildStatefulSet(spec SandboxSpec, meta metav1.ObjectMeta, labels func() ma
 							{Name: "app", ContainerPort: AppPort, Protocol: corev1.ProtocolTCP},
 							{Name: "terminal", ContainerPort: TerminalPort, Protocol: corev1.ProtocolTCP},
 						},
-						Env:       envVars(spec.Env),
-						Resources: res,
+						Env:             containerEnv(spec),
+						Resources:       res,
+						SecurityContext: containerSecurityContext(),
 						ReadinessProbe: &corev1.Probe{
 							ProbeHandler:        corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(TerminalPort)}},
 							InitialDelaySeconds: 2,
@@ -219,7 +249,7 @@ func buildStatefulSet(spec SandboxSpec, meta metav1.ObjectMeta, labels func() ma
 							TimeoutSeconds:      2,
 							FailureThreshold:    3,
 						},
-						VolumeMounts: []corev1.VolumeMount{{Name: HomeVolume, MountPath: HomePath}},
+						VolumeMounts: append([]corev1.VolumeMount{{Name: HomeVolume, MountPath: HomePath}}, liveMounts...),
 					}},
 				},
 			},

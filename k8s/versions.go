@@ -15,7 +15,7 @@ const (
 
 	// RuntimeImageTag is the tag of the runtime image this release runs. It must
 	// equal the contents of runtime/VERSION; a test checks that it does.
-	RuntimeImageTag = "v0.1.0"
+	RuntimeImageTag = "v0.2.0"
 
 	// RuntimeImage is the default runtime image reference; fsad's --sandbox-image
 	// (reconcile.Config.RuntimeImage) chooses another.

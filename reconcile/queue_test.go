@@ -120,18 +120,3 @@ func TestRetryLimiterBoundsRetriesOverall(t *testing.T) {
 	assert.Equal(t, 200*time.Millisecond, l.When(it))
 	assert.Equal(t, 2, l.NumRequeues(it))
 }
-
-// TestCacheWaitBacksOff: a sandbox waiting for caches that never sync is looked at less and less
-// often, not every 200 ms forever.
-func TestCacheWaitBacksOff(t *testing.T) {
-	l := backoff(cacheWait, maxCacheWait, 50)
-	it := item{kind: fsa.ResourceSandbox, project: "p"}
-	var waits []time.Duration
-	for i := 0; i < 8; i++ {
-		waits = append(waits, l.When(it))
-	}
-	assert.Equal(t, []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond,
-		1600 * time.Millisecond, 3200 * time.Millisecond, 6400 * time.Millisecond, 10 * time.Second, 10 * time.Second}, waits)
-	l.Forget(it)
-	assert.Equal(t, 200*time.Millisecond, l.When(it), "once its caches synced, the next wait starts over")
-}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -69,14 +70,21 @@ func (r *running) stop() error {
 }
 
 // runner starts a reconcile runner with the given fence; it is stopped at the end of the test.
-func (f *fixture) runner(fence uint64) *running {
+func (f *fixture) runner(fence uint64) *running { return f.runnerWith(fence, nil) }
+
+// runnerWith is runner with a configuration changed by change.
+func (f *fixture) runnerWith(fence uint64, change func(*reconcile.Config)) *running {
 	f.t.Helper()
-	r, err := reconcile.New(reconcile.Config{
+	cfg := reconcile.Config{
 		Client: f.c, Fence: fence, Domain: "sandbox.fsa.test", Workers: 4,
 		Resync:      time.Hour, // prove the loops are event-driven: no resync during a test
 		BaseBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
 		Registerer: prometheus.NewRegistry(),
-	})
+	}
+	if change != nil {
+		change(&cfg)
+	}
+	r, err := reconcile.New(cfg)
 	require.NoError(f.t, err)
 	ctx, cancel := context.WithCancel(f.ctx)
 	run := &running{cancel: cancel, done: make(chan struct{})}
@@ -155,14 +163,33 @@ func (f *fixture) waitK8s(what string, cond func() (bool, error)) {
 	}, waitFor, 50*time.Millisecond, what)
 }
 
-func envOf(s *appsv1.StatefulSet) map[string]string {
-	out := map[string]string{}
+// sandboxEnv returns the environment sandbox name's pod starts with: literal values, and those
+// its secretKeyRefs name in its Secret (absent when the Secret has no such key). secret lists the
+// variables read from the Secret.
+func (f *fixture) sandboxEnv(name string) (env map[string]string, secret map[string]bool, err error) {
+	s, err := f.sts(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	sec, err := f.cluster.Clientset().CoreV1().Secrets(f.kuser.Namespace).Get(f.ctx, name+"-env", metav1.GetOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	env, secret = map[string]string{}, map[string]bool{}
 	for _, c := range s.Spec.Template.Spec.Containers {
 		for _, e := range c.Env {
-			out[e.Name] = e.Value
+			switch {
+			case e.ValueFrom == nil:
+				env[e.Name] = e.Value
+			case e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == sec.Name:
+				secret[e.Name] = true
+				if v, ok := sec.Data[e.ValueFrom.SecretKeyRef.Key]; ok {
+					env[e.Name] = string(v)
+				}
+			}
 		}
 	}
-	return out
+	return env, secret, nil
 }
 
 func TestLifecycle(t *testing.T) {
@@ -186,14 +213,14 @@ func TestLifecycle(t *testing.T) {
 	assert.Equal(t, "1", s.Annotations[k8s.AnnotationEpoch], "writes carry the fencing token")
 	token, err := f.c.RuntimeEnv(f.ctx, p.ID)
 	require.NoError(t, err)
-	// DATABASE_URL arrives once the database runs.
+	// DATABASE_URL arrives once the database runs. The secret values are in the Secret only.
 	f.waitK8s("DATABASE_URL injected", func() (bool, error) {
-		s, err := f.sts(p.Sandbox.Name)
+		env, secret, err := f.sandboxEnv(p.Sandbox.Name)
 		if err != nil {
 			return false, err
 		}
-		env := envOf(s)
-		return env[fsa.EnvDatabaseURL] != "" && env[fsa.EnvTTYDAccessToken] == token[0].Value && env["FSA_PROJECT"] == p.ID, nil
+		return env[fsa.EnvDatabaseURL] != "" && env[fsa.EnvTTYDAccessToken] == token[0].Value && env["FSA_PROJECT"] == p.ID &&
+			env[fsa.EnvProjectName] == "My Blog!" && secret[fsa.EnvDatabaseURL] && secret[fsa.EnvTTYDAccessToken] && !secret["FSA_PROJECT"], nil
 	})
 	for _, name := range []string{p.Sandbox.Name + "-app", p.Sandbox.Name + "-terminal"} {
 		_, err := f.cluster.Clientset().NetworkingV1().Ingresses(f.kuser.Namespace).Get(f.ctx, name, metav1.GetOptions{})
@@ -229,51 +256,104 @@ func TestLifecycle(t *testing.T) {
 	require.True(t, apierrors.IsNotFound(err), "database cluster gone, got %v", err)
 }
 
-// A new sandbox's StatefulSet waits for its DATABASE_URL, so its pod is not started without it
-// only to be replaced when it arrives.
-func TestSandboxStartsWithDatabaseURL(t *testing.T) {
+// Issue 19.3: a new sandbox does not wait for its database. While the database has no
+// credentials yet the sandbox runs (its terminal usable); when they appear, DATABASE_URL reaches
+// the sandbox's Secret (a live key, mounted as a file the shells read) without changing the
+// StatefulSet: the pod is not restarted.
+func TestSandboxDoesNotWaitForDatabase(t *testing.T) {
 	f := newFixture(t, "dburl")
-	f.runner(f.acquire(1))
-	// The first project lets the user's caches sync (without them the runner applies everything
-	// at once, as before); the second one is the one checked.
-	first := f.create("first")
-	f.waitProject(first.ID, "both RUNNING", both(fsa.StatusRunning))
+	// The project exists before the runner starts, so its database's connection Secret can be
+	// put in place first, without credentials: the stand-in leaves an existing Secret alone, as
+	// a slow real database would leave the sandbox without DATABASE_URL for minutes.
 	p := f.create("second")
-	p = f.waitProject(p.ID, "both RUNNING", both(fsa.StatusRunning))
+	conn := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
+		Name: p.Database.ClusterName + "-conn-credential", Namespace: f.kuser.Namespace,
+		Labels: map[string]string{k8s.LabelManagedBy: "kubeblocks", "app.kubernetes.io/instance": p.Database.ClusterName},
+	}}
+	secrets := f.cluster.Clientset().CoreV1().Secrets(f.kuser.Namespace)
+	_, err := secrets.Create(f.ctx, conn, metav1.CreateOptions{})
+	require.NoError(t, err)
+	f.runner(f.acquire(1))
 
+	p = f.waitProject(p.ID, "sandbox RUNNING", func(p *fsa.Project) bool { return p.Sandbox.Status == fsa.StatusRunning })
+	env, secret, err := f.sandboxEnv(p.Sandbox.Name)
+	require.NoError(t, err)
+	assert.True(t, secret[fsa.EnvDatabaseURL], "the pod reads DATABASE_URL from the Secret (optional, for the next start)")
+	assert.NotContains(t, env, fsa.EnvDatabaseURL, "no credentials yet")
 	s, err := f.sts(p.Sandbox.Name)
 	require.NoError(t, err)
-	assert.NotEmpty(t, envOf(s)[fsa.EnvDatabaseURL])
-	assert.Equal(t, int64(1), s.Generation, "the StatefulSet was created with DATABASE_URL and never changed")
 	pods, err := f.cluster.Clientset().CoreV1().Pods(f.kuser.Namespace).List(f.ctx, metav1.ListOptions{
 		LabelSelector: k8s.LabelApp + "=" + p.Sandbox.Name})
 	require.NoError(t, err)
 	require.Len(t, pods.Items, 1)
-	for _, e := range pods.Items[0].Spec.Containers[0].Env {
-		if e.Name == fsa.EnvDatabaseURL {
-			return
-		}
-	}
-	t.Fatalf("pod %s runs without %s", pods.Items[0].Name, fsa.EnvDatabaseURL)
+	pod := pods.Items[0].UID
+
+	// The credentials appear: DATABASE_URL reaches the Secret, the StatefulSet is unchanged.
+	conn.Data = map[string][]byte{k8s.CredentialHost: []byte("db.example"), k8s.CredentialPort: []byte("5432"),
+		k8s.CredentialUsername: []byte("postgres"), k8s.CredentialPassword: []byte("pw-late")}
+	_, err = secrets.Update(f.ctx, conn, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	f.waitK8s("DATABASE_URL delivered", func() (bool, error) {
+		env, _, err := f.sandboxEnv(p.Sandbox.Name)
+		return env[fsa.EnvDatabaseURL] == "postgresql://postgres:pw-late@db.example:5432/postgres", err
+	})
+	after, err := f.sts(p.Sandbox.Name)
+	require.NoError(t, err)
+	assert.Equal(t, s.Generation, after.Generation, "the pod template did not change: no restart")
+	pods, err = f.cluster.Clientset().CoreV1().Pods(f.kuser.Namespace).List(f.ctx, metav1.ListOptions{
+		LabelSelector: k8s.LabelApp + "=" + p.Sandbox.Name})
+	require.NoError(t, err)
+	require.Len(t, pods.Items, 1)
+	assert.Equal(t, pod, pods.Items[0].UID, "the same pod runs on")
 }
 
 func TestEnvReachesStatefulSet(t *testing.T) {
 	f := newFixture(t, "env")
-	f.runner(f.acquire(1))
+	f.runnerWith(f.acquire(1), func(c *reconcile.Config) {
+		c.DefaultAnthropicAuthToken, c.DefaultAnthropicBaseURL = "platform-token-9f2c", "https://ai.platform.example"
+		c.Network = &k8s.NetworkSpec{IngressNamespaces: []string{"sealos-system"}, RestrictEgress: true}
+	})
 	p := f.create("envs")
 	f.waitProject(p.ID, "sandbox RUNNING", func(p *fsa.Project) bool { return p.Sandbox.Status == fsa.StatusRunning })
 	u := f.user.ID
-	envIs := func(key, want string, present bool) func() (bool, error) {
+	// envIs checks the value the pod starts with (literal or from the Secret) and whether it is
+	// kept in the Secret.
+	envIsSecret := func(key, want string, present, secret bool) func() (bool, error) {
 		return func() (bool, error) {
-			s, err := f.sts(p.Sandbox.Name)
+			env, sec, err := f.sandboxEnv(p.Sandbox.Name)
 			if err != nil {
 				return false, err
 			}
-			v, ok := envOf(s)[key]
-			return ok == present && v == want, nil
+			v, ok := env[key]
+			return ok == present && v == want && (!present || sec[key] == secret), nil
 		}
 	}
-	_, err := f.c.SetEnv(f.ctx, u, p.ID, fsa.EnvSpec{Key: "GREETING", Value: "hello"})
+	envIs := func(key, want string, present bool) func() (bool, error) {
+		return envIsSecret(key, want, present, false)
+	}
+
+	// The platform's default Anthropic credentials, until the user has a key of their own.
+	f.waitK8s("platform token", envIsSecret(fsa.EnvAnthropicAuthToken, "platform-token-9f2c", true, true))
+	f.waitK8s("platform base URL", envIs(fsa.ConfigAnthropicBaseURL, "https://ai.platform.example", true))
+	// The NetworkPolicy, with the project's database.
+	np, err := f.cluster.Clientset().NetworkingV1().NetworkPolicies(f.kuser.Namespace).Get(f.ctx, p.Sandbox.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Len(t, np.Spec.Egress, 4, "DNS, project, database, outside the cluster")
+	assert.Equal(t, p.Database.ClusterName, np.Spec.Egress[2].To[0].PodSelector.MatchLabels["app.kubernetes.io/instance"])
+
+	// A secret variable is kept in the Secret; the terminal start setting is a plain variable.
+	_, err = f.c.SetEnv(f.ctx, u, p.ID, fsa.EnvSpec{Key: "STRIPE_KEY", Value: "sk_live_x1", Secret: true})
+	require.NoError(t, err)
+	f.waitK8s("secret variable", envIsSecret("STRIPE_KEY", "sk_live_x1", true, true))
+	_, err = f.c.SetEnv(f.ctx, u, p.ID, fsa.EnvSpec{Key: fsa.EnvTerminalStart, Value: fsa.TerminalStartClaude})
+	require.NoError(t, err)
+	f.waitK8s("terminal start", envIs(fsa.EnvTerminalStart, "claude", true))
+	// A GitHub token the user grants reaches the sandbox as a secret GITHUB_TOKEN.
+	_, err = f.c.SetUserConfig(f.ctx, u, fsa.UserConfig{Key: fsa.ConfigGitHubToken, Value: "ghp_test123"})
+	require.NoError(t, err)
+	f.waitK8s("github token", envIsSecret(fsa.EnvGitHubToken, "ghp_test123", true, true))
+
+	_, err = f.c.SetEnv(f.ctx, u, p.ID, fsa.EnvSpec{Key: "GREETING", Value: "hello"})
 	require.NoError(t, err)
 	f.waitK8s("added", envIs("GREETING", "hello", true))
 	bonjour := "bonjour"
@@ -285,7 +365,8 @@ func TestEnvReachesStatefulSet(t *testing.T) {
 
 	_, err = f.c.SetUserConfig(f.ctx, u, fsa.UserConfig{Key: fsa.ConfigAnthropicAPIKey, Value: "sk-ant-test", Category: fsa.CategoryAnthropic, Secret: true})
 	require.NoError(t, err)
-	f.waitK8s("anthropic key injected as ANTHROPIC_AUTH_TOKEN", envIs(fsa.EnvAnthropicAuthToken, "sk-ant-test", true))
+	f.waitK8s("anthropic key injected as ANTHROPIC_AUTH_TOKEN", envIsSecret(fsa.EnvAnthropicAuthToken, "sk-ant-test", true, true))
+	f.waitK8s("the platform's base URL goes with the platform's token only", envIs(fsa.ConfigAnthropicBaseURL, "", false))
 }
 
 func TestDriftRepair(t *testing.T) {

@@ -33,6 +33,14 @@ type Config struct {
 	RuntimeImage string
 	// DeleteVolumes removes a sandbox's home volume when its project is deleted.
 	DeleteVolumes bool
+	// Network, when set, is the NetworkPolicy written with every sandbox (its DatabaseName is
+	// filled in per project). The users' Kubernetes permissions must then include
+	// networking.k8s.io networkpolicies.
+	Network *k8s.NetworkSpec
+	// DefaultAnthropicAuthToken and DefaultAnthropicBaseURL are the platform's Anthropic
+	// credentials, given to the sandboxes of users who have no key of their own (a user's key,
+	// and a user's base URL, win). Secret: the token goes into the sandbox's Secret only.
+	DefaultAnthropicAuthToken, DefaultAnthropicBaseURL string
 	// Clients caches per-user Kubernetes clients; a new cache when nil.
 	Clients *k8s.Clients
 	// Workers bounds concurrent syncs (16 by default). A sync mostly waits on the API server

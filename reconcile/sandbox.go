@@ -11,35 +11,26 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 
 	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/k8s"
 )
 
-// sandboxes converges sandboxes: a StatefulSet, a Service and two Ingresses per project
-// (k8s.SandboxManager), with the project's environment and its database's DATABASE_URL.
+// sandboxes converges sandboxes: a Secret, a StatefulSet, a Service, two Ingresses and
+// (Config.Network) a NetworkPolicy per project (k8s.SandboxManager), with the project's
+// environment and its database's DATABASE_URL.
 //
-// A new sandbox's StatefulSet is created only once its database's connection Secret is known,
-// so its pod starts with DATABASE_URL instead of being replaced when it arrives; until then the
-// sandbox is STARTING "WaitingForDatabase" (a database in ERROR does not hold it back). While a
-// user's informer caches have not synced (their cluster unreachable), such a sandbox is looked at
-// again with a doubling wait (cacheWaits), from cacheWait up to maxCacheWait: a user whose
-// cluster cannot be listed must not keep the runner busy.
+// A new sandbox starts at once, without waiting for its database: DATABASE_URL is a live key
+// (k8s.SandboxSpec.LiveKeys) of the sandbox's Secret, so when the database's credentials appear
+// the value reaches the running pod as a file its shells read, without a restart, and its
+// environment from the next start. While a user's informer caches have not synced, a sandbox is
+// applied with reads first (k8s.SandboxManager.Apply).
 type sandboxes struct {
-	r          *Runner
-	m          k8s.SandboxManager
-	cacheWaits workqueue.TypedRateLimiter[item]
+	r *Runner
+	m k8s.SandboxManager
 }
 
-const (
-	cacheWait    = 200 * time.Millisecond
-	maxCacheWait = 10 * time.Second
-)
-
-func newSandboxes(r *Runner) *sandboxes {
-	return &sandboxes{r: r, cacheWaits: backoff(cacheWait, maxCacheWait, r.cfg.RetryRate)}
-}
+func newSandboxes(r *Runner) *sandboxes { return &sandboxes{r: r} }
 
 func (*sandboxes) kind() fsa.ResourceKind { return fsa.ResourceSandbox }
 
@@ -53,8 +44,24 @@ func sandboxInformers(ui *userInformers) (sts, pods, svcs, ings cache.SharedInde
 		f.Networking().V1().Ingresses().Informer()
 }
 
-func (*sandboxes) watch(ui *userInformers, queue func(string, lane)) {
+// sandboxSecrets returns the informer of the sandboxes' own Secrets (fsa's label, not
+// KubeBlocks').
+func sandboxSecrets(ui *userInformers) cache.SharedIndexInformer {
+	return ui.typed.Core().V1().Secrets().Informer()
+}
+
+// networkPolicies returns the informer of the sandboxes' NetworkPolicies; only asked for when
+// Config.Network is set (a user who may not list them would never sync it).
+func networkPolicies(ui *userInformers) cache.SharedIndexInformer {
+	return ui.typed.Networking().V1().NetworkPolicies().Informer()
+}
+
+func (s *sandboxes) watch(ui *userInformers, queue func(string, lane)) {
 	sts, pods, svcs, ings := sandboxInformers(ui)
+	on(sandboxSecrets(ui), label(k8s.LabelApp), laneEvent, queue)
+	if s.r.cfg.Network != nil {
+		on(networkPolicies(ui), label(k8s.LabelApp), laneEvent, queue)
+	}
 	_ = pods.AddIndexers(cache.Indexers{podsByApp: func(obj any) ([]string, error) {
 		if p, ok := obj.(*corev1.Pod); ok {
 			return []string{p.Labels[k8s.LabelApp]}, nil
@@ -68,7 +75,7 @@ func (*sandboxes) watch(ui *userInformers, queue func(string, lane)) {
 	on(svcs, label(k8s.LabelApp), laneEvent, queue)
 	on(ings, label(k8s.LabelApp), laneEvent, queue)
 	// New or rotated database credentials change the sandbox's DATABASE_URL. For a new project
-	// they are what its StatefulSet waits for, so they carry on its intent: the intent lane.
+	// they complete its environment, so they carry on its intent: the intent lane.
 	on(ui.credentials.Core().V1().Secrets().Informer(), label(labelInstance), laneIntent, queue)
 }
 
@@ -87,66 +94,34 @@ func (s *sandboxes) reconcile(ctx context.Context, req request) (fsa.Observation
 	if sb.Desired == fsa.StatusTerminated {
 		return s.r.remove(ctx, req, func() error { return s.m.Delete(ctx, kc, sb.Name, s.r.cfg.DeleteVolumes) }, status)
 	}
-	live, synced := cachedSandbox(req.ui, sb.Name)
+	live, synced := cachedSandbox(req.ui, sb.Name, s.r.cfg.Network != nil)
 	spec, waiting, err := s.spec(ctx, req)
 	if err != nil {
 		return fsa.Observation{}, err
 	}
-	stopped := sb.Desired == fsa.StatusStopped
-	spec.Stopped = stopped
-	deferSTS := defersForDatabase(req.p, spec)
+	spec.Stopped = sb.Desired == fsa.StatusStopped
 	appURL, terminalURL := s.r.cfg.Scheme+"://"+spec.AppHost(), s.r.cfg.Scheme+"://"+spec.TerminalHost()
 	var c cached
 	if synced {
-		s.cacheWaits.Forget(req.item)
-		// Write only the objects the cache shows differ. A new sandbox whose DATABASE_URL is
-		// still to come gets its StatefulSet once it is known: created earlier, its pod would
-		// start only to be replaced when the variable arrives.
-		plan, err := s.m.Plan(kc, spec, live.SandboxLive, k8s.PlanOptions{DeferStatefulSet: deferSTS})
+		// Write only the objects the cache shows differ.
+		plan, err := s.m.Plan(kc, spec, live.SandboxLive, k8s.PlanOptions{})
 		if err != nil {
 			return fsa.Observation{}, err
 		}
 		st := k8s.SandboxStatusOf(live.StatefulSet, live.pods)
 		c = cached{synced: true, plan: plan, state: st.State, reason: st.Reason}
-	} else if !stopped && deferSTS {
-		// No cache yet to tell whether the StatefulSet exists: look again once it has synced
-		// rather than create it without DATABASE_URL.
-		s.r.q.AddAfter(req.p.UserID, req.item, s.cacheWaits.When(req.item))
-		return fsa.Observation{Status: fsa.StatusStarting, Reason: "WaitingForDatabase", AppURL: appURL, TerminalURL: terminalURL}, nil
 	}
-	obs, st, err := converge(ctx, s.r, req, s.m, spec, c, status)
+	obs, _, err := converge(ctx, s.r, req, s.m, spec, c, status)
 	if err != nil {
 		return fsa.Observation{}, err
 	}
 	if waiting {
 		// The database is running but its credentials are not readable yet: look again soon.
+		// The sandbox runs meanwhile; DATABASE_URL reaches it when known (a live key).
 		s.r.q.AddAfter(req.p.UserID, req.item, time.Second)
-	}
-	if !stopped && (st == k8s.StateRunning && waitsForDatabase(req.p, spec) || st == k8s.StateTerminated && deferSTS) {
-		// Running, but without DATABASE_URL yet: adding it will restart the pod, so do not
-		// report RUNNING only to fall back to STARTING a moment later. Or the StatefulSet waits
-		// for it (see Plan above).
-		obs.Status, obs.Reason = fsa.StatusStarting, "WaitingForDatabase"
 	}
 	obs.AppURL, obs.TerminalURL = appURL, terminalURL
 	return obs, nil
-}
-
-// defersForDatabase reports whether a sandbox's StatefulSet not created yet should wait for its
-// DATABASE_URL: the database is meant to run and is on its way (not in ERROR, where the sandbox
-// starts without it, as before).
-func defersForDatabase(p *fsa.Project, spec k8s.SandboxSpec) bool {
-	return waitsForDatabase(p, spec) && p.Database.Status != fsa.StatusError
-}
-
-// waitsForDatabase reports whether the sandbox's environment still lacks the DATABASE_URL of a
-// database that is meant to run.
-func waitsForDatabase(p *fsa.Project, spec k8s.SandboxSpec) bool {
-	if p.Database == nil || p.Database.Desired != fsa.StatusRunning {
-		return false
-	}
-	_, ok := spec.Env[fsa.EnvDatabaseURL]
-	return !ok
 }
 
 // sandboxCache is what the caches hold of one sandbox; nil for an absent object.
@@ -156,16 +131,21 @@ type sandboxCache struct {
 }
 
 // cachedSandbox returns the cached objects of sandbox name; ok is false when a cache has not
-// synced.
-func cachedSandbox(ui *userInformers, name string) (o sandboxCache, ok bool) {
+// synced. withPolicy says whether the NetworkPolicy is cached (Config.Network).
+func cachedSandbox(ui *userInformers, name string, withPolicy bool) (o sandboxCache, ok bool) {
 	spec := k8s.SandboxSpec{Name: name}
 	sts, pods, svcs, ings := sandboxInformers(ui)
 	var okS, okV, okA, okT bool
+	var okSec, okNP = false, true
+	o.Secret, _, okSec = get[*corev1.Secret](ui, sandboxSecrets(ui), spec.SecretName())
+	if withPolicy {
+		o.NetworkPolicy, _, okNP = get[*networkingv1.NetworkPolicy](ui, networkPolicies(ui), spec.NetworkPolicyName())
+	}
 	o.StatefulSet, _, okS = get[*appsv1.StatefulSet](ui, sts, name)
 	o.Service, _, okV = get[*corev1.Service](ui, svcs, name)
 	o.AppIngress, _, okA = get[*networkingv1.Ingress](ui, ings, spec.AppIngressName())
 	o.TerminalIngress, _, okT = get[*networkingv1.Ingress](ui, ings, spec.TerminalIngressName())
-	if !okS || !okV || !okA || !okT || !pods.HasSynced() {
+	if !okS || !okV || !okA || !okT || !okSec || !okNP || !pods.HasSynced() {
 		return o, false
 	}
 	if o.StatefulSet != nil {
@@ -200,9 +180,10 @@ func connectionURL(ctx context.Context, kc *k8s.Client, ui *userInformers, clust
 }
 
 // spec builds the sandbox's desired objects, its environment included: the user's
-// variables, then the platform's (which always win): the terminal token, the project for
-// terminal tickets, DATABASE_URL once the database has credentials, and the user's Anthropic
-// settings.
+// variables (secret ones in the Secret), then the platform's (which always win): the terminal
+// token and DATABASE_URL (secret), the project for terminal tickets (FSA_PROJECT) and its
+// display name (PROJECT_NAME), the Anthropic credentials (the user's, or the platform's
+// default), and the user's GitHub token (secret) if they granted one.
 // waiting is true when DATABASE_URL should be there but the credentials are not readable yet.
 func (s *sandboxes) spec(ctx context.Context, req request) (spec k8s.SandboxSpec, waiting bool, err error) {
 	p, sb := req.p, req.p.Sandbox
@@ -210,22 +191,35 @@ func (s *sandboxes) spec(ctx context.Context, req request) (spec k8s.SandboxSpec
 	if err != nil {
 		return spec, false, err
 	}
-	env := map[string]string{}
-	for _, v := range vars {
-		if v.Key == fsa.EnvTTYDAccessToken || !v.Platform && !fsa.PlatformOwned(v.Key) {
-			env[v.Key] = v.Value
+	env, secret := map[string]string{}, map[string]string{}
+	put := func(key, value string, isSecret bool) {
+		delete(env, key)
+		delete(secret, key)
+		if isSecret {
+			secret[key] = value
+		} else {
+			env[key] = value
 		}
 	}
-	env[envProject] = p.ID
+	for _, v := range vars {
+		if v.Key == fsa.EnvTTYDAccessToken || !v.Platform && !fsa.PlatformOwned(v.Key) {
+			put(v.Key, v.Value, v.Secret || v.Key == fsa.EnvTTYDAccessToken)
+		}
+	}
+	put(envProject, p.ID, false)
+	put(fsa.EnvProjectName, p.Name, false)
+	var live []string
 	// The credentials outlive a stopped database, so DATABASE_URL stays in the environment while
 	// the database stops and starts again: no needless roll-out of the sandbox. Before the
 	// database is recorded as applied only the cache is asked (no request for a Secret that
-	// cannot be there yet), so a new sandbox learns its URL as soon as the Secret's event.
+	// cannot be there yet), so a new sandbox learns its URL as soon as the Secret's event. It is
+	// a live key: the sandbox does not wait for it, and its arrival restarts nothing.
 	if db := p.Database; db != nil && db.Desired != fsa.StatusTerminated {
+		live = []string{fsa.EnvDatabaseURL}
 		url, err := connectionURL(ctx, req.kc, req.ui, db.ClusterName, db.Status == fsa.StatusCreating)
 		switch {
 		case err == nil:
-			env[fsa.EnvDatabaseURL] = url
+			put(fsa.EnvDatabaseURL, url, true)
 		case errors.Is(err, k8s.ErrNotReady):
 			waiting = db.Status == fsa.StatusRunning
 		default:
@@ -236,12 +230,24 @@ func (s *sandboxes) spec(ctx context.Context, req request) (spec k8s.SandboxSpec
 	if err != nil {
 		return spec, false, err
 	}
+	userKey := false
 	for _, c := range cfgs {
 		switch c.Key {
 		case fsa.ConfigAnthropicAPIKey:
-			env[fsa.EnvAnthropicAuthToken] = c.Value
+			put(fsa.EnvAnthropicAuthToken, c.Value, true)
+			userKey = true
 		case fsa.ConfigAnthropicBaseURL, fsa.ConfigAnthropicModel, fsa.ConfigAnthropicSmallModel:
-			env[c.Key] = c.Value
+			put(c.Key, c.Value, false)
+		case fsa.ConfigGitHubToken:
+			put(fsa.EnvGitHubToken, c.Value, true)
+		}
+	}
+	// The platform's default Anthropic credentials, for a user without a key of their own; the
+	// user's own base URL, if set, still wins.
+	if !userKey && s.r.cfg.DefaultAnthropicAuthToken != "" {
+		put(fsa.EnvAnthropicAuthToken, s.r.cfg.DefaultAnthropicAuthToken, true)
+		if _, ok := env[fsa.ConfigAnthropicBaseURL]; !ok && s.r.cfg.DefaultAnthropicBaseURL != "" {
+			put(fsa.ConfigAnthropicBaseURL, s.r.cfg.DefaultAnthropicBaseURL, false)
 		}
 	}
 	spec = k8s.SandboxSpec{
@@ -249,12 +255,21 @@ func (s *sandboxes) spec(ctx context.Context, req request) (spec k8s.SandboxSpec
 		Project:           p.K8sName,
 		Epoch:             s.r.cfg.Fence,
 		Env:               env,
+		SecretEnv:         secret,
+		LiveKeys:          live,
 		Domain:            s.r.cfg.Domain,
 		AppHostLabel:      sb.AppHostLabel,
 		TerminalHostLabel: sb.TerminalHostLabel,
 		IngressClassName:  s.r.cfg.IngressClassName,
 		TLSSecretName:     s.r.cfg.TLSSecretName,
 		Image:             s.r.cfg.RuntimeImage,
+	}
+	if n := s.r.cfg.Network; n != nil {
+		net := *n
+		if p.Database != nil {
+			net.DatabaseName = p.Database.ClusterName
+		}
+		spec.Network = &net
 	}
 	return spec, waiting, nil
 }

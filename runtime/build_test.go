@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const wantImage = "docker.io/fullstackagent/fullstack-web-runtime:v0.1.0"
+const wantImage = "docker.io/fullstackagent/fullstack-web-runtime:v0.2.0"
 
 // stubDocker puts a docker stand-in first on PATH. It appends each call's
 // arguments (one line per call) to calls; `info` fails when NO_ENGINE=1;
@@ -52,13 +52,13 @@ func TestBuildTagsFromVersion(t *testing.T) {
 	assert.Equal(t, wantImage+"\n", res.stdout)
 	assert.Equal(t, []string{
 		"info",
-		"build --build-arg FSA_VERSION=v0.1.0 --tag " + wantImage + " --file " + dir + "/Dockerfile --no-cache " + dir,
+		"build --build-arg FSA_VERSION=v0.2.0 --tag " + wantImage + " --file " + dir + "/Dockerfile --no-cache " + dir,
 	}, readCalls(t, calls))
 
 	env["FSA_RUNTIME_IMAGE"] = "registry.local/fsa/runtime"
 	res = run(t, env, t.TempDir(), filepath.Join(dir, "build.sh"))
 	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
-	assert.Equal(t, "registry.local/fsa/runtime:v0.1.0\n", res.stdout)
+	assert.Equal(t, "registry.local/fsa/runtime:v0.2.0\n", res.stdout)
 }
 
 func TestBuildWithoutEngine(t *testing.T) {

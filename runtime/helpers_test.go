@@ -132,7 +132,7 @@ type root struct {
 }
 
 // scripts lists the files the image copies to /usr/local/lib/fsa.
-var scripts = []string{"entrypoint.sh", "terminal-auth", "ticket.sh", "VERSION"}
+var scripts = []string{"entrypoint.sh", "terminal-auth", "ticket.sh", "profile.sh", "VERSION"}
 
 // newRoot copies the real scripts into a fresh temporary root.
 func newRoot(t *testing.T) root {

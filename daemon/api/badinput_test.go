@@ -27,6 +27,8 @@ type caller interface {
 	setEnvBatch(ctx context.Context, u *user, projectID, category string, vars []fsa.EnvSpec, replace bool, key string) error
 	// setAnthropic sets one of the Anthropic settings (fsa.ConfigAnthropic*).
 	setAnthropic(ctx context.Context, u *user, configKey, value string) error
+	// setGitHubToken sets the GitHub token (fsa.ConfigGitHubToken).
+	setGitHubToken(ctx context.Context, u *user, token string) error
 }
 
 type sdkCaller struct{ c *fsa.Client }
@@ -75,7 +77,17 @@ func (s sdkCaller) setAnthropic(ctx context.Context, u *user, configKey, value s
 	return err
 }
 
+func (s sdkCaller) setGitHubToken(ctx context.Context, u *user, token string) error {
+	_, err := s.c.SetUserConfig(ctx, u.ID, fsa.UserConfig{Key: fsa.ConfigGitHubToken, Value: token, Category: fsa.CategoryGitHub})
+	return err
+}
+
 type rpcCaller struct{}
+
+func (rpcCaller) setGitHubToken(ctx context.Context, u *user, token string) error {
+	_, err := u.Config.SetGitHubToken(ctx, connect.NewRequest(&fsav1.SetGitHubTokenRequest{Token: token}))
+	return err
+}
 
 func (rpcCaller) createProject(ctx context.Context, u *user, name, desc, key string) error {
 	_, err := u.Project.CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: name, Description: desc, IdempotencyKey: key}))
@@ -238,6 +250,9 @@ func TestBadInput(t *testing.T) {
 	anthropic := func(key, value string) call {
 		return func(ctx context.Context, c caller, tn *tenant) error { return c.setAnthropic(ctx, tn.user, key, value) }
 	}
+	github := func(token string) call {
+		return func(ctx context.Context, c caller, tn *tenant) error { return c.setGitHubToken(ctx, tn.user, token) }
+	}
 	many := make([]fsa.EnvSpec, fsa.MaxEnvVars+1)
 	for i := range many {
 		many[i] = fsa.EnvSpec{Key: "V" + strings.Repeat("X", i), Value: "1"}
@@ -300,6 +315,10 @@ func TestBadInput(t *testing.T) {
 		{"reserved env key TTYD_ACCESS_TOKEN", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: fsa.EnvTTYDAccessToken, Value: "x"}, "")},
 		{"reserved env key ANTHROPIC_API_KEY", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: "ANTHROPIC_API_KEY", Value: "x"}, "")},
 		{"reserved env key FSA_", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: "FSA_X", Value: "x"}, "")},
+		{"reserved env key PROJECT_NAME", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: fsa.EnvProjectName, Value: "x"}, "")},
+		{"reserved env key GITHUB_TOKEN", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: fsa.EnvGitHubToken, Value: "x"}, "")},
+		{"terminal start claude", nil, setEnv(fsa.EnvSpec{Key: fsa.EnvTerminalStart, Value: fsa.TerminalStartClaude}, "")},
+		{"terminal start unknown", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: fsa.EnvTerminalStart, Value: "zsh"}, "")},
 		{"64 KiB env value", nil, setEnv(fsa.EnvSpec{Key: "BIG", Value: strings.Repeat("v", fsa.MaxEnvValueLen)}, "")},
 		{"oversize env value", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: "BIG", Value: strings.Repeat("v", fsa.MaxEnvValueLen+1)}, "")},
 		{"NUL in env value", fsa.ErrInvalidArgument, setEnv(fsa.EnvSpec{Key: "N", Value: "a\x00b"}, "")},
@@ -323,6 +342,10 @@ func TestBadInput(t *testing.T) {
 		{"base URL not http", fsa.ErrInvalidArgument, anthropic(fsa.ConfigAnthropicBaseURL, "ftp://example.com")},
 		{"base URL without a host", fsa.ErrInvalidArgument, anthropic(fsa.ConfigAnthropicBaseURL, "https://")},
 		{"oversize setting", fsa.ErrInvalidArgument, anthropic(fsa.ConfigAnthropicModel, strings.Repeat("m", fsa.MaxConfigValueLen+1))},
+		{"GitHub token", nil, github("ghp_0123456789abcdef")},
+		{"GitHub token with a space", fsa.ErrInvalidArgument, github("ghp_0123 456")},
+		{"GitHub token with a newline", fsa.ErrInvalidArgument, github("ghp_0123\n456")},
+		{"oversize GitHub token", fsa.ErrInvalidArgument, github(strings.Repeat("g", fsa.MaxConfigValueLen+1))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := b.check(t, tc.call)

@@ -120,3 +120,35 @@ func TestUserConfig(t *testing.T) {
 		assert.True(t, c.Redacted, c.Key)
 	}
 }
+
+// SetGitHubToken keeps the caller's GitHub token as a secret: never in a response unless
+// revealed by ListConfig, removed by an empty token.
+func TestGitHubToken(t *testing.T) {
+	e := newEnv(t)
+	alice := e.signUp("alice")
+	res, err := alice.Config.SetGitHubToken(e.ctx, connect.NewRequest(&fsav1.SetGitHubTokenRequest{Token: "ghp_SECRET123"}))
+	require.NoError(t, err)
+	assert.True(t, res.Msg.Configured)
+	entry := func(reveal bool) *fsav1.ConfigEntry {
+		list, err := alice.Config.ListConfig(e.ctx, connect.NewRequest(&fsav1.ListConfigRequest{RevealSecrets: reveal}))
+		require.NoError(t, err)
+		for _, c := range list.Msg.Entries {
+			if c.Key == "github.token" {
+				return c
+			}
+		}
+		return nil
+	}
+	hidden := entry(false)
+	require.NotNil(t, hidden)
+	assert.True(t, hidden.Secret)
+	assert.True(t, hidden.Redacted)
+	assert.Empty(t, hidden.Value)
+	assert.Equal(t, "github", hidden.Category)
+	assert.Equal(t, "ghp_SECRET123", entry(true).Value)
+
+	res, err = alice.Config.SetGitHubToken(e.ctx, connect.NewRequest(&fsav1.SetGitHubTokenRequest{}))
+	require.NoError(t, err)
+	assert.False(t, res.Msg.Configured)
+	assert.Nil(t, entry(true), "removed")
+}

@@ -162,6 +162,7 @@ var configWireKeys = map[string]string{
 	fsa.ConfigAnthropicBaseURL:    "anthropic.base_url",
 	fsa.ConfigAnthropicModel:      "anthropic.model",
 	fsa.ConfigAnthropicSmallModel: "anthropic.small_fast_model",
+	fsa.ConfigGitHubToken:         "github.token",
 }
 
 var configWireCategories = map[string]string{

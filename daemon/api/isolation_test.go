@@ -23,6 +23,8 @@ func TestTenantIsolation(t *testing.T) {
 	_, err := alice.Env.SetEnv(e.ctx, connect.NewRequest(&fsav1.SetEnvRequest{ProjectId: p.Id, Key: "DB_PASSWORD", Value: "alice-secret-value", Secret: true}))
 	require.NoError(t, err)
 	e.project(bob, "bravo") // bob is a full user with his own project
+	_, err = alice.Config.SetGitHubToken(e.ctx, connect.NewRequest(&fsav1.SetGitHubTokenRequest{Token: "ghp_alice"}))
+	require.NoError(t, err)
 
 	id := p.Id
 	ctx := e.ctx
@@ -121,6 +123,23 @@ func TestTenantIsolation(t *testing.T) {
 		kc, err := bob.Config.GetKubeconfig(ctx, connect.NewRequest(&fsav1.GetKubeconfigRequest{Reveal: true}))
 		require.NoError(t, err)
 		assert.Equal(t, "ns-bob", kc.Msg.Namespace)
+	})
+
+	// SetGitHubToken names no user: bob's call sets bob's token, alice's stays.
+	t.Run("SetGitHubToken", func(t *testing.T) {
+		_, err := bob.Config.SetGitHubToken(ctx, connect.NewRequest(&fsav1.SetGitHubTokenRequest{Token: "ghp_bob"}))
+		require.NoError(t, err)
+		_, err = bob.Config.SetGitHubToken(ctx, connect.NewRequest(&fsav1.SetGitHubTokenRequest{}))
+		require.NoError(t, err)
+		cfg, err := alice.Config.ListConfig(ctx, connect.NewRequest(&fsav1.ListConfigRequest{RevealSecrets: true}))
+		require.NoError(t, err)
+		var token string
+		for _, c := range cfg.Msg.Entries {
+			if c.Key == "github.token" {
+				token = c.Value
+			}
+		}
+		assert.Equal(t, "ghp_alice", token)
 	})
 
 	// Alice's project and secret are as she left them.

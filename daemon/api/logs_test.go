@@ -40,6 +40,13 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	require.NoError(t, err)
 	_, err = alice.Config.GetKubeconfig(e.ctx, connect.NewRequest(&fsav1.GetKubeconfigRequest{Reveal: true}))
 	require.NoError(t, err)
+	const githubToken = "ghp_LOGTEST_31"
+	_, err = alice.Config.SetGitHubToken(e.ctx, connect.NewRequest(&fsav1.SetGitHubTokenRequest{Token: githubToken}))
+	require.NoError(t, err)
+	_, err = alice.Config.SetGitHubToken(e.ctx, connect.NewRequest(&fsav1.SetGitHubTokenRequest{Token: githubToken + " bad"}))
+	requireCode(t, err, connect.CodeInvalidArgument)
+	_, err = alice.Config.ListConfig(e.ctx, connect.NewRequest(&fsav1.ListConfigRequest{RevealSecrets: true}))
+	require.NoError(t, err)
 	ta, err := alice.Project.TerminalAccess(e.ctx, connect.NewRequest(&fsav1.TerminalAccessRequest{ProjectId: p.Id}))
 	require.NoError(t, err)
 	u, err := url.Parse(ta.Msg.Url)
@@ -53,7 +60,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 			secrets = append(secrets, v.Value)
 		}
 	}
-	secrets = append(secrets, envSecret, anthropicKey, ticket)
+	secrets = append(secrets, envSecret, anthropicKey, githubToken, ticket)
 
 	// Failures on the way: a wrong password, a bad kubeconfig containing a token, a bad token.
 	_, err = e.clients("").Auth.Login(e.ctx, connect.NewRequest(&fsav1.LoginRequest{Username: "alice", Password: "wrong-" + alice.Password}))

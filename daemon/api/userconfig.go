@@ -147,6 +147,25 @@ func (s *userConfigService) SetAnthropicSettings(ctx context.Context, req *conne
 	return connect.NewResponse(&fsav1.SetAnthropicSettingsResponse{Settings: st}), nil
 }
 
+// SetGitHubToken stores the caller's GitHub token (an empty one removes it). The SDK validates
+// the token and keeps it secret; the token never appears in a response.
+func (s *userConfigService) SetGitHubToken(ctx context.Context, req *connect.Request[fsav1.SetGitHubTokenRequest]) (*connect.Response[fsav1.SetGitHubTokenResponse], error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.Msg.Token == "" {
+		if _, err := s.c.UpdateUserConfig(ctx, c.user.ID, nil, []string{fsa.ConfigGitHubToken}); err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(&fsav1.SetGitHubTokenResponse{}), nil
+	}
+	if _, err := s.c.SetUserConfig(ctx, c.user.ID, fsa.UserConfig{Key: fsa.ConfigGitHubToken, Value: req.Msg.Token, Category: fsa.CategoryGitHub, Secret: true}); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.SetGitHubTokenResponse{Configured: true}), nil
+}
+
 func (s *userConfigService) ListConfig(ctx context.Context, req *connect.Request[fsav1.ListConfigRequest]) (*connect.Response[fsav1.ListConfigResponse], error) {
 	c, err := callerFrom(ctx)
 	if err != nil {

@@ -281,7 +281,7 @@ func (a *app) configCommand() *cobra.Command {
 			t.row(yesNo(res.Msg.GetConfigured()), res.Msg.GetContext(), res.Msg.GetNamespace(), res.Msg.GetServer())
 			return t.flush()
 		},
-	}, &cobra.Command{
+	}, a.setGitHubTokenCommand(), &cobra.Command{
 		Use:   "show",
 		Short: "Show the local configuration in effect (endpoints, whether a token is set)",
 		Args:  cobra.NoArgs,
@@ -295,5 +295,47 @@ func (a *app) configCommand() *cobra.Command {
 			return t.flush()
 		},
 	})
+	return cmd
+}
+
+// setGitHubTokenCommand stores the GitHub token the user grants for git push from their
+// sandboxes. The token is read from stdin (not echoed on a terminal), never from the command
+// line, where every process could read it.
+func (a *app) setGitHubTokenCommand() *cobra.Command {
+	var remove bool
+	cmd := &cobra.Command{
+		Use:   "set-github-token",
+		Short: "Store a GitHub token (read from stdin) that your sandboxes use for git push; --clear removes it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			token := ""
+			if !remove {
+				var err error
+				if token, err = a.prompt("GitHub token", true); err != nil {
+					return err
+				}
+				if token = strings.TrimSpace(token); token == "" {
+					return fmt.Errorf("no token given (use --clear to remove the stored one)")
+				}
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.callCtx(cmd)
+			defer cancel()
+			res, err := c.UserConfig().SetGitHubToken(ctx, connect.NewRequest(&fsav1.SetGitHubTokenRequest{Token: token}))
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				return printJSON(a.stdout, res.Msg)
+			}
+			t := newTable(a.stdout, "GITHUB TOKEN")
+			t.row(map[bool]string{true: "set", false: "none"}[res.Msg.GetConfigured()])
+			return t.flush()
+		},
+	}
+	cmd.Flags().BoolVar(&remove, "clear", false, "remove the stored token")
 	return cmd
 }

@@ -325,6 +325,16 @@ func TestProjectAndEnvCommands(t *testing.T) {
 	assert.Regexp(t, `nowhere\s+ns-nowhere\s+https://127.0.0.1:9`, c.ok("config", "set-kubeconfig", path))
 	assert.NotContains(t, c.ok("config", "get-kubeconfig", "-o", "json"), "not-a-real-token")
 
+	// The GitHub token comes from stdin and never comes back.
+	res := c.runIn("ghp_fsactl_TEST1\n", time.Minute, "config", "set-github-token")
+	require.Equal(t, 0, res.Code, res.String())
+	assert.Regexp(t, `GITHUB TOKEN\s+set`, res.Out)
+	assert.NotContains(t, res.Out+res.Err, "ghp_fsactl_TEST1")
+	res = c.runIn("\n", time.Minute, "config", "set-github-token")
+	require.Equal(t, 1, res.Code, res.String())
+	assert.Contains(t, res.Err, "no token given")
+	assert.Regexp(t, `GITHUB TOKEN\s+none`, c.ok("config", "set-github-token", "--clear"))
+
 	out := c.ok("project", "create", "blog", "--description", "my blog")
 	assert.Regexp(t, `Status:\s+CREATING`, out)
 	var p struct {

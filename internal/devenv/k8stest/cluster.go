@@ -119,7 +119,7 @@ var UserRules = []rbacv1.PolicyRule{
 	{APIGroups: []string{""}, Resources: []string{"pods", "pods/log", "services", "events", "secrets",
 		"configmaps", "persistentvolumeclaims"}, Verbs: []string{rbacv1.VerbAll}},
 	{APIGroups: []string{"apps"}, Resources: []string{"statefulsets", "statefulsets/scale"}, Verbs: []string{rbacv1.VerbAll}},
-	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: []string{rbacv1.VerbAll}},
+	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses", "networkpolicies"}, Verbs: []string{rbacv1.VerbAll}},
 	{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"get", "list", "watch"}},
 	{APIGroups: []string{"apps.kubeblocks.io"}, Resources: []string{"clusters"}, Verbs: []string{rbacv1.VerbAll}},
 }
@@ -127,18 +127,37 @@ var UserRules = []rbacv1.PolicyRule{
 // userTokenTTL is the lifetime of a user's ServiceAccount token.
 const userTokenTTL = 24 * time.Hour
 
+// UserOption changes what NewUser creates.
+type UserOption func(*userOptions)
+
+type userOptions struct{ nsLabels map[string]string }
+
+// WithNamespaceLabels puts labels on the user's namespace, e.g. the Pod Security admission's
+// pod-security.kubernetes.io/enforce.
+func WithNamespaceLabels(labels map[string]string) UserOption {
+	return func(o *userOptions) {
+		for k, v := range labels {
+			o.nsLabels[k] = v
+		}
+	}
+}
+
 // NewUser mints a user: namespace ns-<name>-<random>, ServiceAccount <name>, Role and RoleBinding
 // granting UserRules there, and a TokenRequest token in a kubeconfig whose current context has
 // that namespace. name must be a DNS label of at most 50 characters.
-func (c *Cluster) NewUser(ctx context.Context, name string) (*User, error) {
+func (c *Cluster) NewUser(ctx context.Context, name string, opts ...UserOption) (*User, error) {
 	if errs := validation.IsDNS1123Label(name); len(errs) > 0 || len(name) > 50 {
 		return nil, fmt.Errorf("k8stest: user name %q: want a DNS label of at most 50 characters", name)
 	}
 	ns := "ns-" + name + "-" + randSuffix(5)
 	cs := c.clientset
 	labels := map[string]string{"fsa.test/user": name}
+	o := userOptions{nsLabels: map[string]string{"fsa.test/user": name}}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: o.nsLabels},
 	}, metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("k8stest: create namespace %s: %w", ns, err)
 	}
@@ -172,11 +191,11 @@ func (c *Cluster) NewUser(ctx context.Context, name string) (*User, error) {
 
 // NewTestUser is NewUser for tests: it fails t on error and deletes the user's namespace when t
 // ends (without waiting for the namespace to be gone).
-func (c *Cluster) NewTestUser(t testing.TB, name string) *User {
+func (c *Cluster) NewTestUser(t testing.TB, name string, opts ...UserOption) *User {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	u, err := c.NewUser(ctx, name)
+	u, err := c.NewUser(ctx, name, opts...)
 	if err != nil {
 		t.Fatalf("new user %q: %v", name, err)
 	}

@@ -749,6 +749,98 @@ func (x *ListConfigResponse) GetEntries() []*ConfigEntry {
 	return nil
 }
 
+// SetGitHubTokenRequest is the input of UserConfigService.SetGitHubToken.
+type SetGitHubTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token; empty removes the stored one.
+	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetGitHubTokenRequest) Reset() {
+	*x = SetGitHubTokenRequest{}
+	mi := &file_fsa_v1_user_config_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetGitHubTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetGitHubTokenRequest) ProtoMessage() {}
+
+func (x *SetGitHubTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_user_config_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetGitHubTokenRequest.ProtoReflect.Descriptor instead.
+func (*SetGitHubTokenRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_user_config_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SetGitHubTokenRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// SetGitHubTokenResponse is the output of UserConfigService.SetGitHubToken.
+type SetGitHubTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A token is stored.
+	Configured    bool `protobuf:"varint,1,opt,name=configured,proto3" json:"configured,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetGitHubTokenResponse) Reset() {
+	*x = SetGitHubTokenResponse{}
+	mi := &file_fsa_v1_user_config_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetGitHubTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetGitHubTokenResponse) ProtoMessage() {}
+
+func (x *SetGitHubTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_user_config_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetGitHubTokenResponse.ProtoReflect.Descriptor instead.
+func (*SetGitHubTokenResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_user_config_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SetGitHubTokenResponse) GetConfigured() bool {
+	if x != nil {
+		return x.Configured
+	}
+	return false
+}
+
 var File_fsa_v1_user_config_proto protoreflect.FileDescriptor
 
 const file_fsa_v1_user_config_proto_rawDesc = "" +
@@ -807,12 +899,19 @@ const file_fsa_v1_user_config_proto_rawDesc = "" +
 	"\x11ListConfigRequest\x12%\n" +
 	"\x0ereveal_secrets\x18\x01 \x01(\bR\rrevealSecrets\"C\n" +
 	"\x12ListConfigResponse\x12-\n" +
-	"\aentries\x18\x01 \x03(\v2\x13.fsa.v1.ConfigEntryR\aentries2\xc9\x03\n" +
+	"\aentries\x18\x01 \x03(\v2\x13.fsa.v1.ConfigEntryR\aentries\"-\n" +
+	"\x15SetGitHubTokenRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"8\n" +
+	"\x16SetGitHubTokenResponse\x12\x1e\n" +
+	"\n" +
+	"configured\x18\x01 \x01(\bR\n" +
+	"configured2\x9a\x04\n" +
 	"\x11UserConfigService\x12Q\n" +
 	"\rGetKubeconfig\x12\x1c.fsa.v1.GetKubeconfigRequest\x1a\x1d.fsa.v1.GetKubeconfigResponse\"\x03\x90\x02\x01\x12L\n" +
 	"\rSetKubeconfig\x12\x1c.fsa.v1.SetKubeconfigRequest\x1a\x1d.fsa.v1.SetKubeconfigResponse\x12f\n" +
 	"\x14GetAnthropicSettings\x12#.fsa.v1.GetAnthropicSettingsRequest\x1a$.fsa.v1.GetAnthropicSettingsResponse\"\x03\x90\x02\x01\x12a\n" +
-	"\x14SetAnthropicSettings\x12#.fsa.v1.SetAnthropicSettingsRequest\x1a$.fsa.v1.SetAnthropicSettingsResponse\x12H\n" +
+	"\x14SetAnthropicSettings\x12#.fsa.v1.SetAnthropicSettingsRequest\x1a$.fsa.v1.SetAnthropicSettingsResponse\x12O\n" +
+	"\x0eSetGitHubToken\x12\x1d.fsa.v1.SetGitHubTokenRequest\x1a\x1e.fsa.v1.SetGitHubTokenResponse\x12H\n" +
 	"\n" +
 	"ListConfig\x12\x19.fsa.v1.ListConfigRequest\x1a\x1a.fsa.v1.ListConfigResponse\"\x03\x90\x02\x01B8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
 
@@ -828,7 +927,7 @@ func file_fsa_v1_user_config_proto_rawDescGZIP() []byte {
 	return file_fsa_v1_user_config_proto_rawDescData
 }
 
-var file_fsa_v1_user_config_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_fsa_v1_user_config_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_fsa_v1_user_config_proto_goTypes = []any{
 	(*ConfigEntry)(nil),                  // 0: fsa.v1.ConfigEntry
 	(*AnthropicSettings)(nil),            // 1: fsa.v1.AnthropicSettings
@@ -842,6 +941,8 @@ var file_fsa_v1_user_config_proto_goTypes = []any{
 	(*SetAnthropicSettingsResponse)(nil), // 9: fsa.v1.SetAnthropicSettingsResponse
 	(*ListConfigRequest)(nil),            // 10: fsa.v1.ListConfigRequest
 	(*ListConfigResponse)(nil),           // 11: fsa.v1.ListConfigResponse
+	(*SetGitHubTokenRequest)(nil),        // 12: fsa.v1.SetGitHubTokenRequest
+	(*SetGitHubTokenResponse)(nil),       // 13: fsa.v1.SetGitHubTokenResponse
 }
 var file_fsa_v1_user_config_proto_depIdxs = []int32{
 	1,  // 0: fsa.v1.GetAnthropicSettingsResponse.settings:type_name -> fsa.v1.AnthropicSettings
@@ -851,14 +952,16 @@ var file_fsa_v1_user_config_proto_depIdxs = []int32{
 	4,  // 4: fsa.v1.UserConfigService.SetKubeconfig:input_type -> fsa.v1.SetKubeconfigRequest
 	6,  // 5: fsa.v1.UserConfigService.GetAnthropicSettings:input_type -> fsa.v1.GetAnthropicSettingsRequest
 	8,  // 6: fsa.v1.UserConfigService.SetAnthropicSettings:input_type -> fsa.v1.SetAnthropicSettingsRequest
-	10, // 7: fsa.v1.UserConfigService.ListConfig:input_type -> fsa.v1.ListConfigRequest
-	3,  // 8: fsa.v1.UserConfigService.GetKubeconfig:output_type -> fsa.v1.GetKubeconfigResponse
-	5,  // 9: fsa.v1.UserConfigService.SetKubeconfig:output_type -> fsa.v1.SetKubeconfigResponse
-	7,  // 10: fsa.v1.UserConfigService.GetAnthropicSettings:output_type -> fsa.v1.GetAnthropicSettingsResponse
-	9,  // 11: fsa.v1.UserConfigService.SetAnthropicSettings:output_type -> fsa.v1.SetAnthropicSettingsResponse
-	11, // 12: fsa.v1.UserConfigService.ListConfig:output_type -> fsa.v1.ListConfigResponse
-	8,  // [8:13] is the sub-list for method output_type
-	3,  // [3:8] is the sub-list for method input_type
+	12, // 7: fsa.v1.UserConfigService.SetGitHubToken:input_type -> fsa.v1.SetGitHubTokenRequest
+	10, // 8: fsa.v1.UserConfigService.ListConfig:input_type -> fsa.v1.ListConfigRequest
+	3,  // 9: fsa.v1.UserConfigService.GetKubeconfig:output_type -> fsa.v1.GetKubeconfigResponse
+	5,  // 10: fsa.v1.UserConfigService.SetKubeconfig:output_type -> fsa.v1.SetKubeconfigResponse
+	7,  // 11: fsa.v1.UserConfigService.GetAnthropicSettings:output_type -> fsa.v1.GetAnthropicSettingsResponse
+	9,  // 12: fsa.v1.UserConfigService.SetAnthropicSettings:output_type -> fsa.v1.SetAnthropicSettingsResponse
+	13, // 13: fsa.v1.UserConfigService.SetGitHubToken:output_type -> fsa.v1.SetGitHubTokenResponse
+	11, // 14: fsa.v1.UserConfigService.ListConfig:output_type -> fsa.v1.ListConfigResponse
+	9,  // [9:15] is the sub-list for method output_type
+	3,  // [3:9] is the sub-list for method input_type
 	3,  // [3:3] is the sub-list for extension type_name
 	3,  // [3:3] is the sub-list for extension extendee
 	0,  // [0:3] is the sub-list for field type_name
@@ -876,7 +979,7 @@ func file_fsa_v1_user_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsa_v1_user_config_proto_rawDesc), len(file_fsa_v1_user_config_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -281,12 +281,15 @@ func kubernetes(ctx context.Context, pr *printer, o options) (kubeconfig []byte,
 		}
 	}
 	pr.step("control plane ready; KubeBlocks stand-in running (admin kubeconfig: %s)", cp.KubeconfigPath())
-	u, err := cl.NewUser(ctx, demoUser)
+	// The namespace enforces the Pod Security profile the sandbox passes, as operators are told
+	// to (docs/operations.md).
+	u, err := cl.NewUser(ctx, demoUser, k8stest.WithNamespaceLabels(map[string]string{
+		"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}))
 	if err != nil {
 		stop()
 		return nil, nil, fmt.Errorf("demo user namespace: %w", err)
 	}
-	pr.step("namespace %s with a ServiceAccount-token kubeconfig for the demo user", u.Namespace)
+	pr.step("namespace %s (Pod Security: restricted) with a ServiceAccount-token kubeconfig for the demo user", u.Namespace)
 	return u.Kubeconfig, stop, nil
 }
 

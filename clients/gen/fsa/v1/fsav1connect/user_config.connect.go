@@ -46,6 +46,9 @@ const (
 	// UserConfigServiceSetAnthropicSettingsProcedure is the fully-qualified name of the
 	// UserConfigService's SetAnthropicSettings RPC.
 	UserConfigServiceSetAnthropicSettingsProcedure = "/fsa.v1.UserConfigService/SetAnthropicSettings"
+	// UserConfigServiceSetGitHubTokenProcedure is the fully-qualified name of the UserConfigService's
+	// SetGitHubToken RPC.
+	UserConfigServiceSetGitHubTokenProcedure = "/fsa.v1.UserConfigService/SetGitHubToken"
 	// UserConfigServiceListConfigProcedure is the fully-qualified name of the UserConfigService's
 	// ListConfig RPC.
 	UserConfigServiceListConfigProcedure = "/fsa.v1.UserConfigService/ListConfig"
@@ -75,6 +78,17 @@ type UserConfigServiceClient interface {
 	//
 	// Errors: InvalidArgument if base_url is not an http or https URL.
 	SetAnthropicSettings(context.Context, *connect.Request[v1.SetAnthropicSettingsRequest]) (*connect.Response[v1.SetAnthropicSettingsResponse], error)
+	// SetGitHubToken stores a GitHub token the caller grants for `git push`
+	// from their sandboxes (where it is the variable GITHUB_TOKEN, read by git's
+	// credential helper for github.com), replacing the previous one; an empty
+	// token removes it. The token is a secret: no response returns it
+	// (ListConfig lists it as "github.token", redacted unless revealed).
+	// Sandboxes pick up the change when reconcile next applies their
+	// environment (a running sandbox restarts).
+	//
+	// Errors: InvalidArgument if the token contains spaces or control
+	// characters, or is over 256 KiB.
+	SetGitHubToken(context.Context, *connect.Request[v1.SetGitHubTokenRequest]) (*connect.Response[v1.SetGitHubTokenResponse], error)
 	// ListConfig returns every configuration entry of the caller as key/value
 	// pairs, for generic settings screens and the command line. Secret values
 	// are withheld unless reveal_secrets is set.
@@ -118,6 +132,12 @@ func NewUserConfigServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			connect.WithSchema(userConfigServiceMethods.ByName("SetAnthropicSettings")),
 			connect.WithClientOptions(opts...),
 		),
+		setGitHubToken: connect.NewClient[v1.SetGitHubTokenRequest, v1.SetGitHubTokenResponse](
+			httpClient,
+			baseURL+UserConfigServiceSetGitHubTokenProcedure,
+			connect.WithSchema(userConfigServiceMethods.ByName("SetGitHubToken")),
+			connect.WithClientOptions(opts...),
+		),
 		listConfig: connect.NewClient[v1.ListConfigRequest, v1.ListConfigResponse](
 			httpClient,
 			baseURL+UserConfigServiceListConfigProcedure,
@@ -134,6 +154,7 @@ type userConfigServiceClient struct {
 	setKubeconfig        *connect.Client[v1.SetKubeconfigRequest, v1.SetKubeconfigResponse]
 	getAnthropicSettings *connect.Client[v1.GetAnthropicSettingsRequest, v1.GetAnthropicSettingsResponse]
 	setAnthropicSettings *connect.Client[v1.SetAnthropicSettingsRequest, v1.SetAnthropicSettingsResponse]
+	setGitHubToken       *connect.Client[v1.SetGitHubTokenRequest, v1.SetGitHubTokenResponse]
 	listConfig           *connect.Client[v1.ListConfigRequest, v1.ListConfigResponse]
 }
 
@@ -155,6 +176,11 @@ func (c *userConfigServiceClient) GetAnthropicSettings(ctx context.Context, req 
 // SetAnthropicSettings calls fsa.v1.UserConfigService.SetAnthropicSettings.
 func (c *userConfigServiceClient) SetAnthropicSettings(ctx context.Context, req *connect.Request[v1.SetAnthropicSettingsRequest]) (*connect.Response[v1.SetAnthropicSettingsResponse], error) {
 	return c.setAnthropicSettings.CallUnary(ctx, req)
+}
+
+// SetGitHubToken calls fsa.v1.UserConfigService.SetGitHubToken.
+func (c *userConfigServiceClient) SetGitHubToken(ctx context.Context, req *connect.Request[v1.SetGitHubTokenRequest]) (*connect.Response[v1.SetGitHubTokenResponse], error) {
+	return c.setGitHubToken.CallUnary(ctx, req)
 }
 
 // ListConfig calls fsa.v1.UserConfigService.ListConfig.
@@ -186,6 +212,17 @@ type UserConfigServiceHandler interface {
 	//
 	// Errors: InvalidArgument if base_url is not an http or https URL.
 	SetAnthropicSettings(context.Context, *connect.Request[v1.SetAnthropicSettingsRequest]) (*connect.Response[v1.SetAnthropicSettingsResponse], error)
+	// SetGitHubToken stores a GitHub token the caller grants for `git push`
+	// from their sandboxes (where it is the variable GITHUB_TOKEN, read by git's
+	// credential helper for github.com), replacing the previous one; an empty
+	// token removes it. The token is a secret: no response returns it
+	// (ListConfig lists it as "github.token", redacted unless revealed).
+	// Sandboxes pick up the change when reconcile next applies their
+	// environment (a running sandbox restarts).
+	//
+	// Errors: InvalidArgument if the token contains spaces or control
+	// characters, or is over 256 KiB.
+	SetGitHubToken(context.Context, *connect.Request[v1.SetGitHubTokenRequest]) (*connect.Response[v1.SetGitHubTokenResponse], error)
 	// ListConfig returns every configuration entry of the caller as key/value
 	// pairs, for generic settings screens and the command line. Secret values
 	// are withheld unless reveal_secrets is set.
@@ -225,6 +262,12 @@ func NewUserConfigServiceHandler(svc UserConfigServiceHandler, opts ...connect.H
 		connect.WithSchema(userConfigServiceMethods.ByName("SetAnthropicSettings")),
 		connect.WithHandlerOptions(opts...),
 	)
+	userConfigServiceSetGitHubTokenHandler := connect.NewUnaryHandler(
+		UserConfigServiceSetGitHubTokenProcedure,
+		svc.SetGitHubToken,
+		connect.WithSchema(userConfigServiceMethods.ByName("SetGitHubToken")),
+		connect.WithHandlerOptions(opts...),
+	)
 	userConfigServiceListConfigHandler := connect.NewUnaryHandler(
 		UserConfigServiceListConfigProcedure,
 		svc.ListConfig,
@@ -242,6 +285,8 @@ func NewUserConfigServiceHandler(svc UserConfigServiceHandler, opts ...connect.H
 			userConfigServiceGetAnthropicSettingsHandler.ServeHTTP(w, r)
 		case UserConfigServiceSetAnthropicSettingsProcedure:
 			userConfigServiceSetAnthropicSettingsHandler.ServeHTTP(w, r)
+		case UserConfigServiceSetGitHubTokenProcedure:
+			userConfigServiceSetGitHubTokenHandler.ServeHTTP(w, r)
 		case UserConfigServiceListConfigProcedure:
 			userConfigServiceListConfigHandler.ServeHTTP(w, r)
 		default:
@@ -267,6 +312,10 @@ func (UnimplementedUserConfigServiceHandler) GetAnthropicSettings(context.Contex
 
 func (UnimplementedUserConfigServiceHandler) SetAnthropicSettings(context.Context, *connect.Request[v1.SetAnthropicSettingsRequest]) (*connect.Response[v1.SetAnthropicSettingsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.UserConfigService.SetAnthropicSettings is not implemented"))
+}
+
+func (UnimplementedUserConfigServiceHandler) SetGitHubToken(context.Context, *connect.Request[v1.SetGitHubTokenRequest]) (*connect.Response[v1.SetGitHubTokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.UserConfigService.SetGitHubToken is not implemented"))
 }
 
 func (UnimplementedUserConfigServiceHandler) ListConfig(context.Context, *connect.Request[v1.ListConfigRequest]) (*connect.Response[v1.ListConfigResponse], error) {

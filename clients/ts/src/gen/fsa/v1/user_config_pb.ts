@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fsa/v1/user_config.proto.
  */
 export const file_fsa_v1_user_config: GenFile = /*@__PURE__*/
-  fileDesc("Chhmc2EvdjEvdXNlcl9jb25maWcucHJvdG8SBmZzYS52MSJdCgtDb25maWdFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkSEAoIY2F0ZWdvcnkYAyABKAkSDgoGc2VjcmV0GAQgASgIEhAKCHJlZGFjdGVkGAUgASgIIoYBChFBbnRocm9waWNTZXR0aW5ncxIPCgdhcGlfa2V5GAEgASgJEhMKC2FwaV9rZXlfc2V0GAIgASgIEhAKCHJlZGFjdGVkGAMgASgIEhAKCGJhc2VfdXJsGAQgASgJEg0KBW1vZGVsGAUgASgJEhgKEHNtYWxsX2Zhc3RfbW9kZWwYBiABKAkiJgoUR2V0S3ViZWNvbmZpZ1JlcXVlc3QSDgoGcmV2ZWFsGAEgASgIIoUBChVHZXRLdWJlY29uZmlnUmVzcG9uc2USEgoKY29uZmlndXJlZBgBIAEoCBISCgprdWJlY29uZmlnGAIgASgJEhAKCHJlZGFjdGVkGAMgASgIEg8KB2NvbnRleHQYBCABKAkSEQoJbmFtZXNwYWNlGAUgASgJEg4KBnNlcnZlchgGIAEoCSIqChRTZXRLdWJlY29uZmlnUmVxdWVzdBISCgprdWJlY29uZmlnGAEgASgJIksKFVNldEt1YmVjb25maWdSZXNwb25zZRIPCgdjb250ZXh0GAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIOCgZzZXJ2ZXIYAyABKAkiNQobR2V0QW50aHJvcGljU2V0dGluZ3NSZXF1ZXN0EhYKDnJldmVhbF9zZWNyZXRzGAEgASgIIksKHEdldEFudGhyb3BpY1NldHRpbmdzUmVzcG9uc2USKwoIc2V0dGluZ3MYASABKAsyGS5mc2EudjEuQW50aHJvcGljU2V0dGluZ3MitQEKG1NldEFudGhyb3BpY1NldHRpbmdzUmVxdWVzdBIUCgdhcGlfa2V5GAEgASgJSACIAQESFQoIYmFzZV91cmwYAiABKAlIAYgBARISCgVtb2RlbBgDIAEoCUgCiAEBEh0KEHNtYWxsX2Zhc3RfbW9kZWwYBCABKAlIA4gBAUIKCghfYXBpX2tleUILCglfYmFzZV91cmxCCAoGX21vZGVsQhMKEV9zbWFsbF9mYXN0X21vZGVsIksKHFNldEFudGhyb3BpY1NldHRpbmdzUmVzcG9uc2USKwoIc2V0dGluZ3MYASABKAsyGS5mc2EudjEuQW50aHJvcGljU2V0dGluZ3MiKwoRTGlzdENvbmZpZ1JlcXVlc3QSFgoOcmV2ZWFsX3NlY3JldHMYASABKAgiOgoSTGlzdENvbmZpZ1Jlc3BvbnNlEiQKB2VudHJpZXMYASADKAsyEy5mc2EudjEuQ29uZmlnRW50cnkyyQMKEVVzZXJDb25maWdTZXJ2aWNlElEKDUdldEt1YmVjb25maWcSHC5mc2EudjEuR2V0S3ViZWNvbmZpZ1JlcXVlc3QaHS5mc2EudjEuR2V0S3ViZWNvbmZpZ1Jlc3BvbnNlIgOQAgESTAoNU2V0S3ViZWNvbmZpZxIcLmZzYS52MS5TZXRLdWJlY29uZmlnUmVxdWVzdBodLmZzYS52MS5TZXRLdWJlY29uZmlnUmVzcG9uc2USZgoUR2V0QW50aHJvcGljU2V0dGluZ3MSIy5mc2EudjEuR2V0QW50aHJvcGljU2V0dGluZ3NSZXF1ZXN0GiQuZnNhLnYxLkdldEFudGhyb3BpY1NldHRpbmdzUmVzcG9uc2UiA5ACARJhChRTZXRBbnRocm9waWNTZXR0aW5ncxIjLmZzYS52MS5TZXRBbnRocm9waWNTZXR0aW5nc1JlcXVlc3QaJC5mc2EudjEuU2V0QW50aHJvcGljU2V0dGluZ3NSZXNwb25zZRJICgpMaXN0Q29uZmlnEhkuZnNhLnYxLkxpc3RDb25maWdSZXF1ZXN0GhouZnNhLnYxLkxpc3RDb25maWdSZXNwb25zZSIDkAIBQjhaNmdpdGh1Yi5jb20vZnVsbHN0YWNrYWdlbnQvZnNhL2NsaWVudHMvZ2VuL2ZzYS92MTtmc2F2MWIGcHJvdG8z");
+  fileDesc("Chhmc2EvdjEvdXNlcl9jb25maWcucHJvdG8SBmZzYS52MSJdCgtDb25maWdFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkSEAoIY2F0ZWdvcnkYAyABKAkSDgoGc2VjcmV0GAQgASgIEhAKCHJlZGFjdGVkGAUgASgIIoYBChFBbnRocm9waWNTZXR0aW5ncxIPCgdhcGlfa2V5GAEgASgJEhMKC2FwaV9rZXlfc2V0GAIgASgIEhAKCHJlZGFjdGVkGAMgASgIEhAKCGJhc2VfdXJsGAQgASgJEg0KBW1vZGVsGAUgASgJEhgKEHNtYWxsX2Zhc3RfbW9kZWwYBiABKAkiJgoUR2V0S3ViZWNvbmZpZ1JlcXVlc3QSDgoGcmV2ZWFsGAEgASgIIoUBChVHZXRLdWJlY29uZmlnUmVzcG9uc2USEgoKY29uZmlndXJlZBgBIAEoCBISCgprdWJlY29uZmlnGAIgASgJEhAKCHJlZGFjdGVkGAMgASgIEg8KB2NvbnRleHQYBCABKAkSEQoJbmFtZXNwYWNlGAUgASgJEg4KBnNlcnZlchgGIAEoCSIqChRTZXRLdWJlY29uZmlnUmVxdWVzdBISCgprdWJlY29uZmlnGAEgASgJIksKFVNldEt1YmVjb25maWdSZXNwb25zZRIPCgdjb250ZXh0GAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIOCgZzZXJ2ZXIYAyABKAkiNQobR2V0QW50aHJvcGljU2V0dGluZ3NSZXF1ZXN0EhYKDnJldmVhbF9zZWNyZXRzGAEgASgIIksKHEdldEFudGhyb3BpY1NldHRpbmdzUmVzcG9uc2USKwoIc2V0dGluZ3MYASABKAsyGS5mc2EudjEuQW50aHJvcGljU2V0dGluZ3MitQEKG1NldEFudGhyb3BpY1NldHRpbmdzUmVxdWVzdBIUCgdhcGlfa2V5GAEgASgJSACIAQESFQoIYmFzZV91cmwYAiABKAlIAYgBARISCgVtb2RlbBgDIAEoCUgCiAEBEh0KEHNtYWxsX2Zhc3RfbW9kZWwYBCABKAlIA4gBAUIKCghfYXBpX2tleUILCglfYmFzZV91cmxCCAoGX21vZGVsQhMKEV9zbWFsbF9mYXN0X21vZGVsIksKHFNldEFudGhyb3BpY1NldHRpbmdzUmVzcG9uc2USKwoIc2V0dGluZ3MYASABKAsyGS5mc2EudjEuQW50aHJvcGljU2V0dGluZ3MiKwoRTGlzdENvbmZpZ1JlcXVlc3QSFgoOcmV2ZWFsX3NlY3JldHMYASABKAgiOgoSTGlzdENvbmZpZ1Jlc3BvbnNlEiQKB2VudHJpZXMYASADKAsyEy5mc2EudjEuQ29uZmlnRW50cnkiJgoVU2V0R2l0SHViVG9rZW5SZXF1ZXN0Eg0KBXRva2VuGAEgASgJIiwKFlNldEdpdEh1YlRva2VuUmVzcG9uc2USEgoKY29uZmlndXJlZBgBIAEoCDKaBAoRVXNlckNvbmZpZ1NlcnZpY2USUQoNR2V0S3ViZWNvbmZpZxIcLmZzYS52MS5HZXRLdWJlY29uZmlnUmVxdWVzdBodLmZzYS52MS5HZXRLdWJlY29uZmlnUmVzcG9uc2UiA5ACARJMCg1TZXRLdWJlY29uZmlnEhwuZnNhLnYxLlNldEt1YmVjb25maWdSZXF1ZXN0Gh0uZnNhLnYxLlNldEt1YmVjb25maWdSZXNwb25zZRJmChRHZXRBbnRocm9waWNTZXR0aW5ncxIjLmZzYS52MS5HZXRBbnRocm9waWNTZXR0aW5nc1JlcXVlc3QaJC5mc2EudjEuR2V0QW50aHJvcGljU2V0dGluZ3NSZXNwb25zZSIDkAIBEmEKFFNldEFudGhyb3BpY1NldHRpbmdzEiMuZnNhLnYxLlNldEFudGhyb3BpY1NldHRpbmdzUmVxdWVzdBokLmZzYS52MS5TZXRBbnRocm9waWNTZXR0aW5nc1Jlc3BvbnNlEk8KDlNldEdpdEh1YlRva2VuEh0uZnNhLnYxLlNldEdpdEh1YlRva2VuUmVxdWVzdBoeLmZzYS52MS5TZXRHaXRIdWJUb2tlblJlc3BvbnNlEkgKCkxpc3RDb25maWcSGS5mc2EudjEuTGlzdENvbmZpZ1JlcXVlc3QaGi5mc2EudjEuTGlzdENvbmZpZ1Jlc3BvbnNlIgOQAgFCOFo2Z2l0aHViLmNvbS9mdWxsc3RhY2thZ2VudC9mc2EvY2xpZW50cy9nZW4vZnNhL3YxO2ZzYXYxYgZwcm90bzM");
 
 /**
  * ConfigEntry is one configuration setting of a user.
@@ -403,6 +403,48 @@ export const ListConfigResponseSchema: GenMessage<ListConfigResponse> = /*@__PUR
   messageDesc(file_fsa_v1_user_config, 11);
 
 /**
+ * SetGitHubTokenRequest is the input of UserConfigService.SetGitHubToken.
+ *
+ * @generated from message fsa.v1.SetGitHubTokenRequest
+ */
+export type SetGitHubTokenRequest = Message<"fsa.v1.SetGitHubTokenRequest"> & {
+  /**
+   * The token; empty removes the stored one.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message fsa.v1.SetGitHubTokenRequest.
+ * Use `create(SetGitHubTokenRequestSchema)` to create a new message.
+ */
+export const SetGitHubTokenRequestSchema: GenMessage<SetGitHubTokenRequest> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_user_config, 12);
+
+/**
+ * SetGitHubTokenResponse is the output of UserConfigService.SetGitHubToken.
+ *
+ * @generated from message fsa.v1.SetGitHubTokenResponse
+ */
+export type SetGitHubTokenResponse = Message<"fsa.v1.SetGitHubTokenResponse"> & {
+  /**
+   * A token is stored.
+   *
+   * @generated from field: bool configured = 1;
+   */
+  configured: boolean;
+};
+
+/**
+ * Describes the message fsa.v1.SetGitHubTokenResponse.
+ * Use `create(SetGitHubTokenResponseSchema)` to create a new message.
+ */
+export const SetGitHubTokenResponseSchema: GenMessage<SetGitHubTokenResponse> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_user_config, 13);
+
+/**
  * UserConfigService manages the caller's own configuration: the kubeconfig
  * that says where the caller's projects run, and the Anthropic settings passed
  * to every sandbox of the caller (as the platform-owned variables
@@ -466,6 +508,25 @@ export const UserConfigService: GenService<{
     methodKind: "unary";
     input: typeof SetAnthropicSettingsRequestSchema;
     output: typeof SetAnthropicSettingsResponseSchema;
+  },
+  /**
+   * SetGitHubToken stores a GitHub token the caller grants for `git push`
+   * from their sandboxes (where it is the variable GITHUB_TOKEN, read by git's
+   * credential helper for github.com), replacing the previous one; an empty
+   * token removes it. The token is a secret: no response returns it
+   * (ListConfig lists it as "github.token", redacted unless revealed).
+   * Sandboxes pick up the change when reconcile next applies their
+   * environment (a running sandbox restarts).
+   *
+   * Errors: InvalidArgument if the token contains spaces or control
+   * characters, or is over 256 KiB.
+   *
+   * @generated from rpc fsa.v1.UserConfigService.SetGitHubToken
+   */
+  setGitHubToken: {
+    methodKind: "unary";
+    input: typeof SetGitHubTokenRequestSchema;
+    output: typeof SetGitHubTokenResponseSchema;
   },
   /**
    * ListConfig returns every configuration entry of the caller as key/value
