@@ -75,12 +75,12 @@ const (
 	// AccountSecretInfix is in the name of V1's account Secrets,
 	// "<cluster>-<component>-account-<account>"; the stand-in writes account Username's.
 	AccountSecretInfix = "-account-"
-	KeyHost      = "host"
-	KeyPort      = "port"
-	KeyUsername  = "username"
-	KeyPassword  = "password"
-	Port         = "5432"
-	Username     = "postgres"
+	KeyHost            = "host"
+	KeyPort            = "port"
+	KeyUsername        = "username"
+	KeyPassword        = "password"
+	Port               = "5432"
+	Username           = "postgres"
 )
 
 // DefaultDelay is how long each transitional phase lasts when Options.Delay is zero.
