@@ -20,7 +20,8 @@ var (
 	gvrStatefulSet = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}
 	gvrService     = schema.GroupVersionResource{Version: "v1", Resource: "services"}
 	gvrIngress     = schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"}
-	// GVRCluster is the KubeBlocks Cluster resource.
+	// GVRCluster is KubeBlocks 0.9's Cluster resource (KubeBlocksV1Alpha1; see
+	// KubeBlocksAPI.GVR for each generation's).
 	GVRCluster = schema.GroupVersionResource{Group: "apps.kubeblocks.io", Version: "v1alpha1", Resource: "clusters"}
 )
 

@@ -189,9 +189,9 @@ func cachedSandbox(ui *userInformers, name string) (o sandboxCache, ok bool) {
 // connectionURL reads the database's URL from the credentials cache or, unless cacheOnly, from
 // the API server when the cache does not have it (not synced, or the Secret not seen yet).
 func connectionURL(ctx context.Context, kc *k8s.Client, ui *userInformers, cluster string, cacheOnly bool) (string, error) {
-	name := k8s.DatabaseSpec{Name: cluster}.CredentialSecretName()
-	if sec, exists, ok := get[*corev1.Secret](ui, ui.credentials.Core().V1().Secrets().Informer(), name); ok && exists {
-		return k8s.ConnectionURLOf(sec.Data)
+	db := k8s.DatabaseSpec{Name: cluster, Namespace: kc.Namespace, API: ui.kb}
+	if sec, exists, ok := get[*corev1.Secret](ui, ui.credentials.Core().V1().Secrets().Informer(), db.CredentialSecretName()); ok && exists {
+		return db.ConnectionURL(sec.Data)
 	}
 	if cacheOnly {
 		return "", fmt.Errorf("credentials of database %q not cached: %w", cluster, k8s.ErrNotReady)

@@ -261,7 +261,13 @@ func (r *Runner) client(ctx context.Context, userID string) (*k8s.Client, *userI
 	if err != nil {
 		return nil, nil, err
 	}
-	return kc, r.informers.ensure(userID, kc), nil
+	// The KubeBlocks generation decides which Clusters the informers watch; the client keeps the
+	// discovered answer, so this asks the API server rarely (k8s.Client.KubeBlocksAPI).
+	kb, err := kc.KubeBlocksAPI(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kc, r.informers.ensure(userID, kc, kb), nil
 }
 
 // observeLag records the time from a recorded intent to the first Kubernetes write carrying it
