@@ -30,13 +30,13 @@ func (m DatabaseManager) prepareAPI(ctx context.Context, c *Client, spec Databas
 }
 
 // prepare checks spec against the client; an empty API takes the client's
-// last discovered generation.
+// last discovered generation, else KubeBlocksV1Alpha1 (as BuildDatabase).
 func (DatabaseManager) prepare(c *Client, spec DatabaseSpec) (DatabaseSpec, error) {
 	if spec.API == "" {
 		spec.API = c.cachedKubeBlocksAPI()
 	}
 	if spec.API == "" {
-		return spec, fmt.Errorf("database %q: %w: KubeBlocks API generation unknown (not discovered yet)", spec.Name, ErrInvalidSpec)
+		spec.API = KubeBlocksV1Alpha1
 	}
 	switch spec.Namespace {
 	case "":

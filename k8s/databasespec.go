@@ -180,9 +180,11 @@ func BuildDatabase(spec DatabaseSpec) *unstructured.Unstructured {
 		// KubeBlocks' PostgreSQL add-on has Patroni find its members by this
 		// label, whose value must be "<cluster>-<component>".
 		component["labels"] = map[string]any{patroniScopeLabel: spec.Name + "-" + DatabaseComponent}
-		if spec.Stopped {
-			component["stop"] = true
-		}
+		// Stated when running too: componentSpecs is an atomic list, whose
+		// managedFields entry does not say which element fields fsa owns, so
+		// a stop dropped from the configuration would not read as a change
+		// (UpToDate); stop: false does, and KubeBlocks reads it as running.
+		component["stop"] = spec.Stopped
 	default:
 		clusterSpec["clusterDefinitionRef"] = ClusterDefinition
 		clusterSpec["clusterVersionRef"] = ClusterVersion

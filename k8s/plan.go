@@ -141,8 +141,8 @@ func (SandboxManager) ApplyPlan(ctx context.Context, c *Client, p Plan) error {
 // Plan returns what applying spec over live (the Cluster as an informer cache shows it; nil
 // when absent) would write: the Cluster if it differs. With spec.Stopped a Cluster that does
 // not exist is not planned, as Stop does. A live Cluster without fsa's LabelManagedBy is an
-// ErrConflict. Plan makes no request: an empty spec.API is the client's discovered generation
-// (Client.KubeBlocksAPI), else live's; with neither known it is ErrInvalidSpec.
+// ErrConflict. Plan makes no request: an empty spec.API is live's generation, else the client's
+// discovered one (Client.KubeBlocksAPI), else KubeBlocksV1Alpha1.
 func (m DatabaseManager) Plan(c *Client, spec DatabaseSpec, live *unstructured.Unstructured) (Plan, error) {
 	if spec.API == "" && live != nil {
 		if gv, err := schema.ParseGroupVersion(live.GetAPIVersion()); err == nil && gv.Group == GVRCluster.Group {
