@@ -547,7 +547,7 @@ func TestApplyRefusesForeignObjects(t *testing.T) {
 	db := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apps.kubeblocks.io/v1alpha1", "kind": "Cluster",
 		"metadata": map[string]any{"name": "foreign-db"},
-		"spec":     map[string]any{"clusterDefinitionRef": "mysql"},
+		"spec":     map[string]any{"clusterDefinitionRef": "mysql", "terminationPolicy": "Delete"},
 	}}
 	_, err = e.admin.Dynamic.Resource(k8s.GVRCluster).Namespace(e.user.Namespace).Create(ctx, db, metav1.CreateOptions{})
 	require.NoError(t, err)
