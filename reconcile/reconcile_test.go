@@ -40,7 +40,11 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, name string) *fixture {
-	cl := k8stest.Env(t)
+	return newFixtureOn(t, k8stest.Env(t), name)
+}
+
+// newFixtureOn is newFixture on cluster cl.
+func newFixtureOn(t *testing.T, cl *k8stest.Cluster, name string) *fixture {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "state.db"))
