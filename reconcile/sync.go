@@ -293,7 +293,23 @@ func (r *Runner) write(ctx context.Context, req request, op string, fn func() er
 	if err := r.checkFence(ctx); err != nil {
 		return err
 	}
+	if h := testHookAfterFenceCheck; h != nil {
+		h(ctx, r.cfg.Fence, req.kind, op)
+	}
 	r.observeLag(req.item, req.child)
 	r.m.k8sWrites.WithLabelValues(string(req.kind), op).Inc()
-	return fn()
+	err := fn()
+	if h := testHookAfterWrite; h != nil {
+		h(r.cfg.Fence, req.kind, op, err)
+	}
+	return err
 }
+
+// Test hooks, set only by this package's tests (export_test.go) before any runner starts, nil
+// otherwise (a nil check per write is all they cost): testHookAfterFenceCheck runs between the
+// fencing check and the write, where a test pauses a leader, as a GC pause or a stalled VM
+// would; testHookAfterWrite sees each write's result.
+var (
+	testHookAfterFenceCheck func(ctx context.Context, fence uint64, kind fsa.ResourceKind, op string)
+	testHookAfterWrite      func(fence uint64, kind fsa.ResourceKind, op string, err error)
+)
