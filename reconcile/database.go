@@ -39,7 +39,7 @@ func (d *databases) reconcile(ctx context.Context, req request) (fsa.Observation
 		return st.State, st.Reason, err
 	}
 	if db.Desired == fsa.StatusTerminated {
-		return d.r.remove(ctx, req, func() error { return d.m.Delete(ctx, kc, db.ClusterName) }, status)
+		return d.r.remove(ctx, req, func(ctx context.Context) error { return d.m.Delete(ctx, kc, db.ClusterName) }, status)
 	}
 	spec := k8s.DatabaseSpec{Name: db.ClusterName, Project: req.p.K8sName, API: req.ui.kb, Epoch: d.r.cfg.Fence, Stopped: db.Desired == fsa.StatusStopped}
 	var c cached

@@ -41,7 +41,7 @@ func staleLeaderWrite(t *testing.T, withPolicy bool) {
 	paused, release := make(chan struct{}), make(chan struct{})
 	stale := make(chan error, 1)
 	restore := reconcile.SetWriteHooks(
-		func(ctx context.Context, fence uint64, kind fsa.ResourceKind, _ string) {
+		func(ctx context.Context, fence uint64, kind fsa.ResourceKind, _ string) context.Context {
 			if fence == 1 && kind == fsa.ResourceSandbox && armed.CompareAndSwap(true, false) {
 				close(paused)
 				select {
@@ -50,6 +50,7 @@ func staleLeaderWrite(t *testing.T, withPolicy bool) {
 				case <-ctx.Done():
 				}
 			}
+			return ctx
 		},
 		func(fence uint64, kind fsa.ResourceKind, _ string, err error) {
 			if fence == 1 && kind == fsa.ResourceSandbox && resumed.CompareAndSwap(true, false) {

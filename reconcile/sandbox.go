@@ -85,7 +85,7 @@ func (s *sandboxes) reconcile(ctx context.Context, req request) (fsa.Observation
 		return st.State, st.Reason, err
 	}
 	if sb.Desired == fsa.StatusTerminated {
-		return s.r.remove(ctx, req, func() error { return s.m.Delete(ctx, kc, sb.Name, s.r.cfg.DeleteVolumes) }, status)
+		return s.r.remove(ctx, req, func(ctx context.Context) error { return s.m.Delete(ctx, kc, sb.Name, s.r.cfg.DeleteVolumes) }, status)
 	}
 	live, synced := cachedSandbox(req.ui, sb.Name)
 	spec, waiting, err := s.spec(ctx, req)
