@@ -62,7 +62,7 @@ func TestStaleLeaderSIGSTOP(t *testing.T) {
 		require.NoError(t, fsadtest.Poll(wctx, 20*time.Millisecond, func() (bool, error) {
 			writes, _ := proxy.since(snap)
 			return writes["PATCH statefulsets"] >= 2, nil
-		}), "the stale write and the repair; fsad's requests: %v; stale node's log: %s", formatCounts(proxy.snapshot()), grepLog(stale.LogPath, "TEST BUILD", "reconcile", "sync"))
+		}), "the stale write and the repair; fsad's requests: %v; stale node's log: %s", formatCounts(proxy.snapshot()), grepLog(stale.LogPath, "TEST BUILD", "error", "fail"))
 		e.waitGreeting(p.SandboxName, "new-1", last)
 		after := e.sts(p.SandboxName)
 		assert.Equal(t, before.Generation+2, after.Generation, "written over, then repaired")
@@ -77,14 +77,15 @@ func TestStaleLeaderSIGSTOP(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { require.NoError(t, remove(context.Background())) })
 		stale, last := e.pauseLeaderAndTakeOver(p, "old-2", "new-2")
-		snap := proxy.snapshot()
+		snap, refused := proxy.snapshot(), proxy.refusedCount("PATCH statefulsets")
 		before := e.sts(p.SandboxName)
 		require.NoError(t, syscall.Kill(stale.PID(), syscall.SIGCONT))
 		wctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		require.NoError(t, fsadtest.Poll(wctx, 20*time.Millisecond, func() (bool, error) {
-			return proxy.refusedCount("PATCH statefulsets") >= 1, nil
-		}), "the stale write, refused by the API server; fsad's writes: %v", formatCounts(first(proxy.since(snap))))
+			return proxy.refusedCount("PATCH statefulsets") > refused, nil
+		}), "the stale write, refused by the API server; fsad's requests: %v; stale node's log: %s",
+			formatCounts(proxy.snapshot()), grepLog(stale.LogPath, "TEST BUILD", "error", "fail"))
 		after := e.sts(p.SandboxName)
 		assert.Equal(t, before.Generation, after.Generation, "nothing written")
 		assert.Equal(t, "new-2", envOf(after)["GREETING"])
@@ -154,8 +155,6 @@ func envOf(s *appsv1.StatefulSet) map[string]string {
 	}
 	return out
 }
-
-func first[A, B any](a A, _ B) A { return a }
 
 // grepLog returns the lines of the log at path holding any of words (for failure messages).
 func grepLog(path string, words ...string) string {
