@@ -5,6 +5,7 @@ package daemon
 import (
 	"context"
 	"os"
+	"os/signal"
 	"sync/atomic"
 	"syscall"
 
@@ -25,7 +26,13 @@ func (d *daemon) pauseBeforeWrite() func() {
 			return ctx
 		}
 		d.log.Warn("TEST BUILD: stopping this process between the fencing check and a write", "fence", fence, "op", op)
+		// The stop takes effect on whichever thread the kernel picks, not necessarily before
+		// this goroutine's next instruction: wait for the SIGCONT that ends it.
+		cont := make(chan os.Signal, 1)
+		signal.Notify(cont, syscall.SIGCONT)
 		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		<-cont
+		signal.Stop(cont)
 		d.log.Warn("TEST BUILD: resumed; writing", "fence", fence, "op", op)
 		// On resuming, the node learns at once that it lost leadership and cancels its runner,
 		// which usually aborts this write before it leaves. A write already on the wire when the
