@@ -65,9 +65,11 @@ func TestStaleLeaderSIGSTOP(t *testing.T) {
 		}), "the stale write and the repair; fsad's requests: %v; stale node's log: %s", formatCounts(proxy.snapshot()), grepLog(stale.LogPath, "TEST BUILD", "error", "fail"))
 		e.waitGreeting(p.SandboxName, "new-1", last)
 		after := e.sts(p.SandboxName)
-		assert.Equal(t, before.Generation+2, after.Generation, "written over, then repaired")
+		assert.Equal(t, before.Generation+2, after.Generation, "written over, then repaired once")
 		writes, _ := proxy.since(snap)
-		assert.Equal(t, 2, writes["PATCH statefulsets"], "the stale write and one repair")
+		// The repair is the new leader's next sync; an event arriving before its cache shows its
+		// own repair may apply once more, a no-op for the API server (the generation says so).
+		assert.Contains(t, []int{2, 3}, writes["PATCH statefulsets"], "the stale write and the repair")
 		assert.Equal(t, 0, proxy.refusedCount("PATCH statefulsets"))
 	})
 

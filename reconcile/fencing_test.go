@@ -127,6 +127,9 @@ func staleLeaderWrite(t *testing.T, withPolicy bool) {
 	f.waitK8s("repaired by the new leader", greeting("new", "2"))
 	after, err := f.sts(p.Sandbox.Name)
 	require.NoError(t, err)
-	assert.Equal(t, before.Generation+2, after.Generation, "written over, then repaired")
-	assert.Equal(t, newWrites+1, counterSum(reg, "fsa_reconcile_kubernetes_writes_total"), "one repair write")
+	assert.Equal(t, before.Generation+2, after.Generation, "written over, then repaired once")
+	// The repair is the new runner's next sync; an event arriving before its cache shows its
+	// own repair may apply once more, a no-op for the API server (the generation says so).
+	repairs := counterSum(reg, "fsa_reconcile_kubernetes_writes_total") - newWrites
+	assert.True(t, repairs == 1 || repairs == 2, "repair writes: %v", repairs)
 }
