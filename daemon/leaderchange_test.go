@@ -42,9 +42,25 @@ import (
 type countingProxy struct {
 	srv *httptest.Server
 
-	mu     sync.Mutex
-	counts map[string]int // "PATCH statefulsets", "WATCH pods", ...
+	mu      sync.Mutex
+	counts  map[string]int // "PATCH statefulsets", "WATCH pods", ...
+	refused map[string]int // the same, for the requests answered 403 Forbidden
 }
+
+// statusWriter remembers the status code of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter } // for Flush
 
 func newCountingProxy(t *testing.T, kc *k8stest.Cluster) *countingProxy {
 	t.Helper()
@@ -60,11 +76,17 @@ func newCountingProxy(t *testing.T, kc *k8stest.Cluster) *countingProxy {
 		Transport:     tr,
 		FlushInterval: -1, // watches stream
 	}
-	p := &countingProxy{counts: map[string]int{}}
+	p := &countingProxy{counts: map[string]int{}, refused: map[string]int{}}
 	// TLS: clientcmd sends a kubeconfig's token to an https server only.
 	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.count(r)
-		rp.ServeHTTP(w, r)
+		key := p.count(r)
+		sw := &statusWriter{ResponseWriter: w}
+		rp.ServeHTTP(sw, r)
+		if sw.code == http.StatusForbidden {
+			p.mu.Lock()
+			p.refused[key]++
+			p.mu.Unlock()
+		}
 	}))
 	p.srv.EnableHTTP2 = true
 	p.srv.StartTLS()
@@ -76,9 +98,9 @@ func newCountingProxy(t *testing.T, kc *k8stest.Cluster) *countingProxy {
 	return p
 }
 
-// count records r as "VERB resource[/subresource]"; GET is split into GET (one object), LIST
-// and WATCH as the API server does.
-func (p *countingProxy) count(r *http.Request) {
+// count records r as "VERB resource[/subresource]", and returns that key; GET is split into GET
+// (one object), LIST and WATCH as the API server does.
+func (p *countingProxy) count(r *http.Request) string {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	resource, named := "other", false
 	for i, s := range parts {
@@ -100,9 +122,18 @@ func (p *countingProxy) count(r *http.Request) {
 			verb = "LIST"
 		}
 	}
+	key := verb + " " + resource
 	p.mu.Lock()
-	p.counts[verb+" "+resource]++
+	p.counts[key]++
 	p.mu.Unlock()
+	return key
+}
+
+// refusedCount returns how many requests of key ("PATCH statefulsets") were answered 403.
+func (p *countingProxy) refusedCount(key string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refused[key]
 }
 
 func (p *countingProxy) snapshot() map[string]int {

@@ -33,6 +33,7 @@ func (d *daemon) testRoutes(mux *http.ServeMux) {
 	if d.cluster != nil {
 		n.Leader = d.cluster.Leader
 	}
+	n.PauseBeforeWrite = d.pauseBeforeWrite()
 	testapi.Mount(mux, n)
 }
 

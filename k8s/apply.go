@@ -22,7 +22,8 @@ var (
 	gvrIngress     = schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"}
 	gvrSecret      = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 	gvrNetPol      = schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"}
-	// GVRCluster is the KubeBlocks Cluster resource.
+	// GVRCluster is KubeBlocks 0.9's Cluster resource (KubeBlocksV1Alpha1; see
+	// KubeBlocksAPI.GVR for each generation's).
 	GVRCluster = schema.GroupVersionResource{Group: "apps.kubeblocks.io", Version: "v1alpha1", Resource: "clusters"}
 )
 

@@ -23,6 +23,8 @@ type Client struct {
 	Clientset kubernetes.Interface
 	// Dynamic is the untyped client, used for KubeBlocks objects.
 	Dynamic dynamic.Interface
+
+	kb kubeBlocksCache // see KubeBlocksAPI
 }
 
 // NewClient builds a Client from a REST config and a namespace.

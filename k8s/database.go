@@ -12,10 +12,32 @@ import (
 
 // DatabaseManager applies KubeBlocks PostgreSQL clusters and observes them.
 // Every method is idempotent. Writes are server-side applies of the complete
-// Cluster under FieldManager. The zero value is ready to use.
+// Cluster under FieldManager. Each call works in the KubeBlocks API generation
+// the spec names or, when it names none, the one the client's cluster serves
+// (Client.KubeBlocksAPI). The zero value is ready to use.
 type DatabaseManager struct{}
 
+// prepareAPI is prepare, with the API generation discovered when spec names none.
+func (m DatabaseManager) prepareAPI(ctx context.Context, c *Client, spec DatabaseSpec) (DatabaseSpec, error) {
+	if spec.API == "" {
+		api, err := c.KubeBlocksAPI(ctx)
+		if err != nil {
+			return spec, fmt.Errorf("database %q: %w", spec.Name, err)
+		}
+		spec.API = api
+	}
+	return m.prepare(c, spec)
+}
+
+// prepare checks spec against the client; an empty API takes the client's
+// last discovered generation, else KubeBlocksV1Alpha1 (as BuildDatabase).
 func (DatabaseManager) prepare(c *Client, spec DatabaseSpec) (DatabaseSpec, error) {
+	if spec.API == "" {
+		spec.API = c.cachedKubeBlocksAPI()
+	}
+	if spec.API == "" {
+		spec.API = KubeBlocksV1Alpha1
+	}
 	switch spec.Namespace {
 	case "":
 		spec.Namespace = c.Namespace
@@ -29,11 +51,11 @@ func (DatabaseManager) prepare(c *Client, spec DatabaseSpec) (DatabaseSpec, erro
 
 // Apply makes the database's Cluster match spec, creating it if missing.
 func (m DatabaseManager) Apply(ctx context.Context, c *Client, spec DatabaseSpec) error {
-	spec, err := m.prepare(c, spec)
+	spec, err := m.prepareAPI(ctx, c, spec)
 	if err != nil {
 		return err
 	}
-	if _, err := apply(ctx, c, GVRCluster, BuildDatabase(spec)); err != nil {
+	if _, err := apply(ctx, c, spec.API.GVR(), BuildDatabase(spec)); err != nil {
 		return fmt.Errorf("database %q: %w", spec.Name, err)
 	}
 	return nil
@@ -50,15 +72,15 @@ func (m DatabaseManager) Start(ctx context.Context, c *Client, spec DatabaseSpec
 // database that does not exist does nothing.
 func (m DatabaseManager) Stop(ctx context.Context, c *Client, spec DatabaseSpec) error {
 	spec.Stopped = true
-	spec, err := m.prepare(c, spec)
+	spec, err := m.prepareAPI(ctx, c, spec)
 	if err != nil {
 		return err
 	}
 	op := fmt.Sprintf("stop database %q", spec.Name)
-	if _, err := c.Dynamic.Resource(GVRCluster).Namespace(spec.Namespace).Get(ctx, spec.Name, metav1.GetOptions{}); err != nil {
+	if _, err := c.Dynamic.Resource(spec.API.GVR()).Namespace(spec.Namespace).Get(ctx, spec.Name, metav1.GetOptions{}); err != nil {
 		return ignoreNotFound(apiError(op, err))
 	}
-	if _, err := apply(ctx, c, GVRCluster, BuildDatabase(spec)); err != nil {
+	if _, err := apply(ctx, c, spec.API.GVR(), BuildDatabase(spec)); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
@@ -68,16 +90,26 @@ func (m DatabaseManager) Stop(ctx context.Context, c *Client, spec DatabaseSpec)
 // KubeBlocks removes its volumes and Secrets too. A Cluster already gone is
 // fine.
 func (DatabaseManager) Delete(ctx context.Context, c *Client, name string) error {
-	err := c.Dynamic.Resource(GVRCluster).Namespace(c.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
-	return ignoreNotFound(apiError(fmt.Sprintf("delete database %q", name), err))
+	op := fmt.Sprintf("delete database %q", name)
+	api, err := c.KubeBlocksAPI(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	err = c.Dynamic.Resource(api.GVR()).Namespace(c.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	return ignoreNotFound(apiError(op, err))
 }
 
 // Status observes the database; see DatabaseStatusOf. A database that does
 // not exist is TERMINATED, not an error.
 func (DatabaseManager) Status(ctx context.Context, c *Client, name string) (DatabaseStatus, error) {
-	u, err := c.Dynamic.Resource(GVRCluster).Namespace(c.Namespace).Get(ctx, name, metav1.GetOptions{})
+	op := fmt.Sprintf("status of database %q", name)
+	api, err := c.KubeBlocksAPI(ctx)
 	if err != nil {
-		err = apiError(fmt.Sprintf("status of database %q", name), err)
+		return DatabaseStatus{}, fmt.Errorf("%s: %w", op, err)
+	}
+	u, err := c.Dynamic.Resource(api.GVR()).Namespace(c.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		err = apiError(op, err)
 		if errors.Is(err, ErrNotFound) {
 			return DatabaseStatusOf(nil), nil
 		}
@@ -86,7 +118,8 @@ func (DatabaseManager) Status(ctx context.Context, c *Client, name string) (Data
 	return DatabaseStatusOf(u), nil
 }
 
-// Keys of a KubeBlocks connection credential Secret.
+// Keys of a KubeBlocks connection credential Secret (a KubeBlocks 1.x account
+// Secret has the user name and password only).
 const (
 	CredentialHost     = "host"
 	CredentialPort     = "port"
@@ -96,25 +129,32 @@ const (
 
 // ConnectionURL returns the database's URL,
 // postgresql://user:password@host:port/postgres, from the Secret KubeBlocks
-// writes (see DatabaseSpec.CredentialSecretName). It returns ErrNotReady
-// while the Secret is missing or incomplete. The URL holds a password: do not
-// log it.
+// writes (see DatabaseSpec.CredentialSecretName and ConnectionURL), in the
+// client's cluster's KubeBlocks API generation. It returns ErrNotReady while
+// the Secret is missing or incomplete. The URL holds a password: do not log
+// it.
 func (DatabaseManager) ConnectionURL(ctx context.Context, c *Client, name string) (string, error) {
 	op := fmt.Sprintf("connection url of database %q", name)
-	sec, err := c.Clientset.CoreV1().Secrets(c.Namespace).Get(ctx, credentialSecret(name), metav1.GetOptions{})
+	api, err := c.KubeBlocksAPI(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", op, err)
+	}
+	spec := DatabaseSpec{Name: name, Namespace: c.Namespace, API: api}
+	secret := spec.CredentialSecretName()
+	sec, err := c.Clientset.CoreV1().Secrets(c.Namespace).Get(ctx, secret, metav1.GetOptions{})
 	if err != nil {
 		err = apiError(op, err)
 		if errors.Is(err, ErrNotFound) {
-			return "", fmt.Errorf("%s: %w: no secret %q", op, ErrNotReady, credentialSecret(name))
+			return "", fmt.Errorf("%s: %w: no secret %q", op, ErrNotReady, secret)
 		}
 		return "", err
 	}
-	return ConnectionURLOf(sec.Data)
+	return spec.ConnectionURL(sec.Data)
 }
 
-// ConnectionURLOf builds the URL from the data of a connection credential
-// Secret, escaping the user name and password. It returns ErrNotReady when a
-// key is missing or empty.
+// ConnectionURLOf builds the URL from the data of a KubeBlocks 0.9 connection
+// credential Secret (all four keys), escaping the user name and password. It
+// returns ErrNotReady when a key is missing or empty.
 func ConnectionURLOf(data map[string][]byte) (string, error) {
 	for _, k := range []string{CredentialHost, CredentialPort, CredentialUsername, CredentialPassword} {
 		if len(data[k]) == 0 {

@@ -3,6 +3,8 @@ package k8s
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -16,11 +18,16 @@ const DataVolume = "data"
 // DatabaseSpec is the desired state of one PostgreSQL database: a KubeBlocks
 // Cluster with one component.
 type DatabaseSpec struct {
-	// Name names the Cluster; its credentials are in Secret
-	// Name+"-conn-credential". A DNS-1123 label.
+	// Name names the Cluster; its credentials are in the Secret
+	// CredentialSecretName names. A DNS-1123 label.
 	Name string
 	// Namespace is the user's namespace. Managers set it from the Client.
 	Namespace string
+	// API is the KubeBlocks API generation to write the Cluster in. Managers set
+	// an empty one from the Client (Client.KubeBlocksAPI); the pure functions
+	// (BuildDatabase, CredentialSecretName, ConnectionURL) read empty as
+	// KubeBlocksV1Alpha1.
+	API KubeBlocksAPI
 	// Project is the project's Kubernetes name, recorded in a label.
 	Project string
 	// Epoch is the fencing epoch of the writer, recorded in AnnotationEpoch
@@ -36,13 +43,54 @@ type DatabaseSpec struct {
 	Size resource.Quantity
 	// StorageClassName of the data volume; empty means the cluster default.
 	StorageClassName string
+	// TerminationPolicy is the Cluster's spec.terminationPolicy, what KubeBlocks
+	// removes with it; empty means DefaultTerminationPolicy. Both generations
+	// know DoNotTerminate, Delete and WipeOut; v1alpha1 also Halt.
+	TerminationPolicy string
+}
+
+// api returns the spec's API generation, KubeBlocksV1Alpha1 when empty.
+func (s DatabaseSpec) api() KubeBlocksAPI {
+	if s.API == "" {
+		return KubeBlocksV1Alpha1
+	}
+	return s.API
 }
 
 // CredentialSecretName returns the name of the Secret KubeBlocks writes the
-// database's connection credentials to.
-func (s DatabaseSpec) CredentialSecretName() string { return credentialSecret(s.Name) }
+// database's connection credentials to: "<name>-conn-credential" for
+// KubeBlocksV1Alpha1, the postgres system account's
+// "<name>-postgresql-account-postgres" for KubeBlocksV1.
+func (s DatabaseSpec) CredentialSecretName() string {
+	if s.api() == KubeBlocksV1 {
+		return s.Name + "-" + DatabaseComponent + "-account-" + DatabaseAccount
+	}
+	return s.Name + "-conn-credential"
+}
 
-func credentialSecret(cluster string) string { return cluster + "-conn-credential" }
+// ConnectionURL builds the database's URL,
+// postgresql://user:password@host:port/postgres, from the data of the Secret
+// CredentialSecretName names, escaping the user name and password. A
+// KubeBlocksV1 account Secret holds only the user name and password: the host
+// is then the component's Service, "<name>-postgresql-postgresql.<namespace>.svc",
+// on DatabasePort (a host or port key in the Secret wins). It returns
+// ErrNotReady when a key is missing or empty. The URL holds a password: do not
+// log it.
+func (s DatabaseSpec) ConnectionURL(data map[string][]byte) (string, error) {
+	if s.api() == KubeBlocksV1 {
+		filled := map[string][]byte{
+			CredentialHost: []byte(s.Name + "-" + DatabaseComponent + "-" + DatabaseComponent + "." + s.Namespace + ".svc"),
+			CredentialPort: []byte(strconv.Itoa(DatabasePort)),
+		}
+		for k, v := range data {
+			if len(v) > 0 {
+				filled[k] = v
+			}
+		}
+		data = filled
+	}
+	return ConnectionURLOf(data)
+}
 
 // Validate reports what is wrong with the spec, wrapping ErrInvalidSpec.
 func (s DatabaseSpec) Validate() error {
@@ -56,19 +104,37 @@ func (s DatabaseSpec) Validate() error {
 	if msgs := validation.IsValidLabelValue(s.Project); len(msgs) > 0 || s.Project == "" {
 		errs = append(errs, fmt.Errorf("project %q: not a label value", s.Project))
 	}
+	if s.API != "" && !s.API.valid() {
+		errs = append(errs, fmt.Errorf("KubeBlocks API %q: want %q or %q", s.API, KubeBlocksV1Alpha1, KubeBlocksV1))
+	}
+	if p := s.TerminationPolicy; p != "" && !slices.Contains(terminationPolicies[s.api()], p) {
+		errs = append(errs, fmt.Errorf("termination policy %q: want one of %v", p, terminationPolicies[s.api()]))
+	}
 	if len(errs) == 0 {
 		return nil
 	}
 	return fmt.Errorf("database %q: %w: %w", s.Name, ErrInvalidSpec, errors.Join(errs...))
 }
 
-// BuildDatabase renders spec into a KubeBlocks apps.kubeblocks.io/v1alpha1
-// Cluster. It does no I/O and no validation; empty optional fields take
-// their defaults. Equal specs give equal objects.
+// terminationPolicies are the spec.terminationPolicy values each generation's
+// schema allows.
+var terminationPolicies = map[KubeBlocksAPI][]string{
+	KubeBlocksV1Alpha1: {"DoNotTerminate", "Halt", "Delete", "WipeOut"},
+	KubeBlocksV1:       {"DoNotTerminate", "Delete", "WipeOut"},
+}
+
+// BuildDatabase renders spec into a KubeBlocks Cluster of spec.API (see
+// KubeBlocksAPI for what differs). It does no I/O and no validation; empty
+// optional fields take their defaults. Equal specs give equal objects.
 func BuildDatabase(spec DatabaseSpec) *unstructured.Unstructured {
+	api := spec.api()
 	replicas := int64(1)
-	if spec.Stopped {
+	if spec.Stopped && api == KubeBlocksV1Alpha1 {
 		replicas = 0
+	}
+	policy := spec.TerminationPolicy
+	if policy == "" {
+		policy = DefaultTerminationPolicy
 	}
 	res := spec.Resources
 	if len(res.Requests) == 0 && len(res.Limits) == 0 {
@@ -93,8 +159,39 @@ func BuildDatabase(spec DatabaseSpec) *unstructured.Unstructured {
 		resources["limits"] = resourceList(res.Limits)
 	}
 
-	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": GVRCluster.GroupVersion().String(),
+	component := map[string]any{
+		"name":      DatabaseComponent,
+		"replicas":  replicas,
+		"resources": resources,
+		"volumeClaimTemplates": []any{map[string]any{
+			"name": DataVolume,
+			"spec": pvcSpec,
+		}},
+	}
+	clusterSpec := map[string]any{
+		"terminationPolicy": policy,
+		"componentSpecs":    []any{component},
+	}
+	switch api {
+	case KubeBlocksV1:
+		clusterSpec["clusterDef"] = ClusterDefinition
+		clusterSpec["topology"] = DatabaseTopology
+		component["serviceVersion"] = DatabaseServiceVersion
+		// KubeBlocks' PostgreSQL add-on has Patroni find its members by this
+		// label, whose value must be "<cluster>-<component>".
+		component["labels"] = map[string]any{patroniScopeLabel: spec.Name + "-" + DatabaseComponent}
+		// Stated when running too: componentSpecs is an atomic list, whose
+		// managedFields entry does not say which element fields fsa owns, so
+		// a stop dropped from the configuration would not read as a change
+		// (UpToDate); stop: false does, and KubeBlocks reads it as running.
+		component["stop"] = spec.Stopped
+	default:
+		clusterSpec["clusterDefinitionRef"] = ClusterDefinition
+		clusterSpec["clusterVersionRef"] = ClusterVersion
+		component["componentDefRef"] = DatabaseComponent
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": api.GVR().GroupVersion().String(),
 		"kind":       "Cluster",
 		"metadata": map[string]any{
 			"name":        spec.Name,
@@ -102,24 +199,13 @@ func BuildDatabase(spec DatabaseSpec) *unstructured.Unstructured {
 			"labels":      stringMap(objectLabels(spec.Name, spec.Project, ComponentDatabase)),
 			"annotations": stringMap(epochAnnotations(spec.Epoch)),
 		},
-		"spec": map[string]any{
-			"clusterDefinitionRef": ClusterDefinition,
-			"clusterVersionRef":    ClusterVersion,
-			"terminationPolicy":    "Delete",
-			"componentSpecs": []any{map[string]any{
-				"name":            DatabaseComponent,
-				"componentDefRef": DatabaseComponent,
-				"replicas":        replicas,
-				"resources":       resources,
-				"volumeClaimTemplates": []any{map[string]any{
-					"name": DataVolume,
-					"spec": pvcSpec,
-				}},
-			}},
-		},
+		"spec": clusterSpec,
 	}}
-	return u
 }
+
+// patroniScopeLabel is the component label KubeBlocks 1.x's PostgreSQL add-on
+// requires (see BuildDatabase).
+const patroniScopeLabel = "apps.kubeblocks.postgres.patroni/scope"
 
 func resourceList(l corev1.ResourceList) map[string]any {
 	out := make(map[string]any, len(l))

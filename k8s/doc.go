@@ -21,8 +21,10 @@
 // Secret of its secret variables, a Service, two Ingresses on caller-chosen
 // hosts and, optionally, a NetworkPolicy; its pod passes the Pod Security
 // Standards profile "restricted" (see sandboxsecurity.go). A database is a
-// KubeBlocks apps.kubeblocks.io/v1alpha1 Cluster of ClusterDefinition and
-// ClusterVersion. Every object carries the labels of labels.go
+// KubeBlocks Cluster in the API generation DatabaseSpec.API names (see
+// KubeBlocksAPI): 0.9's apps.kubeblocks.io/v1alpha1 of ClusterDefinition and
+// ClusterVersion, or 1.x's apps.kubeblocks.io/v1 of clusterDef, topology and
+// serviceVersion. Every object carries the labels of labels.go
 // (ManagedSelector selects them all) and the writer's fencing epoch in
 // AnnotationEpoch (see "The epoch annotation"). Versions and defaults live in
 // versions.go alone.
@@ -36,6 +38,15 @@
 // the spec (such as an environment variable) is removed from the object.
 // Status calls never fail because an object is missing: that is
 // StateTerminated.
+//
+// # KubeBlocks generations
+//
+// Which Cluster API a user's cluster serves is found by discovery
+// (Client.KubeBlocksAPI: v1 when apps.kubeblocks.io/v1 serves clusters, else
+// v1alpha1), kept per Client for a while; DatabaseManager uses it whenever a
+// spec names no generation. Each generation's connection Secret
+// (DatabaseSpec.CredentialSecretName) maps onto the same URL
+// (DatabaseSpec.ConnectionURL).
 //
 // Apply reads each object first, and sends nothing for an object already up
 // to date (UpToDate).
@@ -60,12 +71,12 @@
 // Epochs only grow (a new leader's is above every earlier one; restoring a
 // backup into a new cluster is the exception, see docs/operations.md), so the
 // annotation of an object only grows with each write: a write that would
-// lower it comes from a deposed leader, and an API-server admission policy
-// comparing the annotation of the old and the new object can reject it.
-// Until such a policy is installed, the caller's fencing keeps a deposed
+// lower it comes from a deposed leader, and the optional admission policy of
+// deploy/fencing, comparing the annotation of the old and the new object,
+// rejects it (Forbidden). Without it, the caller's fencing keeps a deposed
 // leader out (package reconcile re-reads the epoch, linearizably, before each
-// write), and a lowered annotation in an audit log is the trace of one that
-// slipped through.
+// write) except for one paused between that check and its write; a lowered
+// annotation in an audit log is the trace of one that slipped through.
 //
 // # Errors
 //

@@ -41,7 +41,12 @@ type env struct {
 
 func newEnv(t *testing.T, name string) *env {
 	t.Helper()
-	c := k8stest.Env(t)
+	return newEnvOn(t, k8stest.Env(t), name)
+}
+
+// newEnvOn is newEnv on cluster c.
+func newEnvOn(t *testing.T, c *k8stest.Cluster, name string) *env {
+	t.Helper()
 	u := c.NewTestUser(t, name)
 	cl, err := k8s.NewClients().Get(name, u.Kubeconfig)
 	require.NoError(t, err)
@@ -348,11 +353,18 @@ func TestSandboxStartingWhileScheduling(t *testing.T) {
 }
 
 func TestDatabaseLifecycle(t *testing.T) {
-	e := newEnv(t, "db")
+	databaseLifecycle(t, newEnv(t, "db"))
+}
+
+// databaseLifecycle drives a database through its life in the KubeBlocks generation e's cluster
+// serves (discovered by the client).
+func databaseLifecycle(t *testing.T, e *env) {
 	ctx := testCtx(t)
 	var m k8s.DatabaseManager
+	api, err := e.client.KubeBlocksAPI(ctx)
+	require.NoError(t, err)
 	spec := k8s.DatabaseSpec{Name: "db-pg", Project: "proj", Epoch: 1, Size: resource.MustParse("1Gi")}
-	dyn := e.admin.Dynamic.Resource(k8s.GVRCluster).Namespace(e.user.Namespace)
+	dyn := e.admin.Dynamic.Resource(api.GVR()).Namespace(e.user.Namespace)
 
 	st, err := m.Status(ctx, e.client, spec.Name)
 	require.NoError(t, err)
@@ -369,6 +381,7 @@ func TestDatabaseLifecycle(t *testing.T) {
 	// Idempotent once settled.
 	before, err := dyn.Get(ctx, spec.Name, metav1.GetOptions{})
 	require.NoError(t, err)
+	assert.Equal(t, api.GVR().GroupVersion().String(), before.GetAPIVersion())
 	require.NoError(t, m.Apply(ctx, e.client, spec))
 	require.NoError(t, m.Start(ctx, e.client, spec))
 	after, err := dyn.Get(ctx, spec.Name, metav1.GetOptions{})
@@ -382,6 +395,7 @@ func TestDatabaseLifecycle(t *testing.T) {
 		raw, err = m.ConnectionURL(ctx, e.client, spec.Name)
 		require.NoError(c, err)
 	}, waitFor, tick, "connection url")
+	spec.API, spec.Namespace = api, e.user.Namespace
 	sec, err := e.admin.Clientset.CoreV1().Secrets(e.user.Namespace).Get(ctx, spec.CredentialSecretName(), metav1.GetOptions{})
 	require.NoError(t, err)
 	u, err := url.Parse(raw)
@@ -390,7 +404,13 @@ func TestDatabaseLifecycle(t *testing.T) {
 	assert.Equal(t, string(sec.Data["username"]), u.User.Username())
 	pw, _ := u.User.Password()
 	assert.Equal(t, string(sec.Data["password"]), pw)
-	assert.Equal(t, string(sec.Data["host"])+":"+string(sec.Data["port"]), u.Host)
+	if api == k8s.KubeBlocksV1 {
+		assert.Equal(t, "db-pg-postgresql-account-postgres", sec.Name)
+		assert.Equal(t, "db-pg-postgresql-postgresql."+e.user.Namespace+".svc:5432", u.Host, "the component's Service")
+	} else {
+		assert.Equal(t, "db-pg-conn-credential", sec.Name)
+		assert.Equal(t, string(sec.Data["host"])+":"+string(sec.Data["port"]), u.Host)
+	}
 	assert.Equal(t, "/postgres", u.Path)
 
 	require.NoError(t, m.Stop(ctx, e.client, spec))
@@ -399,10 +419,22 @@ func TestDatabaseLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	comps, _, _ := unstructured.NestedSlice(stopped.Object, "spec", "componentSpecs")
 	require.Len(t, comps, 1)
-	assert.EqualValues(t, 0, comps[0].(map[string]any)["replicas"])
+	if api == k8s.KubeBlocksV1 {
+		assert.Equal(t, true, comps[0].(map[string]any)["stop"], "1.x stops a component with stop: true")
+		assert.EqualValues(t, 1, comps[0].(map[string]any)["replicas"])
+	} else {
+		assert.EqualValues(t, 0, comps[0].(map[string]any)["replicas"])
+	}
 
 	require.NoError(t, m.Start(ctx, e.client, spec))
 	waitDatabase(t, ctx, e, spec.Name, k8s.StateRunning)
+	started, err := dyn.Get(ctx, spec.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	comps, _, _ = unstructured.NestedSlice(started.Object, "spec", "componentSpecs")
+	require.Len(t, comps, 1)
+	if api == k8s.KubeBlocksV1 {
+		assert.Equal(t, false, comps[0].(map[string]any)["stop"], "started again")
+	}
 
 	require.NoError(t, m.Delete(ctx, e.client, spec.Name))
 	st, err = m.Status(ctx, e.client, spec.Name)
@@ -515,7 +547,7 @@ func TestApplyRefusesForeignObjects(t *testing.T) {
 	db := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apps.kubeblocks.io/v1alpha1", "kind": "Cluster",
 		"metadata": map[string]any{"name": "foreign-db"},
-		"spec":     map[string]any{"clusterDefinitionRef": "mysql"},
+		"spec":     map[string]any{"clusterDefinitionRef": "mysql", "terminationPolicy": "Delete"},
 	}}
 	_, err = e.admin.Dynamic.Resource(k8s.GVRCluster).Namespace(e.user.Namespace).Create(ctx, db, metav1.CreateOptions{})
 	require.NoError(t, err)

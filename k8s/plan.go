@@ -152,8 +152,14 @@ func (SandboxManager) ApplyPlan(ctx context.Context, c *Client, p Plan) error {
 // Plan returns what applying spec over live (the Cluster as an informer cache shows it; nil
 // when absent) would write: the Cluster if it differs. With spec.Stopped a Cluster that does
 // not exist is not planned, as Stop does. A live Cluster without fsa's LabelManagedBy is an
-// ErrConflict. Plan makes no request.
+// ErrConflict. Plan makes no request: an empty spec.API is live's generation, else the client's
+// discovered one (Client.KubeBlocksAPI), else KubeBlocksV1Alpha1.
 func (m DatabaseManager) Plan(c *Client, spec DatabaseSpec, live *unstructured.Unstructured) (Plan, error) {
+	if spec.API == "" && live != nil {
+		if gv, err := schema.ParseGroupVersion(live.GetAPIVersion()); err == nil && gv.Group == GVRCluster.Group {
+			spec.API = KubeBlocksAPI(gv.Version)
+		}
+	}
 	spec, err := m.prepare(c, spec)
 	if err != nil {
 		return Plan{}, err
@@ -161,7 +167,7 @@ func (m DatabaseManager) Plan(c *Client, spec DatabaseSpec, live *unstructured.U
 	if spec.Stopped && live == nil {
 		return Plan{name: spec.Name}, nil
 	}
-	return planOf("database", spec.Name, planned{what: "cluster", gvr: GVRCluster, obj: BuildDatabase(spec), live: obj(live)})
+	return planOf("database", spec.Name, planned{what: "cluster", gvr: spec.API.GVR(), obj: BuildDatabase(spec), live: obj(live)})
 }
 
 // ApplyPlan server-side applies the plan's Cluster without reading it first (Plan checked it

@@ -140,7 +140,10 @@ func TestDatabasePlan(t *testing.T) {
 	e := newEnv(t, "dbplan")
 	ctx := testCtx(t)
 	var d k8s.DatabaseManager
-	spec := k8s.DatabaseSpec{Name: "plan-db", Project: "proj", Epoch: 1}
+	// Plan makes no request: the generation comes from discovery, as reconcile does it.
+	api, err := e.client.KubeBlocksAPI(ctx)
+	require.NoError(t, err)
+	spec := k8s.DatabaseSpec{Name: "plan-db", Project: "proj", API: api, Epoch: 1}
 
 	stopped := spec
 	stopped.Stopped = true
@@ -153,7 +156,7 @@ func TestDatabasePlan(t *testing.T) {
 	assert.Equal(t, "cluster (absent)", p.String())
 	require.NoError(t, d.ApplyPlan(ctx, e.client, p))
 	waitDatabase(t, ctx, e, spec.Name, k8s.StateRunning)
-	got, err := e.admin.Dynamic.Resource(k8s.GVRCluster).Namespace(e.user.Namespace).Get(ctx, spec.Name, metav1.GetOptions{})
+	got, err := e.admin.Dynamic.Resource(api.GVR()).Namespace(e.user.Namespace).Get(ctx, spec.Name, metav1.GetOptions{})
 	require.NoError(t, err)
 	p, err = d.Plan(e.client, spec, got)
 	require.NoError(t, err)

@@ -53,9 +53,6 @@ const (
 	// DefaultIngressNamespace is the namespace of the ingress controller a NetworkPolicy admits
 	// when NetworkSpec.IngressNamespaces is empty.
 	DefaultIngressNamespace = "ingress-nginx"
-	// DatabasePort is the PostgreSQL port a restricted egress still lets the sandbox reach on
-	// its database's pods.
-	DatabasePort = 5432
 	// labelNamespaceName is the label the API server puts on every namespace, its name.
 	labelNamespaceName = "kubernetes.io/metadata.name"
 	// labelKubeBlocksInstance carries a KubeBlocks Cluster's name on its pods.

@@ -28,9 +28,25 @@ const (
 	ClusterDefinition = "postgresql"
 	// ClusterVersion is the KubeBlocks ClusterVersion a database uses.
 	ClusterVersion = "postgresql-14.8.0"
-	// DatabaseComponent is the name (and componentDefRef) of the single
-	// PostgreSQL component of a database cluster.
+	// DatabaseComponent is the name (and, in v1alpha1, componentDefRef) of the
+	// single PostgreSQL component of a database cluster.
 	DatabaseComponent = "postgresql"
+	// DatabaseTopology is the ClusterDefinition's topology a KubeBlocks 1.x
+	// database uses.
+	DatabaseTopology = "replication"
+	// DatabaseServiceVersion is the PostgreSQL version a KubeBlocks 1.x
+	// database asks for (componentSpecs[].serviceVersion); the same release
+	// ClusterVersion names for 0.9.
+	DatabaseServiceVersion = "14.8.0"
+	// DatabaseAccount is the system account whose credentials DATABASE_URL
+	// carries.
+	DatabaseAccount = "postgres"
+	// DatabasePort is PostgreSQL's port on the component's Service, and the port a restricted
+	// egress still lets a sandbox reach on its database's pods.
+	DatabasePort = 5432
+	// DefaultTerminationPolicy is a Cluster's terminationPolicy when a spec
+	// names none: KubeBlocks deletes the volumes and Secrets with the Cluster.
+	DefaultTerminationPolicy = "Delete"
 )
 
 // Ports the runtime image listens on.

@@ -19,9 +19,10 @@ type databases struct {
 
 func (*databases) kind() fsa.ResourceKind { return fsa.ResourceDatabase }
 
-// clusters is the informer of a user's KubeBlocks Clusters.
+// clusters is the informer of a user's KubeBlocks Clusters, in the generation the user's
+// cluster serves.
 func clusters(ui *userInformers) cache.SharedIndexInformer {
-	return ui.dynamic.ForResource(k8s.GVRCluster).Informer()
+	return ui.dynamic.ForResource(ui.kb.GVR()).Informer()
 }
 
 func (*databases) watch(ui *userInformers, queue func(string, lane)) {
@@ -38,9 +39,9 @@ func (d *databases) reconcile(ctx context.Context, req request) (fsa.Observation
 		return st.State, st.Reason, err
 	}
 	if db.Desired == fsa.StatusTerminated {
-		return d.r.remove(ctx, req, func() error { return d.m.Delete(ctx, kc, db.ClusterName) }, status)
+		return d.r.remove(ctx, req, func(ctx context.Context) error { return d.m.Delete(ctx, kc, db.ClusterName) }, status)
 	}
-	spec := k8s.DatabaseSpec{Name: db.ClusterName, Project: req.p.K8sName, Epoch: d.r.cfg.Fence, Stopped: db.Desired == fsa.StatusStopped}
+	spec := k8s.DatabaseSpec{Name: db.ClusterName, Project: req.p.K8sName, API: req.ui.kb, Epoch: d.r.cfg.Fence, Stopped: db.Desired == fsa.StatusStopped}
 	var c cached
 	if live, _, ok := get[*unstructured.Unstructured](req.ui, clusters(req.ui), db.ClusterName); ok { // live nil: absent
 		plan, err := d.m.Plan(kc, spec, live)

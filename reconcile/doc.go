@@ -33,7 +33,11 @@
 // fsa.fullstackagent.io/epoch annotation. That annotation is the epoch of the last write that
 // changed the object and is never itself a reason to write (k8s.UpToDate), so a new leader's
 // runner writes only the objects that differ from the desired state, not every object it takes
-// over. Run returns an error wrapping fsa.ErrFenced when the token is no longer current.
+// over. Run returns an error wrapping fsa.ErrFenced when the token is no longer current. A
+// runner paused between its check and its write still writes when it resumes; the optional
+// admission policy of deploy/fencing makes the API server refuse such a write (it lowers the
+// annotation), and without it the new leader repairs the object in its next sync
+// (TestStaleLeaderWrite).
 //
 // The package knows nothing of Raft or RPC: the daemon decides when to run a Runner and with
 // which token; an embedded program uses fsa.Client.RunLeader.

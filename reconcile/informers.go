@@ -39,6 +39,7 @@ type informers struct {
 // for every ask, so a reconciler asks again for those it watches when it reads their caches.
 type userInformers struct {
 	client             *k8s.Client
+	kb                 k8s.KubeBlocksAPI // the generation of the Cluster informer
 	stop               chan struct{}
 	typed, credentials kinformers.SharedInformerFactory
 	dynamic            dynamicinformer.DynamicSharedInformerFactory
@@ -49,12 +50,13 @@ func newInformers(log *slog.Logger, recs []reconciler, onEvent func(string, fsa.
 }
 
 // ensure starts the user's informers, or restarts them when the user's client changed (a new
-// kubeconfig), and returns them.
-func (in *informers) ensure(user string, c *k8s.Client) *userInformers {
+// kubeconfig) or the KubeBlocks API generation its cluster serves did (an upgrade), and returns
+// them.
+func (in *informers) ensure(user string, c *k8s.Client, kb k8s.KubeBlocksAPI) *userInformers {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if cur, ok := in.users[user]; ok {
-		if cur.client == c {
+		if cur.client == c && cur.kb == kb {
 			return cur
 		}
 		cur.shutdown()
@@ -64,7 +66,7 @@ func (in *informers) ensure(user string, c *k8s.Client) *userInformers {
 		return kinformers.NewSharedInformerFactoryWithOptions(c.Clientset, 0, kinformers.WithNamespace(c.Namespace),
 			kinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
 	}
-	ui := &userInformers{client: c, stop: make(chan struct{}), typed: typed(k8s.ManagedSelector), credentials: typed(credentialsSelector),
+	ui := &userInformers{client: c, kb: kb, stop: make(chan struct{}), typed: typed(k8s.ManagedSelector), credentials: typed(credentialsSelector),
 		dynamic: dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.Dynamic, 0, c.Namespace,
 			func(o *metav1.ListOptions) { o.LabelSelector = k8s.ManagedSelector })}
 	for _, rec := range in.recs {
@@ -75,7 +77,7 @@ func (in *informers) ensure(user string, c *k8s.Client) *userInformers {
 	ui.credentials.Start(ui.stop)
 	ui.dynamic.Start(ui.stop)
 	in.users[user] = ui
-	in.log.Debug("informers started", "user", user, "namespace", c.Namespace)
+	in.log.Debug("informers started", "user", user, "namespace", c.Namespace, "kubeblocks", kb)
 	return ui
 }
 

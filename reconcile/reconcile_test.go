@@ -41,7 +41,11 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, name string) *fixture {
-	cl := k8stest.Env(t)
+	return newFixtureOn(t, k8stest.Env(t), name)
+}
+
+// newFixtureOn is newFixture on cluster cl.
+func newFixtureOn(t *testing.T, cl *k8stest.Cluster, name string) *fixture {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "state.db"))
@@ -166,6 +170,19 @@ func (f *fixture) waitK8s(what string, cond func() (bool, error)) {
 // sandboxEnv returns the environment sandbox name's pod starts with: literal values, and those
 // its secretKeyRefs name in its Secret (absent when the Secret has no such key). secret lists the
 // variables read from the Secret.
+// envOf returns the literal (not secret) variables of a StatefulSet's containers.
+func envOf(s *appsv1.StatefulSet) map[string]string {
+	out := map[string]string{}
+	for _, c := range s.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			if e.ValueFrom == nil {
+				out[e.Name] = e.Value
+			}
+		}
+	}
+	return out
+}
+
 func (f *fixture) sandboxEnv(name string) (env map[string]string, secret map[string]bool, err error) {
 	s, err := f.sts(name)
 	if err != nil {

@@ -92,7 +92,7 @@ func (s *sandboxes) reconcile(ctx context.Context, req request) (fsa.Observation
 		return st.State, st.Reason, err
 	}
 	if sb.Desired == fsa.StatusTerminated {
-		return s.r.remove(ctx, req, func() error { return s.m.Delete(ctx, kc, sb.Name, s.r.cfg.DeleteVolumes) }, status)
+		return s.r.remove(ctx, req, func(ctx context.Context) error { return s.m.Delete(ctx, kc, sb.Name, s.r.cfg.DeleteVolumes) }, status)
 	}
 	live, synced := cachedSandbox(req.ui, sb.Name, s.r.cfg.Network != nil)
 	spec, waiting, err := s.spec(ctx, req)
@@ -169,9 +169,9 @@ func cachedSandbox(ui *userInformers, name string, withPolicy bool) (o sandboxCa
 // connectionURL reads the database's URL from the credentials cache or, unless cacheOnly, from
 // the API server when the cache does not have it (not synced, or the Secret not seen yet).
 func connectionURL(ctx context.Context, kc *k8s.Client, ui *userInformers, cluster string, cacheOnly bool) (string, error) {
-	name := k8s.DatabaseSpec{Name: cluster}.CredentialSecretName()
-	if sec, exists, ok := get[*corev1.Secret](ui, ui.credentials.Core().V1().Secrets().Informer(), name); ok && exists {
-		return k8s.ConnectionURLOf(sec.Data)
+	db := k8s.DatabaseSpec{Name: cluster, Namespace: kc.Namespace, API: ui.kb}
+	if sec, exists, ok := get[*corev1.Secret](ui, ui.credentials.Core().V1().Secrets().Informer(), db.CredentialSecretName()); ok && exists {
+		return db.ConnectionURL(sec.Data)
 	}
 	if cacheOnly {
 		return "", fmt.Errorf("credentials of database %q not cached: %w", cluster, k8s.ErrNotReady)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/fullstackagent/fsa/fsa"
@@ -55,7 +56,7 @@ type manager[S any] interface {
 // remove deletes the child's objects and observes (status) whether they are gone. Both always
 // go to the API server: the project is removed from the store after it, so a cache that has not
 // yet seen a just-created object must not decide that nothing is left.
-func (r *Runner) remove(ctx context.Context, req request, del func() error, status func() (k8s.State, string, error)) (fsa.Observation, error) {
+func (r *Runner) remove(ctx context.Context, req request, del func(context.Context) error, status func() (k8s.State, string, error)) (fsa.Observation, error) {
 	if err := r.write(ctx, req, "delete", del); err != nil {
 		return fsa.Observation{}, err
 	}
@@ -84,10 +85,10 @@ func converge[S any](ctx context.Context, r *Runner, req request, m manager[S], 
 	var err error
 	switch {
 	case !c.synced:
-		err = r.write(ctx, req, op, func() error { return apply(ctx, req.kc, spec) })
+		err = r.write(ctx, req, op, func(ctx context.Context) error { return apply(ctx, req.kc, spec) })
 	case !c.plan.Empty():
 		r.log.Debug(string(req.kind)+" differs from its desired state", "project", req.project, "where", c.plan.String())
-		err = r.write(ctx, req, op, func() error { return m.ApplyPlan(ctx, req.kc, c.plan) })
+		err = r.write(ctx, req, op, func(ctx context.Context) error { return m.ApplyPlan(ctx, req.kc, c.plan) })
 	}
 	if err != nil {
 		return fsa.Observation{}, "", err
@@ -261,7 +262,13 @@ func (r *Runner) client(ctx context.Context, userID string) (*k8s.Client, *userI
 	if err != nil {
 		return nil, nil, err
 	}
-	return kc, r.informers.ensure(userID, kc), nil
+	// The KubeBlocks generation decides which Clusters the informers watch; the client keeps the
+	// discovered answer, so this asks the API server rarely (k8s.Client.KubeBlocksAPI).
+	kb, err := kc.KubeBlocksAPI(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kc, r.informers.ensure(userID, kc, kb), nil
 }
 
 // observeLag records the time from a recorded intent to the first Kubernetes write carrying it
@@ -281,13 +288,30 @@ func (r *Runner) observeLag(it item, c *fsa.Child) {
 	}
 }
 
-// write runs one Kubernetes write for the child of req: it confirms the fencing token first,
-// records the intent's lag and counts the call.
-func (r *Runner) write(ctx context.Context, req request, op string, fn func() error) error {
+// write runs one Kubernetes write for the child of req, fn with ctx: it confirms the fencing
+// token first, records the intent's lag and counts the call.
+func (r *Runner) write(ctx context.Context, req request, op string, fn func(context.Context) error) error {
 	if err := r.checkFence(ctx); err != nil {
 		return err
 	}
+	if h := testHookAfterFenceCheck.Load(); h != nil {
+		ctx = (*h)(ctx, r.cfg.Fence, req.kind, op)
+	}
 	r.observeLag(req.item, req.child)
 	r.m.k8sWrites.WithLabelValues(string(req.kind), op).Inc()
-	return fn()
+	err := fn(ctx)
+	if h := testHookAfterWrite.Load(); h != nil {
+		(*h)(r.cfg.Fence, req.kind, op, err)
+	}
+	return err
 }
+
+// Test hooks, set only by this package's tests (export_test.go) and by the test build of fsad
+// (testhook_fsadtest.go, build tag fsadtest); nil in production, where an atomic load per write
+// is all they cost. testHookAfterFenceCheck runs between the fencing check and the write, where a
+// test pauses a leader as a GC pause, SIGSTOP or a stalled VM would, and returns the context the
+// write runs with; testHookAfterWrite sees each write's result.
+var (
+	testHookAfterFenceCheck atomic.Pointer[func(ctx context.Context, fence uint64, kind fsa.ResourceKind, op string) context.Context]
+	testHookAfterWrite      atomic.Pointer[func(fence uint64, kind fsa.ResourceKind, op string, err error)]
+)

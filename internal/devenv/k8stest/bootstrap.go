@@ -2,10 +2,10 @@ package k8stest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -19,13 +19,13 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// ClusterGVR is the KubeBlocks Cluster resource the control plane serves (a minimal CRD: any
-// spec and status, with a status subresource).
+// ClusterGVR is KubeBlocks 0.9's Cluster resource (v1alpha1), the one a control plane serves by
+// default (see KubeBlocks).
 var ClusterGVR = schema.GroupVersionResource{Group: "apps.kubeblocks.io", Version: "v1alpha1", Resource: "clusters"}
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
-// bootstrap creates the fake node, the default StorageClass and the KubeBlocks CRD, then waits
+// bootstrap creates the fake node and the default StorageClass, then waits
 // for what the components do on their own: the node turning Ready (kwok) and the default
 // ServiceAccount (controller-manager).
 func (cp *ControlPlane) bootstrap(ctx context.Context, cs kubernetes.Interface, step func(string, ...any)) error {
@@ -35,10 +35,7 @@ func (cp *ControlPlane) bootstrap(ctx context.Context, cs kubernetes.Interface, 
 	if err := cp.createStorageClass(ctx, cs); err != nil {
 		return err
 	}
-	if err := InstallClusterCRD(ctx, cp.cluster.Dynamic()); err != nil {
-		return err
-	}
-	step("node, StorageClass and Cluster CRD created")
+	step("node and StorageClass created")
 	waits := []struct {
 		what, proc string
 		ok         func(context.Context) (bool, error)
@@ -124,8 +121,34 @@ func (cp *ControlPlane) createStorageClass(ctx context.Context, cs kubernetes.In
 	return nil
 }
 
+// installClusterCRD installs the Cluster CRD of Options.KubeBlocks (default: EnvKubeBlocks, else
+// KubeBlocks09) as KubeBlocks publishes it. Without the published files it installs the minimal
+// CRD instead, loudly, unless CI=true, where that is an error.
+func (cp *ControlPlane) installClusterCRD(ctx context.Context) (string, error) {
+	kb := cp.opts.KubeBlocks
+	if kb == "" {
+		var err error
+		if kb, err = kubeBlocksFromEnv(); err != nil {
+			return "", err
+		}
+	}
+	err := InstallKubeBlocksCRD(ctx, cp.cluster.Dynamic(), kb)
+	if errors.Is(err, ErrNoKubeBlocksCRD) && os.Getenv("CI") != "true" && kb == KubeBlocks09 {
+		fmt.Fprintf(os.Stderr, "k8stest: WARNING: %v; serving a minimal Cluster CRD that accepts any Cluster instead\n", err)
+		cp.kubeBlocks = ""
+		return "minimal", InstallClusterCRD(ctx, cp.cluster.Dynamic())
+	}
+	if err != nil {
+		return "", err
+	}
+	cp.kubeBlocks = kb
+	return string(kb), nil
+}
+
 // InstallClusterCRD installs a minimal KubeBlocks CRD, clusters.apps.kubeblocks.io v1alpha1 (any
 // fields preserved, status subresource), and waits until it is Established. It is idempotent.
+// It is the fallback when the published CRDs (InstallKubeBlocksCRD) are missing: it validates
+// nothing, so a test that needs the real schema calls RequireKubeBlocksCRD.
 func InstallClusterCRD(ctx context.Context, dyn dynamic.Interface) error {
 	crd := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apiextensions.k8s.io/v1",
@@ -144,37 +167,11 @@ func InstallClusterCRD(ctx context.Context, dyn dynamic.Interface) error {
 				"schema": map[string]any{"openAPIV3Schema": map[string]any{
 					"type": "object", "x-kubernetes-preserve-unknown-fields": true,
 				}},
-				"additionalPrinterColumns": []any{
-					map[string]any{"name": "Status", "type": "string", "jsonPath": ".status.phase"},
-					map[string]any{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-				},
 			}},
 		},
 	}}
-	crds := dyn.Resource(crdGVR)
-	if _, err := crds.Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := dyn.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("k8stest: create Cluster CRD: %w", err)
 	}
-	err := poll(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
-		got, err := crds.Get(ctx, "clusters.apps.kubeblocks.io", metav1.GetOptions{})
-		if err != nil {
-			return false, nil //nolint:nilerr // keep polling
-		}
-		conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
-		for _, c := range conds {
-			m, _ := c.(map[string]any)
-			if m["type"] == "Established" && m["status"] == "True" {
-				return true, nil
-			}
-		}
-		return false, nil
-	}, func() error { return fmt.Errorf("k8stest: Cluster CRD not Established") })
-	if err != nil {
-		return err
-	}
-	// Established can precede the resource showing up in the dynamic client's path; list once.
-	return poll(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
-		_, err := dyn.Resource(ClusterGVR).List(ctx, metav1.ListOptions{Limit: 1})
-		return err == nil, nil
-	}, func() error { return fmt.Errorf("k8stest: Cluster resource not served") })
+	return waitClusterCRD(ctx, dyn, ClusterGVR)
 }

@@ -45,6 +45,9 @@ type Options struct {
 	// KwokPodParallelism is how many pod Stages kwok plays at once. Default
 	// DefaultKwokPodParallelism.
 	KwokPodParallelism int
+	// KubeBlocks is the KubeBlocks release whose Cluster CRD is installed. Default: EnvKubeBlocks,
+	// else KubeBlocks09.
+	KubeBlocks KubeBlocks
 	// VolumeWorkers is how many claims the volume provisioner (internal/devenv/pvstandin) binds in parallel.
 	// Default pvstandin.DefaultWorkers.
 	VolumeWorkers int
@@ -107,6 +110,7 @@ type ControlPlane struct {
 	cluster    *Cluster
 
 	startDuration time.Duration
+	kubeBlocks    KubeBlocks // "" for the minimal CRD
 
 	mu      sync.Mutex
 	procs   map[string]*process
@@ -143,7 +147,7 @@ func (cp *ControlPlane) startVolumes() error {
 
 // Start runs a control plane and returns once it is usable: /readyz is ok, the fake node is
 // Ready, the default ServiceAccount exists, kwok's StorageClass is the default one and the
-// KubeBlocks Cluster CRD (clusters.apps.kubeblocks.io/v1alpha1) is established. On error every
+// KubeBlocks Cluster CRD of Options.KubeBlocks is established. On error every
 // process already started is stopped and the work directory is kept for its logs. ctx bounds
 // the start only, not the control plane's life.
 func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
@@ -203,6 +207,17 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 	step("kube-apiserver ready")
+	if cp.cluster, err = newCluster(cp.kubeconfig, cp); err != nil {
+		return nil, err
+	}
+	// The Cluster CRD goes in before kube-controller-manager starts, so its garbage collector
+	// watches Clusters from its first discovery on (it looks for new resources only every 30 s,
+	// and misses the deletion of an owner it did not watch yet).
+	kb, err := cp.installClusterCRD(ctx)
+	if err != nil {
+		return nil, err
+	}
+	step("KubeBlocks %s Cluster CRD established", kb)
 	if err := os.WriteFile(cp.path("kwok.yaml"), []byte(cp.kwokConfig()), 0o600); err != nil {
 		return nil, fmt.Errorf("k8stest: kwok configuration: %w", err)
 	}
@@ -221,9 +236,6 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	cs, err := kubernetes.NewForConfig(cp.config)
 	if err != nil {
 		return nil, fmt.Errorf("k8stest: clientset: %w", err)
-	}
-	if cp.cluster, err = newCluster(cp.kubeconfig, cp); err != nil {
-		return nil, err
 	}
 	if err := cp.bootstrap(ctx, cs, step); err != nil {
 		return nil, err
@@ -486,6 +498,10 @@ func (cp *ControlPlane) Cluster() *Cluster { return cp.cluster }
 
 // Server is the API server URL (https://127.0.0.1:<port>).
 func (cp *ControlPlane) Server() string { return "https://" + hostPort(cp.apiPort) }
+
+// KubeBlocks is the release whose Cluster CRD the control plane serves; "" when it serves the
+// minimal CRD (the published ones were missing).
+func (cp *ControlPlane) KubeBlocks() KubeBlocks { return cp.kubeBlocks }
 
 // StartDuration is how long Start took.
 func (cp *ControlPlane) StartDuration() time.Duration { return cp.startDuration }

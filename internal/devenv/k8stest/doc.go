@@ -4,9 +4,14 @@
 // scheduled and turned Running/Ready by kwok on one fake node; PVCs of kwok's default
 // StorageClass get volumes from a provisioner stand-in the control plane runs in-process
 // (internal/devenv/pvstandin, in place of kwok's pvc-provision Stage, which kwok plays one claim at a time)
-// and are released and deleted through kwok's volume Stages; RBAC is enforced; a minimal
-// KubeBlocks Cluster CRD is served and the KubeBlocks stand-in (internal/devenv/kbstandin) moves Clusters
-// through their phases. Options.ExtraArgs and the FSA_K8S_ARGS_<COMPONENT> environment variables
+// and are released and deleted through kwok's volume Stages; RBAC is enforced; KubeBlocks'
+// published Cluster CRD (../shared/kubeblocks: v0.9.5 by default, v1.0.2 with Options.KubeBlocks
+// or FSA_TEST_KUBEBLOCKS=1.0; the minimal accept-anything CRD only when the files are missing and
+// CI is not set) is served, so the API server validates and prunes Clusters as a real one would,
+// and the KubeBlocks stand-in (internal/devenv/kbstandin) moves Clusters through their phases.
+// StartPrivate gives a test a control plane of its own (another KubeBlocks release), and
+// Cluster.InstallEpochFencing installs the shipped admission policy of deploy/fencing for one
+// namespace. Options.ExtraArgs and the FSA_K8S_ARGS_<COMPONENT> environment variables
 // (EnvExtraArgs) add flags to a component's command line.
 //
 // # Tests

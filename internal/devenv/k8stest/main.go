@@ -64,7 +64,10 @@ func runMain(m *testing.M) int {
 			return 1
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = kbstandin.Probe(ctx, c.Dynamic(), "default")
+		api, err := kbstandin.Discover(c.Clientset())
+		if err == nil {
+			err = kbstandin.Probe(ctx, c.Dynamic(), "default", api)
+		}
 		cancel()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "k8stest: %s: no KubeBlocks stand-in serving that cluster: %v\n", EnvKubeconfig, err)
@@ -103,15 +106,7 @@ func runMain(m *testing.M) int {
 	c := cp.Cluster()
 	setShared(c, "")
 
-	standinCtx, stopStandin := context.WithCancel(context.Background())
-	standinDone := make(chan error, 1)
-	go func() {
-		standinDone <- kbstandin.Run(standinCtx, c.Dynamic(), c.Clientset(), kbstandin.Options{Workers: kbWorkers, Logf: logf})
-	}()
-
-	probeCtx, cancelProbe := context.WithTimeout(context.Background(), time.Minute)
-	err = kbstandin.Probe(probeCtx, c.Dynamic(), "default")
-	cancelProbe()
+	stopStandin, err := runStandin(c, logf)
 	code := 1
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "k8stest: KubeBlocks stand-in: %v\n", err)
@@ -119,9 +114,7 @@ func runMain(m *testing.M) int {
 		logf("k8stest: KubeBlocks stand-in serving")
 		code = m.Run()
 	}
-
-	stopStandin()
-	if err := <-standinDone; err != nil {
+	if err := stopStandin(); err != nil {
 		fmt.Fprintf(os.Stderr, "k8stest: KubeBlocks stand-in: %v\n", err)
 		if code == 0 {
 			code = 1
@@ -138,6 +131,70 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "k8stest: control plane logs kept in %s/logs\n", cp.Dir())
 	}
 	return code
+}
+
+// runStandin runs the KubeBlocks stand-in, playing the API generation the cluster serves, and
+// probes it. stop stops it and waits for it; call it whatever err is.
+func runStandin(c *Cluster, logf func(string, ...any)) (stop func() error, err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	api, err := kbstandin.Discover(c.Clientset())
+	if err != nil {
+		cancel()
+		return func() error { return nil }, err
+	}
+	go func() {
+		done <- kbstandin.Run(ctx, c.Dynamic(), c.Clientset(), kbstandin.Options{API: api, Workers: kbWorkers, Logf: logf})
+	}()
+	stop = func() error {
+		cancel()
+		return <-done
+	}
+	probeCtx, cancelProbe := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelProbe()
+	return stop, kbstandin.Probe(probeCtx, c.Dynamic(), "default", api)
+}
+
+// StartPrivate starts a control plane of the test's own, with opts (e.g. another KubeBlocks
+// release), and the KubeBlocks stand-in on it, for a test that cannot share the binary's
+// control plane; both stop when t ends. It costs a control plane start (several seconds): use it
+// sparingly. Under -short it skips t.
+func StartPrivate(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("k8stest: -short: no Kubernetes control plane, integration test skipped")
+	}
+	if opts.KubeBlocks != "" {
+		RequireKubeBlocksCRD(t, opts.KubeBlocks)
+	}
+	if opts.Logf == nil && testing.Verbose() {
+		opts.Logf = t.Logf
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	cp, err := Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("k8stest: start private control plane: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := cp.Stop(); err != nil {
+			t.Errorf("k8stest: stop private control plane: %v", err)
+		}
+	})
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	stop, err := runStandin(cp.Cluster(), logf)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("k8stest: KubeBlocks stand-in: %v", err)
+		}
+	})
+	if err != nil {
+		t.Fatalf("k8stest: KubeBlocks stand-in: %v", err)
+	}
+	return cp.Cluster()
 }
 
 func setShared(c *Cluster, skip string) {

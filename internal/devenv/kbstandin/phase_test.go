@@ -46,6 +46,7 @@ func TestWantRunning(t *testing.T) {
 		}
 		return m
 	}
+	stop := func(m map[string]any, v bool) map[string]any { m["stop"] = v; return m }
 	tests := []struct {
 		name string
 		spec map[string]any
@@ -59,6 +60,9 @@ func TestWantRunning(t *testing.T) {
 		{"replicas unset", map[string]any{"componentSpecs": []any{comp(nil)}}, true},
 		{"one of two stopped", map[string]any{"componentSpecs": []any{comp(int64(0)), comp(int64(2))}}, true},
 		{"all stopped", map[string]any{"componentSpecs": []any{comp(int64(0)), comp(int64(0))}}, false},
+		{"stop true (1.x)", map[string]any{"componentSpecs": []any{stop(comp(int64(1)), true)}}, false},
+		{"stop false (1.x)", map[string]any{"componentSpecs": []any{stop(comp(int64(1)), false)}}, true},
+		{"one of two stop true", map[string]any{"componentSpecs": []any{stop(comp(int64(1)), true), comp(int64(1))}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

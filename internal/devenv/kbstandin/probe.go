@@ -12,17 +12,22 @@ import (
 	"k8s.io/client-go/dynamic"
 )
 
-// Probe checks end to end that a stand-in is serving: it creates a throw-away Cluster in
-// namespace ns, waits until it is Running, deletes it and waits until it is gone. Run it once
-// after starting Run, so the first real Cluster does not wait for the stand-in's watch to start.
-func Probe(ctx context.Context, dyn dynamic.Interface, ns string) error {
-	clusters := dyn.Resource(ClusterGVR).Namespace(ns)
+// Probe checks end to end that a stand-in playing API generation api (V1Alpha1 or V1) is
+// serving: it creates a throw-away Cluster in namespace ns, waits until it is Running, deletes it
+// and waits until it is gone. Run it once after starting Run, so the first real Cluster does not
+// wait for the stand-in's watch to start. The Cluster is valid under KubeBlocks' real schema.
+func Probe(ctx context.Context, dyn dynamic.Interface, ns, api string) error {
+	gvr := GVR(api)
+	clusters := dyn.Resource(gvr).Namespace(ns)
 	name := "kbstandin-probe-" + rand.String(5)
 	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": ClusterGVR.GroupVersion().String(),
+		"apiVersion": gvr.GroupVersion().String(),
 		"kind":       "Cluster",
 		"metadata":   map[string]any{"name": name},
-		"spec":       map[string]any{"componentSpecs": []any{map[string]any{"name": "probe", "replicas": int64(1)}}},
+		"spec": map[string]any{
+			"terminationPolicy": "Delete",
+			"componentSpecs":    []any{map[string]any{"name": "probe", "replicas": int64(1)}},
+		},
 	}}
 	if _, err := clusters.Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("kbstandin: probe: %w", err)

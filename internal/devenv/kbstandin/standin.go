@@ -26,22 +26,61 @@ import (
 	"k8s.io/client-go/util/workqueue"
 )
 
-// ClusterGVR is the KubeBlocks Cluster resource the stand-in watches.
-var ClusterGVR = schema.GroupVersionResource{Group: "apps.kubeblocks.io", Version: "v1alpha1", Resource: "clusters"}
+// ClusterGVR is KubeBlocks 0.9's Cluster resource (API V1Alpha1).
+var ClusterGVR = schema.GroupVersionResource{Group: "apps.kubeblocks.io", Version: V1Alpha1, Resource: "clusters"}
+
+// API generations of the Cluster the stand-in plays (Options.API).
+const (
+	// V1Alpha1 is KubeBlocks 0.9's apps.kubeblocks.io/v1alpha1: one connection Secret
+	// "<cluster>-conn-credential" with host, port, username and password.
+	V1Alpha1 = "v1alpha1"
+	// V1 is KubeBlocks 1.x's apps.kubeblocks.io/v1: one Secret per component and system account,
+	// "<cluster>-<component>-account-<account>", with username and password only; the host is the
+	// component's Service "<cluster>-<component>-<service>".
+	V1 = "v1"
+)
+
+// GVR returns the Cluster resource of API generation api.
+func GVR(api string) schema.GroupVersionResource {
+	gvr := ClusterGVR
+	gvr.Version = api
+	return gvr
+}
+
+// Discover returns the API generation a cluster's KubeBlocks serves: V1 when apps.kubeblocks.io/v1
+// serves clusters (KubeBlocks 1.x, which also serves v1alpha1 through its conversion webhook),
+// else V1Alpha1.
+func Discover(kube kubernetes.Interface) (string, error) {
+	list, err := kube.Discovery().ServerResourcesForGroupVersion(ClusterGVR.Group + "/" + V1)
+	if err == nil {
+		for _, r := range list.APIResources {
+			if r.Name == ClusterGVR.Resource {
+				return V1, nil
+			}
+		}
+	} else if !apierrors.IsNotFound(err) {
+		return "", fmt.Errorf("kbstandin: discover KubeBlocks API: %w", err)
+	}
+	return V1Alpha1, nil
+}
 
 // Finalizer is the finalizer the stand-in puts on every Cluster, so deletion passes through
 // phase Deleting.
 const Finalizer = "kbstandin.fullstackagent.io/finalizer"
 
-// Connection Secret: name suffix, keys and fixed values.
+// Connection Secrets: name suffixes, keys and fixed values.
 const (
+	// SecretSuffix ends the name of V1Alpha1's connection Secret, "<cluster>-conn-credential".
 	SecretSuffix = "-conn-credential"
-	KeyHost      = "host"
-	KeyPort      = "port"
-	KeyUsername  = "username"
-	KeyPassword  = "password"
-	Port         = "5432"
-	Username     = "postgres"
+	// AccountSecretInfix is in the name of V1's account Secrets,
+	// "<cluster>-<component>-account-<account>"; the stand-in writes account Username's.
+	AccountSecretInfix = "-account-"
+	KeyHost            = "host"
+	KeyPort            = "port"
+	KeyUsername        = "username"
+	KeyPassword        = "password"
+	Port               = "5432"
+	Username           = "postgres"
 )
 
 // DefaultDelay is how long each transitional phase lasts when Options.Delay is zero.
@@ -53,6 +92,8 @@ type Options struct {
 	Delay time.Duration
 	// Workers is the number of Clusters synced in parallel. Default 2.
 	Workers int
+	// API is the Cluster API generation to play, V1Alpha1 or V1. Default: Discover's answer.
+	API string
 	// Logf, if set, receives one line per phase change and per sync error.
 	Logf func(format string, args ...any)
 }
@@ -70,8 +111,18 @@ func Run(ctx context.Context, dyn dynamic.Interface, kube kubernetes.Interface, 
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
+	if opts.API == "" {
+		var err error
+		if opts.API, err = Discover(kube); err != nil {
+			return err
+		}
+	}
+	if opts.API != V1Alpha1 && opts.API != V1 {
+		return fmt.Errorf("kbstandin: unknown API %q", opts.API)
+	}
+	gvr := GVR(opts.API)
 	factory := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
-	informer := factory.ForResource(ClusterGVR)
+	informer := factory.ForResource(gvr)
 	// The connection Secrets it wrote, so a sync finds them without a GET.
 	secretFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = secretSelector }))
@@ -80,8 +131,8 @@ func Run(ctx context.Context, dyn dynamic.Interface, kube kubernetes.Interface, 
 		workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "kbstandin"})
 	c := &controller{
-		opts: opts, dyn: dyn, kube: kube, queue: queue,
-		lister:  dynamiclister.New(informer.Informer().GetIndexer(), ClusterGVR),
+		opts: opts, gvr: gvr, dyn: dyn, kube: kube, queue: queue,
+		lister:  dynamiclister.New(informer.Informer().GetIndexer(), gvr),
 		secrets: secrets.Lister(),
 		since:   map[string]phaseSince{},
 	}
@@ -143,6 +194,7 @@ type phaseSince struct {
 
 type controller struct {
 	opts    Options
+	gvr     schema.GroupVersionResource
 	dyn     dynamic.Interface
 	kube    kubernetes.Interface
 	queue   workqueue.TypedRateLimitingInterface[string]
@@ -192,7 +244,7 @@ func (c *controller) sync(ctx context.Context, key string) (time.Duration, error
 		return 0, err
 	}
 	phase, _, _ := unstructured.NestedString(obj.Object, "status", "phase")
-	clusters := c.dyn.Resource(ClusterGVR).Namespace(ns)
+	clusters := c.dyn.Resource(c.gvr).Namespace(ns)
 
 	if obj.GetDeletionTimestamp() != nil {
 		if !slices.Contains(obj.GetFinalizers(), Finalizer) {
@@ -247,7 +299,7 @@ func (c *controller) setPhase(ctx context.Context, key string, obj *unstructured
 	if err != nil {
 		return 0, fmt.Errorf("status patch: %w", err)
 	}
-	_, err = c.dyn.Resource(ClusterGVR).Namespace(obj.GetNamespace()).
+	_, err = c.dyn.Resource(c.gvr).Namespace(obj.GetNamespace()).
 		Patch(ctx, obj.GetName(), types.MergePatchType, patch, metav1.PatchOptions{}, "status")
 	if err != nil {
 		return 0, fmt.Errorf("set phase %s: %w", phase, err)
@@ -288,7 +340,7 @@ func (c *controller) forget(key string) {
 }
 
 // wantRunning reports whether the spec asks for running replicas: false only when every
-// spec.componentSpecs[*].replicas is explicitly 0.
+// spec.componentSpecs[*] is stopped: replicas explicitly 0, or (KubeBlocks 1.x's way) stop true.
 func wantRunning(obj *unstructured.Unstructured) bool {
 	comps, found, err := unstructured.NestedSlice(obj.Object, "spec", "componentSpecs")
 	if !found || err != nil || len(comps) == 0 {
@@ -296,6 +348,9 @@ func wantRunning(obj *unstructured.Unstructured) bool {
 	}
 	for _, comp := range comps {
 		m, _ := comp.(map[string]any)
+		if stop, _ := m["stop"].(bool); stop {
+			continue
+		}
 		switch r := m["replicas"].(type) {
 		case int64:
 			if r > 0 {
@@ -312,11 +367,35 @@ func wantRunning(obj *unstructured.Unstructured) bool {
 	return false
 }
 
-// ensureSecret creates the connection Secret if it is missing (from the Secret cache: a Secret
+// ensureSecret creates the connection Secrets of the API generation played if they are missing (from the Secret cache: a Secret
 // created a moment ago and not seen yet is created again, which fails harmlessly).
 func (c *controller) ensureSecret(ctx context.Context, obj *unstructured.Unstructured) error {
-	secrets := c.kube.CoreV1().Secrets(obj.GetNamespace())
-	name := obj.GetName() + SecretSuffix
+	if c.opts.API == V1 {
+		comps, _, _ := unstructured.NestedSlice(obj.Object, "spec", "componentSpecs")
+		for _, comp := range comps {
+			m, _ := comp.(map[string]any)
+			name, _ := m["name"].(string)
+			if name == "" {
+				continue
+			}
+			if err := c.writeSecret(ctx, obj, obj.GetName()+"-"+name+AccountSecretInfix+Username, map[string]string{
+				KeyUsername: Username,
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return c.writeSecret(ctx, obj, obj.GetName()+SecretSuffix, map[string]string{
+		KeyHost:     fmt.Sprintf("%s-postgresql.%s.svc", obj.GetName(), obj.GetNamespace()),
+		KeyPort:     Port,
+		KeyUsername: Username,
+	})
+}
+
+// writeSecret creates the Secret name, owned by the Cluster, with data and a random KeyPassword,
+// unless it exists.
+func (c *controller) writeSecret(ctx context.Context, obj *unstructured.Unstructured, name string, data map[string]string) error {
 	if _, err := c.secrets.Secrets(obj.GetNamespace()).Get(name); err == nil {
 		return nil
 	} else if !apierrors.IsNotFound(err) {
@@ -326,6 +405,7 @@ func (c *controller) ensureSecret(ctx context.Context, obj *unstructured.Unstruc
 	if err != nil {
 		return err
 	}
+	data[KeyPassword] = password
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      name,
@@ -335,22 +415,17 @@ func (c *controller) ensureSecret(ctx context.Context, obj *unstructured.Unstruc
 				labelManagedBy: "kubeblocks",
 			},
 			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: ClusterGVR.GroupVersion().String(),
+				APIVersion: c.gvr.GroupVersion().String(),
 				Kind:       "Cluster",
 				Name:       obj.GetName(),
 				UID:        obj.GetUID(),
 				Controller: new(true),
 			}},
 		},
-		Type: corev1.SecretTypeOpaque,
-		StringData: map[string]string{
-			KeyHost:     fmt.Sprintf("%s-postgresql.%s.svc", obj.GetName(), obj.GetNamespace()),
-			KeyPort:     Port,
-			KeyUsername: Username,
-			KeyPassword: password,
-		},
+		Type:       corev1.SecretTypeOpaque,
+		StringData: data,
 	}
-	if _, err := secrets.Create(ctx, secret, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := c.kube.CoreV1().Secrets(obj.GetNamespace()).Create(ctx, secret, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create secret: %w", err)
 	}
 	return nil

@@ -66,6 +66,15 @@ type Faults struct {
 	Isolated bool `json:"isolated"`
 }
 
+// EnvRequest is the body of POST /test/v1/projects/env: set (create or replace) one plain
+// variable of a project.
+type EnvRequest struct {
+	UserID    string `json:"user_id"`
+	ProjectID string `json:"project_id"`
+	Key       string `json:"key"`
+	Value     string `json:"value"`
+}
+
 // Node is what the endpoints need of the daemon they are mounted in.
 type Node struct {
 	// Client is the SDK on the node's store: its writes need the leader.
@@ -80,6 +89,10 @@ type Node struct {
 	Token string
 	// Isolate, when set, serves POST /test/v1/faults.
 	Isolate func(bool)
+	// PauseBeforeWrite, when set, serves POST /test/v1/faults/pause-before-write: it arms the
+	// node so that its next sandbox write to Kubernetes, once past the fencing check, stops the
+	// whole process (SIGSTOP to itself) until it gets SIGCONT.
+	PauseBeforeWrite func()
 }
 
 // Mount registers the endpoints on mux. It does nothing without n.Token.
@@ -146,6 +159,20 @@ func Mount(mux *http.ServeMux, n Node) {
 		p, err := n.Client.ProjectByID(r.Context(), r.PathValue("id"))
 		return project(p), err
 	}))
+	mux.Handle("POST /test/v1/projects/env", h(func(r *http.Request) (any, error) {
+		var req EnvRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		_, err := n.Client.SetEnv(r.Context(), req.UserID, req.ProjectID, fsa.EnvSpec{Key: req.Key, Value: req.Value})
+		return req, err
+	}))
+	if n.PauseBeforeWrite != nil {
+		mux.Handle("POST /test/v1/faults/pause-before-write", h(func(*http.Request) (any, error) {
+			n.PauseBeforeWrite()
+			return struct{}{}, nil
+		}))
+	}
 	if n.Isolate != nil {
 		mux.Handle("POST /test/v1/faults", h(func(r *http.Request) (any, error) {
 			var req Faults

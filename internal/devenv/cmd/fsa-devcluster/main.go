@@ -235,10 +235,16 @@ func (s state) serve(stderr io.Writer) error {
 		return err
 	}
 	c := cp.Cluster()
+	api, err := kbstandin.Discover(c.Clientset())
+	if err != nil {
+		return err
+	}
 	standinDone := make(chan error, 1)
-	go func() { standinDone <- kbstandin.Run(ctx, c.Dynamic(), c.Clientset(), kbstandin.Options{Logf: logf}) }()
+	go func() {
+		standinDone <- kbstandin.Run(ctx, c.Dynamic(), c.Clientset(), kbstandin.Options{API: api, Logf: logf})
+	}()
 	probeCtx, cancelProbe := context.WithTimeout(ctx, time.Minute)
-	err = kbstandin.Probe(probeCtx, c.Dynamic(), "default")
+	err = kbstandin.Probe(probeCtx, c.Dynamic(), "default", api)
 	cancelProbe()
 	if err == nil {
 		err = os.WriteFile(s.path(fileReady), []byte(cp.Server()+"\n"), 0o600)
