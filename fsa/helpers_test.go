@@ -42,7 +42,8 @@ func newEnv(t *testing.T) *env {
 	st := memstore.New()
 	t.Cleanup(func() { _ = st.Close() })
 	clock := &fakeClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
-	c := fsa.New(st, fsa.WithClock(clock.Now))
+	// Every SDK test runs with secrets sealed, as fsad does.
+	c := fsa.New(st, fsa.WithClock(clock.Now), fsa.WithKeys(testKeyring(t, testKEK(t, "test"))))
 	e := &env{t: t, ctx: ctx, st: st, c: c}
 	var err error
 	e.alice, err = c.CreateUser(ctx, fsa.UserSpec{Name: "Alice", Email: "alice@example.com"})

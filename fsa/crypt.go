@@ -1,0 +1,373 @@
+package fsa
+
+import (
+	"bytes"
+	"context"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/fullstackagent/fsa/store"
+)
+
+// Secrets at rest. A Client built WithKeys seals the secret fields of a record (secretFields)
+// before the record enters a transaction, so the store, a Raft log, snapshots and backups hold
+// ciphertext only; reads through the Client open them again. Everything else (ids, owners,
+// parents, statuses, names, keys of variables and settings, categories, flags, times) stays in
+// the clear, so lists, watches and reconcile's bookkeeping work as before.
+//
+// A sealed field F is stored as "F_sealed": "fsa1.<base64url>" in place of "F". The payload is
+//
+//	kid length (1) | kid | wrapped data key length (2, big endian) | wrapped data key |
+//	nonce (12) | AES-256-GCM ciphertext and tag
+//
+// with "<kind>\x00<id>\x00<field>" as additional data, so a ciphertext cannot be moved to
+// another record or field. A data key seals up to maxDataKeyUses values and is replaced when
+// the primary KEK changes; it lives in memory only, wrapped in each ciphertext.
+
+// secretFields lists, per kind, the JSON fields holding secret values: every value of an
+// environment variable and of a user setting (the Secret flag decides what is shown, not what
+// is protected: a DATABASE_URL or a mis-flagged token is a credential too), and the secret of a
+// sign-in identity (a password hash).
+var secretFields = map[store.Kind][]string{
+	store.KindEnvVar:     {"value"},
+	store.KindUserConfig: {"value"},
+	store.KindIdentity:   {"secret"},
+}
+
+const (
+	sealedSuffix   = "_sealed"
+	sealedPrefix   = "fsa1."
+	maxDataKeyUses = 1 << 24
+	dataKeySize    = 32
+)
+
+type dataKey struct {
+	kid     string
+	wrapped []byte
+	aead    cipher.AEAD
+	uses    uint64
+}
+
+// sealer seals and opens values with data keys wrapped by a KeyWrapper.
+type sealer struct {
+	kw KeyWrapper
+
+	mu    sync.Mutex
+	cur   *dataKey
+	cache map[string]*dataKey // unwrapped data keys by kid + "\x00" + wrapped
+}
+
+const maxCachedDataKeys = 4096
+
+func newSealer(kw KeyWrapper) *sealer {
+	return &sealer{kw: kw, cache: map[string]*dataKey{}}
+}
+
+// current returns the data key to seal with, making a new one when needed.
+func (s *sealer) current(ctx context.Context) (*dataKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if dk := s.cur; dk != nil && dk.uses < maxDataKeyUses && dk.kid == s.kw.PrimaryKeyID() {
+		dk.uses++
+		return dk, nil
+	}
+	raw := make([]byte, dataKeySize)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, fmt.Errorf("new data key: %w", err)
+	}
+	kid, wrapped, err := s.kw.Wrap(ctx, raw)
+	if err != nil {
+		return nil, fmt.Errorf("wrap data key: %w", err)
+	}
+	if len(kid) == 0 || len(kid) > 255 || len(wrapped) > 0xffff {
+		return nil, fmt.Errorf("wrap data key: key id of %d bytes or wrapped key of %d bytes out of range", len(kid), len(wrapped))
+	}
+	aead, err := newGCM(raw)
+	if err != nil {
+		return nil, err
+	}
+	s.cur = &dataKey{kid: kid, wrapped: wrapped, aead: aead, uses: 1}
+	s.remember(s.cur)
+	return s.cur, nil
+}
+
+func (s *sealer) remember(dk *dataKey) {
+	if len(s.cache) >= maxCachedDataKeys {
+		clear(s.cache)
+	}
+	s.cache[dk.kid+"\x00"+string(dk.wrapped)] = dk
+}
+
+// open returns the data key of a ciphertext, unwrapping it on first use.
+func (s *sealer) open(ctx context.Context, kid string, wrapped []byte) (*dataKey, error) {
+	key := kid + "\x00" + string(wrapped)
+	s.mu.Lock()
+	dk := s.cache[key]
+	s.mu.Unlock()
+	if dk != nil {
+		return dk, nil
+	}
+	raw, err := s.kw.Unwrap(ctx, kid, wrapped)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := newGCM(raw)
+	if err != nil {
+		return nil, err
+	}
+	dk = &dataKey{kid: kid, wrapped: append([]byte(nil), wrapped...), aead: aead}
+	s.mu.Lock()
+	s.remember(dk)
+	s.mu.Unlock()
+	return dk, nil
+}
+
+// seal encrypts plaintext with ad as additional data.
+func (s *sealer) seal(ctx context.Context, plaintext, ad []byte) (string, error) {
+	dk, err := s.current(ctx)
+	if err != nil {
+		return "", err
+	}
+	ns := dk.aead.NonceSize()
+	n := 1 + len(dk.kid) + 2 + len(dk.wrapped)
+	buf := make([]byte, n+ns, n+ns+len(plaintext)+dk.aead.Overhead())
+	buf[0] = byte(len(dk.kid))
+	copy(buf[1:], dk.kid)
+	binary.BigEndian.PutUint16(buf[1+len(dk.kid):], uint16(len(dk.wrapped)))
+	copy(buf[3+len(dk.kid):], dk.wrapped)
+	nonce := buf[n : n+ns]
+	if _, err := rand.Read(nonce); err != nil {
+		return "", fmt.Errorf("seal: %w", err)
+	}
+	buf = dk.aead.Seal(buf, nonce, plaintext, ad)
+	return sealedPrefix + base64.RawURLEncoding.EncodeToString(buf), nil
+}
+
+// sealedHeader is the clear part of a ciphertext.
+type sealedHeader struct {
+	kid     string
+	wrapped []byte
+	rest    []byte // nonce, ciphertext and tag
+}
+
+func parseSealed(text string) (sealedHeader, error) {
+	enc, ok := strings.CutPrefix(text, sealedPrefix)
+	if !ok {
+		return sealedHeader{}, fmt.Errorf("%w: not a sealed value of a known format", ErrDecrypt)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(enc)
+	if err != nil {
+		return sealedHeader{}, fmt.Errorf("%w: sealed value is not base64url", ErrDecrypt)
+	}
+	if len(b) < 1 || len(b) < 1+int(b[0])+2 {
+		return sealedHeader{}, fmt.Errorf("%w: sealed value is truncated", ErrDecrypt)
+	}
+	kl := int(b[0])
+	kid := string(b[1 : 1+kl])
+	wl := int(binary.BigEndian.Uint16(b[1+kl:]))
+	if len(b) < 3+kl+wl {
+		return sealedHeader{}, fmt.Errorf("%w: sealed value is truncated", ErrDecrypt)
+	}
+	return sealedHeader{kid: kid, wrapped: b[3+kl : 3+kl+wl], rest: b[3+kl+wl:]}, nil
+}
+
+// unseal decrypts a value sealed with ad.
+func (s *sealer) unseal(ctx context.Context, text string, ad []byte) ([]byte, error) {
+	h, err := parseSealed(text)
+	if err != nil {
+		return nil, err
+	}
+	dk, err := s.open(ctx, h.kid, h.wrapped)
+	if err != nil {
+		return nil, err
+	}
+	ns := dk.aead.NonceSize()
+	if len(h.rest) < ns+dk.aead.Overhead() {
+		return nil, fmt.Errorf("%w: sealed value is truncated", ErrDecrypt)
+	}
+	pt, err := dk.aead.Open(nil, h.rest[:ns], h.rest[ns:], ad)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sealed value does not open (altered, damaged, or moved from another record)", ErrDecrypt)
+	}
+	return pt, nil
+}
+
+func sealAD(kind store.Kind, id, field string) []byte {
+	return []byte(string(kind) + "\x00" + id + "\x00" + field)
+}
+
+// sealRecord returns r with its secret fields sealed (r itself when it has none). A field
+// already sealed is kept as it is.
+func (s *sealer) sealRecord(ctx context.Context, r store.Record) (store.Record, error) {
+	fields := secretFields[r.Kind]
+	if len(fields) == 0 || len(r.Data) == 0 {
+		return r, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(r.Data, &m); err != nil {
+		return r, fmt.Errorf("seal %s %q: %w", r.Kind, r.ID, err)
+	}
+	changed := false
+	for _, f := range fields {
+		raw, ok := m[f]
+		if !ok {
+			continue
+		}
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return r, fmt.Errorf("seal %s %q field %s: %w", r.Kind, r.ID, f, err)
+		}
+		sealed, err := s.seal(ctx, []byte(v), sealAD(r.Kind, r.ID, f))
+		if err != nil {
+			return r, fmt.Errorf("seal %s %q: %w", r.Kind, r.ID, err)
+		}
+		delete(m, f)
+		m[f+sealedSuffix] = encode(sealed)
+		changed = true
+	}
+	if changed {
+		r.Data = encode(m)
+	}
+	return r, nil
+}
+
+// openRecord returns r with its sealed fields opened. With a nil sealer, a sealed field is an
+// error wrapping ErrKeyUnavailable.
+func (s *sealer) openRecord(ctx context.Context, r store.Record) (store.Record, error) {
+	fields := secretFields[r.Kind]
+	if len(fields) == 0 || !hasSealed(r.Data) {
+		return r, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(r.Data, &m); err != nil {
+		return r, fmt.Errorf("decode %s %q: %w", r.Kind, r.ID, err)
+	}
+	for _, f := range fields {
+		raw, ok := m[f+sealedSuffix]
+		if !ok {
+			continue
+		}
+		if s == nil {
+			return r, fmt.Errorf("open %s %q: %w: its %s is sealed and %v", r.Kind, r.ID, ErrKeyUnavailable, f, errNoKeys)
+		}
+		var text string
+		if err := json.Unmarshal(raw, &text); err != nil {
+			return r, fmt.Errorf("open %s %q field %s: %w: %v", r.Kind, r.ID, f, ErrDecrypt, err)
+		}
+		pt, err := s.unseal(ctx, text, sealAD(r.Kind, r.ID, f))
+		if err != nil {
+			return r, fmt.Errorf("open %s %q field %s: %w", r.Kind, r.ID, f, err)
+		}
+		delete(m, f+sealedSuffix)
+		m[f] = encode(string(pt))
+	}
+	r.Data = encode(m)
+	return r, nil
+}
+
+// hasSealed is a quick test that data may hold a sealed field.
+func hasSealed(data []byte) bool { return bytes.Contains(data, sealedQuote) }
+
+var sealedQuote = []byte(sealedSuffix + `"`)
+
+// sealedState reports how r's secret fields are stored: plain is true when one is in the
+// clear, kids lists the KEK ids of the sealed ones.
+func sealedState(r store.Record) (plain bool, headers []sealedHeader, err error) {
+	fields := secretFields[r.Kind]
+	if len(fields) == 0 || len(r.Data) == 0 {
+		return false, nil, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(r.Data, &m); err != nil {
+		return false, nil, fmt.Errorf("decode %s %q: %w", r.Kind, r.ID, err)
+	}
+	for _, f := range fields {
+		if _, ok := m[f]; ok {
+			plain = true
+		}
+		if raw, ok := m[f+sealedSuffix]; ok {
+			var text string
+			if err := json.Unmarshal(raw, &text); err != nil {
+				return false, nil, fmt.Errorf("%s %q field %s: %w: %v", r.Kind, r.ID, f, ErrDecrypt, err)
+			}
+			h, err := parseSealed(text)
+			if err != nil {
+				return false, nil, fmt.Errorf("%s %q field %s: %w", r.Kind, r.ID, f, err)
+			}
+			headers = append(headers, h)
+		}
+	}
+	return plain, headers, nil
+}
+
+// sealTxn seals the secret fields of txn's puts, in place.
+func (s *sealer) sealTxn(ctx context.Context, txn *store.Txn) error {
+	if s == nil {
+		return nil
+	}
+	for i := range txn.Ops {
+		op := &txn.Ops[i]
+		if op.Type != store.OpPut {
+			continue
+		}
+		r, err := s.sealRecord(ctx, op.Record)
+		if err != nil {
+			return err
+		}
+		op.Record = r
+	}
+	return nil
+}
+
+// openSnapshot is a snapshot whose reads open sealed fields.
+type openSnapshot struct {
+	store.Snapshot
+	ctx context.Context
+	s   *sealer
+}
+
+func (o openSnapshot) Get(kind store.Kind, id string) (store.Record, error) {
+	r, err := o.Snapshot.Get(kind, id)
+	if err != nil {
+		return r, err
+	}
+	return o.s.openRecord(o.ctx, r)
+}
+
+func (o openSnapshot) List(kind store.Kind, f store.Filter) ([]store.Record, error) {
+	rs, err := o.Snapshot.List(kind, f)
+	if err != nil || len(secretFields[kind]) == 0 {
+		return rs, err
+	}
+	for i := range rs {
+		if rs[i], err = o.s.openRecord(o.ctx, rs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return rs, nil
+}
+
+// opening wraps fn so that the snapshot it reads opens sealed fields.
+func (c *Client) opening(ctx context.Context, fn func(store.Snapshot) error) func(store.Snapshot) error {
+	return func(s store.Snapshot) error { return fn(openSnapshot{Snapshot: s, ctx: ctx, s: c.sealer}) }
+}
+
+// isKeyError reports whether err is about keys: missing, or not opening the data.
+func isKeyError(err error) bool {
+	return errors.Is(err, ErrKeyUnavailable) || errors.Is(err, ErrDecrypt)
+}
+
+// raw returns the snapshot under an openSnapshot: records as stored.
+func raw(s store.Snapshot) store.Snapshot {
+	if o, ok := s.(openSnapshot); ok {
+		return o.Snapshot
+	}
+	return s
+}
