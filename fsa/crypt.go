@@ -22,7 +22,9 @@ import (
 // parents, statuses, names, keys of variables and settings, categories, flags, times) stays in
 // the clear, so lists, watches and reconcile's bookkeeping work as before.
 //
-// A sealed field F is stored as "F_sealed": "fsa1.<base64url>" in place of "F". The payload is
+// A sealed field F is stored as "F": {"sealed": "fsa1.<base64url>"}: an object where a string
+// was, so that a program that predates sealing fails to decode the record (an error) instead of
+// reading an empty value (garbage) during a rolling upgrade. The payload is
 //
 //	kid length (1) | kid | wrapped data key length (2, big endian) | wrapped data key |
 //	nonce (12) | AES-256-GCM ciphertext and tag
@@ -42,7 +44,6 @@ var secretFields = map[store.Kind][]string{
 }
 
 const (
-	sealedSuffix   = "_sealed"
 	sealedPrefix   = "fsa1."
 	maxDataKeyUses = 1 << 24
 	dataKeySize    = 32
@@ -217,7 +218,7 @@ func (s *sealer) sealRecord(ctx context.Context, r store.Record) (store.Record, 
 	changed := false
 	for _, f := range fields {
 		raw, ok := m[f]
-		if !ok {
+		if !ok || isSealedJSON(raw) {
 			continue
 		}
 		var v string
@@ -228,8 +229,7 @@ func (s *sealer) sealRecord(ctx context.Context, r store.Record) (store.Record, 
 		if err != nil {
 			return r, fmt.Errorf("seal %s %q: %w", r.Kind, r.ID, err)
 		}
-		delete(m, f)
-		m[f+sealedSuffix] = encode(sealed)
+		m[f] = encode(sealedJSON{Sealed: sealed})
 		changed = true
 	}
 	if changed {
@@ -250,22 +250,21 @@ func (s *sealer) openRecord(ctx context.Context, r store.Record) (store.Record, 
 		return r, fmt.Errorf("decode %s %q: %w", r.Kind, r.ID, err)
 	}
 	for _, f := range fields {
-		raw, ok := m[f+sealedSuffix]
-		if !ok {
+		raw, ok := m[f]
+		if !ok || !isSealedJSON(raw) {
 			continue
 		}
 		if s == nil {
 			return r, fmt.Errorf("open %s %q: %w: its %s is sealed and %v", r.Kind, r.ID, ErrKeyUnavailable, f, errNoKeys)
 		}
-		var text string
-		if err := json.Unmarshal(raw, &text); err != nil {
+		var sj sealedJSON
+		if err := json.Unmarshal(raw, &sj); err != nil {
 			return r, fmt.Errorf("open %s %q field %s: %w: %v", r.Kind, r.ID, f, ErrDecrypt, err)
 		}
-		pt, err := s.unseal(ctx, text, sealAD(r.Kind, r.ID, f))
+		pt, err := s.unseal(ctx, sj.Sealed, sealAD(r.Kind, r.ID, f))
 		if err != nil {
 			return r, fmt.Errorf("open %s %q field %s: %w", r.Kind, r.ID, f, err)
 		}
-		delete(m, f+sealedSuffix)
 		m[f] = encode(string(pt))
 	}
 	r.Data = encode(m)
@@ -273,9 +272,19 @@ func (s *sealer) openRecord(ctx context.Context, r store.Record) (store.Record, 
 }
 
 // hasSealed is a quick test that data may hold a sealed field.
-func hasSealed(data []byte) bool { return bytes.Contains(data, sealedQuote) }
+func hasSealed(data []byte) bool { return bytes.Contains(data, sealedKey) }
 
-var sealedQuote = []byte(sealedSuffix + `"`)
+var sealedKey = []byte(`{"sealed":"`)
+
+// sealedJSON is the stored form of a sealed field.
+type sealedJSON struct {
+	Sealed string `json:"sealed"`
+}
+
+func isSealedJSON(raw json.RawMessage) bool {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	return len(raw) > 0 && raw[0] == '{'
+}
 
 // sealedState reports how r's secret fields are stored: plain is true when one is in the
 // clear, kids lists the KEK ids of the sealed ones.
@@ -289,15 +298,17 @@ func sealedState(r store.Record) (plain bool, headers []sealedHeader, err error)
 		return false, nil, fmt.Errorf("decode %s %q: %w", r.Kind, r.ID, err)
 	}
 	for _, f := range fields {
-		if _, ok := m[f]; ok {
+		raw, ok := m[f]
+		switch {
+		case !ok:
+		case !isSealedJSON(raw):
 			plain = true
-		}
-		if raw, ok := m[f+sealedSuffix]; ok {
-			var text string
-			if err := json.Unmarshal(raw, &text); err != nil {
+		default:
+			var sj sealedJSON
+			if err := json.Unmarshal(raw, &sj); err != nil {
 				return false, nil, fmt.Errorf("%s %q field %s: %w: %v", r.Kind, r.ID, f, ErrDecrypt, err)
 			}
-			h, err := parseSealed(text)
+			h, err := parseSealed(sj.Sealed)
 			if err != nil {
 				return false, nil, fmt.Errorf("%s %q field %s: %w", r.Kind, r.ID, f, err)
 			}
@@ -370,4 +381,24 @@ func raw(s store.Snapshot) store.Snapshot {
 		return o.Snapshot
 	}
 	return s
+}
+
+// withoutSealed returns r with its sealed fields removed, for reads that never show secret
+// values (the watch stream) and so need no key.
+func withoutSealed(r store.Record) store.Record {
+	fields := secretFields[r.Kind]
+	if len(fields) == 0 || !hasSealed(r.Data) {
+		return r
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(r.Data, &m); err != nil {
+		return r // decoding reports it
+	}
+	for _, f := range fields {
+		if raw, ok := m[f]; ok && isSealedJSON(raw) {
+			delete(m, f)
+		}
+	}
+	r.Data = encode(m)
+	return r
 }

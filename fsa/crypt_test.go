@@ -247,7 +247,7 @@ func rawEdit(t testing.TB, ctx context.Context, st store.Store, kind store.Kind,
 
 func sealedField(t testing.TB, data []byte, field string) string {
 	t.Helper()
-	_, rest, ok := strings.Cut(string(data), `"`+field+`_sealed":"`)
+	_, rest, ok := strings.Cut(string(data), `"`+field+`":{"sealed":"`)
 	require.True(t, ok, "no sealed %s in %s", field, data)
 	v, _, _ := strings.Cut(rest, `"`)
 	return v
