@@ -43,6 +43,9 @@ type Config struct {
 	// then die with the process; fine for one dev node).
 	Auth api.AuthConfig
 	Log  LogConfig
+	// Keys are the key-encryption keys secrets are sealed with at rest (keys.go): from the
+	// environment (FSA_KEK) or a file (--kek-file), never a flag. Run refuses to start without.
+	Keys KeysConfig
 }
 
 // HTTPConfig is the HTTP server: Connect, gRPC, gRPC-Web, health, metrics, admin.
@@ -144,6 +147,7 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 		join, admins                 string
 		signingKey, verificationKeys string // secrets: parsed below, never echoed in an error
 		logLevel                     string
+		kekFile                      string
 	)
 	h, r, rc, a := &cfg.HTTP, &cfg.Raft, &cfg.Reconcile, &cfg.Auth
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory of the node's state (required)")
@@ -186,6 +190,8 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.StringVar(&a.AiproxyEndpoint, "aiproxy-endpoint", "", "Sealos Aiproxy base URL (Anthropic keys at Sealos login)")
 	fs.Float64Var(&a.RateLimit.PerSecond, "rate-limit", 0, "requests per second per user (0: the API default; negative: none)")
 	fs.IntVar(&a.RateLimit.Burst, "rate-burst", 0, "request burst per user (0: the API default)")
+	fs.StringVar(&kekFile, FlagKEKFile, "", "file holding the key-encryption keyring (<id>:<base64url key> per line, the primary first; mode 0600); or the keyring itself in "+EnvKEK)
+	fs.Float64Var(&cfg.Keys.ResealRate, "reseal-rate", DefaultResealRate, "records per second the leader re-seals in the background (after enabling encryption or changing the primary key)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.Log.Format, "log-format", "json", "json or text")
 
@@ -208,6 +214,11 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 		}
 		cfg.Auth.VerificationKeys = append(cfg.Auth.VerificationKeys, k)
 	}
+	kr, err := loadKeyring(kekFile, getenv(EnvKEK))
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.Keys.Keyring = kr
 	if err := cfg.Log.Level.UnmarshalText([]byte(logLevel)); err != nil {
 		return Config{}, fmt.Errorf("log level %q: %w", logLevel, err)
 	}
@@ -231,6 +242,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Reconcile.Domain == "" {
 		errs = append(errs, errors.New("domain is required"))
+	}
+	if cfg.Keys.ResealRate < 0 {
+		errs = append(errs, fmt.Errorf("reseal rate %v: must not be negative", cfg.Keys.ResealRate))
 	}
 	switch cfg.Log.Format {
 	case "", "json", "text":
