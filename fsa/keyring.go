@@ -9,6 +9,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 )
 
@@ -195,4 +197,37 @@ func WithKeys(kw KeyWrapper) Option {
 			c.sealer = newSealer(kw)
 		}
 	}
+}
+
+// KeyringFile reads the keyring in the file at path (ParseKeyring's format). With create, a
+// missing file is made with one new key (id "k1") and mode 0600: for examples and development
+// only, since a key kept beside the data protects backups but not a copy of the whole disk.
+// A file readable by other users is refused.
+func KeyringFile(path string, create bool) (*Keyring, error) {
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		k, err := GenerateKEK("k1")
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, []byte(k.Encode()+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("keyring file: %w", err)
+		}
+		return NewKeyring(k)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keyring file: %w", err)
+	}
+	if st.Mode().Perm()&0o007 != 0 {
+		return nil, fmt.Errorf("%w: keyring file %s is readable by other users (mode %v)", ErrInvalidArgument, path, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keyring file: %w", err)
+	}
+	kr, err := ParseKeyring(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("keyring file %s: %w", path, err)
+	}
+	return kr, nil
 }
