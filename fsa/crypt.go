@@ -204,36 +204,27 @@ func sealAD(kind store.Kind, id, field string) []byte {
 	return []byte(string(kind) + "\x00" + id + "\x00" + field)
 }
 
+// The record transforms below edit the JSON of a record in place: they find a secret field
+// among the top-level keys (jsonField) and splice its new value in, so that sealing and
+// opening cost a string copy and the AEAD, not a decode and re-encode of the whole record.
+
 // sealRecord returns r with its secret fields sealed (r itself when it has none). A field
 // already sealed is kept as it is.
 func (s *sealer) sealRecord(ctx context.Context, r store.Record) (store.Record, error) {
-	fields := secretFields[r.Kind]
-	if len(fields) == 0 || len(r.Data) == 0 {
-		return r, nil
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(r.Data, &m); err != nil {
-		return r, fmt.Errorf("seal %s %q: %w", r.Kind, r.ID, err)
-	}
-	changed := false
-	for _, f := range fields {
-		raw, ok := m[f]
-		if !ok || isSealedJSON(raw) {
+	for _, f := range secretFields[r.Kind] {
+		vs, ve, ok := jsonField(r.Data, f)
+		if !ok || r.Data[vs] == '{' {
 			continue
 		}
 		var v string
-		if err := json.Unmarshal(raw, &v); err != nil {
+		if err := json.Unmarshal(r.Data[vs:ve], &v); err != nil {
 			return r, fmt.Errorf("seal %s %q field %s: %w", r.Kind, r.ID, f, err)
 		}
 		sealed, err := s.seal(ctx, []byte(v), sealAD(r.Kind, r.ID, f))
 		if err != nil {
 			return r, fmt.Errorf("seal %s %q: %w", r.Kind, r.ID, err)
 		}
-		m[f] = encode(sealedJSON{Sealed: sealed})
-		changed = true
-	}
-	if changed {
-		r.Data = encode(m)
+		r.Data = splice(r.Data, vs, ve, `{"sealed":"`, sealed, `"}`)
 	}
 	return r, nil
 }
@@ -241,34 +232,47 @@ func (s *sealer) sealRecord(ctx context.Context, r store.Record) (store.Record, 
 // openRecord returns r with its sealed fields opened. With a nil sealer, a sealed field is an
 // error wrapping ErrKeyUnavailable.
 func (s *sealer) openRecord(ctx context.Context, r store.Record) (store.Record, error) {
-	fields := secretFields[r.Kind]
-	if len(fields) == 0 || !hasSealed(r.Data) {
+	if !hasSealed(r.Data) {
 		return r, nil
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(r.Data, &m); err != nil {
-		return r, fmt.Errorf("decode %s %q: %w", r.Kind, r.ID, err)
-	}
-	for _, f := range fields {
-		raw, ok := m[f]
-		if !ok || !isSealedJSON(raw) {
-			continue
+	for _, f := range secretFields[r.Kind] {
+		text, vs, ve, err := sealedField(r, f)
+		if err != nil || text == "" {
+			return r, err
 		}
 		if s == nil {
 			return r, fmt.Errorf("open %s %q: %w: its %s is sealed and %v", r.Kind, r.ID, ErrKeyUnavailable, f, errNoKeys)
 		}
-		var sj sealedJSON
-		if err := json.Unmarshal(raw, &sj); err != nil {
-			return r, fmt.Errorf("open %s %q field %s: %w: %v", r.Kind, r.ID, f, ErrDecrypt, err)
-		}
-		pt, err := s.unseal(ctx, sj.Sealed, sealAD(r.Kind, r.ID, f))
+		pt, err := s.unseal(ctx, text, sealAD(r.Kind, r.ID, f))
 		if err != nil {
 			return r, fmt.Errorf("open %s %q field %s: %w", r.Kind, r.ID, f, err)
 		}
-		m[f] = encode(string(pt))
+		r.Data = splice(r.Data, vs, ve, "", string(encode(string(pt))), "")
 	}
-	r.Data = encode(m)
 	return r, nil
+}
+
+// sealedField returns the ciphertext of field f of r and the byte range of its value, or ""
+// when f is absent or in the clear.
+func sealedField(r store.Record, f string) (text string, vs, ve int, err error) {
+	vs, ve, ok := jsonField(r.Data, f)
+	if !ok || r.Data[vs] != '{' {
+		return "", 0, 0, nil
+	}
+	var sj sealedJSON
+	if err := json.Unmarshal(r.Data[vs:ve], &sj); err != nil || sj.Sealed == "" {
+		return "", 0, 0, fmt.Errorf("open %s %q field %s: %w: not a sealed value", r.Kind, r.ID, f, ErrDecrypt)
+	}
+	return sj.Sealed, vs, ve, nil
+}
+
+// splice returns data with data[vs:ve] replaced by a+b+c, in a new slice (data may be shared
+// with the store).
+func splice(data []byte, vs, ve int, a, b, c string) []byte {
+	out := make([]byte, 0, len(data)-(ve-vs)+len(a)+len(b)+len(c))
+	out = append(out, data[:vs]...)
+	out = append(append(append(out, a...), b...), c...)
+	return append(out, data[ve:]...)
 }
 
 // hasSealed is a quick test that data may hold a sealed field.
@@ -281,41 +285,123 @@ type sealedJSON struct {
 	Sealed string `json:"sealed"`
 }
 
-func isSealedJSON(raw json.RawMessage) bool {
-	raw = bytes.TrimLeft(raw, " \t\r\n")
-	return len(raw) > 0 && raw[0] == '{'
-}
-
 // sealedState reports how r's secret fields are stored: plain is true when one is in the
-// clear, kids lists the KEK ids of the sealed ones.
+// clear, headers are the clear parts of the sealed ones.
 func sealedState(r store.Record) (plain bool, headers []sealedHeader, err error) {
-	fields := secretFields[r.Kind]
-	if len(fields) == 0 || len(r.Data) == 0 {
-		return false, nil, nil
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(r.Data, &m); err != nil {
-		return false, nil, fmt.Errorf("decode %s %q: %w", r.Kind, r.ID, err)
-	}
-	for _, f := range fields {
-		raw, ok := m[f]
-		switch {
-		case !ok:
-		case !isSealedJSON(raw):
-			plain = true
-		default:
-			var sj sealedJSON
-			if err := json.Unmarshal(raw, &sj); err != nil {
-				return false, nil, fmt.Errorf("%s %q field %s: %w: %v", r.Kind, r.ID, f, ErrDecrypt, err)
-			}
-			h, err := parseSealed(sj.Sealed)
-			if err != nil {
-				return false, nil, fmt.Errorf("%s %q field %s: %w", r.Kind, r.ID, f, err)
-			}
-			headers = append(headers, h)
+	for _, f := range secretFields[r.Kind] {
+		vs, _, ok := jsonField(r.Data, f)
+		if !ok {
+			continue
 		}
+		if r.Data[vs] != '{' {
+			plain = true
+			continue
+		}
+		text, _, _, err := sealedField(r, f)
+		if err != nil {
+			return false, nil, err
+		}
+		h, err := parseSealed(text)
+		if err != nil {
+			return false, nil, fmt.Errorf("%s %q field %s: %w", r.Kind, r.ID, f, err)
+		}
+		headers = append(headers, h)
 	}
 	return plain, headers, nil
+}
+
+// jsonField finds the top-level key name of the JSON object data and returns the byte range
+// [vs, ve) of its value; ok is false when data is not an object or has no such key. Nested
+// objects and strings are skipped, so a key of the same name inside them never matches.
+func jsonField(data []byte, name string) (vs, ve int, ok bool) {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return 0, 0, false
+	}
+	i++
+	for {
+		i = skipSpace(data, i)
+		if i < len(data) && data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
+		if i >= len(data) || data[i] != '"' {
+			return 0, 0, false
+		}
+		ks := i
+		ke, ok := skipJSONString(data, i)
+		if !ok {
+			return 0, 0, false
+		}
+		i = skipSpace(data, ke)
+		if i >= len(data) || data[i] != ':' {
+			return 0, 0, false
+		}
+		vs = skipSpace(data, i+1)
+		ve, ok = skipJSONValue(data, vs)
+		if !ok {
+			return 0, 0, false
+		}
+		if ke-ks == len(name)+2 && string(data[ks+1:ke-1]) == name {
+			return vs, ve, true
+		}
+		i = ve
+	}
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipJSONString returns the index after the string starting at data[i] ('"').
+func skipJSONString(data []byte, i int) (int, bool) {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, true
+		}
+	}
+	return 0, false
+}
+
+// skipJSONValue returns the index after the value starting at data[i].
+func skipJSONValue(data []byte, i int) (int, bool) {
+	if i >= len(data) {
+		return 0, false
+	}
+	switch data[i] {
+	case '"':
+		return skipJSONString(data, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(data); j++ {
+			switch data[j] {
+			case '"':
+				e, ok := skipJSONString(data, j)
+				if !ok {
+					return 0, false
+				}
+				j = e - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, true
+				}
+			}
+		}
+		return 0, false
+	}
+	j := i
+	for j < len(data) && data[j] != ',' && data[j] != '}' && data[j] != ']' && data[j] != ' ' && data[j] != '\n' && data[j] != '\t' && data[j] != '\r' {
+		j++
+	}
+	return j, j > i
 }
 
 // sealTxn seals the secret fields of txn's puts, in place.
@@ -383,22 +469,16 @@ func raw(s store.Snapshot) store.Snapshot {
 	return s
 }
 
-// withoutSealed returns r with its sealed fields removed, for reads that never show secret
+// withoutSealed returns r with its sealed fields emptied, for reads that never show secret
 // values (the watch stream) and so need no key.
 func withoutSealed(r store.Record) store.Record {
-	fields := secretFields[r.Kind]
-	if len(fields) == 0 || !hasSealed(r.Data) {
+	if !hasSealed(r.Data) {
 		return r
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(r.Data, &m); err != nil {
-		return r // decoding reports it
-	}
-	for _, f := range fields {
-		if raw, ok := m[f]; ok && isSealedJSON(raw) {
-			delete(m, f)
+	for _, f := range secretFields[r.Kind] {
+		if vs, ve, ok := jsonField(r.Data, f); ok && r.Data[vs] == '{' {
+			r.Data = splice(r.Data, vs, ve, `""`, "", "")
 		}
 	}
-	r.Data = encode(m)
 	return r
 }

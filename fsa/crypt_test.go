@@ -436,3 +436,41 @@ func TestParseKeyring(t *testing.T) {
 	}
 	require.NotContains(t, k1.String(), strings.SplitN(k1.Encode(), ":", 2)[1])
 }
+
+// TestSealedFieldsOnly: only the top-level secret field is sealed (not a key of the same name
+// nested in metadata), and values with quotes, escapes, braces and non-ASCII text round-trip.
+func TestSealedFieldsOnly(t *testing.T) {
+	ctx := ctxT(t)
+	st := memstore.New()
+	defer st.Close()
+	c := fsa.New(st, fsa.WithKeys(testKeyring(t, testKEK(t, "k1"))))
+	odd := `a "quoted" \ back\slash {"sealed":"x"} ünï <&> ` + "\t\n"
+	u, err := c.CreateUser(ctx, fsa.UserSpec{Name: "dave", Identity: &fsa.IdentitySpec{Provider: fsa.ProviderGitHub,
+		ProviderUserID: "dave", Metadata: map[string]string{"secret": "meta-in-clear", "login": "dave"}}})
+	require.NoError(t, err)
+	_, err = c.LinkIdentity(ctx, u.ID, fsa.IdentitySpec{Provider: fsa.ProviderPassword, ProviderUserID: "dave",
+		Secret: odd, Metadata: map[string]string{"secret": "meta-in-clear-2"}})
+	require.NoError(t, err)
+	raw := dumpRecords(t, ctx, st)
+	require.Contains(t, string(raw), "meta-in-clear", "metadata is not a secret field")
+	require.Contains(t, string(raw), "meta-in-clear-2")
+	require.NotContains(t, string(raw), "back", "the identity secret is sealed")
+	ident, err := c.LookupIdentity(ctx, fsa.ProviderPassword, "dave")
+	require.NoError(t, err)
+	require.Equal(t, odd, ident.Secret)
+	require.Equal(t, "meta-in-clear-2", ident.Metadata["secret"])
+	ident, err = c.LookupIdentity(ctx, fsa.ProviderGitHub, "dave")
+	require.NoError(t, err)
+	require.Empty(t, ident.Secret)
+
+	_, err = c.SetUserConfig(ctx, u.ID, fsa.UserConfig{Key: "ODD", Value: odd})
+	require.NoError(t, err)
+	got, err := c.GetUserConfig(ctx, u.ID, "ODD", true)
+	require.NoError(t, err)
+	require.Equal(t, odd, got.Value)
+	_, err = c.SetUserConfig(ctx, u.ID, fsa.UserConfig{Key: "EMPTY", Value: ""})
+	require.NoError(t, err)
+	got, err = c.GetUserConfig(ctx, u.ID, "EMPTY", true)
+	require.NoError(t, err)
+	require.Empty(t, got.Value)
+}
