@@ -23,10 +23,13 @@ const (
 	// KindNode records a daemon node of a replicated cluster: its Raft and API addresses, so
 	// that any node can tell clients where the leader's API is.
 	KindNode Kind = "node"
+	// KindName records a name held by another record, such as a user's project name, so that
+	// uniqueness is one precondition instead of a scan.
+	KindName Kind = "name"
 )
 
 // Kinds lists every kind a store accepts.
-var Kinds = []Kind{KindUser, KindIdentity, KindUserConfig, KindProject, KindSandbox, KindDatabase, KindEnvVar, KindIdempotency, KindNode}
+var Kinds = []Kind{KindUser, KindIdentity, KindUserConfig, KindProject, KindSandbox, KindDatabase, KindEnvVar, KindIdempotency, KindNode, KindName}
 
 // Valid reports whether k is one of [Kinds].
 func (k Kind) Valid() bool {
