@@ -148,11 +148,11 @@ func (c *Client) Reseal(ctx context.Context, fence uint64, opts ResealOptions) (
 			n = 0
 			txn := store.Txn{Fence: fence}
 			for _, rf := range batch {
-				raw, err := raw(s).Get(rf.kind, rf.id)
+				stored, err := raw(s).Get(rf.kind, rf.id)
 				if err != nil {
 					continue // deleted since
 				}
-				if !needsReseal(raw, primary) {
+				if !needsReseal(stored, primary) {
 					continue
 				}
 				r, err := s.Get(rf.kind, rf.id) // opened
