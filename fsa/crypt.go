@@ -456,11 +456,6 @@ func (c *Client) opening(ctx context.Context, fn func(store.Snapshot) error) fun
 	return func(s store.Snapshot) error { return fn(openSnapshot{Snapshot: s, ctx: ctx, s: c.sealer}) }
 }
 
-// isKeyError reports whether err is about keys: missing, or not opening the data.
-func isKeyError(err error) bool {
-	return errors.Is(err, ErrKeyUnavailable) || errors.Is(err, ErrDecrypt)
-}
-
 // raw returns the snapshot under an openSnapshot: records as stored.
 func raw(s store.Snapshot) store.Snapshot {
 	if o, ok := s.(openSnapshot); ok {
