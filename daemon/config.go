@@ -46,6 +46,9 @@ type Config struct {
 	Log  LogConfig
 	// Limits are every user's limits unless an admin set the user's own (fsa.WithDefaultLimits).
 	Limits fsa.Limits
+	// Keys are the key-encryption keys secrets are sealed with at rest (keys.go): from the
+	// environment (FSA_KEK) or a file (--kek-file), never a flag. Run refuses to start without.
+	Keys KeysConfig
 }
 
 // HTTPConfig is the HTTP server: Connect, gRPC, gRPC-Web, health, metrics, admin.
@@ -167,6 +170,7 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 		signingKey, verificationKeys string // secrets: parsed below, never echoed in an error
 		logLevel                     string
 		ingressNamespaces, cidrs     string
+		kekFile                      string
 	)
 	h, r, rc, a := &cfg.HTTP, &cfg.Raft, &cfg.Reconcile, &cfg.Auth
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory of the node's state (required)")
@@ -217,6 +221,8 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.IntVar(&a.RateLimit.Burst, "rate-burst", 0, "request burst per user (0: the API default)")
 	fs.IntVar(&cfg.Limits.Projects, "limit-projects", 0, "projects a user may have, not counting those being deleted (0: no limit)")
 	fs.IntVar(&cfg.Limits.Running, "limit-running", 0, "projects a user may have running, started and not stopped (0: no limit)")
+	fs.StringVar(&kekFile, FlagKEKFile, "", "file holding the key-encryption keyring (<id>:<base64url key> per line, the primary first; mode 0600); or the keyring itself in "+EnvKEK)
+	fs.Float64Var(&cfg.Keys.ResealRate, "reseal-rate", DefaultResealRate, "records per second the leader re-seals in the background (after enabling encryption or changing the primary key)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.Log.Format, "log-format", "json", "json or text")
 
@@ -241,6 +247,11 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 		}
 		cfg.Auth.VerificationKeys = append(cfg.Auth.VerificationKeys, k)
 	}
+	kr, err := loadKeyring(kekFile, getenv(EnvKEK))
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.Keys.Keyring = kr
 	if err := cfg.Log.Level.UnmarshalText([]byte(logLevel)); err != nil {
 		return Config{}, fmt.Errorf("log level %q: %w", logLevel, err)
 	}
@@ -280,6 +291,9 @@ func (cfg *Config) Validate() error {
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			errs = append(errs, fmt.Errorf("anthropic default base URL %q: want an http(s) URL", u))
 		}
+	}
+	if cfg.Keys.ResealRate < 0 {
+		errs = append(errs, fmt.Errorf("reseal rate %v: must not be negative", cfg.Keys.ResealRate))
 	}
 	switch cfg.Log.Format {
 	case "", "json", "text":

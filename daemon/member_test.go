@@ -49,6 +49,7 @@ func TestWarnsWhenNotAMember(t *testing.T) {
 	cfg, err := daemon.ParseConfig([]string{"--data-dir", dir, "--listen", freeAddr(t), "--admin-token", "tok",
 		"--raft-addr", freeAddr(t), "--node-id", "me"}, func(string) string { return "" }, io.Discard)
 	require.NoError(t, err)
+	cfg.Keys.Keyring = testKeyring(t)
 	var logs lockedBuffer
 	cfg.Log.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())

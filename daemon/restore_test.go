@@ -39,7 +39,8 @@ func TestRestoreIntoNewCluster(t *testing.T) {
 
 	// A project needs its user's kubeconfig on record; nothing here reads it but reconcile.
 	var u testapi.User
-	_, err = w.Do(ctx, http.MethodPost, "/test/v1/users", testapi.UserRequest{Name: "before", Kubeconfig: "apiVersion: v1\nkind: Config\n"}, &u)
+	const kubeMarker = "restore-test-kubeconfig-0123456789" // sealed at rest: never in the backup file
+	_, err = w.Do(ctx, http.MethodPost, "/test/v1/users", testapi.UserRequest{Name: "before", Kubeconfig: "apiVersion: v1\nkind: Config\n# " + kubeMarker + "\n"}, &u)
 	require.NoError(t, err)
 	before := u.ID
 	var proj testapi.Project
@@ -57,10 +58,33 @@ func TestRestoreIntoNewCluster(t *testing.T) {
 	after, err := w.CreateUser(ctx, "after")
 	require.NoError(t, err)
 	old.Close()
+	backup, err := os.ReadFile(backupFile)
+	require.NoError(t, err)
+	require.False(t, containsValue(backup, kubeMarker), "the backup file holds the kubeconfig in the clear")
+
+	// Restored and started with another keyring, the node refuses to serve and says why.
+	wrong, err := fsadtest.New(fsadtest.Options{Bin: bin, Dir: filepath.Join(dir, "wrong"), IDs: []string{"w1", "w2", "w3"},
+		Host: "127.0.0.3", Args: []string{"--domain", "sandbox.fsa.test"}})
+	require.NoError(t, err)
+	closeOnCleanup(t, wrong)
+	w1 := wrong.Nodes[0]
+	out, err = fsadCmd(ctx, bin, nil, "restore", "--data-dir", w1.DataDir, "--snapshot", backupFile,
+		"--node-id", w1.ID, "--raft-advertise", w1.Raft)
+	require.NoError(t, err, "%s", out)
+	require.NoError(t, w1.Start())
+	select {
+	case <-w1.Exited():
+	case <-ctx.Done():
+		t.Fatal("a node without the data's key kept running")
+	}
+	logs, err := os.ReadFile(w1.LogPath)
+	require.NoError(t, err)
+	require.Contains(t, string(logs), "refusing to serve")
+	require.Contains(t, string(logs), "does not open with key-encryption key") // another key under the same id
 
 	// The new cluster: new ids, new addresses (127.0.0.2).
 	nc, err := fsadtest.New(fsadtest.Options{Bin: bin, Dir: filepath.Join(dir, "new"), IDs: []string{"r1", "r2", "r3"},
-		Host: "127.0.0.2", Token: "restored-admin-token", Args: []string{"--domain", "sandbox.fsa.test"}})
+		Host: "127.0.0.2", Token: "restored-admin-token", KEK: old.KEK(), Args: []string{"--domain", "sandbox.fsa.test"}})
 	require.NoError(t, err)
 	closeOnCleanup(t, nc)
 	r1 := nc.Nodes[0]
@@ -121,6 +145,12 @@ func TestRestoreIntoNewCluster(t *testing.T) {
 	var p testapi.Project
 	require.NoError(t, r1.Test().Do(ctx, http.MethodGet, "/test/v1/projects/"+proj.ID, nil, &p))
 	require.Equal(t, before, p.UserID)
+	// With the right keyring the restored nodes serve: each opened every data key of the
+	// backup at start (fsa.Client.CheckKeys), where the node with another keyring refused.
+	logs, err = os.ReadFile(r1.LogPath)
+	require.NoError(t, err)
+	require.Contains(t, string(logs), "secrets at rest")
+	require.NotContains(t, string(logs), kubeMarker)
 }
 
 // fsadCmd runs a short fsad subcommand and returns its output.

@@ -83,6 +83,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			return fmt.Errorf("kubeconfig %s: %w", cfg.Kubeconfig, err)
 		}
 	}
+	if cfg.Keys.Keyring == nil {
+		return errNoKeys
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -95,8 +98,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}()
 
-	d.client = fsa.New(d.st, fsa.WithDefaultLimits(d.cfg.Limits))
-	d.mon = &monitor{client: d.client, work: d.reconcile, log: log.With("component", "leader"), backoff: retryBackoff, m: d.dm}
+	d.client = fsa.New(d.st, fsa.WithDefaultLimits(d.cfg.Limits), fsa.WithKeys(cfg.Keys.Keyring))
+	if err := d.checkKeys(ctx); err != nil {
+		return err
+	}
+	d.mon = &monitor{client: d.client, work: d.leaderWork, log: log.With("component", "leader"), backoff: retryBackoff, m: d.dm}
 	if d.rs != nil {
 		self := Node{ID: cfg.NodeID, RaftAddress: cfg.Raft.Advertise, APIAddress: cfg.HTTP.APIAdvertise}
 		d.cluster = &Cluster{st: d.rs, self: self, lead: d.mon, settle: 2 * d.cfg.Raft.HeartbeatTimeout}

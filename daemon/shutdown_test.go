@@ -23,6 +23,7 @@ func TestShutdownEndsWatchStreams(t *testing.T) {
 	cfg, err := daemon.ParseConfig([]string{"--data-dir", t.TempDir(), "--listen", addr, "--shutdown-timeout", "2s"},
 		func(string) string { return "" }, io.Discard)
 	require.NoError(t, err)
+	cfg.Keys.Keyring = testKeyring(t)
 	cfg.Log.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -155,15 +155,15 @@ func TestManifestsAreConsistent(t *testing.T) {
 	for _, e := range env {
 		name := e.(map[string]any)["name"].(string)
 		names = append(names, name)
-		if strings.HasPrefix(name, "FSA_") {
+		if strings.HasPrefix(name, "FSA_") && name != daemon.EnvKEK { // the keyring is never a flag
 			assert.True(t, flags[name], "%s is an fsad flag", name)
 		}
-		if name == "FSA_SIGNING_KEY" || name == "FSA_ADMIN_TOKEN" {
+		if name == "FSA_SIGNING_KEY" || name == "FSA_ADMIN_TOKEN" || name == daemon.EnvKEK {
 			_, hasValue := e.(map[string]any)["value"]
 			assert.False(t, hasValue, "%s comes from a Secret, not a literal", name)
 		}
 	}
-	for _, want := range []string{"POD_NAME", "FSA_NODE_ID", "FSA_RAFT_ADDR", "FSA_RAFT_ADVERTISE", "FSA_JOIN", "FSA_SIGNING_KEY", "FSA_ADMIN_TOKEN"} {
+	for _, want := range []string{"POD_NAME", "FSA_NODE_ID", "FSA_RAFT_ADDR", "FSA_RAFT_ADVERTISE", "FSA_JOIN", "FSA_SIGNING_KEY", "FSA_ADMIN_TOKEN", daemon.EnvKEK} {
 		assert.Contains(t, names, want)
 	}
 	cm := find(objs, "ConfigMap", "fsad-config")

@@ -21,6 +21,9 @@ type Client struct {
 	rand        io.Reader
 	maxRetries  int
 	limits      Limits // of users without their own
+	// sealer seals secret values before they enter a transaction (nil: stored in the clear,
+	// for tests; see WithKeys).
+	sealer *sealer
 }
 
 // Option configures a Client.
@@ -97,11 +100,11 @@ func (c *Client) commit(ctx context.Context, build plan) (int64, error) {
 			view = c.leaderLocal
 		}
 		var txn store.Txn
-		err := view(ctx, func(s store.Snapshot) error {
+		err := view(ctx, c.opening(ctx, func(s store.Snapshot) error {
 			var err error
 			txn, err = build(s)
 			return err
-		})
+		}))
 		noop := err == nil && len(txn.Ops) == 0 && txn.SetEpoch == 0
 		if local && (err != nil || noop) && ctx.Err() == nil {
 			local = false // decide on a linearizable snapshot
@@ -113,6 +116,9 @@ func (c *Client) commit(ctx context.Context, build plan) (int64, error) {
 		}
 		if noop {
 			return 0, nil
+		}
+		if err := c.sealer.sealTxn(ctx, &txn); err != nil {
+			return 0, err
 		}
 		rev, err := c.st.Commit(ctx, txn)
 		if err == nil {
@@ -130,7 +136,7 @@ func (c *Client) commit(ctx context.Context, build plan) (int64, error) {
 
 // view runs fn on a snapshot and maps store errors.
 func (c *Client) view(ctx context.Context, fn func(store.Snapshot) error) error {
-	return mapStoreErr(c.st.View(ctx, fn))
+	return mapStoreErr(c.st.View(ctx, c.opening(ctx, fn)))
 }
 
 // viewLocalOK is view for the reads that honour WithLeaderLocalRead: under it, fn runs on the
@@ -138,7 +144,7 @@ func (c *Client) view(ctx context.Context, fn func(store.Snapshot) error) error 
 // reason than a missing record.
 func (c *Client) viewLocalOK(ctx context.Context, fn func(store.Snapshot) error) error {
 	if c.leaderLocal != nil && leaderLocalRead(ctx) {
-		err := mapStoreErr(c.leaderLocal(ctx, fn))
+		err := mapStoreErr(c.leaderLocal(ctx, c.opening(ctx, fn)))
 		if err == nil || errors.Is(err, ErrNotFound) || ctx.Err() != nil {
 			return err
 		}

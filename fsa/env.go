@@ -73,7 +73,7 @@ func listEnv(s store.Snapshot, projectID string) ([]*EnvVar, error) {
 	}
 	out := make([]*EnvVar, 0, len(rs))
 	for _, r := range rs {
-		v, err := decode[EnvVar](r)
+		v, err := decode[EnvVar](withoutSealed(r)) // a value still sealed (raw snapshot) reads as ""
 		if err != nil {
 			return nil, err
 		}
@@ -205,7 +205,7 @@ func (c *Client) writeEnv(ctx context.Context, userID, projectID, category strin
 		if err != nil {
 			return store.Txn{}, err
 		}
-		existing, err := listEnv(s, projectID)
+		existing, err := listEnv(raw(s), projectID) // keys, flags and categories: values stay sealed
 		if err != nil {
 			return store.Txn{}, err
 		}
@@ -221,12 +221,18 @@ func (c *Client) writeEnv(ctx context.Context, userID, projectID, category strin
 				if cur.Platform {
 					return store.Txn{}, invalid("environment key %q is owned by the platform", sp.Key)
 				}
-				r, err := s.Get(store.KindEnvVar, id)
+				r, err := raw(s).Get(store.KindEnvVar, id)
 				if err != nil {
 					return store.Txn{}, err
 				}
 				txn.Conds = append(txn.Conds, cond(r))
 				if update != nil {
+					if r, err = s.Get(store.KindEnvVar, id); err != nil { // opened: the merge keeps its value
+						return store.Txn{}, err
+					}
+					if cur, err = decode[EnvVar](r); err != nil {
+						return store.Txn{}, err
+					}
 					sp = mergeEnv(sp, *update, cur)
 				}
 			} else {

@@ -24,4 +24,10 @@ var (
 	ErrResourceExhausted = errors.New("resource exhausted")
 	// ErrFenced: a write carried a fencing token that is no longer current (a deposed leader).
 	ErrFenced = errors.New("fenced")
+	// ErrKeyUnavailable: a secret value is sealed with a key-encryption key the client does not
+	// hold (or the client has no keyring); nothing was changed.
+	ErrKeyUnavailable = errors.New("key unavailable")
+	// ErrDecrypt: a sealed value does not open: altered, damaged, moved from another record, or
+	// its data key wrapped by a different key under the same id.
+	ErrDecrypt = errors.New("sealed value does not open")
 )

@@ -73,7 +73,8 @@ func newEnvOn(t *testing.T, st store.Store) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	clock := &fakeClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
-	c := fsa.New(st, fsa.WithClock(clock.Now))
+	// Every SDK test runs with secrets sealed, as fsad does.
+	c := fsa.New(st, fsa.WithClock(clock.Now), fsa.WithKeys(testKeyring(t, testKEK(t, "test"))))
 	e := &env{t: t, ctx: ctx, st: st, c: c}
 	var err error
 	e.alice, err = c.CreateUser(ctx, fsa.UserSpec{Name: "Alice", Email: "alice@example.com"})

@@ -98,7 +98,7 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 			return store.Txn{}, err
 		}
 		// Without a kubeconfig nothing could ever be created; the condition keeps it until commit.
-		kc, err := s.Get(store.KindUserConfig, configID(userID, ConfigKubeconfig))
+		kc, err := raw(s).Get(store.KindUserConfig, configID(userID, ConfigKubeconfig)) // its version only: left sealed
 		if errors.Is(err, store.ErrNotFound) {
 			return store.Txn{}, fmt.Errorf("%w: user %s has no kubeconfig (setting %s): set one first", ErrFailedPrecondition, userID, ConfigKubeconfig)
 		}

@@ -223,7 +223,7 @@ func (c *Client) UpdateUserConfig(ctx context.Context, userID string, set []User
 		txn := store.Txn{Conds: []store.Cond{cond(u)}}
 		for _, cfg := range out {
 			id := configID(userID, cfg.Key)
-			cur, err := s.Get(store.KindUserConfig, id)
+			cur, err := raw(s).Get(store.KindUserConfig, id) // its version only: left sealed
 			if err == nil {
 				txn.Conds = append(txn.Conds, cond(cur))
 			} else if errors.Is(err, store.ErrNotFound) {

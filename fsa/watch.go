@@ -136,7 +136,7 @@ func resourceChange(ch store.Change) (ResourceChange, bool, error) {
 	case store.KindEnvVar:
 		rc.Kind = ResourceEnv
 		var v *EnvVar
-		v, err = decode[EnvVar](r)
+		v, err = decode[EnvVar](withoutSealed(r))
 		if v != nil {
 			v.Value, v.Redacted = "", true
 			rc.Env = v
@@ -144,7 +144,7 @@ func resourceChange(ch store.Change) (ResourceChange, bool, error) {
 	case store.KindUserConfig:
 		rc.Kind = ResourceConfig
 		var v *UserConfig
-		v, err = decode[UserConfig](r)
+		v, err = decode[UserConfig](withoutSealed(r))
 		if v != nil {
 			v.Value, v.Redacted = "", true
 			rc.Config = v

@@ -136,7 +136,7 @@ func startFSAD(ctx context.Context, t *testing.T, root, tmp string) string {
 	require.NoError(t, err)
 	cmd := exec.Command(bin, "--data-dir", filepath.Join(tmp, "data"), "--listen", addr, "--domain", domain,
 		"--log-format", "text", "--reconcile-workers", "4")
-	cmd.Env = append(os.Environ(), "FSA_SIGNING_KEY=e2e:"+base64.RawURLEncoding.EncodeToString(secret))
+	cmd.Env = append(os.Environ(), "FSA_SIGNING_KEY=e2e:"+base64.RawURLEncoding.EncodeToString(secret), "FSA_KEK=test:"+strings.Repeat("q", 43))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	require.NoError(t, cmd.Start())

@@ -59,7 +59,14 @@ func run(ctx context.Context, out io.Writer, o options) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
-	client := fsa.New(st)
+	// Secret values (kubeconfigs, keys, tokens) are sealed at rest. The key-encryption keyring
+	// lives beside the data here, for the example's sake; a real program keeps it elsewhere (a
+	// secret store, a KMS through fsa.KeyWrapper).
+	keys, err := fsa.KeyringFile(o.data+".kek", true)
+	if err != nil {
+		return err
+	}
+	client := fsa.New(st, fsa.WithKeys(keys))
 	fmt.Fprintf(out, "store: %s\n", o.data)
 
 	user, err := demoUser(ctx, out, client)

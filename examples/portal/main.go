@@ -56,7 +56,13 @@ func serve(addr, data, kubeconfigPath, domain string, log *slog.Logger) error {
 	defer st.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p := newPortal(fsa.New(st), kc)
+	// Secret values are sealed at rest; the example keeps its keyring beside the data (a real
+	// portal keeps it elsewhere: a secret store, a KMS through fsa.KeyWrapper).
+	keys, err := fsa.KeyringFile(data+".kek", true)
+	if err != nil {
+		return err
+	}
+	p := newPortal(fsa.New(st, fsa.WithKeys(keys)), kc)
 
 	loops := make(chan error, 1)
 	go func() { loops <- p.runLoops(ctx, domain, log) }()

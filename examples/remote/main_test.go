@@ -37,7 +37,7 @@ func startCluster(t *testing.T) []string {
 	bin := filepath.Join(dir, "fsad")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/fullstackagent/fsa/daemon/cmd/fsad").CombinedOutput()
 	require.NoError(t, err, string(out))
-	env := append(os.Environ(), "FSA_SIGNING_KEY=ex1:"+strings.Repeat("k", 43), "FSA_ADMIN_TOKEN=example-admin-token-0123456789")
+	env := append(os.Environ(), "FSA_SIGNING_KEY=ex1:"+strings.Repeat("k", 43), "FSA_ADMIN_TOKEN=example-admin-token-0123456789", "FSA_KEK=test:"+strings.Repeat("q", 43))
 	var urls []string
 	for i := 1; i <= 3; i++ {
 		api, raft := freePort(t), freePort(t)

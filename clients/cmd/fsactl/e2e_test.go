@@ -130,7 +130,7 @@ func startFsad(t *testing.T, admins ...string) *fsad {
 	cmd := exec.Command(bin, "--data-dir", filepath.Join(dir, "data"), "--listen", addr,
 		"--domain", "sandbox.fsa.test", "--log-format", "text", "--log-level", "debug",
 		"--admins", strings.Join(admins, ","), "--reconcile-resync", "30s")
-	cmd.Env = append(os.Environ(), "FSA_SIGNING_KEY="+key.Encode())
+	cmd.Env = append(os.Environ(), "FSA_SIGNING_KEY="+key.Encode(), "FSA_KEK=test:"+strings.Repeat("q", 43))
 	cmd.Stdout, cmd.Stderr = lf, lf
 	startProcess(t, cmd)
 	d := &fsad{URL: "http://" + addr, log: logPath}
@@ -550,7 +550,7 @@ func startCluster(t *testing.T, admins ...string) []string {
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = lf.Close() })
 		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "FSA_SIGNING_KEY="+key.Encode(), "FSA_ADMIN_TOKEN=cluster-admin-token")
+		cmd.Env = append(os.Environ(), "FSA_SIGNING_KEY="+key.Encode(), "FSA_ADMIN_TOKEN=cluster-admin-token", "FSA_KEK=test:"+strings.Repeat("q", 43))
 		cmd.Stdout, cmd.Stderr = lf, lf
 		startProcess(t, cmd)
 		urls = append(urls, "http://"+api)

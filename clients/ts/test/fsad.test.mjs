@@ -65,6 +65,7 @@ class Daemon {
   constructor() {
     this.dir = mkdtempSync(join(tmpdir(), "fsa-ts-test-"));
     this.key = `ts:${randomBytes(32).toString("base64url")}`;
+    this.kek = `ts:${randomBytes(32).toString("base64url")}`; // the keyring secrets are sealed with
     this.child = undefined;
   }
 
@@ -84,7 +85,7 @@ class Daemon {
         "--shutdown-timeout", "2s",
         // Some tests write as fast as they can from a few users.
         "--rate-limit", "-1"],
-      { env: { ...process.env, FSA_SIGNING_KEY: this.key }, stdio: ["ignore", log, log] },
+      { env: { ...process.env, FSA_SIGNING_KEY: this.key, FSA_KEK: this.kek }, stdio: ["ignore", log, log] },
     );
     this.child = child;
     this.exited = new Promise((r) => child.on("exit", r));

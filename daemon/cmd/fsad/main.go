@@ -7,6 +7,7 @@
 //	fsad backup  --admin URL -o FILE     download a backup of a running node (POST /admin/v1/snapshot)
 //	fsad restore --data-dir D --snapshot FILE --node-id ID --raft-advertise ADDR [--members ...]
 //	                                      make a backup the data directory of a new cluster's first node
+//	fsad kek generate [--id ID]           print a new key-encryption key (keyring line)
 //	fsad version                          print the version
 //
 // Exit codes: 0 after a clean shutdown (SIGINT, SIGTERM) or a successful subcommand, 1 when the
@@ -42,11 +43,13 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 			return runRestore(args[1:], getenv, stderr)
 		case "backup":
 			return runBackup(args[1:], getenv, stderr)
+		case "kek":
+			return runKEK(args[1:], os.Stdout, stderr)
 		}
 	}
 	cfg, err := daemon.ParseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		_, _ = fmt.Fprintln(stderr, "\nSubcommands: fsad backup -h, fsad restore -h, fsad version.")
+		_, _ = fmt.Fprintln(stderr, "\nSubcommands: fsad backup -h, fsad restore -h, fsad kek generate -h, fsad version.")
 		return 0
 	}
 	if err != nil {

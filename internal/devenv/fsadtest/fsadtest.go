@@ -32,6 +32,7 @@ import (
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	"github.com/fullstackagent/fsa/clients/gen/fsa/v1/fsav1connect"
+	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/internal/devenv/repo"
 	"github.com/fullstackagent/fsa/internal/devenv/testapi"
 )
@@ -90,7 +91,11 @@ type Options struct {
 	// Args are extra flags for every node (e.g. --domain, --raft-heartbeat-timeout).
 	Args []string
 	// Env is extra environment for every node (e.g. FSA_SIGNING_KEY=..., shared by all).
+	// Without FSA_KEK in it (and no --kek-file in Args), New generates a keyring for the
+	// cluster (Options.KEK) and puts it in every node's environment.
 	Env []string
+	// KEK is the cluster's key-encryption keyring (FSA_KEK), set by New when not given.
+	KEK string
 }
 
 // Cluster is a set of fsad processes.
@@ -153,6 +158,9 @@ func New(opts Options) (*Cluster, error) {
 	}
 	if opts.Host == "" {
 		opts.Host = "127.0.0.1"
+	}
+	if err := opts.keyring(); err != nil {
+		return nil, err
 	}
 	if opts.Token == "" {
 		opts.Token = "test-admin-token"
@@ -632,3 +640,31 @@ func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.St
 func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return next
 }
+
+// keyring makes sure every node gets the cluster's keyring: Options.KEK (generated when empty)
+// as FSA_KEK, unless Env or Args give one already.
+func (o *Options) keyring() error {
+	for _, kv := range o.Env {
+		if strings.HasPrefix(kv, "FSA_KEK=") || strings.HasPrefix(kv, "FSA_KEK_FILE=") {
+			return nil
+		}
+	}
+	for _, a := range o.Args {
+		if strings.HasPrefix(strings.TrimLeft(a, "-"), "kek-file") {
+			return nil
+		}
+	}
+	if o.KEK == "" {
+		k, err := fsa.GenerateKEK("test")
+		if err != nil {
+			return err
+		}
+		o.KEK = k.Encode()
+	}
+	o.Env = append(append([]string(nil), o.Env...), "FSA_KEK="+o.KEK)
+	return nil
+}
+
+// KEK is the keyring every node was given in FSA_KEK ("" when the caller gave its own): pass it
+// as Options.KEK to a cluster that must read this one's data (a restored backup).
+func (c *Cluster) KEK() string { return c.opts.KEK }

@@ -6,8 +6,8 @@
 // one node without Raft on its embedded bbolt store, or three nodes on the loopback addresses
 // 127.0.0.1, 127.0.0.2 and 127.0.0.3 (same API and Raft ports on each; Linux routes all of
 // 127.0.0.0/8 to lo) where n1 bootstraps and the others join through any live member. The nodes
-// share a session signing key and an admin token, kept in -dir (files signing-key and
-// admin-token, mode 0600; never printed). It signs up a demo user with a namespace-scoped
+// share a session signing key, an admin token and the key-encryption keyring, kept in -dir
+// (files signing-key, admin-token and kek, mode 0600; never printed). It signs up a demo user with a namespace-scoped
 // kubeconfig through the leader, creates a demo project and shows it going CREATING → RUNNING,
 // then prints where to go next.
 //
@@ -162,9 +162,13 @@ func run(ctx context.Context, out io.Writer, o options) (err error) {
 	if err != nil {
 		return err
 	}
+	kek, err := secretFile(filepath.Join(o.dir, "kek"), "run1:") // the keyring: the data needs it on every restart
+	if err != nil {
+		return err
+	}
 	c, err := fsadtest.New(fsadtest.Options{
 		Bin: o.fsad, Dir: o.dir, Nodes: o.nodes, Hosts: o.hosts, APIPort: o.apiPort, RaftPort: o.raftPort,
-		Token: token, Env: []string{"FSA_SIGNING_KEY=" + key},
+		Token: token, Env: []string{"FSA_SIGNING_KEY=" + key}, KEK: kek,
 		Args: []string{"--domain", o.domain, "--log-format", "text", "--reconcile-workers", "8", "--shutdown-timeout", "5s"},
 	})
 	if err != nil {
