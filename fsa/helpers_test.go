@@ -36,6 +36,12 @@ type env struct {
 	c     *fsa.Client
 	alice *fsa.User
 	bob   *fsa.User
+	keys  *fsa.Keyring
+}
+
+// client returns another client of the environment's store, with its keys and opts.
+func (e *env) client(opts ...fsa.Option) *fsa.Client {
+	return fsa.New(e.st, append([]fsa.Option{fsa.WithKeys(e.keys)}, opts...)...)
 }
 
 func newEnv(t *testing.T) *env {
@@ -74,8 +80,9 @@ func newEnvOn(t *testing.T, st store.Store) *env {
 	t.Cleanup(cancel)
 	clock := &fakeClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
 	// Every SDK test runs with secrets sealed, as fsad does.
-	c := fsa.New(st, fsa.WithClock(clock.Now), fsa.WithKeys(testKeyring(t, testKEK(t, "test"))))
-	e := &env{t: t, ctx: ctx, st: st, c: c}
+	keys := testKeyring(t, testKEK(t, "test"))
+	c := fsa.New(st, fsa.WithClock(clock.Now), fsa.WithKeys(keys))
+	e := &env{t: t, ctx: ctx, st: st, c: c, keys: keys}
 	var err error
 	e.alice, err = c.CreateUser(ctx, fsa.UserSpec{Name: "Alice", Email: "alice@example.com"})
 	require.NoError(t, err)

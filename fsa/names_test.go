@@ -106,7 +106,7 @@ func TestProjectNamesOfALegacyStore(t *testing.T) {
 		require.ErrorIs(t, err, fsa.ErrAlreadyExists)
 
 		// A fresh client (as after an upgrade) on the legacy store records the names first.
-		c := fsa.New(st)
+		c := e.client()
 		_, err = c.CreateProject(e.ctx, e.alice.ID, fsa.ProjectSpec{Name: "old-1"})
 		require.ErrorIs(t, err, fsa.ErrAlreadyExists)
 		_, err = c.CreateProject(e.ctx, e.alice.ID, fsa.ProjectSpec{Name: "gone"})

@@ -17,7 +17,7 @@ import (
 func TestProjectLimitUnderConcurrency(t *testing.T) {
 	eachStore(t, func(t *testing.T, st store.Store) {
 		e := newEnvOn(t, st)
-		c := fsa.New(st, fsa.WithDefaultLimits(fsa.Limits{Projects: 5}))
+		c := e.client(fsa.WithDefaultLimits(fsa.Limits{Projects: 5}))
 		for i := 0; i < 4; i++ {
 			_, err := c.CreateProject(e.ctx, e.alice.ID, fsa.ProjectSpec{Name: fmt.Sprint("p", i)})
 			require.NoError(t, err)
@@ -55,7 +55,7 @@ func TestProjectLimitUnderConcurrency(t *testing.T) {
 
 func TestRunningLimitAndUseFollowActions(t *testing.T) {
 	e := newEnv(t)
-	c := fsa.New(e.st, fsa.WithDefaultLimits(fsa.Limits{Projects: 3, Running: 2}))
+	c := e.client(fsa.WithDefaultLimits(fsa.Limits{Projects: 3, Running: 2}))
 	ps := make([]*fsa.Project, 2)
 	for i := range ps {
 		var err error
@@ -97,7 +97,7 @@ func TestRunningLimitAndUseFollowActions(t *testing.T) {
 
 func TestSetUserLimits(t *testing.T) {
 	e := newEnv(t)
-	c := fsa.New(e.st, fsa.WithDefaultLimits(fsa.Limits{Projects: 1}))
+	c := e.client(fsa.WithDefaultLimits(fsa.Limits{Projects: 1}))
 	_, err := c.CreateProject(e.ctx, e.alice.ID, fsa.ProjectSpec{Name: "one"})
 	require.NoError(t, err)
 	_, err = c.CreateProject(e.ctx, e.alice.ID, fsa.ProjectSpec{Name: "two"})
@@ -162,7 +162,7 @@ func TestUseOfALegacyUser(t *testing.T) {
 	_, err = e.st.Commit(e.ctx, store.Txn{Conds: []store.Cond{{Kind: r.Kind, ID: r.ID, Version: r.Version}}, Ops: []store.Op{store.Put(r)}})
 	require.NoError(t, err)
 
-	c := fsa.New(e.st, fsa.WithDefaultLimits(fsa.Limits{Projects: 3, Running: 1}))
+	c := e.client(fsa.WithDefaultLimits(fsa.Limits{Projects: 3, Running: 1}))
 	q, err := c.Quota(e.ctx, e.alice.ID)
 	require.NoError(t, err)
 	assert.Equal(t, fsa.Usage{Projects: 2, Running: 1}, q.Usage)
