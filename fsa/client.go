@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
+	"github.com/fullstackagent/fsa/k8s"
 	"github.com/fullstackagent/fsa/store"
 )
 
@@ -20,6 +22,9 @@ type Client struct {
 	now         func() time.Time
 	rand        io.Reader
 	maxRetries  int
+	// kube caches the users' Kubernetes clients for the sandbox operations (sandbox.go).
+	kube     *k8s.Clients
+	kubeOnce sync.Once
 }
 
 // Option configures a Client.
