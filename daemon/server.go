@@ -95,7 +95,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}()
 
-	d.client = fsa.New(d.st)
+	d.client = fsa.New(d.st, fsa.WithKubeClients(d.kclient))
 	d.mon = &monitor{client: d.client, work: d.reconcile, log: log.With("component", "leader"), backoff: retryBackoff, m: d.dm}
 	if d.rs != nil {
 		self := Node{ID: cfg.NodeID, RaftAddress: cfg.Raft.Advertise, APIAddress: cfg.HTTP.APIAdvertise}

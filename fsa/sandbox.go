@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fullstackagent/fsa/k8s"
+	"github.com/fullstackagent/fsa/store"
 )
 
 // Using a sandbox from code: commands, files, logs and ports of a project's running sandbox,
@@ -104,9 +105,43 @@ type sandboxTarget struct {
 }
 
 // target checks the ids and the project's state and returns the way to its sandbox. The
-// project must be RUNNING (ErrFailedPrecondition names the status otherwise).
+// project must be RUNNING (ErrFailedPrecondition names the status otherwise). It reads this
+// node's local state where the store has one (raftstore.Store.ViewStale), so that any node of
+// a cluster serves sandbox operations: the state may lag the leader's by a moment, which can
+// only let a call reach a sandbox that is just stopping (and fail there) or use a kubeconfig
+// the user has just replaced; ownership never changes.
 func (c *Client) target(ctx context.Context, userID, projectID string) (sandboxTarget, error) {
-	p, err := c.GetProject(ctx, userID, projectID)
+	if err := validID("user id", userID); err != nil {
+		return sandboxTarget{}, err
+	}
+	if err := validID("project id", projectID); err != nil {
+		return sandboxTarget{}, err
+	}
+	view := c.view
+	if sv, ok := c.st.(staleViewer); ok {
+		view = func(ctx context.Context, fn func(store.Snapshot) error) error { return mapStoreErr(sv.ViewStale(ctx, fn)) }
+	}
+	var p *Project
+	var kubeconfig string
+	err := view(ctx, func(s store.Snapshot) error {
+		var err error
+		if p, _, err = loadProject(s, userID, projectID); err != nil {
+			return err
+		}
+		r, err := s.Get(store.KindUserConfig, configID(userID, ConfigKubeconfig))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		cfg, err := decode[UserConfig](r)
+		if err != nil {
+			return err
+		}
+		kubeconfig = cfg.Value
+		return nil
+	})
 	if err != nil {
 		return sandboxTarget{}, err
 	}
@@ -118,14 +153,10 @@ func (c *Client) target(ctx context.Context, userID, projectID string) (sandboxT
 		return sandboxTarget{}, fmt.Errorf("%w: the sandbox of project %s is %s; commands, files, logs and ports need it RUNNING",
 			ErrFailedPrecondition, projectID, st)
 	}
-	cfg, err := c.GetUserConfig(ctx, userID, ConfigKubeconfig, true)
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return sandboxTarget{}, fmt.Errorf("%w: user %s has no kubeconfig", ErrFailedPrecondition, userID)
-		}
-		return sandboxTarget{}, err
+	if kubeconfig == "" {
+		return sandboxTarget{}, fmt.Errorf("%w: user %s has no kubeconfig", ErrFailedPrecondition, userID)
 	}
-	kc, err := c.kubeClients().Get(userID, []byte(cfg.Value))
+	kc, err := c.kubeClients().Get(userID, []byte(kubeconfig))
 	if err != nil {
 		return sandboxTarget{}, kubeErr(err)
 	}

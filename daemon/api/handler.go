@@ -170,6 +170,7 @@ var services = []protoreflect.ServiceDescriptor{
 	fsav1.File_fsa_v1_environment_proto.Services().ByName("EnvironmentService"),
 	fsav1.File_fsa_v1_user_config_proto.Services().ByName("UserConfigService"),
 	fsav1.File_fsa_v1_cluster_proto.Services().ByName("ClusterService"),
+	fsav1.File_fsa_v1_sandbox_proto.Services().ByName("SandboxService"),
 }
 
 // NewHandler returns the HTTP handler serving the fsa.v1 services with Connect, gRPC and
@@ -221,6 +222,7 @@ func NewHandler(opts Options) (http.Handler, error) {
 	mux.Handle(fsav1connect.NewEnvironmentServiceHandler(&envService{s}, hopts...))
 	mux.Handle(fsav1connect.NewUserConfigServiceHandler(&userConfigService{s}, hopts...))
 	mux.Handle(fsav1connect.NewClusterServiceHandler(&clusterService{s}, hopts...))
+	mux.Handle(fsav1connect.NewSandboxServiceHandler(&sandboxService{s}, hopts...))
 	names := make([]string, 0, len(services))
 	for _, sd := range services {
 		names = append(names, string(sd.FullName()))
