@@ -1,0 +1,151 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/fullstackagent/fsa/internal/devenv/k8stest"
+	"github.com/fullstackagent/fsa/internal/devenv/sbstandin"
+)
+
+// runningProject creates a project with --wait and returns its sandbox's pod name.
+func runningProject(t *testing.T, c *cli, name string) string {
+	t.Helper()
+	r := c.runIn("", 4*time.Minute, "project", "create", name, "--wait", "--wait-timeout", "3m")
+	require.Equal(t, 0, r.Code, r.String())
+	var p struct {
+		Sandbox struct{ Name string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(c.ok("project", "get", name, "-o", "json")), &p))
+	require.NotEmpty(t, p.Sandbox.Name)
+	return p.Sandbox.Name + "-0"
+}
+
+// TestSandboxCommands drives fsactl exec, cp and logs against a real fsad whose projects run on
+// the local control plane: every call goes fsactl -> fsad -> the user's kubeconfig -> the API
+// server's pods/exec and pods/log -> kwok.
+func TestSandboxCommands(t *testing.T) {
+	skipShort(t)
+	cl := k8stest.Env(t)
+	if cl.SandboxRoot() == "" {
+		t.Skip("reads and writes the sandbox stand-in's log")
+	}
+	u := cl.NewTestUser(t, "sbcli")
+	d := startFsad(t)
+	c := signedUp(t, d, "sam", string(u.Kubeconfig))
+	pod := runningProject(t, c, "shop")
+
+	t.Run("exec passes the exit status through", func(t *testing.T) {
+		r := c.run("exec", "shop", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+		assert.Equal(t, 3, r.Code, r.String())
+		assert.Equal(t, "out\n", r.Out)
+		assert.Equal(t, "err\n", r.Err)
+		assert.Equal(t, "a b\n", c.ok("exec", "shop", "--", "echo", "a b"))
+	})
+	t.Run("exec -i streams stdin (bidirectional, h2c)", func(t *testing.T) {
+		r := c.runIn("line one\nline two\n", time.Minute, "exec", "-i", "shop", "--", "wc", "-l")
+		require.Equal(t, 0, r.Code, r.String())
+		assert.Equal(t, "2", strings.TrimSpace(r.Out))
+	})
+	t.Run("exec -t runs on a terminal", func(t *testing.T) {
+		r := c.runIn("", time.Minute, "exec", "-t", "-i", "shop", "--", "sh", "-c", "test -t 0 && echo tty")
+		require.Equal(t, 0, r.Code, r.String())
+		assert.Equal(t, "tty", strings.TrimSpace(r.Out))
+	})
+	t.Run("exec env and workdir", func(t *testing.T) {
+		out := c.ok("exec", "-e", "GREETING=hi there", "-w", "/tmp", "shop", "--", "sh", "-c", `echo "$GREETING"; pwd`)
+		assert.Equal(t, "hi there\n/tmp\n", out)
+	})
+	t.Run("cp up and down", func(t *testing.T) {
+		content := make([]byte, 700<<10+3)
+		_, _ = rand.Read(content)
+		local := filepath.Join(t.TempDir(), "blob.bin")
+		require.NoError(t, os.WriteFile(local, content, 0o640))
+		c.ok("exec", "shop", "--", "mkdir", "-p", "data")
+		c.ok("cp", local, "shop:data/blob.bin")
+		assert.Equal(t, fmt.Sprint(len(content)), strings.TrimSpace(c.ok("exec", "shop", "--", "sh", "-c", "wc -c < data/blob.bin")))
+		back := filepath.Join(t.TempDir(), "back.bin")
+		c.ok("cp", "shop:data/blob.bin", back)
+		got, err := os.ReadFile(back)
+		require.NoError(t, err)
+		assert.Equal(t, content, got)
+		st, err := os.Stat(back)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o640), st.Mode().Perm())
+		r := c.runIn("from stdin\n", time.Minute, "cp", "-", "shop:note.txt")
+		require.Equal(t, 0, r.Code, r.String())
+		assert.Equal(t, "from stdin\n", c.ok("cp", "shop:note.txt", "-"))
+		c.fails("not_found", "cp", "shop:no/such/file", "-")
+		c.fails("failed_precondition", "cp", "shop:data", "-")
+	})
+	t.Run("logs and logs -f", func(t *testing.T) {
+		root := cl.SandboxRoot()
+		require.NoError(t, sbstandin.Log(root, u.Namespace, pod, "before follow"))
+		assert.Equal(t, "before follow\n", c.ok("logs", "shop", "--tail", "1"))
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, c.bin, "logs", "-f", "--tail", "1", "shop")
+		cmd.Env = c.env
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		defer func() { cancel(); _ = cmd.Wait() }()
+		lines := bufio.NewScanner(out)
+		require.True(t, lines.Scan())
+		assert.Equal(t, "before follow", lines.Text())
+		require.NoError(t, sbstandin.Log(root, u.Namespace, pod, "while following"))
+		require.True(t, lines.Scan())
+		assert.Equal(t, "while following", lines.Text())
+	})
+	t.Run("another user sees nothing", func(t *testing.T) {
+		other := signedUp(t, d, "otto", "")
+		id := func() string {
+			var p struct{ ID string }
+			require.NoError(t, json.Unmarshal([]byte(c.ok("project", "get", "shop", "-o", "json")), &p))
+			return p.ID
+		}()
+		other.fails("not_found", "exec", id, "--", "true")
+		other.fails("not_found", "cp", id+":note.txt", "-")
+		other.fails("not_found", "logs", id)
+	})
+}
+
+// TestSandboxWithoutExecPermission: a kubeconfig whose Role lacks pods/exec gets
+// PermissionDenied naming it, at once.
+func TestSandboxWithoutExecPermission(t *testing.T) {
+	skipShort(t)
+	cl := k8stest.Env(t)
+	var rules []rbacv1.PolicyRule
+	for _, r := range k8stest.UserRules {
+		keep := r.DeepCopy()
+		keep.Resources = nil
+		for _, res := range r.Resources {
+			if res != "pods/exec" {
+				keep.Resources = append(keep.Resources, res)
+			}
+		}
+		rules = append(rules, *keep)
+	}
+	u := cl.NewTestUserWithRules(t, "noexec", rules)
+	d := startFsad(t)
+	c := signedUp(t, d, "nora", string(u.Kubeconfig))
+	runningProject(t, c, "shop")
+	start := time.Now()
+	r := c.fails("permission_denied", "exec", "shop", "--", "true")
+	assert.Contains(t, r.Err, "pods/exec")
+	assert.Less(t, time.Since(start), 15*time.Second)
+}
