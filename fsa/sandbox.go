@@ -119,7 +119,9 @@ func (c *Client) target(ctx context.Context, userID, projectID string) (sandboxT
 	}
 	view := c.view
 	if sv, ok := c.st.(staleViewer); ok {
-		view = func(ctx context.Context, fn func(store.Snapshot) error) error { return mapStoreErr(sv.ViewStale(ctx, fn)) }
+		view = func(ctx context.Context, fn func(store.Snapshot) error) error {
+			return mapStoreErr(sv.ViewStale(ctx, fn))
+		}
 	}
 	var p *Project
 	var kubeconfig string
