@@ -111,6 +111,31 @@ func TestSandboxCommands(t *testing.T) {
 		require.True(t, lines.Scan())
 		assert.Equal(t, "while following", lines.Text())
 	})
+	t.Run("TypeScript client", func(t *testing.T) {
+		root, err := k8stest.RepoRoot()
+		require.NoError(t, err)
+		ts := filepath.Join(root, "clients", "ts")
+		tsc := filepath.Join(ts, "node_modules", ".bin", "tsc")
+		if _, err := os.Stat(tsc); err != nil {
+			t.Fatalf("the TypeScript client's dependencies are missing: run 'make clients-ts-test' once (%v)", err)
+		}
+		build := exec.Command(tsc, "-p", "tsconfig.json")
+		build.Dir = ts
+		out, err := build.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		var cfg struct{ Token string }
+		data, err := os.ReadFile(c.config)
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(data, &cfg))
+		var p struct{ ID string }
+		require.NoError(t, json.Unmarshal([]byte(c.ok("project", "get", "shop", "-o", "json")), &p))
+		node := exec.Command("node", "--test", "--test-reporter=tap", "test/sandbox.test.mjs")
+		node.Dir = ts
+		node.Env = append(os.Environ(), "FSA_SANDBOX_URL="+d.URL, "FSA_SANDBOX_TOKEN="+cfg.Token, "FSA_SANDBOX_PROJECT="+p.ID)
+		out, err = node.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Contains(t, string(out), "# pass 4", "%s", out)
+	})
 	t.Run("another user sees nothing", func(t *testing.T) {
 		other := signedUp(t, d, "otto", "")
 		id := func() string {
