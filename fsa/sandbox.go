@@ -499,3 +499,11 @@ func (c *Client) DialSandbox(ctx context.Context, userID, projectID string, port
 func fileInfo(f k8s.FileInfo) FileInfo {
 	return FileInfo{Name: f.Name, Path: f.Path, Size: f.Size, Mode: f.Mode, ModTime: f.ModTime}
 }
+
+// SandboxReady checks that the user's project exists and its sandbox is RUNNING with a
+// kubeconfig to reach it: what every sandbox operation needs, for callers (the daemon's
+// preview) that check before handing out access.
+func (c *Client) SandboxReady(ctx context.Context, userID, projectID string) error {
+	_, err := c.target(ctx, userID, projectID)
+	return err
+}

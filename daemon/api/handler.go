@@ -223,6 +223,7 @@ func NewHandler(opts Options) (http.Handler, error) {
 	mux.Handle(fsav1connect.NewUserConfigServiceHandler(&userConfigService{s}, hopts...))
 	mux.Handle(fsav1connect.NewClusterServiceHandler(&clusterService{s}, hopts...))
 	mux.Handle(fsav1connect.NewSandboxServiceHandler(&sandboxService{s}, hopts...))
+	mux.HandleFunc(previewPrefix, s.preview) // its own auth: ticket, then cookie
 	names := make([]string, 0, len(services))
 	for _, sd := range services {
 		names = append(names, string(sd.FullName()))
@@ -241,6 +242,10 @@ func NewHandler(opts Options) (http.Handler, error) {
 // message is read, and marks every response private.
 func (s *server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, previewPrefix) {
+			next.ServeHTTP(w, r) // the preview checks its ticket or cookie itself; the app sets its caching
+			return
+		}
 		w.Header().Set("Cache-Control", "private, no-store")
 		proc := r.URL.Path
 		switch {

@@ -144,6 +144,10 @@ func TestTenantIsolation(t *testing.T) {
 			}
 			return st.Err()
 		}, connect.CodeNotFound},
+		{"PreviewAccess", func(ctx context.Context) error {
+			_, err := bob.Sandbox.PreviewAccess(ctx, connect.NewRequest(&fsav1.PreviewAccessRequest{ProjectId: id}))
+			return err
+		}, connect.CodeNotFound},
 		{"GetClusterStatus", func(ctx context.Context) error {
 			_, err := bob.Cluster.GetClusterStatus(ctx, connect.NewRequest(&fsav1.GetClusterStatusRequest{}))
 			return err

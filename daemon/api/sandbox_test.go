@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +163,15 @@ func TestSandboxBadInput(t *testing.T) {
 				return err
 			},
 		}},
+		{"preview of a project that is not RUNNING", creating.Id, fsa.ErrFailedPrecondition, sandboxCall{
+			sdk: func(ctx context.Context, c *fsa.Client, userID, projectID string) error {
+				return c.SandboxReady(ctx, userID, projectID)
+			},
+			rpc: func(ctx context.Context, u *user, projectID string) error {
+				_, err := u.Sandbox.PreviewAccess(ctx, connect.NewRequest(&fsav1.PreviewAccessRequest{ProjectId: projectID}))
+				return err
+			},
+		}},
 		{"interactive exec without start", running.Id, fsa.ErrInvalidArgument, sandboxCall{
 			rpc: func(ctx context.Context, u *user, projectID string) error {
 				st := u.Sandbox.ExecInteractive(ctx)
@@ -248,4 +258,62 @@ func TestSandboxPutFileLimit(t *testing.T) {
 	_, err := alice.Sandbox.PutFile(e.ctx, connect.NewRequest(&fsav1.PutFileRequest{ProjectId: p.Id, Path: "big",
 		Content: bytes.Repeat([]byte("x"), 2<<20)}))
 	requireCode(t, err, connect.CodeResourceExhausted)
+}
+
+// TestSandboxPreviewAccess: the ticket is traded for a cookie scoped to the project's preview,
+// once valid, for that project only; neither is a session token; and with the cookie the
+// request reaches the proxy (here the kubeconfig points nowhere: Bad Gateway).
+func TestSandboxPreviewAccess(t *testing.T) {
+	e := newEnv(t)
+	alice := e.signUp("alice")
+	p := e.project(alice, "alpha")
+	e.run(alice.ID, p.Id)
+	res, err := alice.Sandbox.PreviewAccess(e.ctx, connect.NewRequest(&fsav1.PreviewAccessRequest{ProjectId: p.Id}))
+	require.NoError(t, err)
+	path := res.Msg.Path
+	require.True(t, strings.HasPrefix(path, "/preview/"+p.Id+"/?fsa-preview-ticket="), path)
+	ticket := strings.SplitN(path, "=", 2)[1]
+
+	hc := e.srv.Client()
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	do := func(u string, cookies ...*http.Cookie) *http.Response {
+		req, err := http.NewRequestWithContext(e.ctx, http.MethodGet, e.srv.URL+u, nil)
+		require.NoError(t, err)
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		r, err := hc.Do(req)
+		require.NoError(t, err)
+		_ = r.Body.Close()
+		return r
+	}
+	assert.Equal(t, http.StatusUnauthorized, do("/preview/"+p.Id+"/").StatusCode, "no ticket, no cookie")
+	assert.Equal(t, http.StatusUnauthorized, do("/preview/"+p.Id+"/?fsa-preview-ticket=forged").StatusCode)
+	assert.Equal(t, http.StatusUnauthorized, do("/preview/other/?fsa-preview-ticket="+ticket).StatusCode, "another project")
+
+	r := do(path)
+	require.Equal(t, http.StatusSeeOther, r.StatusCode)
+	assert.Equal(t, "/preview/"+p.Id+"/", r.Header.Get("Location"))
+	var cookie *http.Cookie
+	for _, c := range r.Cookies() {
+		if c.Name == "fsa_preview" {
+			cookie = c
+		}
+	}
+	require.NotNil(t, cookie)
+	assert.Equal(t, "/preview/"+p.Id+"/", cookie.Path)
+	assert.True(t, cookie.HttpOnly)
+	assert.True(t, cookie.Secure)
+
+	assert.Equal(t, http.StatusBadGateway, do("/preview/"+p.Id+"/app", cookie).StatusCode, "the cookie lets the request through")
+	assert.Equal(t, http.StatusUnauthorized, do("/preview/other/app", &http.Cookie{Name: "fsa_preview", Value: cookie.Value}).StatusCode)
+
+	// Neither token opens the API.
+	for _, tok := range []string{ticket, cookie.Value} {
+		_, err := e.clients(tok).Project.GetProject(e.ctx, connect.NewRequest(&fsav1.GetProjectRequest{Id: p.Id}))
+		requireCode(t, err, connect.CodeUnauthenticated)
+	}
+	// A ticket expires after a minute.
+	e.clock.Advance(2 * time.Minute)
+	assert.Equal(t, http.StatusUnauthorized, do(path).StatusCode)
 }

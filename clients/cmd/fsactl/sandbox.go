@@ -15,9 +15,11 @@ import (
 	"syscall"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	fsaclient "github.com/fullstackagent/fsa/clients/go"
 )
 
@@ -301,4 +303,25 @@ func (a *app) logsCommand() *cobra.Command {
 	f.Int64Var(&o.TailLines, "tail", 0, "only the last N lines (0: all)")
 	f.BoolVar(&o.Timestamps, "timestamps", false, "prefix each line with its time")
 	return cmd
+}
+
+func (a *app) previewCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "preview PROJECT",
+		Short: "Print a link to the private preview of the project's app (port 3000); it embeds a ticket valid for a minute",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withProject(cmd, args[0], func(ctx context.Context, c *fsaclient.Client, p *fsav1.Project) error {
+				res, err := c.Sandbox().PreviewAccess(ctx, connect.NewRequest(&fsav1.PreviewAccessRequest{ProjectId: p.GetId()}))
+				if err != nil {
+					return err
+				}
+				if a.json() {
+					return printJSON(a.stdout, res.Msg)
+				}
+				_, err = fmt.Fprintln(a.stdout, strings.TrimSuffix(c.Endpoint(), "/")+res.Msg.GetPath())
+				return err
+			})
+		},
+	}
 }

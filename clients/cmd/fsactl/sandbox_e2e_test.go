@@ -6,6 +6,10 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -135,6 +140,58 @@ func TestSandboxCommands(t *testing.T) {
 		out, err = node.CombinedOutput()
 		require.NoError(t, err, "%s", out)
 		assert.Contains(t, string(out), "# pass 4", "%s", out)
+	})
+	t.Run("private preview with WebSocket", func(t *testing.T) {
+		link := strings.TrimSpace(c.ok("preview", "shop"))
+		require.True(t, strings.HasPrefix(link, d.URL+"/preview/"), link)
+		jar, err := cookiejar.New(nil)
+		require.NoError(t, err)
+		hc := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+		get := func(u string) (int, string) {
+			res, err := hc.Get(u)
+			require.NoError(t, err)
+			defer res.Body.Close()
+			body, err := io.ReadAll(res.Body)
+			require.NoError(t, err)
+			return res.StatusCode, string(body)
+		}
+		code, body := get(link) // ticket -> cookie -> redirect -> the app's /
+		require.Equal(t, http.StatusOK, code, body)
+		assert.Equal(t, fmt.Sprintf("sandbox app of %s/%s: GET /\n", u.Namespace, pod), body)
+		base := strings.SplitN(link, "?", 2)[0]
+		code, body = get(base + "hello/world")
+		require.Equal(t, http.StatusOK, code, body)
+		assert.Equal(t, fmt.Sprintf("sandbox app of %s/%s: GET /hello/world\n", u.Namespace, pod), body)
+		_, body = get(base + "cookies")
+		assert.NotContains(t, body, "fsa_preview", "the preview's cookie never reaches the app")
+
+		// Without the cookie (another browser): refused.
+		res, err := http.Get(base + "hello")
+		require.NoError(t, err)
+		_ = res.Body.Close()
+		assert.Equal(t, http.StatusUnauthorized, res.StatusCode)
+		// The ticket works once per minute at most, and only for its project.
+		other := strings.Replace(link, "/preview/", "/preview/x", 1)
+		res, err = http.Get(other)
+		require.NoError(t, err)
+		_ = res.Body.Close()
+		assert.Equal(t, http.StatusUnauthorized, res.StatusCode)
+
+		// WebSocket upgrade through fsad and pods/portforward.
+		wsURL := "ws" + strings.TrimPrefix(base, "http") + "ws"
+		hdr := http.Header{}
+		pu, err := url.Parse(base)
+		require.NoError(t, err)
+		for _, ck := range jar.Cookies(pu) {
+			hdr.Add("Cookie", ck.Name+"="+ck.Value)
+		}
+		ws, resp, err := websocket.DefaultDialer.Dial(wsURL, hdr)
+		require.NoError(t, err, "%v", resp)
+		defer ws.Close()
+		require.NoError(t, ws.WriteMessage(websocket.TextMessage, []byte("reload?")))
+		_, msg, err := ws.ReadMessage()
+		require.NoError(t, err)
+		assert.Equal(t, "echo: reload?", string(msg))
 	})
 	t.Run("another user sees nothing", func(t *testing.T) {
 		other := signedUp(t, d, "otto", "")

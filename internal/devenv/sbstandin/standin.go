@@ -9,7 +9,9 @@
 //   - the pod's log is a local file in the CRI log format (LogFile), where the stand-in writes a
 //     start line and Log appends lines;
 //   - a port forward to port AppPort reaches a small local HTTP server standing in for the user's
-//     application (it answers every request with a line naming the pod and the path).
+//     application: it answers a request with a line naming the pod and the path, /cookies with
+//     the names of the cookies it was sent, and /ws with a WebSocket echo (a dev server's
+//     hot-reload channel).
 //
 // What is real: the API server, its authentication and RBAC, the exec/log/portforward protocols
 // (WebSocket and SPDY, through the API server to a TLS kubelet endpoint), streaming, exit codes,
@@ -35,6 +37,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -208,7 +211,16 @@ func (s *standin) serve(ctx context.Context, p *corev1.Pod) error {
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_ = Log(root, p.Namespace, p.Name, fmt.Sprintf("app: %s %s", r.Method, r.URL.Path))
-			fmt.Fprintf(w, "sandbox app of %s: %s %s\n", key, r.Method, r.URL.Path)
+			switch r.URL.Path {
+			case "/ws": // a WebSocket echo, as a dev server's hot-reload channel
+				echoWebSocket(w, r)
+			case "/cookies": // the cookies the app was sent
+				for _, c := range r.Cookies() {
+					fmt.Fprintf(w, "%s\n", c.Name)
+				}
+			default:
+				fmt.Fprintf(w, "sandbox app of %s: %s %s\n", key, r.Method, r.URL.Path)
+			}
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -286,6 +298,26 @@ func (s *standin) apply(ctx context.Context, p *corev1.Pod, kind string, spec ma
 		return nil
 	}
 	return fmt.Errorf("apply %s: conflicts", kind)
+}
+
+var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+
+// echoWebSocket sends every message back, prefixed with "echo: ".
+func echoWebSocket(w http.ResponseWriter, r *http.Request) {
+	c, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	for {
+		typ, msg, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		if err := c.WriteMessage(typ, append([]byte("echo: "), msg...)); err != nil {
+			return
+		}
+	}
 }
 
 func (s *standin) stopApp(key string) {

@@ -24,6 +24,107 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// PreviewAccessRequest is the input of SandboxService.PreviewAccess.
+type PreviewAccessRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the project.
+	ProjectId     string `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewAccessRequest) Reset() {
+	*x = PreviewAccessRequest{}
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewAccessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewAccessRequest) ProtoMessage() {}
+
+func (x *PreviewAccessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewAccessRequest.ProtoReflect.Descriptor instead.
+func (*PreviewAccessRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PreviewAccessRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+// PreviewAccessResponse is the output of SandboxService.PreviewAccess.
+type PreviewAccessResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Path and query to open on fsad's API base URL, with the ticket. Secret.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// When the ticket stops working (the cookie it buys lasts longer).
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewAccessResponse) Reset() {
+	*x = PreviewAccessResponse{}
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewAccessResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewAccessResponse) ProtoMessage() {}
+
+func (x *PreviewAccessResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewAccessResponse.ProtoReflect.Descriptor instead.
+func (*PreviewAccessResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PreviewAccessResponse) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *PreviewAccessResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
 // TerminalSize is the size of a terminal in characters.
 type TerminalSize struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -37,7 +138,7 @@ type TerminalSize struct {
 
 func (x *TerminalSize) Reset() {
 	*x = TerminalSize{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[0]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -49,7 +150,7 @@ func (x *TerminalSize) String() string {
 func (*TerminalSize) ProtoMessage() {}
 
 func (x *TerminalSize) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[0]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -62,7 +163,7 @@ func (x *TerminalSize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminalSize.ProtoReflect.Descriptor instead.
 func (*TerminalSize) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{0}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TerminalSize) GetWidth() uint32 {
@@ -106,7 +207,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[1]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -118,7 +219,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[1]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -131,7 +232,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{1}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ExecRequest) GetProjectId() string {
@@ -207,7 +308,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[2]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -219,7 +320,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[2]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -232,7 +333,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{2}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ExecResponse) GetEvent() isExecResponse_Event {
@@ -313,7 +414,7 @@ type ExecInteractiveRequest struct {
 
 func (x *ExecInteractiveRequest) Reset() {
 	*x = ExecInteractiveRequest{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[3]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -325,7 +426,7 @@ func (x *ExecInteractiveRequest) String() string {
 func (*ExecInteractiveRequest) ProtoMessage() {}
 
 func (x *ExecInteractiveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[3]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -338,7 +439,7 @@ func (x *ExecInteractiveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInteractiveRequest.ProtoReflect.Descriptor instead.
 func (*ExecInteractiveRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{3}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ExecInteractiveRequest) GetEvent() isExecInteractiveRequest_Event {
@@ -434,7 +535,7 @@ type ExecInteractiveResponse struct {
 
 func (x *ExecInteractiveResponse) Reset() {
 	*x = ExecInteractiveResponse{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[4]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +547,7 @@ func (x *ExecInteractiveResponse) String() string {
 func (*ExecInteractiveResponse) ProtoMessage() {}
 
 func (x *ExecInteractiveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[4]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +560,7 @@ func (x *ExecInteractiveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInteractiveResponse.ProtoReflect.Descriptor instead.
 func (*ExecInteractiveResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{4}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ExecInteractiveResponse) GetEvent() isExecInteractiveResponse_Event {
@@ -544,7 +645,7 @@ type FileInfo struct {
 
 func (x *FileInfo) Reset() {
 	*x = FileInfo{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[5]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -556,7 +657,7 @@ func (x *FileInfo) String() string {
 func (*FileInfo) ProtoMessage() {}
 
 func (x *FileInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[5]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -569,7 +670,7 @@ func (x *FileInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileInfo.ProtoReflect.Descriptor instead.
 func (*FileInfo) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{5}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FileInfo) GetName() string {
@@ -636,7 +737,7 @@ type ReadFileRequest struct {
 
 func (x *ReadFileRequest) Reset() {
 	*x = ReadFileRequest{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[6]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +749,7 @@ func (x *ReadFileRequest) String() string {
 func (*ReadFileRequest) ProtoMessage() {}
 
 func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[6]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,7 +762,7 @@ func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFileRequest.ProtoReflect.Descriptor instead.
 func (*ReadFileRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{6}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReadFileRequest) GetProjectId() string {
@@ -698,7 +799,7 @@ type ReadFileResponse struct {
 
 func (x *ReadFileResponse) Reset() {
 	*x = ReadFileResponse{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[7]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +811,7 @@ func (x *ReadFileResponse) String() string {
 func (*ReadFileResponse) ProtoMessage() {}
 
 func (x *ReadFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[7]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +824,7 @@ func (x *ReadFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFileResponse.ProtoReflect.Descriptor instead.
 func (*ReadFileResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{7}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReadFileResponse) GetData() []byte {
@@ -757,7 +858,7 @@ type WriteFileStart struct {
 
 func (x *WriteFileStart) Reset() {
 	*x = WriteFileStart{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[8]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +870,7 @@ func (x *WriteFileStart) String() string {
 func (*WriteFileStart) ProtoMessage() {}
 
 func (x *WriteFileStart) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[8]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +883,7 @@ func (x *WriteFileStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteFileStart.ProtoReflect.Descriptor instead.
 func (*WriteFileStart) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{8}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WriteFileStart) GetProjectId() string {
@@ -829,7 +930,7 @@ type WriteFileRequest struct {
 
 func (x *WriteFileRequest) Reset() {
 	*x = WriteFileRequest{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[9]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -841,7 +942,7 @@ func (x *WriteFileRequest) String() string {
 func (*WriteFileRequest) ProtoMessage() {}
 
 func (x *WriteFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[9]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -854,7 +955,7 @@ func (x *WriteFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteFileRequest.ProtoReflect.Descriptor instead.
 func (*WriteFileRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{9}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WriteFileRequest) GetEvent() isWriteFileRequest_Event {
@@ -911,7 +1012,7 @@ type WriteFileResponse struct {
 
 func (x *WriteFileResponse) Reset() {
 	*x = WriteFileResponse{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[10]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +1024,7 @@ func (x *WriteFileResponse) String() string {
 func (*WriteFileResponse) ProtoMessage() {}
 
 func (x *WriteFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[10]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1037,7 @@ func (x *WriteFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteFileResponse.ProtoReflect.Descriptor instead.
 func (*WriteFileResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{10}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WriteFileResponse) GetSize() int64 {
@@ -963,7 +1064,7 @@ type PutFileRequest struct {
 
 func (x *PutFileRequest) Reset() {
 	*x = PutFileRequest{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[11]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -975,7 +1076,7 @@ func (x *PutFileRequest) String() string {
 func (*PutFileRequest) ProtoMessage() {}
 
 func (x *PutFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[11]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -988,7 +1089,7 @@ func (x *PutFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFileRequest.ProtoReflect.Descriptor instead.
 func (*PutFileRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{11}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PutFileRequest) GetProjectId() string {
@@ -1030,7 +1131,7 @@ type PutFileResponse struct {
 
 func (x *PutFileResponse) Reset() {
 	*x = PutFileResponse{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[12]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1143,7 @@ func (x *PutFileResponse) String() string {
 func (*PutFileResponse) ProtoMessage() {}
 
 func (x *PutFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[12]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1156,7 @@ func (x *PutFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFileResponse.ProtoReflect.Descriptor instead.
 func (*PutFileResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{12}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PutFileResponse) GetSize() int64 {
@@ -1078,7 +1179,7 @@ type StatFileRequest struct {
 
 func (x *StatFileRequest) Reset() {
 	*x = StatFileRequest{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[13]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1191,7 @@ func (x *StatFileRequest) String() string {
 func (*StatFileRequest) ProtoMessage() {}
 
 func (x *StatFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[13]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1204,7 @@ func (x *StatFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFileRequest.ProtoReflect.Descriptor instead.
 func (*StatFileRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{13}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StatFileRequest) GetProjectId() string {
@@ -1131,7 +1232,7 @@ type StatFileResponse struct {
 
 func (x *StatFileResponse) Reset() {
 	*x = StatFileResponse{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[14]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1244,7 @@ func (x *StatFileResponse) String() string {
 func (*StatFileResponse) ProtoMessage() {}
 
 func (x *StatFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[14]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1257,7 @@ func (x *StatFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFileResponse.ProtoReflect.Descriptor instead.
 func (*StatFileResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{14}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StatFileResponse) GetInfo() *FileInfo {
@@ -1179,7 +1280,7 @@ type ListDirRequest struct {
 
 func (x *ListDirRequest) Reset() {
 	*x = ListDirRequest{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[15]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1191,7 +1292,7 @@ func (x *ListDirRequest) String() string {
 func (*ListDirRequest) ProtoMessage() {}
 
 func (x *ListDirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[15]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1204,7 +1305,7 @@ func (x *ListDirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDirRequest.ProtoReflect.Descriptor instead.
 func (*ListDirRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{15}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListDirRequest) GetProjectId() string {
@@ -1232,7 +1333,7 @@ type ListDirResponse struct {
 
 func (x *ListDirResponse) Reset() {
 	*x = ListDirResponse{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[16]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1345,7 @@ func (x *ListDirResponse) String() string {
 func (*ListDirResponse) ProtoMessage() {}
 
 func (x *ListDirResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[16]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1358,7 @@ func (x *ListDirResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDirResponse.ProtoReflect.Descriptor instead.
 func (*ListDirResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{16}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListDirResponse) GetEntries() []*FileInfo {
@@ -1284,7 +1385,7 @@ type MakeDirRequest struct {
 
 func (x *MakeDirRequest) Reset() {
 	*x = MakeDirRequest{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[17]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1397,7 @@ func (x *MakeDirRequest) String() string {
 func (*MakeDirRequest) ProtoMessage() {}
 
 func (x *MakeDirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[17]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1410,7 @@ func (x *MakeDirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MakeDirRequest.ProtoReflect.Descriptor instead.
 func (*MakeDirRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{17}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *MakeDirRequest) GetProjectId() string {
@@ -1349,7 +1450,7 @@ type MakeDirResponse struct {
 
 func (x *MakeDirResponse) Reset() {
 	*x = MakeDirResponse{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[18]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1462,7 @@ func (x *MakeDirResponse) String() string {
 func (*MakeDirResponse) ProtoMessage() {}
 
 func (x *MakeDirResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[18]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1475,7 @@ func (x *MakeDirResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MakeDirResponse.ProtoReflect.Descriptor instead.
 func (*MakeDirResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{18}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{20}
 }
 
 // RemoveFileRequest is the input of SandboxService.RemoveFile.
@@ -1392,7 +1493,7 @@ type RemoveFileRequest struct {
 
 func (x *RemoveFileRequest) Reset() {
 	*x = RemoveFileRequest{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[19]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1505,7 @@ func (x *RemoveFileRequest) String() string {
 func (*RemoveFileRequest) ProtoMessage() {}
 
 func (x *RemoveFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[19]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1518,7 @@ func (x *RemoveFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveFileRequest.ProtoReflect.Descriptor instead.
 func (*RemoveFileRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{19}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RemoveFileRequest) GetProjectId() string {
@@ -1450,7 +1551,7 @@ type RemoveFileResponse struct {
 
 func (x *RemoveFileResponse) Reset() {
 	*x = RemoveFileResponse{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[20]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1563,7 @@ func (x *RemoveFileResponse) String() string {
 func (*RemoveFileResponse) ProtoMessage() {}
 
 func (x *RemoveFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[20]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1576,7 @@ func (x *RemoveFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveFileResponse.ProtoReflect.Descriptor instead.
 func (*RemoveFileResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{20}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{22}
 }
 
 // StreamLogsRequest is the input of SandboxService.StreamLogs.
@@ -1497,7 +1598,7 @@ type StreamLogsRequest struct {
 
 func (x *StreamLogsRequest) Reset() {
 	*x = StreamLogsRequest{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[21]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1610,7 @@ func (x *StreamLogsRequest) String() string {
 func (*StreamLogsRequest) ProtoMessage() {}
 
 func (x *StreamLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[21]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1623,7 @@ func (x *StreamLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamLogsRequest.ProtoReflect.Descriptor instead.
 func (*StreamLogsRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{21}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StreamLogsRequest) GetProjectId() string {
@@ -1571,7 +1672,7 @@ type StreamLogsResponse struct {
 
 func (x *StreamLogsResponse) Reset() {
 	*x = StreamLogsResponse{}
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[22]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1583,7 +1684,7 @@ func (x *StreamLogsResponse) String() string {
 func (*StreamLogsResponse) ProtoMessage() {}
 
 func (x *StreamLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_sandbox_proto_msgTypes[22]
+	mi := &file_fsa_v1_sandbox_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1596,7 +1697,7 @@ func (x *StreamLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamLogsResponse.ProtoReflect.Descriptor instead.
 func (*StreamLogsResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{22}
+	return file_fsa_v1_sandbox_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StreamLogsResponse) GetData() []byte {
@@ -1610,7 +1711,14 @@ var File_fsa_v1_sandbox_proto protoreflect.FileDescriptor
 
 const file_fsa_v1_sandbox_proto_rawDesc = "" +
 	"\n" +
-	"\x14fsa/v1/sandbox.proto\x12\x06fsa.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"<\n" +
+	"\x14fsa/v1/sandbox.proto\x12\x06fsa.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"5\n" +
+	"\x14PreviewAccessRequest\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tR\tprojectId\"f\n" +
+	"\x15PreviewAccessResponse\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"<\n" +
 	"\fTerminalSize\x12\x14\n" +
 	"\x05width\x18\x01 \x01(\rR\x05width\x12\x16\n" +
 	"\x06height\x18\x02 \x01(\rR\x06height\"\xcc\x02\n" +
@@ -1719,7 +1827,7 @@ const file_fsa_v1_sandbox_proto_rawDesc = "" +
 	"timestamps\x18\x05 \x01(\bR\n" +
 	"timestamps\"(\n" +
 	"\x12StreamLogsResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\xab\x05\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\xf9\x05\n" +
 	"\x0eSandboxService\x123\n" +
 	"\x04Exec\x12\x13.fsa.v1.ExecRequest\x1a\x14.fsa.v1.ExecResponse0\x01\x12V\n" +
 	"\x0fExecInteractive\x12\x1e.fsa.v1.ExecInteractiveRequest\x1a\x1f.fsa.v1.ExecInteractiveResponse(\x010\x01\x12?\n" +
@@ -1732,7 +1840,8 @@ const file_fsa_v1_sandbox_proto_rawDesc = "" +
 	"\n" +
 	"RemoveFile\x12\x19.fsa.v1.RemoveFileRequest\x1a\x1a.fsa.v1.RemoveFileResponse\x12E\n" +
 	"\n" +
-	"StreamLogs\x12\x19.fsa.v1.StreamLogsRequest\x1a\x1a.fsa.v1.StreamLogsResponse0\x01B8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
+	"StreamLogs\x12\x19.fsa.v1.StreamLogsRequest\x1a\x1a.fsa.v1.StreamLogsResponse0\x01\x12L\n" +
+	"\rPreviewAccess\x12\x1c.fsa.v1.PreviewAccessRequest\x1a\x1d.fsa.v1.PreviewAccessResponseB8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
 
 var (
 	file_fsa_v1_sandbox_proto_rawDescOnce sync.Once
@@ -1746,70 +1855,75 @@ func file_fsa_v1_sandbox_proto_rawDescGZIP() []byte {
 	return file_fsa_v1_sandbox_proto_rawDescData
 }
 
-var file_fsa_v1_sandbox_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_fsa_v1_sandbox_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_fsa_v1_sandbox_proto_goTypes = []any{
-	(*TerminalSize)(nil),            // 0: fsa.v1.TerminalSize
-	(*ExecRequest)(nil),             // 1: fsa.v1.ExecRequest
-	(*ExecResponse)(nil),            // 2: fsa.v1.ExecResponse
-	(*ExecInteractiveRequest)(nil),  // 3: fsa.v1.ExecInteractiveRequest
-	(*ExecInteractiveResponse)(nil), // 4: fsa.v1.ExecInteractiveResponse
-	(*FileInfo)(nil),                // 5: fsa.v1.FileInfo
-	(*ReadFileRequest)(nil),         // 6: fsa.v1.ReadFileRequest
-	(*ReadFileResponse)(nil),        // 7: fsa.v1.ReadFileResponse
-	(*WriteFileStart)(nil),          // 8: fsa.v1.WriteFileStart
-	(*WriteFileRequest)(nil),        // 9: fsa.v1.WriteFileRequest
-	(*WriteFileResponse)(nil),       // 10: fsa.v1.WriteFileResponse
-	(*PutFileRequest)(nil),          // 11: fsa.v1.PutFileRequest
-	(*PutFileResponse)(nil),         // 12: fsa.v1.PutFileResponse
-	(*StatFileRequest)(nil),         // 13: fsa.v1.StatFileRequest
-	(*StatFileResponse)(nil),        // 14: fsa.v1.StatFileResponse
-	(*ListDirRequest)(nil),          // 15: fsa.v1.ListDirRequest
-	(*ListDirResponse)(nil),         // 16: fsa.v1.ListDirResponse
-	(*MakeDirRequest)(nil),          // 17: fsa.v1.MakeDirRequest
-	(*MakeDirResponse)(nil),         // 18: fsa.v1.MakeDirResponse
-	(*RemoveFileRequest)(nil),       // 19: fsa.v1.RemoveFileRequest
-	(*RemoveFileResponse)(nil),      // 20: fsa.v1.RemoveFileResponse
-	(*StreamLogsRequest)(nil),       // 21: fsa.v1.StreamLogsRequest
-	(*StreamLogsResponse)(nil),      // 22: fsa.v1.StreamLogsResponse
-	nil,                             // 23: fsa.v1.ExecRequest.EnvEntry
-	(*timestamppb.Timestamp)(nil),   // 24: google.protobuf.Timestamp
+	(*PreviewAccessRequest)(nil),    // 0: fsa.v1.PreviewAccessRequest
+	(*PreviewAccessResponse)(nil),   // 1: fsa.v1.PreviewAccessResponse
+	(*TerminalSize)(nil),            // 2: fsa.v1.TerminalSize
+	(*ExecRequest)(nil),             // 3: fsa.v1.ExecRequest
+	(*ExecResponse)(nil),            // 4: fsa.v1.ExecResponse
+	(*ExecInteractiveRequest)(nil),  // 5: fsa.v1.ExecInteractiveRequest
+	(*ExecInteractiveResponse)(nil), // 6: fsa.v1.ExecInteractiveResponse
+	(*FileInfo)(nil),                // 7: fsa.v1.FileInfo
+	(*ReadFileRequest)(nil),         // 8: fsa.v1.ReadFileRequest
+	(*ReadFileResponse)(nil),        // 9: fsa.v1.ReadFileResponse
+	(*WriteFileStart)(nil),          // 10: fsa.v1.WriteFileStart
+	(*WriteFileRequest)(nil),        // 11: fsa.v1.WriteFileRequest
+	(*WriteFileResponse)(nil),       // 12: fsa.v1.WriteFileResponse
+	(*PutFileRequest)(nil),          // 13: fsa.v1.PutFileRequest
+	(*PutFileResponse)(nil),         // 14: fsa.v1.PutFileResponse
+	(*StatFileRequest)(nil),         // 15: fsa.v1.StatFileRequest
+	(*StatFileResponse)(nil),        // 16: fsa.v1.StatFileResponse
+	(*ListDirRequest)(nil),          // 17: fsa.v1.ListDirRequest
+	(*ListDirResponse)(nil),         // 18: fsa.v1.ListDirResponse
+	(*MakeDirRequest)(nil),          // 19: fsa.v1.MakeDirRequest
+	(*MakeDirResponse)(nil),         // 20: fsa.v1.MakeDirResponse
+	(*RemoveFileRequest)(nil),       // 21: fsa.v1.RemoveFileRequest
+	(*RemoveFileResponse)(nil),      // 22: fsa.v1.RemoveFileResponse
+	(*StreamLogsRequest)(nil),       // 23: fsa.v1.StreamLogsRequest
+	(*StreamLogsResponse)(nil),      // 24: fsa.v1.StreamLogsResponse
+	nil,                             // 25: fsa.v1.ExecRequest.EnvEntry
+	(*timestamppb.Timestamp)(nil),   // 26: google.protobuf.Timestamp
 }
 var file_fsa_v1_sandbox_proto_depIdxs = []int32{
-	23, // 0: fsa.v1.ExecRequest.env:type_name -> fsa.v1.ExecRequest.EnvEntry
-	0,  // 1: fsa.v1.ExecRequest.terminal_size:type_name -> fsa.v1.TerminalSize
-	1,  // 2: fsa.v1.ExecInteractiveRequest.start:type_name -> fsa.v1.ExecRequest
-	0,  // 3: fsa.v1.ExecInteractiveRequest.resize:type_name -> fsa.v1.TerminalSize
-	24, // 4: fsa.v1.FileInfo.modified_at:type_name -> google.protobuf.Timestamp
-	5,  // 5: fsa.v1.ReadFileResponse.info:type_name -> fsa.v1.FileInfo
-	8,  // 6: fsa.v1.WriteFileRequest.start:type_name -> fsa.v1.WriteFileStart
-	5,  // 7: fsa.v1.StatFileResponse.info:type_name -> fsa.v1.FileInfo
-	5,  // 8: fsa.v1.ListDirResponse.entries:type_name -> fsa.v1.FileInfo
-	24, // 9: fsa.v1.StreamLogsRequest.since:type_name -> google.protobuf.Timestamp
-	1,  // 10: fsa.v1.SandboxService.Exec:input_type -> fsa.v1.ExecRequest
-	3,  // 11: fsa.v1.SandboxService.ExecInteractive:input_type -> fsa.v1.ExecInteractiveRequest
-	6,  // 12: fsa.v1.SandboxService.ReadFile:input_type -> fsa.v1.ReadFileRequest
-	9,  // 13: fsa.v1.SandboxService.WriteFile:input_type -> fsa.v1.WriteFileRequest
-	11, // 14: fsa.v1.SandboxService.PutFile:input_type -> fsa.v1.PutFileRequest
-	13, // 15: fsa.v1.SandboxService.StatFile:input_type -> fsa.v1.StatFileRequest
-	15, // 16: fsa.v1.SandboxService.ListDir:input_type -> fsa.v1.ListDirRequest
-	17, // 17: fsa.v1.SandboxService.MakeDir:input_type -> fsa.v1.MakeDirRequest
-	19, // 18: fsa.v1.SandboxService.RemoveFile:input_type -> fsa.v1.RemoveFileRequest
-	21, // 19: fsa.v1.SandboxService.StreamLogs:input_type -> fsa.v1.StreamLogsRequest
-	2,  // 20: fsa.v1.SandboxService.Exec:output_type -> fsa.v1.ExecResponse
-	4,  // 21: fsa.v1.SandboxService.ExecInteractive:output_type -> fsa.v1.ExecInteractiveResponse
-	7,  // 22: fsa.v1.SandboxService.ReadFile:output_type -> fsa.v1.ReadFileResponse
-	10, // 23: fsa.v1.SandboxService.WriteFile:output_type -> fsa.v1.WriteFileResponse
-	12, // 24: fsa.v1.SandboxService.PutFile:output_type -> fsa.v1.PutFileResponse
-	14, // 25: fsa.v1.SandboxService.StatFile:output_type -> fsa.v1.StatFileResponse
-	16, // 26: fsa.v1.SandboxService.ListDir:output_type -> fsa.v1.ListDirResponse
-	18, // 27: fsa.v1.SandboxService.MakeDir:output_type -> fsa.v1.MakeDirResponse
-	20, // 28: fsa.v1.SandboxService.RemoveFile:output_type -> fsa.v1.RemoveFileResponse
-	22, // 29: fsa.v1.SandboxService.StreamLogs:output_type -> fsa.v1.StreamLogsResponse
-	20, // [20:30] is the sub-list for method output_type
-	10, // [10:20] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	26, // 0: fsa.v1.PreviewAccessResponse.expires_at:type_name -> google.protobuf.Timestamp
+	25, // 1: fsa.v1.ExecRequest.env:type_name -> fsa.v1.ExecRequest.EnvEntry
+	2,  // 2: fsa.v1.ExecRequest.terminal_size:type_name -> fsa.v1.TerminalSize
+	3,  // 3: fsa.v1.ExecInteractiveRequest.start:type_name -> fsa.v1.ExecRequest
+	2,  // 4: fsa.v1.ExecInteractiveRequest.resize:type_name -> fsa.v1.TerminalSize
+	26, // 5: fsa.v1.FileInfo.modified_at:type_name -> google.protobuf.Timestamp
+	7,  // 6: fsa.v1.ReadFileResponse.info:type_name -> fsa.v1.FileInfo
+	10, // 7: fsa.v1.WriteFileRequest.start:type_name -> fsa.v1.WriteFileStart
+	7,  // 8: fsa.v1.StatFileResponse.info:type_name -> fsa.v1.FileInfo
+	7,  // 9: fsa.v1.ListDirResponse.entries:type_name -> fsa.v1.FileInfo
+	26, // 10: fsa.v1.StreamLogsRequest.since:type_name -> google.protobuf.Timestamp
+	3,  // 11: fsa.v1.SandboxService.Exec:input_type -> fsa.v1.ExecRequest
+	5,  // 12: fsa.v1.SandboxService.ExecInteractive:input_type -> fsa.v1.ExecInteractiveRequest
+	8,  // 13: fsa.v1.SandboxService.ReadFile:input_type -> fsa.v1.ReadFileRequest
+	11, // 14: fsa.v1.SandboxService.WriteFile:input_type -> fsa.v1.WriteFileRequest
+	13, // 15: fsa.v1.SandboxService.PutFile:input_type -> fsa.v1.PutFileRequest
+	15, // 16: fsa.v1.SandboxService.StatFile:input_type -> fsa.v1.StatFileRequest
+	17, // 17: fsa.v1.SandboxService.ListDir:input_type -> fsa.v1.ListDirRequest
+	19, // 18: fsa.v1.SandboxService.MakeDir:input_type -> fsa.v1.MakeDirRequest
+	21, // 19: fsa.v1.SandboxService.RemoveFile:input_type -> fsa.v1.RemoveFileRequest
+	23, // 20: fsa.v1.SandboxService.StreamLogs:input_type -> fsa.v1.StreamLogsRequest
+	0,  // 21: fsa.v1.SandboxService.PreviewAccess:input_type -> fsa.v1.PreviewAccessRequest
+	4,  // 22: fsa.v1.SandboxService.Exec:output_type -> fsa.v1.ExecResponse
+	6,  // 23: fsa.v1.SandboxService.ExecInteractive:output_type -> fsa.v1.ExecInteractiveResponse
+	9,  // 24: fsa.v1.SandboxService.ReadFile:output_type -> fsa.v1.ReadFileResponse
+	12, // 25: fsa.v1.SandboxService.WriteFile:output_type -> fsa.v1.WriteFileResponse
+	14, // 26: fsa.v1.SandboxService.PutFile:output_type -> fsa.v1.PutFileResponse
+	16, // 27: fsa.v1.SandboxService.StatFile:output_type -> fsa.v1.StatFileResponse
+	18, // 28: fsa.v1.SandboxService.ListDir:output_type -> fsa.v1.ListDirResponse
+	20, // 29: fsa.v1.SandboxService.MakeDir:output_type -> fsa.v1.MakeDirResponse
+	22, // 30: fsa.v1.SandboxService.RemoveFile:output_type -> fsa.v1.RemoveFileResponse
+	24, // 31: fsa.v1.SandboxService.StreamLogs:output_type -> fsa.v1.StreamLogsResponse
+	1,  // 32: fsa.v1.SandboxService.PreviewAccess:output_type -> fsa.v1.PreviewAccessResponse
+	22, // [22:33] is the sub-list for method output_type
+	11, // [11:22] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_fsa_v1_sandbox_proto_init() }
@@ -1817,23 +1931,23 @@ func file_fsa_v1_sandbox_proto_init() {
 	if File_fsa_v1_sandbox_proto != nil {
 		return
 	}
-	file_fsa_v1_sandbox_proto_msgTypes[2].OneofWrappers = []any{
+	file_fsa_v1_sandbox_proto_msgTypes[4].OneofWrappers = []any{
 		(*ExecResponse_Stdout)(nil),
 		(*ExecResponse_Stderr)(nil),
 		(*ExecResponse_ExitCode)(nil),
 	}
-	file_fsa_v1_sandbox_proto_msgTypes[3].OneofWrappers = []any{
+	file_fsa_v1_sandbox_proto_msgTypes[5].OneofWrappers = []any{
 		(*ExecInteractiveRequest_Start)(nil),
 		(*ExecInteractiveRequest_Stdin)(nil),
 		(*ExecInteractiveRequest_Resize)(nil),
 		(*ExecInteractiveRequest_CloseStdin)(nil),
 	}
-	file_fsa_v1_sandbox_proto_msgTypes[4].OneofWrappers = []any{
+	file_fsa_v1_sandbox_proto_msgTypes[6].OneofWrappers = []any{
 		(*ExecInteractiveResponse_Stdout)(nil),
 		(*ExecInteractiveResponse_Stderr)(nil),
 		(*ExecInteractiveResponse_ExitCode)(nil),
 	}
-	file_fsa_v1_sandbox_proto_msgTypes[9].OneofWrappers = []any{
+	file_fsa_v1_sandbox_proto_msgTypes[11].OneofWrappers = []any{
 		(*WriteFileRequest_Start)(nil),
 		(*WriteFileRequest_Data)(nil),
 	}
@@ -1843,7 +1957,7 @@ func file_fsa_v1_sandbox_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsa_v1_sandbox_proto_rawDesc), len(file_fsa_v1_sandbox_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -58,6 +58,9 @@ const (
 	// SandboxServiceStreamLogsProcedure is the fully-qualified name of the SandboxService's StreamLogs
 	// RPC.
 	SandboxServiceStreamLogsProcedure = "/fsa.v1.SandboxService/StreamLogs"
+	// SandboxServicePreviewAccessProcedure is the fully-qualified name of the SandboxService's
+	// PreviewAccess RPC.
+	SandboxServicePreviewAccessProcedure = "/fsa.v1.SandboxService/PreviewAccess"
 )
 
 // SandboxServiceClient is a client for the fsa.v1.SandboxService service.
@@ -111,6 +114,13 @@ type SandboxServiceClient interface {
 	// StreamLogs streams the sandbox container's log, chunk by chunk (lines may
 	// span chunks). With follow, it keeps streaming until the call ends.
 	StreamLogs(context.Context, *connect.Request[v1.StreamLogsRequest]) (*connect.ServerStreamForClient[v1.StreamLogsResponse], error)
+	// PreviewAccess returns a path on this fsad that opens the private preview
+	// of the sandbox's app (port 3000), proxied through pods/portforward with
+	// the caller's kubeconfig. The path carries a ticket valid for a minute:
+	// fsad trades it for a cookie scoped to the preview's path and redirects.
+	// WebSocket upgrades (dev servers' hot reload) pass through. Treat the path
+	// as a secret.
+	PreviewAccess(context.Context, *connect.Request[v1.PreviewAccessRequest]) (*connect.Response[v1.PreviewAccessResponse], error)
 }
 
 // NewSandboxServiceClient constructs a client for the fsa.v1.SandboxService service. By default, it
@@ -186,6 +196,12 @@ func NewSandboxServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(sandboxServiceMethods.ByName("StreamLogs")),
 			connect.WithClientOptions(opts...),
 		),
+		previewAccess: connect.NewClient[v1.PreviewAccessRequest, v1.PreviewAccessResponse](
+			httpClient,
+			baseURL+SandboxServicePreviewAccessProcedure,
+			connect.WithSchema(sandboxServiceMethods.ByName("PreviewAccess")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -201,6 +217,7 @@ type sandboxServiceClient struct {
 	makeDir         *connect.Client[v1.MakeDirRequest, v1.MakeDirResponse]
 	removeFile      *connect.Client[v1.RemoveFileRequest, v1.RemoveFileResponse]
 	streamLogs      *connect.Client[v1.StreamLogsRequest, v1.StreamLogsResponse]
+	previewAccess   *connect.Client[v1.PreviewAccessRequest, v1.PreviewAccessResponse]
 }
 
 // Exec calls fsa.v1.SandboxService.Exec.
@@ -251,6 +268,11 @@ func (c *sandboxServiceClient) RemoveFile(ctx context.Context, req *connect.Requ
 // StreamLogs calls fsa.v1.SandboxService.StreamLogs.
 func (c *sandboxServiceClient) StreamLogs(ctx context.Context, req *connect.Request[v1.StreamLogsRequest]) (*connect.ServerStreamForClient[v1.StreamLogsResponse], error) {
 	return c.streamLogs.CallServerStream(ctx, req)
+}
+
+// PreviewAccess calls fsa.v1.SandboxService.PreviewAccess.
+func (c *sandboxServiceClient) PreviewAccess(ctx context.Context, req *connect.Request[v1.PreviewAccessRequest]) (*connect.Response[v1.PreviewAccessResponse], error) {
+	return c.previewAccess.CallUnary(ctx, req)
 }
 
 // SandboxServiceHandler is an implementation of the fsa.v1.SandboxService service.
@@ -304,6 +326,13 @@ type SandboxServiceHandler interface {
 	// StreamLogs streams the sandbox container's log, chunk by chunk (lines may
 	// span chunks). With follow, it keeps streaming until the call ends.
 	StreamLogs(context.Context, *connect.Request[v1.StreamLogsRequest], *connect.ServerStream[v1.StreamLogsResponse]) error
+	// PreviewAccess returns a path on this fsad that opens the private preview
+	// of the sandbox's app (port 3000), proxied through pods/portforward with
+	// the caller's kubeconfig. The path carries a ticket valid for a minute:
+	// fsad trades it for a cookie scoped to the preview's path and redirects.
+	// WebSocket upgrades (dev servers' hot reload) pass through. Treat the path
+	// as a secret.
+	PreviewAccess(context.Context, *connect.Request[v1.PreviewAccessRequest]) (*connect.Response[v1.PreviewAccessResponse], error)
 }
 
 // NewSandboxServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -375,6 +404,12 @@ func NewSandboxServiceHandler(svc SandboxServiceHandler, opts ...connect.Handler
 		connect.WithSchema(sandboxServiceMethods.ByName("StreamLogs")),
 		connect.WithHandlerOptions(opts...),
 	)
+	sandboxServicePreviewAccessHandler := connect.NewUnaryHandler(
+		SandboxServicePreviewAccessProcedure,
+		svc.PreviewAccess,
+		connect.WithSchema(sandboxServiceMethods.ByName("PreviewAccess")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/fsa.v1.SandboxService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SandboxServiceExecProcedure:
@@ -397,6 +432,8 @@ func NewSandboxServiceHandler(svc SandboxServiceHandler, opts ...connect.Handler
 			sandboxServiceRemoveFileHandler.ServeHTTP(w, r)
 		case SandboxServiceStreamLogsProcedure:
 			sandboxServiceStreamLogsHandler.ServeHTTP(w, r)
+		case SandboxServicePreviewAccessProcedure:
+			sandboxServicePreviewAccessHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -444,4 +481,8 @@ func (UnimplementedSandboxServiceHandler) RemoveFile(context.Context, *connect.R
 
 func (UnimplementedSandboxServiceHandler) StreamLogs(context.Context, *connect.Request[v1.StreamLogsRequest], *connect.ServerStream[v1.StreamLogsResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.SandboxService.StreamLogs is not implemented"))
+}
+
+func (UnimplementedSandboxServiceHandler) PreviewAccess(context.Context, *connect.Request[v1.PreviewAccessRequest]) (*connect.Response[v1.PreviewAccessResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.SandboxService.PreviewAccess is not implemented"))
 }

@@ -14,7 +14,56 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fsa/v1/sandbox.proto.
  */
 export const file_fsa_v1_sandbox: GenFile = /*@__PURE__*/
-  fileDesc("ChRmc2EvdjEvc2FuZGJveC5wcm90bxIGZnNhLnYxIi0KDFRlcm1pbmFsU2l6ZRINCgV3aWR0aBgBIAEoDRIOCgZoZWlnaHQYAiABKA0i+AEKC0V4ZWNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDwoHY29tbWFuZBgCIAMoCRIpCgNlbnYYAyADKAsyHC5mc2EudjEuRXhlY1JlcXVlc3QuRW52RW50cnkSCwoDZGlyGAQgASgJEg0KBXN0ZGluGAUgASgMEgsKA3R0eRgGIAEoCBIrCg10ZXJtaW5hbF9zaXplGAcgASgLMhQuZnNhLnYxLlRlcm1pbmFsU2l6ZRIXCg90aW1lb3V0X3NlY29uZHMYCCABKA0aKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJQCgxFeGVjUmVzcG9uc2USEAoGc3Rkb3V0GAEgASgMSAASEAoGc3RkZXJyGAIgASgMSAASEwoJZXhpdF9jb2RlGAMgASgFSABCBwoFZXZlbnQilwEKFkV4ZWNJbnRlcmFjdGl2ZVJlcXVlc3QSJAoFc3RhcnQYASABKAsyEy5mc2EudjEuRXhlY1JlcXVlc3RIABIPCgVzdGRpbhgCIAEoDEgAEiYKBnJlc2l6ZRgDIAEoCzIULmZzYS52MS5UZXJtaW5hbFNpemVIABIVCgtjbG9zZV9zdGRpbhgEIAEoCEgAQgcKBWV2ZW50IlsKF0V4ZWNJbnRlcmFjdGl2ZVJlc3BvbnNlEhAKBnN0ZG91dBgBIAEoDEgAEhAKBnN0ZGVychgCIAEoDEgAEhMKCWV4aXRfY29kZRgDIAEoBUgAQgcKBWV2ZW50IpcBCghGaWxlSW5mbxIMCgRuYW1lGAEgASgJEgwKBHBhdGgYAiABKAkSDAoEc2l6ZRgDIAEoAxIMCgRtb2RlGAQgASgNEg4KBmlzX2RpchgFIAEoCBISCgppc19zeW1saW5rGAYgASgIEi8KC21vZGlmaWVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJICg9SZWFkRmlsZVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJEhMKC2xpbWl0X2J5dGVzGAMgASgDIkAKEFJlYWRGaWxlUmVzcG9uc2USDAoEZGF0YRgBIAEoDBIeCgRpbmZvGAIgASgLMhAuZnNhLnYxLkZpbGVJbmZvIk4KDldyaXRlRmlsZVN0YXJ0EhIKCnByb2plY3RfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIMCgRzaXplGAMgASgDEgwKBG1vZGUYBCABKA0iVAoQV3JpdGVGaWxlUmVxdWVzdBInCgVzdGFydBgBIAEoCzIWLmZzYS52MS5Xcml0ZUZpbGVTdGFydEgAEg4KBGRhdGEYAiABKAxIAEIHCgVldmVudCIhChFXcml0ZUZpbGVSZXNwb25zZRIMCgRzaXplGAEgASgDIlEKDlB1dEZpbGVSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIPCgdjb250ZW50GAMgASgMEgwKBG1vZGUYBCABKA0iHwoPUHV0RmlsZVJlc3BvbnNlEgwKBHNpemUYASABKAMiMwoPU3RhdEZpbGVSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDAoEcGF0aBgCIAEoCSIyChBTdGF0RmlsZVJlc3BvbnNlEh4KBGluZm8YASABKAsyEC5mc2EudjEuRmlsZUluZm8iMgoOTGlzdERpclJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJIjQKD0xpc3REaXJSZXNwb25zZRIhCgdlbnRyaWVzGAEgAygLMhAuZnNhLnYxLkZpbGVJbmZvIlEKDk1ha2VEaXJSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIMCgRtb2RlGAMgASgNEg8KB3BhcmVudHMYBCABKAgiEQoPTWFrZURpclJlc3BvbnNlIkgKEVJlbW92ZUZpbGVSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIRCglyZWN1cnNpdmUYAyABKAgiFAoSUmVtb3ZlRmlsZVJlc3BvbnNlIooBChFTdHJlYW1Mb2dzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg4KBmZvbGxvdxgCIAEoCBIpCgVzaW5jZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKdGFpbF9saW5lcxgEIAEoAxISCgp0aW1lc3RhbXBzGAUgASgIIiIKElN0cmVhbUxvZ3NSZXNwb25zZRIMCgRkYXRhGAEgASgMMqsFCg5TYW5kYm94U2VydmljZRIzCgRFeGVjEhMuZnNhLnYxLkV4ZWNSZXF1ZXN0GhQuZnNhLnYxLkV4ZWNSZXNwb25zZTABElYKD0V4ZWNJbnRlcmFjdGl2ZRIeLmZzYS52MS5FeGVjSW50ZXJhY3RpdmVSZXF1ZXN0Gh8uZnNhLnYxLkV4ZWNJbnRlcmFjdGl2ZVJlc3BvbnNlKAEwARI/CghSZWFkRmlsZRIXLmZzYS52MS5SZWFkRmlsZVJlcXVlc3QaGC5mc2EudjEuUmVhZEZpbGVSZXNwb25zZTABEkIKCVdyaXRlRmlsZRIYLmZzYS52MS5Xcml0ZUZpbGVSZXF1ZXN0GhkuZnNhLnYxLldyaXRlRmlsZVJlc3BvbnNlKAESOgoHUHV0RmlsZRIWLmZzYS52MS5QdXRGaWxlUmVxdWVzdBoXLmZzYS52MS5QdXRGaWxlUmVzcG9uc2USQgoIU3RhdEZpbGUSFy5mc2EudjEuU3RhdEZpbGVSZXF1ZXN0GhguZnNhLnYxLlN0YXRGaWxlUmVzcG9uc2UiA5ACARI/CgdMaXN0RGlyEhYuZnNhLnYxLkxpc3REaXJSZXF1ZXN0GhcuZnNhLnYxLkxpc3REaXJSZXNwb25zZSIDkAIBEjoKB01ha2VEaXISFi5mc2EudjEuTWFrZURpclJlcXVlc3QaFy5mc2EudjEuTWFrZURpclJlc3BvbnNlEkMKClJlbW92ZUZpbGUSGS5mc2EudjEuUmVtb3ZlRmlsZVJlcXVlc3QaGi5mc2EudjEuUmVtb3ZlRmlsZVJlc3BvbnNlEkUKClN0cmVhbUxvZ3MSGS5mc2EudjEuU3RyZWFtTG9nc1JlcXVlc3QaGi5mc2EudjEuU3RyZWFtTG9nc1Jlc3BvbnNlMAFCOFo2Z2l0aHViLmNvbS9mdWxsc3RhY2thZ2VudC9mc2EvY2xpZW50cy9nZW4vZnNhL3YxO2ZzYXYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChRmc2EvdjEvc2FuZGJveC5wcm90bxIGZnNhLnYxIioKFFByZXZpZXdBY2Nlc3NSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkiVQoVUHJldmlld0FjY2Vzc1Jlc3BvbnNlEgwKBHBhdGgYASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiLQoMVGVybWluYWxTaXplEg0KBXdpZHRoGAEgASgNEg4KBmhlaWdodBgCIAEoDSL4AQoLRXhlY1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIPCgdjb21tYW5kGAIgAygJEikKA2VudhgDIAMoCzIcLmZzYS52MS5FeGVjUmVxdWVzdC5FbnZFbnRyeRILCgNkaXIYBCABKAkSDQoFc3RkaW4YBSABKAwSCwoDdHR5GAYgASgIEisKDXRlcm1pbmFsX3NpemUYByABKAsyFC5mc2EudjEuVGVybWluYWxTaXplEhcKD3RpbWVvdXRfc2Vjb25kcxgIIAEoDRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlAKDEV4ZWNSZXNwb25zZRIQCgZzdGRvdXQYASABKAxIABIQCgZzdGRlcnIYAiABKAxIABITCglleGl0X2NvZGUYAyABKAVIAEIHCgVldmVudCKXAQoWRXhlY0ludGVyYWN0aXZlUmVxdWVzdBIkCgVzdGFydBgBIAEoCzITLmZzYS52MS5FeGVjUmVxdWVzdEgAEg8KBXN0ZGluGAIgASgMSAASJgoGcmVzaXplGAMgASgLMhQuZnNhLnYxLlRlcm1pbmFsU2l6ZUgAEhUKC2Nsb3NlX3N0ZGluGAQgASgISABCBwoFZXZlbnQiWwoXRXhlY0ludGVyYWN0aXZlUmVzcG9uc2USEAoGc3Rkb3V0GAEgASgMSAASEAoGc3RkZXJyGAIgASgMSAASEwoJZXhpdF9jb2RlGAMgASgFSABCBwoFZXZlbnQilwEKCEZpbGVJbmZvEgwKBG5hbWUYASABKAkSDAoEcGF0aBgCIAEoCRIMCgRzaXplGAMgASgDEgwKBG1vZGUYBCABKA0SDgoGaXNfZGlyGAUgASgIEhIKCmlzX3N5bWxpbmsYBiABKAgSLwoLbW9kaWZpZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkgKD1JlYWRGaWxlUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEgwKBHBhdGgYAiABKAkSEwoLbGltaXRfYnl0ZXMYAyABKAMiQAoQUmVhZEZpbGVSZXNwb25zZRIMCgRkYXRhGAEgASgMEh4KBGluZm8YAiABKAsyEC5mc2EudjEuRmlsZUluZm8iTgoOV3JpdGVGaWxlU3RhcnQSEgoKcHJvamVjdF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBHNpemUYAyABKAMSDAoEbW9kZRgEIAEoDSJUChBXcml0ZUZpbGVSZXF1ZXN0EicKBXN0YXJ0GAEgASgLMhYuZnNhLnYxLldyaXRlRmlsZVN0YXJ0SAASDgoEZGF0YRgCIAEoDEgAQgcKBWV2ZW50IiEKEVdyaXRlRmlsZVJlc3BvbnNlEgwKBHNpemUYASABKAMiUQoOUHV0RmlsZVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJEg8KB2NvbnRlbnQYAyABKAwSDAoEbW9kZRgEIAEoDSIfCg9QdXRGaWxlUmVzcG9uc2USDAoEc2l6ZRgBIAEoAyIzCg9TdGF0RmlsZVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJIjIKEFN0YXRGaWxlUmVzcG9uc2USHgoEaW5mbxgBIAEoCzIQLmZzYS52MS5GaWxlSW5mbyIyCg5MaXN0RGlyUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEgwKBHBhdGgYAiABKAkiNAoPTGlzdERpclJlc3BvbnNlEiEKB2VudHJpZXMYASADKAsyEC5mc2EudjEuRmlsZUluZm8iUQoOTWFrZURpclJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKA0SDwoHcGFyZW50cxgEIAEoCCIRCg9NYWtlRGlyUmVzcG9uc2UiSAoRUmVtb3ZlRmlsZVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJEhEKCXJlY3Vyc2l2ZRgDIAEoCCIUChJSZW1vdmVGaWxlUmVzcG9uc2UiigEKEVN0cmVhbUxvZ3NSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDgoGZm9sbG93GAIgASgIEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp0YWlsX2xpbmVzGAQgASgDEhIKCnRpbWVzdGFtcHMYBSABKAgiIgoSU3RyZWFtTG9nc1Jlc3BvbnNlEgwKBGRhdGEYASABKAwy+QUKDlNhbmRib3hTZXJ2aWNlEjMKBEV4ZWMSEy5mc2EudjEuRXhlY1JlcXVlc3QaFC5mc2EudjEuRXhlY1Jlc3BvbnNlMAESVgoPRXhlY0ludGVyYWN0aXZlEh4uZnNhLnYxLkV4ZWNJbnRlcmFjdGl2ZVJlcXVlc3QaHy5mc2EudjEuRXhlY0ludGVyYWN0aXZlUmVzcG9uc2UoATABEj8KCFJlYWRGaWxlEhcuZnNhLnYxLlJlYWRGaWxlUmVxdWVzdBoYLmZzYS52MS5SZWFkRmlsZVJlc3BvbnNlMAESQgoJV3JpdGVGaWxlEhguZnNhLnYxLldyaXRlRmlsZVJlcXVlc3QaGS5mc2EudjEuV3JpdGVGaWxlUmVzcG9uc2UoARI6CgdQdXRGaWxlEhYuZnNhLnYxLlB1dEZpbGVSZXF1ZXN0GhcuZnNhLnYxLlB1dEZpbGVSZXNwb25zZRJCCghTdGF0RmlsZRIXLmZzYS52MS5TdGF0RmlsZVJlcXVlc3QaGC5mc2EudjEuU3RhdEZpbGVSZXNwb25zZSIDkAIBEj8KB0xpc3REaXISFi5mc2EudjEuTGlzdERpclJlcXVlc3QaFy5mc2EudjEuTGlzdERpclJlc3BvbnNlIgOQAgESOgoHTWFrZURpchIWLmZzYS52MS5NYWtlRGlyUmVxdWVzdBoXLmZzYS52MS5NYWtlRGlyUmVzcG9uc2USQwoKUmVtb3ZlRmlsZRIZLmZzYS52MS5SZW1vdmVGaWxlUmVxdWVzdBoaLmZzYS52MS5SZW1vdmVGaWxlUmVzcG9uc2USRQoKU3RyZWFtTG9ncxIZLmZzYS52MS5TdHJlYW1Mb2dzUmVxdWVzdBoaLmZzYS52MS5TdHJlYW1Mb2dzUmVzcG9uc2UwARJMCg1QcmV2aWV3QWNjZXNzEhwuZnNhLnYxLlByZXZpZXdBY2Nlc3NSZXF1ZXN0Gh0uZnNhLnYxLlByZXZpZXdBY2Nlc3NSZXNwb25zZUI4WjZnaXRodWIuY29tL2Z1bGxzdGFja2FnZW50L2ZzYS9jbGllbnRzL2dlbi9mc2EvdjE7ZnNhdjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+
+/**
+ * PreviewAccessRequest is the input of SandboxService.PreviewAccess.
+ *
+ * @generated from message fsa.v1.PreviewAccessRequest
+ */
+export type PreviewAccessRequest = Message<"fsa.v1.PreviewAccessRequest"> & {
+  /**
+   * Id of the project.
+   *
+   * @generated from field: string project_id = 1;
+   */
+  projectId: string;
+};
+
+/**
+ * Describes the message fsa.v1.PreviewAccessRequest.
+ * Use `create(PreviewAccessRequestSchema)` to create a new message.
+ */
+export const PreviewAccessRequestSchema: GenMessage<PreviewAccessRequest> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_sandbox, 0);
+
+/**
+ * PreviewAccessResponse is the output of SandboxService.PreviewAccess.
+ *
+ * @generated from message fsa.v1.PreviewAccessResponse
+ */
+export type PreviewAccessResponse = Message<"fsa.v1.PreviewAccessResponse"> & {
+  /**
+   * Path and query to open on fsad's API base URL, with the ticket. Secret.
+   *
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * When the ticket stops working (the cookie it buys lasts longer).
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 2;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.PreviewAccessResponse.
+ * Use `create(PreviewAccessResponseSchema)` to create a new message.
+ */
+export const PreviewAccessResponseSchema: GenMessage<PreviewAccessResponse> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_sandbox, 1);
 
 /**
  * TerminalSize is the size of a terminal in characters.
@@ -42,7 +91,7 @@ export type TerminalSize = Message<"fsa.v1.TerminalSize"> & {
  * Use `create(TerminalSizeSchema)` to create a new message.
  */
 export const TerminalSizeSchema: GenMessage<TerminalSize> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 0);
+  messageDesc(file_fsa_v1_sandbox, 2);
 
 /**
  * ExecRequest is the input of SandboxService.Exec, and the start message of
@@ -114,7 +163,7 @@ export type ExecRequest = Message<"fsa.v1.ExecRequest"> & {
  * Use `create(ExecRequestSchema)` to create a new message.
  */
 export const ExecRequestSchema: GenMessage<ExecRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 1);
+  messageDesc(file_fsa_v1_sandbox, 3);
 
 /**
  * ExecResponse is one message of SandboxService.Exec's output stream.
@@ -159,7 +208,7 @@ export type ExecResponse = Message<"fsa.v1.ExecResponse"> & {
  * Use `create(ExecResponseSchema)` to create a new message.
  */
 export const ExecResponseSchema: GenMessage<ExecResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 2);
+  messageDesc(file_fsa_v1_sandbox, 4);
 
 /**
  * ExecInteractiveRequest is one message of SandboxService.ExecInteractive's
@@ -213,7 +262,7 @@ export type ExecInteractiveRequest = Message<"fsa.v1.ExecInteractiveRequest"> & 
  * Use `create(ExecInteractiveRequestSchema)` to create a new message.
  */
 export const ExecInteractiveRequestSchema: GenMessage<ExecInteractiveRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 3);
+  messageDesc(file_fsa_v1_sandbox, 5);
 
 /**
  * ExecInteractiveResponse is one message of SandboxService.ExecInteractive's
@@ -259,7 +308,7 @@ export type ExecInteractiveResponse = Message<"fsa.v1.ExecInteractiveResponse"> 
  * Use `create(ExecInteractiveResponseSchema)` to create a new message.
  */
 export const ExecInteractiveResponseSchema: GenMessage<ExecInteractiveResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 4);
+  messageDesc(file_fsa_v1_sandbox, 6);
 
 /**
  * FileInfo describes a file in a sandbox.
@@ -322,7 +371,7 @@ export type FileInfo = Message<"fsa.v1.FileInfo"> & {
  * Use `create(FileInfoSchema)` to create a new message.
  */
 export const FileInfoSchema: GenMessage<FileInfo> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 5);
+  messageDesc(file_fsa_v1_sandbox, 7);
 
 /**
  * ReadFileRequest is the input of SandboxService.ReadFile.
@@ -357,7 +406,7 @@ export type ReadFileRequest = Message<"fsa.v1.ReadFileRequest"> & {
  * Use `create(ReadFileRequestSchema)` to create a new message.
  */
 export const ReadFileRequestSchema: GenMessage<ReadFileRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 6);
+  messageDesc(file_fsa_v1_sandbox, 8);
 
 /**
  * ReadFileResponse is one chunk of SandboxService.ReadFile's stream.
@@ -385,7 +434,7 @@ export type ReadFileResponse = Message<"fsa.v1.ReadFileResponse"> & {
  * Use `create(ReadFileResponseSchema)` to create a new message.
  */
 export const ReadFileResponseSchema: GenMessage<ReadFileResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 7);
+  messageDesc(file_fsa_v1_sandbox, 9);
 
 /**
  * WriteFileStart opens SandboxService.WriteFile.
@@ -427,7 +476,7 @@ export type WriteFileStart = Message<"fsa.v1.WriteFileStart"> & {
  * Use `create(WriteFileStartSchema)` to create a new message.
  */
 export const WriteFileStartSchema: GenMessage<WriteFileStart> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 8);
+  messageDesc(file_fsa_v1_sandbox, 10);
 
 /**
  * WriteFileRequest is one message of SandboxService.WriteFile's stream.
@@ -464,7 +513,7 @@ export type WriteFileRequest = Message<"fsa.v1.WriteFileRequest"> & {
  * Use `create(WriteFileRequestSchema)` to create a new message.
  */
 export const WriteFileRequestSchema: GenMessage<WriteFileRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 9);
+  messageDesc(file_fsa_v1_sandbox, 11);
 
 /**
  * WriteFileResponse is the output of SandboxService.WriteFile.
@@ -485,7 +534,7 @@ export type WriteFileResponse = Message<"fsa.v1.WriteFileResponse"> & {
  * Use `create(WriteFileResponseSchema)` to create a new message.
  */
 export const WriteFileResponseSchema: GenMessage<WriteFileResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 10);
+  messageDesc(file_fsa_v1_sandbox, 12);
 
 /**
  * PutFileRequest is the input of SandboxService.PutFile.
@@ -527,7 +576,7 @@ export type PutFileRequest = Message<"fsa.v1.PutFileRequest"> & {
  * Use `create(PutFileRequestSchema)` to create a new message.
  */
 export const PutFileRequestSchema: GenMessage<PutFileRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 11);
+  messageDesc(file_fsa_v1_sandbox, 13);
 
 /**
  * PutFileResponse is the output of SandboxService.PutFile.
@@ -548,7 +597,7 @@ export type PutFileResponse = Message<"fsa.v1.PutFileResponse"> & {
  * Use `create(PutFileResponseSchema)` to create a new message.
  */
 export const PutFileResponseSchema: GenMessage<PutFileResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 12);
+  messageDesc(file_fsa_v1_sandbox, 14);
 
 /**
  * StatFileRequest is the input of SandboxService.StatFile.
@@ -576,7 +625,7 @@ export type StatFileRequest = Message<"fsa.v1.StatFileRequest"> & {
  * Use `create(StatFileRequestSchema)` to create a new message.
  */
 export const StatFileRequestSchema: GenMessage<StatFileRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 13);
+  messageDesc(file_fsa_v1_sandbox, 15);
 
 /**
  * StatFileResponse is the output of SandboxService.StatFile.
@@ -597,7 +646,7 @@ export type StatFileResponse = Message<"fsa.v1.StatFileResponse"> & {
  * Use `create(StatFileResponseSchema)` to create a new message.
  */
 export const StatFileResponseSchema: GenMessage<StatFileResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 14);
+  messageDesc(file_fsa_v1_sandbox, 16);
 
 /**
  * ListDirRequest is the input of SandboxService.ListDir.
@@ -625,7 +674,7 @@ export type ListDirRequest = Message<"fsa.v1.ListDirRequest"> & {
  * Use `create(ListDirRequestSchema)` to create a new message.
  */
 export const ListDirRequestSchema: GenMessage<ListDirRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 15);
+  messageDesc(file_fsa_v1_sandbox, 17);
 
 /**
  * ListDirResponse is the output of SandboxService.ListDir.
@@ -646,7 +695,7 @@ export type ListDirResponse = Message<"fsa.v1.ListDirResponse"> & {
  * Use `create(ListDirResponseSchema)` to create a new message.
  */
 export const ListDirResponseSchema: GenMessage<ListDirResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 16);
+  messageDesc(file_fsa_v1_sandbox, 18);
 
 /**
  * MakeDirRequest is the input of SandboxService.MakeDir.
@@ -688,7 +737,7 @@ export type MakeDirRequest = Message<"fsa.v1.MakeDirRequest"> & {
  * Use `create(MakeDirRequestSchema)` to create a new message.
  */
 export const MakeDirRequestSchema: GenMessage<MakeDirRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 17);
+  messageDesc(file_fsa_v1_sandbox, 19);
 
 /**
  * MakeDirResponse is the output of SandboxService.MakeDir.
@@ -703,7 +752,7 @@ export type MakeDirResponse = Message<"fsa.v1.MakeDirResponse"> & {
  * Use `create(MakeDirResponseSchema)` to create a new message.
  */
 export const MakeDirResponseSchema: GenMessage<MakeDirResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 18);
+  messageDesc(file_fsa_v1_sandbox, 20);
 
 /**
  * RemoveFileRequest is the input of SandboxService.RemoveFile.
@@ -738,7 +787,7 @@ export type RemoveFileRequest = Message<"fsa.v1.RemoveFileRequest"> & {
  * Use `create(RemoveFileRequestSchema)` to create a new message.
  */
 export const RemoveFileRequestSchema: GenMessage<RemoveFileRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 19);
+  messageDesc(file_fsa_v1_sandbox, 21);
 
 /**
  * RemoveFileResponse is the output of SandboxService.RemoveFile.
@@ -753,7 +802,7 @@ export type RemoveFileResponse = Message<"fsa.v1.RemoveFileResponse"> & {
  * Use `create(RemoveFileResponseSchema)` to create a new message.
  */
 export const RemoveFileResponseSchema: GenMessage<RemoveFileResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 20);
+  messageDesc(file_fsa_v1_sandbox, 22);
 
 /**
  * StreamLogsRequest is the input of SandboxService.StreamLogs.
@@ -802,7 +851,7 @@ export type StreamLogsRequest = Message<"fsa.v1.StreamLogsRequest"> & {
  * Use `create(StreamLogsRequestSchema)` to create a new message.
  */
 export const StreamLogsRequestSchema: GenMessage<StreamLogsRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 21);
+  messageDesc(file_fsa_v1_sandbox, 23);
 
 /**
  * StreamLogsResponse is one chunk of SandboxService.StreamLogs's stream.
@@ -823,7 +872,7 @@ export type StreamLogsResponse = Message<"fsa.v1.StreamLogsResponse"> & {
  * Use `create(StreamLogsResponseSchema)` to create a new message.
  */
 export const StreamLogsResponseSchema: GenMessage<StreamLogsResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_sandbox, 22);
+  messageDesc(file_fsa_v1_sandbox, 24);
 
 /**
  * SandboxService runs commands, moves files and streams logs in the sandbox of
@@ -968,6 +1017,21 @@ export const SandboxService: GenService<{
     methodKind: "server_streaming";
     input: typeof StreamLogsRequestSchema;
     output: typeof StreamLogsResponseSchema;
+  },
+  /**
+   * PreviewAccess returns a path on this fsad that opens the private preview
+   * of the sandbox's app (port 3000), proxied through pods/portforward with
+   * the caller's kubeconfig. The path carries a ticket valid for a minute:
+   * fsad trades it for a cookie scoped to the preview's path and redirects.
+   * WebSocket upgrades (dev servers' hot reload) pass through. Treat the path
+   * as a secret.
+   *
+   * @generated from rpc fsa.v1.SandboxService.PreviewAccess
+   */
+  previewAccess: {
+    methodKind: "unary";
+    input: typeof PreviewAccessRequestSchema;
+    output: typeof PreviewAccessResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fsa_v1_sandbox, 0);
