@@ -66,7 +66,8 @@ func TestSandboxCommands(t *testing.T) {
 		assert.Equal(t, "2", strings.TrimSpace(r.Out))
 	})
 	t.Run("exec -t runs on a terminal", func(t *testing.T) {
-		r := c.runIn("", time.Minute, "exec", "-t", "-i", "shop", "--", "sh", "-c", "test -t 0 && echo tty")
+		// Without -i: stdin ending at once would hang up the terminal before the output.
+		r := c.runIn("", time.Minute, "exec", "-t", "shop", "--", "sh", "-c", "test -t 1 && echo tty")
 		require.Equal(t, 0, r.Code, r.String())
 		assert.Equal(t, "tty", strings.TrimSpace(r.Out))
 	})

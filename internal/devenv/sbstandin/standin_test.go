@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -24,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
 	utilexec "k8s.io/client-go/util/exec"
+	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/fullstackagent/fsa/internal/devenv/k8stest"
 	"github.com/fullstackagent/fsa/internal/devenv/sbstandin"
@@ -123,9 +123,9 @@ func TestExecLogsPortForwardThroughAPIServer(t *testing.T) {
 		u.Path = fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/portforward", pod.Namespace, pod.Name)
 		rt, upgrader, err := spdy.RoundTripperFor(cfg)
 		require.NoError(t, err)
-		dialer := spdy.NewDialer(upgrader, &http.Client{Transport: rt}, http.MethodPost, u)
+		dialer := spdy.NewDialerForStreaming(upgrader, &http.Client{Transport: rt}, http.MethodPost, u)
 		stop, ready := make(chan struct{}), make(chan struct{})
-		pf, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:3000"}, stop, ready, io.Discard, io.Discard)
+		pf, err := portforward.NewOnAddressesForStreaming(dialer, []string{"127.0.0.1"}, []string{"0:3000"}, stop, ready, io.Discard, io.Discard)
 		require.NoError(t, err)
 		errc := make(chan error, 1)
 		go func() { errc <- pf.ForwardPorts() }()
