@@ -222,7 +222,10 @@ func NewHandler(opts Options) (http.Handler, error) {
 	mux.Handle(fsav1connect.NewEnvironmentServiceHandler(&envService{s}, hopts...))
 	mux.Handle(fsav1connect.NewUserConfigServiceHandler(&userConfigService{s}, hopts...))
 	mux.Handle(fsav1connect.NewClusterServiceHandler(&clusterService{s}, hopts...))
-	mux.Handle(fsav1connect.NewSandboxServiceHandler(&sandboxService{s}, hopts...))
+	// No gzip for sandbox streams: file contents are often compressed already, and gzip cost
+	// downloads 2-3x their speed (BENCHMARKS.md, issue 14).
+	mux.Handle(fsav1connect.NewSandboxServiceHandler(&sandboxService{s},
+		append(hopts[:len(hopts):len(hopts)], connect.WithCompression("gzip", nil, nil))...))
 	mux.HandleFunc(previewPrefix, s.preview) // its own auth: ticket, then cookie
 	names := make([]string, 0, len(services))
 	for _, sd := range services {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -22,7 +23,7 @@ import (
 type sandboxService struct{ *server }
 
 // chunkSize bounds the data of one streamed message.
-const chunkSize = 64 << 10
+const chunkSize = 256 << 10
 
 // sender serialises the Sends of one stream (stdout and stderr are copied concurrently) and
 // counts the bytes sent.
@@ -243,8 +244,12 @@ func (s *sandboxService) ReadFile(ctx context.Context, req *connect.Request[fsav
 	w := &sender[fsav1.ReadFileResponse]{send: stream.Send, wrap: func(b []byte) *fsav1.ReadFileResponse {
 		return &fsav1.ReadFileResponse{Data: b}
 	}}
-	info, err := s.c.ReadFile(ctx, c.user.ID, m.ProjectId, m.Path, w, m.LimitBytes)
+	bw := bufio.NewWriterSize(w, chunkSize) // full messages, not the exec stream's small writes
+	info, err := s.c.ReadFile(ctx, c.user.ID, m.ProjectId, m.Path, bw, m.LimitBytes)
 	if err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
 		return err
 	}
 	return stream.Send(&fsav1.ReadFileResponse{Info: fileInfoPB(info)})
