@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
+	"github.com/fullstackagent/fsa/k8s"
 	"github.com/fullstackagent/fsa/store"
 )
 
@@ -24,6 +26,9 @@ type Client struct {
 	// sealer seals secret values before they enter a transaction (nil: stored in the clear,
 	// for tests; see WithKeys).
 	sealer *sealer
+	// kube caches the users' Kubernetes clients for the sandbox operations (sandbox.go).
+	kube     *k8s.Clients
+	kubeOnce sync.Once
 }
 
 // Option configures a Client.

@@ -21,7 +21,16 @@
 // actions, the kubeconfig a project needs, idempotency keys, the merge of [Client.UpdateEnv]),
 // so a program embedding the SDK gets the answers the daemon's API gives: that one decodes,
 // calls the SDK, encodes, and maps errors to wire codes. (It also parses a kubeconfig it is
-// given with client-go, k8s.ParseKubeconfig, which this package does not depend on.)
+// given with client-go, k8s.ParseKubeconfig.)
+//
+// # Using a sandbox
+//
+// [Client.Exec], [Client.ReadFile], [Client.WriteFile], [Client.Stat], [Client.ListDir],
+// [Client.Mkdir], [Client.Remove], [Client.Logs] and [Client.DialSandbox] reach a RUNNING
+// project's sandbox through the owner's own kubeconfig (pods/exec, pods/log, pods/portforward,
+// through package k8s); no client-go type appears in their signatures. A project that is not
+// RUNNING is [ErrFailedPrecondition]; a kubeconfig lacking one of those permissions is
+// [ErrPermissionDenied] naming it; a file over a limit is [ErrTooLarge].
 //
 // # Scoping
 //

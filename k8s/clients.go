@@ -23,6 +23,8 @@ type Client struct {
 	Clientset kubernetes.Interface
 	// Dynamic is the untyped client, used for KubeBlocks objects.
 	Dynamic dynamic.Interface
+	// Config is the REST config the clients were built from (streams: exec, port forward).
+	Config *rest.Config
 
 	kb kubeBlocksCache // see KubeBlocksAPI
 }
@@ -40,7 +42,7 @@ func NewClient(cfg *rest.Config, namespace string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new dynamic client: %w", err)
 	}
-	return &Client{Namespace: namespace, Clientset: cs, Dynamic: dyn}, nil
+	return &Client{Namespace: namespace, Clientset: cs, Dynamic: dyn, Config: rest.CopyConfig(cfg)}, nil
 }
 
 // ClientsOption configures a Clients cache.

@@ -119,6 +119,7 @@ type Client struct {
 	env      fsav1connect.EnvironmentServiceClient
 	config   fsav1connect.UserConfigServiceClient
 	cluster  fsav1connect.ClusterServiceClient
+	sandbox  fsav1connect.SandboxServiceClient
 }
 
 // New returns a client of the fsad nodes at endpoints (API base URLs such as
@@ -150,6 +151,7 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	c.env = fsav1connect.NewEnvironmentServiceClient(hc, placeholderBase, copts...)
 	c.config = fsav1connect.NewUserConfigServiceClient(hc, placeholderBase, copts...)
 	c.cluster = fsav1connect.NewClusterServiceClient(hc, placeholderBase, copts...)
+	c.sandbox = fsav1connect.NewSandboxServiceClient(hc, placeholderBase, copts...)
 	return c, nil
 }
 

@@ -92,7 +92,7 @@ func codeOf(err error) (connect.Code, bool) {
 		return connect.CodeDeadlineExceeded, true
 	case errors.Is(err, errUnauthenticated):
 		return connect.CodeUnauthenticated, true
-	case errors.Is(err, errRateLimited), errors.Is(err, fsa.ErrResourceExhausted):
+	case errors.Is(err, errRateLimited), errors.Is(err, fsa.ErrResourceExhausted), errors.Is(err, fsa.ErrTooLarge):
 		return connect.CodeResourceExhausted, true
 	case errors.Is(err, errUnavailable), errors.Is(err, raftstore.ErrNotLeader), errors.Is(err, raftstore.ErrNoLeader),
 		errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrAhead), errors.Is(err, fsa.ErrFenced), errors.Is(err, store.ErrFenced):

@@ -170,6 +170,7 @@ var services = []protoreflect.ServiceDescriptor{
 	fsav1.File_fsa_v1_environment_proto.Services().ByName("EnvironmentService"),
 	fsav1.File_fsa_v1_user_config_proto.Services().ByName("UserConfigService"),
 	fsav1.File_fsa_v1_cluster_proto.Services().ByName("ClusterService"),
+	fsav1.File_fsa_v1_sandbox_proto.Services().ByName("SandboxService"),
 }
 
 // NewHandler returns the HTTP handler serving the fsa.v1 services with Connect, gRPC and
@@ -221,6 +222,11 @@ func NewHandler(opts Options) (http.Handler, error) {
 	mux.Handle(fsav1connect.NewEnvironmentServiceHandler(&envService{s}, hopts...))
 	mux.Handle(fsav1connect.NewUserConfigServiceHandler(&userConfigService{s}, hopts...))
 	mux.Handle(fsav1connect.NewClusterServiceHandler(&clusterService{s}, hopts...))
+	// No gzip for sandbox streams: file contents are often compressed already, and gzip cost
+	// downloads 2-3x their speed (BENCHMARKS.md, issue 14).
+	mux.Handle(fsav1connect.NewSandboxServiceHandler(&sandboxService{s},
+		append(hopts[:len(hopts):len(hopts)], connect.WithCompression("gzip", nil, nil))...))
+	mux.HandleFunc(previewPrefix, s.preview) // its own auth: ticket, then cookie
 	names := make([]string, 0, len(services))
 	for _, sd := range services {
 		names = append(names, string(sd.FullName()))
@@ -239,6 +245,10 @@ func NewHandler(opts Options) (http.Handler, error) {
 // message is read, and marks every response private.
 func (s *server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, previewPrefix) {
+			next.ServeHTTP(w, r) // the preview checks its ticket or cookie itself; the app sets its caching
+			return
+		}
 		w.Header().Set("Cache-Control", "private, no-store")
 		proc := r.URL.Path
 		switch {

@@ -156,6 +156,7 @@ type clients struct {
 	Env     fsav1connect.EnvironmentServiceClient
 	Config  fsav1connect.UserConfigServiceClient
 	Cluster fsav1connect.ClusterServiceClient
+	Sandbox fsav1connect.SandboxServiceClient
 }
 
 func (e *env) clients(token string, opts ...connect.ClientOption) *clients {
@@ -167,6 +168,7 @@ func (e *env) clients(token string, opts ...connect.ClientOption) *clients {
 		Env:     fsav1connect.NewEnvironmentServiceClient(hc, url, opts...),
 		Config:  fsav1connect.NewUserConfigServiceClient(hc, url, opts...),
 		Cluster: fsav1connect.NewClusterServiceClient(hc, url, opts...),
+		Sandbox: fsav1connect.NewSandboxServiceClient(hc, url, opts...),
 	}
 }
 

@@ -85,6 +85,71 @@ func TestTenantIsolation(t *testing.T) {
 			_, err := bob.Env.SetEnvBatch(ctx, connect.NewRequest(&fsav1.SetEnvBatchRequest{ProjectId: id, Replace: true, Vars: []*fsav1.EnvVarSpec{{Key: "A", Value: "b"}}}))
 			return err
 		}, connect.CodeNotFound},
+		{"Exec", func(ctx context.Context) error {
+			return drainExec(bob.Sandbox.Exec(ctx, connect.NewRequest(&fsav1.ExecRequest{ProjectId: id, Command: []string{"id"}})))
+		}, connect.CodeNotFound},
+		{"ExecInteractive", func(ctx context.Context) error {
+			st := bob.Sandbox.ExecInteractive(ctx)
+			if err := st.Send(&fsav1.ExecInteractiveRequest{Event: &fsav1.ExecInteractiveRequest_Start{
+				Start: &fsav1.ExecRequest{ProjectId: id, Command: []string{"id"}}}}); err != nil {
+				return err
+			}
+			_ = st.CloseRequest()
+			for {
+				if _, err := st.Receive(); err != nil {
+					return err
+				}
+			}
+		}, connect.CodeNotFound},
+		{"ReadFile", func(ctx context.Context) error {
+			st, err := bob.Sandbox.ReadFile(ctx, connect.NewRequest(&fsav1.ReadFileRequest{ProjectId: id, Path: "/etc/hostname"}))
+			if err != nil {
+				return err
+			}
+			for st.Receive() {
+			}
+			return st.Err()
+		}, connect.CodeNotFound},
+		{"WriteFile", func(ctx context.Context) error {
+			st := bob.Sandbox.WriteFile(ctx)
+			_ = st.Send(&fsav1.WriteFileRequest{Event: &fsav1.WriteFileRequest_Start{Start: &fsav1.WriteFileStart{ProjectId: id, Path: "x", Size: 1}}})
+			_ = st.Send(&fsav1.WriteFileRequest{Event: &fsav1.WriteFileRequest_Data{Data: []byte("x")}})
+			_, err := st.CloseAndReceive()
+			return err
+		}, connect.CodeNotFound},
+		{"PutFile", func(ctx context.Context) error {
+			_, err := bob.Sandbox.PutFile(ctx, connect.NewRequest(&fsav1.PutFileRequest{ProjectId: id, Path: "x", Content: []byte("x")}))
+			return err
+		}, connect.CodeNotFound},
+		{"StatFile", func(ctx context.Context) error {
+			_, err := bob.Sandbox.StatFile(ctx, connect.NewRequest(&fsav1.StatFileRequest{ProjectId: id, Path: "/"}))
+			return err
+		}, connect.CodeNotFound},
+		{"ListDir", func(ctx context.Context) error {
+			_, err := bob.Sandbox.ListDir(ctx, connect.NewRequest(&fsav1.ListDirRequest{ProjectId: id, Path: "/"}))
+			return err
+		}, connect.CodeNotFound},
+		{"MakeDir", func(ctx context.Context) error {
+			_, err := bob.Sandbox.MakeDir(ctx, connect.NewRequest(&fsav1.MakeDirRequest{ProjectId: id, Path: "d"}))
+			return err
+		}, connect.CodeNotFound},
+		{"RemoveFile", func(ctx context.Context) error {
+			_, err := bob.Sandbox.RemoveFile(ctx, connect.NewRequest(&fsav1.RemoveFileRequest{ProjectId: id, Path: "d", Recursive: true}))
+			return err
+		}, connect.CodeNotFound},
+		{"StreamLogs", func(ctx context.Context) error {
+			st, err := bob.Sandbox.StreamLogs(ctx, connect.NewRequest(&fsav1.StreamLogsRequest{ProjectId: id, Follow: true}))
+			if err != nil {
+				return err
+			}
+			for st.Receive() {
+			}
+			return st.Err()
+		}, connect.CodeNotFound},
+		{"PreviewAccess", func(ctx context.Context) error {
+			_, err := bob.Sandbox.PreviewAccess(ctx, connect.NewRequest(&fsav1.PreviewAccessRequest{ProjectId: id}))
+			return err
+		}, connect.CodeNotFound},
 		{"GetClusterStatus", func(ctx context.Context) error {
 			_, err := bob.Cluster.GetClusterStatus(ctx, connect.NewRequest(&fsav1.GetClusterStatusRequest{}))
 			return err

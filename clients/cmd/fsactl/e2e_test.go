@@ -82,6 +82,7 @@ func binaries(t *testing.T) (fsad, fsactl string) {
 type fsad struct {
 	URL string
 	log string
+	pid int
 }
 
 func freeAddr(t *testing.T) string {
@@ -133,7 +134,7 @@ func startFsad(t *testing.T, admins ...string) *fsad {
 	cmd.Env = append(os.Environ(), "FSA_SIGNING_KEY="+key.Encode(), "FSA_KEK=test:"+strings.Repeat("q", 43))
 	cmd.Stdout, cmd.Stderr = lf, lf
 	startProcess(t, cmd)
-	d := &fsad{URL: "http://" + addr, log: logPath}
+	d := &fsad{URL: "http://" + addr, log: logPath, pid: cmd.Process.Pid}
 	hc := &http.Client{Timeout: time.Second}
 	require.Eventually(t, func() bool {
 		res, err := hc.Get(d.URL + "/readyz")

@@ -64,6 +64,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return 0
 	}
+	var status exitStatus
+	if errors.As(err, &status) {
+		return int(status) // fsactl exec: the remote command's exit status
+	}
 	_, _ = fmt.Fprintln(stderr, formatError(err))
 	return 1
 }
@@ -109,7 +113,8 @@ The endpoints and session token saved by 'fsactl login' live in ~/.config/fsactl
 	pf.DurationVar(&a.timeout, "timeout", 60*time.Second, "time limit of each API call (not of watches and --wait)")
 
 	root.AddCommand(a.loginCommand(), a.signupCommand(), a.logoutCommand(), a.whoamiCommand(),
-		a.configCommand(), a.projectCommand(), a.envCommand(), a.watchCommand(), a.clusterCommand())
+		a.configCommand(), a.projectCommand(), a.envCommand(), a.watchCommand(), a.clusterCommand(),
+		a.execCommand(), a.cpCommand(), a.logsCommand(), a.previewCommand())
 	for _, c := range root.Commands() {
 		setUsageArgs(c)
 	}

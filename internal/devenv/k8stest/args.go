@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // The flags below follow the recipe proven on this machine (shared/testcluster/start.sh).
@@ -33,6 +34,10 @@ func (cp *ControlPlane) apiServerArgs() []string {
 		// Loopback is refused as an advertise address unless the endpoint reconciler is off.
 		"--endpoint-reconciler-type=none",
 		"--allow-privileged=true", "--profiling=false", "--v=1",
+		// pods/exec, pods/log and pods/portforward go from here to the fake node's kubelet API
+		// (kwok's server), verified against the cluster CA, as a real API server does.
+		"--kubelet-client-certificate=" + pki(fileKubeletClientCert), "--kubelet-client-key=" + pki(fileKubeletClientKey),
+		"--kubelet-certificate-authority=" + pki(fileCACert), "--kubelet-preferred-address-types=InternalIP",
 	}
 }
 
@@ -95,5 +100,11 @@ func (cp *ControlPlane) kwokArgs() []string {
 		"--config=" + cp.path("kwok.yaml"),
 		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
 		"--node-lease-duration-seconds=40", "--cidr=" + podCIDR, "--node-ip=127.0.0.1",
+		// The kubelet API (exec, logs, port forward) on a TLS port the node advertises
+		// (status.daemonEndpoints), answered by the Exec, Logs and PortForward objects the
+		// sandbox stand-in (internal/devenv/sbstandin) creates per pod.
+		"--node-port=" + strconv.Itoa(cp.kubeletPort), "--server-address=" + hostPort(cp.kubeletPort),
+		"--tls-cert-file=" + cp.path("pki", fileKubeletCert), "--tls-private-key-file=" + cp.path("pki", fileKubeletKey),
+		"--enable-crds=" + strings.Join(kwokCRDKinds, ","),
 	}
 }

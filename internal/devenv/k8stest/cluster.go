@@ -69,6 +69,15 @@ func (c *Cluster) Dynamic() dynamic.Interface { return c.dynamic }
 // ControlPlane returns the local control plane behind the cluster, or nil for an existing one.
 func (c *Cluster) ControlPlane() *ControlPlane { return c.cp }
 
+// SandboxRoot is the sandbox stand-in's directory of a local control plane (see
+// sbstandin.FSDir), or "" for an existing cluster, whose sandboxes are real.
+func (c *Cluster) SandboxRoot() string {
+	if c.cp == nil {
+		return ""
+	}
+	return c.cp.SandboxRoot()
+}
+
 // StopAPIServer stops the local kube-apiserver (see ControlPlane.StopAPIServer).
 func (c *Cluster) StopAPIServer() error {
 	if c.cp == nil {
@@ -116,8 +125,13 @@ func (u *User) Clientset() (kubernetes.Interface, error) {
 
 // UserRules are the permissions a user has in its namespace: what fsa manages for a project.
 var UserRules = []rbacv1.PolicyRule{
-	{APIGroups: []string{""}, Resources: []string{"pods", "pods/log", "services", "events", "secrets",
+	{APIGroups: []string{""}, Resources: []string{"pods", "services", "events", "secrets",
 		"configmaps", "persistentvolumeclaims"}, Verbs: []string{rbacv1.VerbAll}},
+	// Using a sandbox (fsa's Sandbox API): read its logs, exec into it (files are exec of tar),
+	// forward a port to it. SPDY clients POST (create); WebSocket clients GET, and the API
+	// server checks both get and create for them.
+	{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
+	{APIGroups: []string{""}, Resources: []string{"pods/exec", "pods/portforward"}, Verbs: []string{"get", "create"}},
 	{APIGroups: []string{"apps"}, Resources: []string{"statefulsets", "statefulsets/scale"}, Verbs: []string{rbacv1.VerbAll}},
 	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses", "networkpolicies"}, Verbs: []string{rbacv1.VerbAll}},
 	{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"get", "list", "watch"}},
@@ -146,6 +160,11 @@ func WithNamespaceLabels(labels map[string]string) UserOption {
 // granting UserRules there, and a TokenRequest token in a kubeconfig whose current context has
 // that namespace. name must be a DNS label of at most 50 characters.
 func (c *Cluster) NewUser(ctx context.Context, name string, opts ...UserOption) (*User, error) {
+	return c.NewUserWithRules(ctx, name, UserRules, opts...)
+}
+
+// NewUserWithRules is NewUser with other permissions than UserRules in the user's namespace.
+func (c *Cluster) NewUserWithRules(ctx context.Context, name string, rules []rbacv1.PolicyRule, opts ...UserOption) (*User, error) {
 	if errs := validation.IsDNS1123Label(name); len(errs) > 0 || len(name) > 50 {
 		return nil, fmt.Errorf("k8stest: user name %q: want a DNS label of at most 50 characters", name)
 	}
@@ -165,7 +184,7 @@ func (c *Cluster) NewUser(ctx context.Context, name string, opts ...UserOption) 
 	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: meta}, metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("k8stest: create service account: %w", err)
 	}
-	if _, err := cs.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: meta, Rules: UserRules}, metav1.CreateOptions{}); err != nil {
+	if _, err := cs.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: meta, Rules: rules}, metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("k8stest: create role: %w", err)
 	}
 	if _, err := cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
@@ -193,9 +212,15 @@ func (c *Cluster) NewUser(ctx context.Context, name string, opts ...UserOption) 
 // ends (without waiting for the namespace to be gone).
 func (c *Cluster) NewTestUser(t testing.TB, name string, opts ...UserOption) *User {
 	t.Helper()
+	return c.NewTestUserWithRules(t, name, UserRules, opts...)
+}
+
+// NewTestUserWithRules is NewTestUser with other permissions than UserRules.
+func (c *Cluster) NewTestUserWithRules(t testing.TB, name string, rules []rbacv1.PolicyRule, opts ...UserOption) *User {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	u, err := c.NewUser(ctx, name, opts...)
+	u, err := c.NewUserWithRules(ctx, name, rules, opts...)
 	if err != nil {
 		t.Fatalf("new user %q: %v", name, err)
 	}

@@ -15,12 +15,14 @@ import (
 	"time"
 
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/fullstackagent/fsa/internal/devenv/pvstandin"
+	"github.com/fullstackagent/fsa/internal/devenv/sbstandin"
 )
 
 // Options configures Start. The zero value is ready to use.
@@ -102,7 +104,7 @@ type ControlPlane struct {
 	ownsDir bool
 	logf    func(string, ...any)
 
-	etcdPort, etcdPeerPort, apiPort, kcmPort, schedPort int
+	etcdPort, etcdPeerPort, apiPort, kcmPort, schedPort, kubeletPort int
 
 	kubeconfig []byte
 	config     *rest.Config
@@ -119,7 +121,36 @@ type ControlPlane struct {
 	// The volume provisioner (internal/devenv/pvstandin) runs from Start to Stop.
 	stopVolumes func()
 	volumesDone chan struct{}
+	// So does the sandbox stand-in (internal/devenv/sbstandin).
+	stopSandboxes func()
+	sandboxesDone chan struct{}
 }
+
+// startSandboxes runs the sandbox stand-in: per sandbox pod, the kwok objects that make its
+// exec, logs and port forward answer from a local directory, file and HTTP server.
+func (cp *ControlPlane) startSandboxes() error {
+	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
+	if err != nil {
+		return fmt.Errorf("k8stest: sandbox stand-in client: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	logf := cp.logf
+	dyn := cp.cluster.Dynamic()
+	go func() {
+		defer close(done)
+		if err := sbstandin.Run(ctx, cs, dyn, sbstandin.Options{Root: cp.SandboxRoot(), Logf: logf}); err != nil {
+			logf("k8stest: sandbox stand-in: %v", err)
+		}
+	}()
+	cp.mu.Lock()
+	cp.stopSandboxes, cp.sandboxesDone = cancel, done
+	cp.mu.Unlock()
+	return nil
+}
+
+// SandboxRoot holds the sandbox stand-in's per-pod directories (see sbstandin.FSDir).
+func (cp *ControlPlane) SandboxRoot() string { return cp.path("sandboxes") }
 
 // startVolumes runs the volume provisioner for kwok's StorageClass in place of kwok's
 // pvc-provision Stage, which kwok plays one claim at a time.
@@ -178,11 +209,12 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		cp.logf("k8stest: [%5.2fs] %s", time.Since(t0).Seconds(), fmt.Sprintf(format, args...))
 	}
 
-	ports, err := freePorts(5)
+	ports, err := freePorts(6)
 	if err != nil {
 		return nil, err
 	}
 	cp.etcdPort, cp.etcdPeerPort, cp.apiPort, cp.kcmPort, cp.schedPort = ports[0], ports[1], ports[2], ports[3], ports[4]
+	cp.kubeletPort = ports[5]
 
 	p, err := newPKI(time.Now(), net.IPv4(10, 96, 0, 1))
 	if err != nil {
@@ -218,6 +250,14 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 	step("KubeBlocks %s Cluster CRD established", kb)
+	dyn, err := dynamic.NewForConfig(cp.config)
+	if err != nil {
+		return nil, fmt.Errorf("k8stest: dynamic client: %w", err)
+	}
+	if err := installKwokCRDs(ctx, dyn); err != nil {
+		return nil, err
+	}
+	step("kwok Exec, Logs and PortForward CRDs served")
 	if err := os.WriteFile(cp.path("kwok.yaml"), []byte(cp.kwokConfig()), 0o600); err != nil {
 		return nil, fmt.Errorf("k8stest: kwok configuration: %w", err)
 	}
@@ -241,6 +281,9 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 	if err := cp.startVolumes(); err != nil {
+		return nil, err
+	}
+	if err := cp.startSandboxes(); err != nil {
 		return nil, err
 	}
 	cp.startDuration = time.Since(t0)
@@ -446,10 +489,15 @@ func (cp *ControlPlane) Stop() error {
 	cp.stopped = true
 	procs := cp.procs
 	stopVolumes, volumesDone := cp.stopVolumes, cp.volumesDone
+	stopSandboxes, sandboxesDone := cp.stopSandboxes, cp.sandboxesDone
 	cp.mu.Unlock()
 	if stopVolumes != nil {
 		stopVolumes()
 		<-volumesDone
+	}
+	if stopSandboxes != nil {
+		stopSandboxes()
+		<-sandboxesDone
 	}
 	for i := len(binaries) - 1; i >= 0; i-- {
 		if p := procs[binaries[i]]; p != nil {

@@ -25,6 +25,10 @@ type pki struct {
 	serverCert, serverKey []byte
 	adminCert, adminKey   []byte
 	saKey, saPub          []byte
+	// kubeletCert is kwok's serving certificate (the fake node's kubelet API, 127.0.0.1);
+	// kubeletClientCert is the API server's client certificate towards it.
+	kubeletCert, kubeletKey             []byte
+	kubeletClientCert, kubeletClientKey []byte
 }
 
 // pkiFiles names the files writeFiles creates inside the pki directory.
@@ -37,6 +41,11 @@ const (
 	fileAdminKey   = "admin.key"
 	fileSAKey      = "sa.key"
 	fileSAPub      = "sa.pub"
+
+	fileKubeletCert       = "kubelet.crt"
+	fileKubeletKey        = "kubelet.key"
+	fileKubeletClientCert = "apiserver-kubelet-client.crt"
+	fileKubeletClientKey  = "apiserver-kubelet-client.key"
 )
 
 func newPKI(now time.Time, serviceIP net.IP) (*pki, error) {
@@ -98,6 +107,23 @@ func newPKI(now time.Time, serviceIP net.IP) (*pki, error) {
 		return nil, err
 	}
 
+	p.kubeletCert, p.kubeletKey, err = leaf(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kwok-node-0"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:    []string{"localhost"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.kubeletClientCert, p.kubeletClientKey, err = leaf(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		return nil, err
+	}
+
 	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate service account key: %w", err)
@@ -123,6 +149,8 @@ func (p *pki) writeFiles(dir string) error {
 		fileServerCert: p.serverCert, fileServerKey: p.serverKey,
 		fileAdminCert: p.adminCert, fileAdminKey: p.adminKey,
 		fileSAKey: p.saKey, fileSAPub: p.saPub,
+		fileKubeletCert: p.kubeletCert, fileKubeletKey: p.kubeletKey,
+		fileKubeletClientCert: p.kubeletClientCert, fileKubeletClientKey: p.kubeletClientKey,
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)

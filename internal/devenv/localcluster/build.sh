@@ -167,9 +167,27 @@ build_kube() { # build_kube <component>
   (cd "$HERE/kube" && "$GO" build -ldflags "$ldf" -o "$OUT/bin/$1" "./cmd/$1")
 }
 
+# build_kwok builds kwok from a copy of its module source with kwok/*.patch applied (fixes to its
+# exec; see the patch headers), through a temporary go.mod that replaces the module by that copy.
 build_kwok() {
-  (cd "$HERE/kwok" && "$GO" build -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=v$KWOK_VERSION" \
-    -o "$OUT/bin/kwok" sigs.k8s.io/kwok/cmd/kwok)
+  local src tmp p
+  src=$(cd "$HERE/kwok" && "$GO" list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  tmp=$OUT/kwok-src
+  rm -rf "$tmp" "$OUT/kwok-build"
+  cp -r "$src" "$tmp"
+  chmod -R u+w "$tmp"
+  for p in "$HERE"/kwok/*.patch; do
+    [ -e "$p" ] || continue
+    (cd "$tmp" && patch -p1 --quiet < "$p") || die "cannot apply $p to kwok $KWOK_VERSION"
+  done
+  mkdir -p "$OUT/kwok-build"
+  cp "$HERE/kwok/go.mod" "$OUT/kwok-build/go.mod"
+  cp "$HERE/kwok/go.sum" "$OUT/kwok-build/go.sum"
+  (cd "$HERE/kwok" && "$GO" mod edit -modfile="$OUT/kwok-build/go.mod" -replace="sigs.k8s.io/kwok=$tmp" &&
+    "$GO" build -modfile="$OUT/kwok-build/go.mod" \
+      -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=v$KWOK_VERSION" \
+      -o "$OUT/bin/kwok" sigs.k8s.io/kwok/cmd/kwok)
+  rm -rf "$tmp" "$OUT/kwok-build"
 }
 
 # kwok_config assembles kwok's Stage config: the "fast" stages from the kwok module source, with the
