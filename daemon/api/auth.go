@@ -88,6 +88,9 @@ type GitHubConfig struct {
 	TokenURL string
 	// UserURL returns the authenticated user (default https://api.github.com/user).
 	UserURL string
+	// AuthorizeURL is the page clients send users to (default
+	// https://github.com/login/oauth/authorize); ListIdentities tells clients.
+	AuthorizeURL string
 }
 
 // RateLimit bounds the requests of one user (or, before login, of one client address).
@@ -160,6 +163,7 @@ const (
 	defaultRatePerSecond   = 50
 	defaultGitHubTokenURL  = "https://github.com/login/oauth/access_token"
 	defaultGitHubUserURL   = "https://api.github.com/user"
+	defaultGitHubAuthorize = "https://github.com/login/oauth/authorize"
 	tokenIssuer            = "fsad"
 )
 
@@ -192,6 +196,9 @@ func (c AuthConfig) withDefaults() (AuthConfig, error) {
 	}
 	if c.GitHub.UserURL == "" {
 		c.GitHub.UserURL = defaultGitHubUserURL
+	}
+	if c.GitHub.AuthorizeURL == "" {
+		c.GitHub.AuthorizeURL = defaultGitHubAuthorize
 	}
 	if c.AiproxyTimeout <= 0 {
 		c.AiproxyTimeout = defaultAiproxyTimeout

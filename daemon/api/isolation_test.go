@@ -83,6 +83,14 @@ func TestTenantIsolation(t *testing.T) {
 			_, err := bob.Env.SetEnvBatch(ctx, connect.NewRequest(&fsav1.SetEnvBatchRequest{ProjectId: id, Replace: true, Vars: []*fsav1.EnvVarSpec{{Key: "A", Value: "b"}}}))
 			return err
 		}, connect.CodeNotFound},
+		{"UnlinkIdentity", func(ctx context.Context) error {
+			_, err := bob.Auth.UnlinkIdentity(ctx, connect.NewRequest(&fsav1.UnlinkIdentityRequest{Provider: fsav1.Provider_PROVIDER_PASSWORD, ProviderUserId: "alice"}))
+			return err
+		}, connect.CodeNotFound},
+		{"LinkIdentity", func(ctx context.Context) error {
+			_, err := bob.Auth.LinkIdentity(ctx, connect.NewRequest(linkPassword("alice", "bobs-long-password")))
+			return err
+		}, connect.CodeAlreadyExists},
 		{"GetClusterStatus", func(ctx context.Context) error {
 			_, err := bob.Cluster.GetClusterStatus(ctx, connect.NewRequest(&fsav1.GetClusterStatusRequest{}))
 			return err
@@ -118,6 +126,10 @@ func TestTenantIsolation(t *testing.T) {
 		for _, c := range cfg.Msg.Entries {
 			assert.NotContains(t, c.Value, "ns-alice")
 		}
+		ids, err := bob.Auth.ListIdentities(ctx, connect.NewRequest(&fsav1.ListIdentitiesRequest{}))
+		require.NoError(t, err)
+		require.Len(t, ids.Msg.Identities, 1)
+		assert.Equal(t, "bob", ids.Msg.Identities[0].ProviderUserId)
 		kc, err := bob.Config.GetKubeconfig(ctx, connect.NewRequest(&fsav1.GetKubeconfigRequest{Reveal: true}))
 		require.NoError(t, err)
 		assert.Equal(t, "ns-bob", kc.Msg.Namespace)
