@@ -1,6 +1,7 @@
-// The user's settings: the kubeconfig that says where projects run.
+// The user's settings: the kubeconfig that says where projects run, and the sign-in methods.
 
 import { h, replace } from "./dom.js";
+import { identitiesCard } from "./identities.js";
 import type { View } from "./main.js";
 import { message } from "./session.js";
 
@@ -8,6 +9,7 @@ export const settingsView: View = (app, el) => {
   const current = h("dl", { "data-testid": "kubeconfig-status" });
   const text = h("textarea", { rows: 12, spellcheck: "false", autocomplete: "off", placeholder: "Paste a kubeconfig (YAML)", "data-testid": "kubeconfig" });
   const save = h("button", { type: "submit", "data-testid": "save-kubeconfig" }, "Save kubeconfig");
+  const [identities, stopIdentities] = identitiesCard(app);
   replace(
     el,
     h("h1", null, "Settings"),
@@ -20,6 +22,7 @@ export const settingsView: View = (app, el) => {
       text,
       h("div", { class: "row" }, save),
     ),
+    identities,
   );
 
   const show = (configured: boolean, context: string, namespace: string, server: string) =>
@@ -53,5 +56,5 @@ export const settingsView: View = (app, el) => {
       save.disabled = false;
     }
   }
-  return () => { stopped = true; };
+  return () => { stopped = true; stopIdentities(); };
 };
