@@ -23,6 +23,9 @@ type Observation struct {
 	Message string
 	// AppURL and TerminalURL are recorded for sandboxes when non-empty.
 	AppURL, TerminalURL string
+	// Namespace and Server record where the child's objects are written (Child.Namespace): only
+	// while the child has none recorded, both together; ignored once it has.
+	Namespace, Server string
 }
 
 // AcquireEpoch raises the store's fencing epoch to epoch. A leader calls it (after a Raft
@@ -104,7 +107,34 @@ func (c *Client) Record(ctx context.Context, fence uint64, k ResourceKind, id st
 		if obs.Status == StatusTerminated && ch.Desired != StatusTerminated {
 			return store.Txn{}, fmt.Errorf("%w: %s %s is wanted %s, not TERMINATED", ErrFailedPrecondition, k, id, ch.Desired)
 		}
-		if own := o.observe(obs); ch.Status == obs.Status && ch.Reason == obs.Reason && !own {
+		if (obs.Namespace == "") != (obs.Server == "") {
+			return store.Txn{}, invalid("namespace and server are recorded together")
+		}
+		placed := false
+		if !ch.Placed() && obs.Namespace != "" {
+			ch.Namespace, ch.Server, placed = obs.Namespace, obs.Server, true
+			// A project's children live together: a sibling placed first decides.
+			for _, k := range childKinds {
+				if sib := k.get(&p.Children); sib != nil && sib != o && sib.Common().Placed() {
+					ch.Namespace, ch.Server = sib.Common().Namespace, sib.Common().Server
+					break
+				}
+			}
+		}
+		own := o.observe(obs)
+		if ch.Status == obs.Status && ch.Reason == obs.Reason && !own {
+			if placed {
+				// Only the placement is new: record it, keeping the child's last change time,
+				// on the siblings as read (see above).
+				for _, other := range st.children {
+					if other.Kind != ck.store {
+						txn.Conds = append(txn.Conds, cond(other))
+					}
+				}
+				txn.Ops = append(txn.Ops, store.Put(childRecord(ck, o)))
+				out = p
+				return txn, nil
+			}
 			out = p
 			return store.Txn{}, nil // nothing changed: write nothing
 		}

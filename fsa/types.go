@@ -129,10 +129,20 @@ type Child struct {
 	Conditions []Condition `json:"conditions,omitempty"`
 	CreatedAt  time.Time   `json:"created_at"`
 	UpdatedAt  time.Time   `json:"updated_at"`
+	// Namespace and Server say where the child's Kubernetes objects live: the namespace of the
+	// owner's kubeconfig and the URL of its API server when reconcile first wrote them. Recorded
+	// once (see Observation) and never changed: a later kubeconfig naming another namespace
+	// applies to new projects only; this child is still converged and deleted where it is. Empty
+	// until the first sync.
+	Namespace string `json:"namespace,omitempty"`
+	Server    string `json:"server,omitempty"`
 	// Version is the store revision of the child's last change: the generation an Observation
 	// names as the one it observed.
 	Version int64 `json:"-"`
 }
+
+// Placed reports whether the child's namespace and server are recorded.
+func (c *Child) Placed() bool { return c.Namespace != "" }
 
 // Sandbox is the project's development environment: a StatefulSet, a Service and two Ingresses.
 type Sandbox struct {

@@ -19,6 +19,9 @@ import (
 type Client struct {
 	// Namespace is where every object of this client's user lives.
 	Namespace string
+	// Server is the URL of the API server the credentials are for: with Namespace, where an
+	// object written through this client lives.
+	Server string
 	// Clientset is the typed client.
 	Clientset kubernetes.Interface
 	// Dynamic is the untyped client, used for KubeBlocks objects.
@@ -38,7 +41,19 @@ func NewClient(cfg *rest.Config, namespace string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new dynamic client: %w", err)
 	}
-	return &Client{Namespace: namespace, Clientset: cs, Dynamic: dyn}, nil
+	return &Client{Namespace: namespace, Server: cfg.Host, Clientset: cs, Dynamic: dyn}, nil
+}
+
+// InNamespace returns a client with c's credentials working in namespace ns (c itself when ns
+// is c's): for objects created while the user's kubeconfig named another namespace. It shares
+// c's API clients and does no I/O.
+func (c *Client) InNamespace(ns string) *Client {
+	if ns == c.Namespace {
+		return c
+	}
+	cp := *c
+	cp.Namespace = ns
+	return &cp
 }
 
 // ClientsOption configures a Clients cache.

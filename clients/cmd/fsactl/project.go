@@ -112,6 +112,9 @@ func (a *app) printProject(p *fsav1.Project) error {
 	t.row("Sandbox:", childLine(p.GetSandbox().GetStatus(), p.GetSandbox().GetReason()))
 	t.row("Database:", childLine(p.GetDatabase().GetStatus(), p.GetDatabase().GetReason()))
 	t.row("App URL:", p.GetSandbox().GetAppUrl())
+	if ns := p.GetSandbox().GetNamespace(); ns != "" {
+		t.row("Namespace:", ns+" on "+p.GetSandbox().GetServer())
+	}
 	t.row("Created:", timeOf(p.GetCreatedAt()))
 	t.row("Updated:", timeOf(p.GetUpdatedAt()))
 	t.row("Version:", fmt.Sprint(p.GetVersion()))

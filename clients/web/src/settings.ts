@@ -49,7 +49,11 @@ export const settingsView: View = (app, el) => {
       const res = await app.session.client.userConfig.setKubeconfig({ kubeconfig: text.value });
       text.value = "";
       show(true, res.context, res.namespace, res.server);
-      app.flash("Kubeconfig saved.");
+      app.flash(
+        res.projectsElsewhere > 0
+          ? `Kubeconfig saved. It applies to new projects: ${res.projectsElsewhere} existing project(s) stay in the namespace they were created in.`
+          : "Kubeconfig saved.",
+      );
     } catch (err) {
       if (!app.session.expired(err)) app.flash(message(err), true);
     } finally {
