@@ -171,7 +171,7 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.StringVar(&rc.Scheme, "scheme", "https", "scheme of recorded sandbox URLs")
 	fs.StringVar(&rc.IngressClassName, "ingress-class", "", "ingress class of sandbox Ingresses")
 	fs.StringVar(&rc.TLSSecretName, "tls-secret", "", "TLS secret of sandbox Ingresses")
-	fs.BoolVar(&rc.DeleteVolumes, "delete-volumes", false, "delete a sandbox's home volume with its project")
+	fs.BoolVar(&rc.DeleteVolumes, "delete-volumes", false, "purge a project's data (home volume and database) on every delete, as if DeleteProject set purge_data")
 	fs.IntVar(&rc.Workers, "reconcile-workers", 4, "concurrent reconcile syncs")
 	fs.DurationVar(&rc.Resync, "reconcile-resync", 5*time.Minute, "period of the full reconcile resync")
 	fs.StringVar(&rc.RuntimeImage, "sandbox-image", k8s.RuntimeImage, "image the sandboxes run (the runtime image)")

@@ -324,7 +324,6 @@ func (d *daemon) reconcile(ctx context.Context, fence uint64) error {
 		TLSSecretName:    d.cfg.Reconcile.TLSSecretName,
 		IngressClassName: d.cfg.Reconcile.IngressClassName,
 		RuntimeImage:     d.cfg.Reconcile.RuntimeImage,
-		DeleteVolumes:    d.cfg.Reconcile.DeleteVolumes,
 		Clients:          d.kclient,
 		Workers:          d.cfg.Reconcile.Workers,
 		Resync:           d.cfg.Reconcile.Resync,

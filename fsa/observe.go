@@ -163,6 +163,17 @@ func (c *Client) Record(ctx context.Context, fence uint64, k ResourceKind, id st
 			for _, e := range envs {
 				txn.Ops = append(txn.Ops, store.Delete(store.KindEnvVar, e.ID))
 			}
+			// The data the delete kept is remembered for operators (ListRetained).
+			for _, k := range childKinds {
+				o := k.get(&p.Children)
+				if o == nil || o.Common().Purge {
+					continue
+				}
+				c := o.Common()
+				rd := &RetainedData{ID: c.ID, UserID: c.UserID, ProjectID: p.ID, ProjectName: p.Name, Kind: k.resource,
+					ResourceName: o.ResourceName(), Namespace: c.Namespace, Server: c.Server, DeletedAt: now}
+				txn.Ops = append(txn.Ops, store.Put(store.Record{Kind: store.KindRetained, ID: rd.ID, Owner: rd.UserID, Data: encode(rd)}))
+			}
 			return txn, nil
 		}
 		ch.UpdatedAt = now

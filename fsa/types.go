@@ -136,6 +136,9 @@ type Child struct {
 	// until the first sync.
 	Namespace string `json:"namespace,omitempty"`
 	Server    string `json:"server,omitempty"`
+	// Purge is set by a DeleteProject that asked for the child's data to go too (PurgeData);
+	// without it the data is kept (see RetainedData).
+	Purge bool `json:"purge,omitempty"`
 	// Version is the store revision of the child's last change: the generation an Observation
 	// names as the one it observed.
 	Version int64 `json:"-"`
@@ -177,4 +180,23 @@ type EnvVar struct {
 	// Redacted is true when Value was withheld.
 	Redacted  bool      `json:"-"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// RetainedData is data a deleted project left behind in Kubernetes, kept because its
+// DeleteProject did not ask to purge it: the sandbox's home volume, or the database (its
+// KubeBlocks Cluster, stopped, with a termination policy that keeps it, and its volumes). It is
+// recorded when the project is removed, for operators to list and purge (ListRetained).
+type RetainedData struct {
+	// ID is the id of the child the data belonged to.
+	ID          string       `json:"id"`
+	UserID      string       `json:"user_id"`
+	ProjectID   string       `json:"project_id"`
+	ProjectName string       `json:"project_name"`
+	Kind        ResourceKind `json:"kind"`
+	// ResourceName names the objects: the sandbox's (its home volume claim is
+	// home-<name>-0) or the database's Cluster.
+	ResourceName string    `json:"resource_name"`
+	Namespace    string    `json:"namespace,omitempty"`
+	Server       string    `json:"server,omitempty"`
+	DeletedAt    time.Time `json:"deleted_at"`
 }

@@ -31,8 +31,6 @@ type Config struct {
 	TLSSecretName, IngressClassName string
 	// RuntimeImage is the sandboxes' image (k8s.RuntimeImage when empty).
 	RuntimeImage string
-	// DeleteVolumes removes a sandbox's home volume when its project is deleted.
-	DeleteVolumes bool
 	// Clients caches per-user Kubernetes clients; a new cache when nil.
 	Clients *k8s.Clients
 	// Workers bounds concurrent syncs (16 by default). A sync mostly waits on the API server

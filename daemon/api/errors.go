@@ -9,6 +9,7 @@ import (
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/k8s"
 	"github.com/fullstackagent/fsa/store"
 	"github.com/fullstackagent/fsa/store/raftstore"
 )
@@ -109,6 +110,10 @@ func codeOf(err error) (connect.Code, bool) {
 		return connect.CodeAborted, true
 	case errors.Is(err, fsa.ErrPermissionDenied):
 		return connect.CodePermissionDenied, true
+	case errors.Is(err, k8s.ErrNoKubeconfig), errors.Is(err, k8s.ErrInvalidKubeconfig), errors.Is(err, k8s.ErrForbidden),
+		errors.Is(err, k8s.ErrUnauthorized), errors.Is(err, k8s.ErrConflict):
+		// The owner's Kubernetes credentials do not allow it (PurgeRetainedData).
+		return connect.CodeFailedPrecondition, true
 	}
 	return 0, false
 }
