@@ -84,8 +84,16 @@ func TestKubeconfigChangeKeepsPlacement(t *testing.T) {
 	f.waitProject(p1.ID, "project removed", gone)
 	_, err = f.cluster.Clientset().AppsV1().StatefulSets(oldNS).Get(f.ctx, p1.Sandbox.Name, metav1.GetOptions{})
 	require.True(t, apierrors.IsNotFound(err), "StatefulSet deleted in the old namespace: %v", err)
-	_, err = f.cluster.Dynamic().Resource(k8s.GVRCluster).Namespace(oldNS).Get(f.ctx, p1.Database.ClusterName, metav1.GetOptions{})
-	require.True(t, apierrors.IsNotFound(err), "database cluster deleted in the old namespace: %v", err)
+	// Its database is kept (the default) in the old namespace, and recorded there.
+	cl, err := f.cluster.Dynamic().Resource(k8s.GVRCluster).Namespace(oldNS).Get(f.ctx, p1.Database.ClusterName, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "true", cl.GetLabels()[k8s.LabelRetained], "kept in the old namespace")
+	kept, err := f.c.ListRetained(f.ctx, f.user.ID)
+	require.NoError(t, err)
+	require.Len(t, kept, 2)
+	for _, rd := range kept {
+		assert.Equal(t, oldNS, rd.Namespace)
+	}
 
 	// The new project was not touched.
 	p2 = f.waitProject(p2.ID, "still RUNNING", both(fsa.StatusRunning))
