@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 
 	"connectrpc.com/connect"
 
@@ -114,6 +115,11 @@ func codeOf(err error) (connect.Code, bool) {
 		errors.Is(err, k8s.ErrUnauthorized), errors.Is(err, k8s.ErrConflict):
 		// The owner's Kubernetes credentials do not allow it (PurgeRetainedData).
 		return connect.CodeFailedPrecondition, true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		// A Kubernetes API server that cannot be reached (PurgeRetainedData).
+		return connect.CodeUnavailable, true
 	}
 	return 0, false
 }

@@ -23,6 +23,12 @@ func TestTenantIsolation(t *testing.T) {
 	_, err := alice.Env.SetEnv(e.ctx, connect.NewRequest(&fsav1.SetEnvRequest{ProjectId: p.Id, Key: "DB_PASSWORD", Value: "alice-secret-value", Secret: true}))
 	require.NoError(t, err)
 	e.project(bob, "bravo") // bob is a full user with his own project
+	// Alice deleted a project and kept its data.
+	gone := e.project(alice, "gone")
+	_, err = alice.Project.DeleteProject(e.ctx, connect.NewRequest(&fsav1.DeleteProjectRequest{Id: gone.Id}))
+	require.NoError(t, err)
+	e.terminate(alice.ID, gone.Id)
+	kept := gone.Sandbox.Id
 
 	id := p.Id
 	ctx := e.ctx
@@ -91,6 +97,14 @@ func TestTenantIsolation(t *testing.T) {
 			_, err := bob.Auth.LinkIdentity(ctx, connect.NewRequest(linkPassword("alice", "bobs-long-password")))
 			return err
 		}, connect.CodeAlreadyExists},
+		{"ListRetainedData", func(ctx context.Context) error {
+			_, err := bob.Cluster.ListRetainedData(ctx, connect.NewRequest(&fsav1.ListRetainedDataRequest{}))
+			return err
+		}, connect.CodePermissionDenied},
+		{"PurgeRetainedData", func(ctx context.Context) error {
+			_, err := bob.Cluster.PurgeRetainedData(ctx, connect.NewRequest(&fsav1.PurgeRetainedDataRequest{Id: kept}))
+			return err
+		}, connect.CodePermissionDenied},
 		{"GetClusterStatus", func(ctx context.Context) error {
 			_, err := bob.Cluster.GetClusterStatus(ctx, connect.NewRequest(&fsav1.GetClusterStatusRequest{}))
 			return err
