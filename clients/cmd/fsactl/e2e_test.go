@@ -317,6 +317,24 @@ func TestIdentityCommands(t *testing.T) {
 	assert.True(t, js.Identities[0].Primary)
 }
 
+func TestRetainedCommands(t *testing.T) {
+	skipShort(t)
+	d := startFsad(t, "root")
+	root := newCLI(t, d)
+	root.ok("signup", "-u", "root", "-p", "password-root")
+	assert.Regexp(t, `ID\s+KIND\s+OBJECTS\s+NAMESPACE`, root.ok("cluster", "retained", "list"))
+	assert.JSONEq(t, `{}`, root.ok("cluster", "retained", "list", "-o", "json"))
+	root.fails("error: not_found:", "cluster", "retained", "purge", "nosuchdata")
+	root.fails("error: usage:", "cluster", "retained", "purge")
+
+	user := signedUp(t, d, "uma", fakeKubeconfig)
+	user.fails("error: permission_denied:", "cluster", "retained", "list")
+	user.fails("error: permission_denied:", "cluster", "retained", "purge", "x")
+	user.ok("project", "create", "doomed")
+	out := user.ok("project", "delete", "doomed", "--purge-data")
+	assert.Contains(t, out, "TERMINATING")
+}
+
 const fakeKubeconfig = `apiVersion: v1
 kind: Config
 clusters:
