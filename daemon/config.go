@@ -184,6 +184,7 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.StringVar(&a.GitHub.ClientSecret, "github-client-secret", "", "GitHub OAuth app secret; prefer the environment")
 	fs.StringVar(&a.SealosJWTSecret, "sealos-jwt-secret", "", "HS256 secret of Sealos session tokens (SealosLogin); prefer the environment")
 	fs.StringVar(&a.AiproxyEndpoint, "aiproxy-endpoint", "", "Sealos Aiproxy base URL (Anthropic keys at Sealos login)")
+	fs.StringVar(&a.AiproxyBaseURL, "aiproxy-base-url", "", "Anthropic API base URL of that Aiproxy, stored as ANTHROPIC_BASE_URL with each key it issues")
 	fs.Float64Var(&a.RateLimit.PerSecond, "rate-limit", 0, "requests per second per user (0: the API default; negative: none)")
 	fs.IntVar(&a.RateLimit.Burst, "rate-burst", 0, "request burst per user (0: the API default)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
