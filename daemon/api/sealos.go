@@ -220,5 +220,10 @@ func (s *server) fetchAiproxyKey(ctx context.Context, name, kubeconfig string) (
 	return out.Data.Key, out.Data.Status == nil || *out.Data.Status == aiproxyTokenEnabled, nil
 }
 
+// SandboxAnthropicKeyEnv is the variable a sandbox gets the user's Anthropic key in (as the
+// seed: ANTHROPIC_API_KEY in the settings, ANTHROPIC_AUTH_TOKEN in the sandbox), beside
+// ANTHROPIC_BASE_URL.
+const SandboxAnthropicKeyEnv = fsa.EnvAnthropicAuthToken
+
 // aiproxyTokenEnabled is Aiproxy's status of a usable token.
 const aiproxyTokenEnabled = 1
