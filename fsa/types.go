@@ -56,10 +56,6 @@ const (
 	ConfigAnthropicSmallModel  = "ANTHROPIC_SMALL_FAST_MODEL"
 	CategoryKubeconfig         = "kc"
 	CategoryAnthropic          = "anthropic"
-	// CategoryAiproxy marks the Anthropic key and base URL fsa provisioned from Aiproxy at a
-	// Sealos sign-in (a pair: the key works only at that base URL). A key the user sets
-	// (CategoryAnthropic) is never replaced by one from Aiproxy.
-	CategoryAiproxy = "aiproxy"
 	CategoryGeneral            = "general"
 	CategoryTTYD               = "ttyd"
 	EnvTTYDAccessToken         = "TTYD_ACCESS_TOKEN"
@@ -68,6 +64,11 @@ const (
 	envPlatformPrefixAnthropic = "ANTHROPIC_"
 	envPlatformPrefixFSA       = "FSA_"
 )
+
+// CategoryAiproxy marks the Anthropic key and base URL fsa provisioned from Aiproxy at a Sealos
+// sign-in (a pair: the key works only at that base URL). A key the user sets (CategoryAnthropic)
+// is never replaced by one from Aiproxy.
+const CategoryAiproxy = "aiproxy"
 
 // UserConfig is one per-user setting, such as the user's kubeconfig or Anthropic key.
 // (UserID, Key) is unique.
