@@ -166,7 +166,7 @@ func (c *Client) Record(ctx context.Context, fence uint64, k ResourceKind, id st
 			// The data the delete kept is remembered for operators (ListRetained).
 			for _, k := range childKinds {
 				o := k.get(&p.Children)
-				if o == nil || o.Common().Purge {
+				if o == nil || o.Common().Purge || neverWritten(o.Common()) {
 					continue
 				}
 				c := o.Common()
@@ -208,4 +208,21 @@ func (c *Client) RuntimeEnv(ctx context.Context, projectID string) ([]*EnvVar, e
 		return err
 	})
 	return out, err
+}
+
+// neverWritten reports whether no Kubernetes object of the child can exist: it was never placed
+// (placement is recorded before the first write) and never got further than CREATING (a child
+// of an fsad from before placements were recorded did, if it was ever applied).
+func neverWritten(c *Child) bool {
+	if c.Placed() {
+		return false
+	}
+	for _, cond := range c.Conditions {
+		switch cond.To {
+		case StatusCreating, StatusTerminating, StatusTerminated:
+		default:
+			return false
+		}
+	}
+	return true
 }

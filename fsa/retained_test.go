@@ -76,3 +76,21 @@ func TestDeleteKeepsDataByDefault(t *testing.T) {
 	require.ErrorIs(t, err, fsa.ErrInvalidArgument)
 	assert.Equal(t, rev, e.revision())
 }
+
+// TestDeleteBeforeAnyWriteRetainsNothing: a project deleted before reconcile ever placed (and so
+// wrote) its children left nothing behind.
+func TestDeleteBeforeAnyWriteRetainsNothing(t *testing.T) {
+	e := newEnv(t)
+	p := e.project("brief")
+	_, err := e.c.DeleteProject(e.ctx, e.alice.ID, p.ID)
+	require.NoError(t, err)
+	cur, err := e.c.ProjectByID(e.ctx, p.ID)
+	require.NoError(t, err)
+	for _, k := range []fsa.ResourceKind{fsa.ResourceSandbox, fsa.ResourceDatabase} {
+		_, err := e.c.Record(e.ctx, 0, k, cur.Child(k).Common().ID, fsa.Observation{Status: fsa.StatusTerminated})
+		require.NoError(t, err)
+	}
+	kept, err := e.c.ListRetained(e.ctx, "")
+	require.NoError(t, err)
+	assert.Empty(t, kept)
+}

@@ -12,14 +12,15 @@ import (
 	"github.com/fullstackagent/fsa/fsa"
 )
 
-// terminate records both children of a project TERMINATED, as reconcile does once a delete is
-// done.
+// terminate records both children of a project placed and TERMINATED, as reconcile does once a
+// delete is done.
 func (e *env) terminate(userID, projectID string) {
 	e.t.Helper()
 	p, err := e.c.ProjectByID(e.ctx, projectID)
 	require.NoError(e.t, err)
 	for _, k := range []fsa.ResourceKind{fsa.ResourceSandbox, fsa.ResourceDatabase} {
-		_, err := e.c.Record(e.ctx, 0, k, p.Child(k).Common().ID, fsa.Observation{Status: fsa.StatusTerminated})
+		_, err := e.c.Record(e.ctx, 0, k, p.Child(k).Common().ID, fsa.Observation{Status: fsa.StatusTerminated,
+			Namespace: "ns-" + userID, Server: "https://127.0.0.1:6443"})
 		require.NoError(e.t, err)
 	}
 }
