@@ -2,6 +2,7 @@ package fsa_test
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -10,7 +11,9 @@ import (
 
 	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/store"
+	"github.com/fullstackagent/fsa/store/boltstore"
 	"github.com/fullstackagent/fsa/store/memstore"
+	"github.com/fullstackagent/fsa/store/raftstore/rafttest"
 )
 
 // fakeClock advances one millisecond per reading, so timelines are ordered and deterministic.
@@ -37,10 +40,38 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
 	st := memstore.New()
 	t.Cleanup(func() { _ = st.Close() })
+	return newEnvOn(t, st)
+}
+
+// eachStore runs fn on memstore, boltstore and the leader of a 3-node raftstore, for rules that
+// rest on the store's transactions.
+func eachStore(t *testing.T, fn func(t *testing.T, st store.Store)) {
+	t.Run("memstore", func(t *testing.T) {
+		st := memstore.New()
+		t.Cleanup(func() { _ = st.Close() })
+		fn(t, st)
+	})
+	t.Run("boltstore", func(t *testing.T) {
+		st, err := boltstore.Open(filepath.Join(t.TempDir(), "fsa.db"))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = st.Close() })
+		fn(t, st)
+	})
+	t.Run("raftstore", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c := rafttest.Start(ctx, t, 3)
+		fn(t, c.Leader(ctx, t))
+	})
+}
+
+// newEnvOn makes the test environment (two users with kubeconfigs) on st.
+func newEnvOn(t *testing.T, st store.Store) *env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
 	clock := &fakeClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
 	c := fsa.New(st, fsa.WithClock(clock.Now))
 	e := &env{t: t, ctx: ctx, st: st, c: c}

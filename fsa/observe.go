@@ -153,6 +153,9 @@ func (c *Client) Record(ctx context.Context, fence uint64, k ResourceKind, id st
 		if p.Status == StatusTerminated {
 			// Every child is gone from Kubernetes: remove the project and all it owns.
 			txn.Ops = append(txn.Ops, store.Delete(store.KindProject, p.ID))
+			if err := releaseName(s, &txn, p); err != nil {
+				return store.Txn{}, err
+			}
 			for _, other := range st.children {
 				txn.Ops = append(txn.Ops, store.Delete(other.Kind, other.ID))
 			}

@@ -74,8 +74,7 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 	if err != nil {
 		return nil, err
 	}
-
-	rev, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
+	build := func(s store.Snapshot) (store.Txn, error) {
 		u, err := s.Get(store.KindUser, userID)
 		if errors.Is(err, store.ErrNotFound) {
 			return store.Txn{}, notFound("user", userID)
@@ -88,10 +87,11 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 			txn.Conds = append(txn.Conds, absent(k.store, children[i].Common().ID))
 			txn.Ops = append(txn.Ops, store.Put(childRecord(k, children[i])))
 		}
-		// Rewriting the user record bumps its version, so two concurrent creations by one user
-		// conflict and the loser re-checks the names below.
-		txn.Ops = append(txn.Ops, store.Put(envRecord(tok)), store.Put(u))
+		txn.Ops = append(txn.Ops, store.Put(envRecord(tok)))
 		if err := im.check(s, &txn, p.ID, ""); err != nil {
+			return store.Txn{}, err // a replay is answered before the name is checked
+		}
+		if err := holdName(s, &txn, p); err != nil {
 			return store.Txn{}, err
 		}
 		// Without a kubeconfig nothing could ever be created; the condition keeps it until commit.
@@ -103,22 +103,14 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 			return store.Txn{}, err
 		}
 		txn.Conds = append(txn.Conds, cond(kc))
-		owned, err := s.List(store.KindProject, store.Filter{Owner: userID})
-		if err != nil {
-			return store.Txn{}, err
-		}
-		for _, r := range owned {
-			// Only the name and status matter here: decode just those.
-			other, err := decode[projectName](r)
-			if err != nil {
-				return store.Txn{}, err
-			}
-			if other.Name == p.Name && other.Status != StatusTerminating && other.Status != StatusTerminated {
-				return store.Txn{}, fmt.Errorf("%w: you already have a project named %q", ErrAlreadyExists, p.Name)
-			}
-		}
 		return txn, nil
-	})
+	}
+	rev, err := c.commit(ctx, build)
+	if errors.Is(err, errNamesUnindexed) {
+		if err = c.indexNames(ctx); err == nil {
+			rev, err = c.commit(ctx, build)
+		}
+	}
 	if rec, ok := asReplay(err); ok {
 		return c.replayProject(ctx, rec)
 	}
@@ -130,12 +122,6 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 		o.Common().Version = rev
 	}
 	return p, nil
-}
-
-// projectName is the part of a project record the name check reads.
-type projectName struct {
-	Name   string `json:"name"`
-	Status Status `json:"status"`
 }
 
 // GetProject returns one of the user's projects with its sandbox and database. Another user's
@@ -331,6 +317,12 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action, op
 		}
 		if err := CheckAction(p.Status, a); err != nil {
 			return store.Txn{}, err
+		}
+		if a == ActionDelete {
+			// Deleting frees the name at once: a new project may take it.
+			if err := releaseName(s, &txn, p); err != nil {
+				return store.Txn{}, err
+			}
 		}
 		now := c.timestamp()
 		reason := string(a) + " requested"

@@ -57,6 +57,19 @@ func decodeCommand(data []byte) (commandType, store.Txn, error) {
 		if dec.More() {
 			return t, store.Txn{}, fmt.Errorf("decode %v entry: trailing data", t)
 		}
+		// So are unknown record kinds: the proposer validated the transaction, so a kind this
+		// version does not know was written by a newer one, and refusing it as invalid here
+		// while newer nodes apply it would diverge.
+		for _, c := range txn.Conds {
+			if !c.Kind.Valid() {
+				return t, store.Txn{}, fmt.Errorf("decode %v entry: record kind %q unknown to this version", t, c.Kind)
+			}
+		}
+		for _, op := range txn.Ops {
+			if !op.Record.Kind.Valid() {
+				return t, store.Txn{}, fmt.Errorf("decode %v entry: record kind %q unknown to this version", t, op.Record.Kind)
+			}
+		}
 		return t, txn, nil
 	}
 	return t, store.Txn{}, fmt.Errorf("unknown log entry type %v", t)

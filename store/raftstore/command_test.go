@@ -32,3 +32,21 @@ func TestCommandRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestCommandFromANewerVersion: an entry with a field or a record kind this version does not
+// know is refused at decoding (the state machine then stops), never applied as invalid.
+func TestCommandFromANewerVersion(t *testing.T) {
+	cases := map[string]string{
+		"unknown field":        `{"ops":[{"type":1,"record":{"kind":"project","id":"p"}}],"future":1}`,
+		"unknown kind in op":   `{"ops":[{"type":1,"record":{"kind":"future","id":"f"}}]}`,
+		"unknown kind in cond": `{"conds":[{"Kind":"future","ID":"f","Version":0}],"ops":[{"type":1,"record":{"kind":"project","id":"p"}}]}`,
+	}
+	for name, payload := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := decodeCommand(append([]byte{byte(cmdTxn)}, payload...))
+			require.Error(t, err)
+		})
+	}
+	_, _, err := decodeCommand(append([]byte{byte(cmdTxn)}, `{"ops":[{"type":1,"record":{"kind":"project","id":"p"}}]}`...))
+	require.NoError(t, err, "the same entry with known kinds and fields decodes")
+}

@@ -13,6 +13,8 @@ package fsadtest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -522,6 +524,15 @@ func (w *Writer) Do(ctx context.Context, method, path string, in, out any) (*Nod
 	retry := w.Retry
 	if retry == 0 {
 		retry = 5 * time.Millisecond
+	}
+	if method != http.MethodGet {
+		// One key for every attempt: an attempt that timed out after its write committed is
+		// answered again, not refused by its own effect.
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		ctx = testapi.WithRetryKey(ctx, hex.EncodeToString(b[:]))
 	}
 	hops := 0
 	for i := 0; ; i++ {

@@ -21,6 +21,18 @@ type Client struct {
 	HTTP *http.Client
 }
 
+// idempotencyHeader carries the key of a call that may be sent more than once (WithRetryKey).
+const idempotencyHeader = "Idempotency-Key"
+
+type retryKey struct{}
+
+// WithRetryKey returns a context under which Do sends key as the call's idempotency key, so
+// that a call sent again after an uncertain failure (a timeout while the write committed) is
+// answered as the first one was instead of failing on its own effect.
+func WithRetryKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, retryKey{}, key)
+}
+
 // CallError is a non-200 answer.
 type CallError struct {
 	Code int
@@ -65,6 +77,9 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
+	if key, ok := ctx.Value(retryKey{}).(string); ok {
+		req.Header.Set(idempotencyHeader, key)
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -222,6 +222,9 @@ func handler(n Node, fn func(r *http.Request) (any, error)) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if key := r.Header.Get(idempotencyHeader); key != "" {
+			r = r.WithContext(fsa.WithIdempotencyKey(r.Context(), key))
+		}
 		out, err := fn(r)
 		if err != nil {
 			code, body := status(n, err)

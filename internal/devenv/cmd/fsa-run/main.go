@@ -570,6 +570,7 @@ func follow(ctx context.Context, pr *printer, c *fsaclient.Client, id string) (*
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	last := ""
+	var erredAt time.Time // when the project was first seen in ERROR, zero if it is not
 	for {
 		got, err := c.Projects().GetProject(ctx, connect.NewRequest(&fsav1.GetProjectRequest{Id: id}))
 		if err != nil {
@@ -585,7 +586,18 @@ func follow(ctx context.Context, pr *printer, c *fsaclient.Client, id string) (*
 		case fsav1.Status_STATUS_RUNNING:
 			return p, nil
 		case fsav1.Status_STATUS_ERROR:
-			return nil, fmt.Errorf("project failed: sandbox %q, database %q", p.GetSandbox().GetReason(), p.GetDatabase().GetReason())
+			// ERROR is what was observed last, and reconcile keeps retrying: a project left in
+			// ERROR by an earlier run (its control plane went down under it) recovers at the
+			// first sync. Give up only when it stays failed.
+			if erredAt.IsZero() {
+				erredAt = time.Now()
+			}
+			if time.Since(erredAt) >= errorGrace {
+				return nil, fmt.Errorf("project failed (ERROR for %s): sandbox %q, database %q", errorGrace,
+					p.GetSandbox().GetReason(), p.GetDatabase().GetReason())
+			}
+		default:
+			erredAt = time.Time{}
 		}
 		select {
 		case <-ctx.Done():
@@ -595,6 +607,10 @@ func follow(ctx context.Context, pr *printer, c *fsaclient.Client, id string) (*
 		}
 	}
 }
+
+// errorGrace is how long follow lets a project stay in ERROR, while reconcile retries, before it
+// gives up.
+const errorGrace = time.Minute
 
 func short(s fsav1.Status) string { return strings.TrimPrefix(s.String(), "STATUS_") }
 
