@@ -169,7 +169,7 @@ func (c *Client) Record(ctx context.Context, fence uint64, k ResourceKind, id st
 			// The data the delete kept is remembered for operators (ListRetained).
 			for _, k := range childKinds {
 				o := k.get(&p.Children)
-				if o == nil || o.Common().Purge || neverWritten(o.Common()) {
+				if o == nil || o.Common().Purge && o.Common().Reason != ReasonClusterChanged || neverWritten(o.Common()) {
 					continue
 				}
 				c := o.Common()

@@ -65,6 +65,12 @@ const (
 	envPlatformPrefixFSA       = "FSA_"
 )
 
+// ReasonClusterChanged is the reason of a child that lives on another API server than its
+// owner's kubeconfig points at: ERROR until a kubeconfig for that server is stored again, or
+// TERMINATED by a delete that could not reach it (its objects are then recorded as kept data,
+// purge or no purge).
+const ReasonClusterChanged = "ClusterChanged"
+
 // CategoryAiproxy marks the Anthropic key and base URL fsa provisioned from Aiproxy at a Sealos
 // sign-in (a pair: the key works only at that base URL). A key the user sets (CategoryAnthropic)
 // is never replaced by one from Aiproxy.

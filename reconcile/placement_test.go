@@ -131,4 +131,21 @@ func TestKubeconfigOnAnotherServer(t *testing.T) {
 	_, err = f.c.StopProject(f.ctx, f.user.ID, p.ID)
 	require.NoError(t, err)
 	f.waitProject(p.ID, "both STOPPED", both(fsa.StatusStopped))
+
+	// Deleted while the kubeconfig points elsewhere, even with a purge: the delete completes
+	// without touching the objects, which are recorded as left behind, on the recorded server.
+	_, err = f.c.SetUserConfig(f.ctx, f.user.ID, fsa.UserConfig{Key: fsa.ConfigKubeconfig, Value: kc, Category: fsa.CategoryKubeconfig, Secret: true})
+	require.NoError(t, err)
+	_, err = f.c.DeleteProject(f.ctx, f.user.ID, p.ID, fsa.PurgeData(true))
+	require.NoError(t, err)
+	f.waitProject(p.ID, "project removed", gone)
+	_, err = f.sts(p.Sandbox.Name)
+	require.NoError(t, err, "nothing was deleted through the other server")
+	left, err := f.c.ListRetained(f.ctx, f.user.ID)
+	require.NoError(t, err)
+	require.Len(t, left, 2)
+	for _, rd := range left {
+		assert.Equal(t, host, rd.Server)
+		assert.Equal(t, f.kuser.Namespace, rd.Namespace)
+	}
 }

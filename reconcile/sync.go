@@ -177,7 +177,13 @@ func (r *Runner) sync(ctx context.Context, user string, it item) error {
 			return err // the placement is recorded: sync the new version
 		}
 	}
-	if err == nil {
+	var left *leftBehindError
+	switch {
+	case errors.As(err, &left):
+		// A delete of a child its owner's kubeconfig cannot reach any more: the delete completes,
+		// and what is left there is recorded as kept data (fsa.RetainedData).
+		obs, err = fsa.Observation{Status: fsa.StatusTerminated, Reason: fsa.ReasonClusterChanged, Message: left.Error()}, nil
+	case err == nil:
 		obs, err = rec.reconcile(ctx, req)
 	}
 	if err != nil {
@@ -273,7 +279,8 @@ func (r *Runner) client(ctx context.Context, userID string) (*k8s.Client, error)
 // later never moves, orphans or misdirects the deletion of its objects. A project's children
 // live together: one placed after a sibling takes the sibling's placement. A child placed on
 // another API server than the kubeconfig's cannot be reached (ClusterChanged) until the user
-// sets a kubeconfig for that server again. One to be deleted that was never placed (written, if
+// sets a kubeconfig for that server again; deleting it completes without reaching it
+// (leftBehindError), its objects recorded as kept. One to be deleted that was never placed (written, if
 // ever, by an fsad that did not record placements) is looked for where the kubeconfig points.
 func (r *Runner) place(ctx context.Context, userID string, it item, p *fsa.Project, ch *fsa.Child, kc *k8s.Client) (*k8s.Client, *userInformers, error) {
 	if !ch.Placed() {
@@ -293,8 +300,12 @@ func (r *Runner) place(ctx context.Context, userID string, it item, p *fsa.Proje
 		}
 		return nil, nil, errRequeue
 	}
+	if ch.Server != kc.Server && ch.Desired == fsa.StatusTerminated {
+		return nil, nil, &leftBehindError{fmt.Sprintf("%s %s is left in namespace %s on the API server %s, which the owner's kubeconfig no longer points at",
+			it.kind, ch.ID, ch.Namespace, ch.Server)}
+	}
 	if ch.Server != kc.Server {
-		return nil, nil, &permanentError{"ClusterChanged", fmt.Errorf(
+		return nil, nil, &permanentError{fsa.ReasonClusterChanged, fmt.Errorf(
 			"%s %s lives in namespace %s on the API server %s, but the owner's kubeconfig now points at %s: set a kubeconfig for %s again to manage it: %w",
 			it.kind, ch.ID, ch.Namespace, ch.Server, kc.Server, ch.Server, k8s.ErrInvalidKubeconfig)}
 	}
@@ -329,3 +340,9 @@ func (r *Runner) write(ctx context.Context, req request, op string, fn func() er
 	r.m.k8sWrites.WithLabelValues(string(req.kind), op).Inc()
 	return fn()
 }
+
+// leftBehindError says that a child to be deleted lives on an API server its owner's kubeconfig
+// no longer points at: nothing can delete it from here.
+type leftBehindError struct{ msg string }
+
+func (e *leftBehindError) Error() string { return e.msg }
