@@ -14,12 +14,14 @@ func (d *daemon) apiHandler() (http.Handler, error) {
 		return nil, err
 	}
 	opts := api.Options{
-		Client:     d.client,
-		Logger:     d.log.With("component", "api"),
-		Registerer: d.reg,
-		Auth:       auth,
-		AdminToken: d.cfg.AdminToken,
-		Cluster:    &api.SingleNode{ID: d.cfg.NodeID, APIAddress: d.cfg.HTTP.APIAdvertise, Reconcile: d.mon.status},
+		Client:        d.client,
+		Logger:        d.log.With("component", "api"),
+		Registerer:    d.reg,
+		Auth:          auth,
+		AdminToken:    d.cfg.AdminToken,
+		Cluster:       &api.SingleNode{ID: d.cfg.NodeID, APIAddress: d.cfg.HTTP.APIAdvertise, Reconcile: d.mon.status},
+		Kube:          d.kclient,
+		PurgeOnDelete: d.cfg.Reconcile.DeleteVolumes,
 	}
 	if d.cluster != nil {
 		opts.Cluster = d.cluster

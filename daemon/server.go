@@ -330,7 +330,6 @@ func (d *daemon) reconcile(ctx context.Context, fence uint64) error {
 		TLSSecretName:    d.cfg.Reconcile.TLSSecretName,
 		IngressClassName: d.cfg.Reconcile.IngressClassName,
 		RuntimeImage:     d.cfg.Reconcile.RuntimeImage,
-		DeleteVolumes:    d.cfg.Reconcile.DeleteVolumes,
 		Network:          d.cfg.Reconcile.Network(),
 		Clients:          d.kclient,
 

@@ -23,6 +23,9 @@ type Observation struct {
 	Message string
 	// AppURL and TerminalURL are recorded for sandboxes when non-empty.
 	AppURL, TerminalURL string
+	// Namespace and Server record where the child's objects are written (Child.Namespace): only
+	// while the child has none recorded, both together; ignored once it has.
+	Namespace, Server string
 }
 
 // AcquireEpoch raises the store's fencing epoch to epoch. A leader calls it (after a Raft
@@ -104,7 +107,34 @@ func (c *Client) Record(ctx context.Context, fence uint64, k ResourceKind, id st
 		if obs.Status == StatusTerminated && ch.Desired != StatusTerminated {
 			return store.Txn{}, fmt.Errorf("%w: %s %s is wanted %s, not TERMINATED", ErrFailedPrecondition, k, id, ch.Desired)
 		}
-		if own := o.observe(obs); ch.Status == obs.Status && ch.Reason == obs.Reason && !own {
+		if (obs.Namespace == "") != (obs.Server == "") {
+			return store.Txn{}, invalid("namespace and server are recorded together")
+		}
+		placed := false
+		if !ch.Placed() && obs.Namespace != "" {
+			ch.Namespace, ch.Server, placed = obs.Namespace, obs.Server, true
+			// A project's children live together: a sibling placed first decides.
+			for _, k := range childKinds {
+				if sib := k.get(&p.Children); sib != nil && sib != o && sib.Common().Placed() {
+					ch.Namespace, ch.Server = sib.Common().Namespace, sib.Common().Server
+					break
+				}
+			}
+		}
+		own := o.observe(obs)
+		if ch.Status == obs.Status && ch.Reason == obs.Reason && !own {
+			if placed {
+				// Only the placement is new: record it, keeping the child's last change time,
+				// on the siblings as read (see above).
+				for _, other := range st.children {
+					if other.Kind != ck.store {
+						txn.Conds = append(txn.Conds, cond(other))
+					}
+				}
+				txn.Ops = append(txn.Ops, store.Put(childRecord(ck, o)))
+				out = p
+				return txn, nil
+			}
 			out = p
 			return store.Txn{}, nil // nothing changed: write nothing
 		}
@@ -135,6 +165,17 @@ func (c *Client) Record(ctx context.Context, fence uint64, k ResourceKind, id st
 			}
 			for _, e := range envs {
 				txn.Ops = append(txn.Ops, store.Delete(store.KindEnvVar, e.ID))
+			}
+			// The data the delete kept is remembered for operators (ListRetained).
+			for _, k := range childKinds {
+				o := k.get(&p.Children)
+				if o == nil || o.Common().Purge && o.Common().Reason != ReasonClusterChanged || neverWritten(o.Common()) {
+					continue
+				}
+				c := o.Common()
+				rd := &RetainedData{ID: c.ID, UserID: c.UserID, ProjectID: p.ID, ProjectName: p.Name, Kind: k.resource,
+					ResourceName: o.ResourceName(), Namespace: c.Namespace, Server: c.Server, DeletedAt: now}
+				txn.Ops = append(txn.Ops, store.Put(store.Record{Kind: store.KindRetained, ID: rd.ID, Owner: rd.UserID, Data: encode(rd)}))
 			}
 			return txn, nil
 		}
@@ -170,4 +211,21 @@ func (c *Client) RuntimeEnv(ctx context.Context, projectID string) ([]*EnvVar, e
 		return err
 	})
 	return out, err
+}
+
+// neverWritten reports whether no Kubernetes object of the child can exist: it was never placed
+// (placement is recorded before the first write) and never got further than CREATING (a child
+// of an fsad from before placements were recorded did, if it was ever applied).
+func neverWritten(c *Child) bool {
+	if c.Placed() {
+		return false
+	}
+	for _, cond := range c.Conditions {
+		switch cond.To {
+		case StatusCreating, StatusTerminating, StatusTerminated:
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -248,10 +248,27 @@ func (c *Client) StopProject(ctx context.Context, userID, projectID string) (*Pr
 	return c.act(ctx, userID, projectID, ActionStop)
 }
 
-// DeleteProject asks for the project's children to be removed. The project disappears once
-// reconcile has removed every Kubernetes object.
-func (c *Client) DeleteProject(ctx context.Context, userID, projectID string) (*Project, error) {
-	return c.act(ctx, userID, projectID, ActionDelete)
+// DeleteOption says what a DeleteProject does with the project's data.
+type DeleteOption func(*deleteOptions)
+
+type deleteOptions struct{ purge bool }
+
+// PurgeData(true) makes a DeleteProject remove the project's data too: the sandbox's home
+// volume and the database with its volumes. Without it (the default), the data is kept: the
+// home volume stays, the database's KubeBlocks Cluster stays, stopped, with a termination
+// policy that keeps it, and both are recorded as RetainedData for operators to list and purge.
+func PurgeData(purge bool) DeleteOption { return func(o *deleteOptions) { o.purge = purge } }
+
+// DeleteProject asks for the project's children to be removed, keeping their data unless
+// PurgeData(true) is given: the choice is recorded on every child, and the delete carries it
+// out whatever happens meanwhile. The project disappears once reconcile has removed every
+// Kubernetes object (and recorded the data it kept, see RetainedData).
+func (c *Client) DeleteProject(ctx context.Context, userID, projectID string, opts ...DeleteOption) (*Project, error) {
+	var o deleteOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return c.act(ctx, userID, projectID, ActionDelete, o)
 }
 
 // intent returns the status a child moves to for an action, and whether it moves at all.
@@ -278,7 +295,7 @@ func intent(a Action, cur Status) (next, desired Status, move bool) {
 	return cur, "", false
 }
 
-func (c *Client) act(ctx context.Context, userID, projectID string, a Action) (*Project, error) {
+func (c *Client) act(ctx context.Context, userID, projectID string, a Action, opts ...deleteOptions) (*Project, error) {
 	if err := validID("user id", userID); err != nil {
 		return nil, err
 	}
@@ -325,6 +342,9 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action) (*
 			if next, desired, move := intent(a, ch.Status); move || ch.Desired != desired {
 				ch.Conditions = appendCondition(ch.Conditions, Condition{Time: now, From: ch.Status, To: next, Reason: reason})
 				ch.Status, ch.Desired, ch.Reason, ch.UpdatedAt = next, desired, "", now
+				if a == ActionDelete && len(opts) > 0 {
+					ch.Purge = opts[0].purge
+				}
 				txn.Ops = append(txn.Ops, store.Put(childRecord(k, o)))
 				wrote = append(wrote, o)
 			}

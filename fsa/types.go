@@ -84,6 +84,17 @@ const (
 	envPlatformPrefixFSA       = "FSA_"
 )
 
+// ReasonClusterChanged is the reason of a child that lives on another API server than its
+// owner's kubeconfig points at: ERROR until a kubeconfig for that server is stored again, or
+// TERMINATED by a delete that could not reach it (its objects are then recorded as kept data,
+// purge or no purge).
+const ReasonClusterChanged = "ClusterChanged"
+
+// CategoryAiproxy marks the Anthropic key and base URL fsa provisioned from Aiproxy at a Sealos
+// sign-in (a pair: the key works only at that base URL). A key the user sets (CategoryAnthropic)
+// is never replaced by one from Aiproxy.
+const CategoryAiproxy = "aiproxy"
+
 // UserConfig is one per-user setting, such as the user's kubeconfig or Anthropic key.
 // (UserID, Key) is unique.
 type UserConfig struct {
@@ -148,10 +159,23 @@ type Child struct {
 	Conditions []Condition `json:"conditions,omitempty"`
 	CreatedAt  time.Time   `json:"created_at"`
 	UpdatedAt  time.Time   `json:"updated_at"`
+	// Namespace and Server say where the child's Kubernetes objects live: the namespace of the
+	// owner's kubeconfig and the URL of its API server when reconcile first wrote them. Recorded
+	// once (see Observation) and never changed: a later kubeconfig naming another namespace
+	// applies to new projects only; this child is still converged and deleted where it is. Empty
+	// until the first sync.
+	Namespace string `json:"namespace,omitempty"`
+	Server    string `json:"server,omitempty"`
+	// Purge is set by a DeleteProject that asked for the child's data to go too (PurgeData);
+	// without it the data is kept (see RetainedData).
+	Purge bool `json:"purge,omitempty"`
 	// Version is the store revision of the child's last change: the generation an Observation
 	// names as the one it observed.
 	Version int64 `json:"-"`
 }
+
+// Placed reports whether the child's namespace and server are recorded.
+func (c *Child) Placed() bool { return c.Namespace != "" }
 
 // Sandbox is the project's development environment: a StatefulSet, a Service and two Ingresses.
 type Sandbox struct {
@@ -186,4 +210,23 @@ type EnvVar struct {
 	// Redacted is true when Value was withheld.
 	Redacted  bool      `json:"-"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// RetainedData is data a deleted project left behind in Kubernetes, kept because its
+// DeleteProject did not ask to purge it: the sandbox's home volume, or the database (its
+// KubeBlocks Cluster, stopped, with a termination policy that keeps it, and its volumes). It is
+// recorded when the project is removed, for operators to list and purge (ListRetained).
+type RetainedData struct {
+	// ID is the id of the child the data belonged to.
+	ID          string       `json:"id"`
+	UserID      string       `json:"user_id"`
+	ProjectID   string       `json:"project_id"`
+	ProjectName string       `json:"project_name"`
+	Kind        ResourceKind `json:"kind"`
+	// ResourceName names the objects: the sandbox's (its home volume claim is
+	// home-<name>-0) or the database's Cluster.
+	ResourceName string    `json:"resource_name"`
+	Namespace    string    `json:"namespace,omitempty"`
+	Server       string    `json:"server,omitempty"`
+	DeletedAt    time.Time `json:"deleted_at"`
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"sort"
 
 	"github.com/fullstackagent/fsa/store"
 )
@@ -122,7 +123,10 @@ func getUser(s store.Snapshot, userID string) (*User, error) {
 	return decodeUser(r)
 }
 
-// LinkIdentity links another sign-in method to an existing user. ErrAlreadyExists if taken.
+// LinkIdentity links another sign-in method to an existing user: ErrAlreadyExists if that
+// identity is linked to anyone (this user included), or, for a password, if the user already has
+// one (a user has at most one password). The user record is rewritten in the same transaction,
+// so a link and a concurrent UnlinkIdentity of the same user conflict instead of racing.
 func (c *Client) LinkIdentity(ctx context.Context, userID string, spec IdentitySpec) (*Identity, error) {
 	if err := validID("user id", userID); err != nil {
 		return nil, err
@@ -144,15 +148,131 @@ func (c *Client) LinkIdentity(ctx context.Context, userID string, spec IdentityS
 		if _, err := s.Get(store.KindIdentity, iid); err == nil {
 			return store.Txn{}, fmt.Errorf("%w: identity %s %q is already linked", ErrAlreadyExists, spec.Provider, spec.ProviderUserID)
 		}
+		if spec.Provider == ProviderPassword {
+			own, err := userIdentities(s, userID)
+			if err != nil {
+				return store.Txn{}, err
+			}
+			for _, o := range own {
+				if o.Provider == ProviderPassword {
+					return store.Txn{}, fmt.Errorf("%w: the user already signs in with password %q", ErrAlreadyExists, o.ProviderUserID)
+				}
+			}
+		}
 		return store.Txn{
 			Conds: []store.Cond{cond(u), absent(store.KindIdentity, iid)},
-			Ops:   []store.Op{store.Put(identityRecord(ident))},
+			Ops:   []store.Op{store.Put(identityRecord(ident)), store.Put(u)},
 		}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return ident, nil
+}
+
+// ListIdentities returns the user's sign-in methods, oldest first, without their secrets
+// (password hashes). ErrNotFound if there is no such user.
+func (c *Client) ListIdentities(ctx context.Context, userID string) ([]*Identity, error) {
+	if err := validID("user id", userID); err != nil {
+		return nil, err
+	}
+	var out []*Identity
+	err := c.view(ctx, func(s store.Snapshot) error {
+		if _, err := getUser(s, userID); err != nil {
+			return err
+		}
+		var err error
+		out, err = userIdentities(s, userID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range out {
+		i.Secret = ""
+	}
+	return out, nil
+}
+
+// UnlinkIdentity removes one of the user's sign-in methods. The last one cannot be removed
+// (ErrFailedPrecondition): a user always keeps a way to sign in. An identity that is not the
+// user's is ErrNotFound, whoever holds it. When the primary one goes, the oldest remaining
+// becomes primary. The user record is rewritten in the same transaction, so two concurrent
+// unlinks of a user's last two methods cannot both succeed.
+func (c *Client) UnlinkIdentity(ctx context.Context, userID string, p Provider, providerUserID string) error {
+	if err := validID("user id", userID); err != nil {
+		return err
+	}
+	if err := (IdentitySpec{Provider: p, ProviderUserID: providerUserID}).validate(); err != nil {
+		return err
+	}
+	_, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
+		u, err := s.Get(store.KindUser, userID)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Txn{}, notFound("user", userID)
+		}
+		if err != nil {
+			return store.Txn{}, err
+		}
+		own, err := userIdentities(s, userID)
+		if err != nil {
+			return store.Txn{}, err
+		}
+		iid := identityID(p, providerUserID)
+		var gone *Identity
+		var rest []*Identity
+		for _, o := range own {
+			if identityID(o.Provider, o.ProviderUserID) == iid {
+				gone = o
+			} else {
+				rest = append(rest, o)
+			}
+		}
+		if gone == nil {
+			return store.Txn{}, notFound("identity", string(p)+":"+providerUserID)
+		}
+		if len(rest) == 0 {
+			return store.Txn{}, fmt.Errorf("%w: %s is the user's only sign-in method; link another before removing it", ErrFailedPrecondition, p)
+		}
+		cur, err := s.Get(store.KindIdentity, iid)
+		if err != nil {
+			return store.Txn{}, err
+		}
+		txn := store.Txn{Conds: []store.Cond{cond(u), cond(cur)}, Ops: []store.Op{store.Delete(store.KindIdentity, iid), store.Put(u)}}
+		if gone.IsPrimary {
+			next := rest[0]
+			next.IsPrimary = true
+			txn.Ops = append(txn.Ops, store.Put(identityRecord(next)))
+		}
+		return txn, nil
+	})
+	if err != nil {
+		return fmt.Errorf("unlink %s identity: %w", p, err)
+	}
+	return nil
+}
+
+// userIdentities returns the user's identities, oldest first.
+func userIdentities(s store.Snapshot, userID string) ([]*Identity, error) {
+	rs, err := s.List(store.KindIdentity, store.Filter{Owner: userID})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Identity, 0, len(rs))
+	for _, r := range rs {
+		i, err := decode[Identity](r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, i)
+	}
+	sort.SliceStable(out, func(a, b int) bool {
+		if !out[a].CreatedAt.Equal(out[b].CreatedAt) {
+			return out[a].CreatedAt.Before(out[b].CreatedAt)
+		}
+		return identityID(out[a].Provider, out[a].ProviderUserID) < identityID(out[b].Provider, out[b].ProviderUserID)
+	})
+	return out, nil
 }
 
 // LookupIdentity finds the identity for a provider's user id, for signing in.

@@ -19,6 +19,9 @@ import (
 type Client struct {
 	// Namespace is where every object of this client's user lives.
 	Namespace string
+	// Server is the URL of the API server the credentials are for: with Namespace, where an
+	// object written through this client lives.
+	Server string
 	// Clientset is the typed client.
 	Clientset kubernetes.Interface
 	// Dynamic is the untyped client, used for KubeBlocks objects.
@@ -26,7 +29,7 @@ type Client struct {
 	// Config is the REST config the clients were built from (streams: exec, port forward).
 	Config *rest.Config
 
-	kb kubeBlocksCache // see KubeBlocksAPI
+	kb *kubeBlocksCache // see KubeBlocksAPI; shared by InNamespace's copies
 }
 
 // NewClient builds a Client from a REST config and a namespace.
@@ -42,7 +45,20 @@ func NewClient(cfg *rest.Config, namespace string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new dynamic client: %w", err)
 	}
-	return &Client{Namespace: namespace, Clientset: cs, Dynamic: dyn, Config: rest.CopyConfig(cfg)}, nil
+	return &Client{Namespace: namespace, Server: cfg.Host, Clientset: cs, Dynamic: dyn, Config: rest.CopyConfig(cfg), kb: &kubeBlocksCache{}}, nil
+}
+
+// InNamespace returns a client with c's credentials working in namespace ns (c itself when ns
+// is c's): for objects created while the user's kubeconfig named another namespace. It shares
+// c's API clients and its discovered KubeBlocks generation (a property of the cluster), and does
+// no I/O.
+func (c *Client) InNamespace(ns string) *Client {
+	if ns == c.Namespace {
+		return c
+	}
+	cp := *c
+	cp.Namespace = ns
+	return &cp
 }
 
 // ClientsOption configures a Clients cache.

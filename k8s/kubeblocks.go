@@ -64,6 +64,10 @@ type kubeBlocksCache struct {
 // kubeBlocksTTL per Client; Clients rebuilds a user's Client, and so asks again, when the
 // kubeconfig changes.
 func (c *Client) KubeBlocksAPI(ctx context.Context) (KubeBlocksAPI, error) {
+	if c.kb == nil { // a Client not made by NewClient: nothing to keep the answer in
+		api, _, err := discoverKubeBlocks(ctx, c)
+		return api, err
+	}
 	c.kb.mu.Lock()
 	defer c.kb.mu.Unlock()
 	now := time.Now()
@@ -84,6 +88,9 @@ func (c *Client) KubeBlocksAPI(ctx context.Context) (KubeBlocksAPI, error) {
 
 // cachedKubeBlocksAPI returns the last discovered generation, "" when none is known.
 func (c *Client) cachedKubeBlocksAPI() KubeBlocksAPI {
+	if c.kb == nil {
+		return ""
+	}
 	c.kb.mu.Lock()
 	defer c.kb.mu.Unlock()
 	return c.kb.api

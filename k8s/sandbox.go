@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -186,25 +185,12 @@ func (SandboxManager) Delete(ctx context.Context, c *Client, name string, delete
 	return deleteClaims(ctx, c, name, op)
 }
 
-// deleteClaims deletes the home volume claims of sandbox name: those labelled
-// as its own, and the claim of pod 0 by name in case its labels were lost.
+// deleteClaims deletes the home volume claims of sandbox name (see forClaims).
 func deleteClaims(ctx context.Context, c *Client, name, op string) error {
 	pvcs := c.Clientset.CoreV1().PersistentVolumeClaims(c.Namespace)
-	sel := labels.SelectorFromSet(labels.Set{LabelApp: name, LabelComponent: ComponentSandbox, LabelManagedBy: ManagedByValue}).String()
-	list, err := pvcs.List(ctx, metav1.ListOptions{LabelSelector: sel})
-	if err != nil {
-		return apiError(op+": list volume claims", err)
-	}
-	names := map[string]bool{fmt.Sprintf("%s-%s-0", HomeVolume, name): true}
-	for _, p := range list.Items {
-		names[p.Name] = true
-	}
-	for n := range names {
-		if err := ignoreNotFound(apiError(op+": volume claim", pvcs.Delete(ctx, n, metav1.DeleteOptions{}))); err != nil {
-			return err
-		}
-	}
-	return nil
+	return forClaims(ctx, c, name, op, func(n string) error {
+		return ignoreNotFound(apiError(op+": volume claim", pvcs.Delete(ctx, n, metav1.DeleteOptions{})))
+	})
 }
 
 // Status observes the sandbox; see SandboxStatusOf. A sandbox that does not

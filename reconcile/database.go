@@ -38,10 +38,18 @@ func (d *databases) reconcile(ctx context.Context, req request) (fsa.Observation
 		st, err := d.m.Status(ctx, kc, db.ClusterName)
 		return st.State, st.Reason, err
 	}
-	if db.Desired == fsa.StatusTerminated {
-		return d.r.remove(ctx, req, func(ctx context.Context) error { return d.m.Delete(ctx, kc, db.ClusterName) }, status)
-	}
 	spec := k8s.DatabaseSpec{Name: db.ClusterName, Project: req.p.K8sName, API: req.ui.kb, Epoch: d.r.cfg.Fence, Stopped: db.Desired == fsa.StatusStopped}
+	if db.Desired == fsa.StatusTerminated {
+		if db.Purge {
+			return d.r.remove(ctx, req, func(ctx context.Context) error { return d.m.Purge(ctx, kc, db.ClusterName) }, status)
+		}
+		// Kept: the Cluster stays, stopped, with a policy that keeps it (k8s.DatabaseManager.
+		// Retain); the child is gone as far as the project goes, its data recorded as retained.
+		if err := d.r.write(ctx, req, "retain", func(ctx context.Context) error { return d.m.Retain(ctx, kc, spec, req.p.ID) }); err != nil {
+			return fsa.Observation{}, err
+		}
+		return fsa.Observation{Status: fsa.StatusTerminated, Reason: "DataRetained"}, nil
+	}
 	var c cached
 	if live, _, ok := get[*unstructured.Unstructured](req.ui, clusters(req.ui), db.ClusterName); ok { // live nil: absent
 		plan, err := d.m.Plan(kc, spec, live)

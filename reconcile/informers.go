@@ -30,8 +30,10 @@ type informers struct {
 	recs    []reconciler
 	onEvent func(user string, k fsa.ResourceKind, name string, l lane)
 
-	mu    sync.Mutex
-	users map[string]*userInformers
+	mu sync.Mutex
+	// users holds one user's informers per namespace: the kubeconfig's, and those of the
+	// namespaces the user's older children were placed in (fsa.Child.Namespace).
+	users map[string]map[string]*userInformers
 }
 
 // userInformers are one user's informer factories: typed and dynamic (custom resources) of the
@@ -46,21 +48,29 @@ type userInformers struct {
 }
 
 func newInformers(log *slog.Logger, recs []reconciler, onEvent func(string, fsa.ResourceKind, string, lane)) *informers {
-	return &informers{log: log, recs: recs, onEvent: onEvent, users: map[string]*userInformers{}}
+	return &informers{log: log, recs: recs, onEvent: onEvent, users: map[string]map[string]*userInformers{}}
 }
 
-// ensure starts the user's informers, or restarts them when the user's client changed (a new
-// kubeconfig) or the KubeBlocks API generation its cluster serves did (an upgrade), and returns
-// them.
+// ensure starts the user's informers on c's namespace, or restarts them when the user's
+// credentials changed (a new kubeconfig) or the KubeBlocks API generation their cluster serves
+// did (an upgrade), and returns them. New credentials stop the user's informers on every
+// namespace: those still needed start again, with them, on the next sync of a child there.
 func (in *informers) ensure(user string, c *k8s.Client, kb k8s.KubeBlocksAPI) *userInformers {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if cur, ok := in.users[user]; ok {
-		if cur.client == c && cur.kb == kb {
-			return cur
+	byNS := in.users[user]
+	if byNS == nil {
+		byNS = map[string]*userInformers{}
+		in.users[user] = byNS
+	}
+	if cur, ok := byNS[c.Namespace]; ok && cur.client.Clientset == c.Clientset && cur.kb == kb {
+		return cur
+	}
+	for ns, cur := range byNS {
+		if cur.client.Clientset != c.Clientset || ns == c.Namespace {
+			cur.shutdown()
+			delete(byNS, ns)
 		}
-		cur.shutdown()
-		delete(in.users, user)
 	}
 	typed := func(selector string) kinformers.SharedInformerFactory {
 		return kinformers.NewSharedInformerFactoryWithOptions(c.Clientset, 0, kinformers.WithNamespace(c.Namespace),
@@ -76,7 +86,7 @@ func (in *informers) ensure(user string, c *k8s.Client, kb k8s.KubeBlocksAPI) *u
 	ui.typed.Start(ui.stop)
 	ui.credentials.Start(ui.stop)
 	ui.dynamic.Start(ui.stop)
-	in.users[user] = ui
+	byNS[c.Namespace] = ui
 	in.log.Debug("informers started", "user", user, "namespace", c.Namespace, "kubeblocks", kb)
 	return ui
 }
@@ -93,8 +103,10 @@ func (ui *userInformers) shutdown() {
 func (in *informers) stopAll() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	for user, ui := range in.users {
-		ui.shutdown()
+	for user, byNS := range in.users {
+		for _, ui := range byNS {
+			ui.shutdown()
+		}
 		delete(in.users, user)
 	}
 }

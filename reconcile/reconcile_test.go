@@ -259,7 +259,8 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	f.waitProject(p.ID, "both RUNNING again", both(fsa.StatusRunning))
 
-	_, err = f.c.DeleteProject(f.ctx, f.user.ID, p.ID)
+	// A delete that purges the data leaves nothing (the default keeps it: retention_test.go).
+	_, err = f.c.DeleteProject(f.ctx, f.user.ID, p.ID, fsa.PurgeData(true))
 	require.NoError(t, err)
 	f.waitProject(p.ID, "project removed", gone)
 	_, err = f.sts(p.Sandbox.Name)

@@ -31,8 +31,6 @@ type Config struct {
 	TLSSecretName, IngressClassName string
 	// RuntimeImage is the sandboxes' image (k8s.RuntimeImage when empty).
 	RuntimeImage string
-	// DeleteVolumes removes a sandbox's home volume when its project is deleted.
-	DeleteVolumes bool
 	// Network, when set, is the NetworkPolicy written with every sandbox (its DatabaseName is
 	// filled in per project). The users' Kubernetes permissions must then include
 	// networking.k8s.io networkpolicies.

@@ -92,7 +92,15 @@ func (s *sandboxes) reconcile(ctx context.Context, req request) (fsa.Observation
 		return st.State, st.Reason, err
 	}
 	if sb.Desired == fsa.StatusTerminated {
-		return s.r.remove(ctx, req, func(ctx context.Context) error { return s.m.Delete(ctx, kc, sb.Name, s.r.cfg.DeleteVolumes) }, status)
+		// The delete's choice (fsa.PurgeData): the home volume goes with the sandbox, or stays,
+		// marked as kept.
+		purge := sb.Purge
+		return s.r.remove(ctx, req, func(ctx context.Context) error {
+			if err := s.m.Delete(ctx, kc, sb.Name, purge); err != nil || purge {
+				return err
+			}
+			return s.m.RetainClaims(ctx, kc, sb.Name, req.p.ID)
+		}, status)
 	}
 	live, synced := cachedSandbox(req.ui, sb.Name, s.r.cfg.Network != nil)
 	spec, waiting, err := s.spec(ctx, req)

@@ -172,7 +172,19 @@ func (r *Runner) sync(ctx context.Context, user string, it item) error {
 	cur := o.Common()
 	req := request{item: it, p: p, child: cur}
 	var obs fsa.Observation
-	if req.kc, req.ui, err = r.client(ctx, user); err == nil {
+	if req.kc, err = r.client(ctx, user); err == nil {
+		req.kc, req.ui, err = r.place(ctx, user, it, p, cur, req.kc)
+		if errors.Is(err, errRequeue) {
+			return err // the placement is recorded: sync the new version
+		}
+	}
+	var left *leftBehindError
+	switch {
+	case errors.As(err, &left):
+		// A delete of a child its owner's kubeconfig cannot reach any more: the delete completes,
+		// and what is left there is recorded as kept data (fsa.RetainedData).
+		obs, err = fsa.Observation{Status: fsa.StatusTerminated, Reason: fsa.ReasonClusterChanged, Message: left.Error()}, nil
+	case err == nil:
 		obs, err = rec.reconcile(ctx, req)
 	}
 	if err != nil {
@@ -249,26 +261,67 @@ func (r *Runner) checkFence(ctx context.Context) error {
 	return nil
 }
 
-// client returns the user's Kubernetes client and its informers, starting them if needed.
-func (r *Runner) client(ctx context.Context, userID string) (*k8s.Client, *userInformers, error) {
+// client returns the user's Kubernetes client, built from the kubeconfig the user has now.
+func (r *Runner) client(ctx context.Context, userID string) (*k8s.Client, error) {
 	cfg, err := r.c.GetUserConfig(ctx, userID, fsa.ConfigKubeconfig, true)
 	if errors.Is(err, fsa.ErrNotFound) {
-		return nil, nil, &permanentError{"NoKubeconfig", fmt.Errorf("user %s has no kubeconfig: %w", userID, k8s.ErrNoKubeconfig)}
+		return nil, &permanentError{"NoKubeconfig", fmt.Errorf("user %s has no kubeconfig: %w", userID, k8s.ErrNoKubeconfig)}
 	}
+	if err != nil {
+		return nil, err
+	}
+	return r.cfg.Clients.Get(userID, []byte(cfg.Value))
+}
+
+// place returns the client and the informers (started if needed) of where the child's objects
+// live: the namespace and API server recorded on the child, with the user's current
+// credentials. A child not placed yet is placed first, where the user's kubeconfig points now:
+// the placement is recorded before any write (errRequeue: sync again), so a kubeconfig changed
+// later never moves, orphans or misdirects the deletion of its objects. A project's children
+// live together: one placed after a sibling takes the sibling's placement. A child placed on
+// another API server than the kubeconfig's cannot be reached (ClusterChanged) until the user
+// sets a kubeconfig for that server again; deleting it completes without reaching it
+// (leftBehindError), its objects recorded as kept. One to be deleted that was never placed (written, if
+// ever, by an fsad that did not record placements) is looked for where the kubeconfig points.
+func (r *Runner) place(ctx context.Context, userID string, it item, p *fsa.Project, ch *fsa.Child, kc *k8s.Client) (*k8s.Client, *userInformers, error) {
+	if !ch.Placed() {
+		if ch.Desired == fsa.StatusTerminated {
+			return r.informersOf(ctx, userID, kc)
+		}
+		ns, server := kc.Namespace, kc.Server
+		for _, k := range []fsa.ResourceKind{fsa.ResourceSandbox, fsa.ResourceDatabase} {
+			if o := p.Child(k); o != nil && o.Common().Placed() {
+				ns, server = o.Common().Namespace, o.Common().Server
+				break
+			}
+		}
+		if _, err := r.record(ctx, it, ch.ID, fsa.Observation{Version: ch.Version, Status: ch.Status, Reason: ch.Reason,
+			Namespace: ns, Server: server}); err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, errRequeue
+	}
+	if ch.Server != kc.Server && ch.Desired == fsa.StatusTerminated {
+		return nil, nil, &leftBehindError{fmt.Sprintf("%s %s is left in namespace %s on the API server %s, which the owner's kubeconfig no longer points at",
+			it.kind, ch.ID, ch.Namespace, ch.Server)}
+	}
+	if ch.Server != kc.Server {
+		return nil, nil, &permanentError{fsa.ReasonClusterChanged, fmt.Errorf(
+			"%s %s lives in namespace %s on the API server %s, but the owner's kubeconfig now points at %s: set a kubeconfig for %s again to manage it: %w",
+			it.kind, ch.ID, ch.Namespace, ch.Server, kc.Server, ch.Server, k8s.ErrInvalidKubeconfig)}
+	}
+	return r.informersOf(ctx, userID, kc.InNamespace(ch.Namespace))
+}
+
+// informersOf returns c and the user's informers on c's namespace, started if needed. The
+// KubeBlocks generation decides which Clusters they watch; the client keeps the discovered
+// answer, so this asks the API server rarely (k8s.Client.KubeBlocksAPI).
+func (r *Runner) informersOf(ctx context.Context, userID string, c *k8s.Client) (*k8s.Client, *userInformers, error) {
+	kb, err := c.KubeBlocksAPI(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	kc, err := r.cfg.Clients.Get(userID, []byte(cfg.Value))
-	if err != nil {
-		return nil, nil, err
-	}
-	// The KubeBlocks generation decides which Clusters the informers watch; the client keeps the
-	// discovered answer, so this asks the API server rarely (k8s.Client.KubeBlocksAPI).
-	kb, err := kc.KubeBlocksAPI(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	return kc, r.informers.ensure(userID, kc, kb), nil
+	return c, r.informers.ensure(userID, c, kb), nil
 }
 
 // observeLag records the time from a recorded intent to the first Kubernetes write carrying it
@@ -315,3 +368,9 @@ var (
 	testHookAfterFenceCheck atomic.Pointer[func(ctx context.Context, fence uint64, kind fsa.ResourceKind, op string) context.Context]
 	testHookAfterWrite      atomic.Pointer[func(fence uint64, kind fsa.ResourceKind, op string, err error)]
 )
+
+// leftBehindError says that a child to be deleted lives on an API server its owner's kubeconfig
+// no longer points at: nothing can delete it from here.
+type leftBehindError struct{ msg string }
+
+func (e *leftBehindError) Error() string { return e.msg }

@@ -26,10 +26,13 @@ const (
 	// KindName records a name held by another record, such as a user's project name, so that
 	// uniqueness is one precondition instead of a scan.
 	KindName Kind = "name"
+	// KindRetained records data a deleted project left behind (a home volume, a database) until
+	// an operator purges it.
+	KindRetained Kind = "retained"
 )
 
 // Kinds lists every kind a store accepts.
-var Kinds = []Kind{KindUser, KindIdentity, KindUserConfig, KindProject, KindSandbox, KindDatabase, KindEnvVar, KindIdempotency, KindNode, KindName}
+var Kinds = []Kind{KindUser, KindIdentity, KindUserConfig, KindProject, KindSandbox, KindDatabase, KindEnvVar, KindIdempotency, KindNode, KindName, KindRetained}
 
 // Valid reports whether k is one of [Kinds].
 func (k Kind) Valid() bool {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -88,6 +89,9 @@ type GitHubConfig struct {
 	TokenURL string
 	// UserURL returns the authenticated user (default https://api.github.com/user).
 	UserURL string
+	// AuthorizeURL is the page clients send users to (default
+	// https://github.com/login/oauth/authorize); ListIdentities tells clients.
+	AuthorizeURL string
 }
 
 // RateLimit bounds the requests of one user (or, before login, of one client address).
@@ -118,9 +122,13 @@ type AuthConfig struct {
 	GitHub GitHubConfig
 	// SealosJWTSecret verifies Sealos session tokens (HS256); empty disables SealosLogin. Secret.
 	SealosJWTSecret string
-	// AiproxyEndpoint is the base URL of the Sealos Aiproxy; on Sealos login a user without an
-	// Anthropic API key gets one from POST {AiproxyEndpoint}/api/keyhub. Empty disables it.
+	// AiproxyEndpoint is the base URL of the Sealos Aiproxy; at every Sealos login a user
+	// without a key of their own gets (or keeps current) one from POST
+	// {AiproxyEndpoint}/api/keyhub. Empty disables it.
 	AiproxyEndpoint string
+	// AiproxyBaseURL is the Anthropic-compatible API base URL of that Aiproxy, where its keys
+	// work: stored as the user's ANTHROPIC_BASE_URL with each key it issues.
+	AiproxyBaseURL string
 	// AiproxyTimeout bounds that call (default 3s); login succeeds without a key after it.
 	AiproxyTimeout time.Duration
 	// HTTPClient makes the calls to GitHub and Aiproxy (default: a client with a 10s timeout).
@@ -149,6 +157,7 @@ func (c AuthConfig) LogValue() slog.Value {
 		slog.Any("key_ids", ids), slog.Duration("session_ttl", c.SessionTTL), slog.Any("admins", c.Admins),
 		slog.Bool("sign_up_disabled", c.DisableSignUp), slog.Any("github", c.GitHub),
 		slog.Bool("sealos", c.SealosJWTSecret != ""), slog.String("aiproxy_endpoint", c.AiproxyEndpoint),
+		slog.String("aiproxy_base_url", c.AiproxyBaseURL),
 		slog.Int("max_message_bytes", c.MaxMessageBytes), slog.Float64("rate_per_second", c.RateLimit.PerSecond),
 	)
 }
@@ -160,6 +169,7 @@ const (
 	defaultRatePerSecond   = 50
 	defaultGitHubTokenURL  = "https://github.com/login/oauth/access_token"
 	defaultGitHubUserURL   = "https://api.github.com/user"
+	defaultGitHubAuthorize = "https://github.com/login/oauth/authorize"
 	tokenIssuer            = "fsad"
 )
 
@@ -192,6 +202,15 @@ func (c AuthConfig) withDefaults() (AuthConfig, error) {
 	}
 	if c.GitHub.UserURL == "" {
 		c.GitHub.UserURL = defaultGitHubUserURL
+	}
+	if c.GitHub.AuthorizeURL == "" {
+		c.GitHub.AuthorizeURL = defaultGitHubAuthorize
+	}
+	if c.AiproxyEndpoint != "" {
+		u, err := url.Parse(c.AiproxyBaseURL)
+		if c.AiproxyBaseURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, errors.New("auth: an Aiproxy endpoint needs the http(s) base URL where its keys work (AiproxyBaseURL, --aiproxy-base-url)")
+		}
 	}
 	if c.AiproxyTimeout <= 0 {
 		c.AiproxyTimeout = defaultAiproxyTimeout

@@ -29,6 +29,17 @@ type caller interface {
 	setAnthropic(ctx context.Context, u *user, configKey, value string) error
 	// setGitHubToken sets the GitHub token (fsa.ConfigGitHubToken).
 	setGitHubToken(ctx context.Context, u *user, token string) error
+	unlinkIdentity(ctx context.Context, u *user, p fsa.Provider, providerUserID string) error
+}
+
+func (s sdkCaller) unlinkIdentity(ctx context.Context, u *user, p fsa.Provider, providerUserID string) error {
+	return s.c.UnlinkIdentity(ctx, u.ID, p, providerUserID)
+}
+
+func (rpcCaller) unlinkIdentity(ctx context.Context, u *user, p fsa.Provider, providerUserID string) error {
+	wire := fsav1.Provider(fsav1.Provider_value["PROVIDER_"+string(p)]) // unknown: UNSPECIFIED
+	_, err := u.Auth.UnlinkIdentity(ctx, connect.NewRequest(&fsav1.UnlinkIdentityRequest{Provider: wire, ProviderUserId: providerUserID}))
+	return err
 }
 
 type sdkCaller struct{ c *fsa.Client }
@@ -253,6 +264,9 @@ func TestBadInput(t *testing.T) {
 	github := func(token string) call {
 		return func(ctx context.Context, c caller, tn *tenant) error { return c.setGitHubToken(ctx, tn.user, token) }
 	}
+	unlink := func(p fsa.Provider, id string) call {
+		return func(ctx context.Context, c caller, tn *tenant) error { return c.unlinkIdentity(ctx, tn.user, p, id) }
+	}
 	many := make([]fsa.EnvSpec, fsa.MaxEnvVars+1)
 	for i := range many {
 		many[i] = fsa.EnvSpec{Key: "V" + strings.Repeat("X", i), Value: "1"}
@@ -337,6 +351,14 @@ func TestBadInput(t *testing.T) {
 		{"one bad key spoils a batch", fsa.ErrInvalidArgument, batch("", fsa.EnvSpec{Key: "GOOD", Value: "1"}, fsa.EnvSpec{Key: "bad key", Value: "2"})},
 		{"oversize batch", fsa.ErrInvalidArgument, batch("", many...)},
 		{"batch with a bad category", fsa.ErrInvalidArgument, batch("Bad Cat", fsa.EnvSpec{Key: "GOOD", Value: "1"})},
+
+		// Sign-in methods: the user has only the password they signed up with.
+		{"unlink an unknown provider", fsa.ErrInvalidArgument, unlink("FACEBOOK", "x")},
+		{"unlink with an empty provider user id", fsa.ErrInvalidArgument, unlink(fsa.ProviderGitHub, "")},
+		{"unlink a method the user lacks", fsa.ErrNotFound, unlink(fsa.ProviderGitHub, "1")},
+		{"unlink the only method", fsa.ErrFailedPrecondition, func(ctx context.Context, c caller, tn *tenant) error {
+			return c.unlinkIdentity(ctx, tn.user, fsa.ProviderPassword, tn.user.Name)
+		}},
 
 		// Settings.
 		{"base URL not http", fsa.ErrInvalidArgument, anthropic(fsa.ConfigAnthropicBaseURL, "ftp://example.com")},

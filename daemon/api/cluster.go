@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 
 	"connectrpc.com/connect"
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/reconcile"
 )
 
 // clusterService serves fsa.v1.ClusterService. Every call needs the admin role.
@@ -130,4 +132,41 @@ func (s *clusterService) TransferLeadership(ctx context.Context, req *connect.Re
 		return nil, err
 	}
 	return connect.NewResponse(&fsav1.TransferLeadershipResponse{LeaderId: st.LeaderID}), nil
+}
+
+func toRetained(rd *fsa.RetainedData) *fsav1.RetainedData {
+	kind := fsav1.ResourceKind_RESOURCE_KIND_UNSPECIFIED
+	if v, ok := fsav1.ResourceKind_value["RESOURCE_KIND_"+strings.ToUpper(string(rd.Kind))]; ok {
+		kind = fsav1.ResourceKind(v)
+	}
+	return &fsav1.RetainedData{Id: rd.ID, UserId: rd.UserID, ProjectId: rd.ProjectID, ProjectName: rd.ProjectName, Kind: kind,
+		ResourceName: rd.ResourceName, Namespace: rd.Namespace, Server: rd.Server, DeletedAt: ts(rd.DeletedAt)}
+}
+
+func (s *clusterService) ListRetainedData(ctx context.Context, _ *connect.Request[fsav1.ListRetainedDataRequest]) (*connect.Response[fsav1.ListRetainedDataResponse], error) {
+	if err := s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	list, err := s.c.ListRetained(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	out := &fsav1.ListRetainedDataResponse{Items: make([]*fsav1.RetainedData, 0, len(list))}
+	for _, rd := range list {
+		out.Items = append(out.Items, toRetained(rd))
+	}
+	return connect.NewResponse(out), nil
+}
+
+func (s *clusterService) PurgeRetainedData(ctx context.Context, req *connect.Request[fsav1.PurgeRetainedDataRequest]) (*connect.Response[fsav1.PurgeRetainedDataResponse], error) {
+	if err := s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if req.Msg.Id == "" {
+		return nil, fmt.Errorf("%w: id is required", fsa.ErrInvalidArgument)
+	}
+	if err := reconcile.Purge(ctx, s.c, s.kube, req.Msg.Id); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.PurgeRetainedDataResponse{}), nil
 }

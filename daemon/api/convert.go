@@ -71,6 +71,7 @@ func toSandbox(sb *fsa.Sandbox) *fsav1.Sandbox {
 	return &fsav1.Sandbox{
 		Id: sb.ID, ProjectId: sb.ProjectID, Name: sb.Name, Status: toStatus(sb.Status), AppUrl: sb.AppURL,
 		TerminalUrl: sb.TerminalURL, Reason: sb.Reason, Conditions: toConditions(sb.Conditions), Version: rev(sb.Version),
+		Namespace: sb.Namespace, Server: sb.Server,
 	}
 }
 
@@ -78,6 +79,7 @@ func toDatabase(db *fsa.Database) *fsav1.Database {
 	return &fsav1.Database{
 		Id: db.ID, ProjectId: db.ProjectID, ClusterName: db.ClusterName, Status: toStatus(db.Status),
 		Reason: db.Reason, Conditions: toConditions(db.Conditions), Version: rev(db.Version),
+		Namespace: db.Namespace, Server: db.Server,
 	}
 }
 

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 
 	"connectrpc.com/connect"
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/k8s"
 	"github.com/fullstackagent/fsa/store"
 	"github.com/fullstackagent/fsa/store/raftstore"
 )
@@ -109,6 +111,15 @@ func codeOf(err error) (connect.Code, bool) {
 		return connect.CodeAborted, true
 	case errors.Is(err, fsa.ErrPermissionDenied):
 		return connect.CodePermissionDenied, true
+	case errors.Is(err, k8s.ErrNoKubeconfig), errors.Is(err, k8s.ErrInvalidKubeconfig), errors.Is(err, k8s.ErrForbidden),
+		errors.Is(err, k8s.ErrUnauthorized), errors.Is(err, k8s.ErrConflict):
+		// The owner's Kubernetes credentials do not allow it (PurgeRetainedData).
+		return connect.CodeFailedPrecondition, true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		// A Kubernetes API server that cannot be reached (PurgeRetainedData).
+		return connect.CodeUnavailable, true
 	}
 	return 0, false
 }

@@ -21,6 +21,7 @@ import (
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	"github.com/fullstackagent/fsa/clients/gen/fsa/v1/fsav1connect"
 	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/k8s"
 )
 
 // Options are the dependencies of the API handler.
@@ -48,6 +49,11 @@ type Options struct {
 	// WatchProgressInterval is how often an idle WatchProjects stream gets a PROGRESS message
 	// (default 15s).
 	WatchProgressInterval time.Duration
+	// Kube builds the users' Kubernetes clients for PurgeRetainedData; nil: a cache of its own.
+	Kube *k8s.Clients
+	// PurgeOnDelete makes every DeleteProject purge the project's data, as if it set purge_data
+	// (fsad --delete-volumes).
+	PurgeOnDelete bool
 }
 
 // Cluster is the raft cluster as the API needs it. Methods that only the leader serves return
@@ -146,6 +152,10 @@ type server struct {
 	// dummyHash is compared against when a username does not exist, so that a failed login
 	// takes as long whether or not the user exists.
 	dummyHash []byte
+	// kube builds users' Kubernetes clients (Options.Kube); purgeOnDelete is
+	// Options.PurgeOnDelete.
+	kube          *k8s.Clients
+	purgeOnDelete bool
 }
 
 // publicProcedures need no session.
@@ -194,6 +204,10 @@ func NewHandler(opts Options) (http.Handler, error) {
 	s := &server{c: opts.Client, cluster: opts.Cluster, log: log, auth: auth, progress: opts.WatchProgressInterval, known: map[string]bool{}}
 	if s.cluster == nil {
 		s.cluster = &SingleNode{}
+	}
+	s.kube, s.purgeOnDelete = opts.Kube, opts.PurgeOnDelete
+	if s.kube == nil {
+		s.kube = k8s.NewClients(k8s.WithUserAgent("fsad"))
 	}
 	if opts.AdminToken != "" {
 		s.adminToken = []byte(opts.AdminToken)

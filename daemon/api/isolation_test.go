@@ -25,6 +25,12 @@ func TestTenantIsolation(t *testing.T) {
 	e.project(bob, "bravo") // bob is a full user with his own project
 	_, err = alice.Config.SetGitHubToken(e.ctx, connect.NewRequest(&fsav1.SetGitHubTokenRequest{Token: "ghp_alice"}))
 	require.NoError(t, err)
+	// Alice deleted a project and kept its data.
+	gone := e.project(alice, "gone")
+	_, err = alice.Project.DeleteProject(e.ctx, connect.NewRequest(&fsav1.DeleteProjectRequest{Id: gone.Id}))
+	require.NoError(t, err)
+	e.terminate(alice.ID, gone.Id)
+	kept := gone.Sandbox.Id
 
 	id := p.Id
 	ctx := e.ctx
@@ -150,6 +156,22 @@ func TestTenantIsolation(t *testing.T) {
 			_, err := bob.Sandbox.PreviewAccess(ctx, connect.NewRequest(&fsav1.PreviewAccessRequest{ProjectId: id}))
 			return err
 		}, connect.CodeNotFound},
+		{"UnlinkIdentity", func(ctx context.Context) error {
+			_, err := bob.Auth.UnlinkIdentity(ctx, connect.NewRequest(&fsav1.UnlinkIdentityRequest{Provider: fsav1.Provider_PROVIDER_PASSWORD, ProviderUserId: "alice"}))
+			return err
+		}, connect.CodeNotFound},
+		{"LinkIdentity", func(ctx context.Context) error {
+			_, err := bob.Auth.LinkIdentity(ctx, connect.NewRequest(linkPassword("alice", "bobs-long-password")))
+			return err
+		}, connect.CodeAlreadyExists},
+		{"ListRetainedData", func(ctx context.Context) error {
+			_, err := bob.Cluster.ListRetainedData(ctx, connect.NewRequest(&fsav1.ListRetainedDataRequest{}))
+			return err
+		}, connect.CodePermissionDenied},
+		{"PurgeRetainedData", func(ctx context.Context) error {
+			_, err := bob.Cluster.PurgeRetainedData(ctx, connect.NewRequest(&fsav1.PurgeRetainedDataRequest{Id: kept}))
+			return err
+		}, connect.CodePermissionDenied},
 		{"GetClusterStatus", func(ctx context.Context) error {
 			_, err := bob.Cluster.GetClusterStatus(ctx, connect.NewRequest(&fsav1.GetClusterStatusRequest{}))
 			return err
@@ -185,6 +207,10 @@ func TestTenantIsolation(t *testing.T) {
 		for _, c := range cfg.Msg.Entries {
 			assert.NotContains(t, c.Value, "ns-alice")
 		}
+		ids, err := bob.Auth.ListIdentities(ctx, connect.NewRequest(&fsav1.ListIdentitiesRequest{}))
+		require.NoError(t, err)
+		require.Len(t, ids.Msg.Identities, 1)
+		assert.Equal(t, "bob", ids.Msg.Identities[0].ProviderUserId)
 		kc, err := bob.Config.GetKubeconfig(ctx, connect.NewRequest(&fsav1.GetKubeconfigRequest{Reveal: true}))
 		require.NoError(t, err)
 		assert.Equal(t, "ns-bob", kc.Msg.Namespace)

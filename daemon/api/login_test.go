@@ -19,6 +19,8 @@ import (
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	"github.com/fullstackagent/fsa/daemon/api"
 	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/internal/devenv/aiproxystandin"
+	"github.com/fullstackagent/fsa/store/memstore"
 )
 
 // fakeGitHub stands in for GitHub's OAuth token endpoint and user API.
@@ -127,41 +129,29 @@ func sealosToken(t *testing.T, secret string, claims jwt.MapClaims) string {
 	return sign(t, jwt.SigningMethodHS256, "", []byte(secret), claims)
 }
 
-// fakeAiproxy stands in for Aiproxy's key hub. mode "ok" answers with a key, "slow" blocks
-// until the test ends.
-type fakeAiproxy struct {
-	srv     *httptest.Server
-	calls   atomic.Int32
-	auth    atomic.Value
-	release chan struct{}
+// slowAiproxy stands in for an Aiproxy that does not answer until the test ends.
+func slowAiproxy(t *testing.T) string {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	return srv.URL
 }
 
-func newFakeAiproxy(t *testing.T, slow bool) *fakeAiproxy {
-	f := &fakeAiproxy{release: make(chan struct{})}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.calls.Add(1)
-		f.auth.Store(r.Header.Get("Authorization"))
-		if r.Method != http.MethodPost || r.URL.Path != "/api/keyhub" {
-			w.WriteHeader(http.StatusNotFound)
-			return
-		}
-		if slow {
-			select {
-			case <-f.release:
-			case <-r.Context().Done():
-			}
-			return
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"data": map[string]string{"key": "sk-aiproxy-KEY-777"}})
-	}))
-	t.Cleanup(func() { close(f.release); f.srv.Close() })
-	return f
-}
+// aiproxyBaseURL is where the stand-in's keys work, as fsad is told (--aiproxy-base-url).
+const aiproxyBaseURL = "https://aiproxy.sealos.test/anthropic"
 
 func withSealos(aiproxy string) func(*api.Options) {
 	return func(o *api.Options) {
 		o.Auth.SealosJWTSecret = sealosSecret
 		o.Auth.AiproxyEndpoint = aiproxy
+		if aiproxy != "" {
+			o.Auth.AiproxyBaseURL = aiproxyBaseURL
+		}
 		o.Auth.AiproxyTimeout = 200 * time.Millisecond
 	}
 }
@@ -171,33 +161,93 @@ func sealosClaims() jwt.MapClaims {
 		"exp": time.Now().Add(time.Hour).Unix()}
 }
 
+// aiproxyToken is the name of the Aiproxy token of sealosClaims' user.
+const aiproxyToken = api.AiproxyTokenPrefix + "3f1c-uid-0001"
+
 func TestSealosLoginProvisionsAiproxyKey(t *testing.T) {
-	ai := newFakeAiproxy(t, false)
-	e := newEnv(t, withSealos(ai.srv.URL))
+	hub := aiproxystandin.New()
+	srv := httptest.NewServer(hub)
+	t.Cleanup(srv.Close)
+	e := newEnv(t, withSealos(srv.URL))
 	tok := sealosToken(t, sealosSecret, sealosClaims())
-	resp, err := e.clients("").Auth.SealosLogin(e.ctx, connect.NewRequest(&fsav1.SealosLoginRequest{SealosToken: tok, Kubeconfig: kubeconfig("ns-seal")}))
-	require.NoError(t, err)
-	u := e.clients(resp.Msg.Session.Token)
-	assert.Equal(t, "seal-user", resp.Msg.Session.User.Name)
+	login := func(kc string) *clients {
+		t.Helper()
+		resp, err := e.clients("").Auth.SealosLogin(e.ctx, connect.NewRequest(&fsav1.SealosLoginRequest{SealosToken: tok, Kubeconfig: kc}))
+		require.NoError(t, err)
+		return e.clients(resp.Msg.Session.Token)
+	}
+	settings := func(u *clients) *fsav1.AnthropicSettings {
+		t.Helper()
+		st, err := u.Config.GetAnthropicSettings(e.ctx, connect.NewRequest(&fsav1.GetAnthropicSettingsRequest{RevealSecrets: true}))
+		require.NoError(t, err)
+		return st.Msg.Settings
+	}
+	u := login(kubeconfig("ns-seal"))
 	ident, err := e.c.LookupIdentity(e.ctx, fsa.ProviderSealos, "3f1c-uid-0001")
 	require.NoError(t, err)
-	assert.Equal(t, resp.Msg.Session.User.Id, ident.UserID)
-
 	kc, err := u.Config.GetKubeconfig(e.ctx, connect.NewRequest(&fsav1.GetKubeconfigRequest{Reveal: true}))
 	require.NoError(t, err)
 	assert.Equal(t, kubeconfig("ns-seal"), kc.Msg.Kubeconfig)
-	st, err := u.Config.GetAnthropicSettings(e.ctx, connect.NewRequest(&fsav1.GetAnthropicSettingsRequest{RevealSecrets: true}))
-	require.NoError(t, err)
-	assert.Equal(t, "sk-aiproxy-KEY-777", st.Msg.Settings.ApiKey)
-	assert.Equal(t, int32(1), ai.calls.Load())
-	assert.Equal(t, tok, ai.auth.Load())
 
-	// The user has a key now: the next login does not ask again.
-	_, err = e.clients("").Auth.SealosLogin(e.ctx, connect.NewRequest(&fsav1.SealosLoginRequest{SealosToken: tok}))
+	// The key of token fullstackagent-<id> in the kubeconfig's workspace, with the base URL of
+	// the proxy that issued it.
+	issued, ok := hub.Lookup("ns-seal", aiproxyToken)
+	require.True(t, ok, "the token is named after the Sealos user and asked for with the kubeconfig")
+	st := settings(u)
+	assert.Equal(t, issued.Key, st.ApiKey)
+	assert.Equal(t, aiproxyBaseURL, st.BaseUrl)
+	cfg, err := e.c.GetUserConfig(e.ctx, ident.UserID, fsa.ConfigAnthropicAPIKey, false)
 	require.NoError(t, err)
-	assert.Equal(t, int32(1), ai.calls.Load())
-	assert.NotContains(t, e.logs.String(), "sk-aiproxy-KEY-777")
+	assert.Equal(t, fsa.CategoryAiproxy, cfg.Category)
+
+	// The next sign-in (without a kubeconfig: the stored one is used) asks again and stores
+	// nothing while the key is unchanged.
+	before := e.revision()
+	calls := hub.Calls()
+	login("")
+	assert.Equal(t, calls+1, hub.Calls())
+	assert.Equal(t, before, e.revision(), "an unchanged key is not written again")
+
+	// Revoked in Aiproxy: the next sign-in gets the replacement.
+	require.True(t, hub.Revoke("ns-seal", aiproxyToken))
+	u = login("")
+	renewed, _ := hub.Lookup("ns-seal", aiproxyToken)
+	require.NotEqual(t, issued.Key, renewed.Key)
+	assert.Equal(t, renewed.Key, settings(u).ApiKey)
+
+	// Revoked for good (Aiproxy answers it disabled): the dead pair is removed.
+	hub.KeepRevoked = true
+	require.True(t, hub.Revoke("ns-seal", aiproxyToken))
+	u = login("")
+	st = settings(u)
+	assert.False(t, st.ApiKeySet)
+	assert.Empty(t, st.BaseUrl)
+
+	// A key the user sets is theirs: never replaced, Aiproxy not asked.
+	hub.KeepRevoked = false
+	_, err = u.Config.SetAnthropicSettings(e.ctx, connect.NewRequest(&fsav1.SetAnthropicSettingsRequest{ApiKey: ptr("sk-own-key")}))
+	require.NoError(t, err)
+	calls = hub.Calls()
+	u = login("")
+	assert.Equal(t, calls, hub.Calls())
+	assert.Equal(t, "sk-own-key", settings(u).ApiKey)
+
+	assert.NotContains(t, e.logs.String(), issued.Key)
+	assert.NotContains(t, e.logs.String(), renewed.Key)
 	assert.NotContains(t, e.logs.String(), tok)
+	assert.NotContains(t, e.logs.String(), testKubeconfigToken)
+}
+
+func TestAiproxyNeedsBaseURL(t *testing.T) {
+	_, err := api.NewHandler(api.Options{Client: fsa.New(memstore.New()), Auth: api.AuthConfig{
+		SigningKey: mustKey(t), AiproxyEndpoint: "https://aiproxy.test"}})
+	require.ErrorContains(t, err, "base URL")
+}
+
+func mustKey(t *testing.T) api.SigningKey {
+	k, err := api.GenerateSigningKey()
+	require.NoError(t, err)
+	return k
 }
 
 func TestSealosLoginSurvivesAiproxyFailure(t *testing.T) {
@@ -206,7 +256,7 @@ func TestSealosLoginSurvivesAiproxyFailure(t *testing.T) {
 		endpoint func(t *testing.T) string
 	}{
 		{"down", closedURL},
-		{"slow", func(t *testing.T) string { return newFakeAiproxy(t, true).srv.URL }},
+		{"slow", slowAiproxy},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, withSealos(tc.endpoint(t)))

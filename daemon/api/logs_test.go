@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/base64"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -12,14 +13,17 @@ import (
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/internal/devenv/aiproxystandin"
 )
 
 // TestLogsCarryNoSecrets runs a full session, failures included, and checks that no secret
 // value reaches the log.
 func TestLogsCarryNoSecrets(t *testing.T) {
 	gh := newFakeGitHub(t)
-	ai := newFakeAiproxy(t, false)
-	e := newEnv(t, withGitHub(gh.srv.URL), withSealos(ai.srv.URL))
+	hub := aiproxystandin.New()
+	ai := httptest.NewServer(hub)
+	t.Cleanup(ai.Close)
+	e := newEnv(t, withGitHub(gh.srv.URL), withSealos(ai.URL))
 	alice := e.signUp("alice")
 	secrets := []string{alice.Password, alice.Token, testKubeconfigToken, ghAccessToken, ghClientSecret, sealosSecret,
 		base64.RawURLEncoding.EncodeToString(e.key.Secret)}
@@ -74,9 +78,11 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	_, err = e.clients("").Auth.GitHubLogin(e.ctx, connect.NewRequest(&fsav1.GitHubLoginRequest{Code: ghCode}))
 	require.NoError(t, err)
 	sealTok := sealosToken(t, sealosSecret, sealosClaims())
-	secrets = append(secrets, sealTok, "sk-aiproxy-KEY-777")
 	_, err = e.clients("").Auth.SealosLogin(e.ctx, connect.NewRequest(&fsav1.SealosLoginRequest{SealosToken: sealTok, Kubeconfig: kubeconfig("s")}))
 	require.NoError(t, err)
+	issued, ok := hub.Lookup("s", aiproxyToken)
+	require.True(t, ok)
+	secrets = append(secrets, sealTok, issued.Key)
 	_, err = alice.Auth.Logout(e.ctx, connect.NewRequest(&fsav1.LogoutRequest{}))
 	require.NoError(t, err)
 

@@ -135,7 +135,10 @@ func (s *projectService) StopProject(ctx context.Context, req *connect.Request[f
 }
 
 func (s *projectService) DeleteProject(ctx context.Context, req *connect.Request[fsav1.DeleteProjectRequest]) (*connect.Response[fsav1.DeleteProjectResponse], error) {
-	p, err := s.act(ctx, req.Msg.Id, req.Msg.IdempotencyKey, s.c.DeleteProject)
+	purge := fsa.PurgeData(req.Msg.PurgeData || s.purgeOnDelete)
+	p, err := s.act(ctx, req.Msg.Id, req.Msg.IdempotencyKey, func(ctx context.Context, userID, projectID string) (*fsa.Project, error) {
+		return s.c.DeleteProject(ctx, userID, projectID, purge)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -68,7 +68,21 @@ func (s *userConfigService) SetKubeconfig(ctx context.Context, req *connect.Requ
 	if _, err := s.c.SetUserConfig(ctx, c.user.ID, fsa.UserConfig{Key: fsa.ConfigKubeconfig, Value: req.Msg.Kubeconfig, Category: fsa.CategoryKubeconfig, Secret: true}); err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&fsav1.SetKubeconfigResponse{Context: info.context, Namespace: info.namespace, Server: info.server}), nil
+	list, err := s.c.ListProjects(ctx, c.user.ID)
+	if err != nil {
+		return nil, err
+	}
+	elsewhere := int32(0)
+	for _, p := range list.Items {
+		for _, k := range []fsa.ResourceKind{fsa.ResourceSandbox, fsa.ResourceDatabase} {
+			if o := p.Child(k); o != nil && o.Common().Placed() && (o.Common().Namespace != info.namespace || o.Common().Server != info.server) {
+				elsewhere++
+				break
+			}
+		}
+	}
+	return connect.NewResponse(&fsav1.SetKubeconfigResponse{Context: info.context, Namespace: info.namespace, Server: info.server,
+		ProjectsElsewhere: elsewhere}), nil
 }
 
 // anthropicSettings reads the caller's Anthropic settings.

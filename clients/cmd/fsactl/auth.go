@@ -257,7 +257,13 @@ func (a *app) configCommand() *cobra.Command {
 			}
 			t := newTable(a.stdout, "CONTEXT", "NAMESPACE", "SERVER")
 			t.row(res.Msg.GetContext(), res.Msg.GetNamespace(), res.Msg.GetServer())
-			return t.flush()
+			if err := t.flush(); err != nil {
+				return err
+			}
+			if n := res.Msg.GetProjectsElsewhere(); n > 0 {
+				_, err = fmt.Fprintf(a.stdout, "%d existing project(s) stay in the namespace they were created in; the kubeconfig applies to new projects only\n", n)
+			}
+			return err
 		},
 	}, &cobra.Command{
 		Use:   "get-kubeconfig",

@@ -100,6 +100,7 @@ func (a *app) clusterCommand() *cobra.Command {
 			return err
 		},
 	})
+	cmd.AddCommand(a.retainedCommand())
 	return cmd
 }
 
@@ -117,4 +118,63 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// retainedCommand lists and purges the data deleted projects left behind.
+func (a *app) retainedCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "retained", Short: "Data deleted projects left behind (home volumes, databases): list, purge"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the data deleted projects left behind, oldest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.callCtx(cmd)
+			defer cancel()
+			res, err := c.Cluster().ListRetainedData(ctx, connect.NewRequest(&fsav1.ListRetainedDataRequest{}))
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				return printJSON(a.stdout, res.Msg)
+			}
+			t := newTable(a.stdout, "ID", "KIND", "OBJECTS", "NAMESPACE", "PROJECT", "USER", "DELETED")
+			for _, it := range res.Msg.GetItems() {
+				kind := strings.ToLower(strings.TrimPrefix(it.GetKind().String(), "RESOURCE_KIND_"))
+				t.row(it.GetId(), kind, it.GetResourceName(), it.GetNamespace(), it.GetProjectName(), it.GetUserId(), timeOf(it.GetDeletedAt()))
+			}
+			return t.flush()
+		},
+	}, &cobra.Command{
+		Use:   "purge ID...",
+		Short: "Delete retained data from Kubernetes for good (with its owner's kubeconfig) and forget it",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			for _, id := range args {
+				ctx, cancel := a.callCtx(cmd)
+				_, err := c.Cluster().PurgeRetainedData(ctx, connect.NewRequest(&fsav1.PurgeRetainedDataRequest{Id: id}))
+				cancel()
+				if err != nil {
+					return err
+				}
+				if !a.json() {
+					if _, err := fmt.Fprintf(a.stdout, "Purged %s\n", id); err != nil {
+						return err
+					}
+				}
+			}
+			if a.json() {
+				return printJSON(a.stdout, &fsav1.PurgeRetainedDataResponse{})
+			}
+			return nil
+		},
+	})
+	return cmd
 }

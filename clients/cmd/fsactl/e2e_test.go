@@ -286,6 +286,56 @@ func TestAuthCommands(t *testing.T) {
 	c.fails("error: unavailable:", "whoami", "--endpoint", "http://"+freeAddr(t), "--timeout", "2s")
 }
 
+func TestIdentityCommands(t *testing.T) {
+	skipShort(t)
+	d := startFsad(t)
+	c := newCLI(t, d)
+	c.ok("signup", "-u", "ida", "-p", "ida-password")
+
+	assert.Regexp(t, `password\s+ida\s+ida\s+yes`, c.ok("identity", "list"))
+	// A second password is refused; the only method cannot go.
+	c.fails("error: already_exists:", "identity", "link", "-u", "ida-two", "-p", "another-password")
+	c.fails("error: failed_precondition:", "identity", "unlink", "password", "ida")
+	// This fsad has no GitHub app.
+	c.fails("error: failed_precondition:", "identity", "link", "--github-code", "code")
+	c.fails("error: usage:", "identity", "link", "--github-code", "code", "-u", "x")
+	c.fails("error: usage:", "identity", "unlink", "facebook", "x")
+
+	// A GitHub-less second method: another user signs up, and cannot take ida's username.
+	other := newCLI(t, d)
+	other.ok("signup", "-u", "olaf", "-p", "olaf-password")
+	other.fails("error: not_found:", "identity", "unlink", "password", "ida")
+	var js struct {
+		Identities []struct {
+			Provider       string `json:"provider"`
+			ProviderUserID string `json:"providerUserId"`
+			Primary        bool   `json:"primary"`
+		} `json:"identities"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(c.ok("identity", "list", "-o", "json")), &js))
+	require.Len(t, js.Identities, 1)
+	assert.Equal(t, "PROVIDER_PASSWORD", js.Identities[0].Provider)
+	assert.True(t, js.Identities[0].Primary)
+}
+
+func TestRetainedCommands(t *testing.T) {
+	skipShort(t)
+	d := startFsad(t, "root")
+	root := newCLI(t, d)
+	root.ok("signup", "-u", "root", "-p", "password-root")
+	assert.Regexp(t, `ID\s+KIND\s+OBJECTS\s+NAMESPACE`, root.ok("cluster", "retained", "list"))
+	assert.JSONEq(t, `{}`, root.ok("cluster", "retained", "list", "-o", "json"))
+	root.fails("error: not_found:", "cluster", "retained", "purge", "nosuchdata")
+	root.fails("error: usage:", "cluster", "retained", "purge")
+
+	user := signedUp(t, d, "uma", fakeKubeconfig)
+	user.fails("error: permission_denied:", "cluster", "retained", "list")
+	user.fails("error: permission_denied:", "cluster", "retained", "purge", "x")
+	user.ok("project", "create", "doomed")
+	out := user.ok("project", "delete", "doomed", "--purge-data")
+	assert.Contains(t, out, "TERMINATING")
+}
+
 const fakeKubeconfig = `apiVersion: v1
 kind: Config
 clusters:

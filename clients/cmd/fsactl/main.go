@@ -113,7 +113,7 @@ The endpoints and session token saved by 'fsactl login' live in ~/.config/fsactl
 	pf.DurationVar(&a.timeout, "timeout", 60*time.Second, "time limit of each API call (not of watches and --wait)")
 
 	root.AddCommand(a.loginCommand(), a.signupCommand(), a.logoutCommand(), a.whoamiCommand(),
-		a.configCommand(), a.projectCommand(), a.envCommand(), a.watchCommand(), a.clusterCommand(),
+		a.configCommand(), a.identityCommand(), a.projectCommand(), a.envCommand(), a.watchCommand(), a.clusterCommand(),
 		a.execCommand(), a.cpCommand(), a.logsCommand(), a.previewCommand())
 	for _, c := range root.Commands() {
 		setUsageArgs(c)

@@ -23,7 +23,7 @@ func (a *app) projectCommand() *cobra.Command {
 	}
 	cmd.AddCommand(a.projectCreateCommand(), a.projectListCommand(), a.projectGetCommand(),
 		a.projectStartCommand(), a.projectActionCommand("stop", "Stop a project (files and data are kept)"),
-		a.projectActionCommand("delete", "Delete a project and all its data"),
+		a.projectActionCommand("delete", "Delete a project; its data is kept unless --purge-data"),
 		a.projectExplainCommand(), a.projectTerminalCommand())
 	return cmd
 }
@@ -112,6 +112,9 @@ func (a *app) printProject(p *fsav1.Project) error {
 	t.row("Sandbox:", childLine(p.GetSandbox().GetStatus(), p.GetSandbox().GetReason()))
 	t.row("Database:", childLine(p.GetDatabase().GetStatus(), p.GetDatabase().GetReason()))
 	t.row("App URL:", p.GetSandbox().GetAppUrl())
+	if ns := p.GetSandbox().GetNamespace(); ns != "" {
+		t.row("Namespace:", ns+" on "+p.GetSandbox().GetServer())
+	}
 	t.row("Created:", timeOf(p.GetCreatedAt()))
 	t.row("Updated:", timeOf(p.GetUpdatedAt()))
 	t.row("Version:", fmt.Sprint(p.GetVersion()))
@@ -188,7 +191,8 @@ func (a *app) projectStartCommand() *cobra.Command {
 
 // projectActionCommand is stop or delete.
 func (a *app) projectActionCommand(verb, short string) *cobra.Command {
-	return &cobra.Command{
+	var purge bool
+	cmd := &cobra.Command{
 		Use:   verb + " PROJECT",
 		Short: short + " (id or name)",
 		Args:  cobra.ExactArgs(1),
@@ -202,7 +206,7 @@ func (a *app) projectActionCommand(verb, short string) *cobra.Command {
 					}
 					out = res.Msg.GetProject()
 				} else {
-					res, err := c.Projects().DeleteProject(ctx, connect.NewRequest(&fsav1.DeleteProjectRequest{Id: p.GetId()}))
+					res, err := c.Projects().DeleteProject(ctx, connect.NewRequest(&fsav1.DeleteProjectRequest{Id: p.GetId(), PurgeData: purge}))
 					if err != nil {
 						return err
 					}
@@ -212,6 +216,11 @@ func (a *app) projectActionCommand(verb, short string) *cobra.Command {
 			})
 		},
 	}
+	if verb == "delete" {
+		cmd.Flags().BoolVar(&purge, "purge-data", false,
+			"delete the home volume and the database with the project (by default they are kept for an operator to purge)")
+	}
+	return cmd
 }
 
 func (a *app) projectListCommand() *cobra.Command {

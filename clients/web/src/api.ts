@@ -17,6 +17,8 @@ export { EnvironmentService, ProjectService };
 export type { EnvVar } from "../../ts/src/gen/fsa/v1/environment_pb.js";
 export { EventType } from "../../ts/src/gen/fsa/v1/project_pb.js";
 export type { Explanation, WatchProjectsResponse } from "../../ts/src/gen/fsa/v1/project_pb.js";
+export { Provider } from "../../ts/src/gen/fsa/v1/auth_pb.js";
+export type { Identity } from "../../ts/src/gen/fsa/v1/auth_pb.js";
 export { ResourceKind, Status } from "../../ts/src/gen/fsa/v1/resources_pb.js";
 export type { Database, Project, Sandbox } from "../../ts/src/gen/fsa/v1/resources_pb.js";
 

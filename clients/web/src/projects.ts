@@ -106,7 +106,7 @@ export function actionButtons(app: App, p: Project, after?: (a: Action) => void)
 }
 
 async function act(app: App, p: Project, a: Action, btn: HTMLButtonElement, after?: (a: Action) => void): Promise<void> {
-  if (a === "delete" && !window.confirm(`Delete project "${p.name}" and all its data?`)) return;
+  if (a === "delete" && !window.confirm(`Delete project "${p.name}"? Its files and database are kept until an administrator purges them.`)) return;
   btn.disabled = true;
   const c = app.session.client.projects;
   const req = { id: p.id, idempotencyKey: newKey() };

@@ -1,6 +1,7 @@
-// The user's settings: the kubeconfig that says where projects run.
+// The user's settings: the kubeconfig that says where projects run, and the sign-in methods.
 
 import { h, replace } from "./dom.js";
+import { identitiesCard } from "./identities.js";
 import type { View } from "./main.js";
 import { message } from "./session.js";
 
@@ -8,6 +9,7 @@ export const settingsView: View = (app, el) => {
   const current = h("dl", { "data-testid": "kubeconfig-status" });
   const text = h("textarea", { rows: 12, spellcheck: "false", autocomplete: "off", placeholder: "Paste a kubeconfig (YAML)", "data-testid": "kubeconfig" });
   const save = h("button", { type: "submit", "data-testid": "save-kubeconfig" }, "Save kubeconfig");
+  const [identities, stopIdentities] = identitiesCard(app);
   replace(
     el,
     h("h1", null, "Settings"),
@@ -20,6 +22,7 @@ export const settingsView: View = (app, el) => {
       text,
       h("div", { class: "row" }, save),
     ),
+    identities,
   );
 
   const show = (configured: boolean, context: string, namespace: string, server: string) =>
@@ -46,12 +49,16 @@ export const settingsView: View = (app, el) => {
       const res = await app.session.client.userConfig.setKubeconfig({ kubeconfig: text.value });
       text.value = "";
       show(true, res.context, res.namespace, res.server);
-      app.flash("Kubeconfig saved.");
+      app.flash(
+        res.projectsElsewhere > 0
+          ? `Kubeconfig saved. It applies to new projects: ${res.projectsElsewhere} existing project(s) stay in the namespace they were created in.`
+          : "Kubeconfig saved.",
+      );
     } catch (err) {
       if (!app.session.expired(err)) app.flash(message(err), true);
     } finally {
       save.disabled = false;
     }
   }
-  return () => { stopped = true; };
+  return () => { stopped = true; stopIdentities(); };
 };

@@ -154,7 +154,9 @@ func Mount(mux *http.ServeMux, n Node) {
 	}
 	mux.Handle("POST /test/v1/projects/start", action(n.Client.StartProject))
 	mux.Handle("POST /test/v1/projects/stop", action(n.Client.StopProject))
-	mux.Handle("POST /test/v1/projects/delete", action(n.Client.DeleteProject))
+	mux.Handle("POST /test/v1/projects/delete", action(func(ctx context.Context, userID, projectID string) (*fsa.Project, error) {
+		return n.Client.DeleteProject(ctx, userID, projectID)
+	}))
 	mux.Handle("GET /test/v1/projects/{id}", h(func(r *http.Request) (any, error) {
 		p, err := n.Client.ProjectByID(r.Context(), r.PathValue("id"))
 		return project(p), err

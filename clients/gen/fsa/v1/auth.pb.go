@@ -24,6 +24,67 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Provider is a way of signing in.
+type Provider int32
+
+const (
+	// Never set by the server.
+	Provider_PROVIDER_UNSPECIFIED Provider = 0
+	// Username and password (SignUp, Login).
+	Provider_PROVIDER_PASSWORD Provider = 1
+	// A GitHub account (GitHubLogin).
+	Provider_PROVIDER_GITHUB Provider = 2
+	// A Sealos account (SealosLogin).
+	Provider_PROVIDER_SEALOS Provider = 3
+	// An account of a portal embedding fsa with its own sign-in.
+	Provider_PROVIDER_EXTERNAL Provider = 4
+)
+
+// Enum value maps for Provider.
+var (
+	Provider_name = map[int32]string{
+		0: "PROVIDER_UNSPECIFIED",
+		1: "PROVIDER_PASSWORD",
+		2: "PROVIDER_GITHUB",
+		3: "PROVIDER_SEALOS",
+		4: "PROVIDER_EXTERNAL",
+	}
+	Provider_value = map[string]int32{
+		"PROVIDER_UNSPECIFIED": 0,
+		"PROVIDER_PASSWORD":    1,
+		"PROVIDER_GITHUB":      2,
+		"PROVIDER_SEALOS":      3,
+		"PROVIDER_EXTERNAL":    4,
+	}
+)
+
+func (x Provider) Enum() *Provider {
+	p := new(Provider)
+	*p = x
+	return p
+}
+
+func (x Provider) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Provider) Descriptor() protoreflect.EnumDescriptor {
+	return file_fsa_v1_auth_proto_enumTypes[0].Descriptor()
+}
+
+func (Provider) Type() protoreflect.EnumType {
+	return &file_fsa_v1_auth_proto_enumTypes[0]
+}
+
+func (x Provider) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Provider.Descriptor instead.
+func (Provider) EnumDescriptor() ([]byte, []int) {
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{0}
+}
+
 // Role says what a user may do.
 type Role int32
 
@@ -61,11 +122,11 @@ func (x Role) String() string {
 }
 
 func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_fsa_v1_auth_proto_enumTypes[0].Descriptor()
+	return file_fsa_v1_auth_proto_enumTypes[1].Descriptor()
 }
 
 func (Role) Type() protoreflect.EnumType {
-	return &file_fsa_v1_auth_proto_enumTypes[0]
+	return &file_fsa_v1_auth_proto_enumTypes[1]
 }
 
 func (x Role) Number() protoreflect.EnumNumber {
@@ -74,7 +135,90 @@ func (x Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{1}
+}
+
+// Identity is one sign-in method of a user.
+type Identity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How the user signs in with it.
+	Provider Provider `protobuf:"varint,1,opt,name=provider,proto3,enum=fsa.v1.Provider" json:"provider,omitempty"`
+	// The user's id at the provider: the username for PROVIDER_PASSWORD, the
+	// numeric account id for PROVIDER_GITHUB.
+	ProviderUserId string `protobuf:"bytes,2,opt,name=provider_user_id,json=providerUserId,proto3" json:"provider_user_id,omitempty"`
+	// A readable name at the provider, when known (the GitHub login).
+	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// The method the account was created with (or the oldest left).
+	Primary bool `protobuf:"varint,4,opt,name=primary,proto3" json:"primary,omitempty"`
+	// When it was linked.
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Identity) Reset() {
+	*x = Identity{}
+	mi := &file_fsa_v1_auth_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Identity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Identity) ProtoMessage() {}
+
+func (x *Identity) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_auth_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Identity.ProtoReflect.Descriptor instead.
+func (*Identity) Descriptor() ([]byte, []int) {
 	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Identity) GetProvider() Provider {
+	if x != nil {
+		return x.Provider
+	}
+	return Provider_PROVIDER_UNSPECIFIED
+}
+
+func (x *Identity) GetProviderUserId() string {
+	if x != nil {
+		return x.ProviderUserId
+	}
+	return ""
+}
+
+func (x *Identity) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *Identity) GetPrimary() bool {
+	if x != nil {
+		return x.Primary
+	}
+	return false
+}
+
+func (x *Identity) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
 }
 
 // User is an account.
@@ -94,7 +238,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_fsa_v1_auth_proto_msgTypes[0]
+	mi := &file_fsa_v1_auth_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -106,7 +250,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_auth_proto_msgTypes[0]
+	mi := &file_fsa_v1_auth_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -119,7 +263,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{0}
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *User) GetId() string {
@@ -165,7 +309,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_fsa_v1_auth_proto_msgTypes[1]
+	mi := &file_fsa_v1_auth_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -177,7 +321,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_auth_proto_msgTypes[1]
+	mi := &file_fsa_v1_auth_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -190,7 +334,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{1}
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Session) GetToken() string {
@@ -229,7 +373,7 @@ type SignUpRequest struct {
 
 func (x *SignUpRequest) Reset() {
 	*x = SignUpRequest{}
-	mi := &file_fsa_v1_auth_proto_msgTypes[2]
+	mi := &file_fsa_v1_auth_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -241,7 +385,7 @@ func (x *SignUpRequest) String() string {
 func (*SignUpRequest) ProtoMessage() {}
 
 func (x *SignUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_auth_proto_msgTypes[2]
+	mi := &file_fsa_v1_auth_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -254,7 +398,7 @@ func (x *SignUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignUpRequest.ProtoReflect.Descriptor instead.
 func (*SignUpRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{2}
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SignUpRequest) GetUsername() string {
@@ -289,7 +433,7 @@ type SignUpResponse struct {
 
 func (x *SignUpResponse) Reset() {
 	*x = SignUpResponse{}
-	mi := &file_fsa_v1_auth_proto_msgTypes[3]
+	mi := &file_fsa_v1_auth_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -301,7 +445,7 @@ func (x *SignUpResponse) String() string {
 func (*SignUpResponse) ProtoMessage() {}
 
 func (x *SignUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_auth_proto_msgTypes[3]
+	mi := &file_fsa_v1_auth_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -314,7 +458,7 @@ func (x *SignUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignUpResponse.ProtoReflect.Descriptor instead.
 func (*SignUpResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{3}
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SignUpResponse) GetSession() *Session {
@@ -337,7 +481,7 @@ type LoginRequest struct {
 
 func (x *LoginRequest) Reset() {
 	*x = LoginRequest{}
-	mi := &file_fsa_v1_auth_proto_msgTypes[4]
+	mi := &file_fsa_v1_auth_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -349,7 +493,7 @@ func (x *LoginRequest) String() string {
 func (*LoginRequest) ProtoMessage() {}
 
 func (x *LoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_auth_proto_msgTypes[4]
+	mi := &file_fsa_v1_auth_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -362,7 +506,7 @@ func (x *LoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
 func (*LoginRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{4}
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LoginRequest) GetUsername() string {
@@ -390,7 +534,7 @@ type LoginResponse struct {
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_fsa_v1_auth_proto_msgTypes[5]
+	mi := &file_fsa_v1_auth_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -402,7 +546,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_auth_proto_msgTypes[5]
+	mi := &file_fsa_v1_auth_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -415,7 +559,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{5}
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LoginResponse) GetSession() *Session {
@@ -442,7 +586,7 @@ type GitHubLoginRequest struct {
 
 func (x *GitHubLoginRequest) Reset() {
 	*x = GitHubLoginRequest{}
-	mi := &file_fsa_v1_auth_proto_msgTypes[6]
+	mi := &file_fsa_v1_auth_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -454,7 +598,7 @@ func (x *GitHubLoginRequest) String() string {
 func (*GitHubLoginRequest) ProtoMessage() {}
 
 func (x *GitHubLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_auth_proto_msgTypes[6]
+	mi := &file_fsa_v1_auth_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -467,7 +611,7 @@ func (x *GitHubLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GitHubLoginRequest.ProtoReflect.Descriptor instead.
 func (*GitHubLoginRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{6}
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GitHubLoginRequest) GetCode() string {
@@ -502,7 +646,7 @@ type GitHubLoginResponse struct {
 
 func (x *GitHubLoginResponse) Reset() {
 	*x = GitHubLoginResponse{}
-	mi := &file_fsa_v1_auth_proto_msgTypes[7]
+	mi := &file_fsa_v1_auth_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -514,7 +658,7 @@ func (x *GitHubLoginResponse) String() string {
 func (*GitHubLoginResponse) ProtoMessage() {}
 
 func (x *GitHubLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_auth_proto_msgTypes[7]
+	mi := &file_fsa_v1_auth_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -527,7 +671,7 @@ func (x *GitHubLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GitHubLoginResponse.ProtoReflect.Descriptor instead.
 func (*GitHubLoginResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{7}
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GitHubLoginResponse) GetSession() *Session {
@@ -550,7 +694,7 @@ type SealosLoginRequest struct {
 
 func (x *SealosLoginRequest) Reset() {
 	*x = SealosLoginRequest{}
-	mi := &file_fsa_v1_auth_proto_msgTypes[8]
+	mi := &file_fsa_v1_auth_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -562,7 +706,7 @@ func (x *SealosLoginRequest) String() string {
 func (*SealosLoginRequest) ProtoMessage() {}
 
 func (x *SealosLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_auth_proto_msgTypes[8]
+	mi := &file_fsa_v1_auth_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -575,7 +719,7 @@ func (x *SealosLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealosLoginRequest.ProtoReflect.Descriptor instead.
 func (*SealosLoginRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{8}
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SealosLoginRequest) GetSealosToken() string {
@@ -603,7 +747,7 @@ type SealosLoginResponse struct {
 
 func (x *SealosLoginResponse) Reset() {
 	*x = SealosLoginResponse{}
-	mi := &file_fsa_v1_auth_proto_msgTypes[9]
+	mi := &file_fsa_v1_auth_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -615,7 +759,7 @@ func (x *SealosLoginResponse) String() string {
 func (*SealosLoginResponse) ProtoMessage() {}
 
 func (x *SealosLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_auth_proto_msgTypes[9]
+	mi := &file_fsa_v1_auth_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -628,7 +772,7 @@ func (x *SealosLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealosLoginResponse.ProtoReflect.Descriptor instead.
 func (*SealosLoginResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{9}
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SealosLoginResponse) GetSession() *Session {
@@ -647,7 +791,7 @@ type LogoutRequest struct {
 
 func (x *LogoutRequest) Reset() {
 	*x = LogoutRequest{}
-	mi := &file_fsa_v1_auth_proto_msgTypes[10]
+	mi := &file_fsa_v1_auth_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +803,7 @@ func (x *LogoutRequest) String() string {
 func (*LogoutRequest) ProtoMessage() {}
 
 func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_auth_proto_msgTypes[10]
+	mi := &file_fsa_v1_auth_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +816,7 @@ func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
 func (*LogoutRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{10}
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{11}
 }
 
 // LogoutResponse is the output of AuthService.Logout.
@@ -684,7 +828,7 @@ type LogoutResponse struct {
 
 func (x *LogoutResponse) Reset() {
 	*x = LogoutResponse{}
-	mi := &file_fsa_v1_auth_proto_msgTypes[11]
+	mi := &file_fsa_v1_auth_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +840,7 @@ func (x *LogoutResponse) String() string {
 func (*LogoutResponse) ProtoMessage() {}
 
 func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_auth_proto_msgTypes[11]
+	mi := &file_fsa_v1_auth_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +853,7 @@ func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
 func (*LogoutResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{11}
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{12}
 }
 
 // WhoAmIRequest is the input of AuthService.WhoAmI.
@@ -721,7 +865,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_fsa_v1_auth_proto_msgTypes[12]
+	mi := &file_fsa_v1_auth_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -733,7 +877,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_auth_proto_msgTypes[12]
+	mi := &file_fsa_v1_auth_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -746,7 +890,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{12}
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{13}
 }
 
 // WhoAmIResponse is the output of AuthService.WhoAmI.
@@ -762,7 +906,7 @@ type WhoAmIResponse struct {
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_fsa_v1_auth_proto_msgTypes[13]
+	mi := &file_fsa_v1_auth_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +918,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_auth_proto_msgTypes[13]
+	mi := &file_fsa_v1_auth_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +931,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{13}
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WhoAmIResponse) GetUser() *User {
@@ -804,11 +948,467 @@ func (x *WhoAmIResponse) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// ListIdentitiesRequest is the input of AuthService.ListIdentities.
+type ListIdentitiesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIdentitiesRequest) Reset() {
+	*x = ListIdentitiesRequest{}
+	mi := &file_fsa_v1_auth_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIdentitiesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIdentitiesRequest) ProtoMessage() {}
+
+func (x *ListIdentitiesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_auth_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIdentitiesRequest.ProtoReflect.Descriptor instead.
+func (*ListIdentitiesRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{15}
+}
+
+// ListIdentitiesResponse is the output of AuthService.ListIdentities.
+type ListIdentitiesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The caller's sign-in methods, oldest first.
+	Identities []*Identity `protobuf:"bytes,1,rep,name=identities,proto3" json:"identities,omitempty"`
+	// The server's GitHub OAuth client id; empty when GitHub sign-in is not
+	// configured. To link GitHub, send the user to github_authorize_url with
+	// this client_id, a redirect_uri and a state, then call LinkIdentity with
+	// the code GitHub redirects back with.
+	GithubClientId string `protobuf:"bytes,2,opt,name=github_client_id,json=githubClientId,proto3" json:"github_client_id,omitempty"`
+	// GitHub's authorize page the server's OAuth app uses.
+	GithubAuthorizeUrl string `protobuf:"bytes,3,opt,name=github_authorize_url,json=githubAuthorizeUrl,proto3" json:"github_authorize_url,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ListIdentitiesResponse) Reset() {
+	*x = ListIdentitiesResponse{}
+	mi := &file_fsa_v1_auth_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIdentitiesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIdentitiesResponse) ProtoMessage() {}
+
+func (x *ListIdentitiesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_auth_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIdentitiesResponse.ProtoReflect.Descriptor instead.
+func (*ListIdentitiesResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListIdentitiesResponse) GetIdentities() []*Identity {
+	if x != nil {
+		return x.Identities
+	}
+	return nil
+}
+
+func (x *ListIdentitiesResponse) GetGithubClientId() string {
+	if x != nil {
+		return x.GithubClientId
+	}
+	return ""
+}
+
+func (x *ListIdentitiesResponse) GetGithubAuthorizeUrl() string {
+	if x != nil {
+		return x.GithubAuthorizeUrl
+	}
+	return ""
+}
+
+// GitHubLink is a GitHub account to link: the outcome of GitHub's OAuth web
+// flow, as in GitHubLoginRequest.
+type GitHubLink struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The code GitHub passed to the redirect URI.
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// The state GitHub passed back, already checked by the client.
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// The redirect URI the authorize request used.
+	RedirectUri   string `protobuf:"bytes,3,opt,name=redirect_uri,json=redirectUri,proto3" json:"redirect_uri,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GitHubLink) Reset() {
+	*x = GitHubLink{}
+	mi := &file_fsa_v1_auth_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GitHubLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GitHubLink) ProtoMessage() {}
+
+func (x *GitHubLink) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_auth_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GitHubLink.ProtoReflect.Descriptor instead.
+func (*GitHubLink) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GitHubLink) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *GitHubLink) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *GitHubLink) GetRedirectUri() string {
+	if x != nil {
+		return x.RedirectUri
+	}
+	return ""
+}
+
+// PasswordLink is a username and password to link, with SignUp's rules.
+type PasswordLink struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Username: 3 to 32 characters of lowercase letters, digits, '-' or '_'.
+	Username string `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	// Password, at least 8 characters. Secret.
+	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PasswordLink) Reset() {
+	*x = PasswordLink{}
+	mi := &file_fsa_v1_auth_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PasswordLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PasswordLink) ProtoMessage() {}
+
+func (x *PasswordLink) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_auth_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PasswordLink.ProtoReflect.Descriptor instead.
+func (*PasswordLink) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PasswordLink) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *PasswordLink) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+// LinkIdentityRequest is the input of AuthService.LinkIdentity.
+type LinkIdentityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The method to link; exactly one.
+	//
+	// Types that are valid to be assigned to Method:
+	//
+	//	*LinkIdentityRequest_Github
+	//	*LinkIdentityRequest_Password
+	Method        isLinkIdentityRequest_Method `protobuf_oneof:"method"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkIdentityRequest) Reset() {
+	*x = LinkIdentityRequest{}
+	mi := &file_fsa_v1_auth_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkIdentityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkIdentityRequest) ProtoMessage() {}
+
+func (x *LinkIdentityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_auth_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkIdentityRequest.ProtoReflect.Descriptor instead.
+func (*LinkIdentityRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *LinkIdentityRequest) GetMethod() isLinkIdentityRequest_Method {
+	if x != nil {
+		return x.Method
+	}
+	return nil
+}
+
+func (x *LinkIdentityRequest) GetGithub() *GitHubLink {
+	if x != nil {
+		if x, ok := x.Method.(*LinkIdentityRequest_Github); ok {
+			return x.Github
+		}
+	}
+	return nil
+}
+
+func (x *LinkIdentityRequest) GetPassword() *PasswordLink {
+	if x != nil {
+		if x, ok := x.Method.(*LinkIdentityRequest_Password); ok {
+			return x.Password
+		}
+	}
+	return nil
+}
+
+type isLinkIdentityRequest_Method interface {
+	isLinkIdentityRequest_Method()
+}
+
+type LinkIdentityRequest_Github struct {
+	// A GitHub account.
+	Github *GitHubLink `protobuf:"bytes,1,opt,name=github,proto3,oneof"`
+}
+
+type LinkIdentityRequest_Password struct {
+	// A username and password.
+	Password *PasswordLink `protobuf:"bytes,2,opt,name=password,proto3,oneof"`
+}
+
+func (*LinkIdentityRequest_Github) isLinkIdentityRequest_Method() {}
+
+func (*LinkIdentityRequest_Password) isLinkIdentityRequest_Method() {}
+
+// LinkIdentityResponse is the output of AuthService.LinkIdentity.
+type LinkIdentityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The method linked.
+	Identity      *Identity `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkIdentityResponse) Reset() {
+	*x = LinkIdentityResponse{}
+	mi := &file_fsa_v1_auth_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkIdentityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkIdentityResponse) ProtoMessage() {}
+
+func (x *LinkIdentityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_auth_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkIdentityResponse.ProtoReflect.Descriptor instead.
+func (*LinkIdentityResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *LinkIdentityResponse) GetIdentity() *Identity {
+	if x != nil {
+		return x.Identity
+	}
+	return nil
+}
+
+// UnlinkIdentityRequest is the input of AuthService.UnlinkIdentity.
+type UnlinkIdentityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The method's provider.
+	Provider Provider `protobuf:"varint,1,opt,name=provider,proto3,enum=fsa.v1.Provider" json:"provider,omitempty"`
+	// The method's provider user id, as ListIdentities shows it.
+	ProviderUserId string `protobuf:"bytes,2,opt,name=provider_user_id,json=providerUserId,proto3" json:"provider_user_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *UnlinkIdentityRequest) Reset() {
+	*x = UnlinkIdentityRequest{}
+	mi := &file_fsa_v1_auth_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkIdentityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkIdentityRequest) ProtoMessage() {}
+
+func (x *UnlinkIdentityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_auth_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkIdentityRequest.ProtoReflect.Descriptor instead.
+func (*UnlinkIdentityRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *UnlinkIdentityRequest) GetProvider() Provider {
+	if x != nil {
+		return x.Provider
+	}
+	return Provider_PROVIDER_UNSPECIFIED
+}
+
+func (x *UnlinkIdentityRequest) GetProviderUserId() string {
+	if x != nil {
+		return x.ProviderUserId
+	}
+	return ""
+}
+
+// UnlinkIdentityResponse is the output of AuthService.UnlinkIdentity.
+type UnlinkIdentityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlinkIdentityResponse) Reset() {
+	*x = UnlinkIdentityResponse{}
+	mi := &file_fsa_v1_auth_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkIdentityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkIdentityResponse) ProtoMessage() {}
+
+func (x *UnlinkIdentityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_auth_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkIdentityResponse.ProtoReflect.Descriptor instead.
+func (*UnlinkIdentityResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_auth_proto_rawDescGZIP(), []int{22}
+}
+
 var File_fsa_v1_auth_proto protoreflect.FileDescriptor
 
 const file_fsa_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x11fsa/v1/auth.proto\x12\x06fsa.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"b\n" +
+	"\x11fsa/v1/auth.proto\x12\x06fsa.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xda\x01\n" +
+	"\bIdentity\x12,\n" +
+	"\bprovider\x18\x01 \x01(\x0e2\x10.fsa.v1.ProviderR\bprovider\x12(\n" +
+	"\x10provider_user_id\x18\x02 \x01(\tR\x0eproviderUserId\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12\x18\n" +
+	"\aprimary\x18\x04 \x01(\bR\aprimary\x129\n" +
+	"\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"b\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -849,19 +1449,53 @@ const file_fsa_v1_auth_proto_rawDesc = "" +
 	"\x0eWhoAmIResponse\x12 \n" +
 	"\x04user\x18\x01 \x01(\v2\f.fsa.v1.UserR\x04user\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt*;\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x17\n" +
+	"\x15ListIdentitiesRequest\"\xa6\x01\n" +
+	"\x16ListIdentitiesResponse\x120\n" +
+	"\n" +
+	"identities\x18\x01 \x03(\v2\x10.fsa.v1.IdentityR\n" +
+	"identities\x12(\n" +
+	"\x10github_client_id\x18\x02 \x01(\tR\x0egithubClientId\x120\n" +
+	"\x14github_authorize_url\x18\x03 \x01(\tR\x12githubAuthorizeUrl\"Y\n" +
+	"\n" +
+	"GitHubLink\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12!\n" +
+	"\fredirect_uri\x18\x03 \x01(\tR\vredirectUri\"F\n" +
+	"\fPasswordLink\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"\x81\x01\n" +
+	"\x13LinkIdentityRequest\x12,\n" +
+	"\x06github\x18\x01 \x01(\v2\x12.fsa.v1.GitHubLinkH\x00R\x06github\x122\n" +
+	"\bpassword\x18\x02 \x01(\v2\x14.fsa.v1.PasswordLinkH\x00R\bpasswordB\b\n" +
+	"\x06method\"D\n" +
+	"\x14LinkIdentityResponse\x12,\n" +
+	"\bidentity\x18\x01 \x01(\v2\x10.fsa.v1.IdentityR\bidentity\"o\n" +
+	"\x15UnlinkIdentityRequest\x12,\n" +
+	"\bprovider\x18\x01 \x01(\x0e2\x10.fsa.v1.ProviderR\bprovider\x12(\n" +
+	"\x10provider_user_id\x18\x02 \x01(\tR\x0eproviderUserId\"\x18\n" +
+	"\x16UnlinkIdentityResponse*|\n" +
+	"\bProvider\x12\x18\n" +
+	"\x14PROVIDER_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11PROVIDER_PASSWORD\x10\x01\x12\x13\n" +
+	"\x0fPROVIDER_GITHUB\x10\x02\x12\x13\n" +
+	"\x0fPROVIDER_SEALOS\x10\x03\x12\x15\n" +
+	"\x11PROVIDER_EXTERNAL\x10\x04*;\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_USER\x10\x01\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x022\x83\x03\n" +
+	"ROLE_ADMIN\x10\x022\xf5\x04\n" +
 	"\vAuthService\x127\n" +
 	"\x06SignUp\x12\x15.fsa.v1.SignUpRequest\x1a\x16.fsa.v1.SignUpResponse\x124\n" +
 	"\x05Login\x12\x14.fsa.v1.LoginRequest\x1a\x15.fsa.v1.LoginResponse\x12F\n" +
 	"\vGitHubLogin\x12\x1a.fsa.v1.GitHubLoginRequest\x1a\x1b.fsa.v1.GitHubLoginResponse\x12F\n" +
 	"\vSealosLogin\x12\x1a.fsa.v1.SealosLoginRequest\x1a\x1b.fsa.v1.SealosLoginResponse\x127\n" +
 	"\x06Logout\x12\x15.fsa.v1.LogoutRequest\x1a\x16.fsa.v1.LogoutResponse\x12<\n" +
-	"\x06WhoAmI\x12\x15.fsa.v1.WhoAmIRequest\x1a\x16.fsa.v1.WhoAmIResponse\"\x03\x90\x02\x01B8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
+	"\x06WhoAmI\x12\x15.fsa.v1.WhoAmIRequest\x1a\x16.fsa.v1.WhoAmIResponse\"\x03\x90\x02\x01\x12T\n" +
+	"\x0eListIdentities\x12\x1d.fsa.v1.ListIdentitiesRequest\x1a\x1e.fsa.v1.ListIdentitiesResponse\"\x03\x90\x02\x01\x12I\n" +
+	"\fLinkIdentity\x12\x1b.fsa.v1.LinkIdentityRequest\x1a\x1c.fsa.v1.LinkIdentityResponse\x12O\n" +
+	"\x0eUnlinkIdentity\x12\x1d.fsa.v1.UnlinkIdentityRequest\x1a\x1e.fsa.v1.UnlinkIdentityResponseB8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
 
 var (
 	file_fsa_v1_auth_proto_rawDescOnce sync.Once
@@ -875,53 +1509,76 @@ func file_fsa_v1_auth_proto_rawDescGZIP() []byte {
 	return file_fsa_v1_auth_proto_rawDescData
 }
 
-var file_fsa_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fsa_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_fsa_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_fsa_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_fsa_v1_auth_proto_goTypes = []any{
-	(Role)(0),                     // 0: fsa.v1.Role
-	(*User)(nil),                  // 1: fsa.v1.User
-	(*Session)(nil),               // 2: fsa.v1.Session
-	(*SignUpRequest)(nil),         // 3: fsa.v1.SignUpRequest
-	(*SignUpResponse)(nil),        // 4: fsa.v1.SignUpResponse
-	(*LoginRequest)(nil),          // 5: fsa.v1.LoginRequest
-	(*LoginResponse)(nil),         // 6: fsa.v1.LoginResponse
-	(*GitHubLoginRequest)(nil),    // 7: fsa.v1.GitHubLoginRequest
-	(*GitHubLoginResponse)(nil),   // 8: fsa.v1.GitHubLoginResponse
-	(*SealosLoginRequest)(nil),    // 9: fsa.v1.SealosLoginRequest
-	(*SealosLoginResponse)(nil),   // 10: fsa.v1.SealosLoginResponse
-	(*LogoutRequest)(nil),         // 11: fsa.v1.LogoutRequest
-	(*LogoutResponse)(nil),        // 12: fsa.v1.LogoutResponse
-	(*WhoAmIRequest)(nil),         // 13: fsa.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil),        // 14: fsa.v1.WhoAmIResponse
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(Provider)(0),                  // 0: fsa.v1.Provider
+	(Role)(0),                      // 1: fsa.v1.Role
+	(*Identity)(nil),               // 2: fsa.v1.Identity
+	(*User)(nil),                   // 3: fsa.v1.User
+	(*Session)(nil),                // 4: fsa.v1.Session
+	(*SignUpRequest)(nil),          // 5: fsa.v1.SignUpRequest
+	(*SignUpResponse)(nil),         // 6: fsa.v1.SignUpResponse
+	(*LoginRequest)(nil),           // 7: fsa.v1.LoginRequest
+	(*LoginResponse)(nil),          // 8: fsa.v1.LoginResponse
+	(*GitHubLoginRequest)(nil),     // 9: fsa.v1.GitHubLoginRequest
+	(*GitHubLoginResponse)(nil),    // 10: fsa.v1.GitHubLoginResponse
+	(*SealosLoginRequest)(nil),     // 11: fsa.v1.SealosLoginRequest
+	(*SealosLoginResponse)(nil),    // 12: fsa.v1.SealosLoginResponse
+	(*LogoutRequest)(nil),          // 13: fsa.v1.LogoutRequest
+	(*LogoutResponse)(nil),         // 14: fsa.v1.LogoutResponse
+	(*WhoAmIRequest)(nil),          // 15: fsa.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),         // 16: fsa.v1.WhoAmIResponse
+	(*ListIdentitiesRequest)(nil),  // 17: fsa.v1.ListIdentitiesRequest
+	(*ListIdentitiesResponse)(nil), // 18: fsa.v1.ListIdentitiesResponse
+	(*GitHubLink)(nil),             // 19: fsa.v1.GitHubLink
+	(*PasswordLink)(nil),           // 20: fsa.v1.PasswordLink
+	(*LinkIdentityRequest)(nil),    // 21: fsa.v1.LinkIdentityRequest
+	(*LinkIdentityResponse)(nil),   // 22: fsa.v1.LinkIdentityResponse
+	(*UnlinkIdentityRequest)(nil),  // 23: fsa.v1.UnlinkIdentityRequest
+	(*UnlinkIdentityResponse)(nil), // 24: fsa.v1.UnlinkIdentityResponse
+	(*timestamppb.Timestamp)(nil),  // 25: google.protobuf.Timestamp
 }
 var file_fsa_v1_auth_proto_depIdxs = []int32{
-	0,  // 0: fsa.v1.User.role:type_name -> fsa.v1.Role
-	15, // 1: fsa.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 2: fsa.v1.Session.user:type_name -> fsa.v1.User
-	2,  // 3: fsa.v1.SignUpResponse.session:type_name -> fsa.v1.Session
-	2,  // 4: fsa.v1.LoginResponse.session:type_name -> fsa.v1.Session
-	2,  // 5: fsa.v1.GitHubLoginResponse.session:type_name -> fsa.v1.Session
-	2,  // 6: fsa.v1.SealosLoginResponse.session:type_name -> fsa.v1.Session
-	1,  // 7: fsa.v1.WhoAmIResponse.user:type_name -> fsa.v1.User
-	15, // 8: fsa.v1.WhoAmIResponse.expires_at:type_name -> google.protobuf.Timestamp
-	3,  // 9: fsa.v1.AuthService.SignUp:input_type -> fsa.v1.SignUpRequest
-	5,  // 10: fsa.v1.AuthService.Login:input_type -> fsa.v1.LoginRequest
-	7,  // 11: fsa.v1.AuthService.GitHubLogin:input_type -> fsa.v1.GitHubLoginRequest
-	9,  // 12: fsa.v1.AuthService.SealosLogin:input_type -> fsa.v1.SealosLoginRequest
-	11, // 13: fsa.v1.AuthService.Logout:input_type -> fsa.v1.LogoutRequest
-	13, // 14: fsa.v1.AuthService.WhoAmI:input_type -> fsa.v1.WhoAmIRequest
-	4,  // 15: fsa.v1.AuthService.SignUp:output_type -> fsa.v1.SignUpResponse
-	6,  // 16: fsa.v1.AuthService.Login:output_type -> fsa.v1.LoginResponse
-	8,  // 17: fsa.v1.AuthService.GitHubLogin:output_type -> fsa.v1.GitHubLoginResponse
-	10, // 18: fsa.v1.AuthService.SealosLogin:output_type -> fsa.v1.SealosLoginResponse
-	12, // 19: fsa.v1.AuthService.Logout:output_type -> fsa.v1.LogoutResponse
-	14, // 20: fsa.v1.AuthService.WhoAmI:output_type -> fsa.v1.WhoAmIResponse
-	15, // [15:21] is the sub-list for method output_type
-	9,  // [9:15] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	0,  // 0: fsa.v1.Identity.provider:type_name -> fsa.v1.Provider
+	25, // 1: fsa.v1.Identity.created_at:type_name -> google.protobuf.Timestamp
+	1,  // 2: fsa.v1.User.role:type_name -> fsa.v1.Role
+	25, // 3: fsa.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	3,  // 4: fsa.v1.Session.user:type_name -> fsa.v1.User
+	4,  // 5: fsa.v1.SignUpResponse.session:type_name -> fsa.v1.Session
+	4,  // 6: fsa.v1.LoginResponse.session:type_name -> fsa.v1.Session
+	4,  // 7: fsa.v1.GitHubLoginResponse.session:type_name -> fsa.v1.Session
+	4,  // 8: fsa.v1.SealosLoginResponse.session:type_name -> fsa.v1.Session
+	3,  // 9: fsa.v1.WhoAmIResponse.user:type_name -> fsa.v1.User
+	25, // 10: fsa.v1.WhoAmIResponse.expires_at:type_name -> google.protobuf.Timestamp
+	2,  // 11: fsa.v1.ListIdentitiesResponse.identities:type_name -> fsa.v1.Identity
+	19, // 12: fsa.v1.LinkIdentityRequest.github:type_name -> fsa.v1.GitHubLink
+	20, // 13: fsa.v1.LinkIdentityRequest.password:type_name -> fsa.v1.PasswordLink
+	2,  // 14: fsa.v1.LinkIdentityResponse.identity:type_name -> fsa.v1.Identity
+	0,  // 15: fsa.v1.UnlinkIdentityRequest.provider:type_name -> fsa.v1.Provider
+	5,  // 16: fsa.v1.AuthService.SignUp:input_type -> fsa.v1.SignUpRequest
+	7,  // 17: fsa.v1.AuthService.Login:input_type -> fsa.v1.LoginRequest
+	9,  // 18: fsa.v1.AuthService.GitHubLogin:input_type -> fsa.v1.GitHubLoginRequest
+	11, // 19: fsa.v1.AuthService.SealosLogin:input_type -> fsa.v1.SealosLoginRequest
+	13, // 20: fsa.v1.AuthService.Logout:input_type -> fsa.v1.LogoutRequest
+	15, // 21: fsa.v1.AuthService.WhoAmI:input_type -> fsa.v1.WhoAmIRequest
+	17, // 22: fsa.v1.AuthService.ListIdentities:input_type -> fsa.v1.ListIdentitiesRequest
+	21, // 23: fsa.v1.AuthService.LinkIdentity:input_type -> fsa.v1.LinkIdentityRequest
+	23, // 24: fsa.v1.AuthService.UnlinkIdentity:input_type -> fsa.v1.UnlinkIdentityRequest
+	6,  // 25: fsa.v1.AuthService.SignUp:output_type -> fsa.v1.SignUpResponse
+	8,  // 26: fsa.v1.AuthService.Login:output_type -> fsa.v1.LoginResponse
+	10, // 27: fsa.v1.AuthService.GitHubLogin:output_type -> fsa.v1.GitHubLoginResponse
+	12, // 28: fsa.v1.AuthService.SealosLogin:output_type -> fsa.v1.SealosLoginResponse
+	14, // 29: fsa.v1.AuthService.Logout:output_type -> fsa.v1.LogoutResponse
+	16, // 30: fsa.v1.AuthService.WhoAmI:output_type -> fsa.v1.WhoAmIResponse
+	18, // 31: fsa.v1.AuthService.ListIdentities:output_type -> fsa.v1.ListIdentitiesResponse
+	22, // 32: fsa.v1.AuthService.LinkIdentity:output_type -> fsa.v1.LinkIdentityResponse
+	24, // 33: fsa.v1.AuthService.UnlinkIdentity:output_type -> fsa.v1.UnlinkIdentityResponse
+	25, // [25:34] is the sub-list for method output_type
+	16, // [16:25] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_fsa_v1_auth_proto_init() }
@@ -929,13 +1586,17 @@ func file_fsa_v1_auth_proto_init() {
 	if File_fsa_v1_auth_proto != nil {
 		return
 	}
+	file_fsa_v1_auth_proto_msgTypes[19].OneofWrappers = []any{
+		(*LinkIdentityRequest_Github)(nil),
+		(*LinkIdentityRequest_Password)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsa_v1_auth_proto_rawDesc), len(file_fsa_v1_auth_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   14,
+			NumEnums:      2,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

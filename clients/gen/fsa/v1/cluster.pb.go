@@ -11,6 +11,7 @@ package fsav1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -76,6 +77,292 @@ func (Suffrage) EnumDescriptor() ([]byte, []int) {
 	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{0}
 }
 
+// RetainedData is data a deleted project left behind in Kubernetes.
+type RetainedData struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the retained data (the id the sandbox or database had).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Id of the user the project belonged to.
+	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Id of the deleted project.
+	ProjectId string `protobuf:"bytes,3,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	// Display name of the deleted project.
+	ProjectName string `protobuf:"bytes,4,opt,name=project_name,json=projectName,proto3" json:"project_name,omitempty"`
+	// RESOURCE_KIND_SANDBOX: the home volume claim(s) home-<resource_name>-0;
+	// RESOURCE_KIND_DATABASE: the KubeBlocks Cluster <resource_name> (stopped,
+	// termination policy DoNotTerminate) with its volumes and Secrets.
+	Kind ResourceKind `protobuf:"varint,5,opt,name=kind,proto3,enum=fsa.v1.ResourceKind" json:"kind,omitempty"`
+	// Name of the Kubernetes objects.
+	ResourceName string `protobuf:"bytes,6,opt,name=resource_name,json=resourceName,proto3" json:"resource_name,omitempty"`
+	// Namespace they are kept in.
+	Namespace string `protobuf:"bytes,7,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// URL of the Kubernetes API server they are kept on.
+	Server string `protobuf:"bytes,8,opt,name=server,proto3" json:"server,omitempty"`
+	// When the project was removed.
+	DeletedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetainedData) Reset() {
+	*x = RetainedData{}
+	mi := &file_fsa_v1_cluster_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetainedData) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetainedData) ProtoMessage() {}
+
+func (x *RetainedData) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_cluster_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetainedData.ProtoReflect.Descriptor instead.
+func (*RetainedData) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RetainedData) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RetainedData) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *RetainedData) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *RetainedData) GetProjectName() string {
+	if x != nil {
+		return x.ProjectName
+	}
+	return ""
+}
+
+func (x *RetainedData) GetKind() ResourceKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ResourceKind_RESOURCE_KIND_UNSPECIFIED
+}
+
+func (x *RetainedData) GetResourceName() string {
+	if x != nil {
+		return x.ResourceName
+	}
+	return ""
+}
+
+func (x *RetainedData) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *RetainedData) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
+}
+
+func (x *RetainedData) GetDeletedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeletedAt
+	}
+	return nil
+}
+
+// ListRetainedDataRequest is the input of ClusterService.ListRetainedData.
+type ListRetainedDataRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRetainedDataRequest) Reset() {
+	*x = ListRetainedDataRequest{}
+	mi := &file_fsa_v1_cluster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRetainedDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRetainedDataRequest) ProtoMessage() {}
+
+func (x *ListRetainedDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_cluster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRetainedDataRequest.ProtoReflect.Descriptor instead.
+func (*ListRetainedDataRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{1}
+}
+
+// ListRetainedDataResponse is the output of ClusterService.ListRetainedData.
+type ListRetainedDataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The retained data, oldest deletion first.
+	Items         []*RetainedData `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRetainedDataResponse) Reset() {
+	*x = ListRetainedDataResponse{}
+	mi := &file_fsa_v1_cluster_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRetainedDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRetainedDataResponse) ProtoMessage() {}
+
+func (x *ListRetainedDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_cluster_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRetainedDataResponse.ProtoReflect.Descriptor instead.
+func (*ListRetainedDataResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListRetainedDataResponse) GetItems() []*RetainedData {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+// PurgeRetainedDataRequest is the input of ClusterService.PurgeRetainedData.
+type PurgeRetainedDataRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the retained data.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeRetainedDataRequest) Reset() {
+	*x = PurgeRetainedDataRequest{}
+	mi := &file_fsa_v1_cluster_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeRetainedDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeRetainedDataRequest) ProtoMessage() {}
+
+func (x *PurgeRetainedDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_cluster_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeRetainedDataRequest.ProtoReflect.Descriptor instead.
+func (*PurgeRetainedDataRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PurgeRetainedDataRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// PurgeRetainedDataResponse is the output of ClusterService.PurgeRetainedData.
+type PurgeRetainedDataResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeRetainedDataResponse) Reset() {
+	*x = PurgeRetainedDataResponse{}
+	mi := &file_fsa_v1_cluster_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeRetainedDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeRetainedDataResponse) ProtoMessage() {}
+
+func (x *PurgeRetainedDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_cluster_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeRetainedDataResponse.ProtoReflect.Descriptor instead.
+func (*PurgeRetainedDataResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{4}
+}
+
 // ClusterMember is one node of the raft cluster.
 type ClusterMember struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -96,7 +383,7 @@ type ClusterMember struct {
 
 func (x *ClusterMember) Reset() {
 	*x = ClusterMember{}
-	mi := &file_fsa_v1_cluster_proto_msgTypes[0]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -108,7 +395,7 @@ func (x *ClusterMember) String() string {
 func (*ClusterMember) ProtoMessage() {}
 
 func (x *ClusterMember) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_cluster_proto_msgTypes[0]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -121,7 +408,7 @@ func (x *ClusterMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterMember.ProtoReflect.Descriptor instead.
 func (*ClusterMember) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{0}
+	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ClusterMember) GetId() string {
@@ -168,7 +455,7 @@ type GetClusterStatusRequest struct {
 
 func (x *GetClusterStatusRequest) Reset() {
 	*x = GetClusterStatusRequest{}
-	mi := &file_fsa_v1_cluster_proto_msgTypes[1]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -180,7 +467,7 @@ func (x *GetClusterStatusRequest) String() string {
 func (*GetClusterStatusRequest) ProtoMessage() {}
 
 func (x *GetClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_cluster_proto_msgTypes[1]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -193,7 +480,7 @@ func (x *GetClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{1}
+	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{6}
 }
 
 // GetClusterStatusResponse is the output of ClusterService.GetClusterStatus.
@@ -232,7 +519,7 @@ type GetClusterStatusResponse struct {
 
 func (x *GetClusterStatusResponse) Reset() {
 	*x = GetClusterStatusResponse{}
-	mi := &file_fsa_v1_cluster_proto_msgTypes[2]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -244,7 +531,7 @@ func (x *GetClusterStatusResponse) String() string {
 func (*GetClusterStatusResponse) ProtoMessage() {}
 
 func (x *GetClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_cluster_proto_msgTypes[2]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -257,7 +544,7 @@ func (x *GetClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{2}
+	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetClusterStatusResponse) GetNodeId() string {
@@ -360,7 +647,7 @@ type JoinNodeRequest struct {
 
 func (x *JoinNodeRequest) Reset() {
 	*x = JoinNodeRequest{}
-	mi := &file_fsa_v1_cluster_proto_msgTypes[3]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -372,7 +659,7 @@ func (x *JoinNodeRequest) String() string {
 func (*JoinNodeRequest) ProtoMessage() {}
 
 func (x *JoinNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_cluster_proto_msgTypes[3]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -385,7 +672,7 @@ func (x *JoinNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinNodeRequest.ProtoReflect.Descriptor instead.
 func (*JoinNodeRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{3}
+	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *JoinNodeRequest) GetId() string {
@@ -418,7 +705,7 @@ type JoinNodeResponse struct {
 
 func (x *JoinNodeResponse) Reset() {
 	*x = JoinNodeResponse{}
-	mi := &file_fsa_v1_cluster_proto_msgTypes[4]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -430,7 +717,7 @@ func (x *JoinNodeResponse) String() string {
 func (*JoinNodeResponse) ProtoMessage() {}
 
 func (x *JoinNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_cluster_proto_msgTypes[4]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -443,7 +730,7 @@ func (x *JoinNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinNodeResponse.ProtoReflect.Descriptor instead.
 func (*JoinNodeResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{4}
+	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{9}
 }
 
 // RemoveNodeRequest is the input of ClusterService.RemoveNode.
@@ -457,7 +744,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_fsa_v1_cluster_proto_msgTypes[5]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +756,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_cluster_proto_msgTypes[5]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +769,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{5}
+	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RemoveNodeRequest) GetId() string {
@@ -501,7 +788,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_fsa_v1_cluster_proto_msgTypes[6]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -513,7 +800,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_cluster_proto_msgTypes[6]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -526,7 +813,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{6}
+	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{11}
 }
 
 // TransferLeadershipRequest is the input of ClusterService.TransferLeadership.
@@ -541,7 +828,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_fsa_v1_cluster_proto_msgTypes[7]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +840,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_cluster_proto_msgTypes[7]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +853,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{7}
+	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TransferLeadershipRequest) GetTargetId() string {
@@ -587,7 +874,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_fsa_v1_cluster_proto_msgTypes[8]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -599,7 +886,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_cluster_proto_msgTypes[8]
+	mi := &file_fsa_v1_cluster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -612,7 +899,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{8}
+	return file_fsa_v1_cluster_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TransferLeadershipResponse) GetLeaderId() string {
@@ -626,7 +913,25 @@ var File_fsa_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_fsa_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x14fsa/v1/cluster.proto\x12\x06fsa.v1\"\xa0\x01\n" +
+	"\x14fsa/v1/cluster.proto\x12\x06fsa.v1\x1a\x16fsa/v1/resources.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x02\n" +
+	"\fRetainedData\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x03 \x01(\tR\tprojectId\x12!\n" +
+	"\fproject_name\x18\x04 \x01(\tR\vprojectName\x12(\n" +
+	"\x04kind\x18\x05 \x01(\x0e2\x14.fsa.v1.ResourceKindR\x04kind\x12#\n" +
+	"\rresource_name\x18\x06 \x01(\tR\fresourceName\x12\x1c\n" +
+	"\tnamespace\x18\a \x01(\tR\tnamespace\x12\x16\n" +
+	"\x06server\x18\b \x01(\tR\x06server\x129\n" +
+	"\n" +
+	"deleted_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\"\x19\n" +
+	"\x17ListRetainedDataRequest\"F\n" +
+	"\x18ListRetainedDataResponse\x12*\n" +
+	"\x05items\x18\x01 \x03(\v2\x14.fsa.v1.RetainedDataR\x05items\"*\n" +
+	"\x18PurgeRetainedDataRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x1b\n" +
+	"\x19PurgeRetainedDataResponse\"\xa0\x01\n" +
 	"\rClusterMember\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12,\n" +
@@ -666,13 +971,15 @@ const file_fsa_v1_cluster_proto_rawDesc = "" +
 	"\bSuffrage\x12\x18\n" +
 	"\x14SUFFRAGE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSUFFRAGE_VOTER\x10\x01\x12\x15\n" +
-	"\x11SUFFRAGE_NONVOTER\x10\x022\xcd\x02\n" +
+	"\x11SUFFRAGE_NONVOTER\x10\x022\x83\x04\n" +
 	"\x0eClusterService\x12Z\n" +
 	"\x10GetClusterStatus\x12\x1f.fsa.v1.GetClusterStatusRequest\x1a .fsa.v1.GetClusterStatusResponse\"\x03\x90\x02\x01\x12=\n" +
 	"\bJoinNode\x12\x17.fsa.v1.JoinNodeRequest\x1a\x18.fsa.v1.JoinNodeResponse\x12C\n" +
 	"\n" +
 	"RemoveNode\x12\x19.fsa.v1.RemoveNodeRequest\x1a\x1a.fsa.v1.RemoveNodeResponse\x12[\n" +
-	"\x12TransferLeadership\x12!.fsa.v1.TransferLeadershipRequest\x1a\".fsa.v1.TransferLeadershipResponseB8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
+	"\x12TransferLeadership\x12!.fsa.v1.TransferLeadershipRequest\x1a\".fsa.v1.TransferLeadershipResponse\x12Z\n" +
+	"\x10ListRetainedData\x12\x1f.fsa.v1.ListRetainedDataRequest\x1a .fsa.v1.ListRetainedDataResponse\"\x03\x90\x02\x01\x12X\n" +
+	"\x11PurgeRetainedData\x12 .fsa.v1.PurgeRetainedDataRequest\x1a!.fsa.v1.PurgeRetainedDataResponseB8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
 
 var (
 	file_fsa_v1_cluster_proto_rawDescOnce sync.Once
@@ -687,35 +994,49 @@ func file_fsa_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_fsa_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fsa_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_fsa_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_fsa_v1_cluster_proto_goTypes = []any{
 	(Suffrage)(0),                      // 0: fsa.v1.Suffrage
-	(*ClusterMember)(nil),              // 1: fsa.v1.ClusterMember
-	(*GetClusterStatusRequest)(nil),    // 2: fsa.v1.GetClusterStatusRequest
-	(*GetClusterStatusResponse)(nil),   // 3: fsa.v1.GetClusterStatusResponse
-	(*JoinNodeRequest)(nil),            // 4: fsa.v1.JoinNodeRequest
-	(*JoinNodeResponse)(nil),           // 5: fsa.v1.JoinNodeResponse
-	(*RemoveNodeRequest)(nil),          // 6: fsa.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),         // 7: fsa.v1.RemoveNodeResponse
-	(*TransferLeadershipRequest)(nil),  // 8: fsa.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 9: fsa.v1.TransferLeadershipResponse
+	(*RetainedData)(nil),               // 1: fsa.v1.RetainedData
+	(*ListRetainedDataRequest)(nil),    // 2: fsa.v1.ListRetainedDataRequest
+	(*ListRetainedDataResponse)(nil),   // 3: fsa.v1.ListRetainedDataResponse
+	(*PurgeRetainedDataRequest)(nil),   // 4: fsa.v1.PurgeRetainedDataRequest
+	(*PurgeRetainedDataResponse)(nil),  // 5: fsa.v1.PurgeRetainedDataResponse
+	(*ClusterMember)(nil),              // 6: fsa.v1.ClusterMember
+	(*GetClusterStatusRequest)(nil),    // 7: fsa.v1.GetClusterStatusRequest
+	(*GetClusterStatusResponse)(nil),   // 8: fsa.v1.GetClusterStatusResponse
+	(*JoinNodeRequest)(nil),            // 9: fsa.v1.JoinNodeRequest
+	(*JoinNodeResponse)(nil),           // 10: fsa.v1.JoinNodeResponse
+	(*RemoveNodeRequest)(nil),          // 11: fsa.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),         // 12: fsa.v1.RemoveNodeResponse
+	(*TransferLeadershipRequest)(nil),  // 13: fsa.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 14: fsa.v1.TransferLeadershipResponse
+	(ResourceKind)(0),                  // 15: fsa.v1.ResourceKind
+	(*timestamppb.Timestamp)(nil),      // 16: google.protobuf.Timestamp
 }
 var file_fsa_v1_cluster_proto_depIdxs = []int32{
-	0, // 0: fsa.v1.ClusterMember.suffrage:type_name -> fsa.v1.Suffrage
-	1, // 1: fsa.v1.GetClusterStatusResponse.members:type_name -> fsa.v1.ClusterMember
-	2, // 2: fsa.v1.ClusterService.GetClusterStatus:input_type -> fsa.v1.GetClusterStatusRequest
-	4, // 3: fsa.v1.ClusterService.JoinNode:input_type -> fsa.v1.JoinNodeRequest
-	6, // 4: fsa.v1.ClusterService.RemoveNode:input_type -> fsa.v1.RemoveNodeRequest
-	8, // 5: fsa.v1.ClusterService.TransferLeadership:input_type -> fsa.v1.TransferLeadershipRequest
-	3, // 6: fsa.v1.ClusterService.GetClusterStatus:output_type -> fsa.v1.GetClusterStatusResponse
-	5, // 7: fsa.v1.ClusterService.JoinNode:output_type -> fsa.v1.JoinNodeResponse
-	7, // 8: fsa.v1.ClusterService.RemoveNode:output_type -> fsa.v1.RemoveNodeResponse
-	9, // 9: fsa.v1.ClusterService.TransferLeadership:output_type -> fsa.v1.TransferLeadershipResponse
-	6, // [6:10] is the sub-list for method output_type
-	2, // [2:6] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	15, // 0: fsa.v1.RetainedData.kind:type_name -> fsa.v1.ResourceKind
+	16, // 1: fsa.v1.RetainedData.deleted_at:type_name -> google.protobuf.Timestamp
+	1,  // 2: fsa.v1.ListRetainedDataResponse.items:type_name -> fsa.v1.RetainedData
+	0,  // 3: fsa.v1.ClusterMember.suffrage:type_name -> fsa.v1.Suffrage
+	6,  // 4: fsa.v1.GetClusterStatusResponse.members:type_name -> fsa.v1.ClusterMember
+	7,  // 5: fsa.v1.ClusterService.GetClusterStatus:input_type -> fsa.v1.GetClusterStatusRequest
+	9,  // 6: fsa.v1.ClusterService.JoinNode:input_type -> fsa.v1.JoinNodeRequest
+	11, // 7: fsa.v1.ClusterService.RemoveNode:input_type -> fsa.v1.RemoveNodeRequest
+	13, // 8: fsa.v1.ClusterService.TransferLeadership:input_type -> fsa.v1.TransferLeadershipRequest
+	2,  // 9: fsa.v1.ClusterService.ListRetainedData:input_type -> fsa.v1.ListRetainedDataRequest
+	4,  // 10: fsa.v1.ClusterService.PurgeRetainedData:input_type -> fsa.v1.PurgeRetainedDataRequest
+	8,  // 11: fsa.v1.ClusterService.GetClusterStatus:output_type -> fsa.v1.GetClusterStatusResponse
+	10, // 12: fsa.v1.ClusterService.JoinNode:output_type -> fsa.v1.JoinNodeResponse
+	12, // 13: fsa.v1.ClusterService.RemoveNode:output_type -> fsa.v1.RemoveNodeResponse
+	14, // 14: fsa.v1.ClusterService.TransferLeadership:output_type -> fsa.v1.TransferLeadershipResponse
+	3,  // 15: fsa.v1.ClusterService.ListRetainedData:output_type -> fsa.v1.ListRetainedDataResponse
+	5,  // 16: fsa.v1.ClusterService.PurgeRetainedData:output_type -> fsa.v1.PurgeRetainedDataResponse
+	11, // [11:17] is the sub-list for method output_type
+	5,  // [5:11] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_fsa_v1_cluster_proto_init() }
@@ -723,13 +1044,14 @@ func file_fsa_v1_cluster_proto_init() {
 	if File_fsa_v1_cluster_proto != nil {
 		return
 	}
+	file_fsa_v1_resources_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsa_v1_cluster_proto_rawDesc), len(file_fsa_v1_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -619,8 +619,14 @@ type DeleteProjectRequest struct {
 	// Optional; see "Idempotency" in the package documentation. A retry with
 	// the same key succeeds even after the project is gone.
 	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Delete the project's data too: the sandbox's home volume and the database
+	// with its volumes. By default the data is kept (the home volume, and the
+	// database's KubeBlocks Cluster stopped with termination policy
+	// DoNotTerminate) and recorded for operators, who list and purge it with
+	// ClusterService.ListRetainedData and PurgeRetainedData.
+	PurgeData     bool `protobuf:"varint,3,opt,name=purge_data,json=purgeData,proto3" json:"purge_data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteProjectRequest) Reset() {
@@ -665,6 +671,13 @@ func (x *DeleteProjectRequest) GetIdempotencyKey() string {
 		return x.IdempotencyKey
 	}
 	return ""
+}
+
+func (x *DeleteProjectRequest) GetPurgeData() bool {
+	if x != nil {
+		return x.PurgeData
+	}
+	return false
 }
 
 // DeleteProjectResponse is the output of ProjectService.DeleteProject.
@@ -1423,10 +1436,12 @@ const file_fsa_v1_project_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\"@\n" +
 	"\x13StopProjectResponse\x12)\n" +
-	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject\"O\n" +
+	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject\"n\n" +
 	"\x14DeleteProjectRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
-	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\"B\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
+	"\n" +
+	"purge_data\x18\x03 \x01(\bR\tpurgeData\"B\n" +
 	"\x15DeleteProjectResponse\x12)\n" +
 	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject\"'\n" +
 	"\x15ExplainProjectRequest\x12\x0e\n" +

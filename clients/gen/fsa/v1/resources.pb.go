@@ -411,7 +411,15 @@ type Sandbox struct {
 	// most recent ones.
 	Conditions []*Condition `protobuf:"bytes,8,rep,name=conditions,proto3" json:"conditions,omitempty"`
 	// Store revision of the last change to the sandbox record.
-	Version       uint64 `protobuf:"varint,9,opt,name=version,proto3" json:"version,omitempty"`
+	Version uint64 `protobuf:"varint,9,opt,name=version,proto3" json:"version,omitempty"`
+	// Kubernetes namespace the sandbox's objects live in: the namespace of the
+	// owner's kubeconfig when they were first written. Never changes, even when
+	// the owner's kubeconfig later names another namespace. Empty until the
+	// reconciler has placed it.
+	Namespace string `protobuf:"bytes,10,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// URL of the Kubernetes API server the objects live on, recorded with
+	// namespace.
+	Server        string `protobuf:"bytes,11,opt,name=server,proto3" json:"server,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -509,6 +517,20 @@ func (x *Sandbox) GetVersion() uint64 {
 	return 0
 }
 
+func (x *Sandbox) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Sandbox) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
+}
+
 // Database is a project's PostgreSQL cluster (a KubeBlocks Cluster). Its
 // connection string reaches the sandbox as the platform-owned environment
 // variable DATABASE_URL.
@@ -529,7 +551,12 @@ type Database struct {
 	// most recent ones.
 	Conditions []*Condition `protobuf:"bytes,6,rep,name=conditions,proto3" json:"conditions,omitempty"`
 	// Store revision of the last change to the database record.
-	Version       uint64 `protobuf:"varint,7,opt,name=version,proto3" json:"version,omitempty"`
+	Version uint64 `protobuf:"varint,7,opt,name=version,proto3" json:"version,omitempty"`
+	// Kubernetes namespace the Cluster lives in; as Sandbox.namespace (a
+	// project's children always share it).
+	Namespace string `protobuf:"bytes,8,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// URL of the Kubernetes API server the Cluster lives on.
+	Server        string `protobuf:"bytes,9,opt,name=server,proto3" json:"server,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -613,6 +640,20 @@ func (x *Database) GetVersion() uint64 {
 	return 0
 }
 
+func (x *Database) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Database) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
+}
+
 var File_fsa_v1_resources_proto protoreflect.FileDescriptor
 
 const file_fsa_v1_resources_proto_rawDesc = "" +
@@ -637,7 +678,7 @@ const file_fsa_v1_resources_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x18\n" +
 	"\aversion\x18\n" +
-	" \x01(\x04R\aversion\"\x95\x02\n" +
+	" \x01(\x04R\aversion\"\xcb\x02\n" +
 	"\aSandbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -650,7 +691,10 @@ const file_fsa_v1_resources_proto_rawDesc = "" +
 	"\n" +
 	"conditions\x18\b \x03(\v2\x11.fsa.v1.ConditionR\n" +
 	"conditions\x12\x18\n" +
-	"\aversion\x18\t \x01(\x04R\aversion\"\xe9\x01\n" +
+	"\aversion\x18\t \x01(\x04R\aversion\x12\x1c\n" +
+	"\tnamespace\x18\n" +
+	" \x01(\tR\tnamespace\x12\x16\n" +
+	"\x06server\x18\v \x01(\tR\x06server\"\x9f\x02\n" +
 	"\bDatabase\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -661,7 +705,9 @@ const file_fsa_v1_resources_proto_rawDesc = "" +
 	"\n" +
 	"conditions\x18\x06 \x03(\v2\x11.fsa.v1.ConditionR\n" +
 	"conditions\x12\x18\n" +
-	"\aversion\x18\a \x01(\x04R\aversion*\xdc\x01\n" +
+	"\aversion\x18\a \x01(\x04R\aversion\x12\x1c\n" +
+	"\tnamespace\x18\b \x01(\tR\tnamespace\x12\x16\n" +
+	"\x06server\x18\t \x01(\tR\x06server*\xdc\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTATUS_CREATING\x10\x01\x12\x13\n" +

@@ -389,9 +389,13 @@ type SetKubeconfigResponse struct {
 	// Namespace of its current context, where new projects will be created.
 	Namespace string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// URL of the Kubernetes API server of its current context.
-	Server        string `protobuf:"bytes,3,opt,name=server,proto3" json:"server,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Server string `protobuf:"bytes,3,opt,name=server,proto3" json:"server,omitempty"`
+	// How many of the caller's existing projects live in another namespace or
+	// on another API server than this kubeconfig names. They are not moved: a
+	// kubeconfig applies to new projects only.
+	ProjectsElsewhere int32 `protobuf:"varint,4,opt,name=projects_elsewhere,json=projectsElsewhere,proto3" json:"projects_elsewhere,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *SetKubeconfigResponse) Reset() {
@@ -443,6 +447,13 @@ func (x *SetKubeconfigResponse) GetServer() string {
 		return x.Server
 	}
 	return ""
+}
+
+func (x *SetKubeconfigResponse) GetProjectsElsewhere() int32 {
+	if x != nil {
+		return x.ProjectsElsewhere
+	}
+	return 0
 }
 
 // GetAnthropicSettingsRequest is the input of UserConfigService.GetAnthropicSettings.
@@ -875,11 +886,12 @@ const file_fsa_v1_user_config_proto_rawDesc = "" +
 	"\x14SetKubeconfigRequest\x12\x1e\n" +
 	"\n" +
 	"kubeconfig\x18\x01 \x01(\tR\n" +
-	"kubeconfig\"g\n" +
+	"kubeconfig\"\x96\x01\n" +
 	"\x15SetKubeconfigResponse\x12\x18\n" +
 	"\acontext\x18\x01 \x01(\tR\acontext\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x16\n" +
-	"\x06server\x18\x03 \x01(\tR\x06server\"D\n" +
+	"\x06server\x18\x03 \x01(\tR\x06server\x12-\n" +
+	"\x12projects_elsewhere\x18\x04 \x01(\x05R\x11projectsElsewhere\"D\n" +
 	"\x1bGetAnthropicSettingsRequest\x12%\n" +
 	"\x0ereveal_secrets\x18\x01 \x01(\bR\rrevealSecrets\"U\n" +
 	"\x1cGetAnthropicSettingsResponse\x125\n" +

@@ -207,10 +207,11 @@ func run(ctx context.Context, out io.Writer, o options) (err error) {
 		return err
 	}
 	client.SetToken(sess)
-	if _, err := client.UserConfig().SetKubeconfig(ctx, connect.NewRequest(&fsav1.SetKubeconfigRequest{Kubeconfig: string(kubeconfig)})); err != nil {
+	kc, err := client.UserConfig().SetKubeconfig(ctx, connect.NewRequest(&fsav1.SetKubeconfigRequest{Kubeconfig: string(kubeconfig)}))
+	if err != nil {
 		return fmt.Errorf("set kubeconfig: %w", err)
 	}
-	p, err := demoProject(ctx, client, o.project)
+	p, err := demoProject(ctx, client, o.project, kc.Msg)
 	if err != nil {
 		return err
 	}
@@ -537,17 +538,29 @@ func login(ctx context.Context, c *fsaclient.Client) (string, error) {
 	return up.Msg.GetSession().GetToken(), nil
 }
 
-func demoProject(ctx context.Context, c *fsaclient.Client, name string) (*fsav1.Project, error) {
+func demoProject(ctx context.Context, c *fsaclient.Client, name string, kc *fsav1.SetKubeconfigResponse) (*fsav1.Project, error) {
 	list, err := c.Projects().ListProjects(ctx, connect.NewRequest(&fsav1.ListProjectsRequest{}))
 	if err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
 	}
 	for _, p := range list.Msg.GetProjects() {
-		if p.GetName() == name {
+		if p.GetName() != name {
+			continue
+		}
+		sb := p.GetSandbox()
+		if sb.GetNamespace() == "" || sb.GetNamespace() == kc.GetNamespace() && sb.GetServer() == kc.GetServer() {
 			return p, nil
 		}
+		// The earlier run's project lives in a namespace of a control plane that is gone (a
+		// project stays where it was created): delete it (the delete completes, its objects
+		// recorded as left behind) and make a new one where the demo user is now.
+		if _, err := c.Projects().DeleteProject(ctx, connect.NewRequest(&fsav1.DeleteProjectRequest{Id: p.GetId()})); err != nil &&
+			connect.CodeOf(err) != connect.CodeFailedPrecondition { // already being deleted
+			return nil, fmt.Errorf("delete the earlier demo project: %w", err)
+		}
+		break
 	}
-	created, err := c.Projects().CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: name, IdempotencyKey: "fsa-run-demo"}))
+	created, err := c.Projects().CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: name, IdempotencyKey: "fsa-run-demo-" + kc.GetNamespace()}))
 	if err != nil {
 		return nil, fmt.Errorf("create project: %w", err)
 	}

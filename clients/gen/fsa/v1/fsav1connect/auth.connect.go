@@ -46,6 +46,15 @@ const (
 	AuthServiceLogoutProcedure = "/fsa.v1.AuthService/Logout"
 	// AuthServiceWhoAmIProcedure is the fully-qualified name of the AuthService's WhoAmI RPC.
 	AuthServiceWhoAmIProcedure = "/fsa.v1.AuthService/WhoAmI"
+	// AuthServiceListIdentitiesProcedure is the fully-qualified name of the AuthService's
+	// ListIdentities RPC.
+	AuthServiceListIdentitiesProcedure = "/fsa.v1.AuthService/ListIdentities"
+	// AuthServiceLinkIdentityProcedure is the fully-qualified name of the AuthService's LinkIdentity
+	// RPC.
+	AuthServiceLinkIdentityProcedure = "/fsa.v1.AuthService/LinkIdentity"
+	// AuthServiceUnlinkIdentityProcedure is the fully-qualified name of the AuthService's
+	// UnlinkIdentity RPC.
+	AuthServiceUnlinkIdentityProcedure = "/fsa.v1.AuthService/UnlinkIdentity"
 )
 
 // AuthServiceClient is a client for the fsa.v1.AuthService service.
@@ -87,6 +96,28 @@ type AuthServiceClient interface {
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
 	// WhoAmI returns the user behind the request's token.
 	WhoAmI(context.Context, *connect.Request[v1.WhoAmIRequest]) (*connect.Response[v1.WhoAmIResponse], error)
+	// ListIdentities returns the caller's sign-in methods, oldest first, and
+	// what the client needs to start linking a GitHub account.
+	ListIdentities(context.Context, *connect.Request[v1.ListIdentitiesRequest]) (*connect.Response[v1.ListIdentitiesResponse], error)
+	// LinkIdentity adds a sign-in method to the caller's account: a GitHub
+	// account (the code of a completed OAuth web flow, as for GitHubLogin) or a
+	// username and password. Afterwards either method logs in the same user,
+	// with the same projects.
+	//
+	// Errors: InvalidArgument if no method is given, or the username or password
+	// breaks SignUp's rules; AlreadyExists if that GitHub account or username is
+	// linked to any user (the caller included), or the caller already has a
+	// password; Unauthenticated if GitHub rejects the code; FailedPrecondition if
+	// the server has no GitHub OAuth app configured; Unavailable if GitHub
+	// cannot be reached.
+	LinkIdentity(context.Context, *connect.Request[v1.LinkIdentityRequest]) (*connect.Response[v1.LinkIdentityResponse], error)
+	// UnlinkIdentity removes one of the caller's sign-in methods. The last one
+	// cannot be removed. Sessions already issued stay valid.
+	//
+	// Errors: InvalidArgument if the provider is unspecified or the provider
+	// user id empty; NotFound if the caller has no such method (whoever else
+	// has it); FailedPrecondition if it is the caller's only method.
+	UnlinkIdentity(context.Context, *connect.Request[v1.UnlinkIdentityRequest]) (*connect.Response[v1.UnlinkIdentityResponse], error)
 }
 
 // NewAuthServiceClient constructs a client for the fsa.v1.AuthService service. By default, it uses
@@ -137,17 +168,39 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listIdentities: connect.NewClient[v1.ListIdentitiesRequest, v1.ListIdentitiesResponse](
+			httpClient,
+			baseURL+AuthServiceListIdentitiesProcedure,
+			connect.WithSchema(authServiceMethods.ByName("ListIdentities")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		linkIdentity: connect.NewClient[v1.LinkIdentityRequest, v1.LinkIdentityResponse](
+			httpClient,
+			baseURL+AuthServiceLinkIdentityProcedure,
+			connect.WithSchema(authServiceMethods.ByName("LinkIdentity")),
+			connect.WithClientOptions(opts...),
+		),
+		unlinkIdentity: connect.NewClient[v1.UnlinkIdentityRequest, v1.UnlinkIdentityResponse](
+			httpClient,
+			baseURL+AuthServiceUnlinkIdentityProcedure,
+			connect.WithSchema(authServiceMethods.ByName("UnlinkIdentity")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // authServiceClient implements AuthServiceClient.
 type authServiceClient struct {
-	signUp      *connect.Client[v1.SignUpRequest, v1.SignUpResponse]
-	login       *connect.Client[v1.LoginRequest, v1.LoginResponse]
-	gitHubLogin *connect.Client[v1.GitHubLoginRequest, v1.GitHubLoginResponse]
-	sealosLogin *connect.Client[v1.SealosLoginRequest, v1.SealosLoginResponse]
-	logout      *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
-	whoAmI      *connect.Client[v1.WhoAmIRequest, v1.WhoAmIResponse]
+	signUp         *connect.Client[v1.SignUpRequest, v1.SignUpResponse]
+	login          *connect.Client[v1.LoginRequest, v1.LoginResponse]
+	gitHubLogin    *connect.Client[v1.GitHubLoginRequest, v1.GitHubLoginResponse]
+	sealosLogin    *connect.Client[v1.SealosLoginRequest, v1.SealosLoginResponse]
+	logout         *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
+	whoAmI         *connect.Client[v1.WhoAmIRequest, v1.WhoAmIResponse]
+	listIdentities *connect.Client[v1.ListIdentitiesRequest, v1.ListIdentitiesResponse]
+	linkIdentity   *connect.Client[v1.LinkIdentityRequest, v1.LinkIdentityResponse]
+	unlinkIdentity *connect.Client[v1.UnlinkIdentityRequest, v1.UnlinkIdentityResponse]
 }
 
 // SignUp calls fsa.v1.AuthService.SignUp.
@@ -178,6 +231,21 @@ func (c *authServiceClient) Logout(ctx context.Context, req *connect.Request[v1.
 // WhoAmI calls fsa.v1.AuthService.WhoAmI.
 func (c *authServiceClient) WhoAmI(ctx context.Context, req *connect.Request[v1.WhoAmIRequest]) (*connect.Response[v1.WhoAmIResponse], error) {
 	return c.whoAmI.CallUnary(ctx, req)
+}
+
+// ListIdentities calls fsa.v1.AuthService.ListIdentities.
+func (c *authServiceClient) ListIdentities(ctx context.Context, req *connect.Request[v1.ListIdentitiesRequest]) (*connect.Response[v1.ListIdentitiesResponse], error) {
+	return c.listIdentities.CallUnary(ctx, req)
+}
+
+// LinkIdentity calls fsa.v1.AuthService.LinkIdentity.
+func (c *authServiceClient) LinkIdentity(ctx context.Context, req *connect.Request[v1.LinkIdentityRequest]) (*connect.Response[v1.LinkIdentityResponse], error) {
+	return c.linkIdentity.CallUnary(ctx, req)
+}
+
+// UnlinkIdentity calls fsa.v1.AuthService.UnlinkIdentity.
+func (c *authServiceClient) UnlinkIdentity(ctx context.Context, req *connect.Request[v1.UnlinkIdentityRequest]) (*connect.Response[v1.UnlinkIdentityResponse], error) {
+	return c.unlinkIdentity.CallUnary(ctx, req)
 }
 
 // AuthServiceHandler is an implementation of the fsa.v1.AuthService service.
@@ -219,6 +287,28 @@ type AuthServiceHandler interface {
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
 	// WhoAmI returns the user behind the request's token.
 	WhoAmI(context.Context, *connect.Request[v1.WhoAmIRequest]) (*connect.Response[v1.WhoAmIResponse], error)
+	// ListIdentities returns the caller's sign-in methods, oldest first, and
+	// what the client needs to start linking a GitHub account.
+	ListIdentities(context.Context, *connect.Request[v1.ListIdentitiesRequest]) (*connect.Response[v1.ListIdentitiesResponse], error)
+	// LinkIdentity adds a sign-in method to the caller's account: a GitHub
+	// account (the code of a completed OAuth web flow, as for GitHubLogin) or a
+	// username and password. Afterwards either method logs in the same user,
+	// with the same projects.
+	//
+	// Errors: InvalidArgument if no method is given, or the username or password
+	// breaks SignUp's rules; AlreadyExists if that GitHub account or username is
+	// linked to any user (the caller included), or the caller already has a
+	// password; Unauthenticated if GitHub rejects the code; FailedPrecondition if
+	// the server has no GitHub OAuth app configured; Unavailable if GitHub
+	// cannot be reached.
+	LinkIdentity(context.Context, *connect.Request[v1.LinkIdentityRequest]) (*connect.Response[v1.LinkIdentityResponse], error)
+	// UnlinkIdentity removes one of the caller's sign-in methods. The last one
+	// cannot be removed. Sessions already issued stay valid.
+	//
+	// Errors: InvalidArgument if the provider is unspecified or the provider
+	// user id empty; NotFound if the caller has no such method (whoever else
+	// has it); FailedPrecondition if it is the caller's only method.
+	UnlinkIdentity(context.Context, *connect.Request[v1.UnlinkIdentityRequest]) (*connect.Response[v1.UnlinkIdentityResponse], error)
 }
 
 // NewAuthServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -265,6 +355,25 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	authServiceListIdentitiesHandler := connect.NewUnaryHandler(
+		AuthServiceListIdentitiesProcedure,
+		svc.ListIdentities,
+		connect.WithSchema(authServiceMethods.ByName("ListIdentities")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceLinkIdentityHandler := connect.NewUnaryHandler(
+		AuthServiceLinkIdentityProcedure,
+		svc.LinkIdentity,
+		connect.WithSchema(authServiceMethods.ByName("LinkIdentity")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceUnlinkIdentityHandler := connect.NewUnaryHandler(
+		AuthServiceUnlinkIdentityProcedure,
+		svc.UnlinkIdentity,
+		connect.WithSchema(authServiceMethods.ByName("UnlinkIdentity")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/fsa.v1.AuthService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthServiceSignUpProcedure:
@@ -279,6 +388,12 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 			authServiceLogoutHandler.ServeHTTP(w, r)
 		case AuthServiceWhoAmIProcedure:
 			authServiceWhoAmIHandler.ServeHTTP(w, r)
+		case AuthServiceListIdentitiesProcedure:
+			authServiceListIdentitiesHandler.ServeHTTP(w, r)
+		case AuthServiceLinkIdentityProcedure:
+			authServiceLinkIdentityHandler.ServeHTTP(w, r)
+		case AuthServiceUnlinkIdentityProcedure:
+			authServiceUnlinkIdentityHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -310,4 +425,16 @@ func (UnimplementedAuthServiceHandler) Logout(context.Context, *connect.Request[
 
 func (UnimplementedAuthServiceHandler) WhoAmI(context.Context, *connect.Request[v1.WhoAmIRequest]) (*connect.Response[v1.WhoAmIResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.AuthService.WhoAmI is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) ListIdentities(context.Context, *connect.Request[v1.ListIdentitiesRequest]) (*connect.Response[v1.ListIdentitiesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.AuthService.ListIdentities is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) LinkIdentity(context.Context, *connect.Request[v1.LinkIdentityRequest]) (*connect.Response[v1.LinkIdentityResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.AuthService.LinkIdentity is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) UnlinkIdentity(context.Context, *connect.Request[v1.UnlinkIdentityRequest]) (*connect.Response[v1.UnlinkIdentityResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.AuthService.UnlinkIdentity is not implemented"))
 }

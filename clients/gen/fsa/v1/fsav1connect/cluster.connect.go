@@ -45,6 +45,12 @@ const (
 	// ClusterServiceTransferLeadershipProcedure is the fully-qualified name of the ClusterService's
 	// TransferLeadership RPC.
 	ClusterServiceTransferLeadershipProcedure = "/fsa.v1.ClusterService/TransferLeadership"
+	// ClusterServiceListRetainedDataProcedure is the fully-qualified name of the ClusterService's
+	// ListRetainedData RPC.
+	ClusterServiceListRetainedDataProcedure = "/fsa.v1.ClusterService/ListRetainedData"
+	// ClusterServicePurgeRetainedDataProcedure is the fully-qualified name of the ClusterService's
+	// PurgeRetainedData RPC.
+	ClusterServicePurgeRetainedDataProcedure = "/fsa.v1.ClusterService/PurgeRetainedData"
 )
 
 // ClusterServiceClient is a client for the fsa.v1.ClusterService service.
@@ -76,6 +82,21 @@ type ClusterServiceClient interface {
 	// (NotLeaderError) on a follower; Aborted if the transfer did not complete
 	// in time (retry).
 	TransferLeadership(context.Context, *connect.Request[v1.TransferLeadershipRequest]) (*connect.Response[v1.TransferLeadershipResponse], error)
+	// ListRetainedData lists the data deleted projects left behind (a
+	// DeleteProject without purge_data keeps the sandbox's home volume and the
+	// database), oldest deletion first, every user's. Answered by any node.
+	ListRetainedData(context.Context, *connect.Request[v1.ListRetainedDataRequest]) (*connect.Response[v1.ListRetainedDataResponse], error)
+	// PurgeRetainedData deletes one piece of retained data from Kubernetes, with
+	// its owner's current kubeconfig in the namespace it was kept in (a kept
+	// database's Cluster with everything KubeBlocks holds of it; a home volume's
+	// claims), then forgets it. Purging again what is already gone in
+	// Kubernetes is fine.
+	//
+	// Errors: InvalidArgument if id is empty; NotFound if no retained data has
+	// that id; FailedPrecondition if the owner has no kubeconfig, or it points
+	// at another API server than the data's, or its credentials may not delete
+	// it.
+	PurgeRetainedData(context.Context, *connect.Request[v1.PurgeRetainedDataRequest]) (*connect.Response[v1.PurgeRetainedDataResponse], error)
 }
 
 // NewClusterServiceClient constructs a client for the fsa.v1.ClusterService service. By default, it
@@ -114,6 +135,19 @@ func NewClusterServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(clusterServiceMethods.ByName("TransferLeadership")),
 			connect.WithClientOptions(opts...),
 		),
+		listRetainedData: connect.NewClient[v1.ListRetainedDataRequest, v1.ListRetainedDataResponse](
+			httpClient,
+			baseURL+ClusterServiceListRetainedDataProcedure,
+			connect.WithSchema(clusterServiceMethods.ByName("ListRetainedData")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		purgeRetainedData: connect.NewClient[v1.PurgeRetainedDataRequest, v1.PurgeRetainedDataResponse](
+			httpClient,
+			baseURL+ClusterServicePurgeRetainedDataProcedure,
+			connect.WithSchema(clusterServiceMethods.ByName("PurgeRetainedData")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -123,6 +157,8 @@ type clusterServiceClient struct {
 	joinNode           *connect.Client[v1.JoinNodeRequest, v1.JoinNodeResponse]
 	removeNode         *connect.Client[v1.RemoveNodeRequest, v1.RemoveNodeResponse]
 	transferLeadership *connect.Client[v1.TransferLeadershipRequest, v1.TransferLeadershipResponse]
+	listRetainedData   *connect.Client[v1.ListRetainedDataRequest, v1.ListRetainedDataResponse]
+	purgeRetainedData  *connect.Client[v1.PurgeRetainedDataRequest, v1.PurgeRetainedDataResponse]
 }
 
 // GetClusterStatus calls fsa.v1.ClusterService.GetClusterStatus.
@@ -143,6 +179,16 @@ func (c *clusterServiceClient) RemoveNode(ctx context.Context, req *connect.Requ
 // TransferLeadership calls fsa.v1.ClusterService.TransferLeadership.
 func (c *clusterServiceClient) TransferLeadership(ctx context.Context, req *connect.Request[v1.TransferLeadershipRequest]) (*connect.Response[v1.TransferLeadershipResponse], error) {
 	return c.transferLeadership.CallUnary(ctx, req)
+}
+
+// ListRetainedData calls fsa.v1.ClusterService.ListRetainedData.
+func (c *clusterServiceClient) ListRetainedData(ctx context.Context, req *connect.Request[v1.ListRetainedDataRequest]) (*connect.Response[v1.ListRetainedDataResponse], error) {
+	return c.listRetainedData.CallUnary(ctx, req)
+}
+
+// PurgeRetainedData calls fsa.v1.ClusterService.PurgeRetainedData.
+func (c *clusterServiceClient) PurgeRetainedData(ctx context.Context, req *connect.Request[v1.PurgeRetainedDataRequest]) (*connect.Response[v1.PurgeRetainedDataResponse], error) {
+	return c.purgeRetainedData.CallUnary(ctx, req)
 }
 
 // ClusterServiceHandler is an implementation of the fsa.v1.ClusterService service.
@@ -174,6 +220,21 @@ type ClusterServiceHandler interface {
 	// (NotLeaderError) on a follower; Aborted if the transfer did not complete
 	// in time (retry).
 	TransferLeadership(context.Context, *connect.Request[v1.TransferLeadershipRequest]) (*connect.Response[v1.TransferLeadershipResponse], error)
+	// ListRetainedData lists the data deleted projects left behind (a
+	// DeleteProject without purge_data keeps the sandbox's home volume and the
+	// database), oldest deletion first, every user's. Answered by any node.
+	ListRetainedData(context.Context, *connect.Request[v1.ListRetainedDataRequest]) (*connect.Response[v1.ListRetainedDataResponse], error)
+	// PurgeRetainedData deletes one piece of retained data from Kubernetes, with
+	// its owner's current kubeconfig in the namespace it was kept in (a kept
+	// database's Cluster with everything KubeBlocks holds of it; a home volume's
+	// claims), then forgets it. Purging again what is already gone in
+	// Kubernetes is fine.
+	//
+	// Errors: InvalidArgument if id is empty; NotFound if no retained data has
+	// that id; FailedPrecondition if the owner has no kubeconfig, or it points
+	// at another API server than the data's, or its credentials may not delete
+	// it.
+	PurgeRetainedData(context.Context, *connect.Request[v1.PurgeRetainedDataRequest]) (*connect.Response[v1.PurgeRetainedDataResponse], error)
 }
 
 // NewClusterServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -208,6 +269,19 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 		connect.WithSchema(clusterServiceMethods.ByName("TransferLeadership")),
 		connect.WithHandlerOptions(opts...),
 	)
+	clusterServiceListRetainedDataHandler := connect.NewUnaryHandler(
+		ClusterServiceListRetainedDataProcedure,
+		svc.ListRetainedData,
+		connect.WithSchema(clusterServiceMethods.ByName("ListRetainedData")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	clusterServicePurgeRetainedDataHandler := connect.NewUnaryHandler(
+		ClusterServicePurgeRetainedDataProcedure,
+		svc.PurgeRetainedData,
+		connect.WithSchema(clusterServiceMethods.ByName("PurgeRetainedData")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/fsa.v1.ClusterService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ClusterServiceGetClusterStatusProcedure:
@@ -218,6 +292,10 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 			clusterServiceRemoveNodeHandler.ServeHTTP(w, r)
 		case ClusterServiceTransferLeadershipProcedure:
 			clusterServiceTransferLeadershipHandler.ServeHTTP(w, r)
+		case ClusterServiceListRetainedDataProcedure:
+			clusterServiceListRetainedDataHandler.ServeHTTP(w, r)
+		case ClusterServicePurgeRetainedDataProcedure:
+			clusterServicePurgeRetainedDataHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -241,4 +319,12 @@ func (UnimplementedClusterServiceHandler) RemoveNode(context.Context, *connect.R
 
 func (UnimplementedClusterServiceHandler) TransferLeadership(context.Context, *connect.Request[v1.TransferLeadershipRequest]) (*connect.Response[v1.TransferLeadershipResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.ClusterService.TransferLeadership is not implemented"))
+}
+
+func (UnimplementedClusterServiceHandler) ListRetainedData(context.Context, *connect.Request[v1.ListRetainedDataRequest]) (*connect.Response[v1.ListRetainedDataResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.ClusterService.ListRetainedData is not implemented"))
+}
+
+func (UnimplementedClusterServiceHandler) PurgeRetainedData(context.Context, *connect.Request[v1.PurgeRetainedDataRequest]) (*connect.Response[v1.PurgeRetainedDataResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.ClusterService.PurgeRetainedData is not implemented"))
 }

@@ -104,10 +104,11 @@ type ProjectServiceClient interface {
 	// CREATING, STOPPING, STOPPED, TERMINATING or TERMINATED; Aborted on a
 	// concurrent change (retry).
 	StopProject(context.Context, *connect.Request[v1.StopProjectRequest]) (*connect.Response[v1.StopProjectResponse], error)
-	// DeleteProject asks for a project and all its data to be deleted: its
-	// status becomes TERMINATING and, once its Kubernetes objects are gone, the
-	// project is removed (WatchProjects reports DELETE events; GetProject then
-	// fails with NotFound). Allowed in every status but TERMINATING and
+	// DeleteProject asks for a project to be deleted: its status becomes
+	// TERMINATING and, once its Kubernetes objects are gone, the project is
+	// removed (WatchProjects reports DELETE events; GetProject then fails with
+	// NotFound). Its data (home volume, database) is kept unless purge_data is
+	// set (see DeleteProjectRequest.purge_data). Allowed in every status but TERMINATING and
 	// TERMINATED. With an idempotency key, a retried call returns the first
 	// call's result.
 	//
@@ -339,10 +340,11 @@ type ProjectServiceHandler interface {
 	// CREATING, STOPPING, STOPPED, TERMINATING or TERMINATED; Aborted on a
 	// concurrent change (retry).
 	StopProject(context.Context, *connect.Request[v1.StopProjectRequest]) (*connect.Response[v1.StopProjectResponse], error)
-	// DeleteProject asks for a project and all its data to be deleted: its
-	// status becomes TERMINATING and, once its Kubernetes objects are gone, the
-	// project is removed (WatchProjects reports DELETE events; GetProject then
-	// fails with NotFound). Allowed in every status but TERMINATING and
+	// DeleteProject asks for a project to be deleted: its status becomes
+	// TERMINATING and, once its Kubernetes objects are gone, the project is
+	// removed (WatchProjects reports DELETE events; GetProject then fails with
+	// NotFound). Its data (home volume, database) is kept unless purge_data is
+	// set (see DeleteProjectRequest.purge_data). Allowed in every status but TERMINATING and
 	// TERMINATED. With an idempotency key, a retried call returns the first
 	// call's result.
 	//

@@ -61,9 +61,14 @@ type UserConfigServiceClient interface {
 	// secret, returned only when reveal is set.
 	GetKubeconfig(context.Context, *connect.Request[v1.GetKubeconfigRequest]) (*connect.Response[v1.GetKubeconfigResponse], error)
 	// SetKubeconfig stores the caller's kubeconfig, replacing the previous one.
-	// Projects are created in the namespace of its current context. Existing
-	// projects keep running where they are; the new credentials are used from
-	// the next reconcile on.
+	// New projects are created in the namespace of its current context. The
+	// change applies to new projects only: existing projects stay in the
+	// namespace and on the API server they were created in (Sandbox.namespace,
+	// Database.namespace) and are still started, stopped and deleted there, with
+	// the new credentials from the next reconcile on, which must therefore reach
+	// that namespace. A project on another API server than the new kubeconfig's
+	// shows ERROR "ClusterChanged" until a kubeconfig for its server is set again.
+	// The response counts the projects that stay elsewhere.
 	//
 	// Errors: InvalidArgument if the text is not a kubeconfig, has no current
 	// context, or is over 1 MiB.
@@ -195,9 +200,14 @@ type UserConfigServiceHandler interface {
 	// secret, returned only when reveal is set.
 	GetKubeconfig(context.Context, *connect.Request[v1.GetKubeconfigRequest]) (*connect.Response[v1.GetKubeconfigResponse], error)
 	// SetKubeconfig stores the caller's kubeconfig, replacing the previous one.
-	// Projects are created in the namespace of its current context. Existing
-	// projects keep running where they are; the new credentials are used from
-	// the next reconcile on.
+	// New projects are created in the namespace of its current context. The
+	// change applies to new projects only: existing projects stay in the
+	// namespace and on the API server they were created in (Sandbox.namespace,
+	// Database.namespace) and are still started, stopped and deleted there, with
+	// the new credentials from the next reconcile on, which must therefore reach
+	// that namespace. A project on another API server than the new kubeconfig's
+	// shows ERROR "ClusterChanged" until a kubeconfig for its server is set again.
+	// The response counts the projects that stay elsewhere.
 	//
 	// Errors: InvalidArgument if the text is not a kubeconfig, has no current
 	// context, or is over 1 MiB.

@@ -14,7 +14,57 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fsa/v1/auth.proto.
  */
 export const file_fsa_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChFmc2EvdjEvYXV0aC5wcm90bxIGZnNhLnYxIksKBFVzZXISCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRINCgVlbWFpbBgDIAEoCRIaCgRyb2xlGAQgASgOMgwuZnNhLnYxLlJvbGUiZAoHU2Vzc2lvbhINCgV0b2tlbhgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIaCgR1c2VyGAMgASgLMgwuZnNhLnYxLlVzZXIiQgoNU2lnblVwUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRINCgVlbWFpbBgDIAEoCSIyCg5TaWduVXBSZXNwb25zZRIgCgdzZXNzaW9uGAEgASgLMg8uZnNhLnYxLlNlc3Npb24iMgoMTG9naW5SZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJIjEKDUxvZ2luUmVzcG9uc2USIAoHc2Vzc2lvbhgBIAEoCzIPLmZzYS52MS5TZXNzaW9uIkcKEkdpdEh1YkxvZ2luUmVxdWVzdBIMCgRjb2RlGAEgASgJEg0KBXN0YXRlGAIgASgJEhQKDHJlZGlyZWN0X3VyaRgDIAEoCSI3ChNHaXRIdWJMb2dpblJlc3BvbnNlEiAKB3Nlc3Npb24YASABKAsyDy5mc2EudjEuU2Vzc2lvbiI+ChJTZWFsb3NMb2dpblJlcXVlc3QSFAoMc2VhbG9zX3Rva2VuGAEgASgJEhIKCmt1YmVjb25maWcYAiABKAkiNwoTU2VhbG9zTG9naW5SZXNwb25zZRIgCgdzZXNzaW9uGAEgASgLMg8uZnNhLnYxLlNlc3Npb24iDwoNTG9nb3V0UmVxdWVzdCIQCg5Mb2dvdXRSZXNwb25zZSIPCg1XaG9BbUlSZXF1ZXN0IlwKDldob0FtSVJlc3BvbnNlEhoKBHVzZXIYASABKAsyDC5mc2EudjEuVXNlchIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCo7CgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABINCglST0xFX1VTRVIQARIOCgpST0xFX0FETUlOEAIygwMKC0F1dGhTZXJ2aWNlEjcKBlNpZ25VcBIVLmZzYS52MS5TaWduVXBSZXF1ZXN0GhYuZnNhLnYxLlNpZ25VcFJlc3BvbnNlEjQKBUxvZ2luEhQuZnNhLnYxLkxvZ2luUmVxdWVzdBoVLmZzYS52MS5Mb2dpblJlc3BvbnNlEkYKC0dpdEh1YkxvZ2luEhouZnNhLnYxLkdpdEh1YkxvZ2luUmVxdWVzdBobLmZzYS52MS5HaXRIdWJMb2dpblJlc3BvbnNlEkYKC1NlYWxvc0xvZ2luEhouZnNhLnYxLlNlYWxvc0xvZ2luUmVxdWVzdBobLmZzYS52MS5TZWFsb3NMb2dpblJlc3BvbnNlEjcKBkxvZ291dBIVLmZzYS52MS5Mb2dvdXRSZXF1ZXN0GhYuZnNhLnYxLkxvZ291dFJlc3BvbnNlEjwKBldob0FtSRIVLmZzYS52MS5XaG9BbUlSZXF1ZXN0GhYuZnNhLnYxLldob0FtSVJlc3BvbnNlIgOQAgFCOFo2Z2l0aHViLmNvbS9mdWxsc3RhY2thZ2VudC9mc2EvY2xpZW50cy9nZW4vZnNhL3YxO2ZzYXYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChFmc2EvdjEvYXV0aC5wcm90bxIGZnNhLnYxIp8BCghJZGVudGl0eRIiCghwcm92aWRlchgBIAEoDjIQLmZzYS52MS5Qcm92aWRlchIYChBwcm92aWRlcl91c2VyX2lkGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIPCgdwcmltYXJ5GAQgASgIEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIksKBFVzZXISCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRINCgVlbWFpbBgDIAEoCRIaCgRyb2xlGAQgASgOMgwuZnNhLnYxLlJvbGUiZAoHU2Vzc2lvbhINCgV0b2tlbhgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIaCgR1c2VyGAMgASgLMgwuZnNhLnYxLlVzZXIiQgoNU2lnblVwUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRINCgVlbWFpbBgDIAEoCSIyCg5TaWduVXBSZXNwb25zZRIgCgdzZXNzaW9uGAEgASgLMg8uZnNhLnYxLlNlc3Npb24iMgoMTG9naW5SZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJIjEKDUxvZ2luUmVzcG9uc2USIAoHc2Vzc2lvbhgBIAEoCzIPLmZzYS52MS5TZXNzaW9uIkcKEkdpdEh1YkxvZ2luUmVxdWVzdBIMCgRjb2RlGAEgASgJEg0KBXN0YXRlGAIgASgJEhQKDHJlZGlyZWN0X3VyaRgDIAEoCSI3ChNHaXRIdWJMb2dpblJlc3BvbnNlEiAKB3Nlc3Npb24YASABKAsyDy5mc2EudjEuU2Vzc2lvbiI+ChJTZWFsb3NMb2dpblJlcXVlc3QSFAoMc2VhbG9zX3Rva2VuGAEgASgJEhIKCmt1YmVjb25maWcYAiABKAkiNwoTU2VhbG9zTG9naW5SZXNwb25zZRIgCgdzZXNzaW9uGAEgASgLMg8uZnNhLnYxLlNlc3Npb24iDwoNTG9nb3V0UmVxdWVzdCIQCg5Mb2dvdXRSZXNwb25zZSIPCg1XaG9BbUlSZXF1ZXN0IlwKDldob0FtSVJlc3BvbnNlEhoKBHVzZXIYASABKAsyDC5mc2EudjEuVXNlchIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIXChVMaXN0SWRlbnRpdGllc1JlcXVlc3QidgoWTGlzdElkZW50aXRpZXNSZXNwb25zZRIkCgppZGVudGl0aWVzGAEgAygLMhAuZnNhLnYxLklkZW50aXR5EhgKEGdpdGh1Yl9jbGllbnRfaWQYAiABKAkSHAoUZ2l0aHViX2F1dGhvcml6ZV91cmwYAyABKAkiPwoKR2l0SHViTGluaxIMCgRjb2RlGAEgASgJEg0KBXN0YXRlGAIgASgJEhQKDHJlZGlyZWN0X3VyaRgDIAEoCSIyCgxQYXNzd29yZExpbmsSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkibwoTTGlua0lkZW50aXR5UmVxdWVzdBIkCgZnaXRodWIYASABKAsyEi5mc2EudjEuR2l0SHViTGlua0gAEigKCHBhc3N3b3JkGAIgASgLMhQuZnNhLnYxLlBhc3N3b3JkTGlua0gAQggKBm1ldGhvZCI6ChRMaW5rSWRlbnRpdHlSZXNwb25zZRIiCghpZGVudGl0eRgBIAEoCzIQLmZzYS52MS5JZGVudGl0eSJVChVVbmxpbmtJZGVudGl0eVJlcXVlc3QSIgoIcHJvdmlkZXIYASABKA4yEC5mc2EudjEuUHJvdmlkZXISGAoQcHJvdmlkZXJfdXNlcl9pZBgCIAEoCSIYChZVbmxpbmtJZGVudGl0eVJlc3BvbnNlKnwKCFByb3ZpZGVyEhgKFFBST1ZJREVSX1VOU1BFQ0lGSUVEEAASFQoRUFJPVklERVJfUEFTU1dPUkQQARITCg9QUk9WSURFUl9HSVRIVUIQAhITCg9QUk9WSURFUl9TRUFMT1MQAxIVChFQUk9WSURFUl9FWFRFUk5BTBAEKjsKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg0KCVJPTEVfVVNFUhABEg4KClJPTEVfQURNSU4QAjL1BAoLQXV0aFNlcnZpY2USNwoGU2lnblVwEhUuZnNhLnYxLlNpZ25VcFJlcXVlc3QaFi5mc2EudjEuU2lnblVwUmVzcG9uc2USNAoFTG9naW4SFC5mc2EudjEuTG9naW5SZXF1ZXN0GhUuZnNhLnYxLkxvZ2luUmVzcG9uc2USRgoLR2l0SHViTG9naW4SGi5mc2EudjEuR2l0SHViTG9naW5SZXF1ZXN0GhsuZnNhLnYxLkdpdEh1YkxvZ2luUmVzcG9uc2USRgoLU2VhbG9zTG9naW4SGi5mc2EudjEuU2VhbG9zTG9naW5SZXF1ZXN0GhsuZnNhLnYxLlNlYWxvc0xvZ2luUmVzcG9uc2USNwoGTG9nb3V0EhUuZnNhLnYxLkxvZ291dFJlcXVlc3QaFi5mc2EudjEuTG9nb3V0UmVzcG9uc2USPAoGV2hvQW1JEhUuZnNhLnYxLldob0FtSVJlcXVlc3QaFi5mc2EudjEuV2hvQW1JUmVzcG9uc2UiA5ACARJUCg5MaXN0SWRlbnRpdGllcxIdLmZzYS52MS5MaXN0SWRlbnRpdGllc1JlcXVlc3QaHi5mc2EudjEuTGlzdElkZW50aXRpZXNSZXNwb25zZSIDkAIBEkkKDExpbmtJZGVudGl0eRIbLmZzYS52MS5MaW5rSWRlbnRpdHlSZXF1ZXN0GhwuZnNhLnYxLkxpbmtJZGVudGl0eVJlc3BvbnNlEk8KDlVubGlua0lkZW50aXR5Eh0uZnNhLnYxLlVubGlua0lkZW50aXR5UmVxdWVzdBoeLmZzYS52MS5VbmxpbmtJZGVudGl0eVJlc3BvbnNlQjhaNmdpdGh1Yi5jb20vZnVsbHN0YWNrYWdlbnQvZnNhL2NsaWVudHMvZ2VuL2ZzYS92MTtmc2F2MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+
+/**
+ * Identity is one sign-in method of a user.
+ *
+ * @generated from message fsa.v1.Identity
+ */
+export type Identity = Message<"fsa.v1.Identity"> & {
+  /**
+   * How the user signs in with it.
+   *
+   * @generated from field: fsa.v1.Provider provider = 1;
+   */
+  provider: Provider;
+
+  /**
+   * The user's id at the provider: the username for PROVIDER_PASSWORD, the
+   * numeric account id for PROVIDER_GITHUB.
+   *
+   * @generated from field: string provider_user_id = 2;
+   */
+  providerUserId: string;
+
+  /**
+   * A readable name at the provider, when known (the GitHub login).
+   *
+   * @generated from field: string display_name = 3;
+   */
+  displayName: string;
+
+  /**
+   * The method the account was created with (or the oldest left).
+   *
+   * @generated from field: bool primary = 4;
+   */
+  primary: boolean;
+
+  /**
+   * When it was linked.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 5;
+   */
+  createdAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.Identity.
+ * Use `create(IdentitySchema)` to create a new message.
+ */
+export const IdentitySchema: GenMessage<Identity> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_auth, 0);
 
 /**
  * User is an account.
@@ -56,7 +106,7 @@ export type User = Message<"fsa.v1.User"> & {
  * Use `create(UserSchema)` to create a new message.
  */
 export const UserSchema: GenMessage<User> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_auth, 0);
+  messageDesc(file_fsa_v1_auth, 1);
 
 /**
  * Session is a logged-in session.
@@ -91,7 +141,7 @@ export type Session = Message<"fsa.v1.Session"> & {
  * Use `create(SessionSchema)` to create a new message.
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_auth, 1);
+  messageDesc(file_fsa_v1_auth, 2);
 
 /**
  * SignUpRequest is the input of AuthService.SignUp.
@@ -126,7 +176,7 @@ export type SignUpRequest = Message<"fsa.v1.SignUpRequest"> & {
  * Use `create(SignUpRequestSchema)` to create a new message.
  */
 export const SignUpRequestSchema: GenMessage<SignUpRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_auth, 2);
+  messageDesc(file_fsa_v1_auth, 3);
 
 /**
  * SignUpResponse is the output of AuthService.SignUp.
@@ -147,7 +197,7 @@ export type SignUpResponse = Message<"fsa.v1.SignUpResponse"> & {
  * Use `create(SignUpResponseSchema)` to create a new message.
  */
 export const SignUpResponseSchema: GenMessage<SignUpResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_auth, 3);
+  messageDesc(file_fsa_v1_auth, 4);
 
 /**
  * LoginRequest is the input of AuthService.Login.
@@ -175,7 +225,7 @@ export type LoginRequest = Message<"fsa.v1.LoginRequest"> & {
  * Use `create(LoginRequestSchema)` to create a new message.
  */
 export const LoginRequestSchema: GenMessage<LoginRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_auth, 4);
+  messageDesc(file_fsa_v1_auth, 5);
 
 /**
  * LoginResponse is the output of AuthService.Login.
@@ -196,7 +246,7 @@ export type LoginResponse = Message<"fsa.v1.LoginResponse"> & {
  * Use `create(LoginResponseSchema)` to create a new message.
  */
 export const LoginResponseSchema: GenMessage<LoginResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_auth, 5);
+  messageDesc(file_fsa_v1_auth, 6);
 
 /**
  * GitHubLoginRequest is the input of AuthService.GitHubLogin.
@@ -233,7 +283,7 @@ export type GitHubLoginRequest = Message<"fsa.v1.GitHubLoginRequest"> & {
  * Use `create(GitHubLoginRequestSchema)` to create a new message.
  */
 export const GitHubLoginRequestSchema: GenMessage<GitHubLoginRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_auth, 6);
+  messageDesc(file_fsa_v1_auth, 7);
 
 /**
  * GitHubLoginResponse is the output of AuthService.GitHubLogin.
@@ -254,7 +304,7 @@ export type GitHubLoginResponse = Message<"fsa.v1.GitHubLoginResponse"> & {
  * Use `create(GitHubLoginResponseSchema)` to create a new message.
  */
 export const GitHubLoginResponseSchema: GenMessage<GitHubLoginResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_auth, 7);
+  messageDesc(file_fsa_v1_auth, 8);
 
 /**
  * SealosLoginRequest is the input of AuthService.SealosLogin.
@@ -282,7 +332,7 @@ export type SealosLoginRequest = Message<"fsa.v1.SealosLoginRequest"> & {
  * Use `create(SealosLoginRequestSchema)` to create a new message.
  */
 export const SealosLoginRequestSchema: GenMessage<SealosLoginRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_auth, 8);
+  messageDesc(file_fsa_v1_auth, 9);
 
 /**
  * SealosLoginResponse is the output of AuthService.SealosLogin.
@@ -303,7 +353,7 @@ export type SealosLoginResponse = Message<"fsa.v1.SealosLoginResponse"> & {
  * Use `create(SealosLoginResponseSchema)` to create a new message.
  */
 export const SealosLoginResponseSchema: GenMessage<SealosLoginResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_auth, 9);
+  messageDesc(file_fsa_v1_auth, 10);
 
 /**
  * LogoutRequest is the input of AuthService.Logout.
@@ -318,7 +368,7 @@ export type LogoutRequest = Message<"fsa.v1.LogoutRequest"> & {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_auth, 10);
+  messageDesc(file_fsa_v1_auth, 11);
 
 /**
  * LogoutResponse is the output of AuthService.Logout.
@@ -333,7 +383,7 @@ export type LogoutResponse = Message<"fsa.v1.LogoutResponse"> & {
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_auth, 11);
+  messageDesc(file_fsa_v1_auth, 12);
 
 /**
  * WhoAmIRequest is the input of AuthService.WhoAmI.
@@ -348,7 +398,7 @@ export type WhoAmIRequest = Message<"fsa.v1.WhoAmIRequest"> & {
  * Use `create(WhoAmIRequestSchema)` to create a new message.
  */
 export const WhoAmIRequestSchema: GenMessage<WhoAmIRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_auth, 12);
+  messageDesc(file_fsa_v1_auth, 13);
 
 /**
  * WhoAmIResponse is the output of AuthService.WhoAmI.
@@ -376,7 +426,273 @@ export type WhoAmIResponse = Message<"fsa.v1.WhoAmIResponse"> & {
  * Use `create(WhoAmIResponseSchema)` to create a new message.
  */
 export const WhoAmIResponseSchema: GenMessage<WhoAmIResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_auth, 13);
+  messageDesc(file_fsa_v1_auth, 14);
+
+/**
+ * ListIdentitiesRequest is the input of AuthService.ListIdentities.
+ *
+ * @generated from message fsa.v1.ListIdentitiesRequest
+ */
+export type ListIdentitiesRequest = Message<"fsa.v1.ListIdentitiesRequest"> & {
+};
+
+/**
+ * Describes the message fsa.v1.ListIdentitiesRequest.
+ * Use `create(ListIdentitiesRequestSchema)` to create a new message.
+ */
+export const ListIdentitiesRequestSchema: GenMessage<ListIdentitiesRequest> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_auth, 15);
+
+/**
+ * ListIdentitiesResponse is the output of AuthService.ListIdentities.
+ *
+ * @generated from message fsa.v1.ListIdentitiesResponse
+ */
+export type ListIdentitiesResponse = Message<"fsa.v1.ListIdentitiesResponse"> & {
+  /**
+   * The caller's sign-in methods, oldest first.
+   *
+   * @generated from field: repeated fsa.v1.Identity identities = 1;
+   */
+  identities: Identity[];
+
+  /**
+   * The server's GitHub OAuth client id; empty when GitHub sign-in is not
+   * configured. To link GitHub, send the user to github_authorize_url with
+   * this client_id, a redirect_uri and a state, then call LinkIdentity with
+   * the code GitHub redirects back with.
+   *
+   * @generated from field: string github_client_id = 2;
+   */
+  githubClientId: string;
+
+  /**
+   * GitHub's authorize page the server's OAuth app uses.
+   *
+   * @generated from field: string github_authorize_url = 3;
+   */
+  githubAuthorizeUrl: string;
+};
+
+/**
+ * Describes the message fsa.v1.ListIdentitiesResponse.
+ * Use `create(ListIdentitiesResponseSchema)` to create a new message.
+ */
+export const ListIdentitiesResponseSchema: GenMessage<ListIdentitiesResponse> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_auth, 16);
+
+/**
+ * GitHubLink is a GitHub account to link: the outcome of GitHub's OAuth web
+ * flow, as in GitHubLoginRequest.
+ *
+ * @generated from message fsa.v1.GitHubLink
+ */
+export type GitHubLink = Message<"fsa.v1.GitHubLink"> & {
+  /**
+   * The code GitHub passed to the redirect URI.
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * The state GitHub passed back, already checked by the client.
+   *
+   * @generated from field: string state = 2;
+   */
+  state: string;
+
+  /**
+   * The redirect URI the authorize request used.
+   *
+   * @generated from field: string redirect_uri = 3;
+   */
+  redirectUri: string;
+};
+
+/**
+ * Describes the message fsa.v1.GitHubLink.
+ * Use `create(GitHubLinkSchema)` to create a new message.
+ */
+export const GitHubLinkSchema: GenMessage<GitHubLink> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_auth, 17);
+
+/**
+ * PasswordLink is a username and password to link, with SignUp's rules.
+ *
+ * @generated from message fsa.v1.PasswordLink
+ */
+export type PasswordLink = Message<"fsa.v1.PasswordLink"> & {
+  /**
+   * Username: 3 to 32 characters of lowercase letters, digits, '-' or '_'.
+   *
+   * @generated from field: string username = 1;
+   */
+  username: string;
+
+  /**
+   * Password, at least 8 characters. Secret.
+   *
+   * @generated from field: string password = 2;
+   */
+  password: string;
+};
+
+/**
+ * Describes the message fsa.v1.PasswordLink.
+ * Use `create(PasswordLinkSchema)` to create a new message.
+ */
+export const PasswordLinkSchema: GenMessage<PasswordLink> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_auth, 18);
+
+/**
+ * LinkIdentityRequest is the input of AuthService.LinkIdentity.
+ *
+ * @generated from message fsa.v1.LinkIdentityRequest
+ */
+export type LinkIdentityRequest = Message<"fsa.v1.LinkIdentityRequest"> & {
+  /**
+   * The method to link; exactly one.
+   *
+   * @generated from oneof fsa.v1.LinkIdentityRequest.method
+   */
+  method: {
+    /**
+     * A GitHub account.
+     *
+     * @generated from field: fsa.v1.GitHubLink github = 1;
+     */
+    value: GitHubLink;
+    case: "github";
+  } | {
+    /**
+     * A username and password.
+     *
+     * @generated from field: fsa.v1.PasswordLink password = 2;
+     */
+    value: PasswordLink;
+    case: "password";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message fsa.v1.LinkIdentityRequest.
+ * Use `create(LinkIdentityRequestSchema)` to create a new message.
+ */
+export const LinkIdentityRequestSchema: GenMessage<LinkIdentityRequest> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_auth, 19);
+
+/**
+ * LinkIdentityResponse is the output of AuthService.LinkIdentity.
+ *
+ * @generated from message fsa.v1.LinkIdentityResponse
+ */
+export type LinkIdentityResponse = Message<"fsa.v1.LinkIdentityResponse"> & {
+  /**
+   * The method linked.
+   *
+   * @generated from field: fsa.v1.Identity identity = 1;
+   */
+  identity?: Identity | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.LinkIdentityResponse.
+ * Use `create(LinkIdentityResponseSchema)` to create a new message.
+ */
+export const LinkIdentityResponseSchema: GenMessage<LinkIdentityResponse> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_auth, 20);
+
+/**
+ * UnlinkIdentityRequest is the input of AuthService.UnlinkIdentity.
+ *
+ * @generated from message fsa.v1.UnlinkIdentityRequest
+ */
+export type UnlinkIdentityRequest = Message<"fsa.v1.UnlinkIdentityRequest"> & {
+  /**
+   * The method's provider.
+   *
+   * @generated from field: fsa.v1.Provider provider = 1;
+   */
+  provider: Provider;
+
+  /**
+   * The method's provider user id, as ListIdentities shows it.
+   *
+   * @generated from field: string provider_user_id = 2;
+   */
+  providerUserId: string;
+};
+
+/**
+ * Describes the message fsa.v1.UnlinkIdentityRequest.
+ * Use `create(UnlinkIdentityRequestSchema)` to create a new message.
+ */
+export const UnlinkIdentityRequestSchema: GenMessage<UnlinkIdentityRequest> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_auth, 21);
+
+/**
+ * UnlinkIdentityResponse is the output of AuthService.UnlinkIdentity.
+ *
+ * @generated from message fsa.v1.UnlinkIdentityResponse
+ */
+export type UnlinkIdentityResponse = Message<"fsa.v1.UnlinkIdentityResponse"> & {
+};
+
+/**
+ * Describes the message fsa.v1.UnlinkIdentityResponse.
+ * Use `create(UnlinkIdentityResponseSchema)` to create a new message.
+ */
+export const UnlinkIdentityResponseSchema: GenMessage<UnlinkIdentityResponse> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_auth, 22);
+
+/**
+ * Provider is a way of signing in.
+ *
+ * @generated from enum fsa.v1.Provider
+ */
+export enum Provider {
+  /**
+   * Never set by the server.
+   *
+   * @generated from enum value: PROVIDER_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Username and password (SignUp, Login).
+   *
+   * @generated from enum value: PROVIDER_PASSWORD = 1;
+   */
+  PASSWORD = 1,
+
+  /**
+   * A GitHub account (GitHubLogin).
+   *
+   * @generated from enum value: PROVIDER_GITHUB = 2;
+   */
+  GITHUB = 2,
+
+  /**
+   * A Sealos account (SealosLogin).
+   *
+   * @generated from enum value: PROVIDER_SEALOS = 3;
+   */
+  SEALOS = 3,
+
+  /**
+   * An account of a portal embedding fsa with its own sign-in.
+   *
+   * @generated from enum value: PROVIDER_EXTERNAL = 4;
+   */
+  EXTERNAL = 4,
+}
+
+/**
+ * Describes the enum fsa.v1.Provider.
+ */
+export const ProviderSchema: GenEnum<Provider> = /*@__PURE__*/
+  enumDesc(file_fsa_v1_auth, 0);
 
 /**
  * Role says what a user may do.
@@ -410,7 +726,7 @@ export enum Role {
  * Describes the enum fsa.v1.Role.
  */
 export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
-  enumDesc(file_fsa_v1_auth, 0);
+  enumDesc(file_fsa_v1_auth, 1);
 
 /**
  * AuthService creates accounts and sessions. SignUp, Login, GitHubLogin and
@@ -505,6 +821,52 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof WhoAmIRequestSchema;
     output: typeof WhoAmIResponseSchema;
+  },
+  /**
+   * ListIdentities returns the caller's sign-in methods, oldest first, and
+   * what the client needs to start linking a GitHub account.
+   *
+   * @generated from rpc fsa.v1.AuthService.ListIdentities
+   */
+  listIdentities: {
+    methodKind: "unary";
+    input: typeof ListIdentitiesRequestSchema;
+    output: typeof ListIdentitiesResponseSchema;
+  },
+  /**
+   * LinkIdentity adds a sign-in method to the caller's account: a GitHub
+   * account (the code of a completed OAuth web flow, as for GitHubLogin) or a
+   * username and password. Afterwards either method logs in the same user,
+   * with the same projects.
+   *
+   * Errors: InvalidArgument if no method is given, or the username or password
+   * breaks SignUp's rules; AlreadyExists if that GitHub account or username is
+   * linked to any user (the caller included), or the caller already has a
+   * password; Unauthenticated if GitHub rejects the code; FailedPrecondition if
+   * the server has no GitHub OAuth app configured; Unavailable if GitHub
+   * cannot be reached.
+   *
+   * @generated from rpc fsa.v1.AuthService.LinkIdentity
+   */
+  linkIdentity: {
+    methodKind: "unary";
+    input: typeof LinkIdentityRequestSchema;
+    output: typeof LinkIdentityResponseSchema;
+  },
+  /**
+   * UnlinkIdentity removes one of the caller's sign-in methods. The last one
+   * cannot be removed. Sessions already issued stay valid.
+   *
+   * Errors: InvalidArgument if the provider is unspecified or the provider
+   * user id empty; NotFound if the caller has no such method (whoever else
+   * has it); FailedPrecondition if it is the caller's only method.
+   *
+   * @generated from rpc fsa.v1.AuthService.UnlinkIdentity
+   */
+  unlinkIdentity: {
+    methodKind: "unary";
+    input: typeof UnlinkIdentityRequestSchema;
+    output: typeof UnlinkIdentityResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fsa_v1_auth, 0);

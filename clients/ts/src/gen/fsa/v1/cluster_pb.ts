@@ -6,13 +6,168 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { ResourceKind } from "./resources_pb.js";
+import { file_fsa_v1_resources } from "./resources_pb.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file fsa/v1/cluster.proto.
  */
 export const file_fsa_v1_cluster: GenFile = /*@__PURE__*/
-  fileDesc("ChRmc2EvdjEvY2x1c3Rlci5wcm90bxIGZnNhLnYxInUKDUNsdXN0ZXJNZW1iZXISCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIiCghzdWZmcmFnZRgDIAEoDjIQLmZzYS52MS5TdWZmcmFnZRIOCgZsZWFkZXIYBCABKAgSEwoLYXBpX2FkZHJlc3MYBSABKAkiGQoXR2V0Q2x1c3RlclN0YXR1c1JlcXVlc3QirAIKGEdldENsdXN0ZXJTdGF0dXNSZXNwb25zZRIPCgdub2RlX2lkGAEgASgJEiYKB21lbWJlcnMYAiADKAsyFS5mc2EudjEuQ2x1c3Rlck1lbWJlchIRCglsZWFkZXJfaWQYAyABKAkSFgoObGVhZGVyX2FkZHJlc3MYBCABKAkSDAoEdGVybRgFIAEoBBISCgpsYXN0X2luZGV4GAYgASgEEhQKDGNvbW1pdF9pbmRleBgHIAEoBBIVCg1hcHBsaWVkX2luZGV4GAggASgEEg0KBXN0YXRlGAkgASgJEhoKEmxlYWRlcl9hcGlfYWRkcmVzcxgKIAEoCRIZChFyZWNvbmNpbGVfcnVubmluZxgLIAEoCBIXCg9yZWNvbmNpbGVfZmVuY2UYDCABKAQiSAoPSm9pbk5vZGVSZXF1ZXN0EgoKAmlkGAEgASgJEhQKDHJhZnRfYWRkcmVzcxgCIAEoCRITCgthcGlfYWRkcmVzcxgDIAEoCSISChBKb2luTm9kZVJlc3BvbnNlIh8KEVJlbW92ZU5vZGVSZXF1ZXN0EgoKAmlkGAEgASgJIhQKElJlbW92ZU5vZGVSZXNwb25zZSIuChlUcmFuc2ZlckxlYWRlcnNoaXBSZXF1ZXN0EhEKCXRhcmdldF9pZBgBIAEoCSIvChpUcmFuc2ZlckxlYWRlcnNoaXBSZXNwb25zZRIRCglsZWFkZXJfaWQYASABKAkqTwoIU3VmZnJhZ2USGAoUU1VGRlJBR0VfVU5TUEVDSUZJRUQQABISCg5TVUZGUkFHRV9WT1RFUhABEhUKEVNVRkZSQUdFX05PTlZPVEVSEAIyzQIKDkNsdXN0ZXJTZXJ2aWNlEloKEEdldENsdXN0ZXJTdGF0dXMSHy5mc2EudjEuR2V0Q2x1c3RlclN0YXR1c1JlcXVlc3QaIC5mc2EudjEuR2V0Q2x1c3RlclN0YXR1c1Jlc3BvbnNlIgOQAgESPQoISm9pbk5vZGUSFy5mc2EudjEuSm9pbk5vZGVSZXF1ZXN0GhguZnNhLnYxLkpvaW5Ob2RlUmVzcG9uc2USQwoKUmVtb3ZlTm9kZRIZLmZzYS52MS5SZW1vdmVOb2RlUmVxdWVzdBoaLmZzYS52MS5SZW1vdmVOb2RlUmVzcG9uc2USWwoSVHJhbnNmZXJMZWFkZXJzaGlwEiEuZnNhLnYxLlRyYW5zZmVyTGVhZGVyc2hpcFJlcXVlc3QaIi5mc2EudjEuVHJhbnNmZXJMZWFkZXJzaGlwUmVzcG9uc2VCOFo2Z2l0aHViLmNvbS9mdWxsc3RhY2thZ2VudC9mc2EvY2xpZW50cy9nZW4vZnNhL3YxO2ZzYXYxYgZwcm90bzM");
+  fileDesc("ChRmc2EvdjEvY2x1c3Rlci5wcm90bxIGZnNhLnYxIuMBCgxSZXRhaW5lZERhdGESCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRISCgpwcm9qZWN0X2lkGAMgASgJEhQKDHByb2plY3RfbmFtZRgEIAEoCRIiCgRraW5kGAUgASgOMhQuZnNhLnYxLlJlc291cmNlS2luZBIVCg1yZXNvdXJjZV9uYW1lGAYgASgJEhEKCW5hbWVzcGFjZRgHIAEoCRIOCgZzZXJ2ZXIYCCABKAkSLgoKZGVsZXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiGQoXTGlzdFJldGFpbmVkRGF0YVJlcXVlc3QiPwoYTGlzdFJldGFpbmVkRGF0YVJlc3BvbnNlEiMKBWl0ZW1zGAEgAygLMhQuZnNhLnYxLlJldGFpbmVkRGF0YSImChhQdXJnZVJldGFpbmVkRGF0YVJlcXVlc3QSCgoCaWQYASABKAkiGwoZUHVyZ2VSZXRhaW5lZERhdGFSZXNwb25zZSJ1Cg1DbHVzdGVyTWVtYmVyEgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSIgoIc3VmZnJhZ2UYAyABKA4yEC5mc2EudjEuU3VmZnJhZ2USDgoGbGVhZGVyGAQgASgIEhMKC2FwaV9hZGRyZXNzGAUgASgJIhkKF0dldENsdXN0ZXJTdGF0dXNSZXF1ZXN0IqwCChhHZXRDbHVzdGVyU3RhdHVzUmVzcG9uc2USDwoHbm9kZV9pZBgBIAEoCRImCgdtZW1iZXJzGAIgAygLMhUuZnNhLnYxLkNsdXN0ZXJNZW1iZXISEQoJbGVhZGVyX2lkGAMgASgJEhYKDmxlYWRlcl9hZGRyZXNzGAQgASgJEgwKBHRlcm0YBSABKAQSEgoKbGFzdF9pbmRleBgGIAEoBBIUCgxjb21taXRfaW5kZXgYByABKAQSFQoNYXBwbGllZF9pbmRleBgIIAEoBBINCgVzdGF0ZRgJIAEoCRIaChJsZWFkZXJfYXBpX2FkZHJlc3MYCiABKAkSGQoRcmVjb25jaWxlX3J1bm5pbmcYCyABKAgSFwoPcmVjb25jaWxlX2ZlbmNlGAwgASgEIkgKD0pvaW5Ob2RlUmVxdWVzdBIKCgJpZBgBIAEoCRIUCgxyYWZ0X2FkZHJlc3MYAiABKAkSEwoLYXBpX2FkZHJlc3MYAyABKAkiEgoQSm9pbk5vZGVSZXNwb25zZSIfChFSZW1vdmVOb2RlUmVxdWVzdBIKCgJpZBgBIAEoCSIUChJSZW1vdmVOb2RlUmVzcG9uc2UiLgoZVHJhbnNmZXJMZWFkZXJzaGlwUmVxdWVzdBIRCgl0YXJnZXRfaWQYASABKAkiLwoaVHJhbnNmZXJMZWFkZXJzaGlwUmVzcG9uc2USEQoJbGVhZGVyX2lkGAEgASgJKk8KCFN1ZmZyYWdlEhgKFFNVRkZSQUdFX1VOU1BFQ0lGSUVEEAASEgoOU1VGRlJBR0VfVk9URVIQARIVChFTVUZGUkFHRV9OT05WT1RFUhACMoMECg5DbHVzdGVyU2VydmljZRJaChBHZXRDbHVzdGVyU3RhdHVzEh8uZnNhLnYxLkdldENsdXN0ZXJTdGF0dXNSZXF1ZXN0GiAuZnNhLnYxLkdldENsdXN0ZXJTdGF0dXNSZXNwb25zZSIDkAIBEj0KCEpvaW5Ob2RlEhcuZnNhLnYxLkpvaW5Ob2RlUmVxdWVzdBoYLmZzYS52MS5Kb2luTm9kZVJlc3BvbnNlEkMKClJlbW92ZU5vZGUSGS5mc2EudjEuUmVtb3ZlTm9kZVJlcXVlc3QaGi5mc2EudjEuUmVtb3ZlTm9kZVJlc3BvbnNlElsKElRyYW5zZmVyTGVhZGVyc2hpcBIhLmZzYS52MS5UcmFuc2ZlckxlYWRlcnNoaXBSZXF1ZXN0GiIuZnNhLnYxLlRyYW5zZmVyTGVhZGVyc2hpcFJlc3BvbnNlEloKEExpc3RSZXRhaW5lZERhdGESHy5mc2EudjEuTGlzdFJldGFpbmVkRGF0YVJlcXVlc3QaIC5mc2EudjEuTGlzdFJldGFpbmVkRGF0YVJlc3BvbnNlIgOQAgESWAoRUHVyZ2VSZXRhaW5lZERhdGESIC5mc2EudjEuUHVyZ2VSZXRhaW5lZERhdGFSZXF1ZXN0GiEuZnNhLnYxLlB1cmdlUmV0YWluZWREYXRhUmVzcG9uc2VCOFo2Z2l0aHViLmNvbS9mdWxsc3RhY2thZ2VudC9mc2EvY2xpZW50cy9nZW4vZnNhL3YxO2ZzYXYxYgZwcm90bzM", [file_fsa_v1_resources, file_google_protobuf_timestamp]);
+
+/**
+ * RetainedData is data a deleted project left behind in Kubernetes.
+ *
+ * @generated from message fsa.v1.RetainedData
+ */
+export type RetainedData = Message<"fsa.v1.RetainedData"> & {
+  /**
+   * Id of the retained data (the id the sandbox or database had).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Id of the user the project belonged to.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * Id of the deleted project.
+   *
+   * @generated from field: string project_id = 3;
+   */
+  projectId: string;
+
+  /**
+   * Display name of the deleted project.
+   *
+   * @generated from field: string project_name = 4;
+   */
+  projectName: string;
+
+  /**
+   * RESOURCE_KIND_SANDBOX: the home volume claim(s) home-<resource_name>-0;
+   * RESOURCE_KIND_DATABASE: the KubeBlocks Cluster <resource_name> (stopped,
+   * termination policy DoNotTerminate) with its volumes and Secrets.
+   *
+   * @generated from field: fsa.v1.ResourceKind kind = 5;
+   */
+  kind: ResourceKind;
+
+  /**
+   * Name of the Kubernetes objects.
+   *
+   * @generated from field: string resource_name = 6;
+   */
+  resourceName: string;
+
+  /**
+   * Namespace they are kept in.
+   *
+   * @generated from field: string namespace = 7;
+   */
+  namespace: string;
+
+  /**
+   * URL of the Kubernetes API server they are kept on.
+   *
+   * @generated from field: string server = 8;
+   */
+  server: string;
+
+  /**
+   * When the project was removed.
+   *
+   * @generated from field: google.protobuf.Timestamp deleted_at = 9;
+   */
+  deletedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.RetainedData.
+ * Use `create(RetainedDataSchema)` to create a new message.
+ */
+export const RetainedDataSchema: GenMessage<RetainedData> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_cluster, 0);
+
+/**
+ * ListRetainedDataRequest is the input of ClusterService.ListRetainedData.
+ *
+ * @generated from message fsa.v1.ListRetainedDataRequest
+ */
+export type ListRetainedDataRequest = Message<"fsa.v1.ListRetainedDataRequest"> & {
+};
+
+/**
+ * Describes the message fsa.v1.ListRetainedDataRequest.
+ * Use `create(ListRetainedDataRequestSchema)` to create a new message.
+ */
+export const ListRetainedDataRequestSchema: GenMessage<ListRetainedDataRequest> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_cluster, 1);
+
+/**
+ * ListRetainedDataResponse is the output of ClusterService.ListRetainedData.
+ *
+ * @generated from message fsa.v1.ListRetainedDataResponse
+ */
+export type ListRetainedDataResponse = Message<"fsa.v1.ListRetainedDataResponse"> & {
+  /**
+   * The retained data, oldest deletion first.
+   *
+   * @generated from field: repeated fsa.v1.RetainedData items = 1;
+   */
+  items: RetainedData[];
+};
+
+/**
+ * Describes the message fsa.v1.ListRetainedDataResponse.
+ * Use `create(ListRetainedDataResponseSchema)` to create a new message.
+ */
+export const ListRetainedDataResponseSchema: GenMessage<ListRetainedDataResponse> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_cluster, 2);
+
+/**
+ * PurgeRetainedDataRequest is the input of ClusterService.PurgeRetainedData.
+ *
+ * @generated from message fsa.v1.PurgeRetainedDataRequest
+ */
+export type PurgeRetainedDataRequest = Message<"fsa.v1.PurgeRetainedDataRequest"> & {
+  /**
+   * Id of the retained data.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message fsa.v1.PurgeRetainedDataRequest.
+ * Use `create(PurgeRetainedDataRequestSchema)` to create a new message.
+ */
+export const PurgeRetainedDataRequestSchema: GenMessage<PurgeRetainedDataRequest> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_cluster, 3);
+
+/**
+ * PurgeRetainedDataResponse is the output of ClusterService.PurgeRetainedData.
+ *
+ * @generated from message fsa.v1.PurgeRetainedDataResponse
+ */
+export type PurgeRetainedDataResponse = Message<"fsa.v1.PurgeRetainedDataResponse"> & {
+};
+
+/**
+ * Describes the message fsa.v1.PurgeRetainedDataResponse.
+ * Use `create(PurgeRetainedDataResponseSchema)` to create a new message.
+ */
+export const PurgeRetainedDataResponseSchema: GenMessage<PurgeRetainedDataResponse> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_cluster, 4);
 
 /**
  * ClusterMember is one node of the raft cluster.
@@ -62,7 +217,7 @@ export type ClusterMember = Message<"fsa.v1.ClusterMember"> & {
  * Use `create(ClusterMemberSchema)` to create a new message.
  */
 export const ClusterMemberSchema: GenMessage<ClusterMember> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_cluster, 0);
+  messageDesc(file_fsa_v1_cluster, 5);
 
 /**
  * GetClusterStatusRequest is the input of ClusterService.GetClusterStatus.
@@ -77,7 +232,7 @@ export type GetClusterStatusRequest = Message<"fsa.v1.GetClusterStatusRequest"> 
  * Use `create(GetClusterStatusRequestSchema)` to create a new message.
  */
 export const GetClusterStatusRequestSchema: GenMessage<GetClusterStatusRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_cluster, 1);
+  messageDesc(file_fsa_v1_cluster, 6);
 
 /**
  * GetClusterStatusResponse is the output of ClusterService.GetClusterStatus.
@@ -178,7 +333,7 @@ export type GetClusterStatusResponse = Message<"fsa.v1.GetClusterStatusResponse"
  * Use `create(GetClusterStatusResponseSchema)` to create a new message.
  */
 export const GetClusterStatusResponseSchema: GenMessage<GetClusterStatusResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_cluster, 2);
+  messageDesc(file_fsa_v1_cluster, 7);
 
 /**
  * JoinNodeRequest is the input of ClusterService.JoinNode.
@@ -214,7 +369,7 @@ export type JoinNodeRequest = Message<"fsa.v1.JoinNodeRequest"> & {
  * Use `create(JoinNodeRequestSchema)` to create a new message.
  */
 export const JoinNodeRequestSchema: GenMessage<JoinNodeRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_cluster, 3);
+  messageDesc(file_fsa_v1_cluster, 8);
 
 /**
  * JoinNodeResponse is the output of ClusterService.JoinNode.
@@ -229,7 +384,7 @@ export type JoinNodeResponse = Message<"fsa.v1.JoinNodeResponse"> & {
  * Use `create(JoinNodeResponseSchema)` to create a new message.
  */
 export const JoinNodeResponseSchema: GenMessage<JoinNodeResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_cluster, 4);
+  messageDesc(file_fsa_v1_cluster, 9);
 
 /**
  * RemoveNodeRequest is the input of ClusterService.RemoveNode.
@@ -250,7 +405,7 @@ export type RemoveNodeRequest = Message<"fsa.v1.RemoveNodeRequest"> & {
  * Use `create(RemoveNodeRequestSchema)` to create a new message.
  */
 export const RemoveNodeRequestSchema: GenMessage<RemoveNodeRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_cluster, 5);
+  messageDesc(file_fsa_v1_cluster, 10);
 
 /**
  * RemoveNodeResponse is the output of ClusterService.RemoveNode.
@@ -265,7 +420,7 @@ export type RemoveNodeResponse = Message<"fsa.v1.RemoveNodeResponse"> & {
  * Use `create(RemoveNodeResponseSchema)` to create a new message.
  */
 export const RemoveNodeResponseSchema: GenMessage<RemoveNodeResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_cluster, 6);
+  messageDesc(file_fsa_v1_cluster, 11);
 
 /**
  * TransferLeadershipRequest is the input of ClusterService.TransferLeadership.
@@ -287,7 +442,7 @@ export type TransferLeadershipRequest = Message<"fsa.v1.TransferLeadershipReques
  * Use `create(TransferLeadershipRequestSchema)` to create a new message.
  */
 export const TransferLeadershipRequestSchema: GenMessage<TransferLeadershipRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_cluster, 7);
+  messageDesc(file_fsa_v1_cluster, 12);
 
 /**
  * TransferLeadershipResponse is the output of ClusterService.TransferLeadership.
@@ -308,7 +463,7 @@ export type TransferLeadershipResponse = Message<"fsa.v1.TransferLeadershipRespo
  * Use `create(TransferLeadershipResponseSchema)` to create a new message.
  */
 export const TransferLeadershipResponseSchema: GenMessage<TransferLeadershipResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_cluster, 8);
+  messageDesc(file_fsa_v1_cluster, 13);
 
 /**
  * Suffrage says whether a member votes.
@@ -416,6 +571,37 @@ export const ClusterService: GenService<{
     methodKind: "unary";
     input: typeof TransferLeadershipRequestSchema;
     output: typeof TransferLeadershipResponseSchema;
+  },
+  /**
+   * ListRetainedData lists the data deleted projects left behind (a
+   * DeleteProject without purge_data keeps the sandbox's home volume and the
+   * database), oldest deletion first, every user's. Answered by any node.
+   *
+   * @generated from rpc fsa.v1.ClusterService.ListRetainedData
+   */
+  listRetainedData: {
+    methodKind: "unary";
+    input: typeof ListRetainedDataRequestSchema;
+    output: typeof ListRetainedDataResponseSchema;
+  },
+  /**
+   * PurgeRetainedData deletes one piece of retained data from Kubernetes, with
+   * its owner's current kubeconfig in the namespace it was kept in (a kept
+   * database's Cluster with everything KubeBlocks holds of it; a home volume's
+   * claims), then forgets it. Purging again what is already gone in
+   * Kubernetes is fine.
+   *
+   * Errors: InvalidArgument if id is empty; NotFound if no retained data has
+   * that id; FailedPrecondition if the owner has no kubeconfig, or it points
+   * at another API server than the data's, or its credentials may not delete
+   * it.
+   *
+   * @generated from rpc fsa.v1.ClusterService.PurgeRetainedData
+   */
+  purgeRetainedData: {
+    methodKind: "unary";
+    input: typeof PurgeRetainedDataRequestSchema;
+    output: typeof PurgeRetainedDataResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fsa_v1_cluster, 0);

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fsa/v1/resources.proto.
  */
 export const file_fsa_v1_resources: GenFile = /*@__PURE__*/
-  fileDesc("ChZmc2EvdjEvcmVzb3VyY2VzLnByb3RvEgZmc2EudjEikAEKCUNvbmRpdGlvbhIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCgRmcm9tGAIgASgOMg4uZnNhLnYxLlN0YXR1cxIaCgJ0bxgDIAEoDjIOLmZzYS52MS5TdGF0dXMSDgoGcmVhc29uGAQgASgJEg8KB21lc3NhZ2UYBSABKAkioQIKB1Byb2plY3QSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghrOHNfbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIeCgZzdGF0dXMYBSABKA4yDi5mc2EudjEuU3RhdHVzEiAKB3NhbmRib3gYBiABKAsyDy5mc2EudjEuU2FuZGJveBIiCghkYXRhYmFzZRgHIAEoCzIQLmZzYS52MS5EYXRhYmFzZRIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd2ZXJzaW9uGAogASgEIsYBCgdTYW5kYm94EgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIeCgZzdGF0dXMYBCABKA4yDi5mc2EudjEuU3RhdHVzEg8KB2FwcF91cmwYBSABKAkSFAoMdGVybWluYWxfdXJsGAYgASgJEg4KBnJlYXNvbhgHIAEoCRIlCgpjb25kaXRpb25zGAggAygLMhEuZnNhLnYxLkNvbmRpdGlvbhIPCgd2ZXJzaW9uGAkgASgEIqgBCghEYXRhYmFzZRIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEhQKDGNsdXN0ZXJfbmFtZRgDIAEoCRIeCgZzdGF0dXMYBCABKA4yDi5mc2EudjEuU3RhdHVzEg4KBnJlYXNvbhgFIAEoCRIlCgpjb25kaXRpb25zGAYgAygLMhEuZnNhLnYxLkNvbmRpdGlvbhIPCgd2ZXJzaW9uGAcgASgEKtwBCgZTdGF0dXMSFgoSU1RBVFVTX1VOU1BFQ0lGSUVEEAASEwoPU1RBVFVTX0NSRUFUSU5HEAESEwoPU1RBVFVTX1NUQVJUSU5HEAISEgoOU1RBVFVTX1JVTk5JTkcQAxITCg9TVEFUVVNfU1RPUFBJTkcQBBISCg5TVEFUVVNfU1RPUFBFRBAFEhYKElNUQVRVU19URVJNSU5BVElORxAGEhUKEVNUQVRVU19URVJNSU5BVEVEEAcSEAoMU1RBVFVTX0VSUk9SEAgSEgoOU1RBVFVTX1BBUlRJQUwQCSp/CgxSZXNvdXJjZUtpbmQSHQoZUkVTT1VSQ0VfS0lORF9VTlNQRUNJRklFRBAAEhkKFVJFU09VUkNFX0tJTkRfUFJPSkVDVBABEhkKFVJFU09VUkNFX0tJTkRfU0FOREJPWBACEhoKFlJFU09VUkNFX0tJTkRfREFUQUJBU0UQA0I4WjZnaXRodWIuY29tL2Z1bGxzdGFja2FnZW50L2ZzYS9jbGllbnRzL2dlbi9mc2EvdjE7ZnNhdjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChZmc2EvdjEvcmVzb3VyY2VzLnByb3RvEgZmc2EudjEikAEKCUNvbmRpdGlvbhIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCgRmcm9tGAIgASgOMg4uZnNhLnYxLlN0YXR1cxIaCgJ0bxgDIAEoDjIOLmZzYS52MS5TdGF0dXMSDgoGcmVhc29uGAQgASgJEg8KB21lc3NhZ2UYBSABKAkioQIKB1Byb2plY3QSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghrOHNfbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIeCgZzdGF0dXMYBSABKA4yDi5mc2EudjEuU3RhdHVzEiAKB3NhbmRib3gYBiABKAsyDy5mc2EudjEuU2FuZGJveBIiCghkYXRhYmFzZRgHIAEoCzIQLmZzYS52MS5EYXRhYmFzZRIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd2ZXJzaW9uGAogASgEIukBCgdTYW5kYm94EgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIeCgZzdGF0dXMYBCABKA4yDi5mc2EudjEuU3RhdHVzEg8KB2FwcF91cmwYBSABKAkSFAoMdGVybWluYWxfdXJsGAYgASgJEg4KBnJlYXNvbhgHIAEoCRIlCgpjb25kaXRpb25zGAggAygLMhEuZnNhLnYxLkNvbmRpdGlvbhIPCgd2ZXJzaW9uGAkgASgEEhEKCW5hbWVzcGFjZRgKIAEoCRIOCgZzZXJ2ZXIYCyABKAkiywEKCERhdGFiYXNlEgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSFAoMY2x1c3Rlcl9uYW1lGAMgASgJEh4KBnN0YXR1cxgEIAEoDjIOLmZzYS52MS5TdGF0dXMSDgoGcmVhc29uGAUgASgJEiUKCmNvbmRpdGlvbnMYBiADKAsyES5mc2EudjEuQ29uZGl0aW9uEg8KB3ZlcnNpb24YByABKAQSEQoJbmFtZXNwYWNlGAggASgJEg4KBnNlcnZlchgJIAEoCSrcAQoGU3RhdHVzEhYKElNUQVRVU19VTlNQRUNJRklFRBAAEhMKD1NUQVRVU19DUkVBVElORxABEhMKD1NUQVRVU19TVEFSVElORxACEhIKDlNUQVRVU19SVU5OSU5HEAMSEwoPU1RBVFVTX1NUT1BQSU5HEAQSEgoOU1RBVFVTX1NUT1BQRUQQBRIWChJTVEFUVVNfVEVSTUlOQVRJTkcQBhIVChFTVEFUVVNfVEVSTUlOQVRFRBAHEhAKDFNUQVRVU19FUlJPUhAIEhIKDlNUQVRVU19QQVJUSUFMEAkqfwoMUmVzb3VyY2VLaW5kEh0KGVJFU09VUkNFX0tJTkRfVU5TUEVDSUZJRUQQABIZChVSRVNPVVJDRV9LSU5EX1BST0pFQ1QQARIZChVSRVNPVVJDRV9LSU5EX1NBTkRCT1gQAhIaChZSRVNPVVJDRV9LSU5EX0RBVEFCQVNFEANCOFo2Z2l0aHViLmNvbS9mdWxsc3RhY2thZ2VudC9mc2EvY2xpZW50cy9nZW4vZnNhL3YxO2ZzYXYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Condition is one status transition in a resource's timeline.
@@ -230,6 +230,24 @@ export type Sandbox = Message<"fsa.v1.Sandbox"> & {
    * @generated from field: uint64 version = 9;
    */
   version: bigint;
+
+  /**
+   * Kubernetes namespace the sandbox's objects live in: the namespace of the
+   * owner's kubeconfig when they were first written. Never changes, even when
+   * the owner's kubeconfig later names another namespace. Empty until the
+   * reconciler has placed it.
+   *
+   * @generated from field: string namespace = 10;
+   */
+  namespace: string;
+
+  /**
+   * URL of the Kubernetes API server the objects live on, recorded with
+   * namespace.
+   *
+   * @generated from field: string server = 11;
+   */
+  server: string;
 };
 
 /**
@@ -297,6 +315,21 @@ export type Database = Message<"fsa.v1.Database"> & {
    * @generated from field: uint64 version = 7;
    */
   version: bigint;
+
+  /**
+   * Kubernetes namespace the Cluster lives in; as Sandbox.namespace (a
+   * project's children always share it).
+   *
+   * @generated from field: string namespace = 8;
+   */
+  namespace: string;
+
+  /**
+   * URL of the Kubernetes API server the Cluster lives on.
+   *
+   * @generated from field: string server = 9;
+   */
+  server: string;
 };
 
 /**
