@@ -120,7 +120,7 @@ func (c *Client) target(ctx context.Context, userID, projectID string) (sandboxT
 	view := c.view
 	if sv, ok := c.st.(staleViewer); ok {
 		view = func(ctx context.Context, fn func(store.Snapshot) error) error {
-			return mapStoreErr(sv.ViewStale(ctx, fn))
+			return mapStoreErr(sv.ViewStale(ctx, c.opening(ctx, fn)))
 		}
 	}
 	var p *Project
@@ -161,6 +161,15 @@ func (c *Client) target(ctx context.Context, userID, projectID string) (sandboxT
 	kc, err := c.kubeClients().Get(userID, []byte(kubeconfig))
 	if err != nil {
 		return sandboxTarget{}, kubeErr(err)
+	}
+	// The sandbox lives where it was placed (Child.Namespace, Child.Server), whatever namespace
+	// the user's kubeconfig names now.
+	if p.Sandbox.Placed() {
+		if p.Sandbox.Server != kc.Server {
+			return sandboxTarget{}, fmt.Errorf("%w: the sandbox of project %s lives on the API server %s, but your kubeconfig now points at %s",
+				ErrFailedPrecondition, projectID, p.Sandbox.Server, kc.Server)
+		}
+		kc = kc.InNamespace(p.Sandbox.Namespace)
 	}
 	return sandboxTarget{kc: kc, pod: p.Sandbox.Name + "-0"}, nil
 }
