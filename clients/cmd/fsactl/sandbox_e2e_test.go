@@ -68,7 +68,7 @@ func TestSandboxCommands(t *testing.T) {
 	t.Run("exec -t runs on a terminal", func(t *testing.T) {
 		// -t with -i, stdin held open until the output arrived: kwok v0.8.0 crashes on a TTY
 		// exec without stdin and stops copying a TTY's output once stdin ends (a kubelet does
-		// neither); see NOTES-sandboxio.md.
+		// neither); see internal/devenv/localcluster/README.md.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, c.bin, "exec", "-t", "-i", "shop", "--", "sh", "-c", "test -t 1 && echo tty; read x")
