@@ -70,6 +70,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		"FSA_KUBECONFIG_FILE="+kubeconfigFile,
 		"FSA_NAMESPACE="+user.Namespace,
 		"FSA_DOMAIN="+domain,
+		"FSA_SANDBOX_ROOT="+cluster.SandboxRoot(),
 		"FSA_ARTIFACTS="+artifacts,
 		"CHROMIUM="+chromium,
 	)
@@ -98,7 +99,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 	kc, err := fsav1connect.NewUserConfigServiceClient(hc, base, bearer).GetKubeconfig(ctx, connect.NewRequest(&fsav1.GetKubeconfigRequest{}))
 	require.NoError(t, err)
 	require.Equal(t, user.Namespace, kc.Msg.GetNamespace())
-	for _, name := range []string{"projects-running.png", "console.png"} {
+	for _, name := range []string{"projects-running.png", "console.png", "sandbox.png"} {
 		st, err := os.Stat(filepath.Join(artifacts, name))
 		require.NoError(t, err, "screenshot %s", name)
 		require.Positive(t, st.Size())

@@ -4,12 +4,15 @@
 // Environment: FSA_URL (fsad base URL), FSA_USERNAME, FSA_PASSWORD,
 // FSA_KUBECONFIG_FILE (the user's kubeconfig, a secret: read, never printed),
 // FSA_NAMESPACE (its namespace), FSA_DOMAIN (sandbox ingress domain),
-// FSA_ARTIFACTS (directory for screenshots), CHROMIUM (browser binary).
+// FSA_ARTIFACTS (directory for screenshots), CHROMIUM (browser binary),
+// FSA_SANDBOX_ROOT (the sandbox stand-in's directory on the local control
+// plane, where the test appends to a pod's log; empty on a real cluster).
 //
 // Each step prints "ok <step>"; any failure prints "FAIL <step>: <why>",
 // saves failure.png and exits 1.
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { appendFile, readFile } from "node:fs/promises";
 import path from "node:path";
 
 import { chromium } from "playwright-core";
@@ -26,6 +29,7 @@ const kubeconfig = await readFile(env("FSA_KUBECONFIG_FILE"), "utf8");
 const namespace = env("FSA_NAMESPACE");
 const domain = env("FSA_DOMAIN");
 const artifacts = env("FSA_ARTIFACTS");
+const sandboxRoot = process.env.FSA_SANDBOX_ROOT ?? "";
 const projectName = "Web E2E";
 const slow = 150_000; // reconcile on a shared 2-core machine
 
@@ -61,6 +65,47 @@ async function step(name, fn) {
   await fn();
   console.log(`ok ${name}`);
 }
+// The fsa API from the test itself (not the page), with the page's session
+// token: Connect's JSON protocol, unary and server-streaming.
+const token = () => page.evaluate(() => sessionStorage.getItem("fsa.session"));
+async function api(method, body) {
+  const res = await fetch(`${base}/fsa.v1.${method}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${await token()}` },
+    body: JSON.stringify(body),
+  });
+  const json = await res.json();
+  assert.equal(res.status, 200, `${method}: ${JSON.stringify(json)}`);
+  return json;
+}
+async function apiStream(method, body) {
+  const msg = Buffer.from(JSON.stringify(body));
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(msg.length, 1);
+  const res = await fetch(`${base}/fsa.v1.${method}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/connect+json", Authorization: `Bearer ${await token()}` },
+    body: Buffer.concat([head, msg]),
+  });
+  assert.equal(res.status, 200, method);
+  const buf = Buffer.from(await res.arrayBuffer());
+  const out = [];
+  for (let off = 0; off < buf.length; ) {
+    const flags = buf[off];
+    const n = buf.readUInt32BE(off + 1);
+    const m = JSON.parse(buf.subarray(off + 5, off + 5 + n).toString("utf8"));
+    off += 5 + n;
+    if (flags & 2) {
+      assert.equal(m.error, undefined, `${method}: ${JSON.stringify(m.error)}`);
+      break;
+    }
+    out.push(m);
+  }
+  return out;
+}
+const projectId = () => decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1));
+const fileRow = (name) => page.locator(`[data-testid=file-browser] tr[data-file-name="${name}"]`);
+
 const rpc = (name) => requests.filter((r) => r.url.includes(`/fsa.v1.ProjectService/${name}`)).length;
 const row = () => page.locator(`tr[data-project-name="${projectName}"]`);
 
@@ -211,13 +256,120 @@ try {
     await page.screenshot({ path: path.join(artifacts, "console.png"), fullPage: true });
   });
 
-  await step("stop: STOPPED, and the allowed actions follow", async () => {
+
+  await step("log view shows the sandbox's log and follows it", async () => {
+    await page.getByTestId("sandbox-status").getByText("RUNNING", { exact: true }).waitFor({ timeout: slow });
+    await page.getByTestId("logs-tail").fill("50");
+    const out = page.getByTestId("logs-output");
+    const started = out.getByText("sandbox stand-in: container", { exact: false });
+    // The env change above restarted the sandbox: its new pod's log may not
+    // be served yet. Like a person, try again a moment later.
+    for (let attempt = 1; ; attempt++) {
+      await page.getByTestId("logs-follow").click();
+      await started.or(page.getByTestId("logs-error")).waitFor();
+      if (await started.isVisible()) break;
+      assert.ok(attempt < 10, `the log never came: ${await page.getByTestId("logs-error").textContent()}`);
+      console.log(`   log not ready (attempt ${attempt}): ${await page.getByTestId("logs-error").textContent()}`);
+      await page.waitForTimeout(1000);
+    }
+    assert.equal(await page.getByTestId("logs-follow").textContent(), "Stop");
+    if (sandboxRoot) {
+      // A new line in the container's log reaches the open view (follow).
+      const pod = /container (\S+) started/.exec(await out.textContent())[1];
+      const line = `e2e log line ${randomBytes(4).toString("hex")}`;
+      await appendFile(path.join(sandboxRoot, namespace, pod, "container.log"), `${new Date().toISOString()} stdout F ${line}\n`);
+      await out.getByText(line).waitFor();
+    }
+  });
+
+  const written = randomBytes(300 * 1024 + 7); // more than one ReadFile chunk
+  await step("file browser lists a file written through the API, with size and mode", async () => {
+    await api("SandboxService/MakeDir", { projectId: projectId(), path: "e2e-files", parents: true });
+    await api("SandboxService/PutFile", { projectId: projectId(), path: "e2e-files/blob.bin", content: written.toString("base64"), mode: 0o640 });
+    await page.getByTestId("files-path").fill(".");
+    await page.getByTestId("files-go").click();
+    await fileRow("e2e-files").getByTestId("files-open").click();
+    await fileRow("blob.bin").waitFor();
+    assert.equal(await page.getByTestId("files-path").inputValue(), "e2e-files");
+    assert.equal(await fileRow("blob.bin").getByTestId("file-size").textContent(), "300 KiB");
+    await fileRow("blob.bin").getByText("-rw-r-----").waitFor();
+    await page.getByTestId("files-up").click();
+    await fileRow("e2e-files").waitFor();
+    assert.equal(await page.getByTestId("files-path").inputValue(), ".");
+    await fileRow("e2e-files").getByTestId("files-open").click();
+    await fileRow("blob.bin").waitFor();
+  });
+
+  await step("download gives the file's bytes", async () => {
+    const started = page.waitForEvent("download");
+    await fileRow("blob.bin").getByTestId("files-download").click();
+    const dl = await started;
+    assert.equal(dl.suggestedFilename(), "blob.bin");
+    const got = await readFile(await dl.path());
+    assert.equal(got.length, written.length);
+    assert.ok(got.equals(written), "the downloaded bytes are the file's");
+    await page.getByTestId("files-note").getByText("downloaded blob.bin").waitFor();
+  });
+
+  await step("upload shows in the listing and reads back through the API", async () => {
+    const up = randomBytes(200 * 1024 + 3);
+    await page.getByTestId("files-upload-input").setInputFiles({ name: "up.bin", mimeType: "application/octet-stream", buffer: up });
+    await page.getByTestId("files-upload").click();
+    await fileRow("up.bin").waitFor();
+    await page.getByTestId("files-note").getByText("uploaded e2e-files/up.bin").waitFor();
+    const msgs = await apiStream("SandboxService/ReadFile", { projectId: projectId(), path: "e2e-files/up.bin" });
+    const back = Buffer.concat(msgs.filter((m) => m.data).map((m) => Buffer.from(m.data, "base64")));
+    assert.ok(back.equals(up), `read back ${back.length} bytes, uploaded ${up.length}`);
+    // Past the server's message limit (1 MiB): a clear error, nothing written.
+    await page.getByTestId("files-upload-input").setInputFiles({ name: "big.bin", mimeType: "application/octet-stream", buffer: Buffer.alloc(1536 * 1024, 1) });
+    await page.getByTestId("files-upload").click();
+    const err = page.getByTestId("files-error");
+    await err.waitFor();
+    const text = await err.textContent();
+    assert.match(text, /^upload big\.bin: 1\.5 MiB is more than the server takes in one request/, text);
+    assert.match(text, /fsactl cp/);
+    const list = await api("SandboxService/ListDir", { projectId: projectId(), path: "e2e-files" });
+    assert.deepEqual(list.entries.map((e) => e.name), ["blob.bin", "up.bin"]);
+    await page.screenshot({ path: path.join(artifacts, "sandbox.png"), fullPage: true });
+  });
+
+  await step("open preview reaches the app in a new tab", async () => {
+    const popup = page.waitForEvent("popup");
+    await page.getByTestId("open-preview").click();
+    const tab = await popup;
+    await tab.waitForURL(new RegExp(`/preview/${projectId()}/$`), { timeout: 60_000 });
+    await tab.waitForFunction(() => document.body?.innerText.includes("sandbox app of"));
+    const body = await tab.evaluate(() => document.body.innerText);
+    assert.match(body, new RegExp(`^sandbox app of ${namespace}/\\S+: GET /\\n?$`));
+    assert.equal(await tab.evaluate(() => window.opener), null, "the preview tab has no opener");
+    await tab.close();
+    assert.equal(await page.getByTestId("preview-error").count(), 0);
+  });
+
+  await step("leaving the page ends the log stream", async () => {
+    const ended = page.waitForEvent("requestfailed", (r) => r.url().includes("/fsa.v1.SandboxService/StreamLogs"));
     await page.getByRole("link", { name: "← Projects" }).click();
+    await ended;
+  });
+
+  await step("stop: STOPPED, and the allowed actions follow", async () => {
     await row().locator("[data-testid=status]").getByText("RUNNING", { exact: true }).waitFor({ timeout: slow });
     await row().locator('button[data-action="stop"]').click();
     await row().locator("[data-testid=status]").getByText("STOPPED", { exact: true }).waitFor({ timeout: slow });
     const actions = await row().locator("button[data-action]").evaluateAll((bs) => bs.map((b) => b.dataset.action));
     assert.deepEqual(actions, ["start", "delete"]);
+  });
+
+  await step("log view and files say the sandbox is not RUNNING", async () => {
+    await row().getByRole("link", { name: projectName }).click();
+    await page.getByTestId("sandbox-status").getByText("STOPPED", { exact: true }).waitFor();
+    await page.getByTestId("logs-follow").click();
+    const err = page.getByTestId("logs-error");
+    await err.waitFor();
+    assert.match(await err.textContent(), /^FailedPrecondition: .*STOPPED/);
+    assert.equal(await page.getByTestId("logs-follow").textContent(), "Follow log");
+    await page.getByTestId("file-browser").getByTestId("files-error").getByText("FailedPrecondition", { exact: false }).waitFor();
+    await page.getByRole("link", { name: "← Projects" }).click();
   });
 
   await step("delete: the project disappears without reload", async () => {

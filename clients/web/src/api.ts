@@ -11,9 +11,11 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { AuthService } from "../../ts/src/gen/fsa/v1/auth_pb.js";
 import { EnvironmentService } from "../../ts/src/gen/fsa/v1/environment_pb.js";
 import { ProjectService } from "../../ts/src/gen/fsa/v1/project_pb.js";
+import { SandboxService } from "../../ts/src/gen/fsa/v1/sandbox_pb.js";
 import { UserConfigService } from "../../ts/src/gen/fsa/v1/user_config_pb.js";
 
-export { EnvironmentService, ProjectService };
+export { EnvironmentService, ProjectService, SandboxService };
+export type { FileInfo } from "../../ts/src/gen/fsa/v1/sandbox_pb.js";
 export type { EnvVar } from "../../ts/src/gen/fsa/v1/environment_pb.js";
 export { EventType } from "../../ts/src/gen/fsa/v1/project_pb.js";
 export type { Explanation, WatchProjectsResponse } from "../../ts/src/gen/fsa/v1/project_pb.js";
@@ -28,11 +30,15 @@ export interface FsaClient {
   readonly projects: Client<typeof ProjectService>;
   readonly environment: Client<typeof EnvironmentService>;
   readonly userConfig: Client<typeof UserConfigService>;
+  readonly sandbox: Client<typeof SandboxService>;
 }
 
 /**
  * createClient talks to fsad at baseUrl with the Connect protocol (JSON),
- * sending token() as `Authorization: Bearer …` when there is one.
+ * sending token() as `Authorization: Bearer …` when there is one. The
+ * sandbox service (file content, logs) uses the binary format: bytes travel
+ * as they are instead of growing by a third in base64, so an upload can use
+ * all of the server's message limit.
  */
 export function createClient(baseUrl: string, token: () => string | undefined): FsaClient {
   const auth: Interceptor = (next) => async (req) => {
@@ -41,10 +47,12 @@ export function createClient(baseUrl: string, token: () => string | undefined): 
     return next(req);
   };
   const transport = createConnectTransport({ baseUrl, interceptors: [auth] });
+  const binary = createConnectTransport({ baseUrl, interceptors: [auth], useBinaryFormat: true });
   return {
     auth: createServiceClient(AuthService, transport),
     projects: createServiceClient(ProjectService, transport),
     environment: createServiceClient(EnvironmentService, transport),
     userConfig: createServiceClient(UserConfigService, transport),
+    sandbox: createServiceClient(SandboxService, binary),
   };
 }

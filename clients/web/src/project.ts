@@ -1,11 +1,13 @@
-// One project: its status and children, Explain, the environment editor and
-// the web terminal.
+// One project: its status and children, Explain, the environment editor, the
+// web terminal, the private app preview, the sandbox's log and its files.
 
 import { ResourceKind, type EnvVar, type Explanation, type Project } from "./api.js";
 
 import { statusName } from "./actions.js";
 import { h, replace } from "./dom.js";
 import { base, type App, type View } from "./main.js";
+import { filesCard } from "./files.js";
+import { errorText, logsCard } from "./logs.js";
 import { actionButtons, badge } from "./projects.js";
 import { message, newKey } from "./session.js";
 
@@ -15,12 +17,26 @@ export const projectView: View = (app, el, id) => {
   const explainBtn = h("button", { "data-testid": "explain", onclick: () => void explain() }, "Explain");
   const terminal = h("div", { class: "terminal", "data-testid": "terminal" });
   const termBtn = h("button", { "data-testid": "open-terminal", onclick: () => void openTerminal() }, "Open terminal");
+  const preview = h("div", { "data-testid": "preview" });
+  const previewBtn = h("button", { "data-testid": "open-preview", onclick: () => void openPreview() }, "Open preview");
   const env = envEditor(app, id);
+  const logs = logsCard(app, id);
+  const files = filesCard(app, id);
   replace(
     el,
     h("p", null, h("a", { href: `${base}/`, onclick: (e: MouseEvent) => { e.preventDefault(); app.navigate(`${base}/`); } }, "← Projects")),
     summary,
     h("section", { class: "card" }, h("h2", null, "Terminal"), h("div", { class: "row" }, termBtn), terminal),
+    h(
+      "section",
+      { class: "card" },
+      h("h2", null, "App preview"),
+      h("p", { class: "muted" }, "Your app on port 3000, through fsad, for you alone (a new tab)."),
+      h("div", { class: "row" }, previewBtn),
+      preview,
+    ),
+    logs.el,
+    files.el,
     h("section", { class: "card" }, h("h2", null, "Why is it in this status?"), h("div", { class: "row" }, explainBtn), explainOut),
     env.el,
   );
@@ -72,9 +88,35 @@ export const projectView: View = (app, el, id) => {
     }
   }
 
+  // The tab is opened at once, in the click, so that popup blockers let it
+  // through; it is sent to the preview once the ticket is there. Its path
+  // carries the ticket, which fsad trades for a cookie scoped to the preview.
+  async function openPreview(): Promise<void> {
+    previewBtn.disabled = true;
+    const tab = window.open("", "_blank");
+    try {
+      const res = await app.session.client.sandbox.previewAccess({ projectId: id });
+      const url = new URL(res.path, window.location.origin).href;
+      if (tab) {
+        tab.opener = null;
+        tab.location.href = url;
+      } else {
+        window.open(url, "_blank", "noopener");
+      }
+      replace(preview);
+    } catch (err) {
+      tab?.close();
+      if (!app.session.expired(err)) replace(preview, h("p", { class: "error", "data-testid": "preview-error" }, errorText(err)));
+    } finally {
+      previewBtn.disabled = false;
+    }
+  }
+
   return () => {
     unsubscribe();
     env.stop();
+    logs.stop();
+    files.stop();
   };
 };
 

@@ -195,6 +195,8 @@ func (s *standin) sync(ctx context.Context, obj any) {
 	}
 	if err := s.serve(ctx, p); err != nil {
 		s.opts.Logf("sbstandin: pod %s: %v", key, err)
+		// Forget the pod, so that its next update (kwok marks it running, ready) tries again.
+		s.stopApp(key)
 	}
 }
 
@@ -289,7 +291,8 @@ func (s *standin) apply(ctx context.Context, p *corev1.Pod, kind string, spec ma
 		}
 		obj.SetResourceVersion(old.GetResourceVersion())
 		_, err = res.Update(ctx, obj, metav1.UpdateOptions{})
-		if apierrors.IsConflict(err) {
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			// Changed, or collected with the earlier pod it belonged to, meanwhile: again.
 			continue
 		}
 		if err != nil {
