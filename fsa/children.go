@@ -29,7 +29,7 @@ func (s *Sandbox) ResourceName() string { return s.Name }
 
 func (s *Sandbox) observe(obs Observation) bool {
 	changed := false
-	if obs.AppURL != "" && obs.AppURL != s.AppURL {
+	if obs.AppURL != "" && obs.AppURL != s.AppURL && !s.PrivateApp {
 		s.AppURL, changed = obs.AppURL, true
 	}
 	if obs.TerminalURL != "" && obs.TerminalURL != s.TerminalURL {

@@ -1,7 +1,8 @@
 // Package fsa is the SDK for per-project cloud development sandboxes on Kubernetes.
 //
 // A portal creates a project for a user; each project owns a sandbox (a StatefulSet running the
-// runtime image with a web terminal, a Service and two Ingresses) and a PostgreSQL database,
+// runtime image with a web terminal, a Service, the terminal's Ingress and, if the project
+// publishes its app (ProjectSpec.PublicApp, SetPublicApp), the app's) and a PostgreSQL database,
 // plus environment variables synced into the sandbox. Both children embed [Child] (status,
 // desired state, timeline, version) and are handled alike as [ChildObject] (see children.go).
 //

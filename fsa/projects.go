@@ -14,6 +14,11 @@ type ProjectSpec struct {
 	// Name is the display name; its Kubernetes-safe form is derived by K8sName.
 	Name        string
 	Description string
+	// PublicApp publishes the app the sandbox serves on port 3000 on a public Ingress
+	// (Sandbox.AppURL, reachable by anyone who has the link). False, the default, keeps it
+	// private: only the owner reaches it, through the preview (fsad's PreviewAccess). It can be
+	// changed later with SetPublicApp.
+	PublicApp bool
 }
 
 // ProjectList is a consistent listing and the store revision it was read at: watch from
@@ -64,6 +69,7 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 		}
 		k.set(&p.Children, children[i])
 	}
+	p.Sandbox.PrivateApp = !spec.PublicApp
 	token, err := newToken(c.rand)
 	if err != nil {
 		return nil, err
@@ -374,6 +380,58 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action, op
 	out.Version = rev
 	for _, o := range wrote {
 		o.Common().Version = rev
+	}
+	return out, nil
+}
+
+// SetPublicApp chooses whether the app the project's sandbox serves on port 3000 is published on
+// a public Ingress (public: Sandbox.AppURL, reachable by anyone with the link) or private (only
+// the owner reaches it, through the preview). Reconcile creates or deletes the Ingress, whether
+// the sandbox runs or not (a stopped sandbox's Ingress is published at its next start); a
+// private app's AppURL is cleared at once. Setting the current choice again writes nothing. A
+// project being deleted is ErrFailedPrecondition; another user's is ErrNotFound.
+func (c *Client) SetPublicApp(ctx context.Context, userID, projectID string, public bool) (*Project, error) {
+	if err := validID("user id", userID); err != nil {
+		return nil, err
+	}
+	if err := validID("project id", projectID); err != nil {
+		return nil, err
+	}
+	sandbox := findKind(func(k *childKind) bool { return k.resource == ResourceSandbox })
+	var out *Project
+	rev, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
+		p, st, err := loadProject(s, userID, projectID)
+		if err != nil {
+			return store.Txn{}, err
+		}
+		if p.Status == StatusTerminating || p.Status == StatusTerminated {
+			return store.Txn{}, fmt.Errorf("%w: project %s is %s", ErrFailedPrecondition, projectID, p.Status)
+		}
+		sb := p.Sandbox
+		if sb == nil {
+			return store.Txn{}, fmt.Errorf("%w: project %s has no sandbox", ErrFailedPrecondition, projectID)
+		}
+		out = p
+		if sb.PublicApp() == public {
+			return store.Txn{}, nil
+		}
+		sb.PrivateApp, sb.UpdatedAt = !public, c.timestamp()
+		if !public {
+			sb.AppURL = ""
+		}
+		txn := store.Txn{Conds: []store.Cond{cond(st.project)}, Ops: []store.Op{store.Put(childRecord(sandbox, sb))}}
+		for _, r := range st.children {
+			if r.Kind == sandbox.store && r.ID == sb.ID {
+				txn.Conds = append(txn.Conds, cond(r))
+			}
+		}
+		return txn, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set public app of project %s: %w", projectID, err)
+	}
+	if rev != 0 {
+		out.Sandbox.Version = rev
 	}
 	return out, nil
 }

@@ -164,7 +164,8 @@ func TestLifecycleActions(t *testing.T) {
 
 func TestRecordRules(t *testing.T) {
 	e := newEnv(t)
-	p := e.project("rec")
+	p, err := e.c.CreateProject(e.ctx, e.alice.ID, fsa.ProjectSpec{Name: "rec", PublicApp: true})
+	require.NoError(t, err)
 	sb := p.Sandbox
 
 	// An observation based on an old version never overwrites newer intent.

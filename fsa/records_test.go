@@ -3,6 +3,7 @@ package fsa_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -53,6 +54,7 @@ func TestStoredRecordsStillDecode(t *testing.T) {
 		Name: "oldblog-agentruntime-9uil2m", AppHostLabel: "enh8wc60he23", TerminalHostLabel: "q6mc5wqk9j07",
 		AppURL: "https://app.example", TerminalURL: "https://term.example",
 	}, p.Sandbox)
+	assert.True(t, p.Sandbox.PublicApp(), "a record from before the choice existed keeps its public app")
 	assert.Equal(t, &fsa.Database{
 		Child: fsa.Child{ID: "g7qwd9x44q2dayvg5u3d", ProjectID: oldProjectID, UserID: oldUser,
 			Status: fsa.StatusError, Desired: fsa.StatusRunning, Reason: "Failed",
@@ -81,10 +83,14 @@ func TestStoredRecordsStillDecode(t *testing.T) {
 // TestNewRecordsKeepTheLayout checks records written today against the ones above: the same
 // fields, so a node running an older build (during a rolling upgrade) and a restored backup read
 // them alike.
+// A private app (the default of new projects) adds one field, private_app, which an older build
+// ignores: it treats the app as public until a node of this build reconciles it.
 func TestNewRecordsKeepTheLayout(t *testing.T) {
 	e := newEnv(t)
-	p := e.project("New Blog")
-	_, err := e.c.Record(e.ctx, 0, fsa.ResourceSandbox, p.Sandbox.ID, fsa.Observation{Version: p.Sandbox.Version, Status: fsa.StatusStarting,
+	p, err := e.c.CreateProject(e.ctx, e.alice.ID, fsa.ProjectSpec{Name: "New Blog", PublicApp: true})
+	require.NoError(t, err)
+	private := e.project("Private Blog")
+	_, err = e.c.Record(e.ctx, 0, fsa.ResourceSandbox, p.Sandbox.ID, fsa.Observation{Version: p.Sandbox.Version, Status: fsa.StatusStarting,
 		Reason: "Applied", AppURL: "https://app.example", TerminalURL: "https://term.example"})
 	require.NoError(t, err)
 	_, err = e.c.Record(e.ctx, 0, fsa.ResourceDatabase, p.Database.ID, fsa.Observation{Version: p.Database.Version, Status: fsa.StatusError,
@@ -103,6 +109,18 @@ func TestNewRecordsKeepTheLayout(t *testing.T) {
 		}))
 		assert.Equal(t, fieldNames(t, c.old), fieldNames(t, string(rec.Data)), "fields of a %s record", c.kind)
 	}
+	var rec store.Record
+	require.NoError(t, e.st.View(e.ctx, func(s store.Snapshot) error {
+		var err error
+		rec, err = s.Get(store.KindSandbox, private.Sandbox.ID)
+		return err
+	}))
+	want := append(fieldNames(t, oldSandbox), "private_app")
+	for _, absent := range []string{"app_url", "terminal_url", "reason"} { // not observed yet
+		want = slices.DeleteFunc(want, func(f string) bool { return f == absent })
+	}
+	sort.Strings(want)
+	assert.Equal(t, want, fieldNames(t, string(rec.Data)), "fields of a private sandbox's record")
 }
 
 // fieldNames returns the top-level field names of a JSON object, sorted.

@@ -177,7 +177,8 @@ type Child struct {
 // Placed reports whether the child's namespace and server are recorded.
 func (c *Child) Placed() bool { return c.Namespace != "" }
 
-// Sandbox is the project's development environment: a StatefulSet, a Service and two Ingresses.
+// Sandbox is the project's development environment: a StatefulSet, a Service and two Ingresses
+// (one while the app is private: PrivateApp).
 type Sandbox struct {
 	Child
 	// Name is the Kubernetes resource name ({k8sName}-agentruntime-{6 chars}).
@@ -185,10 +186,19 @@ type Sandbox struct {
 	// AppHostLabel and TerminalHostLabel are random DNS labels chosen at creation.
 	AppHostLabel      string `json:"app_host_label"`
 	TerminalHostLabel string `json:"terminal_host_label"`
-	// AppURL and TerminalURL are recorded by reconcile once the Ingresses exist.
+	// AppURL and TerminalURL are recorded by reconcile once the Ingresses exist. AppURL is
+	// empty while the app is private.
 	AppURL      string `json:"app_url,omitempty"`
 	TerminalURL string `json:"terminal_url,omitempty"`
+	// PrivateApp is true when the app (port 3000) has no public Ingress: only its owner reaches
+	// it, through the private preview. New projects are private unless ProjectSpec.PublicApp
+	// asks otherwise; records written before the choice existed have it false and stay public.
+	// See Client.SetPublicApp.
+	PrivateApp bool `json:"private_app,omitempty"`
 }
+
+// PublicApp reports whether the sandbox's app is published on a public Ingress.
+func (s *Sandbox) PublicApp() bool { return !s.PrivateApp }
 
 // Database is the project's PostgreSQL cluster (a KubeBlocks Cluster).
 type Database struct {

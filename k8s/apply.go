@@ -126,6 +126,35 @@ func applyChecked(ctx context.Context, c *Client, gvr schema.GroupVersionResourc
 	return out, nil
 }
 
+// withdraw deletes the object gvr/name that fsa no longer wants, if it exists and fsa manages
+// it (an object of that name made by someone else is left alone). The delete is conditional on
+// the UID read, so an object created again meanwhile is not removed by mistake.
+func withdraw(ctx context.Context, c *Client, gvr schema.GroupVersionResource, namespace, name string) error {
+	op := fmt.Sprintf("delete %s %q", gvr.Resource, name)
+	res := c.Dynamic.Resource(gvr).Namespace(namespace)
+	live, err := res.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return apiError(op, err)
+	}
+	return deleteLive(ctx, c, gvr, live)
+}
+
+// deleteLive deletes live (read or cached) if fsa manages it, on the condition that its UID is
+// still the one read; gone already is fine.
+func deleteLive(ctx context.Context, c *Client, gvr schema.GroupVersionResource, live metav1.Object) error {
+	if !managedByFSA(live) {
+		return nil
+	}
+	op := fmt.Sprintf("delete %s %q", gvr.Resource, live.GetName())
+	uid := live.GetUID()
+	err := c.Dynamic.Resource(gvr).Namespace(live.GetNamespace()).Delete(ctx, live.GetName(),
+		metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	return ignoreNotFound(apiError(op, err))
+}
+
 // managedByFSA reports whether the object carries fsa's LabelManagedBy.
 func managedByFSA(o metav1.Object) bool { return o.GetLabels()[LabelManagedBy] == ManagedByValue }
 
@@ -153,7 +182,11 @@ func renderYAML(objs ...runtime.Object) ([]byte, error) {
 // YAML renders the objects as the YAML stream fsa applies, for review and
 // golden tests.
 func (o SandboxObjects) YAML() ([]byte, error) {
-	objs := []runtime.Object{o.Secret, o.StatefulSet, o.Service, o.AppIngress, o.TerminalIngress}
+	objs := []runtime.Object{o.Secret, o.StatefulSet, o.Service}
+	if o.AppIngress != nil {
+		objs = append(objs, o.AppIngress)
+	}
+	objs = append(objs, o.TerminalIngress)
 	if o.NetworkPolicy != nil {
 		objs = append(objs, o.NetworkPolicy)
 	}

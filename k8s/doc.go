@@ -19,7 +19,8 @@
 // one-replica StatefulSet running the runtime image (ports AppPort and
 // TerminalPort, home volume at HomePath kept on scale-down and delete), a
 // Secret of its secret variables, a Service, two Ingresses on caller-chosen
-// hosts and, optionally, a NetworkPolicy; its pod passes the Pod Security
+// hosts (one, the terminal's, with SandboxSpec.PrivateApp) and, optionally, a
+// NetworkPolicy; its pod passes the Pod Security
 // Standards profile "restricted" (see sandboxsecurity.go). A database is a
 // KubeBlocks Cluster in the API generation DatabaseSpec.API names (see
 // KubeBlocksAPI): 0.9's apps.kubeblocks.io/v1alpha1 of ClusterDefinition and

@@ -50,7 +50,7 @@ type PlanOptions struct {
 }
 
 // planned is one object of a plan: what to apply, over which live object (nil when absent), and
-// why.
+// why. An obj of nil deletes live (an object fsa no longer wants).
 type planned struct {
 	what string
 	gvr  schema.GroupVersionResource
@@ -80,8 +80,9 @@ func (p Plan) String() string {
 }
 
 // Plan returns what applying spec over live would write: each of the sandbox's objects that
-// differs from live (UpToDate). With spec.Stopped only the StatefulSet is planned, and only if
-// it exists, as Stop does. An object in live without fsa's LabelManagedBy is an ErrConflict, as
+// differs from live (UpToDate), and the deletion of the application Ingress of a private
+// application (spec.PrivateApp) if live has one. With spec.Stopped only the StatefulSet is
+// planned, and only if it exists, and that deletion, as Stop does. An object in live without fsa's LabelManagedBy is an ErrConflict, as
 // for Apply. The Secret and NetworkPolicy name live.StatefulSet as their owner when it exists
 // (spec.StatefulSetUID); a plan that creates the StatefulSet creates them without, and the next
 // plan, once the cache shows the StatefulSet, adds the owner. Plan makes no request.
@@ -95,11 +96,19 @@ func (m SandboxManager) Plan(c *Client, spec SandboxSpec, live SandboxLive, opts
 	}
 	objs := BuildSandbox(spec)
 	sts := planned{what: "statefulset", gvr: gvrStatefulSet, obj: objs.StatefulSet, live: obj(live.StatefulSet)}
+	app := planned{what: "app ingress", gvr: gvrIngress, live: obj(live.AppIngress)}
+	if objs.AppIngress != nil {
+		app.obj = objs.AppIngress
+	}
 	if spec.Stopped {
-		if live.StatefulSet == nil {
-			return Plan{name: spec.Name}, nil
+		var stopped []planned
+		if live.StatefulSet != nil {
+			stopped = append(stopped, sts)
 		}
-		return planOf("sandbox", spec.Name, sts)
+		if app.obj == nil {
+			stopped = append(stopped, app)
+		}
+		return planOf("sandbox", spec.Name, stopped...)
 	}
 	candidates := []planned{{what: "secret", gvr: gvrSecret, obj: objs.Secret, live: obj(live.Secret)}}
 	if !opts.DeferStatefulSet || live.StatefulSet != nil {
@@ -107,7 +116,7 @@ func (m SandboxManager) Plan(c *Client, spec SandboxSpec, live SandboxLive, opts
 	}
 	candidates = append(candidates,
 		planned{what: "service", gvr: gvrService, obj: objs.Service, live: obj(live.Service)},
-		planned{what: "app ingress", gvr: gvrIngress, obj: objs.AppIngress, live: obj(live.AppIngress)},
+		app,
 		planned{what: "terminal ingress", gvr: gvrIngress, obj: objs.TerminalIngress, live: obj(live.TerminalIngress)})
 	if objs.NetworkPolicy != nil {
 		candidates = append(candidates, planned{what: "network policy", gvr: gvrNetPol, obj: objs.NetworkPolicy, live: obj(live.NetworkPolicy)})
@@ -116,10 +125,18 @@ func (m SandboxManager) Plan(c *Client, spec SandboxSpec, live SandboxLive, opts
 }
 
 // planOf returns the plan of the candidates that differ from their live objects (UpToDate). A
-// live object without fsa's LabelManagedBy is an ErrConflict, as for Apply.
+// live object without fsa's LabelManagedBy is an ErrConflict, as for Apply. A candidate without
+// an object deletes its live object if fsa manages it (one made by someone else is left alone).
 func planOf(kind, name string, candidates ...planned) (Plan, error) {
 	plan := Plan{name: name}
 	for _, c := range candidates {
+		if c.obj == nil {
+			if c.live != nil && managedByFSA(c.live.(metav1.Object)) {
+				c.why = "no longer wanted"
+				plan.writes = append(plan.writes, c)
+			}
+			continue
+		}
 		if c.live != nil && !managedByFSA(c.live.(metav1.Object)) {
 			return Plan{}, fmt.Errorf("%s %q: apply %s %q: %w: exists and is not managed by %s",
 				kind, name, c.gvr.Resource, c.live.(metav1.Object).GetName(), ErrConflict, ManagedByValue)
@@ -129,6 +146,15 @@ func planOf(kind, name string, candidates ...planned) (Plan, error) {
 		}
 	}
 	return plan, nil
+}
+
+// write applies the planned object, or deletes the live one when there is no object.
+func (w planned) write(ctx context.Context, c *Client) error {
+	if w.obj == nil {
+		return deleteLive(ctx, c, w.gvr, w.live.(metav1.Object))
+	}
+	_, err := applyChecked(ctx, c, w.gvr, w.obj, false)
+	return err
 }
 
 // obj turns a typed pointer into a runtime.Object that is nil when the pointer is.
@@ -185,7 +211,7 @@ func applyPlan(ctx context.Context, c *Client, kind string, p Plan) error {
 		p.writes = p.writes[1:]
 	}
 	if len(p.writes) == 1 {
-		if _, err := applyChecked(ctx, c, p.writes[0].gvr, p.writes[0].obj, false); err != nil {
+		if err := p.writes[0].write(ctx, c); err != nil {
 			return fmt.Errorf("%s %q: %w", kind, p.name, err)
 		}
 		return nil
@@ -193,7 +219,7 @@ func applyPlan(ctx context.Context, c *Client, kind string, p Plan) error {
 	errs := make([]error, len(p.writes))
 	var wg sync.WaitGroup
 	for i, w := range p.writes {
-		wg.Go(func() { _, errs[i] = applyChecked(ctx, c, w.gvr, w.obj, false) })
+		wg.Go(func() { errs[i] = w.write(ctx, c) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {

@@ -35,7 +35,8 @@ func (SandboxManager) prepare(c *Client, spec SandboxSpec) (SandboxSpec, error) 
 }
 
 // Apply makes the sandbox's Secret, StatefulSet, Service, Ingresses and NetworkPolicy match
-// spec, creating what is missing. The Secret goes first, so that a new pod finds it; once the
+// spec, creating what is missing, and deletes the application Ingress of a private
+// application (SandboxSpec.PrivateApp). The Secret goes first, so that a new pod finds it; once the
 // StatefulSet exists the Secret and NetworkPolicy name it as their owner.
 func (m SandboxManager) Apply(ctx context.Context, c *Client, spec SandboxSpec) error {
 	spec, err := m.prepare(c, spec)
@@ -70,8 +71,8 @@ func (m SandboxManager) Apply(ctx context.Context, c *Client, spec SandboxSpec) 
 	if _, err := apply(ctx, c, gvrService, objs.Service); err != nil {
 		return fmt.Errorf("sandbox %q: %w", spec.Name, err)
 	}
-	if _, err := apply(ctx, c, gvrIngress, objs.AppIngress); err != nil {
-		return fmt.Errorf("sandbox %q: %w", spec.Name, err)
+	if err := m.applyAppIngress(ctx, c, spec, objs); err != nil {
+		return err
 	}
 	if _, err := apply(ctx, c, gvrIngress, objs.TerminalIngress); err != nil {
 		return fmt.Errorf("sandbox %q: %w", spec.Name, err)
@@ -84,6 +85,20 @@ func (m SandboxManager) Apply(ctx context.Context, c *Client, spec SandboxSpec) 
 	return nil
 }
 
+// applyAppIngress applies the application Ingress, or deletes it for a private application.
+func (SandboxManager) applyAppIngress(ctx context.Context, c *Client, spec SandboxSpec, objs SandboxObjects) error {
+	var err error
+	if objs.AppIngress == nil {
+		err = withdraw(ctx, c, gvrIngress, spec.Namespace, spec.AppIngressName())
+	} else {
+		_, err = apply(ctx, c, gvrIngress, objs.AppIngress)
+	}
+	if err != nil {
+		return fmt.Errorf("sandbox %q: %w", spec.Name, err)
+	}
+	return nil
+}
+
 // Start applies spec with one replica (spec.Stopped is ignored), recreating
 // any missing object.
 func (m SandboxManager) Start(ctx context.Context, c *Client, spec SandboxSpec) error {
@@ -92,8 +107,9 @@ func (m SandboxManager) Start(ctx context.Context, c *Client, spec SandboxSpec) 
 }
 
 // Stop applies spec's StatefulSet with zero replicas; the home volume, the
-// Service and the Ingresses stay. Stopping a sandbox that does not exist
-// does nothing.
+// Service and the Ingresses stay, except the application Ingress of a private
+// application, which is deleted (withdrawing it does not wait for a start).
+// Stopping a sandbox that does not exist does nothing.
 func (m SandboxManager) Stop(ctx context.Context, c *Client, spec SandboxSpec) error {
 	spec.Stopped = true
 	spec, err := m.prepare(c, spec)
@@ -110,6 +126,11 @@ func (m SandboxManager) Stop(ctx context.Context, c *Client, spec SandboxSpec) e
 	}
 	if _, err := apply(ctx, c, gvrStatefulSet, BuildSandbox(spec).StatefulSet); err != nil {
 		return fmt.Errorf("stop sandbox %q: %w", spec.Name, err)
+	}
+	if spec.PrivateApp {
+		if err := withdraw(ctx, c, gvrIngress, spec.Namespace, spec.AppIngressName()); err != nil {
+			return fmt.Errorf("stop sandbox %q: %w", spec.Name, err)
+		}
 	}
 	return nil
 }

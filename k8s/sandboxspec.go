@@ -29,7 +29,8 @@ const (
 )
 
 // SandboxSpec is the desired state of one sandbox: a StatefulSet running the
-// runtime image, a Service, and two Ingresses (application and terminal).
+// runtime image, a Service, and two Ingresses (application and terminal), or
+// one (terminal) when the application is private.
 type SandboxSpec struct {
 	// Name names the StatefulSet and the Service; the Ingresses are
 	// Name+"-app" and Name+"-terminal". At most 52 characters (a StatefulSet's
@@ -89,6 +90,11 @@ type SandboxSpec struct {
 	IngressClassName string
 	// TLSSecretName, if set, is the TLS secret of both ingresses.
 	TLSSecretName string
+	// PrivateApp publishes no application Ingress: the application is reached
+	// only through fsa's private preview (pods/portforward). The managers
+	// delete an application Ingress fsa made before (level-based: switching
+	// back and forth converges). The zero value publishes it.
+	PrivateApp bool
 }
 
 // AppHost returns the application's public host name.
@@ -150,9 +156,10 @@ func (s SandboxSpec) Validate() error {
 type SandboxObjects struct {
 	// Secret holds the secret variables; it is applied before the
 	// StatefulSet whose pod reads it.
-	Secret          *corev1.Secret
-	StatefulSet     *appsv1.StatefulSet
-	Service         *corev1.Service
+	Secret      *corev1.Secret
+	StatefulSet *appsv1.StatefulSet
+	Service     *corev1.Service
+	// AppIngress is nil when the application is private (SandboxSpec.PrivateApp).
 	AppIngress      *networkingv1.Ingress
 	TerminalIngress *networkingv1.Ingress
 	// NetworkPolicy is nil when the spec asks for none.
@@ -172,14 +179,17 @@ func BuildSandbox(spec SandboxSpec) SandboxObjects {
 			Annotations: epochAnnotations(spec.Epoch),
 		}
 	}
-	return SandboxObjects{
+	objs := SandboxObjects{
 		Secret:          buildSecret(spec, meta(spec.SecretName())),
 		StatefulSet:     buildStatefulSet(spec, meta(spec.Name), labels),
 		Service:         buildService(spec, meta(spec.Name)),
-		AppIngress:      buildIngress(spec, meta(spec.AppIngressName()), spec.AppHost(), AppPort, appIngressAnnotations),
 		TerminalIngress: buildIngress(spec, meta(spec.TerminalIngressName()), spec.TerminalHost(), TerminalPort, terminalIngressAnnotations),
 		NetworkPolicy:   buildNetworkPolicy(spec, meta(spec.NetworkPolicyName())),
 	}
+	if !spec.PrivateApp {
+		objs.AppIngress = buildIngress(spec, meta(spec.AppIngressName()), spec.AppHost(), AppPort, appIngressAnnotations)
+	}
+	return objs
 }
 
 func buildStatefulSet(spec SandboxSpec, meta metav1.ObjectMeta, labels func() map[string]string) *appsv1.StatefulSet {

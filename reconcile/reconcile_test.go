@@ -105,8 +105,10 @@ func (f *fixture) acquire(epoch uint64) uint64 {
 	return epoch
 }
 
+// create creates a project whose app is public (both Ingresses), as every project had before the
+// choice existed; TestPublicAppSwitch covers private ones.
 func (f *fixture) create(name string) *fsa.Project {
-	p, err := f.c.CreateProject(f.ctx, f.user.ID, fsa.ProjectSpec{Name: name})
+	p, err := f.c.CreateProject(f.ctx, f.user.ID, fsa.ProjectSpec{Name: name, PublicApp: true})
 	require.NoError(f.t, err)
 	return p
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/fullstackagent/fsa/k8s"
 )
 
-// sandboxes converges sandboxes: a Secret, a StatefulSet, a Service, two Ingresses and
-// (Config.Network) a NetworkPolicy per project (k8s.SandboxManager), with the project's
+// sandboxes converges sandboxes: a Secret, a StatefulSet, a Service, two Ingresses (one while
+// the app is private: fsa.Sandbox.PrivateApp) and (Config.Network) a NetworkPolicy per project (k8s.SandboxManager), with the project's
 // environment and its database's DATABASE_URL.
 //
 // A new sandbox starts at once, without waiting for its database: DATABASE_URL is a live key
@@ -128,7 +128,10 @@ func (s *sandboxes) reconcile(ctx context.Context, req request) (fsa.Observation
 		// The sandbox runs meanwhile; DATABASE_URL reaches it when known (a live key).
 		s.r.q.AddAfter(req.p.UserID, req.item, time.Second)
 	}
-	obs.AppURL, obs.TerminalURL = appURL, terminalURL
+	obs.TerminalURL = terminalURL
+	if !sb.PrivateApp {
+		obs.AppURL = appURL
+	}
 	return obs, nil
 }
 
@@ -270,6 +273,7 @@ func (s *sandboxes) spec(ctx context.Context, req request) (spec k8s.SandboxSpec
 		TerminalHostLabel: sb.TerminalHostLabel,
 		IngressClassName:  s.r.cfg.IngressClassName,
 		TLSSecretName:     s.r.cfg.TLSSecretName,
+		PrivateApp:        sb.PrivateApp,
 		Image:             s.r.cfg.RuntimeImage,
 	}
 	if n := s.r.cfg.Network; n != nil {

@@ -243,6 +243,26 @@ func TestRetryAfterLostResponseAppliesOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, list.Msg.GetProjects(), 1, "applied once")
 
+	// An IDEMPOTENT RPC (it sets a value) is retried without a key.
+	var lostSet atomic.Int64
+	tc2, _ := newLeader(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == fsav1connect.ProjectServiceSetPublicAppProcedure && lostSet.Add(1) == 1 {
+				h.ServeHTTP(httptest.NewRecorder(), r)
+				http.Error(w, "lost", http.StatusServiceUnavailable)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	c3 := signUp(t, ctx, []string{tc2.leader.URL()}, "eve")
+	p, err := c3.Projects().CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: "app"}))
+	require.NoError(t, err)
+	set, err := c3.Projects().SetPublicApp(ctx, connect.NewRequest(&fsav1.SetPublicAppRequest{ProjectId: p.Msg.GetProject().GetId(), PublicApp: true}))
+	require.NoError(t, err)
+	assert.True(t, set.Msg.GetProject().GetSandbox().GetPublicApp())
+	assert.Equal(t, int64(2), lostSet.Load(), "one retry")
+
 	// Without an idempotency key nor a side-effect-free RPC, nothing is retried.
 	c2, err := fsaclient.New([]string{tc.leader.URL()}, fsaclient.WithRetry(fastRetry))
 	require.NoError(t, err)

@@ -26,7 +26,9 @@ type interceptor struct{ c *Client }
 
 func (i interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		repeatable := req.Spec().IdempotencyLevel == connect.IdempotencyNoSideEffects
+		// Reads, and writes that set a value (IDEMPOTENT: the same request twice has the effect
+		// of one), may be sent again.
+		repeatable := req.Spec().IdempotencyLevel != connect.IdempotencyUnknown
 		if msg, ok := req.Any().(proto.Message); ok {
 			if undo := fillIdempotencyKey(msg); undo != nil {
 				// The caller's message gets a key for this call only: reusing the message

@@ -30,6 +30,17 @@ type caller interface {
 	// setGitHubToken sets the GitHub token (fsa.ConfigGitHubToken).
 	setGitHubToken(ctx context.Context, u *user, token string) error
 	unlinkIdentity(ctx context.Context, u *user, p fsa.Provider, providerUserID string) error
+	setPublicApp(ctx context.Context, u *user, projectID string, public bool) error
+}
+
+func (s sdkCaller) setPublicApp(ctx context.Context, u *user, projectID string, public bool) error {
+	_, err := s.c.SetPublicApp(ctx, u.ID, projectID, public)
+	return err
+}
+
+func (rpcCaller) setPublicApp(ctx context.Context, u *user, projectID string, public bool) error {
+	_, err := u.Project.SetPublicApp(ctx, connect.NewRequest(&fsav1.SetPublicAppRequest{ProjectId: projectID, PublicApp: public}))
+	return err
 }
 
 func (s sdkCaller) unlinkIdentity(ctx context.Context, u *user, p fsa.Provider, providerUserID string) error {
@@ -267,6 +278,15 @@ func TestBadInput(t *testing.T) {
 	unlink := func(p fsa.Provider, id string) call {
 		return func(ctx context.Context, c caller, tn *tenant) error { return c.unlinkIdentity(ctx, tn.user, p, id) }
 	}
+	publicApp := func(id string, public bool) call {
+		return func(ctx context.Context, c caller, tn *tenant) error {
+			target := id
+			if target == "" {
+				target = tn.project
+			}
+			return c.setPublicApp(ctx, tn.user, target, public)
+		}
+	}
 	many := make([]fsa.EnvSpec, fsa.MaxEnvVars+1)
 	for i := range many {
 		many[i] = fsa.EnvSpec{Key: "V" + strings.Repeat("X", i), Value: "1"}
@@ -364,6 +384,11 @@ func TestBadInput(t *testing.T) {
 		{"base URL not http", fsa.ErrInvalidArgument, anthropic(fsa.ConfigAnthropicBaseURL, "ftp://example.com")},
 		{"base URL without a host", fsa.ErrInvalidArgument, anthropic(fsa.ConfigAnthropicBaseURL, "https://")},
 		{"oversize setting", fsa.ErrInvalidArgument, anthropic(fsa.ConfigAnthropicModel, strings.Repeat("m", fsa.MaxConfigValueLen+1))},
+		{"public app", nil, publicApp("", true)},
+		{"private app again", nil, publicApp("", false)},
+		{"public app of an unknown project", fsa.ErrNotFound, publicApp("nosuchproject", true)},
+		{"public app of a project id with a slash", fsa.ErrInvalidArgument, publicApp("a/b", true)},
+		{"public app of a long project id", fsa.ErrInvalidArgument, publicApp(strings.Repeat("i", 129), false)},
 		{"GitHub token", nil, github("ghp_0123456789abcdef")},
 		{"GitHub token with a space", fsa.ErrInvalidArgument, github("ghp_0123 456")},
 		{"GitHub token with a newline", fsa.ErrInvalidArgument, github("ghp_0123\n456")},

@@ -68,11 +68,16 @@ func toProject(p *fsa.Project) *fsav1.Project {
 }
 
 func toSandbox(sb *fsa.Sandbox) *fsav1.Sandbox {
-	return &fsav1.Sandbox{
-		Id: sb.ID, ProjectId: sb.ProjectID, Name: sb.Name, Status: toStatus(sb.Status), AppUrl: sb.AppURL,
+	out := &fsav1.Sandbox{
+		Id: sb.ID, ProjectId: sb.ProjectID, Name: sb.Name, Status: toStatus(sb.Status), PublicApp: sb.PublicApp(),
 		TerminalUrl: sb.TerminalURL, Reason: sb.Reason, Conditions: toConditions(sb.Conditions), Version: rev(sb.Version),
 		Namespace: sb.Namespace, Server: sb.Server,
 	}
+	if sb.PublicApp() {
+		// A private app has no public URL to advertise.
+		out.AppUrl = sb.AppURL
+	}
+	return out
 }
 
 func toDatabase(db *fsa.Database) *fsav1.Database {

@@ -67,6 +67,10 @@ func TestTenantIsolation(t *testing.T) {
 			_, err := bob.Project.RotateTerminalToken(ctx, connect.NewRequest(&fsav1.RotateTerminalTokenRequest{ProjectId: id}))
 			return err
 		}, connect.CodeNotFound},
+		{"SetPublicApp", func(ctx context.Context) error {
+			_, err := bob.Project.SetPublicApp(ctx, connect.NewRequest(&fsav1.SetPublicAppRequest{ProjectId: id, PublicApp: true}))
+			return err
+		}, connect.CodeNotFound},
 		{"ListEnv", func(ctx context.Context) error {
 			_, err := bob.Env.ListEnv(ctx, connect.NewRequest(&fsav1.ListEnvRequest{ProjectId: id, RevealSecrets: true}))
 			return err

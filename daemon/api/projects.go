@@ -31,7 +31,7 @@ func (s *projectService) CreateProject(ctx context.Context, req *connect.Request
 		return nil, err
 	}
 	m := req.Msg
-	p, err := s.c.CreateProject(fsa.WithIdempotencyKey(ctx, m.IdempotencyKey), c.user.ID, fsa.ProjectSpec{Name: m.Name, Description: m.Description})
+	p, err := s.c.CreateProject(fsa.WithIdempotencyKey(ctx, m.IdempotencyKey), c.user.ID, fsa.ProjectSpec{Name: m.Name, Description: m.Description, PublicApp: m.PublicApp})
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +199,18 @@ func (s *projectService) RotateTerminalToken(ctx context.Context, req *connect.R
 		return nil, err
 	}
 	return connect.NewResponse(out), nil
+}
+
+func (s *projectService) SetPublicApp(ctx context.Context, req *connect.Request[fsav1.SetPublicAppRequest]) (*connect.Response[fsav1.SetPublicAppResponse], error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.c.SetPublicApp(ctx, c.user.ID, req.Msg.ProjectId, req.Msg.PublicApp)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.SetPublicAppResponse{Project: toProject(p)}), nil
 }
 
 // WatchProjects follows the SDK's watch of the caller's changes with fsa.EveryRevision, so that

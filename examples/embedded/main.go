@@ -94,7 +94,7 @@ func run(ctx context.Context, out io.Writer, o options) error {
 		}
 	}
 
-	p, err := client.CreateProject(ctx, user.ID, fsa.ProjectSpec{Name: o.project, Description: "created by examples/embedded"})
+	p, err := client.CreateProject(ctx, user.ID, fsa.ProjectSpec{Name: o.project, Description: "created by examples/embedded", PublicApp: true})
 	if err != nil {
 		return err
 	}

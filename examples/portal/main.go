@@ -226,8 +226,10 @@ func (p *portal) listSandboxes(w http.ResponseWriter, r *http.Request, uid strin
 	writeJSON(w, http.StatusOK, out)
 }
 
+// createSandbox creates a project whose app is public: this portal shows its users their apps'
+// URLs (fsa's default keeps an app private, reached by its owner through fsad's preview).
 func (p *portal) createSandbox(w http.ResponseWriter, r *http.Request, uid string) {
-	pr, err := p.fsa.CreateProject(r.Context(), uid, fsa.ProjectSpec{Name: r.FormValue("name")})
+	pr, err := p.fsa.CreateProject(r.Context(), uid, fsa.ProjectSpec{Name: r.FormValue("name"), PublicApp: true})
 	if err != nil {
 		httpError(w, err)
 		return

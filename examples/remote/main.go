@@ -90,7 +90,7 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	if err != nil {
 		return fmt.Errorf("list: %w", err)
 	}
-	created, err := c.Projects().CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: o.project}))
+	created, err := c.Projects().CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: o.project, PublicApp: true}))
 	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}

@@ -19,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/fullstackagent/fsa/daemon/api"
 	"github.com/fullstackagent/fsa/internal/devenv/k8stest"
@@ -544,7 +546,7 @@ func TestCreateWaitRunning(t *testing.T) {
 	d := startFsad(t, "fay")
 	c := signedUp(t, d, "fay", string(u.Kubeconfig))
 
-	r := c.runIn("", 4*time.Minute, "project", "create", "Shop!", "--wait", "--wait-timeout", "3m")
+	r := c.runIn("", 4*time.Minute, "project", "create", "Shop!", "--public-app", "--wait", "--wait-timeout", "3m")
 	require.Equal(t, 0, r.Code, r.String())
 	t.Logf("fsactl project create Shop! --wait:\n%s", r.Out)
 	assert.Regexp(t, `project\s+CREATING\s+Shop!`, r.Out)
@@ -557,6 +559,34 @@ func TestCreateWaitRunning(t *testing.T) {
 	assert.Regexp(t, `sandbox\s+\S+\s+RUNNING\s+RUNNING`, ex)
 	assert.Contains(t, ex, "conditions:")
 	assert.Contains(t, c.ok("project", "terminal", "Shop!"), "https://")
+
+	// The app made private: no public URL, no app Ingress; then public again.
+	var sb struct {
+		Sandbox struct {
+			Name      string
+			PublicApp bool
+			AppURL    string `json:"appUrl"`
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(c.ok("project", "get", "Shop!", "-o", "json")), &sb))
+	require.True(t, sb.Sandbox.PublicApp)
+	ingress := func() bool {
+		_, err := cl.Clientset().NetworkingV1().Ingresses(u.Namespace).Get(t.Context(), sb.Sandbox.Name+"-app", metav1.GetOptions{})
+		if err != nil {
+			require.True(t, apierrors.IsNotFound(err), "%v", err)
+		}
+		return err == nil
+	}
+	require.True(t, ingress())
+	assert.Regexp(t, `App URL:\s+private \(fsactl preview\)`, c.ok("project", "app", "Shop!", "private"))
+	assert.Regexp(t, `Shop!\s+RUNNING\s+RUNNING\s+RUNNING\s+private`, c.ok("project", "list"))
+	require.Eventually(t, func() bool { return !ingress() }, time.Minute, 100*time.Millisecond, "app Ingress deleted")
+	c.ok("project", "app", "Shop!", "public")
+	require.Eventually(t, ingress, time.Minute, 100*time.Millisecond, "app Ingress created")
+	require.Eventually(t, func() bool {
+		return regexp.MustCompile(`App URL:\s+https://`).MatchString(c.ok("project", "get", "Shop!"))
+	}, time.Minute, 100*time.Millisecond, "app URL recorded again")
+	c.fails("error: usage:", "project", "app", "Shop!", "hidden")
 
 	// Stop, then start again with --wait in JSON mode: progress on stderr, the project on stdout.
 	c.ok("project", "stop", "Shop!")

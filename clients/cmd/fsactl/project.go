@@ -24,7 +24,7 @@ func (a *app) projectCommand() *cobra.Command {
 	cmd.AddCommand(a.projectCreateCommand(), a.projectListCommand(), a.projectGetCommand(),
 		a.projectStartCommand(), a.projectActionCommand("stop", "Stop a project (files and data are kept)"),
 		a.projectActionCommand("delete", "Delete a project; its data is kept unless --purge-data"),
-		a.projectExplainCommand(), a.projectTerminalCommand())
+		a.projectExplainCommand(), a.projectTerminalCommand(), a.projectAppCommand())
 	return cmd
 }
 
@@ -92,7 +92,7 @@ func (a *app) printProjects(ps []*fsav1.Project, rev uint64) error {
 	t := newTable(a.stdout, "ID", "NAME", "STATUS", "SANDBOX", "DATABASE", "APP URL", "CREATED")
 	for _, p := range ps {
 		t.row(p.GetId(), p.GetName(), status(p.GetStatus()), status(p.GetSandbox().GetStatus()),
-			status(p.GetDatabase().GetStatus()), p.GetSandbox().GetAppUrl(), timeOf(p.GetCreatedAt()))
+			status(p.GetDatabase().GetStatus()), appURL(p.GetSandbox()), timeOf(p.GetCreatedAt()))
 	}
 	return t.flush()
 }
@@ -111,7 +111,7 @@ func (a *app) printProject(p *fsav1.Project) error {
 	t.row("Status:", status(p.GetStatus()))
 	t.row("Sandbox:", childLine(p.GetSandbox().GetStatus(), p.GetSandbox().GetReason()))
 	t.row("Database:", childLine(p.GetDatabase().GetStatus(), p.GetDatabase().GetReason()))
-	t.row("App URL:", p.GetSandbox().GetAppUrl())
+	t.row("App URL:", appURL(p.GetSandbox()))
 	if ns := p.GetSandbox().GetNamespace(); ns != "" {
 		t.row("Namespace:", ns+" on "+p.GetSandbox().GetServer())
 	}
@@ -119,6 +119,14 @@ func (a *app) printProject(p *fsav1.Project) error {
 	t.row("Updated:", timeOf(p.GetUpdatedAt()))
 	t.row("Version:", fmt.Sprint(p.GetVersion()))
 	return t.flush()
+}
+
+// appURL is the app's public URL, or says that the app is private (reached with fsactl preview).
+func appURL(sb *fsav1.Sandbox) string {
+	if sb != nil && !sb.GetPublicApp() {
+		return "private (fsactl preview)"
+	}
+	return sb.GetAppUrl()
 }
 
 func childLine(s fsav1.Status, reason string) string {
@@ -131,6 +139,7 @@ func childLine(s fsav1.Status, reason string) string {
 func (a *app) projectCreateCommand() *cobra.Command {
 	var (
 		description string
+		publicApp   bool
 		wait        bool
 		waitTimeout time.Duration
 	)
@@ -144,7 +153,7 @@ func (a *app) projectCreateCommand() *cobra.Command {
 				return err
 			}
 			ctx, cancel := a.callCtx(cmd)
-			res, err := c.Projects().CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: args[0], Description: description}))
+			res, err := c.Projects().CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: args[0], Description: description, PublicApp: publicApp}))
 			cancel()
 			if err != nil {
 				return err
@@ -157,6 +166,7 @@ func (a *app) projectCreateCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&description, "description", "", "free text about the project")
+	cmd.Flags().BoolVar(&publicApp, "public-app", false, "publish the app (port 3000) on a public URL; without, only you reach it (fsactl preview)")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "show each child's progress until the project is RUNNING or ERROR")
 	cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 10*time.Minute, "give up waiting after this long")
 	return cmd
@@ -334,6 +344,31 @@ func (a *app) projectTerminalCommand() *cobra.Command {
 	return cmd
 }
 
+func (a *app) projectAppCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "app PROJECT public|private",
+		Short: "Publish the project's app (port 3000) on a public URL, or make it private (only you, through fsactl preview)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var public bool
+			switch args[1] {
+			case "public":
+				public = true
+			case "private":
+			default:
+				return usagef("%q: say public or private", args[1])
+			}
+			return a.withProject(cmd, args[0], func(ctx context.Context, c *fsaclient.Client, p *fsav1.Project) error {
+				res, err := c.Projects().SetPublicApp(ctx, connect.NewRequest(&fsav1.SetPublicAppRequest{ProjectId: p.GetId(), PublicApp: public}))
+				if err != nil {
+					return err
+				}
+				return a.printProject(res.Msg.GetProject())
+			})
+		},
+	}
+}
+
 // errStopWatch ends a wait's watch once the project settled.
 var errStopWatch = errors.New("settled")
 
@@ -373,7 +408,7 @@ func (pr *progress) setSandbox(sb *fsav1.Sandbox) {
 	pr.sandbox = sb
 	if old == nil || old.GetStatus() != sb.GetStatus() || old.GetReason() != sb.GetReason() {
 		detail := sb.GetReason()
-		if sb.GetStatus() == fsav1.Status_STATUS_RUNNING && sb.GetAppUrl() != "" {
+		if sb.GetStatus() == fsav1.Status_STATUS_RUNNING && sb.GetPublicApp() && sb.GetAppUrl() != "" {
 			detail = sb.GetAppUrl()
 		}
 		pr.line("sandbox", sb.GetStatus(), detail)
@@ -484,6 +519,6 @@ func (a *app) waitAndPrint(cmd *cobra.Command, c *fsaclient.Client, p *fsav1.Pro
 	if a.json() {
 		return printJSON(a.stdout, final)
 	}
-	_, err = fmt.Fprintf(a.stdout, "Project %s (%s) is RUNNING\n  app:      %s\n", final.GetName(), final.GetId(), final.GetSandbox().GetAppUrl())
+	_, err = fmt.Fprintf(a.stdout, "Project %s (%s) is RUNNING\n  app:      %s\n", final.GetName(), final.GetId(), appURL(final.GetSandbox()))
 	return err
 }

@@ -174,6 +174,22 @@ describe("against fsad", () => {
     await assert.rejects(anon.projects.listProjects({}), { code: Code.Unauthenticated });
   });
 
+  test("the app is private unless asked; SetPublicApp switches it", async () => {
+    const { fsa } = await signUp();
+    const quiet = (await fsa.projects.createProject({ name: "quiet" })).project;
+    assert.equal(quiet?.sandbox?.publicApp, false);
+    const loud = (await fsa.projects.createProject({ name: "loud", publicApp: true })).project;
+    assert.equal(loud?.sandbox?.publicApp, true);
+    const set = await fsa.projects.setPublicApp({ projectId: quiet.id, publicApp: true });
+    assert.equal(set.project?.sandbox?.publicApp, true);
+    assert.ok(set.project.sandbox.version > quiet.sandbox.version);
+    const back = await fsa.projects.setPublicApp({ projectId: quiet.id, publicApp: false });
+    assert.equal(back.project?.sandbox?.publicApp, false);
+    assert.equal(back.project?.sandbox?.appUrl, "", "a private app advertises no URL");
+    const other = (await signUp()).fsa;
+    await assert.rejects(other.projects.setPublicApp({ projectId: quiet.id, publicApp: true }), { code: Code.NotFound });
+  });
+
   test("environment variables: secrets are redacted unless revealed", async () => {
     const { fsa } = await signUp();
     const { project } = await fsa.projects.createProject({ name: "env-demo" });

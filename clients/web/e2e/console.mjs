@@ -200,6 +200,25 @@ try {
     await page.getByTestId("explanation").getByText("Database").first().waitFor();
   });
 
+  await step("the app is private by default; the toggle publishes it and back", async () => {
+    const cell = page.getByTestId("app-url");
+    await cell.getByText("private", { exact: false }).waitFor();
+    assert.equal(await page.getByTestId("public-app").isChecked(), false);
+    await page.getByTestId("public-app").click();
+    // Public: the reconciler makes the Ingress and records its URL.
+    await cell.locator(`a[href^="https://"][href$=".${domain}"]`).waitFor({ timeout: slow });
+    assert.equal(await page.getByTestId("public-app").isChecked(), true);
+    let got = await api("ProjectService/GetProject", { id: projectId() });
+    assert.equal(got.project.sandbox.publicApp, true);
+    assert.match(got.project.sandbox.appUrl, new RegExp(`^https://[^/]+\\.${domain.replaceAll(".", "\\.")}$`));
+    await page.getByTestId("public-app").click();
+    await cell.getByText("private", { exact: false }).waitFor();
+    assert.equal(await cell.locator("a").count(), 0, "no public URL shown");
+    got = await api("ProjectService/GetProject", { id: projectId() });
+    assert.equal(got.project.sandbox.publicApp ?? false, false);
+    assert.equal(got.project.sandbox.appUrl ?? "", "", "no public URL advertised");
+  });
+
   await step("env editor masks secrets", async () => {
     const secret = "e2e-secret-value-9c1f";
     await page.getByTestId("env-key").fill("E2E_SECRET");

@@ -132,12 +132,43 @@ function projectSummary(app: App, p: Project): (HTMLElement | null)[] {
       h("dt", null, "Status"), h("dd", null, badge(statusName(p.status), "status")),
       h("dt", null, "Sandbox"), h("dd", null, badge(statusName(sb?.status), "sandbox-status"), sb?.reason ? ` ${sb.reason}` : ""),
       h("dt", null, "Database"), h("dd", null, badge(statusName(db?.status), "database-status"), db?.reason ? ` ${db.reason}` : ""),
-      h("dt", null, "App"), h("dd", null, sb?.appUrl ? h("a", { href: sb.appUrl, target: "_blank", rel: "noopener noreferrer" }, sb.appUrl) : "—"),
+      h("dt", null, "App"), h("dd", { "data-testid": "app-url" }, appCell(app, p)),
       h("dt", null, "Kubernetes name"), h("dd", null, h("code", null, p.k8sName)),
       h("dt", null, "Id"), h("dd", null, h("code", null, p.id)),
     ),
     h("div", { class: "row actions", "data-testid": "project-actions" }, actionButtons(app, p)),
   ];
+}
+
+// appCell shows the app's public URL, or that it is private, with the toggle
+// that publishes it (SetPublicApp; the reconciler adds or removes its Ingress).
+function appCell(app: App, p: Project): (HTMLElement | string)[] {
+  const sb = p.sandbox;
+  if (!sb) return ["—"];
+  const toggle = h("input", {
+    type: "checkbox",
+    checked: sb.publicApp,
+    "data-testid": "public-app",
+    onchange: () => void setPublic(toggle),
+  });
+  async function setPublic(box: HTMLInputElement): Promise<void> {
+    box.disabled = true;
+    try {
+      const res = await app.session.client.projects.setPublicApp({ projectId: p.id, publicApp: box.checked });
+      app.live.put(res.project);
+    } catch (err) {
+      box.checked = !box.checked;
+      if (!app.session.expired(err)) app.flash(`app visibility: ${message(err)}`, true);
+    } finally {
+      box.disabled = false;
+    }
+  }
+  const shown = !sb.publicApp
+    ? h("span", { class: "muted" }, "private: only you, with Open preview")
+    : sb.appUrl
+      ? h("a", { href: sb.appUrl, target: "_blank", rel: "noopener noreferrer" }, sb.appUrl)
+      : h("span", { class: "muted" }, "public: its URL comes once the Ingress is made");
+  return [shown, " ", h("label", { class: "inline" }, toggle, "public URL")];
 }
 
 function renderExplanation(x: Explanation): HTMLElement {

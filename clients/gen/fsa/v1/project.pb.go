@@ -94,8 +94,12 @@ type CreateProjectRequest struct {
 	// the same key returns the project the first request created instead of
 	// creating another (or failing with AlreadyExists).
 	IdempotencyKey string `protobuf:"bytes,3,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Publish the sandbox's app (port 3000) on a public Ingress. False, the
+	// default, keeps it private: only the owner reaches it, through
+	// SandboxService.PreviewAccess. See ProjectService.SetPublicApp.
+	PublicApp     bool `protobuf:"varint,4,opt,name=public_app,json=publicApp,proto3" json:"public_app,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateProjectRequest) Reset() {
@@ -147,6 +151,13 @@ func (x *CreateProjectRequest) GetIdempotencyKey() string {
 		return x.IdempotencyKey
 	}
 	return ""
+}
+
+func (x *CreateProjectRequest) GetPublicApp() bool {
+	if x != nil {
+		return x.PublicApp
+	}
+	return false
 }
 
 // CreateProjectResponse is the output of ProjectService.CreateProject.
@@ -1404,15 +1415,118 @@ func (x *RotateTerminalTokenResponse) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// SetPublicAppRequest is the input of ProjectService.SetPublicApp.
+type SetPublicAppRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the project.
+	ProjectId string `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	// True publishes the app on a public Ingress; false keeps it private.
+	PublicApp     bool `protobuf:"varint,2,opt,name=public_app,json=publicApp,proto3" json:"public_app,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPublicAppRequest) Reset() {
+	*x = SetPublicAppRequest{}
+	mi := &file_fsa_v1_project_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPublicAppRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPublicAppRequest) ProtoMessage() {}
+
+func (x *SetPublicAppRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPublicAppRequest.ProtoReflect.Descriptor instead.
+func (*SetPublicAppRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SetPublicAppRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *SetPublicAppRequest) GetPublicApp() bool {
+	if x != nil {
+		return x.PublicApp
+	}
+	return false
+}
+
+// SetPublicAppResponse is the output of ProjectService.SetPublicApp.
+type SetPublicAppResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The project with its sandbox's new choice.
+	Project       *Project `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPublicAppResponse) Reset() {
+	*x = SetPublicAppResponse{}
+	mi := &file_fsa_v1_project_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPublicAppResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPublicAppResponse) ProtoMessage() {}
+
+func (x *SetPublicAppResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPublicAppResponse.ProtoReflect.Descriptor instead.
+func (*SetPublicAppResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SetPublicAppResponse) GetProject() *Project {
+	if x != nil {
+		return x.Project
+	}
+	return nil
+}
+
 var File_fsa_v1_project_proto protoreflect.FileDescriptor
 
 const file_fsa_v1_project_proto_rawDesc = "" +
 	"\n" +
-	"\x14fsa/v1/project.proto\x12\x06fsa.v1\x1a\x16fsa/v1/resources.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"u\n" +
+	"\x14fsa/v1/project.proto\x12\x06fsa.v1\x1a\x16fsa/v1/resources.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x01\n" +
 	"\x14CreateProjectRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12'\n" +
-	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\"B\n" +
+	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
+	"\n" +
+	"public_app\x18\x04 \x01(\bR\tpublicApp\"B\n" +
 	"\x15CreateProjectResponse\x12)\n" +
 	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject\"#\n" +
 	"\x11GetProjectRequest\x12\x0e\n" +
@@ -1492,12 +1606,19 @@ const file_fsa_v1_project_proto_rawDesc = "" +
 	"\x1bRotateTerminalTokenResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt*k\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"S\n" +
+	"\x13SetPublicAppRequest\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x1d\n" +
+	"\n" +
+	"public_app\x18\x02 \x01(\bR\tpublicApp\"A\n" +
+	"\x14SetPublicAppResponse\x12)\n" +
+	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject*k\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEVENT_TYPE_PUT\x10\x01\x12\x15\n" +
 	"\x11EVENT_TYPE_DELETE\x10\x02\x12\x17\n" +
-	"\x13EVENT_TYPE_PROGRESS\x10\x032\xb0\x06\n" +
+	"\x13EVENT_TYPE_PROGRESS\x10\x032\x80\a\n" +
 	"\x0eProjectService\x12L\n" +
 	"\rCreateProject\x12\x1c.fsa.v1.CreateProjectRequest\x1a\x1d.fsa.v1.CreateProjectResponse\x12H\n" +
 	"\n" +
@@ -1509,7 +1630,8 @@ const file_fsa_v1_project_proto_rawDesc = "" +
 	"\x0eExplainProject\x12\x1d.fsa.v1.ExplainProjectRequest\x1a\x1e.fsa.v1.ExplainProjectResponse\"\x03\x90\x02\x01\x12N\n" +
 	"\rWatchProjects\x12\x1c.fsa.v1.WatchProjectsRequest\x1a\x1d.fsa.v1.WatchProjectsResponse0\x01\x12O\n" +
 	"\x0eTerminalAccess\x12\x1d.fsa.v1.TerminalAccessRequest\x1a\x1e.fsa.v1.TerminalAccessResponse\x12^\n" +
-	"\x13RotateTerminalToken\x12\".fsa.v1.RotateTerminalTokenRequest\x1a#.fsa.v1.RotateTerminalTokenResponseB8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
+	"\x13RotateTerminalToken\x12\".fsa.v1.RotateTerminalTokenRequest\x1a#.fsa.v1.RotateTerminalTokenResponse\x12N\n" +
+	"\fSetPublicApp\x12\x1b.fsa.v1.SetPublicAppRequest\x1a\x1c.fsa.v1.SetPublicAppResponse\"\x03\x90\x02\x02B8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
 
 var (
 	file_fsa_v1_project_proto_rawDescOnce sync.Once
@@ -1524,7 +1646,7 @@ func file_fsa_v1_project_proto_rawDescGZIP() []byte {
 }
 
 var file_fsa_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fsa_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_fsa_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_fsa_v1_project_proto_goTypes = []any{
 	(EventType)(0),                      // 0: fsa.v1.EventType
 	(*CreateProjectRequest)(nil),        // 1: fsa.v1.CreateProjectRequest
@@ -1549,60 +1671,65 @@ var file_fsa_v1_project_proto_goTypes = []any{
 	(*TerminalAccessResponse)(nil),      // 20: fsa.v1.TerminalAccessResponse
 	(*RotateTerminalTokenRequest)(nil),  // 21: fsa.v1.RotateTerminalTokenRequest
 	(*RotateTerminalTokenResponse)(nil), // 22: fsa.v1.RotateTerminalTokenResponse
-	(*Project)(nil),                     // 23: fsa.v1.Project
-	(Status)(0),                         // 24: fsa.v1.Status
-	(ResourceKind)(0),                   // 25: fsa.v1.ResourceKind
-	(*Condition)(nil),                   // 26: fsa.v1.Condition
-	(*Sandbox)(nil),                     // 27: fsa.v1.Sandbox
-	(*Database)(nil),                    // 28: fsa.v1.Database
-	(*timestamppb.Timestamp)(nil),       // 29: google.protobuf.Timestamp
+	(*SetPublicAppRequest)(nil),         // 23: fsa.v1.SetPublicAppRequest
+	(*SetPublicAppResponse)(nil),        // 24: fsa.v1.SetPublicAppResponse
+	(*Project)(nil),                     // 25: fsa.v1.Project
+	(Status)(0),                         // 26: fsa.v1.Status
+	(ResourceKind)(0),                   // 27: fsa.v1.ResourceKind
+	(*Condition)(nil),                   // 28: fsa.v1.Condition
+	(*Sandbox)(nil),                     // 29: fsa.v1.Sandbox
+	(*Database)(nil),                    // 30: fsa.v1.Database
+	(*timestamppb.Timestamp)(nil),       // 31: google.protobuf.Timestamp
 }
 var file_fsa_v1_project_proto_depIdxs = []int32{
-	23, // 0: fsa.v1.CreateProjectResponse.project:type_name -> fsa.v1.Project
-	23, // 1: fsa.v1.GetProjectResponse.project:type_name -> fsa.v1.Project
-	23, // 2: fsa.v1.ListProjectsResponse.projects:type_name -> fsa.v1.Project
-	23, // 3: fsa.v1.StartProjectResponse.project:type_name -> fsa.v1.Project
-	23, // 4: fsa.v1.StopProjectResponse.project:type_name -> fsa.v1.Project
-	23, // 5: fsa.v1.DeleteProjectResponse.project:type_name -> fsa.v1.Project
+	25, // 0: fsa.v1.CreateProjectResponse.project:type_name -> fsa.v1.Project
+	25, // 1: fsa.v1.GetProjectResponse.project:type_name -> fsa.v1.Project
+	25, // 2: fsa.v1.ListProjectsResponse.projects:type_name -> fsa.v1.Project
+	25, // 3: fsa.v1.StartProjectResponse.project:type_name -> fsa.v1.Project
+	25, // 4: fsa.v1.StopProjectResponse.project:type_name -> fsa.v1.Project
+	25, // 5: fsa.v1.DeleteProjectResponse.project:type_name -> fsa.v1.Project
 	15, // 6: fsa.v1.ExplainProjectResponse.explanation:type_name -> fsa.v1.Explanation
-	24, // 7: fsa.v1.Explanation.project_status:type_name -> fsa.v1.Status
+	26, // 7: fsa.v1.Explanation.project_status:type_name -> fsa.v1.Status
 	16, // 8: fsa.v1.Explanation.children:type_name -> fsa.v1.ChildExplanation
-	25, // 9: fsa.v1.ChildExplanation.kind:type_name -> fsa.v1.ResourceKind
-	24, // 10: fsa.v1.ChildExplanation.desired:type_name -> fsa.v1.Status
-	24, // 11: fsa.v1.ChildExplanation.observed:type_name -> fsa.v1.Status
-	26, // 12: fsa.v1.ChildExplanation.conditions:type_name -> fsa.v1.Condition
+	27, // 9: fsa.v1.ChildExplanation.kind:type_name -> fsa.v1.ResourceKind
+	26, // 10: fsa.v1.ChildExplanation.desired:type_name -> fsa.v1.Status
+	26, // 11: fsa.v1.ChildExplanation.observed:type_name -> fsa.v1.Status
+	28, // 12: fsa.v1.ChildExplanation.conditions:type_name -> fsa.v1.Condition
 	0,  // 13: fsa.v1.WatchProjectsResponse.type:type_name -> fsa.v1.EventType
-	25, // 14: fsa.v1.WatchProjectsResponse.kind:type_name -> fsa.v1.ResourceKind
-	23, // 15: fsa.v1.WatchProjectsResponse.project:type_name -> fsa.v1.Project
-	27, // 16: fsa.v1.WatchProjectsResponse.sandbox:type_name -> fsa.v1.Sandbox
-	28, // 17: fsa.v1.WatchProjectsResponse.database:type_name -> fsa.v1.Database
-	29, // 18: fsa.v1.TerminalAccessResponse.expires_at:type_name -> google.protobuf.Timestamp
-	29, // 19: fsa.v1.RotateTerminalTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 20: fsa.v1.ProjectService.CreateProject:input_type -> fsa.v1.CreateProjectRequest
-	3,  // 21: fsa.v1.ProjectService.GetProject:input_type -> fsa.v1.GetProjectRequest
-	5,  // 22: fsa.v1.ProjectService.ListProjects:input_type -> fsa.v1.ListProjectsRequest
-	7,  // 23: fsa.v1.ProjectService.StartProject:input_type -> fsa.v1.StartProjectRequest
-	9,  // 24: fsa.v1.ProjectService.StopProject:input_type -> fsa.v1.StopProjectRequest
-	11, // 25: fsa.v1.ProjectService.DeleteProject:input_type -> fsa.v1.DeleteProjectRequest
-	13, // 26: fsa.v1.ProjectService.ExplainProject:input_type -> fsa.v1.ExplainProjectRequest
-	17, // 27: fsa.v1.ProjectService.WatchProjects:input_type -> fsa.v1.WatchProjectsRequest
-	19, // 28: fsa.v1.ProjectService.TerminalAccess:input_type -> fsa.v1.TerminalAccessRequest
-	21, // 29: fsa.v1.ProjectService.RotateTerminalToken:input_type -> fsa.v1.RotateTerminalTokenRequest
-	2,  // 30: fsa.v1.ProjectService.CreateProject:output_type -> fsa.v1.CreateProjectResponse
-	4,  // 31: fsa.v1.ProjectService.GetProject:output_type -> fsa.v1.GetProjectResponse
-	6,  // 32: fsa.v1.ProjectService.ListProjects:output_type -> fsa.v1.ListProjectsResponse
-	8,  // 33: fsa.v1.ProjectService.StartProject:output_type -> fsa.v1.StartProjectResponse
-	10, // 34: fsa.v1.ProjectService.StopProject:output_type -> fsa.v1.StopProjectResponse
-	12, // 35: fsa.v1.ProjectService.DeleteProject:output_type -> fsa.v1.DeleteProjectResponse
-	14, // 36: fsa.v1.ProjectService.ExplainProject:output_type -> fsa.v1.ExplainProjectResponse
-	18, // 37: fsa.v1.ProjectService.WatchProjects:output_type -> fsa.v1.WatchProjectsResponse
-	20, // 38: fsa.v1.ProjectService.TerminalAccess:output_type -> fsa.v1.TerminalAccessResponse
-	22, // 39: fsa.v1.ProjectService.RotateTerminalToken:output_type -> fsa.v1.RotateTerminalTokenResponse
-	30, // [30:40] is the sub-list for method output_type
-	20, // [20:30] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	27, // 14: fsa.v1.WatchProjectsResponse.kind:type_name -> fsa.v1.ResourceKind
+	25, // 15: fsa.v1.WatchProjectsResponse.project:type_name -> fsa.v1.Project
+	29, // 16: fsa.v1.WatchProjectsResponse.sandbox:type_name -> fsa.v1.Sandbox
+	30, // 17: fsa.v1.WatchProjectsResponse.database:type_name -> fsa.v1.Database
+	31, // 18: fsa.v1.TerminalAccessResponse.expires_at:type_name -> google.protobuf.Timestamp
+	31, // 19: fsa.v1.RotateTerminalTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	25, // 20: fsa.v1.SetPublicAppResponse.project:type_name -> fsa.v1.Project
+	1,  // 21: fsa.v1.ProjectService.CreateProject:input_type -> fsa.v1.CreateProjectRequest
+	3,  // 22: fsa.v1.ProjectService.GetProject:input_type -> fsa.v1.GetProjectRequest
+	5,  // 23: fsa.v1.ProjectService.ListProjects:input_type -> fsa.v1.ListProjectsRequest
+	7,  // 24: fsa.v1.ProjectService.StartProject:input_type -> fsa.v1.StartProjectRequest
+	9,  // 25: fsa.v1.ProjectService.StopProject:input_type -> fsa.v1.StopProjectRequest
+	11, // 26: fsa.v1.ProjectService.DeleteProject:input_type -> fsa.v1.DeleteProjectRequest
+	13, // 27: fsa.v1.ProjectService.ExplainProject:input_type -> fsa.v1.ExplainProjectRequest
+	17, // 28: fsa.v1.ProjectService.WatchProjects:input_type -> fsa.v1.WatchProjectsRequest
+	19, // 29: fsa.v1.ProjectService.TerminalAccess:input_type -> fsa.v1.TerminalAccessRequest
+	21, // 30: fsa.v1.ProjectService.RotateTerminalToken:input_type -> fsa.v1.RotateTerminalTokenRequest
+	23, // 31: fsa.v1.ProjectService.SetPublicApp:input_type -> fsa.v1.SetPublicAppRequest
+	2,  // 32: fsa.v1.ProjectService.CreateProject:output_type -> fsa.v1.CreateProjectResponse
+	4,  // 33: fsa.v1.ProjectService.GetProject:output_type -> fsa.v1.GetProjectResponse
+	6,  // 34: fsa.v1.ProjectService.ListProjects:output_type -> fsa.v1.ListProjectsResponse
+	8,  // 35: fsa.v1.ProjectService.StartProject:output_type -> fsa.v1.StartProjectResponse
+	10, // 36: fsa.v1.ProjectService.StopProject:output_type -> fsa.v1.StopProjectResponse
+	12, // 37: fsa.v1.ProjectService.DeleteProject:output_type -> fsa.v1.DeleteProjectResponse
+	14, // 38: fsa.v1.ProjectService.ExplainProject:output_type -> fsa.v1.ExplainProjectResponse
+	18, // 39: fsa.v1.ProjectService.WatchProjects:output_type -> fsa.v1.WatchProjectsResponse
+	20, // 40: fsa.v1.ProjectService.TerminalAccess:output_type -> fsa.v1.TerminalAccessResponse
+	22, // 41: fsa.v1.ProjectService.RotateTerminalToken:output_type -> fsa.v1.RotateTerminalTokenResponse
+	24, // 42: fsa.v1.ProjectService.SetPublicApp:output_type -> fsa.v1.SetPublicAppResponse
+	32, // [32:43] is the sub-list for method output_type
+	21, // [21:32] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_fsa_v1_project_proto_init() }
@@ -1622,7 +1749,7 @@ func file_fsa_v1_project_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsa_v1_project_proto_rawDesc), len(file_fsa_v1_project_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

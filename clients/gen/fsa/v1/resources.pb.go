@@ -387,8 +387,8 @@ func (x *Project) GetVersion() uint64 {
 }
 
 // Sandbox is the container a project's code runs in (a Kubernetes
-// StatefulSet with a persistent volume, a Service and two Ingresses: the app on
-// port 3000 and the ttyd web terminal on port 7681).
+// StatefulSet with a persistent volume, a Service and Ingresses: the ttyd web
+// terminal on port 7681 and, when public_app is set, the app on port 3000).
 type Sandbox struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Server-assigned opaque id.
@@ -399,7 +399,8 @@ type Sandbox struct {
 	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	// Status of the sandbox.
 	Status Status `protobuf:"varint,4,opt,name=status,proto3,enum=fsa.v1.Status" json:"status,omitempty"`
-	// Public URL of the app the sandbox serves on port 3000; empty until known.
+	// Public URL of the app the sandbox serves on port 3000; empty until known,
+	// and while the app is private (public_app false).
 	AppUrl string `protobuf:"bytes,5,opt,name=app_url,json=appUrl,proto3" json:"app_url,omitempty"`
 	// Public URL of the web terminal, without its credential: opening it asks
 	// for one. ProjectService.TerminalAccess returns a URL that logs in.
@@ -419,7 +420,11 @@ type Sandbox struct {
 	Namespace string `protobuf:"bytes,10,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// URL of the Kubernetes API server the objects live on, recorded with
 	// namespace.
-	Server        string `protobuf:"bytes,11,opt,name=server,proto3" json:"server,omitempty"`
+	Server string `protobuf:"bytes,11,opt,name=server,proto3" json:"server,omitempty"`
+	// Whether the app is published on a public Ingress (app_url). False: it is
+	// private, reached only by the owner through SandboxService.PreviewAccess.
+	// Projects created before the choice existed are public.
+	PublicApp     bool `protobuf:"varint,12,opt,name=public_app,json=publicApp,proto3" json:"public_app,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -529,6 +534,13 @@ func (x *Sandbox) GetServer() string {
 		return x.Server
 	}
 	return ""
+}
+
+func (x *Sandbox) GetPublicApp() bool {
+	if x != nil {
+		return x.PublicApp
+	}
+	return false
 }
 
 // Database is a project's PostgreSQL cluster (a KubeBlocks Cluster). Its
@@ -678,7 +690,7 @@ const file_fsa_v1_resources_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x18\n" +
 	"\aversion\x18\n" +
-	" \x01(\x04R\aversion\"\xcb\x02\n" +
+	" \x01(\x04R\aversion\"\xea\x02\n" +
 	"\aSandbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -694,7 +706,9 @@ const file_fsa_v1_resources_proto_rawDesc = "" +
 	"\aversion\x18\t \x01(\x04R\aversion\x12\x1c\n" +
 	"\tnamespace\x18\n" +
 	" \x01(\tR\tnamespace\x12\x16\n" +
-	"\x06server\x18\v \x01(\tR\x06server\"\x9f\x02\n" +
+	"\x06server\x18\v \x01(\tR\x06server\x12\x1d\n" +
+	"\n" +
+	"public_app\x18\f \x01(\bR\tpublicApp\"\x9f\x02\n" +
 	"\bDatabase\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +

@@ -560,7 +560,7 @@ func demoProject(ctx context.Context, c *fsaclient.Client, name string, kc *fsav
 		}
 		break
 	}
-	created, err := c.Projects().CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: name, IdempotencyKey: "fsa-run-demo-" + kc.GetNamespace()}))
+	created, err := c.Projects().CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: name, IdempotencyKey: "fsa-run-demo-" + kc.GetNamespace(), PublicApp: true}))
 	if err != nil {
 		return nil, fmt.Errorf("create project: %w", err)
 	}

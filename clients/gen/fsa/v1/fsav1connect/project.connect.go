@@ -64,6 +64,9 @@ const (
 	// ProjectServiceRotateTerminalTokenProcedure is the fully-qualified name of the ProjectService's
 	// RotateTerminalToken RPC.
 	ProjectServiceRotateTerminalTokenProcedure = "/fsa.v1.ProjectService/RotateTerminalToken"
+	// ProjectServiceSetPublicAppProcedure is the fully-qualified name of the ProjectService's
+	// SetPublicApp RPC.
+	ProjectServiceSetPublicAppProcedure = "/fsa.v1.ProjectService/SetPublicApp"
 )
 
 // ProjectServiceClient is a client for the fsa.v1.ProjectService service.
@@ -159,6 +162,16 @@ type ProjectServiceClient interface {
 	// Errors: NotFound; FailedPrecondition if the project has no sandbox yet or
 	// is TERMINATING; Aborted on a concurrent change (retry).
 	RotateTerminalToken(context.Context, *connect.Request[v1.RotateTerminalTokenRequest]) (*connect.Response[v1.RotateTerminalTokenResponse], error)
+	// SetPublicApp chooses whether the app the project's sandbox serves on port
+	// 3000 is published on a public Ingress (public_app: Sandbox.app_url, open
+	// to anyone with the link) or private (only the owner reaches it, through
+	// SandboxService.PreviewAccess). The reconciler creates or deletes the
+	// Ingress; a private app's app_url is cleared at once. A stopped sandbox's
+	// Ingress is withdrawn at once and published at its next start. Setting the
+	// current choice again changes nothing, so a retry is safe.
+	//
+	// Errors: NotFound; FailedPrecondition if the project is TERMINATING.
+	SetPublicApp(context.Context, *connect.Request[v1.SetPublicAppRequest]) (*connect.Response[v1.SetPublicAppResponse], error)
 }
 
 // NewProjectServiceClient constructs a client for the fsa.v1.ProjectService service. By default, it
@@ -235,6 +248,13 @@ func NewProjectServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(projectServiceMethods.ByName("RotateTerminalToken")),
 			connect.WithClientOptions(opts...),
 		),
+		setPublicApp: connect.NewClient[v1.SetPublicAppRequest, v1.SetPublicAppResponse](
+			httpClient,
+			baseURL+ProjectServiceSetPublicAppProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("SetPublicApp")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -250,6 +270,7 @@ type projectServiceClient struct {
 	watchProjects       *connect.Client[v1.WatchProjectsRequest, v1.WatchProjectsResponse]
 	terminalAccess      *connect.Client[v1.TerminalAccessRequest, v1.TerminalAccessResponse]
 	rotateTerminalToken *connect.Client[v1.RotateTerminalTokenRequest, v1.RotateTerminalTokenResponse]
+	setPublicApp        *connect.Client[v1.SetPublicAppRequest, v1.SetPublicAppResponse]
 }
 
 // CreateProject calls fsa.v1.ProjectService.CreateProject.
@@ -300,6 +321,11 @@ func (c *projectServiceClient) TerminalAccess(ctx context.Context, req *connect.
 // RotateTerminalToken calls fsa.v1.ProjectService.RotateTerminalToken.
 func (c *projectServiceClient) RotateTerminalToken(ctx context.Context, req *connect.Request[v1.RotateTerminalTokenRequest]) (*connect.Response[v1.RotateTerminalTokenResponse], error) {
 	return c.rotateTerminalToken.CallUnary(ctx, req)
+}
+
+// SetPublicApp calls fsa.v1.ProjectService.SetPublicApp.
+func (c *projectServiceClient) SetPublicApp(ctx context.Context, req *connect.Request[v1.SetPublicAppRequest]) (*connect.Response[v1.SetPublicAppResponse], error) {
+	return c.setPublicApp.CallUnary(ctx, req)
 }
 
 // ProjectServiceHandler is an implementation of the fsa.v1.ProjectService service.
@@ -395,6 +421,16 @@ type ProjectServiceHandler interface {
 	// Errors: NotFound; FailedPrecondition if the project has no sandbox yet or
 	// is TERMINATING; Aborted on a concurrent change (retry).
 	RotateTerminalToken(context.Context, *connect.Request[v1.RotateTerminalTokenRequest]) (*connect.Response[v1.RotateTerminalTokenResponse], error)
+	// SetPublicApp chooses whether the app the project's sandbox serves on port
+	// 3000 is published on a public Ingress (public_app: Sandbox.app_url, open
+	// to anyone with the link) or private (only the owner reaches it, through
+	// SandboxService.PreviewAccess). The reconciler creates or deletes the
+	// Ingress; a private app's app_url is cleared at once. A stopped sandbox's
+	// Ingress is withdrawn at once and published at its next start. Setting the
+	// current choice again changes nothing, so a retry is safe.
+	//
+	// Errors: NotFound; FailedPrecondition if the project is TERMINATING.
+	SetPublicApp(context.Context, *connect.Request[v1.SetPublicAppRequest]) (*connect.Response[v1.SetPublicAppResponse], error)
 }
 
 // NewProjectServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -467,6 +503,13 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 		connect.WithSchema(projectServiceMethods.ByName("RotateTerminalToken")),
 		connect.WithHandlerOptions(opts...),
 	)
+	projectServiceSetPublicAppHandler := connect.NewUnaryHandler(
+		ProjectServiceSetPublicAppProcedure,
+		svc.SetPublicApp,
+		connect.WithSchema(projectServiceMethods.ByName("SetPublicApp")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/fsa.v1.ProjectService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProjectServiceCreateProjectProcedure:
@@ -489,6 +532,8 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 			projectServiceTerminalAccessHandler.ServeHTTP(w, r)
 		case ProjectServiceRotateTerminalTokenProcedure:
 			projectServiceRotateTerminalTokenHandler.ServeHTTP(w, r)
+		case ProjectServiceSetPublicAppProcedure:
+			projectServiceSetPublicAppHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -536,4 +581,8 @@ func (UnimplementedProjectServiceHandler) TerminalAccess(context.Context, *conne
 
 func (UnimplementedProjectServiceHandler) RotateTerminalToken(context.Context, *connect.Request[v1.RotateTerminalTokenRequest]) (*connect.Response[v1.RotateTerminalTokenResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.ProjectService.RotateTerminalToken is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) SetPublicApp(context.Context, *connect.Request[v1.SetPublicAppRequest]) (*connect.Response[v1.SetPublicAppResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.ProjectService.SetPublicApp is not implemented"))
 }

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fsa/v1/resources.proto.
  */
 export const file_fsa_v1_resources: GenFile = /*@__PURE__*/
-  fileDesc("ChZmc2EvdjEvcmVzb3VyY2VzLnByb3RvEgZmc2EudjEikAEKCUNvbmRpdGlvbhIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCgRmcm9tGAIgASgOMg4uZnNhLnYxLlN0YXR1cxIaCgJ0bxgDIAEoDjIOLmZzYS52MS5TdGF0dXMSDgoGcmVhc29uGAQgASgJEg8KB21lc3NhZ2UYBSABKAkioQIKB1Byb2plY3QSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghrOHNfbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIeCgZzdGF0dXMYBSABKA4yDi5mc2EudjEuU3RhdHVzEiAKB3NhbmRib3gYBiABKAsyDy5mc2EudjEuU2FuZGJveBIiCghkYXRhYmFzZRgHIAEoCzIQLmZzYS52MS5EYXRhYmFzZRIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd2ZXJzaW9uGAogASgEIukBCgdTYW5kYm94EgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIeCgZzdGF0dXMYBCABKA4yDi5mc2EudjEuU3RhdHVzEg8KB2FwcF91cmwYBSABKAkSFAoMdGVybWluYWxfdXJsGAYgASgJEg4KBnJlYXNvbhgHIAEoCRIlCgpjb25kaXRpb25zGAggAygLMhEuZnNhLnYxLkNvbmRpdGlvbhIPCgd2ZXJzaW9uGAkgASgEEhEKCW5hbWVzcGFjZRgKIAEoCRIOCgZzZXJ2ZXIYCyABKAkiywEKCERhdGFiYXNlEgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSFAoMY2x1c3Rlcl9uYW1lGAMgASgJEh4KBnN0YXR1cxgEIAEoDjIOLmZzYS52MS5TdGF0dXMSDgoGcmVhc29uGAUgASgJEiUKCmNvbmRpdGlvbnMYBiADKAsyES5mc2EudjEuQ29uZGl0aW9uEg8KB3ZlcnNpb24YByABKAQSEQoJbmFtZXNwYWNlGAggASgJEg4KBnNlcnZlchgJIAEoCSrcAQoGU3RhdHVzEhYKElNUQVRVU19VTlNQRUNJRklFRBAAEhMKD1NUQVRVU19DUkVBVElORxABEhMKD1NUQVRVU19TVEFSVElORxACEhIKDlNUQVRVU19SVU5OSU5HEAMSEwoPU1RBVFVTX1NUT1BQSU5HEAQSEgoOU1RBVFVTX1NUT1BQRUQQBRIWChJTVEFUVVNfVEVSTUlOQVRJTkcQBhIVChFTVEFUVVNfVEVSTUlOQVRFRBAHEhAKDFNUQVRVU19FUlJPUhAIEhIKDlNUQVRVU19QQVJUSUFMEAkqfwoMUmVzb3VyY2VLaW5kEh0KGVJFU09VUkNFX0tJTkRfVU5TUEVDSUZJRUQQABIZChVSRVNPVVJDRV9LSU5EX1BST0pFQ1QQARIZChVSRVNPVVJDRV9LSU5EX1NBTkRCT1gQAhIaChZSRVNPVVJDRV9LSU5EX0RBVEFCQVNFEANCOFo2Z2l0aHViLmNvbS9mdWxsc3RhY2thZ2VudC9mc2EvY2xpZW50cy9nZW4vZnNhL3YxO2ZzYXYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChZmc2EvdjEvcmVzb3VyY2VzLnByb3RvEgZmc2EudjEikAEKCUNvbmRpdGlvbhIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCgRmcm9tGAIgASgOMg4uZnNhLnYxLlN0YXR1cxIaCgJ0bxgDIAEoDjIOLmZzYS52MS5TdGF0dXMSDgoGcmVhc29uGAQgASgJEg8KB21lc3NhZ2UYBSABKAkioQIKB1Byb2plY3QSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghrOHNfbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIeCgZzdGF0dXMYBSABKA4yDi5mc2EudjEuU3RhdHVzEiAKB3NhbmRib3gYBiABKAsyDy5mc2EudjEuU2FuZGJveBIiCghkYXRhYmFzZRgHIAEoCzIQLmZzYS52MS5EYXRhYmFzZRIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd2ZXJzaW9uGAogASgEIv0BCgdTYW5kYm94EgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIeCgZzdGF0dXMYBCABKA4yDi5mc2EudjEuU3RhdHVzEg8KB2FwcF91cmwYBSABKAkSFAoMdGVybWluYWxfdXJsGAYgASgJEg4KBnJlYXNvbhgHIAEoCRIlCgpjb25kaXRpb25zGAggAygLMhEuZnNhLnYxLkNvbmRpdGlvbhIPCgd2ZXJzaW9uGAkgASgEEhEKCW5hbWVzcGFjZRgKIAEoCRIOCgZzZXJ2ZXIYCyABKAkSEgoKcHVibGljX2FwcBgMIAEoCCLLAQoIRGF0YWJhc2USCgoCaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRIUCgxjbHVzdGVyX25hbWUYAyABKAkSHgoGc3RhdHVzGAQgASgOMg4uZnNhLnYxLlN0YXR1cxIOCgZyZWFzb24YBSABKAkSJQoKY29uZGl0aW9ucxgGIAMoCzIRLmZzYS52MS5Db25kaXRpb24SDwoHdmVyc2lvbhgHIAEoBBIRCgluYW1lc3BhY2UYCCABKAkSDgoGc2VydmVyGAkgASgJKtwBCgZTdGF0dXMSFgoSU1RBVFVTX1VOU1BFQ0lGSUVEEAASEwoPU1RBVFVTX0NSRUFUSU5HEAESEwoPU1RBVFVTX1NUQVJUSU5HEAISEgoOU1RBVFVTX1JVTk5JTkcQAxITCg9TVEFUVVNfU1RPUFBJTkcQBBISCg5TVEFUVVNfU1RPUFBFRBAFEhYKElNUQVRVU19URVJNSU5BVElORxAGEhUKEVNUQVRVU19URVJNSU5BVEVEEAcSEAoMU1RBVFVTX0VSUk9SEAgSEgoOU1RBVFVTX1BBUlRJQUwQCSp/CgxSZXNvdXJjZUtpbmQSHQoZUkVTT1VSQ0VfS0lORF9VTlNQRUNJRklFRBAAEhkKFVJFU09VUkNFX0tJTkRfUFJPSkVDVBABEhkKFVJFU09VUkNFX0tJTkRfU0FOREJPWBACEhoKFlJFU09VUkNFX0tJTkRfREFUQUJBU0UQA0I4WjZnaXRodWIuY29tL2Z1bGxzdGFja2FnZW50L2ZzYS9jbGllbnRzL2dlbi9mc2EvdjE7ZnNhdjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Condition is one status transition in a resource's timeline.
@@ -159,8 +159,8 @@ export const ProjectSchema: GenMessage<Project> = /*@__PURE__*/
 
 /**
  * Sandbox is the container a project's code runs in (a Kubernetes
- * StatefulSet with a persistent volume, a Service and two Ingresses: the app on
- * port 3000 and the ttyd web terminal on port 7681).
+ * StatefulSet with a persistent volume, a Service and Ingresses: the ttyd web
+ * terminal on port 7681 and, when public_app is set, the app on port 3000).
  *
  * @generated from message fsa.v1.Sandbox
  */
@@ -194,7 +194,8 @@ export type Sandbox = Message<"fsa.v1.Sandbox"> & {
   status: Status;
 
   /**
-   * Public URL of the app the sandbox serves on port 3000; empty until known.
+   * Public URL of the app the sandbox serves on port 3000; empty until known,
+   * and while the app is private (public_app false).
    *
    * @generated from field: string app_url = 5;
    */
@@ -248,6 +249,15 @@ export type Sandbox = Message<"fsa.v1.Sandbox"> & {
    * @generated from field: string server = 11;
    */
   server: string;
+
+  /**
+   * Whether the app is published on a public Ingress (app_url). False: it is
+   * private, reached only by the owner through SandboxService.PreviewAccess.
+   * Projects created before the choice existed are public.
+   *
+   * @generated from field: bool public_app = 12;
+   */
+  publicApp: boolean;
 };
 
 /**
