@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -241,15 +240,14 @@ func (s *sandboxService) ReadFile(ctx context.Context, req *connect.Request[fsav
 	if m.LimitBytes < 0 {
 		return fmt.Errorf("%w: limit_bytes is negative", fsa.ErrInvalidArgument)
 	}
-	w := &sender[fsav1.ReadFileResponse]{send: stream.Send, wrap: func(b []byte) *fsav1.ReadFileResponse {
-		return &fsav1.ReadFileResponse{Data: b}
-	}}
-	bw := bufio.NewWriterSize(w, chunkSize) // full messages, not the exec stream's small writes
-	info, err := s.c.ReadFile(ctx, c.user.ID, m.ProjectId, m.Path, bw, m.LimitBytes)
-	if err != nil {
-		return err
+	// Full messages, not the exec stream's small writes, sent while the next bytes are read.
+	// Send marshals the message before it returns, so the buffer is free again after it.
+	w := newChunkPipe(func(b []byte) error { return stream.Send(&fsav1.ReadFileResponse{Data: b}) })
+	info, err := s.c.ReadFile(ctx, c.user.ID, m.ProjectId, m.Path, w, m.LimitBytes)
+	if cerr := w.Close(err == nil); err == nil {
+		err = cerr
 	}
-	if err := bw.Flush(); err != nil {
+	if err != nil {
 		return err
 	}
 	return stream.Send(&fsav1.ReadFileResponse{Info: fileInfoPB(info)})
