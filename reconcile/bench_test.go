@@ -228,7 +228,8 @@ func maps(a, b map[string]string) map[string]string {
 }
 
 // createProjects creates n projects spread round-robin over the users, from one goroutine
-// per user, and returns them with the times their creation was committed.
+// per user, and returns them with the times their creation was committed. Their apps are public
+// (both Ingresses), as when the figures in BENCH.md were taken.
 func (b *bench) createProjects(prefix string, n int) ([]*fsa.Project, []time.Time) {
 	out := make([]*fsa.Project, n)
 	at := make([]time.Time, n)
@@ -239,7 +240,7 @@ func (b *bench) createProjects(prefix string, n int) ([]*fsa.Project, []time.Tim
 		go func() {
 			defer wg.Done()
 			for i := ui; i < n; i += len(b.users) {
-				p, err := b.c.CreateProject(b.ctx, u.ID, fsa.ProjectSpec{Name: fmt.Sprintf("%s%d", prefix, i)})
+				p, err := b.c.CreateProject(b.ctx, u.ID, fsa.ProjectSpec{Name: fmt.Sprintf("%s%d", prefix, i), PublicApp: true})
 				if err != nil {
 					errs <- err
 					return
@@ -478,7 +479,7 @@ func TestBenchLag(t *testing.T) {
 	const timeout = 2 * time.Minute
 	u := b.users[0]
 	for i := range n {
-		p, err := b.c.CreateProject(b.ctx, u.ID, fsa.ProjectSpec{Name: fmt.Sprintf("lag%d", i)})
+		p, err := b.c.CreateProject(b.ctx, u.ID, fsa.ProjectSpec{Name: fmt.Sprintf("lag%d", i), PublicApp: true})
 		require.NoError(t, err)
 		t0, name := time.Now(), p.Sandbox.Name
 		b.rec.wait(t, b.ctx, timeout, "StatefulSet created", func() bool { _, ok := b.rec.stsAdded[name]; return ok })
