@@ -75,8 +75,11 @@ export function uploadErrorText(name: string, size: number, err: unknown): strin
   return `upload ${name}: ${errorText(err)}`;
 }
 
-/** filesCard renders the file browser of a project's sandbox; stop cancels what is running. */
-export function filesCard(app: App, projectId: string): { el: HTMLElement; stop(): void } {
+/**
+ * filesCard renders the file browser of a project's sandbox; refresh lists the
+ * current directory again, stop cancels what is running.
+ */
+export function filesCard(app: App, projectId: string): { el: HTMLElement; refresh(): void; stop(): void } {
   let dir = home;
   let stopped = false;
   const aborts = new Set<AbortController>();
@@ -201,6 +204,7 @@ export function filesCard(app: App, projectId: string): { el: HTMLElement; stop(
   void open(dir);
   return {
     el,
+    refresh: () => void open(dir),
     stop: () => {
       stopped = true;
       for (const a of aborts) a.abort();

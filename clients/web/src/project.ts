@@ -1,7 +1,7 @@
 // One project: its status and children, Explain, the environment editor, the
 // web terminal, the private app preview, the sandbox's log and its files.
 
-import { ResourceKind, type EnvVar, type Explanation, type Project } from "./api.js";
+import { ResourceKind, Status, type EnvVar, type Explanation, type Project } from "./api.js";
 
 import { statusName } from "./actions.js";
 import { h, replace } from "./dom.js";
@@ -41,8 +41,14 @@ export const projectView: View = (app, el, id) => {
     env.el,
   );
 
+  let sandboxStatus: Status | undefined;
   const paint = () => {
     const p = app.live.get(id);
+    // The sandbox (re)started: list its files again (the first listing may have found it not
+    // RUNNING yet).
+    const st = p?.sandbox?.status;
+    if (st === Status.RUNNING && sandboxStatus !== undefined && sandboxStatus !== Status.RUNNING) files.refresh();
+    sandboxStatus = st;
     if (!p) {
       if (app.live.loaded) {
         replace(summary, h("p", { "data-testid": "project-gone" }, "This project does not exist (any more)."));
