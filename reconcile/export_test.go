@@ -23,3 +23,13 @@ func SetWriteHooks(afterCheck func(ctx context.Context, fence uint64, kind fsa.R
 		testHookAfterWrite.Store(nil)
 	}
 }
+
+// SyncOnce runs one sync of the child of kind of project, as a worker does (Run must be running:
+// it owns the informers).
+func (r *Runner) SyncOnce(ctx context.Context, user, project string, kind fsa.ResourceKind) error {
+	return r.sync(ctx, user, item{kind: kind, project: project})
+}
+
+// ForgetUpToDate forgets every child remembered as up to date, so that the next sync of each
+// does the whole work.
+func (r *Runner) ForgetUpToDate() { r.memo.listed() }

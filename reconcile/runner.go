@@ -76,6 +76,8 @@ type Runner struct {
 	recs      []reconciler
 	byKind    map[fsa.ResourceKind]reconciler
 	informers *informers
+	// memo remembers the children found up to date (memo.go).
+	memo *upToDate
 
 	mu    sync.Mutex
 	names map[string]map[string]string // user → resource name → project id
@@ -140,6 +142,9 @@ func New(cfg Config) (*Runner, error) {
 		names:   map[string]map[string]string{},
 		lagSeen: map[item]time.Time{},
 		fenced:  make(chan struct{}),
+		// An entry lives ten resyncs at most: what the versions it rests on could miss is
+		// checked again that often.
+		memo: newUpToDate(10*cfg.Resync, time.Now),
 	}
 	m, err := newMetrics(cfg.Registerer, func() float64 { return float64(r.q.Len()) })
 	if err != nil {
@@ -242,6 +247,7 @@ func (r *Runner) followFeed(ctx context.Context) error {
 			ev, err := w.Next()
 			if errors.Is(err, store.ErrCompacted) {
 				r.log.Info("change feed compacted; listing again", "after", w.Revision())
+				r.memo.listed()
 				break
 			}
 			if err != nil {
@@ -255,6 +261,7 @@ func (r *Runner) followFeed(ctx context.Context) error {
 }
 
 func (r *Runner) onStoreChange(ctx context.Context, ch fsa.ResourceChange) {
+	r.countChange(ch)
 	if o := ch.Child(ch.Kind); o != nil {
 		c := o.Common()
 		if ch.Deleted {
@@ -283,6 +290,33 @@ func (r *Runner) onStoreChange(ctx context.Context, ch fsa.ResourceChange) {
 		for _, p := range list.Items {
 			r.enqueueProject(laneIntent, p)
 		}
+	}
+}
+
+// countChange counts ch for the children it may concern (upToDate): a change of a project, a
+// child or a variable concerns the project's children, one of a user's settings all of theirs.
+// What this cannot attribute concerns every child.
+func (r *Runner) countChange(ch fsa.ResourceChange) {
+	switch {
+	case ch.Child(ch.Kind) != nil:
+		c := ch.Child(ch.Kind).Common()
+		r.memo.projectChanged(c.ProjectID, false)
+	case ch.Kind == fsa.ResourceProject && ch.Project != nil:
+		var kinds []item
+		if ch.Deleted {
+			for _, rec := range r.recs {
+				kinds = append(kinds, item{rec.kind(), ch.Project.ID})
+			}
+		}
+		r.memo.projectChanged(ch.Project.ID, ch.Deleted, kinds...)
+	case ch.Kind == fsa.ResourceEnv && ch.Env != nil && ch.Env.ProjectID != "":
+		r.memo.projectChanged(ch.Env.ProjectID, false)
+	case ch.Kind == fsa.ResourceEnv && ch.Env != nil:
+		r.memo.userChanged(ch.Env.UserID)
+	case ch.Kind == fsa.ResourceConfig && ch.Config != nil:
+		r.memo.userChanged(ch.Config.UserID)
+	default:
+		r.memo.listed()
 	}
 }
 
