@@ -26,7 +26,9 @@ func clusters(ui *userInformers) cache.SharedIndexInformer {
 }
 
 func (*databases) watch(ui *userInformers, queue func(string, lane)) {
-	on(clusters(ui), metav1.Object.GetName, laneEvent, queue)
+	inf := clusters(ui)
+	_ = inf.SetTransform(k8s.TrimForCache) // fails only once started; watch runs before
+	on(inf, metav1.Object.GetName, laneEvent, queue)
 }
 
 // follows nothing: a database depends on no other child.
