@@ -27,7 +27,9 @@ func clusters(ui *userInformers) cache.SharedIndexInformer {
 
 func (*databases) watch(ui *userInformers, queue func(string, lane)) {
 	inf := clusters(ui)
-	_ = inf.SetTransform(k8s.TrimForCache) // fails only once started; watch runs before
+	if !baseline.Load() {
+		_ = inf.SetTransform(k8s.TrimForCache) // fails only once started; watch runs before
+	}
 	on(inf, metav1.Object.GetName, laneEvent, queue)
 }
 
