@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -127,6 +128,7 @@ type runnerSettings struct {
 	Burst      int
 	Resync     time.Duration
 	Registerer prometheus.Registerer
+	Wrap       func(http.RoundTripper) http.RoundTripper // of the runner's Kubernetes transport, if set
 }
 
 func settingsFromEnv() runnerSettings {
@@ -150,7 +152,7 @@ func (b *bench) startRunner(s runnerSettings) (stop func()) {
 	}
 	r, err := reconcile.New(reconcile.Config{
 		Client: b.c, Fence: fence, Domain: "sandbox.fsa.test", Workers: s.Workers, Resync: s.Resync,
-		Clients:     k8s.NewClients(k8s.WithRateLimit(s.QPS, s.Burst)),
+		Clients:     k8s.NewClients(k8s.WithRateLimit(s.QPS, s.Burst), k8s.WithTransportWrapper(s.Wrap)),
 		BaseBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second,
 		Registerer: reg, Logger: benchLogger(),
 	})
