@@ -40,3 +40,10 @@ func SetBaseline(on bool) (restore func()) {
 	old := baseline.Swap(on)
 	return func() { baseline.Store(old) }
 }
+
+// Known returns how many children the runner knows of (what a resync from memory queues).
+func (r *Runner) Known() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.known)
+}

@@ -104,3 +104,18 @@ func TestUpToDateSyncSeesEveryChange(t *testing.T) {
 		return err == nil && cl.GetLabels()[k8s.LabelProject] != "", err
 	})
 }
+
+// A resync queues the children the runner knows of from its listing and the change feed; a
+// removed project is forgotten with its children.
+func TestResyncKnowsEveryChild(t *testing.T) {
+	f := newFixture(t, "known")
+	run := f.runner(f.acquire(1))
+	a, b := f.create("a"), f.create("b")
+	f.waitProject(a.ID, "RUNNING", both(fsa.StatusRunning))
+	f.waitProject(b.ID, "RUNNING", both(fsa.StatusRunning))
+	require.Equal(t, 4, run.r.Known(), "two projects, a sandbox and a database each")
+	_, err := f.c.DeleteProject(f.ctx, f.user.ID, a.ID, fsa.PurgeData(true))
+	require.NoError(t, err)
+	f.waitProject(a.ID, "gone", gone)
+	require.Eventually(t, func() bool { return run.r.Known() == 2 }, waitFor, 50*time.Millisecond, "the removed project's children forgotten")
+}

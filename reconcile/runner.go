@@ -81,6 +81,9 @@ type Runner struct {
 
 	mu    sync.Mutex
 	names map[string]map[string]string // user → resource name → project id
+	// known is every child the runner knows of (from listings and the change feed), with its
+	// owner: what a resync queues, without reading the store.
+	known map[item]string
 	// lagSeen is, per item, the intent (its UpdatedAt) whose lag was last observed.
 	lagSeen map[item]time.Time
 	// fenced is set once the store says our token is stale.
@@ -140,6 +143,7 @@ func New(cfg Config) (*Runner, error) {
 		log:     cfg.Logger.With("component", "reconcile", "fence", cfg.Fence),
 		q:       newFairQueue(backoff(cfg.BaseBackoff, cfg.MaxBackoff, cfg.RetryRate)),
 		names:   map[string]map[string]string{},
+		known:   map[item]string{},
 		lagSeen: map[item]time.Time{},
 		fenced:  make(chan struct{}),
 		// An entry lives ten resyncs at most: what the versions it rests on could miss is
@@ -197,12 +201,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		defer wg.Done()
 		t := time.NewTicker(r.cfg.Resync)
 		defer t.Stop()
-		for {
+		for n := 1; ; n++ {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := r.enqueueAll(ctx); err != nil && ctx.Err() == nil {
+				// Every child the runner knows of, from memory; every tenth time from a listing
+				// of the store, in case the feed ever missed one.
+				if n%listEvery != 0 {
+					r.enqueueKnown()
+				} else if err := r.enqueueAll(ctx); err != nil && ctx.Err() == nil {
 					r.log.Warn("resync failed", "err", err)
 				}
 			}
@@ -222,6 +230,23 @@ func (r *Runner) Run(ctx context.Context) error {
 			return fmt.Errorf("reconcile: fencing token %d is stale: %w", r.cfg.Fence, err)
 		}
 		return fmt.Errorf("reconcile: change feed: %w", err)
+	}
+}
+
+// listEvery is how many resyncs it takes for one to list the store instead of queueing the
+// children the runner knows of.
+const listEvery = 10
+
+// enqueueKnown queues every child the runner knows of in the resync lane.
+func (r *Runner) enqueueKnown() {
+	r.mu.Lock()
+	items := make(map[item]string, len(r.known))
+	for it, user := range r.known {
+		items[it] = user
+	}
+	r.mu.Unlock()
+	for it, user := range items {
+		r.q.AddIn(laneResync, user, it)
 	}
 }
 
@@ -266,14 +291,22 @@ func (r *Runner) onStoreChange(ctx context.Context, ch fsa.ResourceChange) {
 		c := o.Common()
 		if ch.Deleted {
 			r.forgetName(c.UserID, o.ResourceName())
+			r.forgetItem(item{ch.Kind, c.ProjectID})
 			return
 		}
 		r.remember(c.UserID, o.ResourceName(), c.ProjectID)
+		r.rememberItem(c.UserID, item{ch.Kind, c.ProjectID})
 		r.q.Add(c.UserID, item{ch.Kind, c.ProjectID})
 		r.follow(c.UserID, c.ProjectID, ch.Kind, c.Status)
 		return
 	}
 	switch ch.Kind {
+	case fsa.ResourceProject:
+		if ch.Deleted && ch.Project != nil {
+			for _, rec := range r.recs {
+				r.forgetItem(item{rec.kind(), ch.Project.ID})
+			}
+		}
 	case fsa.ResourceEnv:
 		if !ch.Deleted || ch.Env.ProjectID != "" {
 			r.follow(ch.Env.UserID, ch.Env.ProjectID, fsa.ResourceEnv, "")
@@ -378,6 +411,7 @@ func (r *Runner) enqueueProject(l lane, p *fsa.Project) {
 	for _, rec := range r.recs {
 		if o := p.Child(rec.kind()); o != nil {
 			r.remember(p.UserID, o.ResourceName(), p.ID)
+			r.rememberItem(p.UserID, item{rec.kind(), p.ID})
 			r.q.AddIn(l, p.UserID, item{rec.kind(), p.ID})
 		}
 	}
@@ -402,6 +436,18 @@ func (r *Runner) remember(user, name, project string) {
 		r.names[user] = m
 	}
 	m[name] = project
+}
+
+func (r *Runner) rememberItem(user string, it item) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.known[it] = user
+}
+
+func (r *Runner) forgetItem(it item) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.known, it)
 }
 
 func (r *Runner) forgetName(user, name string) {

@@ -166,6 +166,7 @@ func (r *Runner) sync(ctx context.Context, user string, it item) error {
 	if errors.Is(err, fsa.ErrNotFound) {
 		r.mu.Lock()
 		delete(r.lagSeen, it)
+		delete(r.known, it)
 		r.mu.Unlock()
 		r.memo.forget(it)
 		return nil // removed: nothing left to do
