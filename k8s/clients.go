@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"net/http"
 	"sync"
 
 	"k8s.io/client-go/dynamic"
@@ -75,6 +76,12 @@ func WithUserAgent(ua string) ClientsOption {
 	return func(c *Clients) { c.userAgent = ua }
 }
 
+// WithTransportWrapper wraps the HTTP transport of every client the cache builds (to count or
+// trace requests); nil wraps nothing. The wrapper sees request headers, credentials included: it must not log them.
+func WithTransportWrapper(wrap func(http.RoundTripper) http.RoundTripper) ClientsOption {
+	return func(c *Clients) { c.wrap = wrap }
+}
+
 // Clients caches one Client per user. The cached Client is rebuilt when the
 // user's kubeconfig changes. Building a Client does no I/O. Clients is safe for
 // concurrent use; its zero value is not, use NewClients.
@@ -82,6 +89,7 @@ type Clients struct {
 	qps       float32
 	burst     int
 	userAgent string
+	wrap      func(http.RoundTripper) http.RoundTripper
 
 	mu     sync.Mutex
 	byUser map[string]cachedClient
@@ -146,6 +154,9 @@ func (c *Clients) build(kubeconfig []byte) (*Client, error) {
 	}
 	cfg.QPS, cfg.Burst = c.qps, c.burst
 	cfg.UserAgent = c.userAgent
+	if c.wrap != nil {
+		cfg.Wrap(c.wrap)
+	}
 	return NewClient(cfg, ns)
 }
 

@@ -25,9 +25,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -126,6 +128,7 @@ type runnerSettings struct {
 	Burst      int
 	Resync     time.Duration
 	Registerer prometheus.Registerer
+	Wrap       func(http.RoundTripper) http.RoundTripper // of the runner's Kubernetes transport, if set
 }
 
 func settingsFromEnv() runnerSettings {
@@ -149,7 +152,7 @@ func (b *bench) startRunner(s runnerSettings) (stop func()) {
 	}
 	r, err := reconcile.New(reconcile.Config{
 		Client: b.c, Fence: fence, Domain: "sandbox.fsa.test", Workers: s.Workers, Resync: s.Resync,
-		Clients:     k8s.NewClients(k8s.WithRateLimit(s.QPS, s.Burst)),
+		Clients:     k8s.NewClients(k8s.WithRateLimit(s.QPS, s.Burst), k8s.WithTransportWrapper(s.Wrap)),
 		BaseBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second,
 		Registerer: reg, Logger: benchLogger(),
 	})
@@ -606,24 +609,50 @@ func TestBenchColdIdle(t *testing.T) {
 		ms(lags.quantile(.5)), ms(lags.quantile(.99)))
 
 	// Idle: a fresh runner (the resync shortened so the window holds several resyncs) over
-	// everything RUNNING.
+	// everything RUNNING. With FSA_BENCH_BASELINE, first one as before issue 17 (no trimmed
+	// caches, nothing remembered as up to date), then the current one: side by side in one run.
 	stop()
 	if os.Getenv("FSA_BENCH_NO_IDLE") != "" {
 		return
 	}
+	if os.Getenv("FSA_BENCH_BASELINE") != "" {
+		restore := reconcile.SetBaseline(true)
+		b.idleWindow(s, n, "baseline")
+		restore()
+	}
+	b.idleWindow(s, n, "current")
+}
+
+// heapInUse returns the heap in use after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	return mem.HeapInuse
+}
+
+// idleWindow starts a fresh runner over the n RUNNING projects, lets it settle, and measures a
+// window of FSA_BENCH_IDLE with a resync every FSA_BENCH_RESYNC: store and Kubernetes writes,
+// syncs, CPU, and the runner's heap (the heap in use with it settled, less the heap before it
+// started: the stand-ins and the recorder share the process). FSA_BENCH_HEAPPROFILE names a file
+// for a heap profile taken at the end of the window.
+func (b *bench) idleWindow(s runnerSettings, n int, label string) {
+	t := b.t
 	idle := envDuration("FSA_BENCH_IDLE", 60*time.Second)
 	s.Resync = envDuration("FSA_BENCH_RESYNC", 20*time.Second)
 	reg := prometheus.NewRegistry()
 	s.Registerer = reg
-	stop = b.startRunner(s)
+	heap0 := heapInUse()
+	stop := b.startRunner(s)
 	// Let the restarted runner's initial full sync settle: its queue empty and no store write
 	// for 5 s.
 	settle := time.Now()
 	b.waitQuiet(reg, 5*time.Second, envDuration("FSA_BENCH_SETTLE", 3*time.Minute))
-	t.Logf("restarted runner settled in %v (k8s writes %v, syncs %v)", time.Since(settle).Round(time.Millisecond),
+	t.Logf("%s: restarted runner settled in %v (k8s writes %v, syncs %v)", label, time.Since(settle).Round(time.Millisecond),
 		counterSum(reg, "fsa_reconcile_kubernetes_writes_total"), histCount(reg, "fsa_reconcile_sync_duration_seconds"))
 	w0, y0 := counterSum(reg, "fsa_reconcile_kubernetes_writes_total"), histCount(reg, "fsa_reconcile_sync_duration_seconds")
-	req0 = b.apiRequests()
+	m0 := counterSum(reg, "fsa_reconcile_syncs_up_to_date_total")
+	req0 := b.apiRequests()
 	rev0, cpu0, cp0 := b.revision(), selfCPU(), b.controlPlaneCPU()
 	t0 := time.Now()
 	select {
@@ -634,19 +663,30 @@ func TestBenchColdIdle(t *testing.T) {
 	el := time.Since(t0).Seconds()
 	rev1, cpu1, cp1 := b.revision(), selfCPU(), b.controlPlaneCPU()
 	w1, y1 := counterSum(reg, "fsa_reconcile_kubernetes_writes_total"), histCount(reg, "fsa_reconcile_sync_duration_seconds")
-	t.Logf("API server requests during the idle window (all clients): %s", requestDelta(req0, b.apiRequests(), 1))
+	m1 := counterSum(reg, "fsa_reconcile_syncs_up_to_date_total")
+	heap1 := heapInUse()
+	if path := os.Getenv("FSA_BENCH_HEAPPROFILE"); path != "" {
+		f, err := os.Create(path + "." + label)
+		require.NoError(t, err)
+		require.NoError(t, pprof.WriteHeapProfile(f))
+		require.NoError(t, f.Close())
+	}
+	t.Logf("%s: API server requests during the idle window (all clients): %s", label, requestDelta(req0, b.apiRequests(), 1))
 	resyncs := math.Floor(idle.Seconds() / s.Resync.Seconds())
-	t.Logf("idle %v with resync every %v (%v resyncs): store writes %d (%.3f/s), kubernetes writes %v (%.1f/s), syncs %v",
-		idle, s.Resync, resyncs, rev1-rev0, float64(rev1-rev0)/el, w1-w0, (w1-w0)/el, y1-y0)
+	t.Logf("%s: idle %v with resync every %v (%v resyncs): store writes %d (%.3f/s), kubernetes writes %v (%.1f/s), syncs %v (answered from memory %v)",
+		label, idle, s.Resync, resyncs, rev1-rev0, float64(rev1-rev0)/el, w1-w0, (w1-w0)/el, y1-y0, m1-m0)
 	var cps []string
 	for name, v := range cp1 {
 		cps = append(cps, fmt.Sprintf("%s=%.1f%%", name, 100*(v-cp0[name])/el))
 	}
 	slices.Sort(cps)
-	var mem runtime.MemStats
-	runtime.ReadMemStats(&mem)
-	t.Logf("idle CPU: this process (runner + KubeBlocks stand-in + recorder) %.1f%% of a core, heap in use %d MiB; control plane %s",
-		100*(cpu1-cpu0)/el, mem.HeapInuse>>20, strings.Join(cps, " "))
+	runnerHeap := int64(heap1) - int64(heap0)
+	perSync := 0.0
+	if y1 > y0 {
+		perSync = 1000 * (cpu1 - cpu0) / (y1 - y0)
+	}
+	t.Logf("%s: idle CPU: this process (runner + KubeBlocks stand-in + recorder) %.1f%% of a core (%.3f ms per sync); heap in use %d MiB, of which the runner's %d MiB (%.1f KiB per project); control plane %s",
+		label, 100*(cpu1-cpu0)/el, perSync, heap1>>20, runnerHeap>>20, float64(runnerHeap)/1024/float64(n), strings.Join(cps, " "))
 	// The same process without the runner, for the baseline.
 	stop()
 	req2 := b.apiRequests()
@@ -659,16 +699,18 @@ func TestBenchColdIdle(t *testing.T) {
 	}
 	el2 := time.Since(t2).Seconds()
 	cp3 := b.controlPlaneCPU()
-	t.Logf("API server requests without the runner: %s", requestDelta(req2, b.apiRequests(), 1))
+	t.Logf("%s: API server requests without the runner: %s", label, requestDelta(req2, b.apiRequests(), 1))
 	cps = cps[:0]
 	for name, v := range cp3 {
 		cps = append(cps, fmt.Sprintf("%s=%.1f%%", name, 100*(v-cp2[name])/el2))
 	}
 	slices.Sort(cps)
-	t.Logf("baseline without runner over %v: this process %.1f%%, store writes %d; control plane %s", (idle / 2),
-		100*(selfCPU()-cpu2)/el2, b.revision()-rev2, strings.Join(cps, " "))
-	t.Logf("BENCH idle projects=%d window_s=%.0f resync_s=%.0f store_writes=%d k8s_writes=%v syncs=%v cpu_pct=%.1f apiserver_pct=%.1f",
-		n, el, s.Resync.Seconds(), rev1-rev0, w1-w0, y1-y0, 100*(cpu1-cpu0)/el, 100*(cp1[k8stest.APIServer]-cp0[k8stest.APIServer])/el)
+	selfIdle := 100 * (selfCPU() - cpu2) / el2
+	t.Logf("%s: without runner over %v: this process %.1f%%, store writes %d; control plane %s", label, (idle / 2),
+		selfIdle, b.revision()-rev2, strings.Join(cps, " "))
+	t.Logf("BENCH idle %s projects=%d window_s=%.0f resync_s=%.0f store_writes=%d k8s_writes=%v syncs=%v remembered=%v cpu_pct=%.1f cpu_pct_without_runner=%.1f ms_per_sync=%.3f runner_heap_mib=%d runner_heap_kib_per_project=%.1f apiserver_pct=%.1f",
+		label, n, el, s.Resync.Seconds(), rev1-rev0, w1-w0, y1-y0, m1-m0, 100*(cpu1-cpu0)/el, selfIdle, perSync, runnerHeap>>20,
+		float64(runnerHeap)/1024/float64(n), 100*(cp1[k8stest.APIServer]-cp0[k8stest.APIServer])/el)
 }
 
 // TestBenchFailover provisions FSA_BENCH_PROJECTS projects across FSA_BENCH_USERS users, lets

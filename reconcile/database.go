@@ -26,7 +26,11 @@ func clusters(ui *userInformers) cache.SharedIndexInformer {
 }
 
 func (*databases) watch(ui *userInformers, queue func(string, lane)) {
-	on(clusters(ui), metav1.Object.GetName, laneEvent, queue)
+	inf := clusters(ui)
+	if !baseline.Load() {
+		_ = inf.SetTransform(k8s.TrimForCache) // fails only once started; watch runs before
+	}
+	on(inf, metav1.Object.GetName, laneEvent, queue)
 }
 
 // follows nothing: a database depends on no other child.
@@ -50,6 +54,15 @@ func (d *databases) reconcile(ctx context.Context, req request) (fsa.Observation
 		}
 		return fsa.Observation{Status: fsa.StatusTerminated, Reason: "DataRetained"}, nil
 	}
+	// Observed before anything is read: what changes from here on makes it differ next time.
+	ui, name := req.ui, db.ClusterName
+	observe := func() (string, bool) {
+		live, exists, ok := get[*unstructured.Unstructured](ui, clusters(ui), name)
+		var v versions
+		v.add(live, exists && live != nil)
+		return v.String(), ok
+	}
+	observed, observedOK := observe()
 	var c cached
 	if live, _, ok := get[*unstructured.Unstructured](req.ui, clusters(req.ui), db.ClusterName); ok { // live nil: absent
 		plan, err := d.m.Plan(kc, spec, live)
@@ -60,5 +73,8 @@ func (d *databases) reconcile(ctx context.Context, req request) (fsa.Observation
 		c = cached{synced: true, plan: plan, state: st.State, reason: st.Reason}
 	}
 	obs, _, err := converge(ctx, d.r, req, d.m, spec, c, status)
+	if err == nil && c.synced && c.plan.Empty() && observedOK {
+		*req.note = memoNote{observe: observe, observed: observed}
+	}
 	return obs, err
 }

@@ -20,6 +20,17 @@
 // of intents does not hold back observations and a resync of every project does not delay a
 // user's intent. BENCH.md has the measurements.
 //
+// # What an idle project costs
+//
+// The informer caches hold each object trimmed to what reconcile reads (k8s.TrimForCache: no
+// managedFields but fsa's own, no pod specs). A child found as desired is remembered (memo.go)
+// with what that finding rested on: the change feed's count of changes to its project and its
+// owner's settings, and the resourceVersions of its cached objects, pods and database
+// credentials. A sync of a child whose counts and versions are unchanged (a resync, an event
+// that changed nothing) is then a lookup: no store read, no objects built or compared. A
+// remembered finding expires after ten resyncs, so whatever the versions could miss is still
+// checked that often (TestUpToDateSyncSeesEveryChange changes every input of a remembered child).
+//
 // One reconciler per kind of child (sandbox.go, database.go) says which objects it watches, which
 // other changes concern it (a sandbox waits for its database's credentials) and how one child
 // converges; the Runner does the rest, the same for every kind (sync.go).

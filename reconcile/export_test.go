@@ -23,3 +23,27 @@ func SetWriteHooks(afterCheck func(ctx context.Context, fence uint64, kind fsa.R
 		testHookAfterWrite.Store(nil)
 	}
 }
+
+// SyncOnce runs one sync of the child of kind of project, as a worker does (Run must be running:
+// it owns the informers).
+func (r *Runner) SyncOnce(ctx context.Context, user, project string, kind fsa.ResourceKind) error {
+	return r.sync(ctx, user, item{kind: kind, project: project})
+}
+
+// ForgetUpToDate forgets every child remembered as up to date, so that the next sync of each
+// does the whole work.
+func (r *Runner) ForgetUpToDate() { r.memo.listed() }
+
+// SetBaseline makes runners started from now on work as before issue 17 (caches of whole
+// objects, nothing remembered as up to date), for benchmarks side by side; restore undoes it.
+func SetBaseline(on bool) (restore func()) {
+	old := baseline.Swap(on)
+	return func() { baseline.Store(old) }
+}
+
+// Known returns how many children the runner knows of (what a resync from memory queues).
+func (r *Runner) Known() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.known)
+}

@@ -72,9 +72,14 @@ func (in *informers) ensure(user string, c *k8s.Client, kb k8s.KubeBlocksAPI) *u
 			delete(byNS, ns)
 		}
 	}
+	trim := k8s.TrimForCache
+	if baseline.Load() {
+		trim = nil
+	}
 	typed := func(selector string) kinformers.SharedInformerFactory {
 		return kinformers.NewSharedInformerFactoryWithOptions(c.Clientset, 0, kinformers.WithNamespace(c.Namespace),
-			kinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
+			kinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
+			kinformers.WithTransform(trim))
 	}
 	ui := &userInformers{client: c, kb: kb, stop: make(chan struct{}), typed: typed(k8s.ManagedSelector), credentials: typed(credentialsSelector),
 		dynamic: dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.Dynamic, 0, c.Namespace,

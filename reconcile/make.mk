@@ -13,6 +13,6 @@ RECONCILE_BENCH_SCHED_FLAGS ?= --kube-api-qps=1000 --kube-api-burst=2000
 bench-reconcile: k8s-bins
 	FSA_BENCH=1 FSA_K8S_ARGS_KUBE_CONTROLLER_MANAGER='$(RECONCILE_BENCH_KCM_FLAGS)' \
 	FSA_K8S_ARGS_KUBE_SCHEDULER='$(RECONCILE_BENCH_SCHED_FLAGS)' \
-	$(GO) test -count=1 -timeout 90m -run '$(RECONCILE_BENCH)' -v ./reconcile/ 2>&1 | grep -E '^(=== RUN|--- |\s+bench_test.go|ok|FAIL|PASS)'
+	$(GO) test -count=1 -timeout 90m -run '$(RECONCILE_BENCH)' -v ./reconcile/ 2>&1 | grep -E '^(=== RUN|--- |\s+bench_[a-z_]*test.go|ok|FAIL|PASS)'
 
 .PHONY: bench-reconcile

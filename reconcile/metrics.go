@@ -9,6 +9,7 @@ type metrics struct {
 	errors    *prometheus.CounterVec
 	lag       *prometheus.HistogramVec
 	k8sWrites *prometheus.CounterVec
+	upToDate  *prometheus.CounterVec
 	// initialSync is set once, when every item of the runner's first listing has synced.
 	initialSync prometheus.Gauge
 }
@@ -37,6 +38,10 @@ func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, erro
 			Namespace: "fsa", Subsystem: "reconcile", Name: "kubernetes_writes_total",
 			Help: "Apply, scale and delete calls made to Kubernetes.",
 		}, []string{"kind", "op"}),
+		upToDate: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fsa", Subsystem: "reconcile", Name: "syncs_up_to_date_total",
+			Help: "Syncs answered from memory: nothing the child's last sync rested on had changed.",
+		}, []string{"kind"}),
 		initialSync: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "fsa", Subsystem: "reconcile", Name: "initial_sync_seconds",
 			Help: "Time from the runner's start until every sandbox and database it listed at start had synced " +
@@ -47,7 +52,7 @@ func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, erro
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.depth, m.duration, m.errors, m.lag, m.k8sWrites, m.initialSync} {
+	for _, c := range []prometheus.Collector{m.depth, m.duration, m.errors, m.lag, m.k8sWrites, m.upToDate, m.initialSync} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

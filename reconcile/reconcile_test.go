@@ -61,6 +61,7 @@ func newFixtureOn(t *testing.T, cl *k8stest.Cluster, name string) *fixture {
 
 // running is a reconcile runner started by a test.
 type running struct {
+	r      *reconcile.Runner
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Run returned
 	err    error         // Run's result, valid after done
@@ -91,7 +92,7 @@ func (f *fixture) runnerWith(fence uint64, change func(*reconcile.Config)) *runn
 	r, err := reconcile.New(cfg)
 	require.NoError(f.t, err)
 	ctx, cancel := context.WithCancel(f.ctx)
-	run := &running{cancel: cancel, done: make(chan struct{})}
+	run := &running{r: r, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(run.done)
 		run.err = r.Run(ctx)

@@ -76,9 +76,14 @@ type Runner struct {
 	recs      []reconciler
 	byKind    map[fsa.ResourceKind]reconciler
 	informers *informers
+	// memo remembers the children found up to date (memo.go).
+	memo *upToDate
 
 	mu    sync.Mutex
 	names map[string]map[string]string // user → resource name → project id
+	// known is every child the runner knows of (from listings and the change feed), with its
+	// owner: what a resync queues, without reading the store.
+	known map[item]string
 	// lagSeen is, per item, the intent (its UpdatedAt) whose lag was last observed.
 	lagSeen map[item]time.Time
 	// fenced is set once the store says our token is stale.
@@ -138,8 +143,12 @@ func New(cfg Config) (*Runner, error) {
 		log:     cfg.Logger.With("component", "reconcile", "fence", cfg.Fence),
 		q:       newFairQueue(backoff(cfg.BaseBackoff, cfg.MaxBackoff, cfg.RetryRate)),
 		names:   map[string]map[string]string{},
+		known:   map[item]string{},
 		lagSeen: map[item]time.Time{},
 		fenced:  make(chan struct{}),
+		// An entry lives ten resyncs at most: what the versions it rests on could miss is
+		// checked again that often.
+		memo: newUpToDate(10*cfg.Resync, time.Now),
 	}
 	m, err := newMetrics(cfg.Registerer, func() float64 { return float64(r.q.Len()) })
 	if err != nil {
@@ -192,12 +201,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		defer wg.Done()
 		t := time.NewTicker(r.cfg.Resync)
 		defer t.Stop()
-		for {
+		for n := 1; ; n++ {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := r.enqueueAll(ctx); err != nil && ctx.Err() == nil {
+				// Every child the runner knows of, from memory; every tenth time from a listing
+				// of the store, in case the feed ever missed one.
+				if n%listEvery != 0 {
+					r.enqueueKnown()
+				} else if err := r.enqueueAll(ctx); err != nil && ctx.Err() == nil {
 					r.log.Warn("resync failed", "err", err)
 				}
 			}
@@ -217,6 +230,23 @@ func (r *Runner) Run(ctx context.Context) error {
 			return fmt.Errorf("reconcile: fencing token %d is stale: %w", r.cfg.Fence, err)
 		}
 		return fmt.Errorf("reconcile: change feed: %w", err)
+	}
+}
+
+// listEvery is how many resyncs it takes for one to list the store instead of queueing the
+// children the runner knows of.
+const listEvery = 10
+
+// enqueueKnown queues every child the runner knows of in the resync lane.
+func (r *Runner) enqueueKnown() {
+	r.mu.Lock()
+	items := make(map[item]string, len(r.known))
+	for it, user := range r.known {
+		items[it] = user
+	}
+	r.mu.Unlock()
+	for it, user := range items {
+		r.q.AddIn(laneResync, user, it)
 	}
 }
 
@@ -242,6 +272,7 @@ func (r *Runner) followFeed(ctx context.Context) error {
 			ev, err := w.Next()
 			if errors.Is(err, store.ErrCompacted) {
 				r.log.Info("change feed compacted; listing again", "after", w.Revision())
+				r.memo.listed()
 				break
 			}
 			if err != nil {
@@ -255,18 +286,27 @@ func (r *Runner) followFeed(ctx context.Context) error {
 }
 
 func (r *Runner) onStoreChange(ctx context.Context, ch fsa.ResourceChange) {
+	r.countChange(ch)
 	if o := ch.Child(ch.Kind); o != nil {
 		c := o.Common()
 		if ch.Deleted {
 			r.forgetName(c.UserID, o.ResourceName())
+			r.forgetItem(item{ch.Kind, c.ProjectID})
 			return
 		}
 		r.remember(c.UserID, o.ResourceName(), c.ProjectID)
+		r.rememberItem(c.UserID, item{ch.Kind, c.ProjectID})
 		r.q.Add(c.UserID, item{ch.Kind, c.ProjectID})
 		r.follow(c.UserID, c.ProjectID, ch.Kind, c.Status)
 		return
 	}
 	switch ch.Kind {
+	case fsa.ResourceProject:
+		if ch.Deleted && ch.Project != nil {
+			for _, rec := range r.recs {
+				r.forgetItem(item{rec.kind(), ch.Project.ID})
+			}
+		}
 	case fsa.ResourceEnv:
 		if !ch.Deleted || ch.Env.ProjectID != "" {
 			r.follow(ch.Env.UserID, ch.Env.ProjectID, fsa.ResourceEnv, "")
@@ -283,6 +323,33 @@ func (r *Runner) onStoreChange(ctx context.Context, ch fsa.ResourceChange) {
 		for _, p := range list.Items {
 			r.enqueueProject(laneIntent, p)
 		}
+	}
+}
+
+// countChange counts ch for the children it may concern (upToDate): a change of a project, a
+// child or a variable concerns the project's children, one of a user's settings all of theirs.
+// What this cannot attribute concerns every child.
+func (r *Runner) countChange(ch fsa.ResourceChange) {
+	switch {
+	case ch.Child(ch.Kind) != nil:
+		c := ch.Child(ch.Kind).Common()
+		r.memo.projectChanged(c.ProjectID, false)
+	case ch.Kind == fsa.ResourceProject && ch.Project != nil:
+		var kinds []item
+		if ch.Deleted {
+			for _, rec := range r.recs {
+				kinds = append(kinds, item{rec.kind(), ch.Project.ID})
+			}
+		}
+		r.memo.projectChanged(ch.Project.ID, ch.Deleted, kinds...)
+	case ch.Kind == fsa.ResourceEnv && ch.Env != nil && ch.Env.ProjectID != "":
+		r.memo.projectChanged(ch.Env.ProjectID, false)
+	case ch.Kind == fsa.ResourceEnv && ch.Env != nil:
+		r.memo.userChanged(ch.Env.UserID)
+	case ch.Kind == fsa.ResourceConfig && ch.Config != nil:
+		r.memo.userChanged(ch.Config.UserID)
+	default:
+		r.memo.listed()
 	}
 }
 
@@ -344,6 +411,7 @@ func (r *Runner) enqueueProject(l lane, p *fsa.Project) {
 	for _, rec := range r.recs {
 		if o := p.Child(rec.kind()); o != nil {
 			r.remember(p.UserID, o.ResourceName(), p.ID)
+			r.rememberItem(p.UserID, item{rec.kind(), p.ID})
 			r.q.AddIn(l, p.UserID, item{rec.kind(), p.ID})
 		}
 	}
@@ -368,6 +436,18 @@ func (r *Runner) remember(user, name, project string) {
 		r.names[user] = m
 	}
 	m[name] = project
+}
+
+func (r *Runner) rememberItem(user string, it item) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.known[it] = user
+}
+
+func (r *Runner) forgetItem(it item) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.known, it)
 }
 
 func (r *Runner) forgetName(user, name string) {

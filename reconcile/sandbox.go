@@ -102,6 +102,9 @@ func (s *sandboxes) reconcile(ctx context.Context, req request) (fsa.Observation
 			return s.m.RetainClaims(ctx, kc, sb.Name, req.p.ID)
 		}, status)
 	}
+	// Observed before anything is read: what changes from here on makes it differ next time.
+	observe := s.observer(req.ui, req.p)
+	observed, observedOK := observe()
 	live, synced := cachedSandbox(req.ui, sb.Name, s.r.cfg.Network != nil)
 	spec, waiting, err := s.spec(ctx, req)
 	if err != nil {
@@ -122,6 +125,9 @@ func (s *sandboxes) reconcile(ctx context.Context, req request) (fsa.Observation
 	obs, _, err := converge(ctx, s.r, req, s.m, spec, c, status)
 	if err != nil {
 		return fsa.Observation{}, err
+	}
+	if synced && c.plan.Empty() && !waiting && observedOK {
+		*req.note = memoNote{observe: observe, observed: observed}
 	}
 	if waiting {
 		// The database is running but its credentials are not readable yet: look again soon.
@@ -175,6 +181,38 @@ func cachedSandbox(ui *userInformers, name string, withPolicy bool) (o sandboxCa
 		}
 	}
 	return o, true
+}
+
+// observer returns how to fingerprint (upToDate) what the caches hold of p's sandbox: its
+// objects, its pods and its database's credentials. ok is false while a cache has not synced.
+func (s *sandboxes) observer(ui *userInformers, p *fsa.Project) func() (fp string, ok bool) {
+	name, withPolicy := p.Sandbox.Name, s.r.cfg.Network != nil
+	creds := ""
+	if db := p.Database; db != nil && db.Desired != fsa.StatusTerminated {
+		creds = k8s.DatabaseSpec{Name: db.ClusterName, Namespace: ui.client.Namespace, API: ui.kb}.CredentialSecretName()
+	}
+	return func() (string, bool) {
+		o, ok := cachedSandbox(ui, name, withPolicy)
+		if !ok {
+			return "", false
+		}
+		var v versions
+		v.add(o.Secret, o.Secret != nil)
+		v.add(o.NetworkPolicy, o.NetworkPolicy != nil)
+		v.add(o.StatefulSet, o.StatefulSet != nil)
+		v.add(o.Service, o.Service != nil)
+		v.add(o.AppIngress, o.AppIngress != nil)
+		v.add(o.TerminalIngress, o.TerminalIngress != nil)
+		v.pods(o.pods)
+		if creds != "" {
+			sec, exists, ok := get[*corev1.Secret](ui, ui.credentials.Core().V1().Secrets().Informer(), creds)
+			if !ok {
+				return "", false
+			}
+			v.add(sec, exists && sec != nil)
+		}
+		return v.String(), true
+	}
 }
 
 // connectionURL reads the database's URL from the credentials cache or, unless cacheOnly, from

@@ -35,6 +35,8 @@ type request struct {
 	child *fsa.Child   // p's child of kind item.kind
 	kc    *k8s.Client
 	ui    *userInformers
+	// note is where the reconciler reports a child it found as desired (upToDate).
+	note *memoNote
 }
 
 // cached is what the informer caches show of a child: what an apply would write, and the state
@@ -155,11 +157,18 @@ func permanent(err error) (string, bool) {
 // it, an error wrapping fsa.ErrFenced when the token is stale, and any other error to be retried
 // with backoff.
 func (r *Runner) sync(ctx context.Context, user string, it item) error {
+	tok := r.memo.token(user, it)
+	if r.memo.fresh(it, tok) {
+		r.m.upToDate.WithLabelValues(string(it.kind)).Inc()
+		return nil
+	}
 	p, err := r.c.ProjectByID(ctx, it.project)
 	if errors.Is(err, fsa.ErrNotFound) {
 		r.mu.Lock()
 		delete(r.lagSeen, it)
+		delete(r.known, it)
 		r.mu.Unlock()
+		r.memo.forget(it)
 		return nil // removed: nothing left to do
 	}
 	if err != nil {
@@ -170,7 +179,7 @@ func (r *Runner) sync(ctx context.Context, user string, it item) error {
 		return nil
 	}
 	cur := o.Common()
-	req := request{item: it, p: p, child: cur}
+	req := request{item: it, p: p, child: cur, note: &memoNote{}}
 	var obs fsa.Observation
 	if req.kc, err = r.client(ctx, user); err == nil {
 		req.kc, req.ui, err = r.place(ctx, user, it, p, cur, req.kc)
@@ -222,6 +231,13 @@ func (r *Runner) sync(ctx context.Context, user string, it item) error {
 	proj, err := r.record(ctx, it, cur.ID, obs)
 	if err != nil {
 		return err
+	}
+	if req.note.observe != nil && obs.Status == cur.Status && !again {
+		// Found as desired, and as recorded: until something it rests on changes, a sync has
+		// nothing to do.
+		r.memo.remember(it, tok, req.ui, req.note)
+	} else {
+		r.memo.forget(it)
 	}
 	if cur.Status != obs.Status && proj != nil {
 		// Another child may wait for this one, as a sandbox for its database (see follows).
