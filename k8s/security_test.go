@@ -287,9 +287,12 @@ func TestSandboxNetworkPolicy(t *testing.T) {
 				assert.Empty(t, np.Spec.Egress)
 			}
 
+			// Delete removes the NetworkPolicy (in the foreground: it may outlive the call briefly).
 			require.NoError(t, m.Delete(ctx, e.client, spec.Name, true))
-			_, err = e.admin.Clientset.NetworkingV1().NetworkPolicies(e.user.Namespace).Get(ctx, spec.NetworkPolicyName(), metav1.GetOptions{})
-			assert.True(t, apierrors.IsNotFound(err), "%v", err)
+			require.Eventually(t, func() bool {
+				_, err := e.admin.Clientset.NetworkingV1().NetworkPolicies(e.user.Namespace).Get(ctx, spec.NetworkPolicyName(), metav1.GetOptions{})
+				return apierrors.IsNotFound(err)
+			}, waitFor, tick, "NetworkPolicy deleted")
 		})
 	}
 
