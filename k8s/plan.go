@@ -57,6 +57,8 @@ type planned struct {
 	obj  runtime.Object
 	live runtime.Object
 	why  string
+	// before, if set, runs before the object is applied; its error stops the apply.
+	before func(context.Context, *Client) error
 }
 
 // Plan is the set of objects an apply must write, from Plan. The zero value writes nothing.
@@ -90,11 +92,15 @@ func (m SandboxManager) Plan(c *Client, spec SandboxSpec, live SandboxLive, opts
 	if err != nil {
 		return Plan{}, err
 	}
-	if live.StatefulSet != nil && spec.StatefulSetUID == "" {
-		spec.StatefulSetUID = live.StatefulSet.UID
+	if live.StatefulSet != nil {
+		spec = spec.over(live.StatefulSet)
 	}
 	objs := BuildSandbox(spec)
 	sts := planned{what: "statefulset", gvr: gvrStatefulSet, obj: objs.StatefulSet, live: obj(live.StatefulSet)}
+	if live.StatefulSet != nil && spec.mustGrow(live.StatefulSet) {
+		// The claims grow first; the StatefulSet then records their size.
+		sts.before = func(ctx context.Context, c *Client) error { return expandClaims(ctx, c, spec.Name, spec.homeSize()) }
+	}
 	if spec.Stopped {
 		if live.StatefulSet == nil {
 			return Plan{name: spec.Name}, nil
@@ -184,8 +190,17 @@ func applyPlan(ctx context.Context, c *Client, kind string, p Plan) error {
 		}
 		p.writes = p.writes[1:]
 	}
+	write := func(w planned) error {
+		if w.before != nil {
+			if err := w.before(ctx, c); err != nil {
+				return err
+			}
+		}
+		_, err := applyChecked(ctx, c, w.gvr, w.obj, false)
+		return err
+	}
 	if len(p.writes) == 1 {
-		if _, err := applyChecked(ctx, c, p.writes[0].gvr, p.writes[0].obj, false); err != nil {
+		if err := write(p.writes[0]); err != nil {
 			return fmt.Errorf("%s %q: %w", kind, p.name, err)
 		}
 		return nil
@@ -193,7 +208,7 @@ func applyPlan(ctx context.Context, c *Client, kind string, p Plan) error {
 	errs := make([]error, len(p.writes))
 	var wg sync.WaitGroup
 	for i, w := range p.writes {
-		wg.Go(func() { _, errs[i] = applyChecked(ctx, c, w.gvr, w.obj, false) })
+		wg.Go(func() { errs[i] = write(w) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
