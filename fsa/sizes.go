@@ -412,6 +412,11 @@ func (c *Client) ResizeProject(ctx context.Context, userID, projectID string, sp
 	if spec.IsZero() {
 		return nil, invalid("no size asked for: give a class or a value of cpu, memory, home or db")
 	}
+	// The input is checked before the project's state: a bad class or value is the caller's
+	// mistake whatever the project's status.
+	if _, err := c.sizes.resolve(spec, nil); err != nil {
+		return nil, err
+	}
 	var out *Project
 	var wrote []ChildObject
 	rev, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
@@ -480,3 +485,7 @@ func (c *Client) ResizeProject(ctx context.Context, userID, projectID string, sp
 	}
 	return out, nil
 }
+
+// SizeBounds returns the bounds of explicit sizes in force: the operator's, with the built-in
+// ones (MinSize, MaxSize) where the operator set none.
+func (c *Client) SizeBounds() (lo, hi Size) { return c.sizes.bounds() }

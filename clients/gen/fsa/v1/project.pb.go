@@ -94,8 +94,10 @@ type CreateProjectRequest struct {
 	// the same key returns the project the first request created instead of
 	// creating another (or failing with AlreadyExists).
 	IdempotencyKey string `protobuf:"bytes,3,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Optional size (see SizeRequest); unset: the default class.
+	Size          *SizeRequest `protobuf:"bytes,20,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateProjectRequest) Reset() {
@@ -147,6 +149,13 @@ func (x *CreateProjectRequest) GetIdempotencyKey() string {
 		return x.IdempotencyKey
 	}
 	return ""
+}
+
+func (x *CreateProjectRequest) GetSize() *SizeRequest {
+	if x != nil {
+		return x.Size
+	}
+	return nil
 }
 
 // CreateProjectResponse is the output of ProjectService.CreateProject.
@@ -611,6 +620,107 @@ func (x *StopProjectResponse) GetProject() *Project {
 	return nil
 }
 
+// ResizeProjectRequest is the input of ProjectService.ResizeProject.
+type ResizeProjectRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the project.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The size asked for.
+	Size          *SizeRequest `protobuf:"bytes,2,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResizeProjectRequest) Reset() {
+	*x = ResizeProjectRequest{}
+	mi := &file_fsa_v1_project_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResizeProjectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResizeProjectRequest) ProtoMessage() {}
+
+func (x *ResizeProjectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResizeProjectRequest.ProtoReflect.Descriptor instead.
+func (*ResizeProjectRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ResizeProjectRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ResizeProjectRequest) GetSize() *SizeRequest {
+	if x != nil {
+		return x.Size
+	}
+	return nil
+}
+
+// ResizeProjectResponse is the output of ProjectService.ResizeProject.
+type ResizeProjectResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The project with its new size.
+	Project       *Project `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResizeProjectResponse) Reset() {
+	*x = ResizeProjectResponse{}
+	mi := &file_fsa_v1_project_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResizeProjectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResizeProjectResponse) ProtoMessage() {}
+
+func (x *ResizeProjectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResizeProjectResponse.ProtoReflect.Descriptor instead.
+func (*ResizeProjectResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ResizeProjectResponse) GetProject() *Project {
+	if x != nil {
+		return x.Project
+	}
+	return nil
+}
+
 // DeleteProjectRequest is the input of ProjectService.DeleteProject.
 type DeleteProjectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -631,7 +741,7 @@ type DeleteProjectRequest struct {
 
 func (x *DeleteProjectRequest) Reset() {
 	*x = DeleteProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[10]
+	mi := &file_fsa_v1_project_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +753,7 @@ func (x *DeleteProjectRequest) String() string {
 func (*DeleteProjectRequest) ProtoMessage() {}
 
 func (x *DeleteProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[10]
+	mi := &file_fsa_v1_project_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +766,7 @@ func (x *DeleteProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteProjectRequest.ProtoReflect.Descriptor instead.
 func (*DeleteProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{10}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeleteProjectRequest) GetId() string {
@@ -691,7 +801,7 @@ type DeleteProjectResponse struct {
 
 func (x *DeleteProjectResponse) Reset() {
 	*x = DeleteProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[11]
+	mi := &file_fsa_v1_project_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +813,7 @@ func (x *DeleteProjectResponse) String() string {
 func (*DeleteProjectResponse) ProtoMessage() {}
 
 func (x *DeleteProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[11]
+	mi := &file_fsa_v1_project_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +826,7 @@ func (x *DeleteProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteProjectResponse.ProtoReflect.Descriptor instead.
 func (*DeleteProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{11}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteProjectResponse) GetProject() *Project {
@@ -737,7 +847,7 @@ type ExplainProjectRequest struct {
 
 func (x *ExplainProjectRequest) Reset() {
 	*x = ExplainProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[12]
+	mi := &file_fsa_v1_project_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +859,7 @@ func (x *ExplainProjectRequest) String() string {
 func (*ExplainProjectRequest) ProtoMessage() {}
 
 func (x *ExplainProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[12]
+	mi := &file_fsa_v1_project_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +872,7 @@ func (x *ExplainProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainProjectRequest.ProtoReflect.Descriptor instead.
 func (*ExplainProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{12}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExplainProjectRequest) GetId() string {
@@ -783,7 +893,7 @@ type ExplainProjectResponse struct {
 
 func (x *ExplainProjectResponse) Reset() {
 	*x = ExplainProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[13]
+	mi := &file_fsa_v1_project_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +905,7 @@ func (x *ExplainProjectResponse) String() string {
 func (*ExplainProjectResponse) ProtoMessage() {}
 
 func (x *ExplainProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[13]
+	mi := &file_fsa_v1_project_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +918,7 @@ func (x *ExplainProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainProjectResponse.ProtoReflect.Descriptor instead.
 func (*ExplainProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{13}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ExplainProjectResponse) GetExplanation() *Explanation {
@@ -835,7 +945,7 @@ type Explanation struct {
 
 func (x *Explanation) Reset() {
 	*x = Explanation{}
-	mi := &file_fsa_v1_project_proto_msgTypes[14]
+	mi := &file_fsa_v1_project_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +957,7 @@ func (x *Explanation) String() string {
 func (*Explanation) ProtoMessage() {}
 
 func (x *Explanation) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[14]
+	mi := &file_fsa_v1_project_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +970,7 @@ func (x *Explanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Explanation.ProtoReflect.Descriptor instead.
 func (*Explanation) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{14}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Explanation) GetProjectId() string {
@@ -917,7 +1027,7 @@ type ChildExplanation struct {
 
 func (x *ChildExplanation) Reset() {
 	*x = ChildExplanation{}
-	mi := &file_fsa_v1_project_proto_msgTypes[15]
+	mi := &file_fsa_v1_project_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -929,7 +1039,7 @@ func (x *ChildExplanation) String() string {
 func (*ChildExplanation) ProtoMessage() {}
 
 func (x *ChildExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[15]
+	mi := &file_fsa_v1_project_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -942,7 +1052,7 @@ func (x *ChildExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChildExplanation.ProtoReflect.Descriptor instead.
 func (*ChildExplanation) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{15}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ChildExplanation) GetKind() ResourceKind {
@@ -1008,7 +1118,7 @@ type WatchProjectsRequest struct {
 
 func (x *WatchProjectsRequest) Reset() {
 	*x = WatchProjectsRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[16]
+	mi := &file_fsa_v1_project_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1130,7 @@ func (x *WatchProjectsRequest) String() string {
 func (*WatchProjectsRequest) ProtoMessage() {}
 
 func (x *WatchProjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[16]
+	mi := &file_fsa_v1_project_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1143,7 @@ func (x *WatchProjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchProjectsRequest.ProtoReflect.Descriptor instead.
 func (*WatchProjectsRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{16}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchProjectsRequest) GetFromRevision() uint64 {
@@ -1075,7 +1185,7 @@ type WatchProjectsResponse struct {
 
 func (x *WatchProjectsResponse) Reset() {
 	*x = WatchProjectsResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[17]
+	mi := &file_fsa_v1_project_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1197,7 @@ func (x *WatchProjectsResponse) String() string {
 func (*WatchProjectsResponse) ProtoMessage() {}
 
 func (x *WatchProjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[17]
+	mi := &file_fsa_v1_project_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1210,7 @@ func (x *WatchProjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchProjectsResponse.ProtoReflect.Descriptor instead.
 func (*WatchProjectsResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{17}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WatchProjectsResponse) GetRevision() uint64 {
@@ -1202,7 +1312,7 @@ type TerminalAccessRequest struct {
 
 func (x *TerminalAccessRequest) Reset() {
 	*x = TerminalAccessRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[18]
+	mi := &file_fsa_v1_project_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1324,7 @@ func (x *TerminalAccessRequest) String() string {
 func (*TerminalAccessRequest) ProtoMessage() {}
 
 func (x *TerminalAccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[18]
+	mi := &file_fsa_v1_project_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1337,7 @@ func (x *TerminalAccessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminalAccessRequest.ProtoReflect.Descriptor instead.
 func (*TerminalAccessRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{18}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TerminalAccessRequest) GetProjectId() string {
@@ -1250,7 +1360,7 @@ type TerminalAccessResponse struct {
 
 func (x *TerminalAccessResponse) Reset() {
 	*x = TerminalAccessResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[19]
+	mi := &file_fsa_v1_project_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1372,7 @@ func (x *TerminalAccessResponse) String() string {
 func (*TerminalAccessResponse) ProtoMessage() {}
 
 func (x *TerminalAccessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[19]
+	mi := &file_fsa_v1_project_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1385,7 @@ func (x *TerminalAccessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminalAccessResponse.ProtoReflect.Descriptor instead.
 func (*TerminalAccessResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{19}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TerminalAccessResponse) GetUrl() string {
@@ -1306,7 +1416,7 @@ type RotateTerminalTokenRequest struct {
 
 func (x *RotateTerminalTokenRequest) Reset() {
 	*x = RotateTerminalTokenRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[20]
+	mi := &file_fsa_v1_project_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1318,7 +1428,7 @@ func (x *RotateTerminalTokenRequest) String() string {
 func (*RotateTerminalTokenRequest) ProtoMessage() {}
 
 func (x *RotateTerminalTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[20]
+	mi := &file_fsa_v1_project_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1331,7 +1441,7 @@ func (x *RotateTerminalTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateTerminalTokenRequest.ProtoReflect.Descriptor instead.
 func (*RotateTerminalTokenRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{20}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RotateTerminalTokenRequest) GetProjectId() string {
@@ -1362,7 +1472,7 @@ type RotateTerminalTokenResponse struct {
 
 func (x *RotateTerminalTokenResponse) Reset() {
 	*x = RotateTerminalTokenResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[21]
+	mi := &file_fsa_v1_project_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1484,7 @@ func (x *RotateTerminalTokenResponse) String() string {
 func (*RotateTerminalTokenResponse) ProtoMessage() {}
 
 func (x *RotateTerminalTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[21]
+	mi := &file_fsa_v1_project_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1497,7 @@ func (x *RotateTerminalTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateTerminalTokenResponse.ProtoReflect.Descriptor instead.
 func (*RotateTerminalTokenResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{21}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RotateTerminalTokenResponse) GetUrl() string {
@@ -1408,11 +1518,12 @@ var File_fsa_v1_project_proto protoreflect.FileDescriptor
 
 const file_fsa_v1_project_proto_rawDesc = "" +
 	"\n" +
-	"\x14fsa/v1/project.proto\x12\x06fsa.v1\x1a\x16fsa/v1/resources.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"u\n" +
+	"\x14fsa/v1/project.proto\x12\x06fsa.v1\x1a\x16fsa/v1/resources.proto\x1a\x12fsa/v1/sizes.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x01\n" +
 	"\x14CreateProjectRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12'\n" +
-	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\"B\n" +
+	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\x12'\n" +
+	"\x04size\x18\x14 \x01(\v2\x13.fsa.v1.SizeRequestR\x04size\"B\n" +
 	"\x15CreateProjectResponse\x12)\n" +
 	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject\"#\n" +
 	"\x11GetProjectRequest\x12\x0e\n" +
@@ -1436,6 +1547,11 @@ const file_fsa_v1_project_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\"@\n" +
 	"\x13StopProjectResponse\x12)\n" +
+	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject\"O\n" +
+	"\x14ResizeProjectRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
+	"\x04size\x18\x02 \x01(\v2\x13.fsa.v1.SizeRequestR\x04size\"B\n" +
+	"\x15ResizeProjectResponse\x12)\n" +
 	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject\"n\n" +
 	"\x14DeleteProjectRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
@@ -1497,7 +1613,7 @@ const file_fsa_v1_project_proto_rawDesc = "" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEVENT_TYPE_PUT\x10\x01\x12\x15\n" +
 	"\x11EVENT_TYPE_DELETE\x10\x02\x12\x17\n" +
-	"\x13EVENT_TYPE_PROGRESS\x10\x032\xb0\x06\n" +
+	"\x13EVENT_TYPE_PROGRESS\x10\x032\xfe\x06\n" +
 	"\x0eProjectService\x12L\n" +
 	"\rCreateProject\x12\x1c.fsa.v1.CreateProjectRequest\x1a\x1d.fsa.v1.CreateProjectResponse\x12H\n" +
 	"\n" +
@@ -1505,6 +1621,7 @@ const file_fsa_v1_project_proto_rawDesc = "" +
 	"\fListProjects\x12\x1b.fsa.v1.ListProjectsRequest\x1a\x1c.fsa.v1.ListProjectsResponse\"\x03\x90\x02\x01\x12I\n" +
 	"\fStartProject\x12\x1b.fsa.v1.StartProjectRequest\x1a\x1c.fsa.v1.StartProjectResponse\x12F\n" +
 	"\vStopProject\x12\x1a.fsa.v1.StopProjectRequest\x1a\x1b.fsa.v1.StopProjectResponse\x12L\n" +
+	"\rResizeProject\x12\x1c.fsa.v1.ResizeProjectRequest\x1a\x1d.fsa.v1.ResizeProjectResponse\x12L\n" +
 	"\rDeleteProject\x12\x1c.fsa.v1.DeleteProjectRequest\x1a\x1d.fsa.v1.DeleteProjectResponse\x12T\n" +
 	"\x0eExplainProject\x12\x1d.fsa.v1.ExplainProjectRequest\x1a\x1e.fsa.v1.ExplainProjectResponse\"\x03\x90\x02\x01\x12N\n" +
 	"\rWatchProjects\x12\x1c.fsa.v1.WatchProjectsRequest\x1a\x1d.fsa.v1.WatchProjectsResponse0\x01\x12O\n" +
@@ -1524,7 +1641,7 @@ func file_fsa_v1_project_proto_rawDescGZIP() []byte {
 }
 
 var file_fsa_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fsa_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_fsa_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_fsa_v1_project_proto_goTypes = []any{
 	(EventType)(0),                      // 0: fsa.v1.EventType
 	(*CreateProjectRequest)(nil),        // 1: fsa.v1.CreateProjectRequest
@@ -1537,72 +1654,80 @@ var file_fsa_v1_project_proto_goTypes = []any{
 	(*StartProjectResponse)(nil),        // 8: fsa.v1.StartProjectResponse
 	(*StopProjectRequest)(nil),          // 9: fsa.v1.StopProjectRequest
 	(*StopProjectResponse)(nil),         // 10: fsa.v1.StopProjectResponse
-	(*DeleteProjectRequest)(nil),        // 11: fsa.v1.DeleteProjectRequest
-	(*DeleteProjectResponse)(nil),       // 12: fsa.v1.DeleteProjectResponse
-	(*ExplainProjectRequest)(nil),       // 13: fsa.v1.ExplainProjectRequest
-	(*ExplainProjectResponse)(nil),      // 14: fsa.v1.ExplainProjectResponse
-	(*Explanation)(nil),                 // 15: fsa.v1.Explanation
-	(*ChildExplanation)(nil),            // 16: fsa.v1.ChildExplanation
-	(*WatchProjectsRequest)(nil),        // 17: fsa.v1.WatchProjectsRequest
-	(*WatchProjectsResponse)(nil),       // 18: fsa.v1.WatchProjectsResponse
-	(*TerminalAccessRequest)(nil),       // 19: fsa.v1.TerminalAccessRequest
-	(*TerminalAccessResponse)(nil),      // 20: fsa.v1.TerminalAccessResponse
-	(*RotateTerminalTokenRequest)(nil),  // 21: fsa.v1.RotateTerminalTokenRequest
-	(*RotateTerminalTokenResponse)(nil), // 22: fsa.v1.RotateTerminalTokenResponse
-	(*Project)(nil),                     // 23: fsa.v1.Project
-	(Status)(0),                         // 24: fsa.v1.Status
-	(ResourceKind)(0),                   // 25: fsa.v1.ResourceKind
-	(*Condition)(nil),                   // 26: fsa.v1.Condition
-	(*Sandbox)(nil),                     // 27: fsa.v1.Sandbox
-	(*Database)(nil),                    // 28: fsa.v1.Database
-	(*timestamppb.Timestamp)(nil),       // 29: google.protobuf.Timestamp
+	(*ResizeProjectRequest)(nil),        // 11: fsa.v1.ResizeProjectRequest
+	(*ResizeProjectResponse)(nil),       // 12: fsa.v1.ResizeProjectResponse
+	(*DeleteProjectRequest)(nil),        // 13: fsa.v1.DeleteProjectRequest
+	(*DeleteProjectResponse)(nil),       // 14: fsa.v1.DeleteProjectResponse
+	(*ExplainProjectRequest)(nil),       // 15: fsa.v1.ExplainProjectRequest
+	(*ExplainProjectResponse)(nil),      // 16: fsa.v1.ExplainProjectResponse
+	(*Explanation)(nil),                 // 17: fsa.v1.Explanation
+	(*ChildExplanation)(nil),            // 18: fsa.v1.ChildExplanation
+	(*WatchProjectsRequest)(nil),        // 19: fsa.v1.WatchProjectsRequest
+	(*WatchProjectsResponse)(nil),       // 20: fsa.v1.WatchProjectsResponse
+	(*TerminalAccessRequest)(nil),       // 21: fsa.v1.TerminalAccessRequest
+	(*TerminalAccessResponse)(nil),      // 22: fsa.v1.TerminalAccessResponse
+	(*RotateTerminalTokenRequest)(nil),  // 23: fsa.v1.RotateTerminalTokenRequest
+	(*RotateTerminalTokenResponse)(nil), // 24: fsa.v1.RotateTerminalTokenResponse
+	(*SizeRequest)(nil),                 // 25: fsa.v1.SizeRequest
+	(*Project)(nil),                     // 26: fsa.v1.Project
+	(Status)(0),                         // 27: fsa.v1.Status
+	(ResourceKind)(0),                   // 28: fsa.v1.ResourceKind
+	(*Condition)(nil),                   // 29: fsa.v1.Condition
+	(*Sandbox)(nil),                     // 30: fsa.v1.Sandbox
+	(*Database)(nil),                    // 31: fsa.v1.Database
+	(*timestamppb.Timestamp)(nil),       // 32: google.protobuf.Timestamp
 }
 var file_fsa_v1_project_proto_depIdxs = []int32{
-	23, // 0: fsa.v1.CreateProjectResponse.project:type_name -> fsa.v1.Project
-	23, // 1: fsa.v1.GetProjectResponse.project:type_name -> fsa.v1.Project
-	23, // 2: fsa.v1.ListProjectsResponse.projects:type_name -> fsa.v1.Project
-	23, // 3: fsa.v1.StartProjectResponse.project:type_name -> fsa.v1.Project
-	23, // 4: fsa.v1.StopProjectResponse.project:type_name -> fsa.v1.Project
-	23, // 5: fsa.v1.DeleteProjectResponse.project:type_name -> fsa.v1.Project
-	15, // 6: fsa.v1.ExplainProjectResponse.explanation:type_name -> fsa.v1.Explanation
-	24, // 7: fsa.v1.Explanation.project_status:type_name -> fsa.v1.Status
-	16, // 8: fsa.v1.Explanation.children:type_name -> fsa.v1.ChildExplanation
-	25, // 9: fsa.v1.ChildExplanation.kind:type_name -> fsa.v1.ResourceKind
-	24, // 10: fsa.v1.ChildExplanation.desired:type_name -> fsa.v1.Status
-	24, // 11: fsa.v1.ChildExplanation.observed:type_name -> fsa.v1.Status
-	26, // 12: fsa.v1.ChildExplanation.conditions:type_name -> fsa.v1.Condition
-	0,  // 13: fsa.v1.WatchProjectsResponse.type:type_name -> fsa.v1.EventType
-	25, // 14: fsa.v1.WatchProjectsResponse.kind:type_name -> fsa.v1.ResourceKind
-	23, // 15: fsa.v1.WatchProjectsResponse.project:type_name -> fsa.v1.Project
-	27, // 16: fsa.v1.WatchProjectsResponse.sandbox:type_name -> fsa.v1.Sandbox
-	28, // 17: fsa.v1.WatchProjectsResponse.database:type_name -> fsa.v1.Database
-	29, // 18: fsa.v1.TerminalAccessResponse.expires_at:type_name -> google.protobuf.Timestamp
-	29, // 19: fsa.v1.RotateTerminalTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 20: fsa.v1.ProjectService.CreateProject:input_type -> fsa.v1.CreateProjectRequest
-	3,  // 21: fsa.v1.ProjectService.GetProject:input_type -> fsa.v1.GetProjectRequest
-	5,  // 22: fsa.v1.ProjectService.ListProjects:input_type -> fsa.v1.ListProjectsRequest
-	7,  // 23: fsa.v1.ProjectService.StartProject:input_type -> fsa.v1.StartProjectRequest
-	9,  // 24: fsa.v1.ProjectService.StopProject:input_type -> fsa.v1.StopProjectRequest
-	11, // 25: fsa.v1.ProjectService.DeleteProject:input_type -> fsa.v1.DeleteProjectRequest
-	13, // 26: fsa.v1.ProjectService.ExplainProject:input_type -> fsa.v1.ExplainProjectRequest
-	17, // 27: fsa.v1.ProjectService.WatchProjects:input_type -> fsa.v1.WatchProjectsRequest
-	19, // 28: fsa.v1.ProjectService.TerminalAccess:input_type -> fsa.v1.TerminalAccessRequest
-	21, // 29: fsa.v1.ProjectService.RotateTerminalToken:input_type -> fsa.v1.RotateTerminalTokenRequest
-	2,  // 30: fsa.v1.ProjectService.CreateProject:output_type -> fsa.v1.CreateProjectResponse
-	4,  // 31: fsa.v1.ProjectService.GetProject:output_type -> fsa.v1.GetProjectResponse
-	6,  // 32: fsa.v1.ProjectService.ListProjects:output_type -> fsa.v1.ListProjectsResponse
-	8,  // 33: fsa.v1.ProjectService.StartProject:output_type -> fsa.v1.StartProjectResponse
-	10, // 34: fsa.v1.ProjectService.StopProject:output_type -> fsa.v1.StopProjectResponse
-	12, // 35: fsa.v1.ProjectService.DeleteProject:output_type -> fsa.v1.DeleteProjectResponse
-	14, // 36: fsa.v1.ProjectService.ExplainProject:output_type -> fsa.v1.ExplainProjectResponse
-	18, // 37: fsa.v1.ProjectService.WatchProjects:output_type -> fsa.v1.WatchProjectsResponse
-	20, // 38: fsa.v1.ProjectService.TerminalAccess:output_type -> fsa.v1.TerminalAccessResponse
-	22, // 39: fsa.v1.ProjectService.RotateTerminalToken:output_type -> fsa.v1.RotateTerminalTokenResponse
-	30, // [30:40] is the sub-list for method output_type
-	20, // [20:30] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	25, // 0: fsa.v1.CreateProjectRequest.size:type_name -> fsa.v1.SizeRequest
+	26, // 1: fsa.v1.CreateProjectResponse.project:type_name -> fsa.v1.Project
+	26, // 2: fsa.v1.GetProjectResponse.project:type_name -> fsa.v1.Project
+	26, // 3: fsa.v1.ListProjectsResponse.projects:type_name -> fsa.v1.Project
+	26, // 4: fsa.v1.StartProjectResponse.project:type_name -> fsa.v1.Project
+	26, // 5: fsa.v1.StopProjectResponse.project:type_name -> fsa.v1.Project
+	25, // 6: fsa.v1.ResizeProjectRequest.size:type_name -> fsa.v1.SizeRequest
+	26, // 7: fsa.v1.ResizeProjectResponse.project:type_name -> fsa.v1.Project
+	26, // 8: fsa.v1.DeleteProjectResponse.project:type_name -> fsa.v1.Project
+	17, // 9: fsa.v1.ExplainProjectResponse.explanation:type_name -> fsa.v1.Explanation
+	27, // 10: fsa.v1.Explanation.project_status:type_name -> fsa.v1.Status
+	18, // 11: fsa.v1.Explanation.children:type_name -> fsa.v1.ChildExplanation
+	28, // 12: fsa.v1.ChildExplanation.kind:type_name -> fsa.v1.ResourceKind
+	27, // 13: fsa.v1.ChildExplanation.desired:type_name -> fsa.v1.Status
+	27, // 14: fsa.v1.ChildExplanation.observed:type_name -> fsa.v1.Status
+	29, // 15: fsa.v1.ChildExplanation.conditions:type_name -> fsa.v1.Condition
+	0,  // 16: fsa.v1.WatchProjectsResponse.type:type_name -> fsa.v1.EventType
+	28, // 17: fsa.v1.WatchProjectsResponse.kind:type_name -> fsa.v1.ResourceKind
+	26, // 18: fsa.v1.WatchProjectsResponse.project:type_name -> fsa.v1.Project
+	30, // 19: fsa.v1.WatchProjectsResponse.sandbox:type_name -> fsa.v1.Sandbox
+	31, // 20: fsa.v1.WatchProjectsResponse.database:type_name -> fsa.v1.Database
+	32, // 21: fsa.v1.TerminalAccessResponse.expires_at:type_name -> google.protobuf.Timestamp
+	32, // 22: fsa.v1.RotateTerminalTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	1,  // 23: fsa.v1.ProjectService.CreateProject:input_type -> fsa.v1.CreateProjectRequest
+	3,  // 24: fsa.v1.ProjectService.GetProject:input_type -> fsa.v1.GetProjectRequest
+	5,  // 25: fsa.v1.ProjectService.ListProjects:input_type -> fsa.v1.ListProjectsRequest
+	7,  // 26: fsa.v1.ProjectService.StartProject:input_type -> fsa.v1.StartProjectRequest
+	9,  // 27: fsa.v1.ProjectService.StopProject:input_type -> fsa.v1.StopProjectRequest
+	11, // 28: fsa.v1.ProjectService.ResizeProject:input_type -> fsa.v1.ResizeProjectRequest
+	13, // 29: fsa.v1.ProjectService.DeleteProject:input_type -> fsa.v1.DeleteProjectRequest
+	15, // 30: fsa.v1.ProjectService.ExplainProject:input_type -> fsa.v1.ExplainProjectRequest
+	19, // 31: fsa.v1.ProjectService.WatchProjects:input_type -> fsa.v1.WatchProjectsRequest
+	21, // 32: fsa.v1.ProjectService.TerminalAccess:input_type -> fsa.v1.TerminalAccessRequest
+	23, // 33: fsa.v1.ProjectService.RotateTerminalToken:input_type -> fsa.v1.RotateTerminalTokenRequest
+	2,  // 34: fsa.v1.ProjectService.CreateProject:output_type -> fsa.v1.CreateProjectResponse
+	4,  // 35: fsa.v1.ProjectService.GetProject:output_type -> fsa.v1.GetProjectResponse
+	6,  // 36: fsa.v1.ProjectService.ListProjects:output_type -> fsa.v1.ListProjectsResponse
+	8,  // 37: fsa.v1.ProjectService.StartProject:output_type -> fsa.v1.StartProjectResponse
+	10, // 38: fsa.v1.ProjectService.StopProject:output_type -> fsa.v1.StopProjectResponse
+	12, // 39: fsa.v1.ProjectService.ResizeProject:output_type -> fsa.v1.ResizeProjectResponse
+	14, // 40: fsa.v1.ProjectService.DeleteProject:output_type -> fsa.v1.DeleteProjectResponse
+	16, // 41: fsa.v1.ProjectService.ExplainProject:output_type -> fsa.v1.ExplainProjectResponse
+	20, // 42: fsa.v1.ProjectService.WatchProjects:output_type -> fsa.v1.WatchProjectsResponse
+	22, // 43: fsa.v1.ProjectService.TerminalAccess:output_type -> fsa.v1.TerminalAccessResponse
+	24, // 44: fsa.v1.ProjectService.RotateTerminalToken:output_type -> fsa.v1.RotateTerminalTokenResponse
+	34, // [34:45] is the sub-list for method output_type
+	23, // [23:34] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_fsa_v1_project_proto_init() }
@@ -1611,7 +1736,8 @@ func file_fsa_v1_project_proto_init() {
 		return
 	}
 	file_fsa_v1_resources_proto_init()
-	file_fsa_v1_project_proto_msgTypes[17].OneofWrappers = []any{
+	file_fsa_v1_sizes_proto_init()
+	file_fsa_v1_project_proto_msgTypes[19].OneofWrappers = []any{
 		(*WatchProjectsResponse_Project)(nil),
 		(*WatchProjectsResponse_Sandbox)(nil),
 		(*WatchProjectsResponse_Database)(nil),
@@ -1622,7 +1748,7 @@ func file_fsa_v1_project_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsa_v1_project_proto_rawDesc), len(file_fsa_v1_project_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
