@@ -300,7 +300,9 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	resize := func(size fsa.SizeSpec) call {
-		return func(ctx context.Context, c caller, tn *tenant) error { return c.resizeProject(ctx, tn.user, tn.project, size) }
+		return func(ctx context.Context, c caller, tn *tenant) error {
+			return c.resizeProject(ctx, tn.user, tn.project, size)
+		}
 	}
 	many := make([]fsa.EnvSpec, fsa.MaxEnvVars+1)
 	for i := range many {
