@@ -11,6 +11,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { AuthService } from "../../ts/src/gen/fsa/v1/auth_pb.js";
 import { EnvironmentService } from "../../ts/src/gen/fsa/v1/environment_pb.js";
 import { ProjectService } from "../../ts/src/gen/fsa/v1/project_pb.js";
+import { QuotaService } from "../../ts/src/gen/fsa/v1/quota_pb.js";
 import { UserConfigService } from "../../ts/src/gen/fsa/v1/user_config_pb.js";
 
 export { EnvironmentService, ProjectService };
@@ -21,6 +22,7 @@ export { Provider } from "../../ts/src/gen/fsa/v1/auth_pb.js";
 export type { Identity } from "../../ts/src/gen/fsa/v1/auth_pb.js";
 export { ResourceKind, Status } from "../../ts/src/gen/fsa/v1/resources_pb.js";
 export type { Database, Project, Sandbox } from "../../ts/src/gen/fsa/v1/resources_pb.js";
+export type { Quota } from "../../ts/src/gen/fsa/v1/quota_pb.js";
 
 /** FsaClient holds a typed client per service the console calls. */
 export interface FsaClient {
@@ -28,6 +30,7 @@ export interface FsaClient {
   readonly projects: Client<typeof ProjectService>;
   readonly environment: Client<typeof EnvironmentService>;
   readonly userConfig: Client<typeof UserConfigService>;
+  readonly quota: Client<typeof QuotaService>;
 }
 
 /**
@@ -46,5 +49,6 @@ export function createClient(baseUrl: string, token: () => string | undefined): 
     projects: createServiceClient(ProjectService, transport),
     environment: createServiceClient(EnvironmentService, transport),
     userConfig: createServiceClient(UserConfigService, transport),
+    quota: createServiceClient(QuotaService, transport),
   };
 }

@@ -8,6 +8,7 @@ import { h, replace } from "./dom.js";
 import { base, type App, type View } from "./main.js";
 import { actionButtons, badge } from "./projects.js";
 import { message, newKey } from "./session.js";
+import { sizeLine } from "./sizes.js";
 
 export const projectView: View = (app, el, id) => {
   const summary = h("section", { class: "card", "data-testid": "project-summary" });
@@ -91,6 +92,7 @@ function projectSummary(app: App, p: Project): (HTMLElement | null)[] {
       h("dt", null, "Sandbox"), h("dd", null, badge(statusName(sb?.status), "sandbox-status"), sb?.reason ? ` ${sb.reason}` : ""),
       h("dt", null, "Database"), h("dd", null, badge(statusName(db?.status), "database-status"), db?.reason ? ` ${db.reason}` : ""),
       h("dt", null, "App"), h("dd", null, sb?.appUrl ? h("a", { href: sb.appUrl, target: "_blank", rel: "noopener noreferrer" }, sb.appUrl) : "—"),
+      h("dt", null, "Size"), h("dd", { "data-testid": "project-size" }, sizeLine(p.size)),
       h("dt", null, "Kubernetes name"), h("dd", null, h("code", null, p.k8sName)),
       h("dt", null, "Id"), h("dd", null, h("code", null, p.id)),
     ),
