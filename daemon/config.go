@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,9 @@ type Config struct {
 	Log  LogConfig
 	// Limits are every user's limits unless an admin set the user's own (fsa.WithDefaultLimits).
 	Limits fsa.Limits
+	// Sizes are the operator's project size classes and bounds (fsa.WithSizes): --size-class,
+	// --size-default, --size-min, --size-max.
+	Sizes fsa.SizePolicy
 	// Keys are the key-encryption keys secrets are sealed with at rest (keys.go): from the
 	// environment (FSA_KEK) or a file (--kek-file), never a flag. Run refuses to start without.
 	Keys KeysConfig
@@ -222,6 +226,13 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.IntVar(&a.RateLimit.Burst, "rate-burst", 0, "request burst per user (0: the API default)")
 	fs.IntVar(&cfg.Limits.Projects, "limit-projects", 0, "projects a user may have, not counting those being deleted (0: no limit)")
 	fs.IntVar(&cfg.Limits.Running, "limit-running", 0, "projects a user may have running, started and not stopped (0: no limit)")
+	fs.Var(quantityFlag{&cfg.Limits.CPU, true}, "limit-cpu", "CPU a user's running projects may have together, sandbox and database limits (a quantity such as 16 or 8500m; 0: no limit)")
+	fs.Var(quantityFlag{&cfg.Limits.Memory, false}, "limit-memory", "memory a user's running projects may have together (a quantity such as 64Gi; 0: no limit)")
+	fs.Var(quantityFlag{&cfg.Limits.Storage, false}, "limit-storage", "home and database volumes a user's projects may hold together, stopped ones included (a quantity such as 500Gi; 0: no limit)")
+	fs.Var(sizeClassFlag{&cfg.Sizes}, "size-class", "a project size class, name=cpu:500m,memory:1Gi,home:5Gi,db:1Gi (also cpu-request, memory-request, db-cpu, db-memory); repeat the flag or separate classes with ';' (none: the built-in class 'standard')")
+	fs.StringVar(&cfg.Sizes.Default, "size-default", "", "the size class of projects created without one (default: the only class, else 'standard')")
+	fs.Var(sizeBoundsFlag{&cfg.Sizes.Min}, "size-min", "smallest explicit size a user may ask for, cpu:100m,memory:256Mi,home:1Gi,db:1Gi (keys left out: the built-in minimum)")
+	fs.Var(sizeBoundsFlag{&cfg.Sizes.Max}, "size-max", "largest explicit size a user may ask for, same form (keys left out: the built-in maximum)")
 	fs.StringVar(&kekFile, FlagKEKFile, "", "file holding the key-encryption keyring (<id>:<base64url key> per line, the primary first; mode 0600); or the keyring itself in "+EnvKEK)
 	fs.Float64Var(&cfg.Keys.ResealRate, "reseal-rate", DefaultResealRate, "records per second the leader re-seals in the background (after enabling encryption or changing the primary key)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
@@ -278,6 +289,9 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, errors.New("domain is required"))
 	}
 	if err := cfg.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cfg.Sizes.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	// The sandbox builder's own validation decides what a usable policy is.
@@ -383,5 +397,80 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	return nil
+}
+
+// quantityFlag is a limit given as a Kubernetes quantity: millicores (cpu) or bytes.
+type quantityFlag struct {
+	n   *int64
+	cpu bool
+}
+
+func (f quantityFlag) String() string {
+	if f.n == nil || *f.n == 0 {
+		return "0"
+	}
+	if f.cpu {
+		return k8s.FormatMilli(*f.n)
+	}
+	return k8s.FormatBytes(*f.n)
+}
+
+func (f quantityFlag) Set(v string) error {
+	var err error
+	if f.cpu {
+		*f.n, err = k8s.ParseMilli(v)
+	} else {
+		*f.n, err = k8s.ParseBytes(v)
+	}
+	return err
+}
+
+// sizeClassFlag adds size classes (fsa.ParseSizeClass), several separated by ';'.
+type sizeClassFlag struct{ p *fsa.SizePolicy }
+
+func (f sizeClassFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	names := make([]string, 0, len(f.p.Classes))
+	for n := range f.p.Classes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
+}
+
+func (f sizeClassFlag) Set(v string) error {
+	for _, c := range strings.Split(v, ";") {
+		if strings.TrimSpace(c) == "" {
+			continue
+		}
+		name, size, err := fsa.ParseSizeClass(strings.TrimSpace(c))
+		if err != nil {
+			return err
+		}
+		if f.p.Classes == nil {
+			f.p.Classes = map[string]fsa.Size{}
+		}
+		if _, dup := f.p.Classes[name]; dup {
+			return fmt.Errorf("size class %s defined twice", name)
+		}
+		f.p.Classes[name] = size
+	}
+	return nil
+}
+
+// sizeBoundsFlag is a size bound (fsa.ParseSizeBounds).
+type sizeBoundsFlag struct{ s *fsa.Size }
+
+func (f sizeBoundsFlag) String() string { return "" }
+
+func (f sizeBoundsFlag) Set(v string) error {
+	b, err := fsa.ParseSizeBounds(v)
+	if err != nil {
+		return err
+	}
+	*f.s = b
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fullstackagent/fsa/daemon"
 	"github.com/fullstackagent/fsa/daemon/api"
+	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/k8s"
 )
 
@@ -128,6 +129,28 @@ func TestParseConfig(t *testing.T) {
 		{name: "bad level", args: []string{"--data-dir", "/d", "--log-level", "loud"}, wantErr: "log level"},
 		{name: "negative limit", args: []string{"--data-dir", "/d", "--limit-projects", "-1"}, wantErr: "limit projects = -1"},
 		{name: "absurd limit", args: []string{"--data-dir", "/d", "--limit-running", "99999999"}, wantErr: "limit running = 99999999"},
+		{
+			name: "sizes and size limits",
+			args: []string{"--data-dir", "/d", "--size-class", "small=cpu:500m,memory:1Gi,home:5Gi,db:1Gi", "--size-class", "large=cpu:4,memory:8Gi,home:50Gi,db:10Gi",
+				"--size-default", "small", "--size-max", "cpu:8,home:100Gi", "--limit-cpu", "8500m", "--limit-memory", "64Gi", "--limit-storage", "1Ti"},
+			check: func(t *testing.T, c daemon.Config) {
+				assert.Equal(t, fsa.Limits{CPU: 8500, Memory: 64 << 30, Storage: 1 << 40}, c.Limits)
+				assert.Equal(t, "small", c.Sizes.Default)
+				assert.Len(t, c.Sizes.Classes, 2)
+				assert.Equal(t, int64(50<<30), c.Sizes.Classes["large"].Home)
+				assert.Equal(t, fsa.Size{CPU: 8000, Home: 100 << 30}, c.Sizes.Max)
+			},
+		},
+		{
+			name: "size classes from the environment", env: map[string]string{"FSA_DATA_DIR": "/d", "FSA_SIZE_CLASS": "s=cpu:1;m=cpu:2", "FSA_SIZE_DEFAULT": "m"},
+			check: func(t *testing.T, c daemon.Config) { assert.Len(t, c.Sizes.Classes, 2) },
+		},
+		{name: "bad size class", args: []string{"--data-dir", "/d", "--size-class", "small=cpu:lots"}, wantErr: "size class small"},
+		{name: "size class twice", args: []string{"--data-dir", "/d", "--size-class", "s=cpu:1", "--size-class", "s=cpu:2"}, wantErr: "defined twice"},
+		{name: "unknown default class", args: []string{"--data-dir", "/d", "--size-class", "s=cpu:1", "--size-class", "m=cpu:2"}, wantErr: "default size class"},
+		{name: "class above the bound", args: []string{"--data-dir", "/d", "--size-class", "s=cpu:4", "--size-max", "cpu:2"}, wantErr: "size class s: invalid argument: cpu 4 is outside"},
+		{name: "bad cpu limit", args: []string{"--data-dir", "/d", "--limit-cpu", "-2"}, wantErr: "negative"},
+		{name: "absurd storage limit", args: []string{"--data-dir", "/d", "--limit-storage", "5Ei"}, wantErr: "limit storage"},
 		{name: "bad env value", env: map[string]string{"FSA_BOOTSTRAP": "maybe"}, wantErr: "FSA_BOOTSTRAP"},
 		{name: "cluster needs node id", args: []string{"--data-dir", "/d", "--raft-addr", "127.0.0.1:7000"}, wantErr: "node id is required"},
 		{name: "bootstrap needs raft", args: []string{"--data-dir", "/d", "--bootstrap"}, wantErr: "need --raft-addr"},

@@ -98,7 +98,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}()
 
-	d.client = fsa.New(d.st, fsa.WithDefaultLimits(d.cfg.Limits), fsa.WithKeys(cfg.Keys.Keyring), fsa.WithKubeClients(d.kclient))
+	d.client = fsa.New(d.st, fsa.WithDefaultLimits(d.cfg.Limits), fsa.WithSizes(d.cfg.Sizes), fsa.WithKeys(cfg.Keys.Keyring), fsa.WithKubeClients(d.kclient))
 	if err := d.checkKeys(ctx); err != nil {
 		return err
 	}

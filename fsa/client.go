@@ -23,6 +23,7 @@ type Client struct {
 	rand        io.Reader
 	maxRetries  int
 	limits      Limits // of users without their own
+	sizes       SizePolicy
 	// sealer seals secret values before they enter a transaction (nil: stored in the clear,
 	// for tests; see WithKeys).
 	sealer *sealer
@@ -44,7 +45,7 @@ func WithRandom(r io.Reader) Option { return func(c *Client) { c.rand = r } }
 // New returns a Client over st. The caller keeps ownership of st and closes it after the Client
 // is no longer used.
 func New(st store.Store, opts ...Option) *Client {
-	c := &Client{st: st, now: time.Now, rand: defaultRand, maxRetries: 16}
+	c := &Client{st: st, now: time.Now, rand: defaultRand, maxRetries: 16, sizes: SizePolicy{}.withDefaults()}
 	if lv, ok := st.(leaderLocalViewer); ok {
 		c.leaderLocal = lv.ViewLeaderLocal
 	}

@@ -19,6 +19,8 @@ type ProjectSpec struct {
 	// private: only the owner reaches it, through the preview (fsad's PreviewAccess). It can be
 	// changed later with SetPublicApp.
 	PublicApp bool
+	// Size asks for the project's size (see SizeSpec); zero: the default class.
+	Size SizeSpec
 }
 
 // ProjectList is a consistent listing and the store revision it was read at: watch from
@@ -44,6 +46,10 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 	if err := validText("description", spec.Description, MaxDescriptionLen, false); err != nil {
 		return nil, err
 	}
+	size, err := c.sizes.resolve(spec.Size, nil)
+	if err != nil {
+		return nil, err
+	}
 	ids := make([]string, 1+len(childKinds)) // the project's, then its children's
 	for i := range ids {
 		id, err := newID(c.rand)
@@ -60,7 +66,7 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 	now := c.timestamp()
 	created := []Condition{{Time: now, To: StatusCreating, Reason: "Created"}}
 	p := &Project{ID: ids[0], UserID: userID, Name: spec.Name, K8sName: k8sName, Description: spec.Description,
-		Status: StatusCreating, CreatedAt: now, UpdatedAt: now}
+		Size: &size, Status: StatusCreating, CreatedAt: now, UpdatedAt: now}
 	children := make([]ChildObject, len(childKinds))
 	for i, k := range childKinds {
 		if children[i], err = k.create(Child{ID: ids[i+1], ProjectID: p.ID, UserID: userID, Status: StatusCreating,
@@ -100,7 +106,7 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 		if err := holdName(s, &txn, p); err != nil {
 			return store.Txn{}, err
 		}
-		if err := c.charge(s, &txn, u, Usage{Projects: 1, Running: 1}); err != nil {
+		if err := c.charge(s, &txn, u, useOf(p, true)); err != nil {
 			return store.Txn{}, err
 		}
 		// Without a kubeconfig nothing could ever be created; the condition keeps it until commit.
@@ -363,7 +369,7 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action, op
 			if err != nil {
 				return store.Txn{}, err
 			}
-			if err := c.charge(s, &txn, ur, Usage{Projects: after.Projects - before.Projects, Running: after.Running - before.Running}); err != nil {
+			if err := c.charge(s, &txn, ur, after.sub(before)); err != nil {
 				return store.Txn{}, err
 			}
 		}

@@ -49,7 +49,7 @@ func TestProjectLimitUnderConcurrency(t *testing.T) {
 		require.Equal(t, 1, wins)
 		q, err := c.Quota(e.ctx, e.alice.ID)
 		require.NoError(t, err)
-		assert.Equal(t, fsa.Quota{Limits: fsa.Limits{Projects: 5}, Usage: fsa.Usage{Projects: 5, Running: 5}}, *q)
+		assert.Equal(t, fsa.Quota{Limits: fsa.Limits{Projects: 5}, Usage: builtinUse(5, 5)}, *q)
 	})
 }
 
@@ -79,14 +79,14 @@ func TestRunningLimitAndUseFollowActions(t *testing.T) {
 	require.ErrorIs(t, err, fsa.ErrResourceExhausted)
 	q, err := c.Quota(e.ctx, e.alice.ID)
 	require.NoError(t, err)
-	assert.Equal(t, fsa.Usage{Projects: 3, Running: 2}, q.Usage)
+	assert.Equal(t, builtinUse(3, 2), q.Usage)
 
 	// Deleting frees both.
 	_, err = c.DeleteProject(e.ctx, e.alice.ID, p3.ID)
 	require.NoError(t, err)
 	q, err = c.Quota(e.ctx, e.alice.ID)
 	require.NoError(t, err)
-	assert.Equal(t, fsa.Usage{Projects: 2, Running: 1}, q.Usage)
+	assert.Equal(t, builtinUse(2, 1), q.Usage)
 	_, err = c.StartProject(e.ctx, e.alice.ID, ps[0].ID)
 	require.NoError(t, err)
 
@@ -106,7 +106,7 @@ func TestSetUserLimits(t *testing.T) {
 	// An admin raises alice's own limit.
 	q, err := c.SetUserLimits(e.ctx, e.alice.ID, &fsa.Limits{Projects: 2})
 	require.NoError(t, err)
-	assert.Equal(t, fsa.Quota{Limits: fsa.Limits{Projects: 2}, Custom: true, Usage: fsa.Usage{Projects: 1, Running: 1}}, *q)
+	assert.Equal(t, fsa.Quota{Limits: fsa.Limits{Projects: 2}, Custom: true, Usage: builtinUse(1, 1)}, *q)
 	_, err = c.CreateProject(e.ctx, e.alice.ID, fsa.ProjectSpec{Name: "two"})
 	require.NoError(t, err)
 
@@ -138,6 +138,12 @@ func TestSetUserLimits(t *testing.T) {
 // TestUseOfALegacyUser: a user record without recorded use (written before it was kept) is
 // counted from the user's projects.
 func TestUseOfALegacyUser(t *testing.T) {
+	for _, legacy := range []string{"no use", "use without sizes"} {
+		t.Run(legacy, func(t *testing.T) { useOfALegacyUser(t, legacy) })
+	}
+}
+
+func useOfALegacyUser(t *testing.T, legacy string) {
 	e := newEnv(t)
 	a := e.project("a")
 	e.project("b")
@@ -156,7 +162,13 @@ func TestUseOfALegacyUser(t *testing.T) {
 	var u map[string]any
 	require.NoError(t, json.Unmarshal(r.Data, &u))
 	require.Contains(t, u, "usage")
-	delete(u, "usage")
+	if legacy == "no use" {
+		delete(u, "usage")
+	} else {
+		// Use as kept before sizes: projects and running only, no version.
+		u["usage"] = map[string]any{"projects": 2, "running": 1}
+	}
+	delete(u, "usage_version")
 	r.Data, err = json.Marshal(u)
 	require.NoError(t, err)
 	_, err = e.st.Commit(e.ctx, store.Txn{Conds: []store.Cond{{Kind: r.Kind, ID: r.ID, Version: r.Version}}, Ops: []store.Op{store.Put(r)}})
@@ -165,7 +177,14 @@ func TestUseOfALegacyUser(t *testing.T) {
 	c := e.client(fsa.WithDefaultLimits(fsa.Limits{Projects: 3, Running: 1}))
 	q, err := c.Quota(e.ctx, e.alice.ID)
 	require.NoError(t, err)
-	assert.Equal(t, fsa.Usage{Projects: 2, Running: 1}, q.Usage)
+	assert.Equal(t, builtinUse(2, 1), q.Usage)
 	_, err = c.CreateProject(e.ctx, e.alice.ID, fsa.ProjectSpec{Name: "c"})
 	require.ErrorIs(t, err, fsa.ErrResourceExhausted, "b runs, and the running limit is 1")
+}
+
+// builtinUse is the use of projects of BuiltinSize, running of them running.
+func builtinUse(projects, running int64) fsa.Usage {
+	s := fsa.BuiltinSize
+	return fsa.Usage{Projects: int(projects), Running: int(running), CPU: running * (s.CPU + s.DatabaseCPU),
+		Memory: running * (s.Memory + s.DatabaseMemory), Storage: projects * (s.Home + s.Database)}
 }

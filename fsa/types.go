@@ -23,8 +23,10 @@ type User struct {
 	Limits *Limits `json:"limits,omitempty"`
 	// Usage is what counts against the limits, kept by the calls that change it; nil in a
 	// record written before it was kept (counted when needed).
-	Usage   *Usage `json:"usage,omitempty"`
-	Version int64  `json:"-"`
+	Usage *Usage `json:"usage,omitempty"`
+	// UsageVersion is the version of what Usage counts; an older one is counted again.
+	UsageVersion int   `json:"usage_version,omitempty"`
+	Version      int64 `json:"-"`
 }
 
 // Provider is a way of signing in.
@@ -127,6 +129,9 @@ type Project struct {
 	Name        string `json:"name"`
 	K8sName     string `json:"k8s_name"`
 	Description string `json:"description,omitempty"`
+	// Size is what the project gets (see Size): chosen at create, changed by ResizeProject;
+	// nil for a project created before sizes were recorded, which has BuiltinSize.
+	Size *Size `json:"size,omitempty"`
 	// Status is aggregated from the children (see Aggregate).
 	Status    Status    `json:"status"`
 	CreatedAt time.Time `json:"created_at"`

@@ -250,6 +250,113 @@ func envOf(t *testing.T, ctx context.Context, e *env, name string) map[string]st
 	return out
 }
 
+// TestSandboxResize changes a stopped sandbox's resources and grows its home volume: the
+// StatefulSet's volumeClaimTemplates cannot change (the API server refuses it), so the claim is
+// grown instead, which the API server allows only when the claim's StorageClass allows volume
+// expansion.
+func TestSandboxResize(t *testing.T) {
+	e := newEnv(t, "resize")
+	ctx := testCtx(t)
+	var m k8s.SandboxManager
+	cs, ns := e.admin.Clientset, e.user.Namespace
+	spec := sandboxSpec("resize-sb")
+	spec.Resources = corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+	}
+	claim := k8s.HomeVolume + "-" + spec.Name + "-0"
+	require.NoError(t, m.Apply(ctx, e.client, spec))
+	waitSandbox(t, ctx, e, spec.Name, k8s.StateRunning)
+	require.NoError(t, m.Stop(ctx, e.client, spec))
+	waitSandbox(t, ctx, e, spec.Name, k8s.StateStopped)
+
+	sts, err := cs.AppsV1().StatefulSets(ns).Get(ctx, spec.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "500m", sts.Spec.Template.Spec.Containers[0].Resources.Limits.Cpu().String())
+	assert.Equal(t, "1Gi", sts.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().String())
+	assert.Equal(t, "1Gi", sts.Annotations[k8s.AnnotationHomeSize])
+
+	// The real API server refuses a change of the volumeClaimTemplate, whoever writes it.
+	vct := sts.DeepCopy()
+	vct.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("2Gi")
+	_, err = cs.AppsV1().StatefulSets(ns).Update(ctx, vct, metav1.UpdateOptions{})
+	require.True(t, apierrors.IsInvalid(err), "volumeClaimTemplates are immutable: %v", err)
+
+	// kwok's StorageClass does not allow expansion: the grow is refused with the API server's
+	// reason, and the StatefulSet is left as it was (the next write tries again).
+	spec.HomeSize = resource.MustParse("2Gi")
+	spec.Resources.Limits[corev1.ResourceCPU] = resource.MustParse("1")
+	err = m.Stop(ctx, e.client, spec)
+	require.ErrorIs(t, err, k8s.ErrForbidden)
+	assert.Contains(t, err.Error(), "allow volume expansion")
+	sts, err = cs.AppsV1().StatefulSets(ns).Get(ctx, spec.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "1Gi", sts.Annotations[k8s.AnnotationHomeSize], "not recorded before the claim grew")
+
+	allowExpansion(t, ctx, e, true)
+	require.NoError(t, m.Stop(ctx, e.client, spec))
+	sts, err = cs.AppsV1().StatefulSets(ns).Get(ctx, spec.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "1", sts.Spec.Template.Spec.Containers[0].Resources.Limits.Cpu().String(), "new resources")
+	assert.Equal(t, "1Gi", sts.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().String(), "template unchanged")
+	assert.Equal(t, "2Gi", sts.Annotations[k8s.AnnotationHomeSize])
+	assert.EqualValues(t, 0, *sts.Spec.Replicas, "still stopped")
+	pvc, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "2Gi", pvc.Spec.Resources.Requests.Storage().String(), "claim grown")
+
+	// Settled: a further Stop writes nothing (once the controller has written its status).
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		sts, err = cs.AppsV1().StatefulSets(ns).Get(ctx, spec.Name, metav1.GetOptions{})
+		require.NoError(c, err)
+		assert.Equal(c, sts.Generation, sts.Status.ObservedGeneration)
+	}, waitFor, tick)
+	rv := sts.ResourceVersion
+	require.NoError(t, m.Stop(ctx, e.client, spec))
+	sts, err = cs.AppsV1().StatefulSets(ns).Get(ctx, spec.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, rv, sts.ResourceVersion)
+
+	// Through a plan (the reconciler's path, objects as a cache shows them): grown again.
+	spec.HomeSize = resource.MustParse("3Gi")
+	plan, err := m.Plan(e.client, spec, k8s.SandboxLive{StatefulSet: sts}, k8s.PlanOptions{})
+	require.NoError(t, err)
+	assert.Contains(t, plan.String(), "statefulset")
+	require.NoError(t, m.ApplyPlan(ctx, e.client, plan))
+	pvc, err = cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "3Gi", pvc.Spec.Resources.Requests.Storage().String())
+
+	// A smaller size never shrinks the claim (the API server would refuse it anyway).
+	spec.HomeSize = resource.MustParse("1Gi")
+	require.NoError(t, m.Start(ctx, e.client, spec))
+	waitSandbox(t, ctx, e, spec.Name, k8s.StateRunning)
+	pvc, err = cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "3Gi", pvc.Spec.Resources.Requests.Storage().String())
+}
+
+// allowExpansion sets allowVolumeExpansion on kwok's StorageClass, restored at the end of the
+// test.
+func allowExpansion(t *testing.T, ctx context.Context, e *env, allow bool) {
+	t.Helper()
+	scs := e.admin.Clientset.StorageV1().StorageClasses()
+	sc, err := scs.Get(ctx, "kwok-volume", metav1.GetOptions{})
+	require.NoError(t, err)
+	old := sc.AllowVolumeExpansion
+	sc.AllowVolumeExpansion = &allow
+	_, err = scs.Update(ctx, sc, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		sc, err := scs.Get(context.Background(), "kwok-volume", metav1.GetOptions{})
+		if err == nil {
+			sc.AllowVolumeExpansion = old
+			_, err = scs.Update(context.Background(), sc, metav1.UpdateOptions{})
+		}
+		assert.NoError(t, err)
+	})
+}
+
 func TestSandboxUpdateEnv(t *testing.T) {
 	e := newEnv(t, "env")
 	ctx := testCtx(t)
@@ -425,6 +532,27 @@ func databaseLifecycle(t *testing.T, e *env) {
 	} else {
 		assert.EqualValues(t, 0, comps[0].(map[string]any)["replicas"])
 	}
+
+	// Resized while stopped: the component's resources and its data volume's storage request,
+	// which the real schema accepts as a change (KubeBlocks expands the volume).
+	spec.Size = resource.MustParse("2Gi")
+	spec.Resources = corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("512Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1500m"), corev1.ResourceMemory: resource.MustParse("2Gi")},
+	}
+	require.NoError(t, m.Stop(ctx, e.client, spec))
+	resized, err := dyn.Get(ctx, spec.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	comps, _, _ = unstructured.NestedSlice(resized.Object, "spec", "componentSpecs")
+	require.Len(t, comps, 1)
+	vcts, _, _ := unstructured.NestedSlice(comps[0].(map[string]any), "volumeClaimTemplates")
+	require.Len(t, vcts, 1)
+	got, _, _ := unstructured.NestedString(vcts[0].(map[string]any), "spec", "resources", "requests", "storage")
+	assert.Equal(t, "2Gi", got, "data volume size")
+	limits, _, _ := unstructured.NestedStringMap(comps[0].(map[string]any), "resources", "limits")
+	assert.Equal(t, map[string]string{"cpu": "1500m", "memory": "2Gi"}, limits)
+	requests, _, _ := unstructured.NestedStringMap(comps[0].(map[string]any), "resources", "requests")
+	assert.Equal(t, map[string]string{"cpu": "250m", "memory": "512Mi"}, requests)
 
 	require.NoError(t, m.Start(ctx, e.client, spec))
 	waitDatabase(t, ctx, e, spec.Name, k8s.StateRunning)

@@ -24,6 +24,11 @@ const (
 	// annotation alone is never a reason to write (see UpToDate and "The epoch
 	// annotation" in the package documentation).
 	AnnotationEpoch = "fsa.fullstackagent.io/epoch"
+	// AnnotationHomeSize, on a sandbox's StatefulSet, is the size its home volume claims were
+	// last grown to (SandboxSpec.HomeSize): the StatefulSet's volumeClaimTemplates cannot
+	// change, so a larger size is carried out on the claims themselves (volume expansion) and
+	// recorded here, where a change is a change of the StatefulSet that plans the expansion.
+	AnnotationHomeSize = "fsa.fullstackagent.io/home-size"
 
 	// ComponentSandbox is the LabelComponent value of sandbox objects.
 	ComponentSandbox = "sandbox"

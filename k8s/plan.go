@@ -57,6 +57,8 @@ type planned struct {
 	obj  runtime.Object
 	live runtime.Object
 	why  string
+	// before, if set, runs before the object is applied; its error stops the apply.
+	before func(context.Context, *Client) error
 }
 
 // Plan is the set of objects an apply must write, from Plan. The zero value writes nothing.
@@ -91,11 +93,15 @@ func (m SandboxManager) Plan(c *Client, spec SandboxSpec, live SandboxLive, opts
 	if err != nil {
 		return Plan{}, err
 	}
-	if live.StatefulSet != nil && spec.StatefulSetUID == "" {
-		spec.StatefulSetUID = live.StatefulSet.UID
+	if live.StatefulSet != nil {
+		spec = spec.over(live.StatefulSet)
 	}
 	objs := BuildSandbox(spec)
 	sts := planned{what: "statefulset", gvr: gvrStatefulSet, obj: objs.StatefulSet, live: obj(live.StatefulSet)}
+	if live.StatefulSet != nil && spec.mustGrow(live.StatefulSet) {
+		// The claims grow first; the StatefulSet then records their size.
+		sts.before = func(ctx context.Context, c *Client) error { return expandClaims(ctx, c, spec.Name, spec.homeSize()) }
+	}
 	app := planned{what: "app ingress", gvr: gvrIngress, live: obj(live.AppIngress)}
 	if objs.AppIngress != nil {
 		app.obj = objs.AppIngress
@@ -152,6 +158,11 @@ func planOf(kind, name string, candidates ...planned) (Plan, error) {
 func (w planned) write(ctx context.Context, c *Client) error {
 	if w.obj == nil {
 		return deleteLive(ctx, c, w.gvr, w.live.(metav1.Object))
+	}
+	if w.before != nil {
+		if err := w.before(ctx, c); err != nil {
+			return err
+		}
 	}
 	_, err := applyChecked(ctx, c, w.gvr, w.obj, false)
 	return err

@@ -2,10 +2,13 @@ package k8s
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -43,11 +46,14 @@ func (m SandboxManager) Apply(ctx context.Context, c *Client, spec SandboxSpec) 
 	if err != nil {
 		return err
 	}
-	if spec.StatefulSetUID == "" {
+	if spec.StatefulSetUID == "" || spec.ClaimTemplateSize.IsZero() {
 		sts, err := c.Clientset.AppsV1().StatefulSets(spec.Namespace).Get(ctx, spec.Name, metav1.GetOptions{})
 		switch err = apiError(fmt.Sprintf("sandbox %q", spec.Name), err); {
 		case err == nil:
-			spec.StatefulSetUID = sts.UID
+			spec = spec.over(sts)
+			if err := spec.growClaims(ctx, c, sts); err != nil {
+				return err
+			}
 		case !errors.Is(err, ErrNotFound):
 			return err
 		}
@@ -116,12 +122,16 @@ func (m SandboxManager) Stop(ctx context.Context, c *Client, spec SandboxSpec) e
 	if err != nil {
 		return err
 	}
-	_, err = c.Clientset.AppsV1().StatefulSets(spec.Namespace).Get(ctx, spec.Name, metav1.GetOptions{})
+	sts, err := c.Clientset.AppsV1().StatefulSets(spec.Namespace).Get(ctx, spec.Name, metav1.GetOptions{})
 	if err != nil {
 		err = apiError(fmt.Sprintf("stop sandbox %q", spec.Name), err)
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
+		return err
+	}
+	spec = spec.over(sts)
+	if err := spec.growClaims(ctx, c, sts); err != nil {
 		return err
 	}
 	if _, err := apply(ctx, c, gvrStatefulSet, BuildSandbox(spec).StatefulSet); err != nil {
@@ -152,7 +162,10 @@ func (m SandboxManager) UpdateEnv(ctx context.Context, c *Client, spec SandboxSp
 		return apiError(op, err)
 	}
 	spec.Stopped = sts.Spec.Replicas != nil && *sts.Spec.Replicas == 0
-	spec.StatefulSetUID = sts.UID
+	spec = spec.over(sts)
+	if err := spec.growClaims(ctx, c, sts); err != nil {
+		return err
+	}
 	objs := BuildSandbox(spec)
 	if _, err := apply(ctx, c, gvrSecret, objs.Secret); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
@@ -253,4 +266,81 @@ func ignoreNotFound(err error) error {
 		return nil
 	}
 	return err
+}
+
+// over returns spec as written over the existing StatefulSet sts: owned by it, and with its
+// home volumeClaimTemplate unchanged (the API server refuses a change).
+func (s SandboxSpec) over(sts *appsv1.StatefulSet) SandboxSpec {
+	if s.StatefulSetUID == "" {
+		s.StatefulSetUID = sts.UID
+	}
+	if s.ClaimTemplateSize.IsZero() {
+		s.ClaimTemplateSize = claimTemplateSize(sts)
+	}
+	return s
+}
+
+// claimTemplateSize returns the storage request of sts's home volumeClaimTemplate, zero if it
+// has none.
+func claimTemplateSize(sts *appsv1.StatefulSet) resource.Quantity {
+	for _, t := range sts.Spec.VolumeClaimTemplates {
+		if t.Name == HomeVolume {
+			return t.Spec.Resources.Requests[corev1.ResourceStorage]
+		}
+	}
+	return resource.Quantity{}
+}
+
+// mustGrow reports whether the home volume claims of the existing StatefulSet sts must grow to
+// reach s's home size: it is larger than the size sts records (AnnotationHomeSize, else its
+// volumeClaimTemplate's).
+func (s SandboxSpec) mustGrow(sts *appsv1.StatefulSet) bool {
+	recorded := claimTemplateSize(sts)
+	if v, ok := sts.Annotations[AnnotationHomeSize]; ok {
+		if q, err := resource.ParseQuantity(v); err == nil {
+			recorded = q
+		}
+	}
+	size := s.homeSize()
+	return size.Cmp(recorded) > 0
+}
+
+// growClaims grows the home volume claims of the existing StatefulSet sts to s's home size when
+// it must (mustGrow). It runs before the StatefulSet is written, so the size the StatefulSet
+// records is one its claims have: a failed expansion is tried again by the next write.
+func (s SandboxSpec) growClaims(ctx context.Context, c *Client, sts *appsv1.StatefulSet) error {
+	if !s.mustGrow(sts) {
+		return nil
+	}
+	return expandClaims(ctx, c, s.Name, s.homeSize())
+}
+
+// expandClaims asks for the home volume claims of sandbox name to be size, those smaller (a
+// claim never shrinks; a claim not created yet is left to the StatefulSet). Kubernetes refuses
+// it unless the claim's StorageClass has allowVolumeExpansion: true (ErrForbidden, with the API
+// server's message); the volume then grows as its CSI driver does it, often only once the pod
+// is started again.
+func expandClaims(ctx context.Context, c *Client, name string, size resource.Quantity) error {
+	op := fmt.Sprintf("grow home volume of sandbox %q to %s", name, size.String())
+	pvcs := c.Clientset.CoreV1().PersistentVolumeClaims(c.Namespace)
+	return forClaims(ctx, c, name, op, func(n string) error {
+		pvc, err := pvcs.Get(ctx, n, metav1.GetOptions{})
+		if err != nil {
+			return ignoreNotFound(apiError(op+": volume claim "+n, err))
+		}
+		cur := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+		if cur.Cmp(size) >= 0 {
+			return nil
+		}
+		patch, err := json.Marshal(map[string]any{"spec": map[string]any{"resources": map[string]any{
+			"requests": map[string]any{string(corev1.ResourceStorage): size.String()}}}})
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if _, err := pvcs.Patch(ctx, n, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager}); err != nil {
+			return fmt.Errorf("%s: volume claim %s from %s (its StorageClass must allow volume expansion): %w",
+				op, n, cur.String(), apiError("patch", err))
+		}
+		return nil
+	})
 }

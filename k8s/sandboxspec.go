@@ -75,8 +75,18 @@ type SandboxSpec struct {
 	// DefaultSandboxResources().
 	Resources corev1.ResourceRequirements
 	// HomeSize is the size of the home volume; zero means DefaultHomeSize().
-	// A StatefulSet's volumeClaimTemplates cannot change after creation.
+	// A StatefulSet's volumeClaimTemplates cannot change after creation (the
+	// API server refuses it), so a larger HomeSize for an existing sandbox
+	// grows its home volume claim instead (volume expansion: the claim's
+	// StorageClass must have allowVolumeExpansion), before the StatefulSet is
+	// written with the new size in AnnotationHomeSize. A smaller one leaves
+	// the claim as it is: volumes never shrink.
 	HomeSize resource.Quantity
+	// ClaimTemplateSize is the storage request of the existing StatefulSet's
+	// home volumeClaimTemplate, which must be stated unchanged; zero for a new
+	// StatefulSet (the template then asks for HomeSize). The managers fill it
+	// in from the live StatefulSet.
+	ClaimTemplateSize resource.Quantity
 	// StorageClassName of the home volume; empty means the cluster default.
 	StorageClassName string
 
@@ -95,6 +105,14 @@ type SandboxSpec struct {
 	// delete an application Ingress fsa made before (level-based: switching
 	// back and forth converges). The zero value publishes it.
 	PrivateApp bool
+}
+
+// homeSize returns HomeSize, or DefaultHomeSize() when zero.
+func (s SandboxSpec) homeSize() resource.Quantity {
+	if s.HomeSize.IsZero() {
+		return DefaultHomeSize()
+	}
+	return s.HomeSize
 }
 
 // AppHost returns the application's public host name.
@@ -205,9 +223,10 @@ func buildStatefulSet(spec SandboxSpec, meta metav1.ObjectMeta, labels func() ma
 	if len(res.Requests) == 0 && len(res.Limits) == 0 {
 		res = DefaultSandboxResources()
 	}
-	size := spec.HomeSize
-	if size.IsZero() {
-		size = DefaultHomeSize()
+	size := spec.homeSize()
+	meta.Annotations[AnnotationHomeSize] = size.String()
+	if !spec.ClaimTemplateSize.IsZero() {
+		size = spec.ClaimTemplateSize
 	}
 	var storageClass *string
 	if spec.StorageClassName != "" {

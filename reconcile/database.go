@@ -43,6 +43,11 @@ func (d *databases) reconcile(ctx context.Context, req request) (fsa.Observation
 		return st.State, st.Reason, err
 	}
 	spec := k8s.DatabaseSpec{Name: db.ClusterName, Project: req.p.K8sName, API: req.ui.kb, Epoch: d.r.cfg.Fence, Stopped: db.Desired == fsa.StatusStopped}
+	if sz := req.p.Size; sz != nil {
+		cpuReq, memReq := sz.DatabaseRequests()
+		spec.Resources = resources(cpuReq, memReq, sz.DatabaseCPU, sz.DatabaseMemory)
+		spec.Size = k8s.ByteQuantity(sz.Database)
+	}
 	if db.Desired == fsa.StatusTerminated {
 		if db.Purge {
 			return d.r.remove(ctx, req, func(ctx context.Context) error { return d.m.Purge(ctx, kc, db.ClusterName) }, status)

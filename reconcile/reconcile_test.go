@@ -40,18 +40,18 @@ type fixture struct {
 	user    *fsa.User
 }
 
-func newFixture(t *testing.T, name string) *fixture {
-	return newFixtureOn(t, k8stest.Env(t), name)
+func newFixture(t *testing.T, name string, opts ...fsa.Option) *fixture {
+	return newFixtureOn(t, k8stest.Env(t), name, opts...)
 }
 
 // newFixtureOn is newFixture on cluster cl.
-func newFixtureOn(t *testing.T, cl *k8stest.Cluster, name string) *fixture {
+func newFixtureOn(t *testing.T, cl *k8stest.Cluster, name string, opts ...fsa.Option) *fixture {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "state.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	f := &fixture{t: t, ctx: ctx, cluster: cl, kuser: cl.NewTestUser(t, name), c: fsa.New(st)}
+	f := &fixture{t: t, ctx: ctx, cluster: cl, kuser: cl.NewTestUser(t, name), c: fsa.New(st, opts...)}
 	f.user, err = f.c.CreateUser(ctx, fsa.UserSpec{Name: name})
 	require.NoError(t, err)
 	_, err = f.c.SetUserConfig(ctx, f.user.ID, fsa.UserConfig{Key: fsa.ConfigKubeconfig, Value: string(f.kuser.Kubeconfig), Category: fsa.CategoryKubeconfig, Secret: true})

@@ -314,6 +314,10 @@ func (s *sandboxes) spec(ctx context.Context, req request) (spec k8s.SandboxSpec
 		PrivateApp:        sb.PrivateApp,
 		Image:             s.r.cfg.RuntimeImage,
 	}
+	if sz := p.Size; sz != nil {
+		spec.Resources = resources(sz.CPURequest, sz.MemoryRequest, sz.CPU, sz.Memory)
+		spec.HomeSize = k8s.ByteQuantity(sz.Home)
+	}
 	if n := s.r.cfg.Network; n != nil {
 		net := *n
 		if p.Database != nil {
@@ -326,3 +330,11 @@ func (s *sandboxes) spec(ctx context.Context, req request) (spec k8s.SandboxSpec
 
 // envProject names the project in the sandbox, for terminal tickets (see runtime/ticket).
 const envProject = "FSA_PROJECT"
+
+// resources are a container's requests and limits of CPU (millicores) and memory (bytes).
+func resources(cpuReq, memReq, cpu, mem int64) corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: k8s.MilliQuantity(cpuReq), corev1.ResourceMemory: k8s.ByteQuantity(memReq)},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: k8s.MilliQuantity(cpu), corev1.ResourceMemory: k8s.ByteQuantity(mem)},
+	}
+}

@@ -120,6 +120,7 @@ type Client struct {
 	config   fsav1connect.UserConfigServiceClient
 	cluster  fsav1connect.ClusterServiceClient
 	sandbox  fsav1connect.SandboxServiceClient
+	quota    fsav1connect.QuotaServiceClient
 }
 
 // New returns a client of the fsad nodes at endpoints (API base URLs such as
@@ -152,6 +153,7 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	c.config = fsav1connect.NewUserConfigServiceClient(hc, placeholderBase, copts...)
 	c.cluster = fsav1connect.NewClusterServiceClient(hc, placeholderBase, copts...)
 	c.sandbox = fsav1connect.NewSandboxServiceClient(hc, placeholderBase, copts...)
+	c.quota = fsav1connect.NewQuotaServiceClient(hc, placeholderBase, copts...)
 	return c, nil
 }
 
@@ -185,6 +187,10 @@ func (c *Client) UserConfig() fsav1connect.UserConfigServiceClient { return c.co
 
 // Cluster is ClusterService (admin role).
 func (c *Client) Cluster() fsav1connect.ClusterServiceClient { return c.cluster }
+
+// Quota is QuotaService: the caller's limits and use, the size classes, and (admin role) a
+// user's limits.
+func (c *Client) Quota() fsav1connect.QuotaServiceClient { return c.quota }
 
 // SetToken replaces the session token sent with later calls ("" sends none). A TokenSource
 // given to New takes precedence.

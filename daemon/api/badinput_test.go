@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -31,6 +32,32 @@ type caller interface {
 	setGitHubToken(ctx context.Context, u *user, token string) error
 	unlinkIdentity(ctx context.Context, u *user, p fsa.Provider, providerUserID string) error
 	setPublicApp(ctx context.Context, u *user, projectID string, public bool) error
+	createSized(ctx context.Context, u *user, name string, size fsa.SizeSpec) error
+	resizeProject(ctx context.Context, u *user, id string, size fsa.SizeSpec) error
+}
+
+func (s sdkCaller) createSized(ctx context.Context, u *user, name string, size fsa.SizeSpec) error {
+	_, err := s.c.CreateProject(ctx, u.ID, fsa.ProjectSpec{Name: name, Size: size})
+	return err
+}
+
+func (rpcCaller) createSized(ctx context.Context, u *user, name string, size fsa.SizeSpec) error {
+	_, err := u.Project.CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: name, Size: sizeRequest(size)}))
+	return err
+}
+
+func (s sdkCaller) resizeProject(ctx context.Context, u *user, id string, size fsa.SizeSpec) error {
+	_, err := s.c.ResizeProject(ctx, u.ID, id, size)
+	return err
+}
+
+func (rpcCaller) resizeProject(ctx context.Context, u *user, id string, size fsa.SizeSpec) error {
+	_, err := u.Project.ResizeProject(ctx, connect.NewRequest(&fsav1.ResizeProjectRequest{Id: id, Size: sizeRequest(size)}))
+	return err
+}
+
+func sizeRequest(s fsa.SizeSpec) *fsav1.SizeRequest {
+	return &fsav1.SizeRequest{Class: s.Class, Cpu: s.CPU, Memory: s.Memory, Home: s.Home, Database: s.Database}
 }
 
 func (s sdkCaller) setPublicApp(ctx context.Context, u *user, projectID string, public bool) error {
@@ -287,6 +314,16 @@ func TestBadInput(t *testing.T) {
 			return c.setPublicApp(ctx, tn.user, target, public)
 		}
 	}
+	sized := func(size fsa.SizeSpec) call {
+		return func(ctx context.Context, c caller, tn *tenant) error {
+			return c.createSized(ctx, tn.user, fmt.Sprintf("sized-%p", &size), size)
+		}
+	}
+	resize := func(size fsa.SizeSpec) call {
+		return func(ctx context.Context, c caller, tn *tenant) error {
+			return c.resizeProject(ctx, tn.user, tn.project, size)
+		}
+	}
 	many := make([]fsa.EnvSpec, fsa.MaxEnvVars+1)
 	for i := range many {
 		many[i] = fsa.EnvSpec{Key: "V" + strings.Repeat("X", i), Value: "1"}
@@ -379,6 +416,21 @@ func TestBadInput(t *testing.T) {
 		{"unlink the only method", fsa.ErrFailedPrecondition, func(ctx context.Context, c caller, tn *tenant) error {
 			return c.unlinkIdentity(ctx, tn.user, fsa.ProviderPassword, tn.user.Name)
 		}},
+
+		// Sizes: a known class, quantities within the bounds; a resize of a stopped project.
+		{"default size", nil, sized(fsa.SizeSpec{})},
+		{"explicit size", nil, sized(fsa.SizeSpec{Class: fsa.DefaultSizeClass, CPU: "1500m", Home: "20Gi"})},
+		{"unknown size class", fsa.ErrInvalidArgument, sized(fsa.SizeSpec{Class: "huge"})},
+		{"size not a quantity", fsa.ErrInvalidArgument, sized(fsa.SizeSpec{Memory: "lots"})},
+		{"negative size", fsa.ErrInvalidArgument, sized(fsa.SizeSpec{CPU: "-1"})},
+		{"absurd size", fsa.ErrInvalidArgument, sized(fsa.SizeSpec{Home: "1Ei"})},
+		{"size below the bound", fsa.ErrInvalidArgument, sized(fsa.SizeSpec{Database: "1Mi"})},
+		{"resize with nothing", fsa.ErrInvalidArgument, resize(fsa.SizeSpec{})},
+		{"resize a project that is not stopped", fsa.ErrFailedPrecondition, resize(fsa.SizeSpec{CPU: "1"})},
+		{"resize an unknown project", fsa.ErrNotFound, func(ctx context.Context, c caller, tn *tenant) error {
+			return c.resizeProject(ctx, tn.user, "nosuchproject", fsa.SizeSpec{CPU: "1"})
+		}},
+		{"resize to an unknown class", fsa.ErrInvalidArgument, resize(fsa.SizeSpec{Class: "huge"})},
 
 		// Settings.
 		{"base URL not http", fsa.ErrInvalidArgument, anthropic(fsa.ConfigAnthropicBaseURL, "ftp://example.com")},

@@ -64,7 +64,39 @@ func toProject(p *fsa.Project) *fsav1.Project {
 	if p.Database != nil {
 		out.Database = toDatabase(p.Database)
 	}
+	if p.Size != nil {
+		out.Size = toSize(*p.Size)
+	}
 	return out
+}
+
+func toSize(s fsa.Size) *fsav1.ProjectSize {
+	return &fsav1.ProjectSize{Class: s.Class, CpuMillis: s.CPU, CpuRequestMillis: s.CPURequest, MemoryBytes: s.Memory,
+		MemoryRequestBytes: s.MemoryRequest, HomeBytes: s.Home, DatabaseBytes: s.Database, DatabaseCpuMillis: s.DatabaseCPU,
+		DatabaseMemoryBytes: s.DatabaseMemory}
+}
+
+func fromSizeRequest(r *fsav1.SizeRequest) fsa.SizeSpec {
+	if r == nil {
+		return fsa.SizeSpec{}
+	}
+	return fsa.SizeSpec{Class: r.Class, CPU: r.Cpu, Memory: r.Memory, Home: r.Home, Database: r.Database}
+}
+
+func toQuota(q *fsa.Quota) *fsav1.Quota {
+	l, u := q.Limits, q.Usage
+	return &fsav1.Quota{
+		Limits: &fsav1.Limits{Projects: int32(l.Projects), Running: int32(l.Running), CpuMillis: l.CPU, MemoryBytes: l.Memory, StorageBytes: l.Storage},
+		Custom: q.Custom,
+		Usage:  &fsav1.Usage{Projects: int32(u.Projects), Running: int32(u.Running), CpuMillis: u.CPU, MemoryBytes: u.Memory, StorageBytes: u.Storage},
+	}
+}
+
+func fromLimits(l *fsav1.Limits) fsa.Limits {
+	if l == nil {
+		return fsa.Limits{}
+	}
+	return fsa.Limits{Projects: int(l.Projects), Running: int(l.Running), CPU: l.CpuMillis, Memory: l.MemoryBytes, Storage: l.StorageBytes}
 }
 
 func toSandbox(sb *fsa.Sandbox) *fsav1.Sandbox {

@@ -180,6 +180,7 @@ var services = []protoreflect.ServiceDescriptor{
 	fsav1.File_fsa_v1_environment_proto.Services().ByName("EnvironmentService"),
 	fsav1.File_fsa_v1_user_config_proto.Services().ByName("UserConfigService"),
 	fsav1.File_fsa_v1_cluster_proto.Services().ByName("ClusterService"),
+	fsav1.File_fsa_v1_quota_proto.Services().ByName("QuotaService"),
 	fsav1.File_fsa_v1_sandbox_proto.Services().ByName("SandboxService"),
 }
 
@@ -236,6 +237,7 @@ func NewHandler(opts Options) (http.Handler, error) {
 	mux.Handle(fsav1connect.NewEnvironmentServiceHandler(&envService{s}, hopts...))
 	mux.Handle(fsav1connect.NewUserConfigServiceHandler(&userConfigService{s}, hopts...))
 	mux.Handle(fsav1connect.NewClusterServiceHandler(&clusterService{s}, hopts...))
+	mux.Handle(fsav1connect.NewQuotaServiceHandler(&quotaService{s}, hopts...))
 	// No gzip for sandbox streams: file contents are often compressed already, and gzip cost
 	// downloads 2-3x their speed (BENCHMARKS.md, issue 14).
 	mux.Handle(fsav1connect.NewSandboxServiceHandler(&sandboxService{s},

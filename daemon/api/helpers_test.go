@@ -157,6 +157,7 @@ type clients struct {
 	Config  fsav1connect.UserConfigServiceClient
 	Cluster fsav1connect.ClusterServiceClient
 	Sandbox fsav1connect.SandboxServiceClient
+	Quota   fsav1connect.QuotaServiceClient
 }
 
 func (e *env) clients(token string, opts ...connect.ClientOption) *clients {
@@ -169,6 +170,7 @@ func (e *env) clients(token string, opts ...connect.ClientOption) *clients {
 		Config:  fsav1connect.NewUserConfigServiceClient(hc, url, opts...),
 		Cluster: fsav1connect.NewClusterServiceClient(hc, url, opts...),
 		Sandbox: fsav1connect.NewSandboxServiceClient(hc, url, opts...),
+		Quota:   fsav1connect.NewQuotaServiceClient(hc, url, opts...),
 	}
 }
 

@@ -51,6 +51,22 @@ func TestTenantIsolation(t *testing.T) {
 			_, err := bob.Project.StopProject(ctx, connect.NewRequest(&fsav1.StopProjectRequest{Id: id, IdempotencyKey: "k1"}))
 			return err
 		}, connect.CodeNotFound},
+		{"ResizeProject", func(ctx context.Context) error {
+			_, err := bob.Project.ResizeProject(ctx, connect.NewRequest(&fsav1.ResizeProjectRequest{Id: id, Size: &fsav1.SizeRequest{Cpu: "1"}}))
+			return err
+		}, connect.CodeNotFound},
+		{"GetUserLimits", func(ctx context.Context) error {
+			_, err := bob.Quota.GetUserLimits(ctx, connect.NewRequest(&fsav1.GetUserLimitsRequest{UserId: alice.ID}))
+			return err
+		}, connect.CodePermissionDenied},
+		{"SetUserLimits", func(ctx context.Context) error {
+			_, err := bob.Quota.SetUserLimits(ctx, connect.NewRequest(&fsav1.SetUserLimitsRequest{UserId: alice.ID, Limits: &fsav1.Limits{Projects: 1}}))
+			return err
+		}, connect.CodePermissionDenied},
+		{"SetUserLimits of himself", func(ctx context.Context) error {
+			_, err := bob.Quota.SetUserLimits(ctx, connect.NewRequest(&fsav1.SetUserLimitsRequest{UserId: bob.ID, Limits: &fsav1.Limits{Projects: 100}}))
+			return err
+		}, connect.CodePermissionDenied},
 		{"DeleteProject", func(ctx context.Context) error {
 			_, err := bob.Project.DeleteProject(ctx, connect.NewRequest(&fsav1.DeleteProjectRequest{Id: id}))
 			return err
@@ -215,6 +231,9 @@ func TestTenantIsolation(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, ids.Msg.Identities, 1)
 		assert.Equal(t, "bob", ids.Msg.Identities[0].ProviderUserId)
+		q, err := bob.Quota.GetQuota(ctx, connect.NewRequest(&fsav1.GetQuotaRequest{}))
+		require.NoError(t, err)
+		assert.EqualValues(t, 1, q.Msg.Quota.Usage.Projects, "bob's own project only")
 		kc, err := bob.Config.GetKubeconfig(ctx, connect.NewRequest(&fsav1.GetKubeconfigRequest{Reveal: true}))
 		require.NoError(t, err)
 		assert.Equal(t, "ns-bob", kc.Msg.Namespace)

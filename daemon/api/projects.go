@@ -31,7 +31,7 @@ func (s *projectService) CreateProject(ctx context.Context, req *connect.Request
 		return nil, err
 	}
 	m := req.Msg
-	p, err := s.c.CreateProject(fsa.WithIdempotencyKey(ctx, m.IdempotencyKey), c.user.ID, fsa.ProjectSpec{Name: m.Name, Description: m.Description, PublicApp: m.PublicApp})
+	p, err := s.c.CreateProject(fsa.WithIdempotencyKey(ctx, m.IdempotencyKey), c.user.ID, fsa.ProjectSpec{Name: m.Name, Description: m.Description, PublicApp: m.PublicApp, Size: fromSizeRequest(m.Size)})
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +132,18 @@ func (s *projectService) StopProject(ctx context.Context, req *connect.Request[f
 		return nil, err
 	}
 	return connect.NewResponse(&fsav1.StopProjectResponse{Project: p}), nil
+}
+
+func (s *projectService) ResizeProject(ctx context.Context, req *connect.Request[fsav1.ResizeProjectRequest]) (*connect.Response[fsav1.ResizeProjectResponse], error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.c.ResizeProject(ctx, c.user.ID, req.Msg.Id, fromSizeRequest(req.Msg.Size))
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.ResizeProjectResponse{Project: toProject(p)}), nil
 }
 
 func (s *projectService) DeleteProject(ctx context.Context, req *connect.Request[fsav1.DeleteProjectRequest]) (*connect.Response[fsav1.DeleteProjectResponse], error) {

@@ -114,6 +114,7 @@ The endpoints and session token saved by 'fsactl login' live in ~/.config/fsactl
 
 	root.AddCommand(a.loginCommand(), a.signupCommand(), a.logoutCommand(), a.whoamiCommand(),
 		a.configCommand(), a.identityCommand(), a.projectCommand(), a.envCommand(), a.watchCommand(), a.clusterCommand(),
+		a.quotaCommand(), a.adminCommand(),
 		a.execCommand(), a.cpCommand(), a.logsCommand(), a.previewCommand())
 	for _, c := range root.Commands() {
 		setUsageArgs(c)

@@ -24,7 +24,7 @@ func (a *app) projectCommand() *cobra.Command {
 	cmd.AddCommand(a.projectCreateCommand(), a.projectListCommand(), a.projectGetCommand(),
 		a.projectStartCommand(), a.projectActionCommand("stop", "Stop a project (files and data are kept)"),
 		a.projectActionCommand("delete", "Delete a project; its data is kept unless --purge-data"),
-		a.projectExplainCommand(), a.projectTerminalCommand(), a.projectAppCommand())
+		a.projectExplainCommand(), a.projectTerminalCommand(), a.projectAppCommand(), a.projectResizeCommand())
 	return cmd
 }
 
@@ -112,6 +112,7 @@ func (a *app) printProject(p *fsav1.Project) error {
 	t.row("Sandbox:", childLine(p.GetSandbox().GetStatus(), p.GetSandbox().GetReason()))
 	t.row("Database:", childLine(p.GetDatabase().GetStatus(), p.GetDatabase().GetReason()))
 	t.row("App URL:", appURL(p.GetSandbox()))
+	t.row("Size:", sizeLine(p.GetSize()))
 	if ns := p.GetSandbox().GetNamespace(); ns != "" {
 		t.row("Namespace:", ns+" on "+p.GetSandbox().GetServer())
 	}
@@ -142,6 +143,7 @@ func (a *app) projectCreateCommand() *cobra.Command {
 		publicApp   bool
 		wait        bool
 		waitTimeout time.Duration
+		size        sizeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME",
@@ -153,7 +155,7 @@ func (a *app) projectCreateCommand() *cobra.Command {
 				return err
 			}
 			ctx, cancel := a.callCtx(cmd)
-			res, err := c.Projects().CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: args[0], Description: description, PublicApp: publicApp}))
+			res, err := c.Projects().CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: args[0], Description: description, PublicApp: publicApp, Size: size.request()}))
 			cancel()
 			if err != nil {
 				return err
@@ -167,6 +169,7 @@ func (a *app) projectCreateCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&description, "description", "", "free text about the project")
 	cmd.Flags().BoolVar(&publicApp, "public-app", false, "publish the app (port 3000) on a public URL; without, only you reach it (fsactl preview)")
+	size.add(cmd)
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "show each child's progress until the project is RUNNING or ERROR")
 	cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 10*time.Minute, "give up waiting after this long")
 	return cmd

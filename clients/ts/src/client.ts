@@ -12,6 +12,7 @@ import { AuthService } from "./gen/fsa/v1/auth_pb.js";
 import { ClusterService } from "./gen/fsa/v1/cluster_pb.js";
 import { EnvironmentService } from "./gen/fsa/v1/environment_pb.js";
 import { ProjectService } from "./gen/fsa/v1/project_pb.js";
+import { QuotaService } from "./gen/fsa/v1/quota_pb.js";
 import { SandboxService } from "./gen/fsa/v1/sandbox_pb.js";
 import { UserConfigService } from "./gen/fsa/v1/user_config_pb.js";
 
@@ -67,6 +68,8 @@ export interface FsaClient {
   readonly cluster: Client<typeof ClusterService>;
   /** Commands, files and logs of the caller's running sandboxes (see sandbox.ts). */
   readonly sandbox: Client<typeof SandboxService>;
+  /** The caller's limits and use, the size classes, and (admin role) a user's limits. */
+  readonly quota: Client<typeof QuotaService>;
   /** The transport the clients share, for clients of other services. */
   readonly transport: Transport;
 }
@@ -94,6 +97,7 @@ export function createClient(
     userConfig: createServiceClient(UserConfigService, transport),
     cluster: createServiceClient(ClusterService, transport),
     sandbox: createServiceClient(SandboxService, transport),
+    quota: createServiceClient(QuotaService, transport),
     transport,
   };
 }

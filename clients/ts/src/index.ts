@@ -16,8 +16,10 @@ export * from "./gen/fsa/v1/cluster_pb.js";
 export * from "./gen/fsa/v1/environment_pb.js";
 export * from "./gen/fsa/v1/errors_pb.js";
 export * from "./gen/fsa/v1/project_pb.js";
+export * from "./gen/fsa/v1/quota_pb.js";
 export * from "./gen/fsa/v1/resources_pb.js";
 export * from "./gen/fsa/v1/sandbox_pb.js";
+export * from "./gen/fsa/v1/sizes_pb.js";
 export * from "./gen/fsa/v1/user_config_pb.js";
 
 export * from "./client.js";

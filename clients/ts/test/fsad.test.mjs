@@ -190,6 +190,27 @@ describe("against fsad", () => {
     await assert.rejects(other.projects.setPublicApp({ projectId: quiet.id, publicApp: true }), { code: Code.NotFound });
   });
 
+  test("sizes and quota: a sized create, the caller's use, a resize refused while not stopped", async () => {
+    const { fsa } = await signUp();
+    const classes = await fsa.quota.listSizeClasses({});
+    assert.equal(classes.defaultClass, "standard");
+    assert.ok(classes.max.homeBytes > classes.min.homeBytes);
+
+    const { project } = await fsa.projects.createProject({ name: "sized", size: { home: "20Gi", cpu: "1500m" } });
+    assert.equal(project?.size?.class, "standard");
+    assert.equal(project.size.homeBytes, 20n << 30n);
+    assert.equal(project.size.cpuMillis, 1500n);
+
+    const { quota } = await fsa.quota.getQuota({});
+    assert.equal(quota?.usage?.projects, 1);
+    assert.equal(quota.usage.storageBytes, project.size.homeBytes + project.size.databaseBytes);
+    assert.equal(quota.custom, false);
+
+    await assert.rejects(fsa.projects.resizeProject({ id: project.id, size: { cpu: "2" } }), { code: Code.FailedPrecondition });
+    await assert.rejects(fsa.projects.createProject({ name: "bad", size: { class: "huge" } }), { code: Code.InvalidArgument });
+    await assert.rejects(fsa.quota.setUserLimits({ userId: "x", limits: { projects: 1 } }), { code: Code.PermissionDenied });
+  });
+
   test("environment variables: secrets are redacted unless revealed", async () => {
     const { fsa } = await signUp();
     const { project } = await fsa.projects.createProject({ name: "env-demo" });

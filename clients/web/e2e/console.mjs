@@ -136,6 +136,9 @@ try {
     await page.getByTestId("save-kubeconfig").click();
     await page.getByTestId("kubeconfig-namespace").getByText(namespace, { exact: true }).waitFor();
     assert.equal(await page.getByTestId("kubeconfig").inputValue(), "", "the kubeconfig is not kept in the page");
+    // The quota card: no project yet, no limits configured.
+    await page.getByTestId("quota-projects").getByText("no limit").waitFor();
+    assert.match(await page.getByTestId("quota-storage").textContent(), /Storage \(all projects\)0no limit/);
   });
 
   let listsBefore = 0;
@@ -195,6 +198,7 @@ try {
     await row().getByRole("link", { name: projectName }).click();
     await page.waitForURL(/\/ui\/projects\/[^/]+$/);
     await page.getByTestId("project-name").getByText(projectName).waitFor();
+    await page.getByTestId("project-size").getByText("standard: cpu 2, memory 4Gi, home 10Gi, db 3Gi").waitFor();
     await page.getByTestId("explain").click();
     await page.getByTestId("explanation").getByText("Sandbox").first().waitFor();
     await page.getByTestId("explanation").getByText("Database").first().waitFor();

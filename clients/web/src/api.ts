@@ -12,6 +12,7 @@ import { AuthService } from "../../ts/src/gen/fsa/v1/auth_pb.js";
 import { EnvironmentService } from "../../ts/src/gen/fsa/v1/environment_pb.js";
 import { ProjectService } from "../../ts/src/gen/fsa/v1/project_pb.js";
 import { SandboxService } from "../../ts/src/gen/fsa/v1/sandbox_pb.js";
+import { QuotaService } from "../../ts/src/gen/fsa/v1/quota_pb.js";
 import { UserConfigService } from "../../ts/src/gen/fsa/v1/user_config_pb.js";
 
 export { EnvironmentService, ProjectService, SandboxService };
@@ -23,6 +24,7 @@ export { Provider } from "../../ts/src/gen/fsa/v1/auth_pb.js";
 export type { Identity } from "../../ts/src/gen/fsa/v1/auth_pb.js";
 export { ResourceKind, Status } from "../../ts/src/gen/fsa/v1/resources_pb.js";
 export type { Database, Project, Sandbox } from "../../ts/src/gen/fsa/v1/resources_pb.js";
+export type { Quota } from "../../ts/src/gen/fsa/v1/quota_pb.js";
 
 /** FsaClient holds a typed client per service the console calls. */
 export interface FsaClient {
@@ -31,6 +33,7 @@ export interface FsaClient {
   readonly environment: Client<typeof EnvironmentService>;
   readonly userConfig: Client<typeof UserConfigService>;
   readonly sandbox: Client<typeof SandboxService>;
+  readonly quota: Client<typeof QuotaService>;
 }
 
 /**
@@ -54,5 +57,6 @@ export function createClient(baseUrl: string, token: () => string | undefined): 
     environment: createServiceClient(EnvironmentService, transport),
     userConfig: createServiceClient(UserConfigService, transport),
     sandbox: createServiceClient(SandboxService, binary),
+    quota: createServiceClient(QuotaService, transport),
   };
 }

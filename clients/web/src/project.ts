@@ -10,6 +10,7 @@ import { filesCard } from "./files.js";
 import { errorText, logsCard } from "./logs.js";
 import { actionButtons, badge } from "./projects.js";
 import { message, newKey } from "./session.js";
+import { sizeLine } from "./sizes.js";
 
 export const projectView: View = (app, el, id) => {
   const summary = h("section", { class: "card", "data-testid": "project-summary" });
@@ -139,6 +140,7 @@ function projectSummary(app: App, p: Project): (HTMLElement | null)[] {
       h("dt", null, "Sandbox"), h("dd", null, badge(statusName(sb?.status), "sandbox-status"), sb?.reason ? ` ${sb.reason}` : ""),
       h("dt", null, "Database"), h("dd", null, badge(statusName(db?.status), "database-status"), db?.reason ? ` ${db.reason}` : ""),
       h("dt", null, "App"), h("dd", { "data-testid": "app-url" }, appCell(app, p)),
+      h("dt", null, "Size"), h("dd", { "data-testid": "project-size" }, sizeLine(p.size)),
       h("dt", null, "Kubernetes name"), h("dd", null, h("code", null, p.k8sName)),
       h("dt", null, "Id"), h("dd", null, h("code", null, p.id)),
     ),

@@ -4,12 +4,14 @@ import { h, replace } from "./dom.js";
 import { identitiesCard } from "./identities.js";
 import type { View } from "./main.js";
 import { message } from "./session.js";
+import { bytes, millis } from "./sizes.js";
 
 export const settingsView: View = (app, el) => {
   const current = h("dl", { "data-testid": "kubeconfig-status" });
   const text = h("textarea", { rows: 12, spellcheck: "false", autocomplete: "off", placeholder: "Paste a kubeconfig (YAML)", "data-testid": "kubeconfig" });
   const save = h("button", { type: "submit", "data-testid": "save-kubeconfig" }, "Save kubeconfig");
   const [identities, stopIdentities] = identitiesCard(app);
+  const quota = h("table", { "data-testid": "quota" });
   replace(
     el,
     h("h1", null, "Settings"),
@@ -21,6 +23,13 @@ export const settingsView: View = (app, el) => {
       current,
       text,
       h("div", { class: "row" }, save),
+    ),
+    h(
+      "section",
+      { class: "card" },
+      h("h2", null, "Quota"),
+      h("p", { class: "muted" }, "What your projects use and may use. CPU and memory count running projects; storage counts every project, stopped ones included."),
+      quota,
     ),
     identities,
   );
@@ -38,6 +47,31 @@ export const settingsView: View = (app, el) => {
     try {
       const res = await app.session.client.userConfig.getKubeconfig({ reveal: false });
       if (!stopped) show(res.configured, res.context, res.namespace, res.server);
+    } catch (err) {
+      if (!app.session.expired(err)) app.flash(message(err), true);
+    }
+  })();
+
+  void (async () => {
+    try {
+      const q = (await app.session.client.quota.getQuota({})).quota;
+      if (stopped || !q) return;
+      const l = q.limits, u = q.usage;
+      const limit = (n: bigint | number | undefined, fmt: (v: bigint) => string) => (!n ? "no limit" : fmt(BigInt(n)));
+      const count = (v: bigint) => String(v);
+      const rows: [string, string, string, string][] = [
+        ["projects", "Projects", count(BigInt(u?.projects ?? 0)), limit(l?.projects, count)],
+        ["running", "Running", count(BigInt(u?.running ?? 0)), limit(l?.running, count)],
+        ["cpu", "CPU (running)", millis(u?.cpuMillis ?? 0n), limit(l?.cpuMillis, millis)],
+        ["memory", "Memory (running)", bytes(u?.memoryBytes ?? 0n), limit(l?.memoryBytes, bytes)],
+        ["storage", "Storage (all projects)", bytes(u?.storageBytes ?? 0n), limit(l?.storageBytes, bytes)],
+      ];
+      replace(
+        quota,
+        h("tr", null, h("th", null, ""), h("th", null, "Used"), h("th", null, "Limit")),
+        ...rows.map(([id, name, used, lim]) =>
+          h("tr", { "data-testid": `quota-${id}` }, h("td", null, name), h("td", null, used), h("td", null, lim))),
+      );
     } catch (err) {
       if (!app.session.expired(err)) app.flash(message(err), true);
     }

@@ -97,7 +97,9 @@ type CreateProjectRequest struct {
 	// Publish the sandbox's app (port 3000) on a public Ingress. False, the
 	// default, keeps it private: only the owner reaches it, through
 	// SandboxService.PreviewAccess. See ProjectService.SetPublicApp.
-	PublicApp     bool `protobuf:"varint,4,opt,name=public_app,json=publicApp,proto3" json:"public_app,omitempty"`
+	PublicApp bool `protobuf:"varint,4,opt,name=public_app,json=publicApp,proto3" json:"public_app,omitempty"`
+	// Optional size (see SizeRequest); unset: the default class.
+	Size          *SizeRequest `protobuf:"bytes,20,opt,name=size,proto3" json:"size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -158,6 +160,13 @@ func (x *CreateProjectRequest) GetPublicApp() bool {
 		return x.PublicApp
 	}
 	return false
+}
+
+func (x *CreateProjectRequest) GetSize() *SizeRequest {
+	if x != nil {
+		return x.Size
+	}
+	return nil
 }
 
 // CreateProjectResponse is the output of ProjectService.CreateProject.
@@ -622,6 +631,107 @@ func (x *StopProjectResponse) GetProject() *Project {
 	return nil
 }
 
+// ResizeProjectRequest is the input of ProjectService.ResizeProject.
+type ResizeProjectRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the project.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The size asked for.
+	Size          *SizeRequest `protobuf:"bytes,2,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResizeProjectRequest) Reset() {
+	*x = ResizeProjectRequest{}
+	mi := &file_fsa_v1_project_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResizeProjectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResizeProjectRequest) ProtoMessage() {}
+
+func (x *ResizeProjectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResizeProjectRequest.ProtoReflect.Descriptor instead.
+func (*ResizeProjectRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ResizeProjectRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ResizeProjectRequest) GetSize() *SizeRequest {
+	if x != nil {
+		return x.Size
+	}
+	return nil
+}
+
+// ResizeProjectResponse is the output of ProjectService.ResizeProject.
+type ResizeProjectResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The project with its new size.
+	Project       *Project `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResizeProjectResponse) Reset() {
+	*x = ResizeProjectResponse{}
+	mi := &file_fsa_v1_project_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResizeProjectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResizeProjectResponse) ProtoMessage() {}
+
+func (x *ResizeProjectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResizeProjectResponse.ProtoReflect.Descriptor instead.
+func (*ResizeProjectResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ResizeProjectResponse) GetProject() *Project {
+	if x != nil {
+		return x.Project
+	}
+	return nil
+}
+
 // DeleteProjectRequest is the input of ProjectService.DeleteProject.
 type DeleteProjectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -642,7 +752,7 @@ type DeleteProjectRequest struct {
 
 func (x *DeleteProjectRequest) Reset() {
 	*x = DeleteProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[10]
+	mi := &file_fsa_v1_project_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +764,7 @@ func (x *DeleteProjectRequest) String() string {
 func (*DeleteProjectRequest) ProtoMessage() {}
 
 func (x *DeleteProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[10]
+	mi := &file_fsa_v1_project_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +777,7 @@ func (x *DeleteProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteProjectRequest.ProtoReflect.Descriptor instead.
 func (*DeleteProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{10}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeleteProjectRequest) GetId() string {
@@ -702,7 +812,7 @@ type DeleteProjectResponse struct {
 
 func (x *DeleteProjectResponse) Reset() {
 	*x = DeleteProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[11]
+	mi := &file_fsa_v1_project_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +824,7 @@ func (x *DeleteProjectResponse) String() string {
 func (*DeleteProjectResponse) ProtoMessage() {}
 
 func (x *DeleteProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[11]
+	mi := &file_fsa_v1_project_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,7 +837,7 @@ func (x *DeleteProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteProjectResponse.ProtoReflect.Descriptor instead.
 func (*DeleteProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{11}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteProjectResponse) GetProject() *Project {
@@ -748,7 +858,7 @@ type ExplainProjectRequest struct {
 
 func (x *ExplainProjectRequest) Reset() {
 	*x = ExplainProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[12]
+	mi := &file_fsa_v1_project_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +870,7 @@ func (x *ExplainProjectRequest) String() string {
 func (*ExplainProjectRequest) ProtoMessage() {}
 
 func (x *ExplainProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[12]
+	mi := &file_fsa_v1_project_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +883,7 @@ func (x *ExplainProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainProjectRequest.ProtoReflect.Descriptor instead.
 func (*ExplainProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{12}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExplainProjectRequest) GetId() string {
@@ -794,7 +904,7 @@ type ExplainProjectResponse struct {
 
 func (x *ExplainProjectResponse) Reset() {
 	*x = ExplainProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[13]
+	mi := &file_fsa_v1_project_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -806,7 +916,7 @@ func (x *ExplainProjectResponse) String() string {
 func (*ExplainProjectResponse) ProtoMessage() {}
 
 func (x *ExplainProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[13]
+	mi := &file_fsa_v1_project_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -819,7 +929,7 @@ func (x *ExplainProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainProjectResponse.ProtoReflect.Descriptor instead.
 func (*ExplainProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{13}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ExplainProjectResponse) GetExplanation() *Explanation {
@@ -846,7 +956,7 @@ type Explanation struct {
 
 func (x *Explanation) Reset() {
 	*x = Explanation{}
-	mi := &file_fsa_v1_project_proto_msgTypes[14]
+	mi := &file_fsa_v1_project_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +968,7 @@ func (x *Explanation) String() string {
 func (*Explanation) ProtoMessage() {}
 
 func (x *Explanation) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[14]
+	mi := &file_fsa_v1_project_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +981,7 @@ func (x *Explanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Explanation.ProtoReflect.Descriptor instead.
 func (*Explanation) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{14}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Explanation) GetProjectId() string {
@@ -928,7 +1038,7 @@ type ChildExplanation struct {
 
 func (x *ChildExplanation) Reset() {
 	*x = ChildExplanation{}
-	mi := &file_fsa_v1_project_proto_msgTypes[15]
+	mi := &file_fsa_v1_project_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1050,7 @@ func (x *ChildExplanation) String() string {
 func (*ChildExplanation) ProtoMessage() {}
 
 func (x *ChildExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[15]
+	mi := &file_fsa_v1_project_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1063,7 @@ func (x *ChildExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChildExplanation.ProtoReflect.Descriptor instead.
 func (*ChildExplanation) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{15}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ChildExplanation) GetKind() ResourceKind {
@@ -1019,7 +1129,7 @@ type WatchProjectsRequest struct {
 
 func (x *WatchProjectsRequest) Reset() {
 	*x = WatchProjectsRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[16]
+	mi := &file_fsa_v1_project_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1141,7 @@ func (x *WatchProjectsRequest) String() string {
 func (*WatchProjectsRequest) ProtoMessage() {}
 
 func (x *WatchProjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[16]
+	mi := &file_fsa_v1_project_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1154,7 @@ func (x *WatchProjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchProjectsRequest.ProtoReflect.Descriptor instead.
 func (*WatchProjectsRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{16}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchProjectsRequest) GetFromRevision() uint64 {
@@ -1086,7 +1196,7 @@ type WatchProjectsResponse struct {
 
 func (x *WatchProjectsResponse) Reset() {
 	*x = WatchProjectsResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[17]
+	mi := &file_fsa_v1_project_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1208,7 @@ func (x *WatchProjectsResponse) String() string {
 func (*WatchProjectsResponse) ProtoMessage() {}
 
 func (x *WatchProjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[17]
+	mi := &file_fsa_v1_project_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1221,7 @@ func (x *WatchProjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchProjectsResponse.ProtoReflect.Descriptor instead.
 func (*WatchProjectsResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{17}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WatchProjectsResponse) GetRevision() uint64 {
@@ -1213,7 +1323,7 @@ type TerminalAccessRequest struct {
 
 func (x *TerminalAccessRequest) Reset() {
 	*x = TerminalAccessRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[18]
+	mi := &file_fsa_v1_project_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1335,7 @@ func (x *TerminalAccessRequest) String() string {
 func (*TerminalAccessRequest) ProtoMessage() {}
 
 func (x *TerminalAccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[18]
+	mi := &file_fsa_v1_project_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1348,7 @@ func (x *TerminalAccessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminalAccessRequest.ProtoReflect.Descriptor instead.
 func (*TerminalAccessRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{18}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TerminalAccessRequest) GetProjectId() string {
@@ -1261,7 +1371,7 @@ type TerminalAccessResponse struct {
 
 func (x *TerminalAccessResponse) Reset() {
 	*x = TerminalAccessResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[19]
+	mi := &file_fsa_v1_project_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1273,7 +1383,7 @@ func (x *TerminalAccessResponse) String() string {
 func (*TerminalAccessResponse) ProtoMessage() {}
 
 func (x *TerminalAccessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[19]
+	mi := &file_fsa_v1_project_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1286,7 +1396,7 @@ func (x *TerminalAccessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminalAccessResponse.ProtoReflect.Descriptor instead.
 func (*TerminalAccessResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{19}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TerminalAccessResponse) GetUrl() string {
@@ -1317,7 +1427,7 @@ type RotateTerminalTokenRequest struct {
 
 func (x *RotateTerminalTokenRequest) Reset() {
 	*x = RotateTerminalTokenRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[20]
+	mi := &file_fsa_v1_project_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1439,7 @@ func (x *RotateTerminalTokenRequest) String() string {
 func (*RotateTerminalTokenRequest) ProtoMessage() {}
 
 func (x *RotateTerminalTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[20]
+	mi := &file_fsa_v1_project_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1452,7 @@ func (x *RotateTerminalTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateTerminalTokenRequest.ProtoReflect.Descriptor instead.
 func (*RotateTerminalTokenRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{20}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RotateTerminalTokenRequest) GetProjectId() string {
@@ -1373,7 +1483,7 @@ type RotateTerminalTokenResponse struct {
 
 func (x *RotateTerminalTokenResponse) Reset() {
 	*x = RotateTerminalTokenResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[21]
+	mi := &file_fsa_v1_project_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1385,7 +1495,7 @@ func (x *RotateTerminalTokenResponse) String() string {
 func (*RotateTerminalTokenResponse) ProtoMessage() {}
 
 func (x *RotateTerminalTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[21]
+	mi := &file_fsa_v1_project_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1398,7 +1508,7 @@ func (x *RotateTerminalTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateTerminalTokenResponse.ProtoReflect.Descriptor instead.
 func (*RotateTerminalTokenResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{21}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RotateTerminalTokenResponse) GetUrl() string {
@@ -1428,7 +1538,7 @@ type SetPublicAppRequest struct {
 
 func (x *SetPublicAppRequest) Reset() {
 	*x = SetPublicAppRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[22]
+	mi := &file_fsa_v1_project_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1550,7 @@ func (x *SetPublicAppRequest) String() string {
 func (*SetPublicAppRequest) ProtoMessage() {}
 
 func (x *SetPublicAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[22]
+	mi := &file_fsa_v1_project_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1563,7 @@ func (x *SetPublicAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPublicAppRequest.ProtoReflect.Descriptor instead.
 func (*SetPublicAppRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{22}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetPublicAppRequest) GetProjectId() string {
@@ -1481,7 +1591,7 @@ type SetPublicAppResponse struct {
 
 func (x *SetPublicAppResponse) Reset() {
 	*x = SetPublicAppResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[23]
+	mi := &file_fsa_v1_project_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +1603,7 @@ func (x *SetPublicAppResponse) String() string {
 func (*SetPublicAppResponse) ProtoMessage() {}
 
 func (x *SetPublicAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[23]
+	mi := &file_fsa_v1_project_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1506,7 +1616,7 @@ func (x *SetPublicAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPublicAppResponse.ProtoReflect.Descriptor instead.
 func (*SetPublicAppResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{23}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetPublicAppResponse) GetProject() *Project {
@@ -1520,13 +1630,14 @@ var File_fsa_v1_project_proto protoreflect.FileDescriptor
 
 const file_fsa_v1_project_proto_rawDesc = "" +
 	"\n" +
-	"\x14fsa/v1/project.proto\x12\x06fsa.v1\x1a\x16fsa/v1/resources.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x01\n" +
+	"\x14fsa/v1/project.proto\x12\x06fsa.v1\x1a\x16fsa/v1/resources.proto\x1a\x12fsa/v1/sizes.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x01\n" +
 	"\x14CreateProjectRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12'\n" +
 	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
 	"\n" +
-	"public_app\x18\x04 \x01(\bR\tpublicApp\"B\n" +
+	"public_app\x18\x04 \x01(\bR\tpublicApp\x12'\n" +
+	"\x04size\x18\x14 \x01(\v2\x13.fsa.v1.SizeRequestR\x04size\"B\n" +
 	"\x15CreateProjectResponse\x12)\n" +
 	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject\"#\n" +
 	"\x11GetProjectRequest\x12\x0e\n" +
@@ -1550,6 +1661,11 @@ const file_fsa_v1_project_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\"@\n" +
 	"\x13StopProjectResponse\x12)\n" +
+	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject\"O\n" +
+	"\x14ResizeProjectRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
+	"\x04size\x18\x02 \x01(\v2\x13.fsa.v1.SizeRequestR\x04size\"B\n" +
+	"\x15ResizeProjectResponse\x12)\n" +
 	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject\"n\n" +
 	"\x14DeleteProjectRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
@@ -1618,7 +1734,7 @@ const file_fsa_v1_project_proto_rawDesc = "" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEVENT_TYPE_PUT\x10\x01\x12\x15\n" +
 	"\x11EVENT_TYPE_DELETE\x10\x02\x12\x17\n" +
-	"\x13EVENT_TYPE_PROGRESS\x10\x032\x80\a\n" +
+	"\x13EVENT_TYPE_PROGRESS\x10\x032\xce\a\n" +
 	"\x0eProjectService\x12L\n" +
 	"\rCreateProject\x12\x1c.fsa.v1.CreateProjectRequest\x1a\x1d.fsa.v1.CreateProjectResponse\x12H\n" +
 	"\n" +
@@ -1626,6 +1742,7 @@ const file_fsa_v1_project_proto_rawDesc = "" +
 	"\fListProjects\x12\x1b.fsa.v1.ListProjectsRequest\x1a\x1c.fsa.v1.ListProjectsResponse\"\x03\x90\x02\x01\x12I\n" +
 	"\fStartProject\x12\x1b.fsa.v1.StartProjectRequest\x1a\x1c.fsa.v1.StartProjectResponse\x12F\n" +
 	"\vStopProject\x12\x1a.fsa.v1.StopProjectRequest\x1a\x1b.fsa.v1.StopProjectResponse\x12L\n" +
+	"\rResizeProject\x12\x1c.fsa.v1.ResizeProjectRequest\x1a\x1d.fsa.v1.ResizeProjectResponse\x12L\n" +
 	"\rDeleteProject\x12\x1c.fsa.v1.DeleteProjectRequest\x1a\x1d.fsa.v1.DeleteProjectResponse\x12T\n" +
 	"\x0eExplainProject\x12\x1d.fsa.v1.ExplainProjectRequest\x1a\x1e.fsa.v1.ExplainProjectResponse\"\x03\x90\x02\x01\x12N\n" +
 	"\rWatchProjects\x12\x1c.fsa.v1.WatchProjectsRequest\x1a\x1d.fsa.v1.WatchProjectsResponse0\x01\x12O\n" +
@@ -1646,7 +1763,7 @@ func file_fsa_v1_project_proto_rawDescGZIP() []byte {
 }
 
 var file_fsa_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fsa_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_fsa_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_fsa_v1_project_proto_goTypes = []any{
 	(EventType)(0),                      // 0: fsa.v1.EventType
 	(*CreateProjectRequest)(nil),        // 1: fsa.v1.CreateProjectRequest
@@ -1659,77 +1776,85 @@ var file_fsa_v1_project_proto_goTypes = []any{
 	(*StartProjectResponse)(nil),        // 8: fsa.v1.StartProjectResponse
 	(*StopProjectRequest)(nil),          // 9: fsa.v1.StopProjectRequest
 	(*StopProjectResponse)(nil),         // 10: fsa.v1.StopProjectResponse
-	(*DeleteProjectRequest)(nil),        // 11: fsa.v1.DeleteProjectRequest
-	(*DeleteProjectResponse)(nil),       // 12: fsa.v1.DeleteProjectResponse
-	(*ExplainProjectRequest)(nil),       // 13: fsa.v1.ExplainProjectRequest
-	(*ExplainProjectResponse)(nil),      // 14: fsa.v1.ExplainProjectResponse
-	(*Explanation)(nil),                 // 15: fsa.v1.Explanation
-	(*ChildExplanation)(nil),            // 16: fsa.v1.ChildExplanation
-	(*WatchProjectsRequest)(nil),        // 17: fsa.v1.WatchProjectsRequest
-	(*WatchProjectsResponse)(nil),       // 18: fsa.v1.WatchProjectsResponse
-	(*TerminalAccessRequest)(nil),       // 19: fsa.v1.TerminalAccessRequest
-	(*TerminalAccessResponse)(nil),      // 20: fsa.v1.TerminalAccessResponse
-	(*RotateTerminalTokenRequest)(nil),  // 21: fsa.v1.RotateTerminalTokenRequest
-	(*RotateTerminalTokenResponse)(nil), // 22: fsa.v1.RotateTerminalTokenResponse
-	(*SetPublicAppRequest)(nil),         // 23: fsa.v1.SetPublicAppRequest
-	(*SetPublicAppResponse)(nil),        // 24: fsa.v1.SetPublicAppResponse
-	(*Project)(nil),                     // 25: fsa.v1.Project
-	(Status)(0),                         // 26: fsa.v1.Status
-	(ResourceKind)(0),                   // 27: fsa.v1.ResourceKind
-	(*Condition)(nil),                   // 28: fsa.v1.Condition
-	(*Sandbox)(nil),                     // 29: fsa.v1.Sandbox
-	(*Database)(nil),                    // 30: fsa.v1.Database
-	(*timestamppb.Timestamp)(nil),       // 31: google.protobuf.Timestamp
+	(*ResizeProjectRequest)(nil),        // 11: fsa.v1.ResizeProjectRequest
+	(*ResizeProjectResponse)(nil),       // 12: fsa.v1.ResizeProjectResponse
+	(*DeleteProjectRequest)(nil),        // 13: fsa.v1.DeleteProjectRequest
+	(*DeleteProjectResponse)(nil),       // 14: fsa.v1.DeleteProjectResponse
+	(*ExplainProjectRequest)(nil),       // 15: fsa.v1.ExplainProjectRequest
+	(*ExplainProjectResponse)(nil),      // 16: fsa.v1.ExplainProjectResponse
+	(*Explanation)(nil),                 // 17: fsa.v1.Explanation
+	(*ChildExplanation)(nil),            // 18: fsa.v1.ChildExplanation
+	(*WatchProjectsRequest)(nil),        // 19: fsa.v1.WatchProjectsRequest
+	(*WatchProjectsResponse)(nil),       // 20: fsa.v1.WatchProjectsResponse
+	(*TerminalAccessRequest)(nil),       // 21: fsa.v1.TerminalAccessRequest
+	(*TerminalAccessResponse)(nil),      // 22: fsa.v1.TerminalAccessResponse
+	(*RotateTerminalTokenRequest)(nil),  // 23: fsa.v1.RotateTerminalTokenRequest
+	(*RotateTerminalTokenResponse)(nil), // 24: fsa.v1.RotateTerminalTokenResponse
+	(*SetPublicAppRequest)(nil),         // 25: fsa.v1.SetPublicAppRequest
+	(*SetPublicAppResponse)(nil),        // 26: fsa.v1.SetPublicAppResponse
+	(*SizeRequest)(nil),                 // 27: fsa.v1.SizeRequest
+	(*Project)(nil),                     // 28: fsa.v1.Project
+	(Status)(0),                         // 29: fsa.v1.Status
+	(ResourceKind)(0),                   // 30: fsa.v1.ResourceKind
+	(*Condition)(nil),                   // 31: fsa.v1.Condition
+	(*Sandbox)(nil),                     // 32: fsa.v1.Sandbox
+	(*Database)(nil),                    // 33: fsa.v1.Database
+	(*timestamppb.Timestamp)(nil),       // 34: google.protobuf.Timestamp
 }
 var file_fsa_v1_project_proto_depIdxs = []int32{
-	25, // 0: fsa.v1.CreateProjectResponse.project:type_name -> fsa.v1.Project
-	25, // 1: fsa.v1.GetProjectResponse.project:type_name -> fsa.v1.Project
-	25, // 2: fsa.v1.ListProjectsResponse.projects:type_name -> fsa.v1.Project
-	25, // 3: fsa.v1.StartProjectResponse.project:type_name -> fsa.v1.Project
-	25, // 4: fsa.v1.StopProjectResponse.project:type_name -> fsa.v1.Project
-	25, // 5: fsa.v1.DeleteProjectResponse.project:type_name -> fsa.v1.Project
-	15, // 6: fsa.v1.ExplainProjectResponse.explanation:type_name -> fsa.v1.Explanation
-	26, // 7: fsa.v1.Explanation.project_status:type_name -> fsa.v1.Status
-	16, // 8: fsa.v1.Explanation.children:type_name -> fsa.v1.ChildExplanation
-	27, // 9: fsa.v1.ChildExplanation.kind:type_name -> fsa.v1.ResourceKind
-	26, // 10: fsa.v1.ChildExplanation.desired:type_name -> fsa.v1.Status
-	26, // 11: fsa.v1.ChildExplanation.observed:type_name -> fsa.v1.Status
-	28, // 12: fsa.v1.ChildExplanation.conditions:type_name -> fsa.v1.Condition
-	0,  // 13: fsa.v1.WatchProjectsResponse.type:type_name -> fsa.v1.EventType
-	27, // 14: fsa.v1.WatchProjectsResponse.kind:type_name -> fsa.v1.ResourceKind
-	25, // 15: fsa.v1.WatchProjectsResponse.project:type_name -> fsa.v1.Project
-	29, // 16: fsa.v1.WatchProjectsResponse.sandbox:type_name -> fsa.v1.Sandbox
-	30, // 17: fsa.v1.WatchProjectsResponse.database:type_name -> fsa.v1.Database
-	31, // 18: fsa.v1.TerminalAccessResponse.expires_at:type_name -> google.protobuf.Timestamp
-	31, // 19: fsa.v1.RotateTerminalTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	25, // 20: fsa.v1.SetPublicAppResponse.project:type_name -> fsa.v1.Project
-	1,  // 21: fsa.v1.ProjectService.CreateProject:input_type -> fsa.v1.CreateProjectRequest
-	3,  // 22: fsa.v1.ProjectService.GetProject:input_type -> fsa.v1.GetProjectRequest
-	5,  // 23: fsa.v1.ProjectService.ListProjects:input_type -> fsa.v1.ListProjectsRequest
-	7,  // 24: fsa.v1.ProjectService.StartProject:input_type -> fsa.v1.StartProjectRequest
-	9,  // 25: fsa.v1.ProjectService.StopProject:input_type -> fsa.v1.StopProjectRequest
-	11, // 26: fsa.v1.ProjectService.DeleteProject:input_type -> fsa.v1.DeleteProjectRequest
-	13, // 27: fsa.v1.ProjectService.ExplainProject:input_type -> fsa.v1.ExplainProjectRequest
-	17, // 28: fsa.v1.ProjectService.WatchProjects:input_type -> fsa.v1.WatchProjectsRequest
-	19, // 29: fsa.v1.ProjectService.TerminalAccess:input_type -> fsa.v1.TerminalAccessRequest
-	21, // 30: fsa.v1.ProjectService.RotateTerminalToken:input_type -> fsa.v1.RotateTerminalTokenRequest
-	23, // 31: fsa.v1.ProjectService.SetPublicApp:input_type -> fsa.v1.SetPublicAppRequest
-	2,  // 32: fsa.v1.ProjectService.CreateProject:output_type -> fsa.v1.CreateProjectResponse
-	4,  // 33: fsa.v1.ProjectService.GetProject:output_type -> fsa.v1.GetProjectResponse
-	6,  // 34: fsa.v1.ProjectService.ListProjects:output_type -> fsa.v1.ListProjectsResponse
-	8,  // 35: fsa.v1.ProjectService.StartProject:output_type -> fsa.v1.StartProjectResponse
-	10, // 36: fsa.v1.ProjectService.StopProject:output_type -> fsa.v1.StopProjectResponse
-	12, // 37: fsa.v1.ProjectService.DeleteProject:output_type -> fsa.v1.DeleteProjectResponse
-	14, // 38: fsa.v1.ProjectService.ExplainProject:output_type -> fsa.v1.ExplainProjectResponse
-	18, // 39: fsa.v1.ProjectService.WatchProjects:output_type -> fsa.v1.WatchProjectsResponse
-	20, // 40: fsa.v1.ProjectService.TerminalAccess:output_type -> fsa.v1.TerminalAccessResponse
-	22, // 41: fsa.v1.ProjectService.RotateTerminalToken:output_type -> fsa.v1.RotateTerminalTokenResponse
-	24, // 42: fsa.v1.ProjectService.SetPublicApp:output_type -> fsa.v1.SetPublicAppResponse
-	32, // [32:43] is the sub-list for method output_type
-	21, // [21:32] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	27, // 0: fsa.v1.CreateProjectRequest.size:type_name -> fsa.v1.SizeRequest
+	28, // 1: fsa.v1.CreateProjectResponse.project:type_name -> fsa.v1.Project
+	28, // 2: fsa.v1.GetProjectResponse.project:type_name -> fsa.v1.Project
+	28, // 3: fsa.v1.ListProjectsResponse.projects:type_name -> fsa.v1.Project
+	28, // 4: fsa.v1.StartProjectResponse.project:type_name -> fsa.v1.Project
+	28, // 5: fsa.v1.StopProjectResponse.project:type_name -> fsa.v1.Project
+	27, // 6: fsa.v1.ResizeProjectRequest.size:type_name -> fsa.v1.SizeRequest
+	28, // 7: fsa.v1.ResizeProjectResponse.project:type_name -> fsa.v1.Project
+	28, // 8: fsa.v1.DeleteProjectResponse.project:type_name -> fsa.v1.Project
+	17, // 9: fsa.v1.ExplainProjectResponse.explanation:type_name -> fsa.v1.Explanation
+	29, // 10: fsa.v1.Explanation.project_status:type_name -> fsa.v1.Status
+	18, // 11: fsa.v1.Explanation.children:type_name -> fsa.v1.ChildExplanation
+	30, // 12: fsa.v1.ChildExplanation.kind:type_name -> fsa.v1.ResourceKind
+	29, // 13: fsa.v1.ChildExplanation.desired:type_name -> fsa.v1.Status
+	29, // 14: fsa.v1.ChildExplanation.observed:type_name -> fsa.v1.Status
+	31, // 15: fsa.v1.ChildExplanation.conditions:type_name -> fsa.v1.Condition
+	0,  // 16: fsa.v1.WatchProjectsResponse.type:type_name -> fsa.v1.EventType
+	30, // 17: fsa.v1.WatchProjectsResponse.kind:type_name -> fsa.v1.ResourceKind
+	28, // 18: fsa.v1.WatchProjectsResponse.project:type_name -> fsa.v1.Project
+	32, // 19: fsa.v1.WatchProjectsResponse.sandbox:type_name -> fsa.v1.Sandbox
+	33, // 20: fsa.v1.WatchProjectsResponse.database:type_name -> fsa.v1.Database
+	34, // 21: fsa.v1.TerminalAccessResponse.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 22: fsa.v1.RotateTerminalTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	28, // 23: fsa.v1.SetPublicAppResponse.project:type_name -> fsa.v1.Project
+	1,  // 24: fsa.v1.ProjectService.CreateProject:input_type -> fsa.v1.CreateProjectRequest
+	3,  // 25: fsa.v1.ProjectService.GetProject:input_type -> fsa.v1.GetProjectRequest
+	5,  // 26: fsa.v1.ProjectService.ListProjects:input_type -> fsa.v1.ListProjectsRequest
+	7,  // 27: fsa.v1.ProjectService.StartProject:input_type -> fsa.v1.StartProjectRequest
+	9,  // 28: fsa.v1.ProjectService.StopProject:input_type -> fsa.v1.StopProjectRequest
+	11, // 29: fsa.v1.ProjectService.ResizeProject:input_type -> fsa.v1.ResizeProjectRequest
+	13, // 30: fsa.v1.ProjectService.DeleteProject:input_type -> fsa.v1.DeleteProjectRequest
+	15, // 31: fsa.v1.ProjectService.ExplainProject:input_type -> fsa.v1.ExplainProjectRequest
+	19, // 32: fsa.v1.ProjectService.WatchProjects:input_type -> fsa.v1.WatchProjectsRequest
+	21, // 33: fsa.v1.ProjectService.TerminalAccess:input_type -> fsa.v1.TerminalAccessRequest
+	23, // 34: fsa.v1.ProjectService.RotateTerminalToken:input_type -> fsa.v1.RotateTerminalTokenRequest
+	25, // 35: fsa.v1.ProjectService.SetPublicApp:input_type -> fsa.v1.SetPublicAppRequest
+	2,  // 36: fsa.v1.ProjectService.CreateProject:output_type -> fsa.v1.CreateProjectResponse
+	4,  // 37: fsa.v1.ProjectService.GetProject:output_type -> fsa.v1.GetProjectResponse
+	6,  // 38: fsa.v1.ProjectService.ListProjects:output_type -> fsa.v1.ListProjectsResponse
+	8,  // 39: fsa.v1.ProjectService.StartProject:output_type -> fsa.v1.StartProjectResponse
+	10, // 40: fsa.v1.ProjectService.StopProject:output_type -> fsa.v1.StopProjectResponse
+	12, // 41: fsa.v1.ProjectService.ResizeProject:output_type -> fsa.v1.ResizeProjectResponse
+	14, // 42: fsa.v1.ProjectService.DeleteProject:output_type -> fsa.v1.DeleteProjectResponse
+	16, // 43: fsa.v1.ProjectService.ExplainProject:output_type -> fsa.v1.ExplainProjectResponse
+	20, // 44: fsa.v1.ProjectService.WatchProjects:output_type -> fsa.v1.WatchProjectsResponse
+	22, // 45: fsa.v1.ProjectService.TerminalAccess:output_type -> fsa.v1.TerminalAccessResponse
+	24, // 46: fsa.v1.ProjectService.RotateTerminalToken:output_type -> fsa.v1.RotateTerminalTokenResponse
+	26, // 47: fsa.v1.ProjectService.SetPublicApp:output_type -> fsa.v1.SetPublicAppResponse
+	36, // [36:48] is the sub-list for method output_type
+	24, // [24:36] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_fsa_v1_project_proto_init() }
@@ -1738,7 +1863,8 @@ func file_fsa_v1_project_proto_init() {
 		return
 	}
 	file_fsa_v1_resources_proto_init()
-	file_fsa_v1_project_proto_msgTypes[17].OneofWrappers = []any{
+	file_fsa_v1_sizes_proto_init()
+	file_fsa_v1_project_proto_msgTypes[19].OneofWrappers = []any{
 		(*WatchProjectsResponse_Project)(nil),
 		(*WatchProjectsResponse_Sandbox)(nil),
 		(*WatchProjectsResponse_Database)(nil),
@@ -1749,7 +1875,7 @@ func file_fsa_v1_project_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsa_v1_project_proto_rawDesc), len(file_fsa_v1_project_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -281,7 +281,9 @@ type Project struct {
 	// When the project record last changed.
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// Store revision of the last change to the project record.
-	Version       uint64 `protobuf:"varint,10,opt,name=version,proto3" json:"version,omitempty"`
+	Version uint64 `protobuf:"varint,10,opt,name=version,proto3" json:"version,omitempty"`
+	// What the project gets: chosen at create, changed by ResizeProject.
+	Size          *ProjectSize `protobuf:"bytes,20,opt,name=size,proto3" json:"size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -384,6 +386,13 @@ func (x *Project) GetVersion() uint64 {
 		return x.Version
 	}
 	return 0
+}
+
+func (x *Project) GetSize() *ProjectSize {
+	if x != nil {
+		return x.Size
+	}
+	return nil
 }
 
 // Sandbox is the container a project's code runs in (a Kubernetes
@@ -670,13 +679,13 @@ var File_fsa_v1_resources_proto protoreflect.FileDescriptor
 
 const file_fsa_v1_resources_proto_rawDesc = "" +
 	"\n" +
-	"\x16fsa/v1/resources.proto\x12\x06fsa.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x01\n" +
+	"\x16fsa/v1/resources.proto\x12\x06fsa.v1\x1a\x12fsa/v1/sizes.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x01\n" +
 	"\tCondition\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\"\n" +
 	"\x04from\x18\x02 \x01(\x0e2\x0e.fsa.v1.StatusR\x04from\x12\x1e\n" +
 	"\x02to\x18\x03 \x01(\x0e2\x0e.fsa.v1.StatusR\x02to\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage\"\xfb\x02\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\xa4\x03\n" +
 	"\aProject\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x19\n" +
@@ -690,7 +699,8 @@ const file_fsa_v1_resources_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x18\n" +
 	"\aversion\x18\n" +
-	" \x01(\x04R\aversion\"\xea\x02\n" +
+	" \x01(\x04R\aversion\x12'\n" +
+	"\x04size\x18\x14 \x01(\v2\x13.fsa.v1.ProjectSizeR\x04size\"\xea\x02\n" +
 	"\aSandbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -761,6 +771,7 @@ var file_fsa_v1_resources_proto_goTypes = []any{
 	(*Sandbox)(nil),               // 4: fsa.v1.Sandbox
 	(*Database)(nil),              // 5: fsa.v1.Database
 	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*ProjectSize)(nil),           // 7: fsa.v1.ProjectSize
 }
 var file_fsa_v1_resources_proto_depIdxs = []int32{
 	6,  // 0: fsa.v1.Condition.time:type_name -> google.protobuf.Timestamp
@@ -771,15 +782,16 @@ var file_fsa_v1_resources_proto_depIdxs = []int32{
 	5,  // 5: fsa.v1.Project.database:type_name -> fsa.v1.Database
 	6,  // 6: fsa.v1.Project.created_at:type_name -> google.protobuf.Timestamp
 	6,  // 7: fsa.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 8: fsa.v1.Sandbox.status:type_name -> fsa.v1.Status
-	2,  // 9: fsa.v1.Sandbox.conditions:type_name -> fsa.v1.Condition
-	0,  // 10: fsa.v1.Database.status:type_name -> fsa.v1.Status
-	2,  // 11: fsa.v1.Database.conditions:type_name -> fsa.v1.Condition
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	7,  // 8: fsa.v1.Project.size:type_name -> fsa.v1.ProjectSize
+	0,  // 9: fsa.v1.Sandbox.status:type_name -> fsa.v1.Status
+	2,  // 10: fsa.v1.Sandbox.conditions:type_name -> fsa.v1.Condition
+	0,  // 11: fsa.v1.Database.status:type_name -> fsa.v1.Status
+	2,  // 12: fsa.v1.Database.conditions:type_name -> fsa.v1.Condition
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_fsa_v1_resources_proto_init() }
@@ -787,6 +799,7 @@ func file_fsa_v1_resources_proto_init() {
 	if File_fsa_v1_resources_proto != nil {
 		return
 	}
+	file_fsa_v1_sizes_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -49,6 +49,9 @@ const (
 	// ProjectServiceStopProjectProcedure is the fully-qualified name of the ProjectService's
 	// StopProject RPC.
 	ProjectServiceStopProjectProcedure = "/fsa.v1.ProjectService/StopProject"
+	// ProjectServiceResizeProjectProcedure is the fully-qualified name of the ProjectService's
+	// ResizeProject RPC.
+	ProjectServiceResizeProjectProcedure = "/fsa.v1.ProjectService/ResizeProject"
 	// ProjectServiceDeleteProjectProcedure is the fully-qualified name of the ProjectService's
 	// DeleteProject RPC.
 	ProjectServiceDeleteProjectProcedure = "/fsa.v1.ProjectService/DeleteProject"
@@ -107,6 +110,18 @@ type ProjectServiceClient interface {
 	// CREATING, STOPPING, STOPPED, TERMINATING or TERMINATED; Aborted on a
 	// concurrent change (retry).
 	StopProject(context.Context, *connect.Request[v1.StopProjectRequest]) (*connect.Response[v1.StopProjectResponse], error)
+	// ResizeProject changes a STOPPED project's size (see SizeRequest): the
+	// sandbox's and database's CPU and memory, and larger volumes (volumes only
+	// grow; the cluster's StorageClass must allow volume expansion). The new
+	// size reaches Kubernetes through the reconciler; asking for the current
+	// size changes nothing.
+	//
+	// Errors: NotFound; FailedPrecondition unless the project is STOPPED;
+	// InvalidArgument for an unknown class, a value that is not a quantity or
+	// lies outside the operator's bounds, nothing asked for, or a smaller
+	// volume (naming the current and the asked size); ResourceExhausted if the
+	// storage limit would be exceeded.
+	ResizeProject(context.Context, *connect.Request[v1.ResizeProjectRequest]) (*connect.Response[v1.ResizeProjectResponse], error)
 	// DeleteProject asks for a project to be deleted: its status becomes
 	// TERMINATING and, once its Kubernetes objects are gone, the project is
 	// removed (WatchProjects reports DELETE events; GetProject then fails with
@@ -217,6 +232,12 @@ func NewProjectServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(projectServiceMethods.ByName("StopProject")),
 			connect.WithClientOptions(opts...),
 		),
+		resizeProject: connect.NewClient[v1.ResizeProjectRequest, v1.ResizeProjectResponse](
+			httpClient,
+			baseURL+ProjectServiceResizeProjectProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("ResizeProject")),
+			connect.WithClientOptions(opts...),
+		),
 		deleteProject: connect.NewClient[v1.DeleteProjectRequest, v1.DeleteProjectResponse](
 			httpClient,
 			baseURL+ProjectServiceDeleteProjectProcedure,
@@ -265,6 +286,7 @@ type projectServiceClient struct {
 	listProjects        *connect.Client[v1.ListProjectsRequest, v1.ListProjectsResponse]
 	startProject        *connect.Client[v1.StartProjectRequest, v1.StartProjectResponse]
 	stopProject         *connect.Client[v1.StopProjectRequest, v1.StopProjectResponse]
+	resizeProject       *connect.Client[v1.ResizeProjectRequest, v1.ResizeProjectResponse]
 	deleteProject       *connect.Client[v1.DeleteProjectRequest, v1.DeleteProjectResponse]
 	explainProject      *connect.Client[v1.ExplainProjectRequest, v1.ExplainProjectResponse]
 	watchProjects       *connect.Client[v1.WatchProjectsRequest, v1.WatchProjectsResponse]
@@ -296,6 +318,11 @@ func (c *projectServiceClient) StartProject(ctx context.Context, req *connect.Re
 // StopProject calls fsa.v1.ProjectService.StopProject.
 func (c *projectServiceClient) StopProject(ctx context.Context, req *connect.Request[v1.StopProjectRequest]) (*connect.Response[v1.StopProjectResponse], error) {
 	return c.stopProject.CallUnary(ctx, req)
+}
+
+// ResizeProject calls fsa.v1.ProjectService.ResizeProject.
+func (c *projectServiceClient) ResizeProject(ctx context.Context, req *connect.Request[v1.ResizeProjectRequest]) (*connect.Response[v1.ResizeProjectResponse], error) {
+	return c.resizeProject.CallUnary(ctx, req)
 }
 
 // DeleteProject calls fsa.v1.ProjectService.DeleteProject.
@@ -366,6 +393,18 @@ type ProjectServiceHandler interface {
 	// CREATING, STOPPING, STOPPED, TERMINATING or TERMINATED; Aborted on a
 	// concurrent change (retry).
 	StopProject(context.Context, *connect.Request[v1.StopProjectRequest]) (*connect.Response[v1.StopProjectResponse], error)
+	// ResizeProject changes a STOPPED project's size (see SizeRequest): the
+	// sandbox's and database's CPU and memory, and larger volumes (volumes only
+	// grow; the cluster's StorageClass must allow volume expansion). The new
+	// size reaches Kubernetes through the reconciler; asking for the current
+	// size changes nothing.
+	//
+	// Errors: NotFound; FailedPrecondition unless the project is STOPPED;
+	// InvalidArgument for an unknown class, a value that is not a quantity or
+	// lies outside the operator's bounds, nothing asked for, or a smaller
+	// volume (naming the current and the asked size); ResourceExhausted if the
+	// storage limit would be exceeded.
+	ResizeProject(context.Context, *connect.Request[v1.ResizeProjectRequest]) (*connect.Response[v1.ResizeProjectResponse], error)
 	// DeleteProject asks for a project to be deleted: its status becomes
 	// TERMINATING and, once its Kubernetes objects are gone, the project is
 	// removed (WatchProjects reports DELETE events; GetProject then fails with
@@ -472,6 +511,12 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 		connect.WithSchema(projectServiceMethods.ByName("StopProject")),
 		connect.WithHandlerOptions(opts...),
 	)
+	projectServiceResizeProjectHandler := connect.NewUnaryHandler(
+		ProjectServiceResizeProjectProcedure,
+		svc.ResizeProject,
+		connect.WithSchema(projectServiceMethods.ByName("ResizeProject")),
+		connect.WithHandlerOptions(opts...),
+	)
 	projectServiceDeleteProjectHandler := connect.NewUnaryHandler(
 		ProjectServiceDeleteProjectProcedure,
 		svc.DeleteProject,
@@ -522,6 +567,8 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 			projectServiceStartProjectHandler.ServeHTTP(w, r)
 		case ProjectServiceStopProjectProcedure:
 			projectServiceStopProjectHandler.ServeHTTP(w, r)
+		case ProjectServiceResizeProjectProcedure:
+			projectServiceResizeProjectHandler.ServeHTTP(w, r)
 		case ProjectServiceDeleteProjectProcedure:
 			projectServiceDeleteProjectHandler.ServeHTTP(w, r)
 		case ProjectServiceExplainProjectProcedure:
@@ -561,6 +608,10 @@ func (UnimplementedProjectServiceHandler) StartProject(context.Context, *connect
 
 func (UnimplementedProjectServiceHandler) StopProject(context.Context, *connect.Request[v1.StopProjectRequest]) (*connect.Response[v1.StopProjectResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.ProjectService.StopProject is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) ResizeProject(context.Context, *connect.Request[v1.ResizeProjectRequest]) (*connect.Response[v1.ResizeProjectResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.ProjectService.ResizeProject is not implemented"))
 }
 
 func (UnimplementedProjectServiceHandler) DeleteProject(context.Context, *connect.Request[v1.DeleteProjectRequest]) (*connect.Response[v1.DeleteProjectResponse], error) {

@@ -8,6 +8,8 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Condition, Database, Project, ResourceKind, Sandbox, Status } from "./resources_pb.js";
 import { file_fsa_v1_resources } from "./resources_pb.js";
+import type { SizeRequest } from "./sizes_pb.js";
+import { file_fsa_v1_sizes } from "./sizes_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -16,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fsa/v1/project.proto.
  */
 export const file_fsa_v1_project: GenFile = /*@__PURE__*/
-  fileDesc("ChRmc2EvdjEvcHJvamVjdC5wcm90bxIGZnNhLnYxImYKFENyZWF0ZVByb2plY3RSZXF1ZXN0EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJEhIKCnB1YmxpY19hcHAYBCABKAgiOQoVQ3JlYXRlUHJvamVjdFJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5mc2EudjEuUHJvamVjdCIfChFHZXRQcm9qZWN0UmVxdWVzdBIKCgJpZBgBIAEoCSI2ChJHZXRQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0IjwKE0xpc3RQcm9qZWN0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgNEhIKCnBhZ2VfdG9rZW4YAiABKAkiZAoUTGlzdFByb2plY3RzUmVzcG9uc2USIQoIcHJvamVjdHMYASADKAsyDy5mc2EudjEuUHJvamVjdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEAoIcmV2aXNpb24YAyABKAQiOgoTU3RhcnRQcm9qZWN0UmVxdWVzdBIKCgJpZBgBIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkiOAoUU3RhcnRQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0IjkKElN0b3BQcm9qZWN0UmVxdWVzdBIKCgJpZBgBIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkiNwoTU3RvcFByb2plY3RSZXNwb25zZRIgCgdwcm9qZWN0GAEgASgLMg8uZnNhLnYxLlByb2plY3QiTwoURGVsZXRlUHJvamVjdFJlcXVlc3QSCgoCaWQYASABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAIgASgJEhIKCnB1cmdlX2RhdGEYAyABKAgiOQoVRGVsZXRlUHJvamVjdFJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5mc2EudjEuUHJvamVjdCIjChVFeHBsYWluUHJvamVjdFJlcXVlc3QSCgoCaWQYASABKAkiQgoWRXhwbGFpblByb2plY3RSZXNwb25zZRIoCgtleHBsYW5hdGlvbhgBIAEoCzITLmZzYS52MS5FeHBsYW5hdGlvbiKHAQoLRXhwbGFuYXRpb24SEgoKcHJvamVjdF9pZBgBIAEoCRImCg5wcm9qZWN0X3N0YXR1cxgCIAEoDjIOLmZzYS52MS5TdGF0dXMSKgoIY2hpbGRyZW4YAyADKAsyGC5mc2EudjEuQ2hpbGRFeHBsYW5hdGlvbhIQCghyZXZpc2lvbhgEIAEoBCLVAQoQQ2hpbGRFeHBsYW5hdGlvbhIiCgRraW5kGAEgASgOMhQuZnNhLnYxLlJlc291cmNlS2luZBIKCgJpZBgCIAEoCRIfCgdkZXNpcmVkGAMgASgOMg4uZnNhLnYxLlN0YXR1cxIgCghvYnNlcnZlZBgEIAEoDjIOLmZzYS52MS5TdGF0dXMSEgoKbGFzdF9lcnJvchgFIAEoCRITCgtuZXh0X2FjdGlvbhgGIAEoCRIlCgpjb25kaXRpb25zGAcgAygLMhEuZnNhLnYxLkNvbmRpdGlvbiItChRXYXRjaFByb2plY3RzUmVxdWVzdBIVCg1mcm9tX3JldmlzaW9uGAEgASgEIoECChVXYXRjaFByb2plY3RzUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAQSHwoEdHlwZRgCIAEoDjIRLmZzYS52MS5FdmVudFR5cGUSIgoEa2luZBgDIAEoDjIULmZzYS52MS5SZXNvdXJjZUtpbmQSIgoHcHJvamVjdBgEIAEoCzIPLmZzYS52MS5Qcm9qZWN0SAASIgoHc2FuZGJveBgFIAEoCzIPLmZzYS52MS5TYW5kYm94SAASJAoIZGF0YWJhc2UYBiABKAsyEC5mc2EudjEuRGF0YWJhc2VIABIXCg9yZXN5bmNfcmVxdWlyZWQYByABKAhCCgoIcmVzb3VyY2UiKwoVVGVybWluYWxBY2Nlc3NSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkiVQoWVGVybWluYWxBY2Nlc3NSZXNwb25zZRILCgN1cmwYASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoaUm90YXRlVGVybWluYWxUb2tlblJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkiWgobUm90YXRlVGVybWluYWxUb2tlblJlc3BvbnNlEgsKA3VybBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI9ChNTZXRQdWJsaWNBcHBSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEgoKcHVibGljX2FwcBgCIAEoCCI4ChRTZXRQdWJsaWNBcHBSZXNwb25zZRIgCgdwcm9qZWN0GAEgASgLMg8uZnNhLnYxLlByb2plY3QqawoJRXZlbnRUeXBlEhoKFkVWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABISCg5FVkVOVF9UWVBFX1BVVBABEhUKEUVWRU5UX1RZUEVfREVMRVRFEAISFwoTRVZFTlRfVFlQRV9QUk9HUkVTUxADMoAHCg5Qcm9qZWN0U2VydmljZRJMCg1DcmVhdGVQcm9qZWN0EhwuZnNhLnYxLkNyZWF0ZVByb2plY3RSZXF1ZXN0Gh0uZnNhLnYxLkNyZWF0ZVByb2plY3RSZXNwb25zZRJICgpHZXRQcm9qZWN0EhkuZnNhLnYxLkdldFByb2plY3RSZXF1ZXN0GhouZnNhLnYxLkdldFByb2plY3RSZXNwb25zZSIDkAIBEk4KDExpc3RQcm9qZWN0cxIbLmZzYS52MS5MaXN0UHJvamVjdHNSZXF1ZXN0GhwuZnNhLnYxLkxpc3RQcm9qZWN0c1Jlc3BvbnNlIgOQAgESSQoMU3RhcnRQcm9qZWN0EhsuZnNhLnYxLlN0YXJ0UHJvamVjdFJlcXVlc3QaHC5mc2EudjEuU3RhcnRQcm9qZWN0UmVzcG9uc2USRgoLU3RvcFByb2plY3QSGi5mc2EudjEuU3RvcFByb2plY3RSZXF1ZXN0GhsuZnNhLnYxLlN0b3BQcm9qZWN0UmVzcG9uc2USTAoNRGVsZXRlUHJvamVjdBIcLmZzYS52MS5EZWxldGVQcm9qZWN0UmVxdWVzdBodLmZzYS52MS5EZWxldGVQcm9qZWN0UmVzcG9uc2USVAoORXhwbGFpblByb2plY3QSHS5mc2EudjEuRXhwbGFpblByb2plY3RSZXF1ZXN0Gh4uZnNhLnYxLkV4cGxhaW5Qcm9qZWN0UmVzcG9uc2UiA5ACARJOCg1XYXRjaFByb2plY3RzEhwuZnNhLnYxLldhdGNoUHJvamVjdHNSZXF1ZXN0Gh0uZnNhLnYxLldhdGNoUHJvamVjdHNSZXNwb25zZTABEk8KDlRlcm1pbmFsQWNjZXNzEh0uZnNhLnYxLlRlcm1pbmFsQWNjZXNzUmVxdWVzdBoeLmZzYS52MS5UZXJtaW5hbEFjY2Vzc1Jlc3BvbnNlEl4KE1JvdGF0ZVRlcm1pbmFsVG9rZW4SIi5mc2EudjEuUm90YXRlVGVybWluYWxUb2tlblJlcXVlc3QaIy5mc2EudjEuUm90YXRlVGVybWluYWxUb2tlblJlc3BvbnNlEk4KDFNldFB1YmxpY0FwcBIbLmZzYS52MS5TZXRQdWJsaWNBcHBSZXF1ZXN0GhwuZnNhLnYxLlNldFB1YmxpY0FwcFJlc3BvbnNlIgOQAgJCOFo2Z2l0aHViLmNvbS9mdWxsc3RhY2thZ2VudC9mc2EvY2xpZW50cy9nZW4vZnNhL3YxO2ZzYXYxYgZwcm90bzM", [file_fsa_v1_resources, file_google_protobuf_timestamp]);
+  fileDesc("ChRmc2EvdjEvcHJvamVjdC5wcm90bxIGZnNhLnYxIokBChRDcmVhdGVQcm9qZWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCRISCgpwdWJsaWNfYXBwGAQgASgIEiEKBHNpemUYFCABKAsyEy5mc2EudjEuU2l6ZVJlcXVlc3QiOQoVQ3JlYXRlUHJvamVjdFJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5mc2EudjEuUHJvamVjdCIfChFHZXRQcm9qZWN0UmVxdWVzdBIKCgJpZBgBIAEoCSI2ChJHZXRQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0IjwKE0xpc3RQcm9qZWN0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgNEhIKCnBhZ2VfdG9rZW4YAiABKAkiZAoUTGlzdFByb2plY3RzUmVzcG9uc2USIQoIcHJvamVjdHMYASADKAsyDy5mc2EudjEuUHJvamVjdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEAoIcmV2aXNpb24YAyABKAQiOgoTU3RhcnRQcm9qZWN0UmVxdWVzdBIKCgJpZBgBIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkiOAoUU3RhcnRQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0IjkKElN0b3BQcm9qZWN0UmVxdWVzdBIKCgJpZBgBIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkiNwoTU3RvcFByb2plY3RSZXNwb25zZRIgCgdwcm9qZWN0GAEgASgLMg8uZnNhLnYxLlByb2plY3QiRQoUUmVzaXplUHJvamVjdFJlcXVlc3QSCgoCaWQYASABKAkSIQoEc2l6ZRgCIAEoCzITLmZzYS52MS5TaXplUmVxdWVzdCI5ChVSZXNpemVQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0Ik8KFERlbGV0ZVByb2plY3RSZXF1ZXN0EgoKAmlkGAEgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCRISCgpwdXJnZV9kYXRhGAMgASgIIjkKFURlbGV0ZVByb2plY3RSZXNwb25zZRIgCgdwcm9qZWN0GAEgASgLMg8uZnNhLnYxLlByb2plY3QiIwoVRXhwbGFpblByb2plY3RSZXF1ZXN0EgoKAmlkGAEgASgJIkIKFkV4cGxhaW5Qcm9qZWN0UmVzcG9uc2USKAoLZXhwbGFuYXRpb24YASABKAsyEy5mc2EudjEuRXhwbGFuYXRpb24ihwEKC0V4cGxhbmF0aW9uEhIKCnByb2plY3RfaWQYASABKAkSJgoOcHJvamVjdF9zdGF0dXMYAiABKA4yDi5mc2EudjEuU3RhdHVzEioKCGNoaWxkcmVuGAMgAygLMhguZnNhLnYxLkNoaWxkRXhwbGFuYXRpb24SEAoIcmV2aXNpb24YBCABKAQi1QEKEENoaWxkRXhwbGFuYXRpb24SIgoEa2luZBgBIAEoDjIULmZzYS52MS5SZXNvdXJjZUtpbmQSCgoCaWQYAiABKAkSHwoHZGVzaXJlZBgDIAEoDjIOLmZzYS52MS5TdGF0dXMSIAoIb2JzZXJ2ZWQYBCABKA4yDi5mc2EudjEuU3RhdHVzEhIKCmxhc3RfZXJyb3IYBSABKAkSEwoLbmV4dF9hY3Rpb24YBiABKAkSJQoKY29uZGl0aW9ucxgHIAMoCzIRLmZzYS52MS5Db25kaXRpb24iLQoUV2F0Y2hQcm9qZWN0c1JlcXVlc3QSFQoNZnJvbV9yZXZpc2lvbhgBIAEoBCKBAgoVV2F0Y2hQcm9qZWN0c1Jlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEEh8KBHR5cGUYAiABKA4yES5mc2EudjEuRXZlbnRUeXBlEiIKBGtpbmQYAyABKA4yFC5mc2EudjEuUmVzb3VyY2VLaW5kEiIKB3Byb2plY3QYBCABKAsyDy5mc2EudjEuUHJvamVjdEgAEiIKB3NhbmRib3gYBSABKAsyDy5mc2EudjEuU2FuZGJveEgAEiQKCGRhdGFiYXNlGAYgASgLMhAuZnNhLnYxLkRhdGFiYXNlSAASFwoPcmVzeW5jX3JlcXVpcmVkGAcgASgIQgoKCHJlc291cmNlIisKFVRlcm1pbmFsQWNjZXNzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIlUKFlRlcm1pbmFsQWNjZXNzUmVzcG9uc2USCwoDdXJsGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkkKGlJvdGF0ZVRlcm1pbmFsVG9rZW5SZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAIgASgJIloKG1JvdGF0ZVRlcm1pbmFsVG9rZW5SZXNwb25zZRILCgN1cmwYASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPQoTU2V0UHVibGljQXBwUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhIKCnB1YmxpY19hcHAYAiABKAgiOAoUU2V0UHVibGljQXBwUmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0KmsKCUV2ZW50VHlwZRIaChZFVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoORVZFTlRfVFlQRV9QVVQQARIVChFFVkVOVF9UWVBFX0RFTEVURRACEhcKE0VWRU5UX1RZUEVfUFJPR1JFU1MQAzLOBwoOUHJvamVjdFNlcnZpY2USTAoNQ3JlYXRlUHJvamVjdBIcLmZzYS52MS5DcmVhdGVQcm9qZWN0UmVxdWVzdBodLmZzYS52MS5DcmVhdGVQcm9qZWN0UmVzcG9uc2USSAoKR2V0UHJvamVjdBIZLmZzYS52MS5HZXRQcm9qZWN0UmVxdWVzdBoaLmZzYS52MS5HZXRQcm9qZWN0UmVzcG9uc2UiA5ACARJOCgxMaXN0UHJvamVjdHMSGy5mc2EudjEuTGlzdFByb2plY3RzUmVxdWVzdBocLmZzYS52MS5MaXN0UHJvamVjdHNSZXNwb25zZSIDkAIBEkkKDFN0YXJ0UHJvamVjdBIbLmZzYS52MS5TdGFydFByb2plY3RSZXF1ZXN0GhwuZnNhLnYxLlN0YXJ0UHJvamVjdFJlc3BvbnNlEkYKC1N0b3BQcm9qZWN0EhouZnNhLnYxLlN0b3BQcm9qZWN0UmVxdWVzdBobLmZzYS52MS5TdG9wUHJvamVjdFJlc3BvbnNlEkwKDVJlc2l6ZVByb2plY3QSHC5mc2EudjEuUmVzaXplUHJvamVjdFJlcXVlc3QaHS5mc2EudjEuUmVzaXplUHJvamVjdFJlc3BvbnNlEkwKDURlbGV0ZVByb2plY3QSHC5mc2EudjEuRGVsZXRlUHJvamVjdFJlcXVlc3QaHS5mc2EudjEuRGVsZXRlUHJvamVjdFJlc3BvbnNlElQKDkV4cGxhaW5Qcm9qZWN0Eh0uZnNhLnYxLkV4cGxhaW5Qcm9qZWN0UmVxdWVzdBoeLmZzYS52MS5FeHBsYWluUHJvamVjdFJlc3BvbnNlIgOQAgESTgoNV2F0Y2hQcm9qZWN0cxIcLmZzYS52MS5XYXRjaFByb2plY3RzUmVxdWVzdBodLmZzYS52MS5XYXRjaFByb2plY3RzUmVzcG9uc2UwARJPCg5UZXJtaW5hbEFjY2VzcxIdLmZzYS52MS5UZXJtaW5hbEFjY2Vzc1JlcXVlc3QaHi5mc2EudjEuVGVybWluYWxBY2Nlc3NSZXNwb25zZRJeChNSb3RhdGVUZXJtaW5hbFRva2VuEiIuZnNhLnYxLlJvdGF0ZVRlcm1pbmFsVG9rZW5SZXF1ZXN0GiMuZnNhLnYxLlJvdGF0ZVRlcm1pbmFsVG9rZW5SZXNwb25zZRJOCgxTZXRQdWJsaWNBcHASGy5mc2EudjEuU2V0UHVibGljQXBwUmVxdWVzdBocLmZzYS52MS5TZXRQdWJsaWNBcHBSZXNwb25zZSIDkAICQjhaNmdpdGh1Yi5jb20vZnVsbHN0YWNrYWdlbnQvZnNhL2NsaWVudHMvZ2VuL2ZzYS92MTtmc2F2MWIGcHJvdG8z", [file_fsa_v1_resources, file_fsa_v1_sizes, file_google_protobuf_timestamp]);
 
 /**
  * CreateProjectRequest is the input of ProjectService.CreateProject.
@@ -56,6 +58,13 @@ export type CreateProjectRequest = Message<"fsa.v1.CreateProjectRequest"> & {
    * @generated from field: bool public_app = 4;
    */
   publicApp: boolean;
+
+  /**
+   * Optional size (see SizeRequest); unset: the default class.
+   *
+   * @generated from field: fsa.v1.SizeRequest size = 20;
+   */
+  size?: SizeRequest | undefined;
 };
 
 /**
@@ -293,6 +302,55 @@ export const StopProjectResponseSchema: GenMessage<StopProjectResponse> = /*@__P
   messageDesc(file_fsa_v1_project, 9);
 
 /**
+ * ResizeProjectRequest is the input of ProjectService.ResizeProject.
+ *
+ * @generated from message fsa.v1.ResizeProjectRequest
+ */
+export type ResizeProjectRequest = Message<"fsa.v1.ResizeProjectRequest"> & {
+  /**
+   * Id of the project.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The size asked for.
+   *
+   * @generated from field: fsa.v1.SizeRequest size = 2;
+   */
+  size?: SizeRequest | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.ResizeProjectRequest.
+ * Use `create(ResizeProjectRequestSchema)` to create a new message.
+ */
+export const ResizeProjectRequestSchema: GenMessage<ResizeProjectRequest> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_project, 10);
+
+/**
+ * ResizeProjectResponse is the output of ProjectService.ResizeProject.
+ *
+ * @generated from message fsa.v1.ResizeProjectResponse
+ */
+export type ResizeProjectResponse = Message<"fsa.v1.ResizeProjectResponse"> & {
+  /**
+   * The project with its new size.
+   *
+   * @generated from field: fsa.v1.Project project = 1;
+   */
+  project?: Project | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.ResizeProjectResponse.
+ * Use `create(ResizeProjectResponseSchema)` to create a new message.
+ */
+export const ResizeProjectResponseSchema: GenMessage<ResizeProjectResponse> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_project, 11);
+
+/**
  * DeleteProjectRequest is the input of ProjectService.DeleteProject.
  *
  * @generated from message fsa.v1.DeleteProjectRequest
@@ -330,7 +388,7 @@ export type DeleteProjectRequest = Message<"fsa.v1.DeleteProjectRequest"> & {
  * Use `create(DeleteProjectRequestSchema)` to create a new message.
  */
 export const DeleteProjectRequestSchema: GenMessage<DeleteProjectRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 10);
+  messageDesc(file_fsa_v1_project, 12);
 
 /**
  * DeleteProjectResponse is the output of ProjectService.DeleteProject.
@@ -351,7 +409,7 @@ export type DeleteProjectResponse = Message<"fsa.v1.DeleteProjectResponse"> & {
  * Use `create(DeleteProjectResponseSchema)` to create a new message.
  */
 export const DeleteProjectResponseSchema: GenMessage<DeleteProjectResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 11);
+  messageDesc(file_fsa_v1_project, 13);
 
 /**
  * ExplainProjectRequest is the input of ProjectService.ExplainProject.
@@ -372,7 +430,7 @@ export type ExplainProjectRequest = Message<"fsa.v1.ExplainProjectRequest"> & {
  * Use `create(ExplainProjectRequestSchema)` to create a new message.
  */
 export const ExplainProjectRequestSchema: GenMessage<ExplainProjectRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 12);
+  messageDesc(file_fsa_v1_project, 14);
 
 /**
  * ExplainProjectResponse is the output of ProjectService.ExplainProject.
@@ -393,7 +451,7 @@ export type ExplainProjectResponse = Message<"fsa.v1.ExplainProjectResponse"> & 
  * Use `create(ExplainProjectResponseSchema)` to create a new message.
  */
 export const ExplainProjectResponseSchema: GenMessage<ExplainProjectResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 13);
+  messageDesc(file_fsa_v1_project, 15);
 
 /**
  * Explanation says why a project is in its status.
@@ -435,7 +493,7 @@ export type Explanation = Message<"fsa.v1.Explanation"> & {
  * Use `create(ExplanationSchema)` to create a new message.
  */
 export const ExplanationSchema: GenMessage<Explanation> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 14);
+  messageDesc(file_fsa_v1_project, 16);
 
 /**
  * ChildExplanation explains one child of a project.
@@ -501,7 +559,7 @@ export type ChildExplanation = Message<"fsa.v1.ChildExplanation"> & {
  * Use `create(ChildExplanationSchema)` to create a new message.
  */
 export const ChildExplanationSchema: GenMessage<ChildExplanation> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 15);
+  messageDesc(file_fsa_v1_project, 17);
 
 /**
  * WatchProjectsRequest is the input of ProjectService.WatchProjects.
@@ -525,7 +583,7 @@ export type WatchProjectsRequest = Message<"fsa.v1.WatchProjectsRequest"> & {
  * Use `create(WatchProjectsRequestSchema)` to create a new message.
  */
 export const WatchProjectsRequestSchema: GenMessage<WatchProjectsRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 16);
+  messageDesc(file_fsa_v1_project, 18);
 
 /**
  * WatchProjectsResponse is one message of the ProjectService.WatchProjects
@@ -606,7 +664,7 @@ export type WatchProjectsResponse = Message<"fsa.v1.WatchProjectsResponse"> & {
  * Use `create(WatchProjectsResponseSchema)` to create a new message.
  */
 export const WatchProjectsResponseSchema: GenMessage<WatchProjectsResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 17);
+  messageDesc(file_fsa_v1_project, 19);
 
 /**
  * TerminalAccessRequest is the input of ProjectService.TerminalAccess.
@@ -627,7 +685,7 @@ export type TerminalAccessRequest = Message<"fsa.v1.TerminalAccessRequest"> & {
  * Use `create(TerminalAccessRequestSchema)` to create a new message.
  */
 export const TerminalAccessRequestSchema: GenMessage<TerminalAccessRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 18);
+  messageDesc(file_fsa_v1_project, 20);
 
 /**
  * TerminalAccessResponse is the output of ProjectService.TerminalAccess.
@@ -655,7 +713,7 @@ export type TerminalAccessResponse = Message<"fsa.v1.TerminalAccessResponse"> & 
  * Use `create(TerminalAccessResponseSchema)` to create a new message.
  */
 export const TerminalAccessResponseSchema: GenMessage<TerminalAccessResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 19);
+  messageDesc(file_fsa_v1_project, 21);
 
 /**
  * RotateTerminalTokenRequest is the input of ProjectService.RotateTerminalToken.
@@ -684,7 +742,7 @@ export type RotateTerminalTokenRequest = Message<"fsa.v1.RotateTerminalTokenRequ
  * Use `create(RotateTerminalTokenRequestSchema)` to create a new message.
  */
 export const RotateTerminalTokenRequestSchema: GenMessage<RotateTerminalTokenRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 20);
+  messageDesc(file_fsa_v1_project, 22);
 
 /**
  * RotateTerminalTokenResponse is the output of ProjectService.RotateTerminalToken.
@@ -713,7 +771,7 @@ export type RotateTerminalTokenResponse = Message<"fsa.v1.RotateTerminalTokenRes
  * Use `create(RotateTerminalTokenResponseSchema)` to create a new message.
  */
 export const RotateTerminalTokenResponseSchema: GenMessage<RotateTerminalTokenResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 21);
+  messageDesc(file_fsa_v1_project, 23);
 
 /**
  * SetPublicAppRequest is the input of ProjectService.SetPublicApp.
@@ -741,7 +799,7 @@ export type SetPublicAppRequest = Message<"fsa.v1.SetPublicAppRequest"> & {
  * Use `create(SetPublicAppRequestSchema)` to create a new message.
  */
 export const SetPublicAppRequestSchema: GenMessage<SetPublicAppRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 22);
+  messageDesc(file_fsa_v1_project, 24);
 
 /**
  * SetPublicAppResponse is the output of ProjectService.SetPublicApp.
@@ -762,7 +820,7 @@ export type SetPublicAppResponse = Message<"fsa.v1.SetPublicAppResponse"> & {
  * Use `create(SetPublicAppResponseSchema)` to create a new message.
  */
 export const SetPublicAppResponseSchema: GenMessage<SetPublicAppResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 23);
+  messageDesc(file_fsa_v1_project, 25);
 
 /**
  * EventType says what a WatchProjectsResponse reports.
@@ -891,6 +949,26 @@ export const ProjectService: GenService<{
     methodKind: "unary";
     input: typeof StopProjectRequestSchema;
     output: typeof StopProjectResponseSchema;
+  },
+  /**
+   * ResizeProject changes a STOPPED project's size (see SizeRequest): the
+   * sandbox's and database's CPU and memory, and larger volumes (volumes only
+   * grow; the cluster's StorageClass must allow volume expansion). The new
+   * size reaches Kubernetes through the reconciler; asking for the current
+   * size changes nothing.
+   *
+   * Errors: NotFound; FailedPrecondition unless the project is STOPPED;
+   * InvalidArgument for an unknown class, a value that is not a quantity or
+   * lies outside the operator's bounds, nothing asked for, or a smaller
+   * volume (naming the current and the asked size); ResourceExhausted if the
+   * storage limit would be exceeded.
+   *
+   * @generated from rpc fsa.v1.ProjectService.ResizeProject
+   */
+  resizeProject: {
+    methodKind: "unary";
+    input: typeof ResizeProjectRequestSchema;
+    output: typeof ResizeProjectResponseSchema;
   },
   /**
    * DeleteProject asks for a project to be deleted: its status becomes

@@ -1,0 +1,80 @@
+package api_test
+
+import (
+	"testing"
+
+	"connectrpc.com/connect"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/fsa"
+)
+
+// TestQuotaService: a user sees their own quota and the size classes; an admin reads and sets
+// a user's limits; a create over a limit is ResourceExhausted naming the limit and the use; bad
+// limits store nothing.
+func TestQuotaService(t *testing.T) {
+	e := newEnv(t)
+	alice := e.signUp("alice")
+	admin := e.clients(sessionFor(t, e, mustAdmin(t, e)))
+	p := e.project(alice, "one")
+	s := fsa.BuiltinSize
+
+	q, err := alice.Quota.GetQuota(e.ctx, connect.NewRequest(&fsav1.GetQuotaRequest{}))
+	require.NoError(t, err)
+	assert.False(t, q.Msg.Quota.Custom)
+	assert.Equal(t, &fsav1.Usage{Projects: 1, Running: 1, CpuMillis: s.CPU + s.DatabaseCPU, MemoryBytes: s.Memory + s.DatabaseMemory,
+		StorageBytes: s.Home + s.Database}, q.Msg.Quota.Usage)
+	assert.Equal(t, s.Home, p.Size.HomeBytes, "the project carries its size")
+	assert.Equal(t, fsa.DefaultSizeClass, p.Size.Class)
+
+	classes, err := alice.Quota.ListSizeClasses(e.ctx, connect.NewRequest(&fsav1.ListSizeClassesRequest{}))
+	require.NoError(t, err)
+	assert.Equal(t, fsa.DefaultSizeClass, classes.Msg.DefaultClass)
+	require.Len(t, classes.Msg.Classes, 1)
+	assert.Equal(t, fsa.MaxSize.Home, classes.Msg.Max.HomeBytes)
+
+	// Bad limits: nothing stored.
+	before := e.revision()
+	for name, tc := range map[string]struct {
+		req  *fsav1.SetUserLimitsRequest
+		want connect.Code
+	}{
+		"negative":       {&fsav1.SetUserLimitsRequest{UserId: alice.ID, Limits: &fsav1.Limits{CpuMillis: -1}}, connect.CodeInvalidArgument},
+		"absurd":         {&fsav1.SetUserLimitsRequest{UserId: alice.ID, Limits: &fsav1.Limits{StorageBytes: 1 << 62}}, connect.CodeInvalidArgument},
+		"nothing":        {&fsav1.SetUserLimitsRequest{UserId: alice.ID}, connect.CodeInvalidArgument},
+		"no user":        {&fsav1.SetUserLimitsRequest{Limits: &fsav1.Limits{Projects: 1}}, connect.CodeInvalidArgument},
+		"unknown user":   {&fsav1.SetUserLimitsRequest{UserId: "nosuchuser", Limits: &fsav1.Limits{Projects: 1}}, connect.CodeNotFound},
+		"below the use":  {&fsav1.SetUserLimitsRequest{UserId: alice.ID, Limits: &fsav1.Limits{StorageBytes: 1 << 30}}, connect.CodeFailedPrecondition},
+		"below cpu used": {&fsav1.SetUserLimitsRequest{UserId: alice.ID, Limits: &fsav1.Limits{CpuMillis: 100}}, connect.CodeFailedPrecondition},
+	} {
+		_, err := admin.Quota.SetUserLimits(e.ctx, connect.NewRequest(tc.req))
+		requireCode(t, err, tc.want)
+		if name == "below the use" {
+			assert.Contains(t, err.Error(), "limit storage = 1Gi is below the user's current use, 13Gi")
+		}
+	}
+	_, err = admin.Quota.GetUserLimits(e.ctx, connect.NewRequest(&fsav1.GetUserLimitsRequest{UserId: "a/b"}))
+	requireCode(t, err, connect.CodeInvalidArgument)
+	require.Equal(t, before, e.revision())
+
+	// The admin sets alice's storage to what she holds: her next project is refused.
+	set, err := admin.Quota.SetUserLimits(e.ctx, connect.NewRequest(&fsav1.SetUserLimitsRequest{UserId: alice.ID,
+		Limits: &fsav1.Limits{StorageBytes: s.Home + s.Database}}))
+	require.NoError(t, err)
+	assert.True(t, set.Msg.Quota.Custom)
+	_, err = alice.Project.CreateProject(e.ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: "two"}))
+	requireCode(t, err, connect.CodeResourceExhausted)
+	assert.Contains(t, err.Error(), "storage limit reached: your projects hold 13Gi of your 13Gi storage")
+	got, err := admin.Quota.GetUserLimits(e.ctx, connect.NewRequest(&fsav1.GetUserLimitsRequest{UserId: alice.ID}))
+	require.NoError(t, err)
+	assert.Equal(t, s.Home+s.Database, got.Msg.Quota.Limits.StorageBytes)
+
+	// Back to the defaults (none): the create goes through.
+	back, err := admin.Quota.SetUserLimits(e.ctx, connect.NewRequest(&fsav1.SetUserLimitsRequest{UserId: alice.ID, UseDefaults: true}))
+	require.NoError(t, err)
+	assert.False(t, back.Msg.Quota.Custom)
+	_, err = alice.Project.CreateProject(e.ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: "two", Size: &fsav1.SizeRequest{Home: "20Gi"}}))
+	require.NoError(t, err)
+}
