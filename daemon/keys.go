@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,9 @@ type KeysConfig struct {
 	// ResealRate bounds the leader's background re-sealing, in records per second
 	// (DefaultResealRate when 0).
 	ResealRate float64
+	// ScrubCheck is how often a cluster node with a scrub pending checks whether its state is
+	// all sealed under the primary key (DefaultScrubCheck when 0).
+	ScrubCheck time.Duration
 }
 
 // Names of the keyring's sources.
@@ -36,7 +40,14 @@ const (
 	FlagKEKFile = "kek-file"
 	// DefaultResealRate is the default re-sealing rate, records per second.
 	DefaultResealRate = 200
+	// DefaultScrubCheck is the default of KeysConfig.ScrubCheck.
+	DefaultScrubCheck = 10 * time.Second
 )
+
+// scrubMarkerFile, in the data directory of a cluster node, says that the node's files may hold
+// secret values in the clear or sealed under a key that is no longer the primary: written at
+// start when the node's state has such values, removed once the node has scrubbed its files.
+const scrubMarkerFile = "scrub-pending"
 
 // resealRetry is the wait before re-sealing again after a failure.
 const resealRetry = 5 * time.Second
@@ -92,7 +103,73 @@ func (d *daemon) checkKeys(ctx context.Context) error {
 	primary := d.cfg.Keys.Keyring.PrimaryKeyID()
 	d.log.Info("secrets at rest", "primary_key", primary, "keys", d.cfg.Keys.Keyring.KeyIDs(),
 		"records", rep.Records, "in_clear", rep.Plain, "to_reseal", rep.Pending(primary))
+	if d.rs != nil && rep.Pending(primary) > 0 {
+		if err := writeScrubMarker(d.cfg.DataDir); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+func writeScrubMarker(dir string) error {
+	f, err := os.OpenFile(filepath.Join(dir, scrubMarkerFile), os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("scrub marker: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("scrub marker: %w", err)
+	}
+	return f.Close()
+}
+
+// scrubWhenSealed runs on every cluster node while a scrub is pending (its marker exists):
+// once the node's local state holds no secret value in the clear or under another key than
+// the primary (the leader's re-seal has reached it), it scrubs the node's files
+// (raftstore.Store.Scrub: the Raft log and snapshots from before, the state database's change
+// history and free pages) and removes the marker. It returns when done or when ctx ends.
+func (d *daemon) scrubWhenSealed(ctx context.Context) {
+	path := filepath.Join(d.cfg.DataDir, scrubMarkerFile)
+	if _, err := os.Stat(path); err != nil {
+		return
+	}
+	log := d.log.With("component", "scrub")
+	every := d.cfg.Keys.ScrubCheck
+	if every <= 0 {
+		every = DefaultScrubCheck
+	}
+	primary := d.cfg.Keys.Keyring.PrimaryKeyID()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rep, err := d.client.CheckKeys(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("checking secret values before the scrub failed; retrying", "err", err)
+			}
+			continue
+		}
+		if rep.Pending(primary) > 0 {
+			continue
+		}
+		start := time.Now()
+		if err := d.rs.Scrub(ctx); err != nil {
+			if ctx.Err() == nil {
+				log.Warn("scrub failed; retrying", "err", err)
+			}
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			log.Warn("remove scrub marker", "err", err)
+		}
+		log.Info("old secret values scrubbed from this node's files", "primary_key", primary, "took", time.Since(start))
+		return
+	}
 }
 
 // leaderWork is the leader's work: reconcile, and beside it the re-sealing of secret values in

@@ -139,6 +139,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			d.mon.runRaft(bg, d.rs)
 		}
 	}()
+	if d.rs != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.scrubWhenSealed(bg)
+		}()
+	}
 	if len(cfg.Raft.Join) > 0 {
 		wg.Add(1)
 		go func() {

@@ -96,9 +96,10 @@ func (s *Store) snapshotAndTruncate(ctx context.Context) error {
 		}
 		return nil
 	}
-	// Nothing was applied since the newest snapshot, which may hold the uncompacted database:
-	// write it again from the compacted one, at the same index and with the same membership,
-	// and truncate the log up to it here (Raft would have, had it taken the snapshot).
+	// Raft applied nothing since it started (the log after the newest snapshot was empty), so
+	// the state is the newest snapshot's, which may hold the uncompacted database: write it
+	// again from the compacted one, at the same index and with the same membership, and
+	// truncate the log up to it here (Raft would have, had it taken the snapshot).
 	meta, err := s.fsm.persistAgain(s.snaps, s.trans)
 	if err != nil {
 		return err
