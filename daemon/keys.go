@@ -27,7 +27,8 @@ type KeysConfig struct {
 	// (DefaultResealRate when 0).
 	ResealRate float64
 	// ScrubCheck is how often a cluster node with a scrub pending checks whether its state is
-	// all sealed under the primary key (DefaultScrubCheck when 0).
+	// all sealed under the primary key, after which it scrubs its files (DefaultScrubCheck
+	// when 0).
 	ScrubCheck time.Duration
 }
 
@@ -44,10 +45,12 @@ const (
 	DefaultScrubCheck = 10 * time.Second
 )
 
-// scrubMarkerFile, in the data directory of a cluster node, says that the node's files may hold
-// secret values in the clear or sealed under a key that is no longer the primary: written at
-// start when the node's state has such values, removed once the node has scrubbed its files.
-const scrubMarkerFile = "scrub-pending"
+// scrubbedFile, in the data directory of a cluster node, holds the id of the primary key under
+// which the node last scrubbed its files. A node started with another primary (or for the first
+// time with encryption: no file) may hold values in the clear or under the old primary in its
+// Raft log, snapshots and free pages, even if its state was re-sealed while it ran the old
+// configuration: it scrubs once its state is all sealed under the primary.
+const scrubbedFile = "secrets-scrubbed"
 
 // resealRetry is the wait before re-sealing again after a failure.
 const resealRetry = 5 * time.Second
@@ -103,34 +106,56 @@ func (d *daemon) checkKeys(ctx context.Context) error {
 	primary := d.cfg.Keys.Keyring.PrimaryKeyID()
 	d.log.Info("secrets at rest", "primary_key", primary, "keys", d.cfg.Keys.Keyring.KeyIDs(),
 		"records", rep.Records, "in_clear", rep.Plain, "to_reseal", rep.Pending(primary))
-	if d.rs != nil && rep.Pending(primary) > 0 {
-		if err := writeScrubMarker(d.cfg.DataDir); err != nil {
-			return err
+	if d.rs != nil {
+		b, err := os.ReadFile(filepath.Join(d.cfg.DataDir, scrubbedFile))
+		switch {
+		case err != nil && !errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("read %s: %w", scrubbedFile, err)
+		case err == nil && strings.TrimSpace(string(b)) == primary:
+		case err != nil && rep.Records == 0:
+			// A new node: nothing of the past to scrub.
+			if err := writeScrubbed(d.cfg.DataDir, primary); err != nil {
+				return err
+			}
+		default:
+			d.scrubPending = true
 		}
 	}
 	return nil
 }
 
-func writeScrubMarker(dir string) error {
-	f, err := os.OpenFile(filepath.Join(dir, scrubMarkerFile), os.O_CREATE|os.O_WRONLY, 0o600)
+// writeScrubbed records that the node's files hold nothing older than the primary key's time.
+func writeScrubbed(dir, primary string) error {
+	path := filepath.Join(dir, scrubbedFile)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
-		return fmt.Errorf("scrub marker: %w", err)
+		return fmt.Errorf("record scrub: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("scrub marker: %w", err)
+	_, err = f.WriteString(primary + "\n")
+	if err == nil {
+		err = f.Sync()
 	}
-	return f.Close()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("record scrub: %w", err)
+	}
+	return nil
 }
 
-// scrubWhenSealed runs on every cluster node while a scrub is pending (its marker exists):
-// once the node's local state holds no secret value in the clear or under another key than
-// the primary (the leader's re-seal has reached it), it scrubs the node's files
+// scrubWhenSealed runs on a cluster node started with a scrub pending (see scrubbedFile): once
+// the node's local state holds no secret value in the clear or under another key than the
+// primary (the leader's re-seal has reached it), it scrubs the node's files
 // (raftstore.Store.Scrub: the Raft log and snapshots from before, the state database's change
-// history and free pages) and removes the marker. It returns when done or when ctx ends.
+// history and free pages) and records it. It returns when done or when ctx ends.
 func (d *daemon) scrubWhenSealed(ctx context.Context) {
-	path := filepath.Join(d.cfg.DataDir, scrubMarkerFile)
-	if _, err := os.Stat(path); err != nil {
+	if !d.scrubPending {
 		return
 	}
 	log := d.log.With("component", "scrub")
@@ -164,8 +189,8 @@ func (d *daemon) scrubWhenSealed(ctx context.Context) {
 			}
 			continue
 		}
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			log.Warn("remove scrub marker", "err", err)
+		if err := writeScrubbed(d.cfg.DataDir, primary); err != nil {
+			log.Warn("scrubbed, but not recorded: the next start scrubs again", "err", err)
 		}
 		log.Info("old secret values scrubbed from this node's files", "primary_key", primary, "took", time.Since(start))
 		return

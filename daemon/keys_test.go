@@ -289,8 +289,9 @@ func TestRunScrubsAfterMigration(t *testing.T) {
 	require.NoError(t, stop())
 	require.Contains(t, logs.String(), "secret values re-sealed under the primary key")
 	require.Empty(t, filesHolding(t, dir, marker), "after the scrub")
-	_, err = os.Stat(filepath.Join(dir, "scrub-pending"))
-	require.ErrorIs(t, err, os.ErrNotExist)
+	b, err := os.ReadFile(filepath.Join(dir, "secrets-scrubbed"))
+	require.NoError(t, err)
+	require.Equal(t, "k1\n", string(b), "the scrub is recorded under the primary key")
 
 	// Started again: nothing pending, nothing to scrub; the value reads back.
 	var logs2 lockedBuffer

@@ -59,6 +59,10 @@ type daemon struct {
 
 	joinedMu sync.Mutex
 	joined   bool
+
+	// scrubPending: this node's files may hold secret values from before its primary key
+	// (see scrubbedFile); set by checkKeys at start.
+	scrubPending bool
 }
 
 // Run runs the daemon until ctx ends, then shuts it down gracefully: a leader first hands its
