@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,10 @@ type KeysConfig struct {
 	// ResealRate bounds the leader's background re-sealing, in records per second
 	// (DefaultResealRate when 0).
 	ResealRate float64
+	// ScrubCheck is how often a cluster node with a scrub pending checks whether its state is
+	// all sealed under the primary key, after which it scrubs its files (DefaultScrubCheck
+	// when 0).
+	ScrubCheck time.Duration
 }
 
 // Names of the keyring's sources.
@@ -36,7 +41,16 @@ const (
 	FlagKEKFile = "kek-file"
 	// DefaultResealRate is the default re-sealing rate, records per second.
 	DefaultResealRate = 200
+	// DefaultScrubCheck is the default of KeysConfig.ScrubCheck.
+	DefaultScrubCheck = 10 * time.Second
 )
+
+// scrubbedFile, in the data directory of a cluster node, holds the id of the primary key under
+// which the node last scrubbed its files. A node started with another primary (or for the first
+// time with encryption: no file) may hold values in the clear or under the old primary in its
+// Raft log, snapshots and free pages, even if its state was re-sealed while it ran the old
+// configuration: it scrubs once its state is all sealed under the primary.
+const scrubbedFile = "secrets-scrubbed"
 
 // resealRetry is the wait before re-sealing again after a failure.
 const resealRetry = 5 * time.Second
@@ -92,7 +106,95 @@ func (d *daemon) checkKeys(ctx context.Context) error {
 	primary := d.cfg.Keys.Keyring.PrimaryKeyID()
 	d.log.Info("secrets at rest", "primary_key", primary, "keys", d.cfg.Keys.Keyring.KeyIDs(),
 		"records", rep.Records, "in_clear", rep.Plain, "to_reseal", rep.Pending(primary))
+	if d.rs != nil {
+		b, err := os.ReadFile(filepath.Join(d.cfg.DataDir, scrubbedFile))
+		switch {
+		case err != nil && !errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("read %s: %w", scrubbedFile, err)
+		case err == nil && strings.TrimSpace(string(b)) == primary:
+		case err != nil && rep.Records == 0:
+			// A new node: nothing of the past to scrub.
+			if err := writeScrubbed(d.cfg.DataDir, primary); err != nil {
+				return err
+			}
+		default:
+			d.scrubPending = true
+		}
+	}
 	return nil
+}
+
+// writeScrubbed records that the node's files hold nothing older than the primary key's time.
+func writeScrubbed(dir, primary string) error {
+	path := filepath.Join(dir, scrubbedFile)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("record scrub: %w", err)
+	}
+	_, err = f.WriteString(primary + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("record scrub: %w", err)
+	}
+	return nil
+}
+
+// scrubWhenSealed runs on a cluster node started with a scrub pending (see scrubbedFile): once
+// the node's local state holds no secret value in the clear or under another key than the
+// primary (the leader's re-seal has reached it), it scrubs the node's files
+// (raftstore.Store.Scrub: the Raft log and snapshots from before, the state database's change
+// history and free pages) and records it. It returns when done or when ctx ends.
+func (d *daemon) scrubWhenSealed(ctx context.Context) {
+	if !d.scrubPending {
+		return
+	}
+	log := d.log.With("component", "scrub")
+	every := d.cfg.Keys.ScrubCheck
+	if every <= 0 {
+		every = DefaultScrubCheck
+	}
+	primary := d.cfg.Keys.Keyring.PrimaryKeyID()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rep, err := d.client.CheckKeys(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("checking secret values before the scrub failed; retrying", "err", err)
+			}
+			continue
+		}
+		if rep.Pending(primary) > 0 {
+			continue
+		}
+		start := time.Now()
+		if err := d.rs.Scrub(ctx); err != nil {
+			if ctx.Err() == nil {
+				log.Warn("scrub failed; retrying", "err", err)
+			}
+			continue
+		}
+		if err := writeScrubbed(d.cfg.DataDir, primary); err != nil {
+			log.Warn("scrubbed, but not recorded: the next start scrubs again", "err", err)
+		}
+		log.Info("old secret values scrubbed from this node's files", "primary_key", primary, "took", time.Since(start))
+		return
+	}
 }
 
 // leaderWork is the leader's work: reconcile, and beside it the re-sealing of secret values in

@@ -12,11 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fullstackagent/fsa/daemon"
 	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/store/boltstore"
+	"github.com/fullstackagent/fsa/store/raftstore"
 )
 
 func testKEK(t testing.TB, id string) fsa.KEK {
@@ -201,4 +204,110 @@ func TestRunSecretsAtRest(t *testing.T) {
 	cfgv, err := fsa.New(st, fsa.WithKeys(kr1)).GetUserConfig(ctx, u.ID, fsa.ConfigKubeconfig, true)
 	require.NoError(t, err, "nothing lost")
 	require.Contains(t, cfgv.Value, marker)
+}
+
+// filesHolding returns the files under dir that hold v (containsValue).
+func filesHolding(t *testing.T, dir, v string) []string {
+	t.Helper()
+	var out []string
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if containsValue(b, v) {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, filepath.Base(rel))
+		}
+		return nil
+	}))
+	return out
+}
+
+// TestRunScrubsAfterMigration: a cluster node whose data was written in the clear holds it in
+// raft.db, state.db and its snapshot; started with a keyring, fsad re-seals it and then
+// scrubs the node's files, after which no file under the data directory holds the value, and
+// the node serves the value, sealed, after a restart.
+func TestRunScrubsAfterMigration(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	marker := "kubeconfig-marker-" + base64.RawURLEncoding.EncodeToString([]byte(t.Name()+time.Now().String()))
+
+	// A one-node cluster written in the clear (before encryption), with a snapshot.
+	_, trans := raft.NewInmemTransport("old")
+	rs, err := raftstore.Open(raftstore.Config{NodeID: "n1", Dir: dir, Transport: trans, Bootstrap: true, Logger: hclog.NewNullLogger()})
+	require.NoError(t, err)
+	_, _, err = rs.WaitLeader(ctx)
+	require.NoError(t, err)
+	c := fsa.New(rs)
+	u, err := c.CreateUser(ctx, fsa.UserSpec{Name: "old"})
+	require.NoError(t, err)
+	_, err = c.SetUserConfig(ctx, u.ID, fsa.UserConfig{Key: fsa.ConfigKubeconfig, Value: "apiVersion: v1\n# " + marker, Secret: true})
+	require.NoError(t, err)
+	require.NoError(t, rs.Snapshot(ctx))
+	require.NoError(t, rs.Close())
+	require.ElementsMatch(t, []string{"raft.db", "state.db", "state.bin"}, filesHolding(t, dir, marker), "the search finds it before")
+
+	kr, err := fsa.NewKeyring(testKEK(t, "k1"))
+	require.NoError(t, err)
+	run := func(logs io.Writer) (func() error, <-chan struct{}) {
+		cfg, err := daemon.ParseConfig([]string{"--data-dir", dir, "--listen", freeAddr(t), "--raft-addr", freeAddr(t),
+			"--node-id", "n1", "--reseal-rate", "1000"}, func(string) string { return "" }, io.Discard)
+		require.NoError(t, err)
+		cfg.Keys.Keyring = kr
+		cfg.Keys.ScrubCheck = 20 * time.Millisecond
+		cfg.Log.Logger = slog.New(slog.NewTextHandler(logs, nil))
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		var runErr error
+		go func() {
+			defer close(done)
+			runErr = daemon.Run(rctx, cfg)
+		}()
+		stopFn := func() error { stop(); <-done; return runErr }
+		t.Cleanup(func() { _ = stopFn() })
+		return stopFn, done
+	}
+	waitLog := func(logs *lockedBuffer, exited <-chan struct{}, stop func() error, line string) {
+		for !strings.Contains(logs.String(), line) {
+			select {
+			case <-exited:
+				t.Fatalf("fsad stopped: %v\n%s", stop(), logs.String())
+			case <-ctx.Done():
+				t.Fatalf("no %q in the log:\n%s", line, logs.String())
+			case <-time.After(20 * time.Millisecond): // poll the log with a deadline
+			}
+		}
+	}
+	var logs lockedBuffer
+	stop, exited := run(&logs)
+	waitLog(&logs, exited, stop, "old secret values scrubbed")
+	require.NoError(t, stop())
+	require.Contains(t, logs.String(), "secret values re-sealed under the primary key")
+	require.Empty(t, filesHolding(t, dir, marker), "after the scrub")
+	b, err := os.ReadFile(filepath.Join(dir, "secrets-scrubbed"))
+	require.NoError(t, err)
+	require.Equal(t, "k1\n", string(b), "the scrub is recorded under the primary key")
+
+	// Started again: nothing pending, nothing to scrub; the value reads back.
+	var logs2 lockedBuffer
+	stop, exited = run(&logs2)
+	waitLog(&logs2, exited, stop, "fsad started")
+	require.NoError(t, stop())
+
+	require.Contains(t, logs2.String(), "to_reseal=0")
+	require.NotContains(t, logs2.String(), "scrubbed")
+	_, trans = raft.NewInmemTransport("after")
+	rs, err = raftstore.Open(raftstore.Config{NodeID: "n1", Dir: dir, Transport: trans, Logger: hclog.NewNullLogger()})
+	require.NoError(t, err)
+	defer rs.Close()
+	_, _, err = rs.WaitLeader(ctx)
+	require.NoError(t, err)
+	got, err := fsa.New(rs, fsa.WithKeys(kr)).GetUserConfig(ctx, u.ID, fsa.ConfigKubeconfig, true)
+	require.NoError(t, err)
+	require.Contains(t, got.Value, marker)
 }

@@ -59,6 +59,10 @@ type daemon struct {
 
 	joinedMu sync.Mutex
 	joined   bool
+
+	// scrubPending: this node's files may hold secret values from before its primary key
+	// (see scrubbedFile); set by checkKeys at start.
+	scrubPending bool
 }
 
 // Run runs the daemon until ctx ends, then shuts it down gracefully: a leader first hands its
@@ -139,6 +143,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			d.mon.runRaft(bg, d.rs)
 		}
 	}()
+	if d.rs != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.scrubWhenSealed(bg)
+		}()
+	}
 	if len(cfg.Raft.Join) > 0 {
 		wg.Add(1)
 		go func() {

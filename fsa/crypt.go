@@ -431,7 +431,7 @@ type openSnapshot struct {
 
 func (o openSnapshot) Get(kind store.Kind, id string) (store.Record, error) {
 	r, err := o.Snapshot.Get(kind, id)
-	if err != nil {
+	if err != nil || len(secretFields[kind]) == 0 {
 		return r, err
 	}
 	return o.s.openRecord(o.ctx, r)

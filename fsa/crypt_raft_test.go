@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -425,4 +427,179 @@ func TestMigrationRollingRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, len(vars), 3)
 	t.Logf("%d writes during the roll; at most %d tries for one", written.Load(), maxRetry.Load())
+}
+
+// roll restarts every node with keys kw, one at a time: followers first, the leader last after
+// handing over its leadership.
+func (w *raftWorld) roll(ctx context.Context, kw fsa.KeyWrapper) {
+	done := map[*raftNode]bool{}
+	for len(done) < len(w.nodes) {
+		ld := w.leader(ctx)
+		var next *raftNode
+		for _, nd := range w.nodes {
+			if !done[nd] && (next == nil || next == ld) {
+				next = nd
+			}
+		}
+		if next == ld {
+			for next.st.IsLeader() {
+				err := next.st.TransferLeadership(ctx) // times out when the target lags; try again
+				require.NoError(w.t, ctx.Err(), "transfer leadership: %v", err)
+			}
+		}
+		w.stop(next)
+		w.restart(next, kw)
+		done[next] = true
+	}
+}
+
+// reseal runs the leader's Reseal under a fresh epoch and waits until every node applied it.
+func (w *raftWorld) reseal(ctx context.Context) int {
+	ld := w.leader(ctx)
+	require.NoError(w.t, ld.st.Barrier(ctx))
+	c := ld.client()
+	require.NoError(w.t, c.AcquireEpoch(ctx, ld.st.Term()))
+	n, err := c.Reseal(ctx, ld.st.Term(), fsa.ResealOptions{Batch: 4})
+	require.NoError(w.t, err)
+	w.waitCaughtUp(ctx, leaderRevision(w.t, ctx, ld.st))
+	return n
+}
+
+// files reads every file of every node (running or not), by node id and path.
+func (w *raftWorld) files() map[string][]byte {
+	out := map[string][]byte{}
+	for _, nd := range w.nodes {
+		for rel, b := range dirFiles(w.t, nd.dir) {
+			out[nd.id+"/"+rel] = b
+		}
+	}
+	return out
+}
+
+// requireInEachKind checks that every node's raft.db, state.db and newest snapshot hold each of
+// values (found as containsValue finds them): the search finds what a scrub must remove.
+func requireInEachKind(t *testing.T, files map[string][]byte, kinds []string, values map[string]string) {
+	t.Helper()
+	found := map[string]int{}
+	for name, b := range files {
+		base := filepath.Base(name)
+		if !slices.Contains(kinds, base) {
+			continue
+		}
+		for what, v := range values {
+			if containsValue(b, v) {
+				found[base+" "+what]++
+			}
+		}
+	}
+	for _, k := range kinds {
+		for what := range values {
+			require.Positive(t, found[k+" "+what], "no %s holds the %s", k, what)
+		}
+	}
+}
+
+// sealedValues returns the sealed fields ("fsa1.…") of every secret record in st's local state.
+func sealedValues(t *testing.T, ctx context.Context, st *raftstore.Store) map[string]string {
+	out := map[string]string{}
+	re := regexp.MustCompile(`"sealed":"(fsa1\.[A-Za-z0-9_-]+)"`)
+	require.NoError(t, st.ViewStale(ctx, func(s store.Snapshot) error {
+		for _, k := range []store.Kind{store.KindEnvVar, store.KindUserConfig, store.KindIdentity} {
+			rs, err := s.List(k, store.Filter{})
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				for _, m := range re.FindAllSubmatch(r.Data, -1) {
+					out[string(k)+" "+r.ID] = string(m[1])
+				}
+			}
+		}
+		return nil
+	}))
+	require.NotEmpty(t, out)
+	return out
+}
+
+// TestMigrationScrub: after the migration of a three-node cluster (a rolling restart with a
+// key, then the leader's Reseal), what was written in the clear is still in every node's
+// raft.db, state.db and snapshots; each node's Scrub removes it from every file of its
+// directory. The same after a key rotation: the ciphertexts of the old primary key go. The
+// scrubbed nodes keep working, and restart from their compacted files.
+func TestMigrationScrub(t *testing.T) {
+	ctx := ctxT(t)
+	rw := newRaftWorld(t, nil)
+	ld := rw.leader(ctx)
+	w := writeSecrets(t, ctx, ld.client())
+	rw.waitCaughtUp(ctx, leaderRevision(t, ctx, ld.st))
+	for _, nd := range rw.nodes {
+		require.NoError(t, nd.st.Snapshot(ctx))
+	}
+	kinds := []string{"raft.db", "state.db", "state.bin"}
+
+	k1 := testKEK(t, "k1")
+	rw.roll(ctx, testKeyring(t, k1))
+	require.Positive(t, rw.reseal(ctx))
+	// Sealed now, but the clear values are still on disk: in the log, the change history, the
+	// snapshots, free pages. (This is what the test finds without the scrub.)
+	requireInEachKind(t, rw.files(), kinds, w.values())
+
+	scrub := func() {
+		for _, nd := range rw.nodes {
+			require.NoError(t, nd.st.Scrub(ctx), nd.id)
+		}
+	}
+	scrub()
+	files := rw.files()
+	require.Len(t, fileNames(files), 3*5, "raft.db, state.db, state.db.boot and one snapshot (meta.json, state.bin) per node: %v", fileNames(files))
+	for name, b := range files {
+		if filepath.Base(name) != "state.db.boot" {
+			w.requireAbsent(t, name, b)
+		}
+	}
+	ld = rw.leader(ctx)
+	w.requireReadable(t, ctx, ld.client())
+
+	// Rotation: k2 becomes the primary, k1 stays to read; once re-sealed and scrubbed, no
+	// ciphertext of k1 is left. Before it, a value sealed under k1 is written (into the log and
+	// the history) and every node snapshots (as Raft does from time to time).
+	_, err := ld.client().SetEnv(ctx, w.userID, w.projectID, fsa.EnvSpec{Key: "LATER", Value: uniq(t, "later"), Secret: true})
+	require.NoError(t, err)
+	rw.waitCaughtUp(ctx, leaderRevision(t, ctx, ld.st))
+	for _, nd := range rw.nodes {
+		require.NoError(t, nd.st.Snapshot(ctx))
+	}
+	old := sealedValues(t, ctx, ld.st)
+	later := map[string]string{"LATER": old[string(store.KindEnvVar)+" "+w.projectID+"/LATER"]}
+	require.NotEmpty(t, later["LATER"])
+	rw.roll(ctx, testKeyring(t, testKEK(t, "k2"), k1))
+	require.Equal(t, len(old), rw.reseal(ctx))
+	requireInEachKind(t, rw.files(), []string{"state.bin"}, old)
+	requireInEachKind(t, rw.files(), []string{"raft.db", "state.db"}, later)
+	scrub()
+	for name, b := range rw.files() {
+		for what, v := range old {
+			require.False(t, containsValue(b, v), "%s holds the k1 ciphertext of %s", name, what)
+		}
+	}
+
+	// The scrubbed files serve: a node restarts from them, writes commit and replicate.
+	ld = rw.leader(ctx)
+	var follower *raftNode
+	for _, nd := range rw.nodes {
+		if nd != ld {
+			follower = nd
+		}
+	}
+	rw.stop(follower)
+	rw.restart(follower, ld.kw)
+	c := ld.client()
+	_, err = c.SetEnv(ctx, w.userID, w.projectID, fsa.EnvSpec{Key: "AFTER_SCRUB", Value: "x"})
+	require.NoError(t, err)
+	rw.waitCaughtUp(ctx, leaderRevision(t, ctx, ld.st))
+	w.requireReadable(t, ctx, c)
+	rep, err := follower.client().CheckKeys(ctx)
+	require.NoError(t, err)
+	require.Zero(t, rep.Plain)
+	require.Equal(t, map[string]int{"k2": rep.Records}, rep.ByKey)
 }

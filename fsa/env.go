@@ -73,7 +73,7 @@ func listEnv(s store.Snapshot, projectID string) ([]*EnvVar, error) {
 	}
 	out := make([]*EnvVar, 0, len(rs))
 	for _, r := range rs {
-		v, err := decode[EnvVar](withoutSealed(r)) // a value still sealed (raw snapshot) reads as ""
+		v, err := decode[EnvVar](r)
 		if err != nil {
 			return nil, err
 		}
@@ -205,51 +205,64 @@ func (c *Client) writeEnv(ctx context.Context, userID, projectID, category strin
 		if err != nil {
 			return store.Txn{}, err
 		}
-		existing, err := listEnv(raw(s), projectID) // keys, flags and categories: values stay sealed
-		if err != nil {
-			return store.Txn{}, err
-		}
-		byKey := map[string]*EnvVar{}
-		for _, v := range existing {
-			byKey[v.Key] = v
-		}
+		// The checks read keys, flags and categories only, from the records as stored: a
+		// sealed value is neither opened nor copied, so a sealed write costs the sealing of
+		// the values it writes and nothing more. Existing variables are listed only when the
+		// count can grow or a replace deletes.
+		added := 0
 		now := c.timestamp()
-		count := len(existing)
 		for _, sp := range specs {
 			id := envID(projectID, sp.Key)
-			if cur, ok := byKey[sp.Key]; ok {
-				if cur.Platform {
-					return store.Txn{}, invalid("environment key %q is owned by the platform", sp.Key)
-				}
-				r, err := raw(s).Get(store.KindEnvVar, id)
+			r, err := raw(s).Get(store.KindEnvVar, id)
+			switch {
+			case err == nil:
+				cur, err := decode[envMeta](r)
 				if err != nil {
 					return store.Txn{}, err
+				}
+				if cur.Platform {
+					return store.Txn{}, invalid("environment key %q is owned by the platform", sp.Key)
 				}
 				txn.Conds = append(txn.Conds, cond(r))
 				if update != nil {
 					if r, err = s.Get(store.KindEnvVar, id); err != nil { // opened: the merge keeps its value
 						return store.Txn{}, err
 					}
-					if cur, err = decode[EnvVar](r); err != nil {
+					full, err := decode[EnvVar](r)
+					if err != nil {
 						return store.Txn{}, err
 					}
-					sp = mergeEnv(sp, *update, cur)
+					sp = mergeEnv(sp, *update, full)
 				}
-			} else {
+			case errors.Is(err, store.ErrNotFound):
 				if update != nil {
 					return store.Txn{}, notFound("environment variable", sp.Key)
 				}
 				txn.Conds = append(txn.Conds, absent(store.KindEnvVar, id))
-				count++
+				added++
+			default:
+				return store.Txn{}, err
 			}
 			v := &EnvVar{ProjectID: projectID, UserID: userID, Key: sp.Key, Value: sp.Value, Category: sp.Category, Secret: sp.Secret, UpdatedAt: now}
 			txn.Ops = append(txn.Ops, store.Put(envRecord(v)))
 			out = append(out, v)
 		}
+		if added == 0 && !replace {
+			return txn, nil
+		}
+		existing, err := raw(s).List(store.KindEnvVar, store.Filter{Parent: projectID})
+		if err != nil {
+			return store.Txn{}, err
+		}
+		count := len(existing) + added
 		if replace {
-			for _, cur := range existing {
+			for _, r := range existing {
+				cur, err := decode[envMeta](r)
+				if err != nil {
+					return store.Txn{}, err
+				}
 				if cur.Category == category && !cur.Platform && !seen[cur.Key] {
-					txn.Ops = append(txn.Ops, store.Delete(store.KindEnvVar, envID(projectID, cur.Key)))
+					txn.Ops = append(txn.Ops, store.Delete(store.KindEnvVar, r.ID))
 					count--
 				}
 			}
@@ -270,6 +283,14 @@ func (c *Client) writeEnv(ctx context.Context, userID, projectID, category strin
 		out[i] = redactEnv(out[i], true)
 	}
 	return out, nil
+}
+
+// envMeta is what writeEnv's checks read of a stored variable: never its value, which json
+// skips whether it is in the clear or sealed.
+type envMeta struct {
+	Key      string `json:"key"`
+	Category string `json:"category,omitempty"`
+	Platform bool   `json:"platform,omitempty"`
 }
 
 // mergeEnv keeps cur's value of each field u leaves unset.

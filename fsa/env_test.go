@@ -1,6 +1,7 @@
 package fsa_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/store"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -186,4 +188,52 @@ func TestGitHubTokenAndTerminalStart(t *testing.T) {
 		_, err = e.c.SetEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: k, Value: "x"})
 		require.ErrorIs(t, err, fsa.ErrInvalidArgument, "%s is the platform's", k)
 	}
+}
+
+// TestEnvCountLimit: a project holds at most MaxEnvVars variables of its own (the platform's
+// terminal token besides). Replacing or changing existing variables at the limit is allowed;
+// adding one more is refused with nothing stored.
+func TestEnvCountLimit(t *testing.T) {
+	eachStore(t, func(t *testing.T, st store.Store) {
+		e := newEnvOn(t, st)
+		p := e.project("full")
+		u := e.alice.ID
+		batch := func(prefix string, n int) []fsa.EnvSpec {
+			out := make([]fsa.EnvSpec, n)
+			for i := range out {
+				out[i] = fsa.EnvSpec{Key: fmt.Sprintf("%s%03d", prefix, i), Value: "v", Secret: i%2 == 0}
+			}
+			return out
+		}
+		_, err := e.c.SetEnvBatch(e.ctx, u, p.ID, "a", batch("A", fsa.MaxEnvVars-1), false)
+		require.NoError(t, err)
+		_, err = e.c.SetEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: "LAST", Value: "v"})
+		require.NoError(t, err, "the limit is reached, not passed")
+
+		_, err = e.c.SetEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: "ONE_MORE", Value: "v", Secret: true})
+		require.ErrorIs(t, err, fsa.ErrFailedPrecondition)
+		_, err = e.c.SetEnvBatch(e.ctx, u, p.ID, "b", batch("B", 1), false)
+		require.ErrorIs(t, err, fsa.ErrFailedPrecondition)
+
+		// At the limit, existing variables still change, and a replace may swap them.
+		_, err = e.c.SetEnv(e.ctx, u, p.ID, fsa.EnvSpec{Key: "A000", Value: "changed", Category: "a", Secret: true})
+		require.NoError(t, err)
+		_, err = e.c.UpdateEnv(e.ctx, u, p.ID, fsa.EnvUpdate{Key: "LAST", Value: ptr("changed too")})
+		require.NoError(t, err)
+		_, err = e.c.SetEnvBatch(e.ctx, u, p.ID, "a", batch("C", fsa.MaxEnvVars-1), true)
+		require.NoError(t, err, "the category's %d variables are replaced by as many", fsa.MaxEnvVars-1)
+
+		vs, err := e.c.ListEnv(e.ctx, u, p.ID, true)
+		require.NoError(t, err)
+		require.Len(t, vs, fsa.MaxEnvVars+1, "the terminal token besides")
+		assert.NotContains(t, keys(vs), "ONE_MORE")
+		assert.NotContains(t, keys(vs), "B000")
+		assert.NotContains(t, keys(vs), "A000", "replaced")
+		assert.Contains(t, keys(vs), "C000")
+		byKey := map[string]string{}
+		for _, v := range vs {
+			byKey[v.Key] = v.Value
+		}
+		assert.Equal(t, "changed too", byKey["LAST"])
+	})
 }

@@ -198,6 +198,23 @@ func appendChange(tx *bolt.Tx, ev store.Event, retention int) error {
 	return nil
 }
 
+// DropHistory empties the change log in the write transaction tx, for a caller that must not
+// keep the records of past transactions on disk (the change log holds every changed record as
+// it was written). The log fills again from the next transaction on; a feed built from the file
+// afterwards ([LoadHistory]) starts there, so watchers resuming from before get ErrCompacted.
+func DropHistory(tx *bolt.Tx) error {
+	if tx.Bucket(bucketChanges) == nil {
+		return errNotInitialised
+	}
+	if err := tx.DeleteBucket(bucketChanges); err != nil {
+		return fmt.Errorf("boltstore: drop change log: %w", err)
+	}
+	if _, err := tx.CreateBucket(bucketChanges); err != nil {
+		return fmt.Errorf("boltstore: drop change log: %w", err)
+	}
+	return nil
+}
+
 // LoadHistory returns the last retention events of the change log (store.DefaultRetention if
 // retention <= 0), oldest first, ready for [store.NewFeed].
 func LoadHistory(tx *bolt.Tx, retention int) ([]store.Event, error) {

@@ -36,6 +36,11 @@
 // it over state.db and swaps it in; the node's change feed is then reset to the restored
 // revision, so watchers older than it get [store.ErrCompacted] and re-list.
 //
+// [Store.Scrub] rewrites a node's files so that they hold its current state only: it drops the
+// change history, compacts state.db and raft.db (bbolt never zeroes freed pages) into new files
+// swapped in while the node serves, snapshots and truncates the whole log behind the snapshot,
+// and deletes older snapshots; fsad runs it after secret values were re-sealed.
+//
 // [RestoreBackup] turns a backup (the state database [Store.Backup] streams) into the
 // directory of the first node of a new cluster: the state with its fencing epoch reset, a Raft
 // snapshot carrying the new membership, and an empty log at the backup's term.

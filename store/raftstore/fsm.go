@@ -121,6 +121,9 @@ func openFSM(dir string, retention int, logger hclog.Logger, syncEveryApply bool
 	if err := os.Remove(filepath.Join(dir, restoreFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("remove interrupted restore: %w", err)
 	}
+	if err := os.Remove(filepath.Join(dir, stateFile+compactSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove interrupted compaction: %w", err)
+	}
 	bootID := currentBootID()
 	if err := discardIfFromEarlierBoot(dir, bootID, logger); err != nil {
 		return nil, err

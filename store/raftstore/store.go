@@ -13,7 +13,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/fullstackagent/fsa/store"
 )
@@ -97,8 +96,11 @@ type Store struct {
 	id, addr string
 	raft     *raft.Raft
 	fsm      *fsm
-	logs     *raftboltdb.BoltStore
+	logs     *logStore      // raft.db
+	cached   *raft.LogCache // logs as Raft sees them
 	snaps    raft.SnapshotStore
+	dir      string
+	scrubMu  sync.Mutex // one Scrub at a time
 	trans    raft.Transport
 	ownTrans *raft.NetworkTransport // closed by Close when Open created it
 	logger   hclog.Logger
@@ -150,7 +152,7 @@ func Open(cfg Config) (_ *Store, err error) {
 	}
 	closers = append(closers, f.close)
 
-	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, logFile)})
+	logs, err := openLogStore(filepath.Join(cfg.Dir, logFile))
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: open raft log: %w", err)
 	}
@@ -245,7 +247,9 @@ func Open(cfg Config) (_ *Store, err error) {
 		raft:       r,
 		fsm:        f,
 		logs:       logs,
+		cached:     cached,
 		snaps:      snaps,
+		dir:        cfg.Dir,
 		trans:      trans,
 		ownTrans:   ownTrans,
 		logger:     logger,
