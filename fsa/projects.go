@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/fullstackagent/fsa/store"
 )
@@ -14,6 +15,10 @@ type ProjectSpec struct {
 	// Name is the display name; its Kubernetes-safe form is derived by K8sName.
 	Name        string
 	Description string
+	// Lifecycle sets the project's lifecycle policies; an unset idle limit or auto-delete takes
+	// the user's setting (ConfigIdleTimeout, ConfigDeleteStoppedAfter), else the client's
+	// default (WithLifecycleDefaults).
+	Lifecycle LifecyclePolicy
 }
 
 // ProjectList is a consistent listing and the store revision it was read at: watch from
@@ -46,6 +51,9 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 			return nil, err
 		}
 		ids[i] = id
+	}
+	if err := spec.Lifecycle.validate(c.timestamp()); err != nil {
+		return nil, err
 	}
 	k8sName := K8sName(spec.Name)
 	resName, err := ResourceName(c.rand, k8sName)
@@ -96,6 +104,17 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 		}
 		if err := c.charge(s, &txn, u, Usage{Projects: 1, Running: 1}); err != nil {
 			return store.Txn{}, err
+		}
+		if err := c.defaultLifecycle(s, p, spec.Lifecycle, now); err != nil {
+			return store.Txn{}, err
+		}
+		txn.Ops[0] = store.Put(projectRecord(p))
+		if o, k := announceDeletion(p, now); o != nil {
+			for i := range children {
+				if children[i] == o {
+					txn.Ops[1+i] = store.Put(childRecord(k, o))
+				}
+			}
 		}
 		// Without a kubeconfig nothing could ever be created; the condition keeps it until commit.
 		kc, err := raw(s).Get(store.KindUserConfig, configID(userID, ConfigKubeconfig)) // its version only: left sealed
@@ -321,45 +340,12 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action, op
 		if err := CheckAction(p.Status, a); err != nil {
 			return store.Txn{}, err
 		}
-		if a == ActionDelete {
-			// Deleting frees the name at once: a new project may take it.
-			if err := releaseName(s, &txn, p); err != nil {
-				return store.Txn{}, err
-			}
+		var o deleteOptions
+		if len(opts) > 0 {
+			o = opts[0]
 		}
-		now := c.timestamp()
-		reason := string(a) + " requested"
-		before := countUse(p)
-		for _, ch := range st.children {
-			txn.Conds = append(txn.Conds, cond(ch))
-		}
-		for _, k := range childKinds {
-			o := k.get(&p.Children)
-			if o == nil {
-				continue
-			}
-			ch := o.Common()
-			if next, desired, move := intent(a, ch.Status); move || ch.Desired != desired {
-				ch.Conditions = appendCondition(ch.Conditions, Condition{Time: now, From: ch.Status, To: next, Reason: reason})
-				ch.Status, ch.Desired, ch.Reason, ch.UpdatedAt = next, desired, "", now
-				if a == ActionDelete && len(opts) > 0 {
-					ch.Purge = opts[0].purge
-				}
-				txn.Ops = append(txn.Ops, store.Put(childRecord(k, o)))
-				wrote = append(wrote, o)
-			}
-		}
-		p.Status = Aggregate(p.childStatuses()...)
-		p.UpdatedAt = now
-		txn.Ops = append(txn.Ops, store.Put(projectRecord(p)))
-		if after := countUse(p); after != before {
-			ur, err := s.Get(store.KindUser, userID)
-			if err != nil {
-				return store.Txn{}, err
-			}
-			if err := c.charge(s, &txn, ur, Usage{Projects: after.Projects - before.Projects, Running: after.Running - before.Running}); err != nil {
-				return store.Txn{}, err
-			}
+		if wrote, err = c.applyAction(s, &txn, p, st, a, string(a)+" requested", c.timestamp(), o); err != nil {
+			return store.Txn{}, err
 		}
 		out = p
 		return txn, nil
@@ -376,6 +362,55 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action, op
 		o.Common().Version = rev
 	}
 	return out, nil
+}
+
+// applyAction adds to txn the moves of p's children for action a, with reason in their
+// timelines, the project's new status and the change of its owner's use; it returns the
+// children it wrote. A start counts as activity (Lifecycle.ActiveAt).
+func (c *Client) applyAction(s store.Snapshot, txn *store.Txn, p *Project, st *projectState, a Action, reason string, now time.Time, o deleteOptions) ([]ChildObject, error) {
+	var wrote []ChildObject
+	if a == ActionDelete {
+		// Deleting frees the name at once: a new project may take it.
+		if err := releaseName(s, txn, p); err != nil {
+			return nil, err
+		}
+	}
+	before := countUse(p)
+	for _, ch := range st.children {
+		txn.Conds = append(txn.Conds, cond(ch))
+	}
+	for _, k := range childKinds {
+		obj := k.get(&p.Children)
+		if obj == nil {
+			continue
+		}
+		ch := obj.Common()
+		if next, desired, move := intent(a, ch.Status); move || ch.Desired != desired {
+			ch.Conditions = appendCondition(ch.Conditions, Condition{Time: now, From: ch.Status, To: next, Reason: reason})
+			ch.Status, ch.Desired, ch.Reason, ch.UpdatedAt = next, desired, "", now
+			if a == ActionDelete {
+				ch.Purge = o.purge
+			}
+			txn.Ops = append(txn.Ops, store.Put(childRecord(k, obj)))
+			wrote = append(wrote, obj)
+		}
+	}
+	if a == ActionStart {
+		p.Lifecycle.ActiveAt, p.Lifecycle.Coalesce = now, 0
+	}
+	p.Status = Aggregate(p.childStatuses()...)
+	p.UpdatedAt = now
+	txn.Ops = append(txn.Ops, store.Put(projectRecord(p)))
+	if after := countUse(p); after != before {
+		ur, err := s.Get(store.KindUser, p.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.charge(s, txn, ur, Usage{Projects: after.Projects - before.Projects, Running: after.Running - before.Running}); err != nil {
+			return nil, err
+		}
+	}
+	return wrote, nil
 }
 
 func sortProjects(ps []*Project) {
