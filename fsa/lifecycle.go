@@ -515,19 +515,30 @@ func needsTouch(p *Project, now time.Time, iv time.Duration) bool {
 	return now.Sub(p.Lifecycle.ActiveAt) >= iv
 }
 
+// Enforcement is what EnforceLifecycle did and what comes next.
+type Enforcement struct {
+	// Done is the action carried out (Done.At its deadline), if Acted.
+	Acted bool
+	Done  Due
+	// Next is the next action, if HasNext: set a timer for Next.At.
+	Next    Due
+	HasNext bool
+}
+
 // EnforceLifecycle carries out the project's due lifecycle action (Project.NextDue) as of now:
 // it stops or deletes the project with the policy's reason in its children's timeline, under
 // the fencing token fence (ErrFenced once another leader holds a newer epoch; 0 disables the
-// check). When nothing is due it writes nothing. It returns the next action (ok false when
-// none), so the caller can set its timer. A stop already made is not made again: the
-// transaction is conditional on the project as read, so of two leaders racing around a
-// failover at most one commits, and the other finds nothing due.
-func (c *Client) EnforceLifecycle(ctx context.Context, fence uint64, projectID string) (next Due, ok bool, err error) {
+// check). When nothing is due it writes nothing. It returns the next action, so the caller can
+// set its timer. A stop already made is not made again: the transaction is conditional on the
+// project as read, so of two leaders racing around a failover at most one commits, and the
+// other finds nothing due. A deleted project has nothing due.
+func (c *Client) EnforceLifecycle(ctx context.Context, fence uint64, projectID string) (Enforcement, error) {
 	if err := validID("project id", projectID); err != nil {
-		return Due{}, false, err
+		return Enforcement{}, err
 	}
-	_, err = c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
-		next, ok = Due{}, false
+	var out Enforcement
+	_, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
+		out = Enforcement{}
 		p, st, err := loadProject(s, "", projectID)
 		if errors.Is(err, ErrNotFound) {
 			return store.Txn{}, nil
@@ -538,7 +549,7 @@ func (c *Client) EnforceLifecycle(ctx context.Context, fence uint64, projectID s
 		now := c.timestamp()
 		d, due := p.NextDue()
 		if !due || d.At.After(now) {
-			next, ok = d, due
+			out.Next, out.HasNext = d, due
 			return store.Txn{}, nil
 		}
 		a := ActionStop
@@ -553,13 +564,14 @@ func (c *Client) EnforceLifecycle(ctx context.Context, fence uint64, projectID s
 		if _, err := c.applyAction(s, &txn, p, st, a, d.Reason, now, deleteOptions{}); err != nil {
 			return store.Txn{}, err
 		}
-		next, ok = p.NextDue()
+		out.Acted, out.Done = true, d
+		out.Next, out.HasNext = p.NextDue()
 		return txn, nil
 	})
 	if err != nil {
-		return Due{}, false, fmt.Errorf("enforce lifecycle of project %s: %w", projectID, err)
+		return Enforcement{}, fmt.Errorf("enforce lifecycle of project %s: %w", projectID, err)
 	}
-	return next, ok, nil
+	return out, nil
 }
 
 // defaultLifecycle sets the policies of the new project p: pol, else the user's settings, else
