@@ -46,6 +46,9 @@ type Config struct {
 	Log  LogConfig
 	// Limits are every user's limits unless an admin set the user's own (fsa.WithDefaultLimits).
 	Limits fsa.Limits
+	// Lifecycle is the default lifecycle policies of new projects and the activity interval
+	// (fsa.WithLifecycleDefaults).
+	Lifecycle fsa.LifecycleDefaults
 	// Keys are the key-encryption keys secrets are sealed with at rest (keys.go): from the
 	// environment (FSA_KEK) or a file (--kek-file), never a flag. Run refuses to start without.
 	Keys KeysConfig
@@ -222,6 +225,9 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.IntVar(&a.RateLimit.Burst, "rate-burst", 0, "request burst per user (0: the API default)")
 	fs.IntVar(&cfg.Limits.Projects, "limit-projects", 0, "projects a user may have, not counting those being deleted (0: no limit)")
 	fs.IntVar(&cfg.Limits.Running, "limit-running", 0, "projects a user may have running, started and not stopped (0: no limit)")
+	fs.DurationVar(&cfg.Lifecycle.IdleTimeout, "idle-timeout", 0, "stop a project after this long without activity, for users without their own IDLE_TIMEOUT setting (0: never)")
+	fs.DurationVar(&cfg.Lifecycle.DeleteStoppedAfter, "delete-stopped-after", 0, "delete a project (keeping its data) once STOPPED this long, for users without their own DELETE_STOPPED_AFTER setting (0: never)")
+	fs.DurationVar(&cfg.Lifecycle.ActivityInterval, "activity-interval", fsa.DefaultActivityInterval, "write a project's activity at most once per interval (idle stops come between the limit and the limit plus this after the last call)")
 	fs.StringVar(&kekFile, FlagKEKFile, "", "file holding the key-encryption keyring (<id>:<base64url key> per line, the primary first; mode 0600); or the keyring itself in "+EnvKEK)
 	fs.Float64Var(&cfg.Keys.ResealRate, "reseal-rate", DefaultResealRate, "records per second the leader re-seals in the background (after enabling encryption or changing the primary key)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
@@ -276,6 +282,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Reconcile.Domain == "" {
 		errs = append(errs, errors.New("domain is required"))
+	}
+	if err := cfg.Lifecycle.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := cfg.Limits.Validate(); err != nil {
 		errs = append(errs, err)
