@@ -11,6 +11,7 @@ package fsav1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -82,6 +83,291 @@ func (EventType) EnumDescriptor() ([]byte, []int) {
 	return file_fsa_v1_project_proto_rawDescGZIP(), []int{0}
 }
 
+// SetProjectLifecycleRequest is the input of ProjectService.SetProjectLifecycle.
+type SetProjectLifecycleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the project.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The policies to change; unset fields are unchanged.
+	Policy        *LifecyclePolicy `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetProjectLifecycleRequest) Reset() {
+	*x = SetProjectLifecycleRequest{}
+	mi := &file_fsa_v1_project_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetProjectLifecycleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetProjectLifecycleRequest) ProtoMessage() {}
+
+func (x *SetProjectLifecycleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetProjectLifecycleRequest.ProtoReflect.Descriptor instead.
+func (*SetProjectLifecycleRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SetProjectLifecycleRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SetProjectLifecycleRequest) GetPolicy() *LifecyclePolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// SetProjectLifecycleResponse is the output of ProjectService.SetProjectLifecycle.
+type SetProjectLifecycleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The project with its new policies.
+	Project       *Project `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetProjectLifecycleResponse) Reset() {
+	*x = SetProjectLifecycleResponse{}
+	mi := &file_fsa_v1_project_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetProjectLifecycleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetProjectLifecycleResponse) ProtoMessage() {}
+
+func (x *SetProjectLifecycleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetProjectLifecycleResponse.ProtoReflect.Descriptor instead.
+func (*SetProjectLifecycleResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SetProjectLifecycleResponse) GetProject() *Project {
+	if x != nil {
+		return x.Project
+	}
+	return nil
+}
+
+// ExtendProjectRequest is the input of ProjectService.ExtendProject.
+type ExtendProjectRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the project.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// How much later the project expires; positive.
+	By            *durationpb.Duration `protobuf:"bytes,2,opt,name=by,proto3" json:"by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExtendProjectRequest) Reset() {
+	*x = ExtendProjectRequest{}
+	mi := &file_fsa_v1_project_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExtendProjectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExtendProjectRequest) ProtoMessage() {}
+
+func (x *ExtendProjectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExtendProjectRequest.ProtoReflect.Descriptor instead.
+func (*ExtendProjectRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ExtendProjectRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExtendProjectRequest) GetBy() *durationpb.Duration {
+	if x != nil {
+		return x.By
+	}
+	return nil
+}
+
+// ExtendProjectResponse is the output of ProjectService.ExtendProject.
+type ExtendProjectResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The project with its new expiry.
+	Project       *Project `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExtendProjectResponse) Reset() {
+	*x = ExtendProjectResponse{}
+	mi := &file_fsa_v1_project_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExtendProjectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExtendProjectResponse) ProtoMessage() {}
+
+func (x *ExtendProjectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExtendProjectResponse.ProtoReflect.Descriptor instead.
+func (*ExtendProjectResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ExtendProjectResponse) GetProject() *Project {
+	if x != nil {
+		return x.Project
+	}
+	return nil
+}
+
+// KeepAliveRequest is the input of ProjectService.KeepAlive.
+type KeepAliveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the project.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeepAliveRequest) Reset() {
+	*x = KeepAliveRequest{}
+	mi := &file_fsa_v1_project_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeepAliveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeepAliveRequest) ProtoMessage() {}
+
+func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeepAliveRequest.ProtoReflect.Descriptor instead.
+func (*KeepAliveRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *KeepAliveRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// KeepAliveResponse is the output of ProjectService.KeepAlive.
+type KeepAliveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeepAliveResponse) Reset() {
+	*x = KeepAliveResponse{}
+	mi := &file_fsa_v1_project_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeepAliveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeepAliveResponse) ProtoMessage() {}
+
+func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeepAliveResponse.ProtoReflect.Descriptor instead.
+func (*KeepAliveResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{5}
+}
+
 // CreateProjectRequest is the input of ProjectService.CreateProject.
 type CreateProjectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -94,13 +380,17 @@ type CreateProjectRequest struct {
 	// the same key returns the project the first request created instead of
 	// creating another (or failing with AlreadyExists).
 	IdempotencyKey string `protobuf:"bytes,3,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Optional lifecycle policies. An unset idle limit or auto-delete takes the
+	// caller's setting (IDLE_TIMEOUT, DELETE_STOPPED_AFTER), else the server's
+	// default (fsad's --idle-timeout, --delete-stopped-after).
+	Lifecycle     *LifecyclePolicy `protobuf:"bytes,20,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateProjectRequest) Reset() {
 	*x = CreateProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[0]
+	mi := &file_fsa_v1_project_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -112,7 +402,7 @@ func (x *CreateProjectRequest) String() string {
 func (*CreateProjectRequest) ProtoMessage() {}
 
 func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[0]
+	mi := &file_fsa_v1_project_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -125,7 +415,7 @@ func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectRequest.ProtoReflect.Descriptor instead.
 func (*CreateProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{0}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateProjectRequest) GetName() string {
@@ -149,6 +439,13 @@ func (x *CreateProjectRequest) GetIdempotencyKey() string {
 	return ""
 }
 
+func (x *CreateProjectRequest) GetLifecycle() *LifecyclePolicy {
+	if x != nil {
+		return x.Lifecycle
+	}
+	return nil
+}
+
 // CreateProjectResponse is the output of ProjectService.CreateProject.
 type CreateProjectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -160,7 +457,7 @@ type CreateProjectResponse struct {
 
 func (x *CreateProjectResponse) Reset() {
 	*x = CreateProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[1]
+	mi := &file_fsa_v1_project_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -172,7 +469,7 @@ func (x *CreateProjectResponse) String() string {
 func (*CreateProjectResponse) ProtoMessage() {}
 
 func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[1]
+	mi := &file_fsa_v1_project_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -185,7 +482,7 @@ func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectResponse.ProtoReflect.Descriptor instead.
 func (*CreateProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{1}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateProjectResponse) GetProject() *Project {
@@ -206,7 +503,7 @@ type GetProjectRequest struct {
 
 func (x *GetProjectRequest) Reset() {
 	*x = GetProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[2]
+	mi := &file_fsa_v1_project_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -218,7 +515,7 @@ func (x *GetProjectRequest) String() string {
 func (*GetProjectRequest) ProtoMessage() {}
 
 func (x *GetProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[2]
+	mi := &file_fsa_v1_project_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -231,7 +528,7 @@ func (x *GetProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectRequest.ProtoReflect.Descriptor instead.
 func (*GetProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{2}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetProjectRequest) GetId() string {
@@ -252,7 +549,7 @@ type GetProjectResponse struct {
 
 func (x *GetProjectResponse) Reset() {
 	*x = GetProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[3]
+	mi := &file_fsa_v1_project_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -264,7 +561,7 @@ func (x *GetProjectResponse) String() string {
 func (*GetProjectResponse) ProtoMessage() {}
 
 func (x *GetProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[3]
+	mi := &file_fsa_v1_project_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -277,7 +574,7 @@ func (x *GetProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectResponse.ProtoReflect.Descriptor instead.
 func (*GetProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{3}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetProjectResponse) GetProject() *Project {
@@ -302,7 +599,7 @@ type ListProjectsRequest struct {
 
 func (x *ListProjectsRequest) Reset() {
 	*x = ListProjectsRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[4]
+	mi := &file_fsa_v1_project_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -314,7 +611,7 @@ func (x *ListProjectsRequest) String() string {
 func (*ListProjectsRequest) ProtoMessage() {}
 
 func (x *ListProjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[4]
+	mi := &file_fsa_v1_project_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -327,7 +624,7 @@ func (x *ListProjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectsRequest.ProtoReflect.Descriptor instead.
 func (*ListProjectsRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{4}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListProjectsRequest) GetPageSize() uint32 {
@@ -360,7 +657,7 @@ type ListProjectsResponse struct {
 
 func (x *ListProjectsResponse) Reset() {
 	*x = ListProjectsResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[5]
+	mi := &file_fsa_v1_project_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -372,7 +669,7 @@ func (x *ListProjectsResponse) String() string {
 func (*ListProjectsResponse) ProtoMessage() {}
 
 func (x *ListProjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[5]
+	mi := &file_fsa_v1_project_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -385,7 +682,7 @@ func (x *ListProjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectsResponse.ProtoReflect.Descriptor instead.
 func (*ListProjectsResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{5}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListProjectsResponse) GetProjects() []*Project {
@@ -422,7 +719,7 @@ type StartProjectRequest struct {
 
 func (x *StartProjectRequest) Reset() {
 	*x = StartProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[6]
+	mi := &file_fsa_v1_project_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -434,7 +731,7 @@ func (x *StartProjectRequest) String() string {
 func (*StartProjectRequest) ProtoMessage() {}
 
 func (x *StartProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[6]
+	mi := &file_fsa_v1_project_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -447,7 +744,7 @@ func (x *StartProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartProjectRequest.ProtoReflect.Descriptor instead.
 func (*StartProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{6}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StartProjectRequest) GetId() string {
@@ -475,7 +772,7 @@ type StartProjectResponse struct {
 
 func (x *StartProjectResponse) Reset() {
 	*x = StartProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[7]
+	mi := &file_fsa_v1_project_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +784,7 @@ func (x *StartProjectResponse) String() string {
 func (*StartProjectResponse) ProtoMessage() {}
 
 func (x *StartProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[7]
+	mi := &file_fsa_v1_project_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +797,7 @@ func (x *StartProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartProjectResponse.ProtoReflect.Descriptor instead.
 func (*StartProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{7}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StartProjectResponse) GetProject() *Project {
@@ -523,7 +820,7 @@ type StopProjectRequest struct {
 
 func (x *StopProjectRequest) Reset() {
 	*x = StopProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[8]
+	mi := &file_fsa_v1_project_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +832,7 @@ func (x *StopProjectRequest) String() string {
 func (*StopProjectRequest) ProtoMessage() {}
 
 func (x *StopProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[8]
+	mi := &file_fsa_v1_project_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +845,7 @@ func (x *StopProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopProjectRequest.ProtoReflect.Descriptor instead.
 func (*StopProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{8}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StopProjectRequest) GetId() string {
@@ -576,7 +873,7 @@ type StopProjectResponse struct {
 
 func (x *StopProjectResponse) Reset() {
 	*x = StopProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[9]
+	mi := &file_fsa_v1_project_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -588,7 +885,7 @@ func (x *StopProjectResponse) String() string {
 func (*StopProjectResponse) ProtoMessage() {}
 
 func (x *StopProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[9]
+	mi := &file_fsa_v1_project_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -601,7 +898,7 @@ func (x *StopProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopProjectResponse.ProtoReflect.Descriptor instead.
 func (*StopProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{9}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StopProjectResponse) GetProject() *Project {
@@ -631,7 +928,7 @@ type DeleteProjectRequest struct {
 
 func (x *DeleteProjectRequest) Reset() {
 	*x = DeleteProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[10]
+	mi := &file_fsa_v1_project_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +940,7 @@ func (x *DeleteProjectRequest) String() string {
 func (*DeleteProjectRequest) ProtoMessage() {}
 
 func (x *DeleteProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[10]
+	mi := &file_fsa_v1_project_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +953,7 @@ func (x *DeleteProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteProjectRequest.ProtoReflect.Descriptor instead.
 func (*DeleteProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{10}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeleteProjectRequest) GetId() string {
@@ -691,7 +988,7 @@ type DeleteProjectResponse struct {
 
 func (x *DeleteProjectResponse) Reset() {
 	*x = DeleteProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[11]
+	mi := &file_fsa_v1_project_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +1000,7 @@ func (x *DeleteProjectResponse) String() string {
 func (*DeleteProjectResponse) ProtoMessage() {}
 
 func (x *DeleteProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[11]
+	mi := &file_fsa_v1_project_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +1013,7 @@ func (x *DeleteProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteProjectResponse.ProtoReflect.Descriptor instead.
 func (*DeleteProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{11}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteProjectResponse) GetProject() *Project {
@@ -737,7 +1034,7 @@ type ExplainProjectRequest struct {
 
 func (x *ExplainProjectRequest) Reset() {
 	*x = ExplainProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[12]
+	mi := &file_fsa_v1_project_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +1046,7 @@ func (x *ExplainProjectRequest) String() string {
 func (*ExplainProjectRequest) ProtoMessage() {}
 
 func (x *ExplainProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[12]
+	mi := &file_fsa_v1_project_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +1059,7 @@ func (x *ExplainProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainProjectRequest.ProtoReflect.Descriptor instead.
 func (*ExplainProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{12}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ExplainProjectRequest) GetId() string {
@@ -783,7 +1080,7 @@ type ExplainProjectResponse struct {
 
 func (x *ExplainProjectResponse) Reset() {
 	*x = ExplainProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[13]
+	mi := &file_fsa_v1_project_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +1092,7 @@ func (x *ExplainProjectResponse) String() string {
 func (*ExplainProjectResponse) ProtoMessage() {}
 
 func (x *ExplainProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[13]
+	mi := &file_fsa_v1_project_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +1105,7 @@ func (x *ExplainProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainProjectResponse.ProtoReflect.Descriptor instead.
 func (*ExplainProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{13}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ExplainProjectResponse) GetExplanation() *Explanation {
@@ -835,7 +1132,7 @@ type Explanation struct {
 
 func (x *Explanation) Reset() {
 	*x = Explanation{}
-	mi := &file_fsa_v1_project_proto_msgTypes[14]
+	mi := &file_fsa_v1_project_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +1144,7 @@ func (x *Explanation) String() string {
 func (*Explanation) ProtoMessage() {}
 
 func (x *Explanation) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[14]
+	mi := &file_fsa_v1_project_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +1157,7 @@ func (x *Explanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Explanation.ProtoReflect.Descriptor instead.
 func (*Explanation) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{14}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Explanation) GetProjectId() string {
@@ -917,7 +1214,7 @@ type ChildExplanation struct {
 
 func (x *ChildExplanation) Reset() {
 	*x = ChildExplanation{}
-	mi := &file_fsa_v1_project_proto_msgTypes[15]
+	mi := &file_fsa_v1_project_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -929,7 +1226,7 @@ func (x *ChildExplanation) String() string {
 func (*ChildExplanation) ProtoMessage() {}
 
 func (x *ChildExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[15]
+	mi := &file_fsa_v1_project_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -942,7 +1239,7 @@ func (x *ChildExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChildExplanation.ProtoReflect.Descriptor instead.
 func (*ChildExplanation) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{15}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ChildExplanation) GetKind() ResourceKind {
@@ -1008,7 +1305,7 @@ type WatchProjectsRequest struct {
 
 func (x *WatchProjectsRequest) Reset() {
 	*x = WatchProjectsRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[16]
+	mi := &file_fsa_v1_project_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1317,7 @@ func (x *WatchProjectsRequest) String() string {
 func (*WatchProjectsRequest) ProtoMessage() {}
 
 func (x *WatchProjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[16]
+	mi := &file_fsa_v1_project_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1330,7 @@ func (x *WatchProjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchProjectsRequest.ProtoReflect.Descriptor instead.
 func (*WatchProjectsRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{16}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WatchProjectsRequest) GetFromRevision() uint64 {
@@ -1075,7 +1372,7 @@ type WatchProjectsResponse struct {
 
 func (x *WatchProjectsResponse) Reset() {
 	*x = WatchProjectsResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[17]
+	mi := &file_fsa_v1_project_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1384,7 @@ func (x *WatchProjectsResponse) String() string {
 func (*WatchProjectsResponse) ProtoMessage() {}
 
 func (x *WatchProjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[17]
+	mi := &file_fsa_v1_project_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1397,7 @@ func (x *WatchProjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchProjectsResponse.ProtoReflect.Descriptor instead.
 func (*WatchProjectsResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{17}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WatchProjectsResponse) GetRevision() uint64 {
@@ -1202,7 +1499,7 @@ type TerminalAccessRequest struct {
 
 func (x *TerminalAccessRequest) Reset() {
 	*x = TerminalAccessRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[18]
+	mi := &file_fsa_v1_project_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1511,7 @@ func (x *TerminalAccessRequest) String() string {
 func (*TerminalAccessRequest) ProtoMessage() {}
 
 func (x *TerminalAccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[18]
+	mi := &file_fsa_v1_project_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1524,7 @@ func (x *TerminalAccessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminalAccessRequest.ProtoReflect.Descriptor instead.
 func (*TerminalAccessRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{18}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TerminalAccessRequest) GetProjectId() string {
@@ -1250,7 +1547,7 @@ type TerminalAccessResponse struct {
 
 func (x *TerminalAccessResponse) Reset() {
 	*x = TerminalAccessResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[19]
+	mi := &file_fsa_v1_project_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1559,7 @@ func (x *TerminalAccessResponse) String() string {
 func (*TerminalAccessResponse) ProtoMessage() {}
 
 func (x *TerminalAccessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[19]
+	mi := &file_fsa_v1_project_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1572,7 @@ func (x *TerminalAccessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminalAccessResponse.ProtoReflect.Descriptor instead.
 func (*TerminalAccessResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{19}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TerminalAccessResponse) GetUrl() string {
@@ -1306,7 +1603,7 @@ type RotateTerminalTokenRequest struct {
 
 func (x *RotateTerminalTokenRequest) Reset() {
 	*x = RotateTerminalTokenRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[20]
+	mi := &file_fsa_v1_project_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1318,7 +1615,7 @@ func (x *RotateTerminalTokenRequest) String() string {
 func (*RotateTerminalTokenRequest) ProtoMessage() {}
 
 func (x *RotateTerminalTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[20]
+	mi := &file_fsa_v1_project_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1331,7 +1628,7 @@ func (x *RotateTerminalTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateTerminalTokenRequest.ProtoReflect.Descriptor instead.
 func (*RotateTerminalTokenRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{20}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RotateTerminalTokenRequest) GetProjectId() string {
@@ -1362,7 +1659,7 @@ type RotateTerminalTokenResponse struct {
 
 func (x *RotateTerminalTokenResponse) Reset() {
 	*x = RotateTerminalTokenResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[21]
+	mi := &file_fsa_v1_project_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1671,7 @@ func (x *RotateTerminalTokenResponse) String() string {
 func (*RotateTerminalTokenResponse) ProtoMessage() {}
 
 func (x *RotateTerminalTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[21]
+	mi := &file_fsa_v1_project_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1684,7 @@ func (x *RotateTerminalTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateTerminalTokenResponse.ProtoReflect.Descriptor instead.
 func (*RotateTerminalTokenResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{21}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RotateTerminalTokenResponse) GetUrl() string {
@@ -1408,11 +1705,25 @@ var File_fsa_v1_project_proto protoreflect.FileDescriptor
 
 const file_fsa_v1_project_proto_rawDesc = "" +
 	"\n" +
-	"\x14fsa/v1/project.proto\x12\x06fsa.v1\x1a\x16fsa/v1/resources.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"u\n" +
+	"\x14fsa/v1/project.proto\x12\x06fsa.v1\x1a\x16fsa/v1/resources.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"]\n" +
+	"\x1aSetProjectLifecycleRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
+	"\x06policy\x18\x02 \x01(\v2\x17.fsa.v1.LifecyclePolicyR\x06policy\"H\n" +
+	"\x1bSetProjectLifecycleResponse\x12)\n" +
+	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject\"Q\n" +
+	"\x14ExtendProjectRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
+	"\x02by\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x02by\"B\n" +
+	"\x15ExtendProjectResponse\x12)\n" +
+	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject\"\"\n" +
+	"\x10KeepAliveRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x13\n" +
+	"\x11KeepAliveResponse\"\xac\x01\n" +
 	"\x14CreateProjectRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12'\n" +
-	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\"B\n" +
+	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\x125\n" +
+	"\tlifecycle\x18\x14 \x01(\v2\x17.fsa.v1.LifecyclePolicyR\tlifecycle\"B\n" +
 	"\x15CreateProjectResponse\x12)\n" +
 	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject\"#\n" +
 	"\x11GetProjectRequest\x12\x0e\n" +
@@ -1497,7 +1808,7 @@ const file_fsa_v1_project_proto_rawDesc = "" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEVENT_TYPE_PUT\x10\x01\x12\x15\n" +
 	"\x11EVENT_TYPE_DELETE\x10\x02\x12\x17\n" +
-	"\x13EVENT_TYPE_PROGRESS\x10\x032\xb0\x06\n" +
+	"\x13EVENT_TYPE_PROGRESS\x10\x032\xa0\b\n" +
 	"\x0eProjectService\x12L\n" +
 	"\rCreateProject\x12\x1c.fsa.v1.CreateProjectRequest\x1a\x1d.fsa.v1.CreateProjectResponse\x12H\n" +
 	"\n" +
@@ -1509,7 +1820,10 @@ const file_fsa_v1_project_proto_rawDesc = "" +
 	"\x0eExplainProject\x12\x1d.fsa.v1.ExplainProjectRequest\x1a\x1e.fsa.v1.ExplainProjectResponse\"\x03\x90\x02\x01\x12N\n" +
 	"\rWatchProjects\x12\x1c.fsa.v1.WatchProjectsRequest\x1a\x1d.fsa.v1.WatchProjectsResponse0\x01\x12O\n" +
 	"\x0eTerminalAccess\x12\x1d.fsa.v1.TerminalAccessRequest\x1a\x1e.fsa.v1.TerminalAccessResponse\x12^\n" +
-	"\x13RotateTerminalToken\x12\".fsa.v1.RotateTerminalTokenRequest\x1a#.fsa.v1.RotateTerminalTokenResponseB8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
+	"\x13RotateTerminalToken\x12\".fsa.v1.RotateTerminalTokenRequest\x1a#.fsa.v1.RotateTerminalTokenResponse\x12^\n" +
+	"\x13SetProjectLifecycle\x12\".fsa.v1.SetProjectLifecycleRequest\x1a#.fsa.v1.SetProjectLifecycleResponse\x12L\n" +
+	"\rExtendProject\x12\x1c.fsa.v1.ExtendProjectRequest\x1a\x1d.fsa.v1.ExtendProjectResponse\x12@\n" +
+	"\tKeepAlive\x12\x18.fsa.v1.KeepAliveRequest\x1a\x19.fsa.v1.KeepAliveResponseB8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
 
 var (
 	file_fsa_v1_project_proto_rawDescOnce sync.Once
@@ -1524,85 +1838,104 @@ func file_fsa_v1_project_proto_rawDescGZIP() []byte {
 }
 
 var file_fsa_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fsa_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_fsa_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_fsa_v1_project_proto_goTypes = []any{
 	(EventType)(0),                      // 0: fsa.v1.EventType
-	(*CreateProjectRequest)(nil),        // 1: fsa.v1.CreateProjectRequest
-	(*CreateProjectResponse)(nil),       // 2: fsa.v1.CreateProjectResponse
-	(*GetProjectRequest)(nil),           // 3: fsa.v1.GetProjectRequest
-	(*GetProjectResponse)(nil),          // 4: fsa.v1.GetProjectResponse
-	(*ListProjectsRequest)(nil),         // 5: fsa.v1.ListProjectsRequest
-	(*ListProjectsResponse)(nil),        // 6: fsa.v1.ListProjectsResponse
-	(*StartProjectRequest)(nil),         // 7: fsa.v1.StartProjectRequest
-	(*StartProjectResponse)(nil),        // 8: fsa.v1.StartProjectResponse
-	(*StopProjectRequest)(nil),          // 9: fsa.v1.StopProjectRequest
-	(*StopProjectResponse)(nil),         // 10: fsa.v1.StopProjectResponse
-	(*DeleteProjectRequest)(nil),        // 11: fsa.v1.DeleteProjectRequest
-	(*DeleteProjectResponse)(nil),       // 12: fsa.v1.DeleteProjectResponse
-	(*ExplainProjectRequest)(nil),       // 13: fsa.v1.ExplainProjectRequest
-	(*ExplainProjectResponse)(nil),      // 14: fsa.v1.ExplainProjectResponse
-	(*Explanation)(nil),                 // 15: fsa.v1.Explanation
-	(*ChildExplanation)(nil),            // 16: fsa.v1.ChildExplanation
-	(*WatchProjectsRequest)(nil),        // 17: fsa.v1.WatchProjectsRequest
-	(*WatchProjectsResponse)(nil),       // 18: fsa.v1.WatchProjectsResponse
-	(*TerminalAccessRequest)(nil),       // 19: fsa.v1.TerminalAccessRequest
-	(*TerminalAccessResponse)(nil),      // 20: fsa.v1.TerminalAccessResponse
-	(*RotateTerminalTokenRequest)(nil),  // 21: fsa.v1.RotateTerminalTokenRequest
-	(*RotateTerminalTokenResponse)(nil), // 22: fsa.v1.RotateTerminalTokenResponse
-	(*Project)(nil),                     // 23: fsa.v1.Project
-	(Status)(0),                         // 24: fsa.v1.Status
-	(ResourceKind)(0),                   // 25: fsa.v1.ResourceKind
-	(*Condition)(nil),                   // 26: fsa.v1.Condition
-	(*Sandbox)(nil),                     // 27: fsa.v1.Sandbox
-	(*Database)(nil),                    // 28: fsa.v1.Database
-	(*timestamppb.Timestamp)(nil),       // 29: google.protobuf.Timestamp
+	(*SetProjectLifecycleRequest)(nil),  // 1: fsa.v1.SetProjectLifecycleRequest
+	(*SetProjectLifecycleResponse)(nil), // 2: fsa.v1.SetProjectLifecycleResponse
+	(*ExtendProjectRequest)(nil),        // 3: fsa.v1.ExtendProjectRequest
+	(*ExtendProjectResponse)(nil),       // 4: fsa.v1.ExtendProjectResponse
+	(*KeepAliveRequest)(nil),            // 5: fsa.v1.KeepAliveRequest
+	(*KeepAliveResponse)(nil),           // 6: fsa.v1.KeepAliveResponse
+	(*CreateProjectRequest)(nil),        // 7: fsa.v1.CreateProjectRequest
+	(*CreateProjectResponse)(nil),       // 8: fsa.v1.CreateProjectResponse
+	(*GetProjectRequest)(nil),           // 9: fsa.v1.GetProjectRequest
+	(*GetProjectResponse)(nil),          // 10: fsa.v1.GetProjectResponse
+	(*ListProjectsRequest)(nil),         // 11: fsa.v1.ListProjectsRequest
+	(*ListProjectsResponse)(nil),        // 12: fsa.v1.ListProjectsResponse
+	(*StartProjectRequest)(nil),         // 13: fsa.v1.StartProjectRequest
+	(*StartProjectResponse)(nil),        // 14: fsa.v1.StartProjectResponse
+	(*StopProjectRequest)(nil),          // 15: fsa.v1.StopProjectRequest
+	(*StopProjectResponse)(nil),         // 16: fsa.v1.StopProjectResponse
+	(*DeleteProjectRequest)(nil),        // 17: fsa.v1.DeleteProjectRequest
+	(*DeleteProjectResponse)(nil),       // 18: fsa.v1.DeleteProjectResponse
+	(*ExplainProjectRequest)(nil),       // 19: fsa.v1.ExplainProjectRequest
+	(*ExplainProjectResponse)(nil),      // 20: fsa.v1.ExplainProjectResponse
+	(*Explanation)(nil),                 // 21: fsa.v1.Explanation
+	(*ChildExplanation)(nil),            // 22: fsa.v1.ChildExplanation
+	(*WatchProjectsRequest)(nil),        // 23: fsa.v1.WatchProjectsRequest
+	(*WatchProjectsResponse)(nil),       // 24: fsa.v1.WatchProjectsResponse
+	(*TerminalAccessRequest)(nil),       // 25: fsa.v1.TerminalAccessRequest
+	(*TerminalAccessResponse)(nil),      // 26: fsa.v1.TerminalAccessResponse
+	(*RotateTerminalTokenRequest)(nil),  // 27: fsa.v1.RotateTerminalTokenRequest
+	(*RotateTerminalTokenResponse)(nil), // 28: fsa.v1.RotateTerminalTokenResponse
+	(*LifecyclePolicy)(nil),             // 29: fsa.v1.LifecyclePolicy
+	(*Project)(nil),                     // 30: fsa.v1.Project
+	(*durationpb.Duration)(nil),         // 31: google.protobuf.Duration
+	(Status)(0),                         // 32: fsa.v1.Status
+	(ResourceKind)(0),                   // 33: fsa.v1.ResourceKind
+	(*Condition)(nil),                   // 34: fsa.v1.Condition
+	(*Sandbox)(nil),                     // 35: fsa.v1.Sandbox
+	(*Database)(nil),                    // 36: fsa.v1.Database
+	(*timestamppb.Timestamp)(nil),       // 37: google.protobuf.Timestamp
 }
 var file_fsa_v1_project_proto_depIdxs = []int32{
-	23, // 0: fsa.v1.CreateProjectResponse.project:type_name -> fsa.v1.Project
-	23, // 1: fsa.v1.GetProjectResponse.project:type_name -> fsa.v1.Project
-	23, // 2: fsa.v1.ListProjectsResponse.projects:type_name -> fsa.v1.Project
-	23, // 3: fsa.v1.StartProjectResponse.project:type_name -> fsa.v1.Project
-	23, // 4: fsa.v1.StopProjectResponse.project:type_name -> fsa.v1.Project
-	23, // 5: fsa.v1.DeleteProjectResponse.project:type_name -> fsa.v1.Project
-	15, // 6: fsa.v1.ExplainProjectResponse.explanation:type_name -> fsa.v1.Explanation
-	24, // 7: fsa.v1.Explanation.project_status:type_name -> fsa.v1.Status
-	16, // 8: fsa.v1.Explanation.children:type_name -> fsa.v1.ChildExplanation
-	25, // 9: fsa.v1.ChildExplanation.kind:type_name -> fsa.v1.ResourceKind
-	24, // 10: fsa.v1.ChildExplanation.desired:type_name -> fsa.v1.Status
-	24, // 11: fsa.v1.ChildExplanation.observed:type_name -> fsa.v1.Status
-	26, // 12: fsa.v1.ChildExplanation.conditions:type_name -> fsa.v1.Condition
-	0,  // 13: fsa.v1.WatchProjectsResponse.type:type_name -> fsa.v1.EventType
-	25, // 14: fsa.v1.WatchProjectsResponse.kind:type_name -> fsa.v1.ResourceKind
-	23, // 15: fsa.v1.WatchProjectsResponse.project:type_name -> fsa.v1.Project
-	27, // 16: fsa.v1.WatchProjectsResponse.sandbox:type_name -> fsa.v1.Sandbox
-	28, // 17: fsa.v1.WatchProjectsResponse.database:type_name -> fsa.v1.Database
-	29, // 18: fsa.v1.TerminalAccessResponse.expires_at:type_name -> google.protobuf.Timestamp
-	29, // 19: fsa.v1.RotateTerminalTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 20: fsa.v1.ProjectService.CreateProject:input_type -> fsa.v1.CreateProjectRequest
-	3,  // 21: fsa.v1.ProjectService.GetProject:input_type -> fsa.v1.GetProjectRequest
-	5,  // 22: fsa.v1.ProjectService.ListProjects:input_type -> fsa.v1.ListProjectsRequest
-	7,  // 23: fsa.v1.ProjectService.StartProject:input_type -> fsa.v1.StartProjectRequest
-	9,  // 24: fsa.v1.ProjectService.StopProject:input_type -> fsa.v1.StopProjectRequest
-	11, // 25: fsa.v1.ProjectService.DeleteProject:input_type -> fsa.v1.DeleteProjectRequest
-	13, // 26: fsa.v1.ProjectService.ExplainProject:input_type -> fsa.v1.ExplainProjectRequest
-	17, // 27: fsa.v1.ProjectService.WatchProjects:input_type -> fsa.v1.WatchProjectsRequest
-	19, // 28: fsa.v1.ProjectService.TerminalAccess:input_type -> fsa.v1.TerminalAccessRequest
-	21, // 29: fsa.v1.ProjectService.RotateTerminalToken:input_type -> fsa.v1.RotateTerminalTokenRequest
-	2,  // 30: fsa.v1.ProjectService.CreateProject:output_type -> fsa.v1.CreateProjectResponse
-	4,  // 31: fsa.v1.ProjectService.GetProject:output_type -> fsa.v1.GetProjectResponse
-	6,  // 32: fsa.v1.ProjectService.ListProjects:output_type -> fsa.v1.ListProjectsResponse
-	8,  // 33: fsa.v1.ProjectService.StartProject:output_type -> fsa.v1.StartProjectResponse
-	10, // 34: fsa.v1.ProjectService.StopProject:output_type -> fsa.v1.StopProjectResponse
-	12, // 35: fsa.v1.ProjectService.DeleteProject:output_type -> fsa.v1.DeleteProjectResponse
-	14, // 36: fsa.v1.ProjectService.ExplainProject:output_type -> fsa.v1.ExplainProjectResponse
-	18, // 37: fsa.v1.ProjectService.WatchProjects:output_type -> fsa.v1.WatchProjectsResponse
-	20, // 38: fsa.v1.ProjectService.TerminalAccess:output_type -> fsa.v1.TerminalAccessResponse
-	22, // 39: fsa.v1.ProjectService.RotateTerminalToken:output_type -> fsa.v1.RotateTerminalTokenResponse
-	30, // [30:40] is the sub-list for method output_type
-	20, // [20:30] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	29, // 0: fsa.v1.SetProjectLifecycleRequest.policy:type_name -> fsa.v1.LifecyclePolicy
+	30, // 1: fsa.v1.SetProjectLifecycleResponse.project:type_name -> fsa.v1.Project
+	31, // 2: fsa.v1.ExtendProjectRequest.by:type_name -> google.protobuf.Duration
+	30, // 3: fsa.v1.ExtendProjectResponse.project:type_name -> fsa.v1.Project
+	29, // 4: fsa.v1.CreateProjectRequest.lifecycle:type_name -> fsa.v1.LifecyclePolicy
+	30, // 5: fsa.v1.CreateProjectResponse.project:type_name -> fsa.v1.Project
+	30, // 6: fsa.v1.GetProjectResponse.project:type_name -> fsa.v1.Project
+	30, // 7: fsa.v1.ListProjectsResponse.projects:type_name -> fsa.v1.Project
+	30, // 8: fsa.v1.StartProjectResponse.project:type_name -> fsa.v1.Project
+	30, // 9: fsa.v1.StopProjectResponse.project:type_name -> fsa.v1.Project
+	30, // 10: fsa.v1.DeleteProjectResponse.project:type_name -> fsa.v1.Project
+	21, // 11: fsa.v1.ExplainProjectResponse.explanation:type_name -> fsa.v1.Explanation
+	32, // 12: fsa.v1.Explanation.project_status:type_name -> fsa.v1.Status
+	22, // 13: fsa.v1.Explanation.children:type_name -> fsa.v1.ChildExplanation
+	33, // 14: fsa.v1.ChildExplanation.kind:type_name -> fsa.v1.ResourceKind
+	32, // 15: fsa.v1.ChildExplanation.desired:type_name -> fsa.v1.Status
+	32, // 16: fsa.v1.ChildExplanation.observed:type_name -> fsa.v1.Status
+	34, // 17: fsa.v1.ChildExplanation.conditions:type_name -> fsa.v1.Condition
+	0,  // 18: fsa.v1.WatchProjectsResponse.type:type_name -> fsa.v1.EventType
+	33, // 19: fsa.v1.WatchProjectsResponse.kind:type_name -> fsa.v1.ResourceKind
+	30, // 20: fsa.v1.WatchProjectsResponse.project:type_name -> fsa.v1.Project
+	35, // 21: fsa.v1.WatchProjectsResponse.sandbox:type_name -> fsa.v1.Sandbox
+	36, // 22: fsa.v1.WatchProjectsResponse.database:type_name -> fsa.v1.Database
+	37, // 23: fsa.v1.TerminalAccessResponse.expires_at:type_name -> google.protobuf.Timestamp
+	37, // 24: fsa.v1.RotateTerminalTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	7,  // 25: fsa.v1.ProjectService.CreateProject:input_type -> fsa.v1.CreateProjectRequest
+	9,  // 26: fsa.v1.ProjectService.GetProject:input_type -> fsa.v1.GetProjectRequest
+	11, // 27: fsa.v1.ProjectService.ListProjects:input_type -> fsa.v1.ListProjectsRequest
+	13, // 28: fsa.v1.ProjectService.StartProject:input_type -> fsa.v1.StartProjectRequest
+	15, // 29: fsa.v1.ProjectService.StopProject:input_type -> fsa.v1.StopProjectRequest
+	17, // 30: fsa.v1.ProjectService.DeleteProject:input_type -> fsa.v1.DeleteProjectRequest
+	19, // 31: fsa.v1.ProjectService.ExplainProject:input_type -> fsa.v1.ExplainProjectRequest
+	23, // 32: fsa.v1.ProjectService.WatchProjects:input_type -> fsa.v1.WatchProjectsRequest
+	25, // 33: fsa.v1.ProjectService.TerminalAccess:input_type -> fsa.v1.TerminalAccessRequest
+	27, // 34: fsa.v1.ProjectService.RotateTerminalToken:input_type -> fsa.v1.RotateTerminalTokenRequest
+	1,  // 35: fsa.v1.ProjectService.SetProjectLifecycle:input_type -> fsa.v1.SetProjectLifecycleRequest
+	3,  // 36: fsa.v1.ProjectService.ExtendProject:input_type -> fsa.v1.ExtendProjectRequest
+	5,  // 37: fsa.v1.ProjectService.KeepAlive:input_type -> fsa.v1.KeepAliveRequest
+	8,  // 38: fsa.v1.ProjectService.CreateProject:output_type -> fsa.v1.CreateProjectResponse
+	10, // 39: fsa.v1.ProjectService.GetProject:output_type -> fsa.v1.GetProjectResponse
+	12, // 40: fsa.v1.ProjectService.ListProjects:output_type -> fsa.v1.ListProjectsResponse
+	14, // 41: fsa.v1.ProjectService.StartProject:output_type -> fsa.v1.StartProjectResponse
+	16, // 42: fsa.v1.ProjectService.StopProject:output_type -> fsa.v1.StopProjectResponse
+	18, // 43: fsa.v1.ProjectService.DeleteProject:output_type -> fsa.v1.DeleteProjectResponse
+	20, // 44: fsa.v1.ProjectService.ExplainProject:output_type -> fsa.v1.ExplainProjectResponse
+	24, // 45: fsa.v1.ProjectService.WatchProjects:output_type -> fsa.v1.WatchProjectsResponse
+	26, // 46: fsa.v1.ProjectService.TerminalAccess:output_type -> fsa.v1.TerminalAccessResponse
+	28, // 47: fsa.v1.ProjectService.RotateTerminalToken:output_type -> fsa.v1.RotateTerminalTokenResponse
+	2,  // 48: fsa.v1.ProjectService.SetProjectLifecycle:output_type -> fsa.v1.SetProjectLifecycleResponse
+	4,  // 49: fsa.v1.ProjectService.ExtendProject:output_type -> fsa.v1.ExtendProjectResponse
+	6,  // 50: fsa.v1.ProjectService.KeepAlive:output_type -> fsa.v1.KeepAliveResponse
+	38, // [38:51] is the sub-list for method output_type
+	25, // [25:38] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_fsa_v1_project_proto_init() }
@@ -1611,7 +1944,7 @@ func file_fsa_v1_project_proto_init() {
 		return
 	}
 	file_fsa_v1_resources_proto_init()
-	file_fsa_v1_project_proto_msgTypes[17].OneofWrappers = []any{
+	file_fsa_v1_project_proto_msgTypes[23].OneofWrappers = []any{
 		(*WatchProjectsResponse_Project)(nil),
 		(*WatchProjectsResponse_Sandbox)(nil),
 		(*WatchProjectsResponse_Database)(nil),
@@ -1622,7 +1955,7 @@ func file_fsa_v1_project_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsa_v1_project_proto_rawDesc), len(file_fsa_v1_project_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -64,6 +64,15 @@ const (
 	// ProjectServiceRotateTerminalTokenProcedure is the fully-qualified name of the ProjectService's
 	// RotateTerminalToken RPC.
 	ProjectServiceRotateTerminalTokenProcedure = "/fsa.v1.ProjectService/RotateTerminalToken"
+	// ProjectServiceSetProjectLifecycleProcedure is the fully-qualified name of the ProjectService's
+	// SetProjectLifecycle RPC.
+	ProjectServiceSetProjectLifecycleProcedure = "/fsa.v1.ProjectService/SetProjectLifecycle"
+	// ProjectServiceExtendProjectProcedure is the fully-qualified name of the ProjectService's
+	// ExtendProject RPC.
+	ProjectServiceExtendProjectProcedure = "/fsa.v1.ProjectService/ExtendProject"
+	// ProjectServiceKeepAliveProcedure is the fully-qualified name of the ProjectService's KeepAlive
+	// RPC.
+	ProjectServiceKeepAliveProcedure = "/fsa.v1.ProjectService/KeepAlive"
 )
 
 // ProjectServiceClient is a client for the fsa.v1.ProjectService service.
@@ -159,6 +168,33 @@ type ProjectServiceClient interface {
 	// Errors: NotFound; FailedPrecondition if the project has no sandbox yet or
 	// is TERMINATING; Aborted on a concurrent change (retry).
 	RotateTerminalToken(context.Context, *connect.Request[v1.RotateTerminalTokenRequest]) (*connect.Response[v1.RotateTerminalTokenResponse], error)
+	// SetProjectLifecycle changes a project's lifecycle policies: its idle
+	// limit, its expiry and its auto-delete once stopped (see
+	// ProjectLifecycle). Fields left unset are unchanged. A new idle limit counts
+	// from now.
+	//
+	// Errors: NotFound; InvalidArgument for a negative or too long duration (idle
+	// limit at most 90 days, auto-delete at most 5 years), an expiry not in the
+	// future or more than 5 years away, or an expire action without an expiry,
+	// with nothing stored; FailedPrecondition if the project is being deleted.
+	SetProjectLifecycle(context.Context, *connect.Request[v1.SetProjectLifecycleRequest]) (*connect.Response[v1.SetProjectLifecycleResponse], error)
+	// ExtendProject moves a project's expiry later by `by` (from now if it has
+	// passed). It also counts as activity for the idle limit.
+	//
+	// Errors: NotFound; InvalidArgument if `by` is not positive or the new
+	// expiry would be more than 5 years away; FailedPrecondition if the project
+	// has no expiry.
+	ExtendProject(context.Context, *connect.Request[v1.ExtendProjectRequest]) (*connect.Response[v1.ExtendProjectResponse], error)
+	// KeepAlive records activity on a project, so that its idle limit does not
+	// stop it: clients that hold a terminal open send it periodically (the web
+	// console does while a terminal tab is visible). Calls on the project (exec,
+	// files, logs, preview, terminal access, start) count as activity by
+	// themselves. Activity is written at most once per project per activity
+	// interval (fsad's --activity-interval, 60 s by default): sending it more
+	// often costs nothing but the call.
+	//
+	// Errors: NotFound.
+	KeepAlive(context.Context, *connect.Request[v1.KeepAliveRequest]) (*connect.Response[v1.KeepAliveResponse], error)
 }
 
 // NewProjectServiceClient constructs a client for the fsa.v1.ProjectService service. By default, it
@@ -235,6 +271,24 @@ func NewProjectServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(projectServiceMethods.ByName("RotateTerminalToken")),
 			connect.WithClientOptions(opts...),
 		),
+		setProjectLifecycle: connect.NewClient[v1.SetProjectLifecycleRequest, v1.SetProjectLifecycleResponse](
+			httpClient,
+			baseURL+ProjectServiceSetProjectLifecycleProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("SetProjectLifecycle")),
+			connect.WithClientOptions(opts...),
+		),
+		extendProject: connect.NewClient[v1.ExtendProjectRequest, v1.ExtendProjectResponse](
+			httpClient,
+			baseURL+ProjectServiceExtendProjectProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("ExtendProject")),
+			connect.WithClientOptions(opts...),
+		),
+		keepAlive: connect.NewClient[v1.KeepAliveRequest, v1.KeepAliveResponse](
+			httpClient,
+			baseURL+ProjectServiceKeepAliveProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("KeepAlive")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -250,6 +304,9 @@ type projectServiceClient struct {
 	watchProjects       *connect.Client[v1.WatchProjectsRequest, v1.WatchProjectsResponse]
 	terminalAccess      *connect.Client[v1.TerminalAccessRequest, v1.TerminalAccessResponse]
 	rotateTerminalToken *connect.Client[v1.RotateTerminalTokenRequest, v1.RotateTerminalTokenResponse]
+	setProjectLifecycle *connect.Client[v1.SetProjectLifecycleRequest, v1.SetProjectLifecycleResponse]
+	extendProject       *connect.Client[v1.ExtendProjectRequest, v1.ExtendProjectResponse]
+	keepAlive           *connect.Client[v1.KeepAliveRequest, v1.KeepAliveResponse]
 }
 
 // CreateProject calls fsa.v1.ProjectService.CreateProject.
@@ -300,6 +357,21 @@ func (c *projectServiceClient) TerminalAccess(ctx context.Context, req *connect.
 // RotateTerminalToken calls fsa.v1.ProjectService.RotateTerminalToken.
 func (c *projectServiceClient) RotateTerminalToken(ctx context.Context, req *connect.Request[v1.RotateTerminalTokenRequest]) (*connect.Response[v1.RotateTerminalTokenResponse], error) {
 	return c.rotateTerminalToken.CallUnary(ctx, req)
+}
+
+// SetProjectLifecycle calls fsa.v1.ProjectService.SetProjectLifecycle.
+func (c *projectServiceClient) SetProjectLifecycle(ctx context.Context, req *connect.Request[v1.SetProjectLifecycleRequest]) (*connect.Response[v1.SetProjectLifecycleResponse], error) {
+	return c.setProjectLifecycle.CallUnary(ctx, req)
+}
+
+// ExtendProject calls fsa.v1.ProjectService.ExtendProject.
+func (c *projectServiceClient) ExtendProject(ctx context.Context, req *connect.Request[v1.ExtendProjectRequest]) (*connect.Response[v1.ExtendProjectResponse], error) {
+	return c.extendProject.CallUnary(ctx, req)
+}
+
+// KeepAlive calls fsa.v1.ProjectService.KeepAlive.
+func (c *projectServiceClient) KeepAlive(ctx context.Context, req *connect.Request[v1.KeepAliveRequest]) (*connect.Response[v1.KeepAliveResponse], error) {
+	return c.keepAlive.CallUnary(ctx, req)
 }
 
 // ProjectServiceHandler is an implementation of the fsa.v1.ProjectService service.
@@ -395,6 +467,33 @@ type ProjectServiceHandler interface {
 	// Errors: NotFound; FailedPrecondition if the project has no sandbox yet or
 	// is TERMINATING; Aborted on a concurrent change (retry).
 	RotateTerminalToken(context.Context, *connect.Request[v1.RotateTerminalTokenRequest]) (*connect.Response[v1.RotateTerminalTokenResponse], error)
+	// SetProjectLifecycle changes a project's lifecycle policies: its idle
+	// limit, its expiry and its auto-delete once stopped (see
+	// ProjectLifecycle). Fields left unset are unchanged. A new idle limit counts
+	// from now.
+	//
+	// Errors: NotFound; InvalidArgument for a negative or too long duration (idle
+	// limit at most 90 days, auto-delete at most 5 years), an expiry not in the
+	// future or more than 5 years away, or an expire action without an expiry,
+	// with nothing stored; FailedPrecondition if the project is being deleted.
+	SetProjectLifecycle(context.Context, *connect.Request[v1.SetProjectLifecycleRequest]) (*connect.Response[v1.SetProjectLifecycleResponse], error)
+	// ExtendProject moves a project's expiry later by `by` (from now if it has
+	// passed). It also counts as activity for the idle limit.
+	//
+	// Errors: NotFound; InvalidArgument if `by` is not positive or the new
+	// expiry would be more than 5 years away; FailedPrecondition if the project
+	// has no expiry.
+	ExtendProject(context.Context, *connect.Request[v1.ExtendProjectRequest]) (*connect.Response[v1.ExtendProjectResponse], error)
+	// KeepAlive records activity on a project, so that its idle limit does not
+	// stop it: clients that hold a terminal open send it periodically (the web
+	// console does while a terminal tab is visible). Calls on the project (exec,
+	// files, logs, preview, terminal access, start) count as activity by
+	// themselves. Activity is written at most once per project per activity
+	// interval (fsad's --activity-interval, 60 s by default): sending it more
+	// often costs nothing but the call.
+	//
+	// Errors: NotFound.
+	KeepAlive(context.Context, *connect.Request[v1.KeepAliveRequest]) (*connect.Response[v1.KeepAliveResponse], error)
 }
 
 // NewProjectServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -467,6 +566,24 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 		connect.WithSchema(projectServiceMethods.ByName("RotateTerminalToken")),
 		connect.WithHandlerOptions(opts...),
 	)
+	projectServiceSetProjectLifecycleHandler := connect.NewUnaryHandler(
+		ProjectServiceSetProjectLifecycleProcedure,
+		svc.SetProjectLifecycle,
+		connect.WithSchema(projectServiceMethods.ByName("SetProjectLifecycle")),
+		connect.WithHandlerOptions(opts...),
+	)
+	projectServiceExtendProjectHandler := connect.NewUnaryHandler(
+		ProjectServiceExtendProjectProcedure,
+		svc.ExtendProject,
+		connect.WithSchema(projectServiceMethods.ByName("ExtendProject")),
+		connect.WithHandlerOptions(opts...),
+	)
+	projectServiceKeepAliveHandler := connect.NewUnaryHandler(
+		ProjectServiceKeepAliveProcedure,
+		svc.KeepAlive,
+		connect.WithSchema(projectServiceMethods.ByName("KeepAlive")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/fsa.v1.ProjectService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProjectServiceCreateProjectProcedure:
@@ -489,6 +606,12 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 			projectServiceTerminalAccessHandler.ServeHTTP(w, r)
 		case ProjectServiceRotateTerminalTokenProcedure:
 			projectServiceRotateTerminalTokenHandler.ServeHTTP(w, r)
+		case ProjectServiceSetProjectLifecycleProcedure:
+			projectServiceSetProjectLifecycleHandler.ServeHTTP(w, r)
+		case ProjectServiceExtendProjectProcedure:
+			projectServiceExtendProjectHandler.ServeHTTP(w, r)
+		case ProjectServiceKeepAliveProcedure:
+			projectServiceKeepAliveHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -536,4 +659,16 @@ func (UnimplementedProjectServiceHandler) TerminalAccess(context.Context, *conne
 
 func (UnimplementedProjectServiceHandler) RotateTerminalToken(context.Context, *connect.Request[v1.RotateTerminalTokenRequest]) (*connect.Response[v1.RotateTerminalTokenResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.ProjectService.RotateTerminalToken is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) SetProjectLifecycle(context.Context, *connect.Request[v1.SetProjectLifecycleRequest]) (*connect.Response[v1.SetProjectLifecycleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.ProjectService.SetProjectLifecycle is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) ExtendProject(context.Context, *connect.Request[v1.ExtendProjectRequest]) (*connect.Response[v1.ExtendProjectResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.ProjectService.ExtendProject is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) KeepAlive(context.Context, *connect.Request[v1.KeepAliveRequest]) (*connect.Response[v1.KeepAliveResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.ProjectService.KeepAlive is not implemented"))
 }

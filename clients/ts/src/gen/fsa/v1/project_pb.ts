@@ -6,17 +6,151 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Condition, Database, Project, ResourceKind, Sandbox, Status } from "./resources_pb.js";
+import type { Condition, Database, LifecyclePolicy, Project, ResourceKind, Sandbox, Status } from "./resources_pb.js";
 import { file_fsa_v1_resources } from "./resources_pb.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file fsa/v1/project.proto.
  */
 export const file_fsa_v1_project: GenFile = /*@__PURE__*/
-  fileDesc("ChRmc2EvdjEvcHJvamVjdC5wcm90bxIGZnNhLnYxIlIKFENyZWF0ZVByb2plY3RSZXF1ZXN0EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIjkKFUNyZWF0ZVByb2plY3RSZXNwb25zZRIgCgdwcm9qZWN0GAEgASgLMg8uZnNhLnYxLlByb2plY3QiHwoRR2V0UHJvamVjdFJlcXVlc3QSCgoCaWQYASABKAkiNgoSR2V0UHJvamVjdFJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5mc2EudjEuUHJvamVjdCI8ChNMaXN0UHJvamVjdHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJImQKFExpc3RQcm9qZWN0c1Jlc3BvbnNlEiEKCHByb2plY3RzGAEgAygLMg8uZnNhLnYxLlByb2plY3QSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhAKCHJldmlzaW9uGAMgASgEIjoKE1N0YXJ0UHJvamVjdFJlcXVlc3QSCgoCaWQYASABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAIgASgJIjgKFFN0YXJ0UHJvamVjdFJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5mc2EudjEuUHJvamVjdCI5ChJTdG9wUHJvamVjdFJlcXVlc3QSCgoCaWQYASABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAIgASgJIjcKE1N0b3BQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0Ik8KFERlbGV0ZVByb2plY3RSZXF1ZXN0EgoKAmlkGAEgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCRISCgpwdXJnZV9kYXRhGAMgASgIIjkKFURlbGV0ZVByb2plY3RSZXNwb25zZRIgCgdwcm9qZWN0GAEgASgLMg8uZnNhLnYxLlByb2plY3QiIwoVRXhwbGFpblByb2plY3RSZXF1ZXN0EgoKAmlkGAEgASgJIkIKFkV4cGxhaW5Qcm9qZWN0UmVzcG9uc2USKAoLZXhwbGFuYXRpb24YASABKAsyEy5mc2EudjEuRXhwbGFuYXRpb24ihwEKC0V4cGxhbmF0aW9uEhIKCnByb2plY3RfaWQYASABKAkSJgoOcHJvamVjdF9zdGF0dXMYAiABKA4yDi5mc2EudjEuU3RhdHVzEioKCGNoaWxkcmVuGAMgAygLMhguZnNhLnYxLkNoaWxkRXhwbGFuYXRpb24SEAoIcmV2aXNpb24YBCABKAQi1QEKEENoaWxkRXhwbGFuYXRpb24SIgoEa2luZBgBIAEoDjIULmZzYS52MS5SZXNvdXJjZUtpbmQSCgoCaWQYAiABKAkSHwoHZGVzaXJlZBgDIAEoDjIOLmZzYS52MS5TdGF0dXMSIAoIb2JzZXJ2ZWQYBCABKA4yDi5mc2EudjEuU3RhdHVzEhIKCmxhc3RfZXJyb3IYBSABKAkSEwoLbmV4dF9hY3Rpb24YBiABKAkSJQoKY29uZGl0aW9ucxgHIAMoCzIRLmZzYS52MS5Db25kaXRpb24iLQoUV2F0Y2hQcm9qZWN0c1JlcXVlc3QSFQoNZnJvbV9yZXZpc2lvbhgBIAEoBCKBAgoVV2F0Y2hQcm9qZWN0c1Jlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEEh8KBHR5cGUYAiABKA4yES5mc2EudjEuRXZlbnRUeXBlEiIKBGtpbmQYAyABKA4yFC5mc2EudjEuUmVzb3VyY2VLaW5kEiIKB3Byb2plY3QYBCABKAsyDy5mc2EudjEuUHJvamVjdEgAEiIKB3NhbmRib3gYBSABKAsyDy5mc2EudjEuU2FuZGJveEgAEiQKCGRhdGFiYXNlGAYgASgLMhAuZnNhLnYxLkRhdGFiYXNlSAASFwoPcmVzeW5jX3JlcXVpcmVkGAcgASgIQgoKCHJlc291cmNlIisKFVRlcm1pbmFsQWNjZXNzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIlUKFlRlcm1pbmFsQWNjZXNzUmVzcG9uc2USCwoDdXJsGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkkKGlJvdGF0ZVRlcm1pbmFsVG9rZW5SZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAIgASgJIloKG1JvdGF0ZVRlcm1pbmFsVG9rZW5SZXNwb25zZRILCgN1cmwYASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqawoJRXZlbnRUeXBlEhoKFkVWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABISCg5FVkVOVF9UWVBFX1BVVBABEhUKEUVWRU5UX1RZUEVfREVMRVRFEAISFwoTRVZFTlRfVFlQRV9QUk9HUkVTUxADMrAGCg5Qcm9qZWN0U2VydmljZRJMCg1DcmVhdGVQcm9qZWN0EhwuZnNhLnYxLkNyZWF0ZVByb2plY3RSZXF1ZXN0Gh0uZnNhLnYxLkNyZWF0ZVByb2plY3RSZXNwb25zZRJICgpHZXRQcm9qZWN0EhkuZnNhLnYxLkdldFByb2plY3RSZXF1ZXN0GhouZnNhLnYxLkdldFByb2plY3RSZXNwb25zZSIDkAIBEk4KDExpc3RQcm9qZWN0cxIbLmZzYS52MS5MaXN0UHJvamVjdHNSZXF1ZXN0GhwuZnNhLnYxLkxpc3RQcm9qZWN0c1Jlc3BvbnNlIgOQAgESSQoMU3RhcnRQcm9qZWN0EhsuZnNhLnYxLlN0YXJ0UHJvamVjdFJlcXVlc3QaHC5mc2EudjEuU3RhcnRQcm9qZWN0UmVzcG9uc2USRgoLU3RvcFByb2plY3QSGi5mc2EudjEuU3RvcFByb2plY3RSZXF1ZXN0GhsuZnNhLnYxLlN0b3BQcm9qZWN0UmVzcG9uc2USTAoNRGVsZXRlUHJvamVjdBIcLmZzYS52MS5EZWxldGVQcm9qZWN0UmVxdWVzdBodLmZzYS52MS5EZWxldGVQcm9qZWN0UmVzcG9uc2USVAoORXhwbGFpblByb2plY3QSHS5mc2EudjEuRXhwbGFpblByb2plY3RSZXF1ZXN0Gh4uZnNhLnYxLkV4cGxhaW5Qcm9qZWN0UmVzcG9uc2UiA5ACARJOCg1XYXRjaFByb2plY3RzEhwuZnNhLnYxLldhdGNoUHJvamVjdHNSZXF1ZXN0Gh0uZnNhLnYxLldhdGNoUHJvamVjdHNSZXNwb25zZTABEk8KDlRlcm1pbmFsQWNjZXNzEh0uZnNhLnYxLlRlcm1pbmFsQWNjZXNzUmVxdWVzdBoeLmZzYS52MS5UZXJtaW5hbEFjY2Vzc1Jlc3BvbnNlEl4KE1JvdGF0ZVRlcm1pbmFsVG9rZW4SIi5mc2EudjEuUm90YXRlVGVybWluYWxUb2tlblJlcXVlc3QaIy5mc2EudjEuUm90YXRlVGVybWluYWxUb2tlblJlc3BvbnNlQjhaNmdpdGh1Yi5jb20vZnVsbHN0YWNrYWdlbnQvZnNhL2NsaWVudHMvZ2VuL2ZzYS92MTtmc2F2MWIGcHJvdG8z", [file_fsa_v1_resources, file_google_protobuf_timestamp]);
+  fileDesc("ChRmc2EvdjEvcHJvamVjdC5wcm90bxIGZnNhLnYxIlEKGlNldFByb2plY3RMaWZlY3ljbGVSZXF1ZXN0EgoKAmlkGAEgASgJEicKBnBvbGljeRgCIAEoCzIXLmZzYS52MS5MaWZlY3ljbGVQb2xpY3kiPwobU2V0UHJvamVjdExpZmVjeWNsZVJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5mc2EudjEuUHJvamVjdCJJChRFeHRlbmRQcm9qZWN0UmVxdWVzdBIKCgJpZBgBIAEoCRIlCgJieRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI5ChVFeHRlbmRQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0Ih4KEEtlZXBBbGl2ZVJlcXVlc3QSCgoCaWQYASABKAkiEwoRS2VlcEFsaXZlUmVzcG9uc2UifgoUQ3JlYXRlUHJvamVjdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkSKgoJbGlmZWN5Y2xlGBQgASgLMhcuZnNhLnYxLkxpZmVjeWNsZVBvbGljeSI5ChVDcmVhdGVQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0Ih8KEUdldFByb2plY3RSZXF1ZXN0EgoKAmlkGAEgASgJIjYKEkdldFByb2plY3RSZXNwb25zZRIgCgdwcm9qZWN0GAEgASgLMg8uZnNhLnYxLlByb2plY3QiPAoTTGlzdFByb2plY3RzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCSJkChRMaXN0UHJvamVjdHNSZXNwb25zZRIhCghwcm9qZWN0cxgBIAMoCzIPLmZzYS52MS5Qcm9qZWN0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRIQCghyZXZpc2lvbhgDIAEoBCI6ChNTdGFydFByb2plY3RSZXF1ZXN0EgoKAmlkGAEgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCSI4ChRTdGFydFByb2plY3RSZXNwb25zZRIgCgdwcm9qZWN0GAEgASgLMg8uZnNhLnYxLlByb2plY3QiOQoSU3RvcFByb2plY3RSZXF1ZXN0EgoKAmlkGAEgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCSI3ChNTdG9wUHJvamVjdFJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5mc2EudjEuUHJvamVjdCJPChREZWxldGVQcm9qZWN0UmVxdWVzdBIKCgJpZBgBIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkSEgoKcHVyZ2VfZGF0YRgDIAEoCCI5ChVEZWxldGVQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0IiMKFUV4cGxhaW5Qcm9qZWN0UmVxdWVzdBIKCgJpZBgBIAEoCSJCChZFeHBsYWluUHJvamVjdFJlc3BvbnNlEigKC2V4cGxhbmF0aW9uGAEgASgLMhMuZnNhLnYxLkV4cGxhbmF0aW9uIocBCgtFeHBsYW5hdGlvbhISCgpwcm9qZWN0X2lkGAEgASgJEiYKDnByb2plY3Rfc3RhdHVzGAIgASgOMg4uZnNhLnYxLlN0YXR1cxIqCghjaGlsZHJlbhgDIAMoCzIYLmZzYS52MS5DaGlsZEV4cGxhbmF0aW9uEhAKCHJldmlzaW9uGAQgASgEItUBChBDaGlsZEV4cGxhbmF0aW9uEiIKBGtpbmQYASABKA4yFC5mc2EudjEuUmVzb3VyY2VLaW5kEgoKAmlkGAIgASgJEh8KB2Rlc2lyZWQYAyABKA4yDi5mc2EudjEuU3RhdHVzEiAKCG9ic2VydmVkGAQgASgOMg4uZnNhLnYxLlN0YXR1cxISCgpsYXN0X2Vycm9yGAUgASgJEhMKC25leHRfYWN0aW9uGAYgASgJEiUKCmNvbmRpdGlvbnMYByADKAsyES5mc2EudjEuQ29uZGl0aW9uIi0KFFdhdGNoUHJvamVjdHNSZXF1ZXN0EhUKDWZyb21fcmV2aXNpb24YASABKAQigQIKFVdhdGNoUHJvamVjdHNSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoBBIfCgR0eXBlGAIgASgOMhEuZnNhLnYxLkV2ZW50VHlwZRIiCgRraW5kGAMgASgOMhQuZnNhLnYxLlJlc291cmNlS2luZBIiCgdwcm9qZWN0GAQgASgLMg8uZnNhLnYxLlByb2plY3RIABIiCgdzYW5kYm94GAUgASgLMg8uZnNhLnYxLlNhbmRib3hIABIkCghkYXRhYmFzZRgGIAEoCzIQLmZzYS52MS5EYXRhYmFzZUgAEhcKD3Jlc3luY19yZXF1aXJlZBgHIAEoCEIKCghyZXNvdXJjZSIrChVUZXJtaW5hbEFjY2Vzc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCSJVChZUZXJtaW5hbEFjY2Vzc1Jlc3BvbnNlEgsKA3VybBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJJChpSb3RhdGVUZXJtaW5hbFRva2VuUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCSJaChtSb3RhdGVUZXJtaW5hbFRva2VuUmVzcG9uc2USCwoDdXJsGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKmsKCUV2ZW50VHlwZRIaChZFVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoORVZFTlRfVFlQRV9QVVQQARIVChFFVkVOVF9UWVBFX0RFTEVURRACEhcKE0VWRU5UX1RZUEVfUFJPR1JFU1MQAzKgCAoOUHJvamVjdFNlcnZpY2USTAoNQ3JlYXRlUHJvamVjdBIcLmZzYS52MS5DcmVhdGVQcm9qZWN0UmVxdWVzdBodLmZzYS52MS5DcmVhdGVQcm9qZWN0UmVzcG9uc2USSAoKR2V0UHJvamVjdBIZLmZzYS52MS5HZXRQcm9qZWN0UmVxdWVzdBoaLmZzYS52MS5HZXRQcm9qZWN0UmVzcG9uc2UiA5ACARJOCgxMaXN0UHJvamVjdHMSGy5mc2EudjEuTGlzdFByb2plY3RzUmVxdWVzdBocLmZzYS52MS5MaXN0UHJvamVjdHNSZXNwb25zZSIDkAIBEkkKDFN0YXJ0UHJvamVjdBIbLmZzYS52MS5TdGFydFByb2plY3RSZXF1ZXN0GhwuZnNhLnYxLlN0YXJ0UHJvamVjdFJlc3BvbnNlEkYKC1N0b3BQcm9qZWN0EhouZnNhLnYxLlN0b3BQcm9qZWN0UmVxdWVzdBobLmZzYS52MS5TdG9wUHJvamVjdFJlc3BvbnNlEkwKDURlbGV0ZVByb2plY3QSHC5mc2EudjEuRGVsZXRlUHJvamVjdFJlcXVlc3QaHS5mc2EudjEuRGVsZXRlUHJvamVjdFJlc3BvbnNlElQKDkV4cGxhaW5Qcm9qZWN0Eh0uZnNhLnYxLkV4cGxhaW5Qcm9qZWN0UmVxdWVzdBoeLmZzYS52MS5FeHBsYWluUHJvamVjdFJlc3BvbnNlIgOQAgESTgoNV2F0Y2hQcm9qZWN0cxIcLmZzYS52MS5XYXRjaFByb2plY3RzUmVxdWVzdBodLmZzYS52MS5XYXRjaFByb2plY3RzUmVzcG9uc2UwARJPCg5UZXJtaW5hbEFjY2VzcxIdLmZzYS52MS5UZXJtaW5hbEFjY2Vzc1JlcXVlc3QaHi5mc2EudjEuVGVybWluYWxBY2Nlc3NSZXNwb25zZRJeChNSb3RhdGVUZXJtaW5hbFRva2VuEiIuZnNhLnYxLlJvdGF0ZVRlcm1pbmFsVG9rZW5SZXF1ZXN0GiMuZnNhLnYxLlJvdGF0ZVRlcm1pbmFsVG9rZW5SZXNwb25zZRJeChNTZXRQcm9qZWN0TGlmZWN5Y2xlEiIuZnNhLnYxLlNldFByb2plY3RMaWZlY3ljbGVSZXF1ZXN0GiMuZnNhLnYxLlNldFByb2plY3RMaWZlY3ljbGVSZXNwb25zZRJMCg1FeHRlbmRQcm9qZWN0EhwuZnNhLnYxLkV4dGVuZFByb2plY3RSZXF1ZXN0Gh0uZnNhLnYxLkV4dGVuZFByb2plY3RSZXNwb25zZRJACglLZWVwQWxpdmUSGC5mc2EudjEuS2VlcEFsaXZlUmVxdWVzdBoZLmZzYS52MS5LZWVwQWxpdmVSZXNwb25zZUI4WjZnaXRodWIuY29tL2Z1bGxzdGFja2FnZW50L2ZzYS9jbGllbnRzL2dlbi9mc2EvdjE7ZnNhdjFiBnByb3RvMw", [file_fsa_v1_resources, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * SetProjectLifecycleRequest is the input of ProjectService.SetProjectLifecycle.
+ *
+ * @generated from message fsa.v1.SetProjectLifecycleRequest
+ */
+export type SetProjectLifecycleRequest = Message<"fsa.v1.SetProjectLifecycleRequest"> & {
+  /**
+   * Id of the project.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The policies to change; unset fields are unchanged.
+   *
+   * @generated from field: fsa.v1.LifecyclePolicy policy = 2;
+   */
+  policy?: LifecyclePolicy | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.SetProjectLifecycleRequest.
+ * Use `create(SetProjectLifecycleRequestSchema)` to create a new message.
+ */
+export const SetProjectLifecycleRequestSchema: GenMessage<SetProjectLifecycleRequest> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_project, 0);
+
+/**
+ * SetProjectLifecycleResponse is the output of ProjectService.SetProjectLifecycle.
+ *
+ * @generated from message fsa.v1.SetProjectLifecycleResponse
+ */
+export type SetProjectLifecycleResponse = Message<"fsa.v1.SetProjectLifecycleResponse"> & {
+  /**
+   * The project with its new policies.
+   *
+   * @generated from field: fsa.v1.Project project = 1;
+   */
+  project?: Project | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.SetProjectLifecycleResponse.
+ * Use `create(SetProjectLifecycleResponseSchema)` to create a new message.
+ */
+export const SetProjectLifecycleResponseSchema: GenMessage<SetProjectLifecycleResponse> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_project, 1);
+
+/**
+ * ExtendProjectRequest is the input of ProjectService.ExtendProject.
+ *
+ * @generated from message fsa.v1.ExtendProjectRequest
+ */
+export type ExtendProjectRequest = Message<"fsa.v1.ExtendProjectRequest"> & {
+  /**
+   * Id of the project.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * How much later the project expires; positive.
+   *
+   * @generated from field: google.protobuf.Duration by = 2;
+   */
+  by?: Duration | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.ExtendProjectRequest.
+ * Use `create(ExtendProjectRequestSchema)` to create a new message.
+ */
+export const ExtendProjectRequestSchema: GenMessage<ExtendProjectRequest> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_project, 2);
+
+/**
+ * ExtendProjectResponse is the output of ProjectService.ExtendProject.
+ *
+ * @generated from message fsa.v1.ExtendProjectResponse
+ */
+export type ExtendProjectResponse = Message<"fsa.v1.ExtendProjectResponse"> & {
+  /**
+   * The project with its new expiry.
+   *
+   * @generated from field: fsa.v1.Project project = 1;
+   */
+  project?: Project | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.ExtendProjectResponse.
+ * Use `create(ExtendProjectResponseSchema)` to create a new message.
+ */
+export const ExtendProjectResponseSchema: GenMessage<ExtendProjectResponse> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_project, 3);
+
+/**
+ * KeepAliveRequest is the input of ProjectService.KeepAlive.
+ *
+ * @generated from message fsa.v1.KeepAliveRequest
+ */
+export type KeepAliveRequest = Message<"fsa.v1.KeepAliveRequest"> & {
+  /**
+   * Id of the project.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message fsa.v1.KeepAliveRequest.
+ * Use `create(KeepAliveRequestSchema)` to create a new message.
+ */
+export const KeepAliveRequestSchema: GenMessage<KeepAliveRequest> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_project, 4);
+
+/**
+ * KeepAliveResponse is the output of ProjectService.KeepAlive.
+ *
+ * @generated from message fsa.v1.KeepAliveResponse
+ */
+export type KeepAliveResponse = Message<"fsa.v1.KeepAliveResponse"> & {
+};
+
+/**
+ * Describes the message fsa.v1.KeepAliveResponse.
+ * Use `create(KeepAliveResponseSchema)` to create a new message.
+ */
+export const KeepAliveResponseSchema: GenMessage<KeepAliveResponse> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_project, 5);
 
 /**
  * CreateProjectRequest is the input of ProjectService.CreateProject.
@@ -47,6 +181,15 @@ export type CreateProjectRequest = Message<"fsa.v1.CreateProjectRequest"> & {
    * @generated from field: string idempotency_key = 3;
    */
   idempotencyKey: string;
+
+  /**
+   * Optional lifecycle policies. An unset idle limit or auto-delete takes the
+   * caller's setting (IDLE_TIMEOUT, DELETE_STOPPED_AFTER), else the server's
+   * default (fsad's --idle-timeout, --delete-stopped-after).
+   *
+   * @generated from field: fsa.v1.LifecyclePolicy lifecycle = 20;
+   */
+  lifecycle?: LifecyclePolicy | undefined;
 };
 
 /**
@@ -54,7 +197,7 @@ export type CreateProjectRequest = Message<"fsa.v1.CreateProjectRequest"> & {
  * Use `create(CreateProjectRequestSchema)` to create a new message.
  */
 export const CreateProjectRequestSchema: GenMessage<CreateProjectRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 0);
+  messageDesc(file_fsa_v1_project, 6);
 
 /**
  * CreateProjectResponse is the output of ProjectService.CreateProject.
@@ -75,7 +218,7 @@ export type CreateProjectResponse = Message<"fsa.v1.CreateProjectResponse"> & {
  * Use `create(CreateProjectResponseSchema)` to create a new message.
  */
 export const CreateProjectResponseSchema: GenMessage<CreateProjectResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 1);
+  messageDesc(file_fsa_v1_project, 7);
 
 /**
  * GetProjectRequest is the input of ProjectService.GetProject.
@@ -96,7 +239,7 @@ export type GetProjectRequest = Message<"fsa.v1.GetProjectRequest"> & {
  * Use `create(GetProjectRequestSchema)` to create a new message.
  */
 export const GetProjectRequestSchema: GenMessage<GetProjectRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 2);
+  messageDesc(file_fsa_v1_project, 8);
 
 /**
  * GetProjectResponse is the output of ProjectService.GetProject.
@@ -117,7 +260,7 @@ export type GetProjectResponse = Message<"fsa.v1.GetProjectResponse"> & {
  * Use `create(GetProjectResponseSchema)` to create a new message.
  */
 export const GetProjectResponseSchema: GenMessage<GetProjectResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 3);
+  messageDesc(file_fsa_v1_project, 9);
 
 /**
  * ListProjectsRequest is the input of ProjectService.ListProjects.
@@ -147,7 +290,7 @@ export type ListProjectsRequest = Message<"fsa.v1.ListProjectsRequest"> & {
  * Use `create(ListProjectsRequestSchema)` to create a new message.
  */
 export const ListProjectsRequestSchema: GenMessage<ListProjectsRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 4);
+  messageDesc(file_fsa_v1_project, 10);
 
 /**
  * ListProjectsResponse is the output of ProjectService.ListProjects.
@@ -183,7 +326,7 @@ export type ListProjectsResponse = Message<"fsa.v1.ListProjectsResponse"> & {
  * Use `create(ListProjectsResponseSchema)` to create a new message.
  */
 export const ListProjectsResponseSchema: GenMessage<ListProjectsResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 5);
+  messageDesc(file_fsa_v1_project, 11);
 
 /**
  * StartProjectRequest is the input of ProjectService.StartProject.
@@ -211,7 +354,7 @@ export type StartProjectRequest = Message<"fsa.v1.StartProjectRequest"> & {
  * Use `create(StartProjectRequestSchema)` to create a new message.
  */
 export const StartProjectRequestSchema: GenMessage<StartProjectRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 6);
+  messageDesc(file_fsa_v1_project, 12);
 
 /**
  * StartProjectResponse is the output of ProjectService.StartProject.
@@ -232,7 +375,7 @@ export type StartProjectResponse = Message<"fsa.v1.StartProjectResponse"> & {
  * Use `create(StartProjectResponseSchema)` to create a new message.
  */
 export const StartProjectResponseSchema: GenMessage<StartProjectResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 7);
+  messageDesc(file_fsa_v1_project, 13);
 
 /**
  * StopProjectRequest is the input of ProjectService.StopProject.
@@ -260,7 +403,7 @@ export type StopProjectRequest = Message<"fsa.v1.StopProjectRequest"> & {
  * Use `create(StopProjectRequestSchema)` to create a new message.
  */
 export const StopProjectRequestSchema: GenMessage<StopProjectRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 8);
+  messageDesc(file_fsa_v1_project, 14);
 
 /**
  * StopProjectResponse is the output of ProjectService.StopProject.
@@ -281,7 +424,7 @@ export type StopProjectResponse = Message<"fsa.v1.StopProjectResponse"> & {
  * Use `create(StopProjectResponseSchema)` to create a new message.
  */
 export const StopProjectResponseSchema: GenMessage<StopProjectResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 9);
+  messageDesc(file_fsa_v1_project, 15);
 
 /**
  * DeleteProjectRequest is the input of ProjectService.DeleteProject.
@@ -321,7 +464,7 @@ export type DeleteProjectRequest = Message<"fsa.v1.DeleteProjectRequest"> & {
  * Use `create(DeleteProjectRequestSchema)` to create a new message.
  */
 export const DeleteProjectRequestSchema: GenMessage<DeleteProjectRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 10);
+  messageDesc(file_fsa_v1_project, 16);
 
 /**
  * DeleteProjectResponse is the output of ProjectService.DeleteProject.
@@ -342,7 +485,7 @@ export type DeleteProjectResponse = Message<"fsa.v1.DeleteProjectResponse"> & {
  * Use `create(DeleteProjectResponseSchema)` to create a new message.
  */
 export const DeleteProjectResponseSchema: GenMessage<DeleteProjectResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 11);
+  messageDesc(file_fsa_v1_project, 17);
 
 /**
  * ExplainProjectRequest is the input of ProjectService.ExplainProject.
@@ -363,7 +506,7 @@ export type ExplainProjectRequest = Message<"fsa.v1.ExplainProjectRequest"> & {
  * Use `create(ExplainProjectRequestSchema)` to create a new message.
  */
 export const ExplainProjectRequestSchema: GenMessage<ExplainProjectRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 12);
+  messageDesc(file_fsa_v1_project, 18);
 
 /**
  * ExplainProjectResponse is the output of ProjectService.ExplainProject.
@@ -384,7 +527,7 @@ export type ExplainProjectResponse = Message<"fsa.v1.ExplainProjectResponse"> & 
  * Use `create(ExplainProjectResponseSchema)` to create a new message.
  */
 export const ExplainProjectResponseSchema: GenMessage<ExplainProjectResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 13);
+  messageDesc(file_fsa_v1_project, 19);
 
 /**
  * Explanation says why a project is in its status.
@@ -426,7 +569,7 @@ export type Explanation = Message<"fsa.v1.Explanation"> & {
  * Use `create(ExplanationSchema)` to create a new message.
  */
 export const ExplanationSchema: GenMessage<Explanation> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 14);
+  messageDesc(file_fsa_v1_project, 20);
 
 /**
  * ChildExplanation explains one child of a project.
@@ -492,7 +635,7 @@ export type ChildExplanation = Message<"fsa.v1.ChildExplanation"> & {
  * Use `create(ChildExplanationSchema)` to create a new message.
  */
 export const ChildExplanationSchema: GenMessage<ChildExplanation> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 15);
+  messageDesc(file_fsa_v1_project, 21);
 
 /**
  * WatchProjectsRequest is the input of ProjectService.WatchProjects.
@@ -516,7 +659,7 @@ export type WatchProjectsRequest = Message<"fsa.v1.WatchProjectsRequest"> & {
  * Use `create(WatchProjectsRequestSchema)` to create a new message.
  */
 export const WatchProjectsRequestSchema: GenMessage<WatchProjectsRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 16);
+  messageDesc(file_fsa_v1_project, 22);
 
 /**
  * WatchProjectsResponse is one message of the ProjectService.WatchProjects
@@ -597,7 +740,7 @@ export type WatchProjectsResponse = Message<"fsa.v1.WatchProjectsResponse"> & {
  * Use `create(WatchProjectsResponseSchema)` to create a new message.
  */
 export const WatchProjectsResponseSchema: GenMessage<WatchProjectsResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 17);
+  messageDesc(file_fsa_v1_project, 23);
 
 /**
  * TerminalAccessRequest is the input of ProjectService.TerminalAccess.
@@ -618,7 +761,7 @@ export type TerminalAccessRequest = Message<"fsa.v1.TerminalAccessRequest"> & {
  * Use `create(TerminalAccessRequestSchema)` to create a new message.
  */
 export const TerminalAccessRequestSchema: GenMessage<TerminalAccessRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 18);
+  messageDesc(file_fsa_v1_project, 24);
 
 /**
  * TerminalAccessResponse is the output of ProjectService.TerminalAccess.
@@ -646,7 +789,7 @@ export type TerminalAccessResponse = Message<"fsa.v1.TerminalAccessResponse"> & 
  * Use `create(TerminalAccessResponseSchema)` to create a new message.
  */
 export const TerminalAccessResponseSchema: GenMessage<TerminalAccessResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 19);
+  messageDesc(file_fsa_v1_project, 25);
 
 /**
  * RotateTerminalTokenRequest is the input of ProjectService.RotateTerminalToken.
@@ -675,7 +818,7 @@ export type RotateTerminalTokenRequest = Message<"fsa.v1.RotateTerminalTokenRequ
  * Use `create(RotateTerminalTokenRequestSchema)` to create a new message.
  */
 export const RotateTerminalTokenRequestSchema: GenMessage<RotateTerminalTokenRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 20);
+  messageDesc(file_fsa_v1_project, 26);
 
 /**
  * RotateTerminalTokenResponse is the output of ProjectService.RotateTerminalToken.
@@ -704,7 +847,7 @@ export type RotateTerminalTokenResponse = Message<"fsa.v1.RotateTerminalTokenRes
  * Use `create(RotateTerminalTokenResponseSchema)` to create a new message.
  */
 export const RotateTerminalTokenResponseSchema: GenMessage<RotateTerminalTokenResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 21);
+  messageDesc(file_fsa_v1_project, 27);
 
 /**
  * EventType says what a WatchProjectsResponse reports.
@@ -928,6 +1071,57 @@ export const ProjectService: GenService<{
     methodKind: "unary";
     input: typeof RotateTerminalTokenRequestSchema;
     output: typeof RotateTerminalTokenResponseSchema;
+  },
+  /**
+   * SetProjectLifecycle changes a project's lifecycle policies: its idle
+   * limit, its expiry and its auto-delete once stopped (see
+   * ProjectLifecycle). Fields left unset are unchanged. A new idle limit counts
+   * from now.
+   *
+   * Errors: NotFound; InvalidArgument for a negative or too long duration (idle
+   * limit at most 90 days, auto-delete at most 5 years), an expiry not in the
+   * future or more than 5 years away, or an expire action without an expiry,
+   * with nothing stored; FailedPrecondition if the project is being deleted.
+   *
+   * @generated from rpc fsa.v1.ProjectService.SetProjectLifecycle
+   */
+  setProjectLifecycle: {
+    methodKind: "unary";
+    input: typeof SetProjectLifecycleRequestSchema;
+    output: typeof SetProjectLifecycleResponseSchema;
+  },
+  /**
+   * ExtendProject moves a project's expiry later by `by` (from now if it has
+   * passed). It also counts as activity for the idle limit.
+   *
+   * Errors: NotFound; InvalidArgument if `by` is not positive or the new
+   * expiry would be more than 5 years away; FailedPrecondition if the project
+   * has no expiry.
+   *
+   * @generated from rpc fsa.v1.ProjectService.ExtendProject
+   */
+  extendProject: {
+    methodKind: "unary";
+    input: typeof ExtendProjectRequestSchema;
+    output: typeof ExtendProjectResponseSchema;
+  },
+  /**
+   * KeepAlive records activity on a project, so that its idle limit does not
+   * stop it: clients that hold a terminal open send it periodically (the web
+   * console does while a terminal tab is visible). Calls on the project (exec,
+   * files, logs, preview, terminal access, start) count as activity by
+   * themselves. Activity is written at most once per project per activity
+   * interval (fsad's --activity-interval, 60 s by default): sending it more
+   * often costs nothing but the call.
+   *
+   * Errors: NotFound.
+   *
+   * @generated from rpc fsa.v1.ProjectService.KeepAlive
+   */
+  keepAlive: {
+    methodKind: "unary";
+    input: typeof KeepAliveRequestSchema;
+    output: typeof KeepAliveResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fsa_v1_project, 0);

@@ -7,15 +7,15 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file fsa/v1/resources.proto.
  */
 export const file_fsa_v1_resources: GenFile = /*@__PURE__*/
-  fileDesc("ChZmc2EvdjEvcmVzb3VyY2VzLnByb3RvEgZmc2EudjEikAEKCUNvbmRpdGlvbhIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCgRmcm9tGAIgASgOMg4uZnNhLnYxLlN0YXR1cxIaCgJ0bxgDIAEoDjIOLmZzYS52MS5TdGF0dXMSDgoGcmVhc29uGAQgASgJEg8KB21lc3NhZ2UYBSABKAkioQIKB1Byb2plY3QSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghrOHNfbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIeCgZzdGF0dXMYBSABKA4yDi5mc2EudjEuU3RhdHVzEiAKB3NhbmRib3gYBiABKAsyDy5mc2EudjEuU2FuZGJveBIiCghkYXRhYmFzZRgHIAEoCzIQLmZzYS52MS5EYXRhYmFzZRIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd2ZXJzaW9uGAogASgEIukBCgdTYW5kYm94EgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIeCgZzdGF0dXMYBCABKA4yDi5mc2EudjEuU3RhdHVzEg8KB2FwcF91cmwYBSABKAkSFAoMdGVybWluYWxfdXJsGAYgASgJEg4KBnJlYXNvbhgHIAEoCRIlCgpjb25kaXRpb25zGAggAygLMhEuZnNhLnYxLkNvbmRpdGlvbhIPCgd2ZXJzaW9uGAkgASgEEhEKCW5hbWVzcGFjZRgKIAEoCRIOCgZzZXJ2ZXIYCyABKAkiywEKCERhdGFiYXNlEgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSFAoMY2x1c3Rlcl9uYW1lGAMgASgJEh4KBnN0YXR1cxgEIAEoDjIOLmZzYS52MS5TdGF0dXMSDgoGcmVhc29uGAUgASgJEiUKCmNvbmRpdGlvbnMYBiADKAsyES5mc2EudjEuQ29uZGl0aW9uEg8KB3ZlcnNpb24YByABKAQSEQoJbmFtZXNwYWNlGAggASgJEg4KBnNlcnZlchgJIAEoCSrcAQoGU3RhdHVzEhYKElNUQVRVU19VTlNQRUNJRklFRBAAEhMKD1NUQVRVU19DUkVBVElORxABEhMKD1NUQVRVU19TVEFSVElORxACEhIKDlNUQVRVU19SVU5OSU5HEAMSEwoPU1RBVFVTX1NUT1BQSU5HEAQSEgoOU1RBVFVTX1NUT1BQRUQQBRIWChJTVEFUVVNfVEVSTUlOQVRJTkcQBhIVChFTVEFUVVNfVEVSTUlOQVRFRBAHEhAKDFNUQVRVU19FUlJPUhAIEhIKDlNUQVRVU19QQVJUSUFMEAkqfwoMUmVzb3VyY2VLaW5kEh0KGVJFU09VUkNFX0tJTkRfVU5TUEVDSUZJRUQQABIZChVSRVNPVVJDRV9LSU5EX1BST0pFQ1QQARIZChVSRVNPVVJDRV9LSU5EX1NBTkRCT1gQAhIaChZSRVNPVVJDRV9LSU5EX0RBVEFCQVNFEANCOFo2Z2l0aHViLmNvbS9mdWxsc3RhY2thZ2VudC9mc2EvY2xpZW50cy9nZW4vZnNhL3YxO2ZzYXYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChZmc2EvdjEvcmVzb3VyY2VzLnByb3RvEgZmc2EudjEikAEKCUNvbmRpdGlvbhIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCgRmcm9tGAIgASgOMg4uZnNhLnYxLlN0YXR1cxIaCgJ0bxgDIAEoDjIOLmZzYS52MS5TdGF0dXMSDgoGcmVhc29uGAQgASgJEg8KB21lc3NhZ2UYBSABKAkizgIKB1Byb2plY3QSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghrOHNfbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIeCgZzdGF0dXMYBSABKA4yDi5mc2EudjEuU3RhdHVzEiAKB3NhbmRib3gYBiABKAsyDy5mc2EudjEuU2FuZGJveBIiCghkYXRhYmFzZRgHIAEoCzIQLmZzYS52MS5EYXRhYmFzZRIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd2ZXJzaW9uGAogASgEEisKCWxpZmVjeWNsZRgUIAEoCzIYLmZzYS52MS5Qcm9qZWN0TGlmZWN5Y2xlIogDChBQcm9qZWN0TGlmZWN5Y2xlEi8KDGlkbGVfdGltZW91dBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhItCglhY3RpdmVfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWV4cGlyZV9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoNZXhwaXJlX2FjdGlvbhgEIAEoDjIXLmZzYS52MS5MaWZlY3ljbGVBY3Rpb24SNwoUZGVsZXRlX3N0b3BwZWRfYWZ0ZXIYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoLbmV4dF9hY3Rpb24YBiABKA4yFy5mc2EudjEuTGlmZWN5Y2xlQWN0aW9uEjIKDm5leHRfYWN0aW9uX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIaChJuZXh0X2FjdGlvbl9yZWFzb24YCCABKAki8AEKD0xpZmVjeWNsZVBvbGljeRIvCgxpZGxlX3RpbWVvdXQYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLQoJZXhwaXJlX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxjbGVhcl9leHBpcnkYAyABKAgSLgoNZXhwaXJlX2FjdGlvbhgEIAEoDjIXLmZzYS52MS5MaWZlY3ljbGVBY3Rpb24SNwoUZGVsZXRlX3N0b3BwZWRfYWZ0ZXIYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24i6QEKB1NhbmRib3gSCgoCaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEh4KBnN0YXR1cxgEIAEoDjIOLmZzYS52MS5TdGF0dXMSDwoHYXBwX3VybBgFIAEoCRIUCgx0ZXJtaW5hbF91cmwYBiABKAkSDgoGcmVhc29uGAcgASgJEiUKCmNvbmRpdGlvbnMYCCADKAsyES5mc2EudjEuQ29uZGl0aW9uEg8KB3ZlcnNpb24YCSABKAQSEQoJbmFtZXNwYWNlGAogASgJEg4KBnNlcnZlchgLIAEoCSLLAQoIRGF0YWJhc2USCgoCaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRIUCgxjbHVzdGVyX25hbWUYAyABKAkSHgoGc3RhdHVzGAQgASgOMg4uZnNhLnYxLlN0YXR1cxIOCgZyZWFzb24YBSABKAkSJQoKY29uZGl0aW9ucxgGIAMoCzIRLmZzYS52MS5Db25kaXRpb24SDwoHdmVyc2lvbhgHIAEoBBIRCgluYW1lc3BhY2UYCCABKAkSDgoGc2VydmVyGAkgASgJKtwBCgZTdGF0dXMSFgoSU1RBVFVTX1VOU1BFQ0lGSUVEEAASEwoPU1RBVFVTX0NSRUFUSU5HEAESEwoPU1RBVFVTX1NUQVJUSU5HEAISEgoOU1RBVFVTX1JVTk5JTkcQAxITCg9TVEFUVVNfU1RPUFBJTkcQBBISCg5TVEFUVVNfU1RPUFBFRBAFEhYKElNUQVRVU19URVJNSU5BVElORxAGEhUKEVNUQVRVU19URVJNSU5BVEVEEAcSEAoMU1RBVFVTX0VSUk9SEAgSEgoOU1RBVFVTX1BBUlRJQUwQCSp/CgxSZXNvdXJjZUtpbmQSHQoZUkVTT1VSQ0VfS0lORF9VTlNQRUNJRklFRBAAEhkKFVJFU09VUkNFX0tJTkRfUFJPSkVDVBABEhkKFVJFU09VUkNFX0tJTkRfU0FOREJPWBACEhoKFlJFU09VUkNFX0tJTkRfREFUQUJBU0UQAyprCg9MaWZlY3ljbGVBY3Rpb24SIAocTElGRUNZQ0xFX0FDVElPTl9VTlNQRUNJRklFRBAAEhkKFUxJRkVDWUNMRV9BQ1RJT05fU1RPUBABEhsKF0xJRkVDWUNMRV9BQ1RJT05fREVMRVRFEAJCOFo2Z2l0aHViLmNvbS9mdWxsc3RhY2thZ2VudC9mc2EvY2xpZW50cy9nZW4vZnNhL3YxO2ZzYXYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Condition is one status transition in a resource's timeline.
@@ -148,6 +148,13 @@ export type Project = Message<"fsa.v1.Project"> & {
    * @generated from field: uint64 version = 10;
    */
   version: bigint;
+
+  /**
+   * The project's lifecycle policies and its next due action.
+   *
+   * @generated from field: fsa.v1.ProjectLifecycle lifecycle = 20;
+   */
+  lifecycle?: ProjectLifecycle | undefined;
 };
 
 /**
@@ -156,6 +163,134 @@ export type Project = Message<"fsa.v1.Project"> & {
  */
 export const ProjectSchema: GenMessage<Project> = /*@__PURE__*/
   messageDesc(file_fsa_v1_resources, 1);
+
+/**
+ * ProjectLifecycle is a project's lifecycle policies. The server's leader
+ * carries out the next action at its time, with the reason (IdleTimeout,
+ * Expired, StoppedTooLong) in the timeline of the project's sandbox and
+ * database; a coming deletion is also announced there ahead of time with the
+ * reason DeletionScheduled.
+ *
+ * @generated from message fsa.v1.ProjectLifecycle
+ */
+export type ProjectLifecycle = Message<"fsa.v1.ProjectLifecycle"> & {
+  /**
+   * Stop the project after this long without activity; unset or 0: never.
+   *
+   * @generated from field: google.protobuf.Duration idle_timeout = 1;
+   */
+  idleTimeout?: Duration | undefined;
+
+  /**
+   * Time of the last recorded activity. Activity is recorded at most once per
+   * activity interval, so the idle stop comes between idle_timeout and
+   * idle_timeout plus the interval after the last call.
+   *
+   * @generated from field: google.protobuf.Timestamp active_at = 2;
+   */
+  activeAt?: Timestamp | undefined;
+
+  /**
+   * When the expiry acts; unset: no expiry.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_at = 3;
+   */
+  expireAt?: Timestamp | undefined;
+
+  /**
+   * What happens at expire_at.
+   *
+   * @generated from field: fsa.v1.LifecycleAction expire_action = 4;
+   */
+  expireAction: LifecycleAction;
+
+  /**
+   * Delete the project once it has been STOPPED this long; unset or 0: never.
+   *
+   * @generated from field: google.protobuf.Duration delete_stopped_after = 5;
+   */
+  deleteStoppedAfter?: Duration | undefined;
+
+  /**
+   * The next due action and its time and reason; unset when none is due
+   * (for example the idle limit of a stopped project). Show it to users:
+   * "stops in 12m (idle)".
+   *
+   * @generated from field: fsa.v1.LifecycleAction next_action = 6;
+   */
+  nextAction: LifecycleAction;
+
+  /**
+   * When the next action is due.
+   *
+   * @generated from field: google.protobuf.Timestamp next_action_at = 7;
+   */
+  nextActionAt?: Timestamp | undefined;
+
+  /**
+   * IdleTimeout, Expired or StoppedTooLong.
+   *
+   * @generated from field: string next_action_reason = 8;
+   */
+  nextActionReason: string;
+};
+
+/**
+ * Describes the message fsa.v1.ProjectLifecycle.
+ * Use `create(ProjectLifecycleSchema)` to create a new message.
+ */
+export const ProjectLifecycleSchema: GenMessage<ProjectLifecycle> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_resources, 2);
+
+/**
+ * LifecyclePolicy changes a project's lifecycle policies; unset fields are
+ * left as they are (at creation: the defaults).
+ *
+ * @generated from message fsa.v1.LifecyclePolicy
+ */
+export type LifecyclePolicy = Message<"fsa.v1.LifecyclePolicy"> & {
+  /**
+   * Idle limit; 0 for never.
+   *
+   * @generated from field: google.protobuf.Duration idle_timeout = 1;
+   */
+  idleTimeout?: Duration | undefined;
+
+  /**
+   * Expiry time; must be in the future.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_at = 2;
+   */
+  expireAt?: Timestamp | undefined;
+
+  /**
+   * Remove the expiry (expire_at must then be unset).
+   *
+   * @generated from field: bool clear_expiry = 3;
+   */
+  clearExpiry: boolean;
+
+  /**
+   * What the expiry does: STOP (the default) or DELETE. Needs expire_at.
+   *
+   * @generated from field: fsa.v1.LifecycleAction expire_action = 4;
+   */
+  expireAction: LifecycleAction;
+
+  /**
+   * Auto-delete once stopped this long; 0 for never.
+   *
+   * @generated from field: google.protobuf.Duration delete_stopped_after = 5;
+   */
+  deleteStoppedAfter?: Duration | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.LifecyclePolicy.
+ * Use `create(LifecyclePolicySchema)` to create a new message.
+ */
+export const LifecyclePolicySchema: GenMessage<LifecyclePolicy> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_resources, 3);
 
 /**
  * Sandbox is the container a project's code runs in (a Kubernetes
@@ -255,7 +390,7 @@ export type Sandbox = Message<"fsa.v1.Sandbox"> & {
  * Use `create(SandboxSchema)` to create a new message.
  */
 export const SandboxSchema: GenMessage<Sandbox> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_resources, 2);
+  messageDesc(file_fsa_v1_resources, 4);
 
 /**
  * Database is a project's PostgreSQL cluster (a KubeBlocks Cluster). Its
@@ -337,7 +472,7 @@ export type Database = Message<"fsa.v1.Database"> & {
  * Use `create(DatabaseSchema)` to create a new message.
  */
 export const DatabaseSchema: GenMessage<Database> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_resources, 3);
+  messageDesc(file_fsa_v1_resources, 5);
 
 /**
  * Status is the lifecycle state of a project, a sandbox or a database.
@@ -469,4 +604,39 @@ export enum ResourceKind {
  */
 export const ResourceKindSchema: GenEnum<ResourceKind> = /*@__PURE__*/
   enumDesc(file_fsa_v1_resources, 1);
+
+/**
+ * LifecycleAction is what a lifecycle policy does when it is due.
+ *
+ * @generated from enum fsa.v1.LifecycleAction
+ */
+export enum LifecycleAction {
+  /**
+   * No action.
+   *
+   * @generated from enum value: LIFECYCLE_ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Stop the project (files and database data are kept).
+   *
+   * @generated from enum value: LIFECYCLE_ACTION_STOP = 1;
+   */
+  STOP = 1,
+
+  /**
+   * Delete the project, keeping its data as DeleteProject without purge_data
+   * does.
+   *
+   * @generated from enum value: LIFECYCLE_ACTION_DELETE = 2;
+   */
+  DELETE = 2,
+}
+
+/**
+ * Describes the enum fsa.v1.LifecycleAction.
+ */
+export const LifecycleActionSchema: GenEnum<LifecycleAction> = /*@__PURE__*/
+  enumDesc(file_fsa_v1_resources, 2);
 
