@@ -335,10 +335,14 @@ func TestBadInput(t *testing.T) {
 		return func(ctx context.Context, c caller, tn *tenant) error { return c.setGitHubToken(ctx, tn.user, token) }
 	}
 	setLC := func(pol fsa.LifecyclePolicy) call {
-		return func(ctx context.Context, c caller, tn *tenant) error { return c.setLifecycle(ctx, tn.user, tn.project, pol) }
+		return func(ctx context.Context, c caller, tn *tenant) error {
+			return c.setLifecycle(ctx, tn.user, tn.project, pol)
+		}
 	}
 	extend := func(by time.Duration) call {
-		return func(ctx context.Context, c caller, tn *tenant) error { return c.extendProject(ctx, tn.user, tn.project, by) }
+		return func(ctx context.Context, c caller, tn *tenant) error {
+			return c.extendProject(ctx, tn.user, tn.project, by)
+		}
 	}
 	unlink := func(p fsa.Provider, id string) call {
 		return func(ctx context.Context, c caller, tn *tenant) error { return c.unlinkIdentity(ctx, tn.user, p, id) }
