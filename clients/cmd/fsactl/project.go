@@ -24,7 +24,8 @@ func (a *app) projectCommand() *cobra.Command {
 	cmd.AddCommand(a.projectCreateCommand(), a.projectListCommand(), a.projectGetCommand(),
 		a.projectStartCommand(), a.projectActionCommand("stop", "Stop a project (files and data are kept)"),
 		a.projectActionCommand("delete", "Delete a project; its data is kept unless --purge-data"),
-		a.projectExplainCommand(), a.projectTerminalCommand())
+		a.projectExplainCommand(), a.projectTerminalCommand(),
+		a.projectLifecycleCommand(), a.projectExtendCommand(), a.projectKeepAliveCommand())
 	return cmd
 }
 
@@ -89,10 +90,12 @@ func (a *app) printProjects(ps []*fsav1.Project, rev uint64) error {
 	if a.json() {
 		return printJSON(a.stdout, &fsav1.ListProjectsResponse{Projects: ps, Revision: rev})
 	}
-	t := newTable(a.stdout, "ID", "NAME", "STATUS", "SANDBOX", "DATABASE", "APP URL", "CREATED")
+	t := newTable(a.stdout, "ID", "NAME", "STATUS", "SANDBOX", "DATABASE", "APP URL", "CREATED", "NEXT")
+	now := time.Now()
 	for _, p := range ps {
 		t.row(p.GetId(), p.GetName(), status(p.GetStatus()), status(p.GetSandbox().GetStatus()),
-			status(p.GetDatabase().GetStatus()), p.GetSandbox().GetAppUrl(), timeOf(p.GetCreatedAt()))
+			status(p.GetDatabase().GetStatus()), p.GetSandbox().GetAppUrl(), timeOf(p.GetCreatedAt()),
+			nextAction(p.GetLifecycle(), now))
 	}
 	return t.flush()
 }
@@ -115,6 +118,10 @@ func (a *app) printProject(p *fsav1.Project) error {
 	if ns := p.GetSandbox().GetNamespace(); ns != "" {
 		t.row("Namespace:", ns+" on "+p.GetSandbox().GetServer())
 	}
+	t.row("Lifecycle:", policyLine(p.GetLifecycle()))
+	if next := nextAction(p.GetLifecycle(), time.Now()); next != "" {
+		t.row("Next:", next+" at "+timeOf(p.GetLifecycle().GetNextActionAt()))
+	}
 	t.row("Created:", timeOf(p.GetCreatedAt()))
 	t.row("Updated:", timeOf(p.GetUpdatedAt()))
 	t.row("Version:", fmt.Sprint(p.GetVersion()))
@@ -133,6 +140,7 @@ func (a *app) projectCreateCommand() *cobra.Command {
 		description string
 		wait        bool
 		waitTimeout time.Duration
+		lf          lifecycleFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME",
@@ -143,8 +151,12 @@ func (a *app) projectCreateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			pol, err := lf.policy(cmd, time.Now())
+			if err != nil {
+				return err
+			}
 			ctx, cancel := a.callCtx(cmd)
-			res, err := c.Projects().CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: args[0], Description: description}))
+			res, err := c.Projects().CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: args[0], Description: description, Lifecycle: pol}))
 			cancel()
 			if err != nil {
 				return err
@@ -157,6 +169,7 @@ func (a *app) projectCreateCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&description, "description", "", "free text about the project")
+	lf.register(cmd)
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "show each child's progress until the project is RUNNING or ERROR")
 	cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 10*time.Minute, "give up waiting after this long")
 	return cmd
