@@ -21,8 +21,8 @@ import (
 // lifecycleFlags are the policy flags of create and lifecycle.
 type lifecycleFlags struct {
 	idle, deleteStopped, expireIn time.Duration
-	expireAt, expireAction       string
-	noExpiry                     bool
+	expireAt, expireAction        string
+	noExpiry                      bool
 }
 
 func (f *lifecycleFlags) register(cmd *cobra.Command) {
