@@ -153,15 +153,23 @@ func (l *Lifecycle) IdleDeadline(createdAt time.Time) (time.Time, bool) {
 // stop (while it is meant to run), its expiry and its auto-delete (while it is STOPPED), a
 // delete winning a tie. None while the project is being deleted.
 func (p *Project) NextDue() (Due, bool) {
-	running, deleting := false, false
+	running, deleting, loaded := false, false, false
 	for _, k := range childKinds {
 		if o := k.get(&p.Children); o != nil {
+			loaded = true
 			switch o.Common().Desired {
 			case StatusRunning:
 				running = true
 			case StatusTerminated:
 				deleting = true
 			}
+		}
+	}
+	if !loaded {
+		// A project record alone (a watch event): its status tells.
+		switch p.Status {
+		case StatusCreating, StatusStarting, StatusRunning, StatusError, StatusPartial:
+			running = true
 		}
 	}
 	if deleting || p.Status == StatusTerminating || p.Status == StatusTerminated {
