@@ -541,43 +541,90 @@ type Enforcement struct {
 // project as read, so of two leaders racing around a failover at most one commits, and the
 // other finds nothing due. A deleted project has nothing due.
 func (c *Client) EnforceLifecycle(ctx context.Context, fence uint64, projectID string) (Enforcement, error) {
-	if err := validID("project id", projectID); err != nil {
+	out, err := c.EnforceLifecycles(ctx, fence, []string{projectID})
+	if err != nil {
 		return Enforcement{}, err
 	}
-	var out Enforcement
+	return out[0], nil
+}
+
+// MaxEnforceBatch bounds the projects of one EnforceLifecycles.
+const MaxEnforceBatch = 256
+
+// EnforceLifecycles is EnforceLifecycle for up to MaxEnforceBatch projects in one transaction
+// (one store write for many deadlines falling together), returning their enforcements in
+// order. A concurrent change of any of them retries the whole transaction on fresh state.
+func (c *Client) EnforceLifecycles(ctx context.Context, fence uint64, projectIDs []string) ([]Enforcement, error) {
+	if len(projectIDs) == 0 || len(projectIDs) > MaxEnforceBatch {
+		return nil, invalid("enforce %d projects: want 1 to %d", len(projectIDs), MaxEnforceBatch)
+	}
+	for _, id := range projectIDs {
+		if err := validID("project id", id); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]Enforcement, len(projectIDs))
 	_, err := c.commit(ctx, func(s store.Snapshot) (store.Txn, error) {
-		out = Enforcement{}
-		p, st, err := loadProject(s, "", projectID)
-		if errors.Is(err, ErrNotFound) {
-			return store.Txn{}, nil
-		}
-		if err != nil {
-			return store.Txn{}, err
-		}
+		txn := store.Txn{Fence: fence}
 		now := c.timestamp()
-		d, due := p.NextDue()
-		if !due || d.At.After(now) {
-			out.Next, out.HasNext = d, due
+		use := map[string]Usage{} // the change of each owner's use, charged once per owner
+		var owners []string
+		charge := func(userID string, d Usage) {
+			cur, seen := use[userID]
+			if !seen {
+				owners = append(owners, userID)
+			}
+			use[userID] = Usage{Projects: cur.Projects + d.Projects, Running: cur.Running + d.Running}
+		}
+		seen := map[string]bool{}
+		for i, id := range projectIDs {
+			out[i] = Enforcement{}
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			p, st, err := loadProject(s, "", id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return store.Txn{}, err
+			}
+			d, due := p.NextDue()
+			if !due || d.At.After(now) {
+				out[i].Next, out[i].HasNext = d, due
+				continue
+			}
+			a := ActionStop
+			if d.Action == LifecycleDelete {
+				a = ActionDelete
+			}
+			if CheckAction(p.Status, a) != nil {
+				// Not possible now (a transitional state): the change that ends it re-arms
+				// the timer.
+				continue
+			}
+			txn.Conds = append(txn.Conds, cond(st.project))
+			if _, err := c.applyAction(s, &txn, p, st, a, d.Reason, now, deleteOptions{}, charge); err != nil {
+				return store.Txn{}, err
+			}
+			out[i].Acted, out[i].Done = true, d
+			out[i].Next, out[i].HasNext = p.NextDue()
+		}
+		for _, u := range owners {
+			if d := use[u]; d != (Usage{}) {
+				if err := c.chargeUser(s, &txn, u, d); err != nil {
+					return store.Txn{}, err
+				}
+			}
+		}
+		if len(txn.Ops) == 0 {
 			return store.Txn{}, nil
 		}
-		a := ActionStop
-		if d.Action == LifecycleDelete {
-			a = ActionDelete
-		}
-		if err := CheckAction(p.Status, a); err != nil {
-			// Not possible now (a transitional state): the change that ends it re-arms the timer.
-			return store.Txn{}, nil //nolint:nilerr // nothing to do until the project settles
-		}
-		txn := store.Txn{Fence: fence, Conds: []store.Cond{cond(st.project)}}
-		if _, err := c.applyAction(s, &txn, p, st, a, d.Reason, now, deleteOptions{}); err != nil {
-			return store.Txn{}, err
-		}
-		out.Acted, out.Done = true, d
-		out.Next, out.HasNext = p.NextDue()
 		return txn, nil
 	})
 	if err != nil {
-		return Enforcement{}, fmt.Errorf("enforce lifecycle of project %s: %w", projectID, err)
+		return nil, fmt.Errorf("enforce lifecycle of %d projects: %w", len(projectIDs), err)
 	}
 	return out, nil
 }

@@ -323,3 +323,41 @@ func memStore(t *testing.T) store.Store {
 	t.Cleanup(func() { _ = st.Close() })
 	return st
 }
+
+// TestEnforceBatch: deadlines of several projects of one user, enforced in one transaction:
+// each stopped once, the user's running count down by all of them, and one store write.
+func TestEnforceBatch(t *testing.T) {
+	eachStore(t, func(t *testing.T, st store.Store) {
+		e, c, clk := lifecycleEnv(t, st, fsa.LifecycleDefaults{})
+		var ids []string
+		for _, name := range []string{"a", "b", "c"} {
+			p, err := c.CreateProject(e.ctx, e.alice.ID, fsa.ProjectSpec{Name: name, Lifecycle: fsa.LifecyclePolicy{IdleTimeout: dur(time.Minute)}})
+			require.NoError(t, err)
+			e.observe(p, fsa.StatusRunning)
+			ids = append(ids, p.ID)
+		}
+		never, err := c.CreateProject(e.ctx, e.alice.ID, fsa.ProjectSpec{Name: "never", Lifecycle: fsa.LifecyclePolicy{IdleTimeout: dur(0)}})
+		require.NoError(t, err)
+		q, err := c.Quota(e.ctx, e.alice.ID)
+		require.NoError(t, err)
+		require.Equal(t, 4, q.Usage.Running)
+
+		clk.add(time.Minute)
+		rev := e.revision()
+		ens, err := c.EnforceLifecycles(e.ctx, 0, append(ids, never.ID, "nosuchproject"))
+		require.NoError(t, err)
+		require.Equal(t, rev+1, e.revision(), "one write for the batch")
+		for i := range ids {
+			require.True(t, ens[i].Acted)
+			require.Equal(t, fsa.ReasonIdleTimeout, ens[i].Done.Reason)
+		}
+		require.False(t, ens[3].Acted)
+		require.False(t, ens[4].Acted)
+		q, err = c.Quota(e.ctx, e.alice.ID)
+		require.NoError(t, err)
+		require.Equal(t, 1, q.Usage.Running, "the use counts every stop of the batch")
+
+		_, err = c.EnforceLifecycles(e.ctx, 0, nil)
+		require.ErrorIs(t, err, fsa.ErrInvalidArgument)
+	})
+}

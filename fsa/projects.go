@@ -344,7 +344,7 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action, op
 		if len(opts) > 0 {
 			o = opts[0]
 		}
-		if wrote, err = c.applyAction(s, &txn, p, st, a, string(a)+" requested", c.timestamp(), o); err != nil {
+		if wrote, err = c.applyAction(s, &txn, p, st, a, string(a)+" requested", c.timestamp(), o, nil); err != nil {
 			return store.Txn{}, err
 		}
 		out = p
@@ -365,9 +365,11 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action, op
 }
 
 // applyAction adds to txn the moves of p's children for action a, with reason in their
-// timelines, the project's new status and the change of its owner's use; it returns the
-// children it wrote. A start counts as activity (Lifecycle.ActiveAt).
-func (c *Client) applyAction(s store.Snapshot, txn *store.Txn, p *Project, st *projectState, a Action, reason string, now time.Time, o deleteOptions) ([]ChildObject, error) {
+// timelines, the project's new status and the change of its owner's use (or, with charge set,
+// hands that change to charge, for a caller that acts on several projects of a user in one
+// transaction); it returns the children it wrote. A start counts as activity
+// (Lifecycle.ActiveAt).
+func (c *Client) applyAction(s store.Snapshot, txn *store.Txn, p *Project, st *projectState, a Action, reason string, now time.Time, o deleteOptions, charge func(userID string, d Usage)) ([]ChildObject, error) {
 	var wrote []ChildObject
 	if a == ActionDelete {
 		// Deleting frees the name at once: a new project may take it.
@@ -401,16 +403,26 @@ func (c *Client) applyAction(s store.Snapshot, txn *store.Txn, p *Project, st *p
 	p.Status = Aggregate(p.childStatuses()...)
 	p.UpdatedAt = now
 	txn.Ops = append(txn.Ops, store.Put(projectRecord(p)))
-	if after := countUse(p); after != before {
-		ur, err := s.Get(store.KindUser, p.UserID)
-		if err != nil {
-			return nil, err
+	if charge == nil {
+		if after := countUse(p); after != before {
+			if err := c.chargeUser(s, txn, p.UserID, Usage{Projects: after.Projects - before.Projects, Running: after.Running - before.Running}); err != nil {
+				return nil, err
+			}
 		}
-		if err := c.charge(s, txn, ur, Usage{Projects: after.Projects - before.Projects, Running: after.Running - before.Running}); err != nil {
-			return nil, err
-		}
+	} else {
+		after := countUse(p)
+		charge(p.UserID, Usage{Projects: after.Projects - before.Projects, Running: after.Running - before.Running})
 	}
 	return wrote, nil
+}
+
+// chargeUser adds d to the use of user userID in txn.
+func (c *Client) chargeUser(s store.Snapshot, txn *store.Txn, userID string, d Usage) error {
+	ur, err := s.Get(store.KindUser, userID)
+	if err != nil {
+		return err
+	}
+	return c.charge(s, txn, ur, d)
 }
 
 func sortProjects(ps []*Project) {

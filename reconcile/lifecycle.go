@@ -124,11 +124,26 @@ func (l *Lifecycle) Run(ctx context.Context) error {
 		defer wg.Done()
 		feedErr <- l.follow(ctx)
 	}()
+	// One goroutine takes the due projects off the queue; the workers take them in batches, so
+	// that deadlines falling together cost one store write per batch.
+	ready := make(chan string, maxBatch)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(ready)
+		for {
+			id, shutdown := l.q.Get()
+			if shutdown {
+				return
+			}
+			ready <- id
+		}
+	}()
 	for i := 0; i < l.cfg.Workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for l.work(ctx) {
+			for l.work(ctx, ready) {
 			}
 		}()
 	}
@@ -230,31 +245,56 @@ func (l *Lifecycle) schedule(id string, at time.Time) {
 	l.q.Add(id)
 }
 
-// work enforces one project's policies; false when the queue shut down.
-func (l *Lifecycle) work(ctx context.Context) bool {
-	id, shutdown := l.q.Get()
-	if shutdown {
+// maxBatch bounds the projects one worker enforces in one transaction.
+const maxBatch = 64
+
+// work enforces the policies of the next ready project and of the others ready with it (up to
+// maxBatch), in one transaction; false once ready is closed.
+func (l *Lifecycle) work(ctx context.Context, ready <-chan string) bool {
+	id, ok := <-ready
+	if !ok {
 		return false
 	}
-	defer l.q.Done(id)
-	en, err := l.c.EnforceLifecycle(ctx, l.cfg.Fence, id)
-	l.checks.Inc()
+	batch := []string{id}
+more:
+	for len(batch) < maxBatch {
+		select {
+		case id, ok := <-ready:
+			if !ok {
+				break more
+			}
+			batch = append(batch, id)
+		default:
+			break more
+		}
+	}
+	defer func() {
+		for _, id := range batch {
+			l.q.Done(id)
+		}
+	}()
+	ens, err := l.c.EnforceLifecycles(ctx, l.cfg.Fence, batch)
+	l.checks.Add(float64(len(batch)))
 	switch {
 	case err == nil:
-		if en.Acted {
-			l.actions.WithLabelValues(en.Done.Reason).Inc()
-			l.lag.Observe(l.clk.Since(en.Done.At).Seconds())
-			l.log.Info("lifecycle action", "project", id, "action", en.Done.Action, "reason", en.Done.Reason, "deadline", en.Done.At)
-		}
-		if en.HasNext {
-			l.schedule(id, en.Next.At)
+		for i, en := range ens {
+			if en.Acted {
+				l.actions.WithLabelValues(en.Done.Reason).Inc()
+				l.lag.Observe(l.clk.Since(en.Done.At).Seconds())
+				l.log.Info("lifecycle action", "project", batch[i], "action", en.Done.Action, "reason", en.Done.Reason, "deadline", en.Done.At)
+			}
+			if en.HasNext {
+				l.schedule(batch[i], en.Next.At)
+			}
 		}
 	case errors.Is(err, fsa.ErrFenced):
 		l.once.Do(func() { close(l.fenced) })
 	case ctx.Err() != nil:
 	default:
-		l.log.Warn("lifecycle enforcement failed; retrying", "project", id, "err", err, "after", l.cfg.RetryDelay)
-		l.q.AddAfter(id, l.cfg.RetryDelay)
+		l.log.Warn("lifecycle enforcement failed; retrying", "projects", len(batch), "err", err, "after", l.cfg.RetryDelay)
+		for _, id := range batch {
+			l.q.AddAfter(id, l.cfg.RetryDelay)
+		}
 	}
 	return true
 }
