@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
@@ -49,7 +50,7 @@ type Lifecycle struct {
 	c   *fsa.Client
 	clk clock.WithTicker
 	log *slog.Logger
-	q   workqueue.TypedDelayingInterface[string]
+	q   workqueue.TypedDelayingInterface[due]
 
 	actions *prometheus.CounterVec
 	checks  prometheus.Counter
@@ -111,7 +112,7 @@ func NewLifecycle(cfg LifecycleConfig) (*Lifecycle, error) {
 func (l *Lifecycle) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	l.q = workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Clock: l.clk})
+	l.q = workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[due]{Clock: l.clk})
 	var wg sync.WaitGroup
 	defer func() {
 		cancel()
@@ -124,28 +125,39 @@ func (l *Lifecycle) Run(ctx context.Context) error {
 		defer wg.Done()
 		feedErr <- l.follow(ctx)
 	}()
-	// One goroutine takes the due projects off the queue; the workers take them in batches, so
-	// that deadlines falling together cost one store write per batch.
-	ready := make(chan string, maxBatch)
+	// One goroutine takes the due projects off the queue and hands each to the worker of its
+	// owner; a worker takes its projects in batches, so that deadlines falling together cost
+	// one store write per batch, and no two workers ever charge the same owner's use (which
+	// would make their transactions conflict).
+	ready := make([]chan due, l.cfg.Workers)
+	for i := range ready {
+		ready[i] = make(chan due, maxBatch)
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		defer close(ready)
+		defer func() {
+			for _, ch := range ready {
+				close(ch)
+			}
+		}()
 		for {
-			id, shutdown := l.q.Get()
+			it, shutdown := l.q.Get()
 			if shutdown {
 				return
 			}
-			ready <- id
+			h := fnv.New32a()
+			_, _ = h.Write([]byte(it.user))
+			ready[h.Sum32()%uint32(len(ready))] <- it
 		}
 	}()
-	for i := 0; i < l.cfg.Workers; i++ {
+	for i := range ready {
 		wg.Add(1)
-		go func() {
+		go func(ch <-chan due) {
 			defer wg.Done()
-			for l.work(ctx, ready) {
+			for l.work(ctx, ch) {
 			}
-		}()
+		}(ready[i])
 	}
 	select {
 	case <-ctx.Done():
@@ -170,7 +182,7 @@ func (l *Lifecycle) follow(ctx context.Context) error {
 		}
 		for _, p := range list.Items {
 			if d, ok := p.NextDue(); ok {
-				l.schedule(p.ID, d.At)
+				l.schedule(due{p.UserID, p.ID}, d.At)
 			}
 		}
 		l.lists.Inc()
@@ -201,7 +213,8 @@ func (l *Lifecycle) follow(ctx context.Context) error {
 				case ch.Child(ch.Kind) != nil:
 					// A child's status changes what is due (stopped: auto-delete; running:
 					// idle stop): look at the project.
-					l.q.Add(ch.Child(ch.Kind).Common().ProjectID)
+					c := ch.Child(ch.Kind).Common()
+					l.q.Add(due{c.UserID, c.ProjectID})
 				}
 			}
 		}
@@ -229,20 +242,23 @@ func (l *Lifecycle) changed(p *fsa.Project) {
 		consider(lc.ExpireAt)
 	}
 	if lc.DeleteStoppedAfter > 0 && p.Status == fsa.StatusStopped {
-		l.q.Add(p.ID) // when it stopped is in the children's timelines
+		l.q.Add(due{p.UserID, p.ID}) // when it stopped is in the children's timelines
 		return
 	}
 	if !at.IsZero() {
-		l.schedule(p.ID, at)
+		l.schedule(due{p.UserID, p.ID}, at)
 	}
 }
 
-func (l *Lifecycle) schedule(id string, at time.Time) {
+// due is a project with something due, by owner (see Run).
+type due struct{ user, project string }
+
+func (l *Lifecycle) schedule(it due, at time.Time) {
 	if d := at.Sub(l.clk.Now()); d > 0 {
-		l.q.AddAfter(id, d)
+		l.q.AddAfter(it, d)
 		return
 	}
-	l.q.Add(id)
+	l.q.Add(it)
 }
 
 // maxBatch bounds the projects one worker enforces in one transaction.
@@ -250,30 +266,34 @@ const maxBatch = 64
 
 // work enforces the policies of the next ready project and of the others ready with it (up to
 // maxBatch), in one transaction; false once ready is closed.
-func (l *Lifecycle) work(ctx context.Context, ready <-chan string) bool {
-	id, ok := <-ready
+func (l *Lifecycle) work(ctx context.Context, ready <-chan due) bool {
+	it, ok := <-ready
 	if !ok {
 		return false
 	}
-	batch := []string{id}
+	batch := []due{it}
 more:
 	for len(batch) < maxBatch {
 		select {
-		case id, ok := <-ready:
+		case it, ok := <-ready:
 			if !ok {
 				break more
 			}
-			batch = append(batch, id)
+			batch = append(batch, it)
 		default:
 			break more
 		}
 	}
 	defer func() {
-		for _, id := range batch {
-			l.q.Done(id)
+		for _, it := range batch {
+			l.q.Done(it)
 		}
 	}()
-	ens, err := l.c.EnforceLifecycles(ctx, l.cfg.Fence, batch)
+	ids := make([]string, len(batch))
+	for i, it := range batch {
+		ids[i] = it.project
+	}
+	ens, err := l.c.EnforceLifecycles(ctx, l.cfg.Fence, ids)
 	l.checks.Add(float64(len(batch)))
 	switch {
 	case err == nil:
@@ -281,7 +301,7 @@ more:
 			if en.Acted {
 				l.actions.WithLabelValues(en.Done.Reason).Inc()
 				l.lag.Observe(l.clk.Since(en.Done.At).Seconds())
-				l.log.Info("lifecycle action", "project", batch[i], "action", en.Done.Action, "reason", en.Done.Reason, "deadline", en.Done.At)
+				l.log.Info("lifecycle action", "project", ids[i], "action", en.Done.Action, "reason", en.Done.Reason, "deadline", en.Done.At)
 			}
 			if en.HasNext {
 				l.schedule(batch[i], en.Next.At)
@@ -292,8 +312,8 @@ more:
 	case ctx.Err() != nil:
 	default:
 		l.log.Warn("lifecycle enforcement failed; retrying", "projects", len(batch), "err", err, "after", l.cfg.RetryDelay)
-		for _, id := range batch {
-			l.q.AddAfter(id, l.cfg.RetryDelay)
+		for _, it := range batch {
+			l.q.AddAfter(it, l.cfg.RetryDelay)
 		}
 	}
 	return true

@@ -186,7 +186,8 @@ func TestBenchLifecycleDueBurst(t *testing.T) {
 	stop := b.loop(1)
 	defer stop()
 	// Every project expires within the same second, a few seconds from now.
-	deadline = time.Now().Add(5 * time.Second).Truncate(time.Second).Add(time.Second)
+	lead := envDuration("FSA_BENCH_LIFECYCLE_LEAD", 20*time.Second)
+	deadline = time.Now().Add(lead).Truncate(time.Second).Add(time.Second)
 	for i, p := range ps {
 		at := deadline.Add(time.Duration(i) * time.Second / time.Duration(n))
 		_, err := b.c.SetProjectLifecycle(b.ctx, p.UserID, p.ID, fsa.LifecyclePolicy{ExpireAt: &at})
