@@ -50,6 +50,9 @@ type Config struct {
 	// Sizes are the operator's project size classes and bounds (fsa.WithSizes): --size-class,
 	// --size-default, --size-min, --size-max.
 	Sizes fsa.SizePolicy
+	// Lifecycle is the default lifecycle policies of new projects and the activity interval
+	// (fsa.WithLifecycleDefaults).
+	Lifecycle fsa.LifecycleDefaults
 	// Keys are the key-encryption keys secrets are sealed with at rest (keys.go): from the
 	// environment (FSA_KEK) or a file (--kek-file), never a flag. Run refuses to start without.
 	Keys KeysConfig
@@ -233,6 +236,9 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.StringVar(&cfg.Sizes.Default, "size-default", "", "the size class of projects created without one (default: the only class, else 'standard')")
 	fs.Var(sizeBoundsFlag{&cfg.Sizes.Min}, "size-min", "smallest explicit size a user may ask for, cpu:100m,memory:256Mi,home:1Gi,db:1Gi (keys left out: the built-in minimum)")
 	fs.Var(sizeBoundsFlag{&cfg.Sizes.Max}, "size-max", "largest explicit size a user may ask for, same form (keys left out: the built-in maximum)")
+	fs.DurationVar(&cfg.Lifecycle.IdleTimeout, "idle-timeout", 0, "stop a project after this long without activity, for users without their own IDLE_TIMEOUT setting (0: never)")
+	fs.DurationVar(&cfg.Lifecycle.DeleteStoppedAfter, "delete-stopped-after", 0, "delete a project (keeping its data) once STOPPED this long, for users without their own DELETE_STOPPED_AFTER setting (0: never)")
+	fs.DurationVar(&cfg.Lifecycle.ActivityInterval, "activity-interval", fsa.DefaultActivityInterval, "write a project's activity at most once per interval (idle stops come between the limit and the limit plus this after the last call)")
 	fs.StringVar(&kekFile, FlagKEKFile, "", "file holding the key-encryption keyring (<id>:<base64url key> per line, the primary first; mode 0600); or the keyring itself in "+EnvKEK)
 	fs.Float64Var(&cfg.Keys.ResealRate, "reseal-rate", DefaultResealRate, "records per second the leader re-seals in the background (after enabling encryption or changing the primary key)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
@@ -287,6 +293,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Reconcile.Domain == "" {
 		errs = append(errs, errors.New("domain is required"))
+	}
+	if err := cfg.Lifecycle.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := cfg.Limits.Validate(); err != nil {
 		errs = append(errs, err)

@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}()
 
-	d.client = fsa.New(d.st, fsa.WithDefaultLimits(d.cfg.Limits), fsa.WithSizes(d.cfg.Sizes), fsa.WithKeys(cfg.Keys.Keyring), fsa.WithKubeClients(d.kclient))
+	d.client = fsa.New(d.st, fsa.WithDefaultLimits(d.cfg.Limits), fsa.WithSizes(d.cfg.Sizes), fsa.WithLifecycleDefaults(d.cfg.Lifecycle), fsa.WithKeys(cfg.Keys.Keyring), fsa.WithKubeClients(d.kclient))
 	if err := d.checkKeys(ctx); err != nil {
 		return err
 	}
@@ -354,7 +354,22 @@ func (d *daemon) reconcile(ctx context.Context, fence uint64) error {
 	if err != nil {
 		return err
 	}
-	return r.Run(ctx)
+	lc, err := reconcile.NewLifecycle(reconcile.LifecycleConfig{Client: d.client, Fence: fence, Registerer: reg, Logger: d.log})
+	if err != nil {
+		return err
+	}
+	// Both run until ctx ends or either stops (fenced, failed): then the other is stopped too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	go func() { errs <- r.Run(ctx) }()
+	go func() { errs <- lc.Run(ctx) }()
+	err = <-errs
+	cancel()
+	if err2 := <-errs; err == nil {
+		err = err2
+	}
+	return err
 }
 
 // joinLoop asks the members in Config.Join to add this node until one (the leader) does.

@@ -24,6 +24,9 @@ type Client struct {
 	maxRetries  int
 	limits      Limits // of users without their own
 	sizes       SizePolicy
+	// lifecycle holds the default lifecycle policies; active the activity known stored.
+	lifecycle LifecycleDefaults
+	active    activity
 	// sealer seals secret values before they enter a transaction (nil: stored in the clear,
 	// for tests; see WithKeys).
 	sealer *sealer

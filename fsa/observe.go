@@ -180,6 +180,10 @@ func (c *Client) Record(ctx context.Context, fence uint64, k ResourceKind, id st
 			return txn, nil
 		}
 		ch.UpdatedAt = now
+		if p.Status == StatusStopped {
+			// A project STOPPED with an auto-delete announces its deletion.
+			announceOn(p, ch, now)
+		}
 		txn.Ops = append(txn.Ops, store.Put(childRecord(ck, o)), store.Put(projectRecord(p)))
 		return txn, nil
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/fullstackagent/fsa/store"
 )
@@ -21,6 +22,10 @@ type ProjectSpec struct {
 	PublicApp bool
 	// Size asks for the project's size (see SizeSpec); zero: the default class.
 	Size SizeSpec
+	// Lifecycle sets the project's lifecycle policies; an unset idle limit or auto-delete takes
+	// the user's setting (ConfigIdleTimeout, ConfigDeleteStoppedAfter), else the client's
+	// default (WithLifecycleDefaults).
+	Lifecycle LifecyclePolicy
 }
 
 // ProjectList is a consistent listing and the store revision it was read at: watch from
@@ -57,6 +62,9 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 			return nil, err
 		}
 		ids[i] = id
+	}
+	if err := spec.Lifecycle.validate(c.timestamp()); err != nil {
+		return nil, err
 	}
 	k8sName := K8sName(spec.Name)
 	resName, err := ResourceName(c.rand, k8sName)
@@ -108,6 +116,17 @@ func (c *Client) CreateProject(ctx context.Context, userID string, spec ProjectS
 		}
 		if err := c.charge(s, &txn, u, useOf(p, true)); err != nil {
 			return store.Txn{}, err
+		}
+		if err := c.defaultLifecycle(s, p, spec.Lifecycle, now); err != nil {
+			return store.Txn{}, err
+		}
+		txn.Ops[0] = store.Put(projectRecord(p))
+		if o, k := announceDeletion(p, now); o != nil {
+			for i := range children {
+				if children[i] == o {
+					txn.Ops[1+i] = store.Put(childRecord(k, o))
+				}
+			}
 		}
 		// Without a kubeconfig nothing could ever be created; the condition keeps it until commit.
 		kc, err := raw(s).Get(store.KindUserConfig, configID(userID, ConfigKubeconfig)) // its version only: left sealed
@@ -333,45 +352,12 @@ func (c *Client) act(ctx context.Context, userID, projectID string, a Action, op
 		if err := CheckAction(p.Status, a); err != nil {
 			return store.Txn{}, err
 		}
-		if a == ActionDelete {
-			// Deleting frees the name at once: a new project may take it.
-			if err := releaseName(s, &txn, p); err != nil {
-				return store.Txn{}, err
-			}
+		var o deleteOptions
+		if len(opts) > 0 {
+			o = opts[0]
 		}
-		now := c.timestamp()
-		reason := string(a) + " requested"
-		before := countUse(p)
-		for _, ch := range st.children {
-			txn.Conds = append(txn.Conds, cond(ch))
-		}
-		for _, k := range childKinds {
-			o := k.get(&p.Children)
-			if o == nil {
-				continue
-			}
-			ch := o.Common()
-			if next, desired, move := intent(a, ch.Status); move || ch.Desired != desired {
-				ch.Conditions = appendCondition(ch.Conditions, Condition{Time: now, From: ch.Status, To: next, Reason: reason})
-				ch.Status, ch.Desired, ch.Reason, ch.UpdatedAt = next, desired, "", now
-				if a == ActionDelete && len(opts) > 0 {
-					ch.Purge = opts[0].purge
-				}
-				txn.Ops = append(txn.Ops, store.Put(childRecord(k, o)))
-				wrote = append(wrote, o)
-			}
-		}
-		p.Status = Aggregate(p.childStatuses()...)
-		p.UpdatedAt = now
-		txn.Ops = append(txn.Ops, store.Put(projectRecord(p)))
-		if after := countUse(p); after != before {
-			ur, err := s.Get(store.KindUser, userID)
-			if err != nil {
-				return store.Txn{}, err
-			}
-			if err := c.charge(s, &txn, ur, after.sub(before)); err != nil {
-				return store.Txn{}, err
-			}
+		if wrote, err = c.applyAction(s, &txn, p, st, a, string(a)+" requested", c.timestamp(), o, nil); err != nil {
+			return store.Txn{}, err
 		}
 		out = p
 		return txn, nil
@@ -440,6 +426,67 @@ func (c *Client) SetPublicApp(ctx context.Context, userID, projectID string, pub
 		out.Sandbox.Version = rev
 	}
 	return out, nil
+}
+
+// applyAction adds to txn the moves of p's children for action a, with reason in their
+// timelines, the project's new status and the change of its owner's use (or, with charge set,
+// hands that change to charge, for a caller that acts on several projects of a user in one
+// transaction); it returns the children it wrote. A start counts as activity
+// (Lifecycle.ActiveAt).
+func (c *Client) applyAction(s store.Snapshot, txn *store.Txn, p *Project, st *projectState, a Action, reason string, now time.Time, o deleteOptions, charge func(userID string, d Usage)) ([]ChildObject, error) {
+	var wrote []ChildObject
+	if a == ActionDelete {
+		// Deleting frees the name at once: a new project may take it.
+		if err := releaseName(s, txn, p); err != nil {
+			return nil, err
+		}
+	}
+	before := countUse(p)
+	for _, ch := range st.children {
+		txn.Conds = append(txn.Conds, cond(ch))
+	}
+	for _, k := range childKinds {
+		obj := k.get(&p.Children)
+		if obj == nil {
+			continue
+		}
+		ch := obj.Common()
+		if next, desired, move := intent(a, ch.Status); move || ch.Desired != desired {
+			ch.Conditions = appendCondition(ch.Conditions, Condition{Time: now, From: ch.Status, To: next, Reason: reason})
+			ch.Status, ch.Desired, ch.Reason, ch.UpdatedAt = next, desired, "", now
+			if a == ActionDelete {
+				ch.Purge = o.purge
+			}
+			txn.Ops = append(txn.Ops, store.Put(childRecord(k, obj)))
+			wrote = append(wrote, obj)
+		}
+	}
+	if a == ActionStart {
+		p.Lifecycle.ActiveAt, p.Lifecycle.Coalesce = now, 0
+	}
+	p.Status = Aggregate(p.childStatuses()...)
+	p.UpdatedAt = now
+	txn.Ops = append(txn.Ops, store.Put(projectRecord(p)))
+	if charge == nil {
+		if after := countUse(p); after != before {
+			if err := c.chargeUser(s, txn, p.UserID, after.sub(before)); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		after := countUse(p)
+		charge(p.UserID, after.sub(before))
+	}
+	return wrote, nil
+}
+
+// chargeUser adds d to the use of user userID in txn.
+func (c *Client) chargeUser(s store.Snapshot, txn *store.Txn, userID string, d Usage) error {
+	ur, err := s.Get(store.KindUser, userID)
+	if err != nil {
+		return err
+	}
+	return c.charge(s, txn, ur, d)
 }
 
 func sortProjects(ps []*Project) {

@@ -171,6 +171,9 @@ func (c *Client) target(ctx context.Context, userID, projectID string) (sandboxT
 		}
 		kc = kc.InNamespace(p.Sandbox.Namespace)
 	}
+	// Every call on the sandbox is activity for the idle limit. Recording it is best effort: a
+	// failure does not fail the call, and the next call tries again.
+	_ = c.touch(ctx, p)
 	return sandboxTarget{kc: kc, pod: p.Sandbox.Name + "-0"}, nil
 }
 

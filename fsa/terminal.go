@@ -33,6 +33,7 @@ func (c *Client) TerminalAccess(ctx context.Context, userID, projectID string) (
 		}
 		return nil, fmt.Errorf("%w: the terminal of project %s opens only when its sandbox is RUNNING (it is %s)", ErrFailedPrecondition, projectID, st)
 	}
+	_ = c.touch(ctx, p) // a terminal ticket is activity (best effort, as in target)
 	vars, err := c.RuntimeEnv(ctx, projectID)
 	if err != nil {
 		return nil, err

@@ -138,6 +138,8 @@ type Project struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	// Version is the store revision of the project record's last change.
 	Version int64 `json:"-"`
+	// Lifecycle is the project's idle limit, expiry and auto-delete (see NextDue).
+	Lifecycle Lifecycle `json:"lifecycle"`
 
 	Children
 }

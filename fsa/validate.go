@@ -148,6 +148,9 @@ func validConfig(cfg UserConfig) (string, error) {
 	if cfg.Key == ConfigGitHubToken && (cfg.Value == "" || strings.IndexFunc(cfg.Value, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0) {
 		return "", invalid("%s must be a token without spaces or control characters", cfg.Key)
 	}
+	if err := validLifecycleConfig(cfg); err != nil {
+		return "", err
+	}
 	if cfg.Key == ConfigAnthropicBaseURL {
 		u, err := url.Parse(cfg.Value)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	"github.com/fullstackagent/fsa/daemon/api"
@@ -34,6 +37,11 @@ type caller interface {
 	setPublicApp(ctx context.Context, u *user, projectID string, public bool) error
 	createSized(ctx context.Context, u *user, name string, size fsa.SizeSpec) error
 	resizeProject(ctx context.Context, u *user, id string, size fsa.SizeSpec) error
+	// Lifecycle policies: at creation, changed, an extension, a keep-alive.
+	createWithLifecycle(ctx context.Context, u *user, name string, pol fsa.LifecyclePolicy) error
+	setLifecycle(ctx context.Context, u *user, id string, pol fsa.LifecyclePolicy) error
+	extendProject(ctx context.Context, u *user, id string, by time.Duration) error
+	keepAlive(ctx context.Context, u *user, id string) error
 }
 
 func (s sdkCaller) createSized(ctx context.Context, u *user, name string, size fsa.SizeSpec) error {
@@ -67,6 +75,68 @@ func (s sdkCaller) setPublicApp(ctx context.Context, u *user, projectID string, 
 
 func (rpcCaller) setPublicApp(ctx context.Context, u *user, projectID string, public bool) error {
 	_, err := u.Project.SetPublicApp(ctx, connect.NewRequest(&fsav1.SetPublicAppRequest{ProjectId: projectID, PublicApp: public}))
+	return err
+}
+
+func (s sdkCaller) createWithLifecycle(ctx context.Context, u *user, name string, pol fsa.LifecyclePolicy) error {
+	_, err := s.c.CreateProject(ctx, u.ID, fsa.ProjectSpec{Name: name, Lifecycle: pol})
+	return err
+}
+
+func (s sdkCaller) setLifecycle(ctx context.Context, u *user, id string, pol fsa.LifecyclePolicy) error {
+	_, err := s.c.SetProjectLifecycle(ctx, u.ID, id, pol)
+	return err
+}
+
+func (s sdkCaller) extendProject(ctx context.Context, u *user, id string, by time.Duration) error {
+	_, err := s.c.ExtendProject(ctx, u.ID, id, by)
+	return err
+}
+
+func (s sdkCaller) keepAlive(ctx context.Context, u *user, id string) error {
+	return s.c.KeepAlive(ctx, u.ID, id)
+}
+
+// wirePolicy is pol as the wire carries it.
+func wirePolicy(pol fsa.LifecyclePolicy) *fsav1.LifecyclePolicy {
+	out := &fsav1.LifecyclePolicy{}
+	if pol.IdleTimeout != nil {
+		out.IdleTimeout = durationpb.New(*pol.IdleTimeout)
+	}
+	if pol.DeleteStoppedAfter != nil {
+		out.DeleteStoppedAfter = durationpb.New(*pol.DeleteStoppedAfter)
+	}
+	if pol.ExpireAt != nil {
+		if pol.ExpireAt.IsZero() {
+			out.ClearExpiry = true
+		} else {
+			out.ExpireAt = timestamppb.New(*pol.ExpireAt)
+		}
+	}
+	out.ExpireAction = fsav1.LifecycleAction(fsav1.LifecycleAction_value["LIFECYCLE_ACTION_"+string(pol.ExpireAction)])
+	if pol.ExpireAction != "" && out.ExpireAction == 0 {
+		out.ExpireAction = 99 // an action the wire does not know
+	}
+	return out
+}
+
+func (rpcCaller) createWithLifecycle(ctx context.Context, u *user, name string, pol fsa.LifecyclePolicy) error {
+	_, err := u.Project.CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: name, Lifecycle: wirePolicy(pol)}))
+	return err
+}
+
+func (rpcCaller) setLifecycle(ctx context.Context, u *user, id string, pol fsa.LifecyclePolicy) error {
+	_, err := u.Project.SetProjectLifecycle(ctx, connect.NewRequest(&fsav1.SetProjectLifecycleRequest{Id: id, Policy: wirePolicy(pol)}))
+	return err
+}
+
+func (rpcCaller) extendProject(ctx context.Context, u *user, id string, by time.Duration) error {
+	_, err := u.Project.ExtendProject(ctx, connect.NewRequest(&fsav1.ExtendProjectRequest{Id: id, By: durationpb.New(by)}))
+	return err
+}
+
+func (rpcCaller) keepAlive(ctx context.Context, u *user, id string) error {
+	_, err := u.Project.KeepAlive(ctx, connect.NewRequest(&fsav1.KeepAliveRequest{Id: id}))
 	return err
 }
 
@@ -302,6 +372,16 @@ func TestBadInput(t *testing.T) {
 	github := func(token string) call {
 		return func(ctx context.Context, c caller, tn *tenant) error { return c.setGitHubToken(ctx, tn.user, token) }
 	}
+	setLC := func(pol fsa.LifecyclePolicy) call {
+		return func(ctx context.Context, c caller, tn *tenant) error {
+			return c.setLifecycle(ctx, tn.user, tn.project, pol)
+		}
+	}
+	extend := func(by time.Duration) call {
+		return func(ctx context.Context, c caller, tn *tenant) error {
+			return c.extendProject(ctx, tn.user, tn.project, by)
+		}
+	}
 	unlink := func(p fsa.Provider, id string) call {
 		return func(ctx context.Context, c caller, tn *tenant) error { return c.unlinkIdentity(ctx, tn.user, p, id) }
 	}
@@ -431,6 +511,35 @@ func TestBadInput(t *testing.T) {
 			return c.resizeProject(ctx, tn.user, "nosuchproject", fsa.SizeSpec{CPU: "1"})
 		}},
 		{"resize to an unknown class", fsa.ErrInvalidArgument, resize(fsa.SizeSpec{Class: "huge"})},
+		// Lifecycle policies: durations 0 (never) up to their maximum, an expiry in the future.
+		{"idle limit", nil, setLC(fsa.LifecyclePolicy{IdleTimeout: ptr(30 * time.Minute)})},
+		{"negative idle limit", fsa.ErrInvalidArgument, setLC(fsa.LifecyclePolicy{IdleTimeout: ptr(-time.Minute)})},
+		{"absurd idle limit", fsa.ErrInvalidArgument, setLC(fsa.LifecyclePolicy{IdleTimeout: ptr(fsa.MaxIdleTimeout + time.Hour)})},
+		{"negative auto-delete", fsa.ErrInvalidArgument, setLC(fsa.LifecyclePolicy{DeleteStoppedAfter: ptr(-time.Hour)})},
+		{"absurd auto-delete", fsa.ErrInvalidArgument, setLC(fsa.LifecyclePolicy{DeleteStoppedAfter: ptr(fsa.MaxDeleteStoppedAfter + time.Hour)})},
+		{"expiry in the past", fsa.ErrInvalidArgument, setLC(fsa.LifecyclePolicy{ExpireAt: ptr(time.Now().Add(-time.Hour))})},
+		{"expiry too far", fsa.ErrInvalidArgument, setLC(fsa.LifecyclePolicy{ExpireAt: ptr(time.Now().Add(fsa.MaxExpiry + 24*time.Hour))})},
+		{"expire action without a time", fsa.ErrInvalidArgument, setLC(fsa.LifecyclePolicy{ExpireAction: fsa.LifecycleDelete})},
+		{"unknown expire action", fsa.ErrInvalidArgument, setLC(fsa.LifecyclePolicy{ExpireAt: ptr(time.Now().Add(time.Hour)), ExpireAction: "EXPLODE"})},
+		{"expiry in a day, delete", nil, setLC(fsa.LifecyclePolicy{ExpireAt: ptr(time.Now().Add(24 * time.Hour)), ExpireAction: fsa.LifecycleDelete})},
+		{"create with a negative idle limit", fsa.ErrInvalidArgument, func(ctx context.Context, c caller, tn *tenant) error {
+			return c.createWithLifecycle(ctx, tn.user, "lc", fsa.LifecyclePolicy{IdleTimeout: ptr(-time.Second)})
+		}},
+		{"create with an expiry in the past", fsa.ErrInvalidArgument, func(ctx context.Context, c caller, tn *tenant) error {
+			return c.createWithLifecycle(ctx, tn.user, "lc", fsa.LifecyclePolicy{ExpireAt: ptr(time.Now().Add(-time.Minute))})
+		}},
+		{"lifecycle of an unknown project", fsa.ErrNotFound, func(ctx context.Context, c caller, tn *tenant) error {
+			return c.setLifecycle(ctx, tn.user, "nosuchproject", fsa.LifecyclePolicy{IdleTimeout: ptr(time.Hour)})
+		}},
+		{"extend by a negative duration", fsa.ErrInvalidArgument, extend(-time.Hour)},
+		{"extend by nothing", fsa.ErrInvalidArgument, extend(0)},
+		{"extend absurdly", fsa.ErrInvalidArgument, extend(fsa.MaxExpiry + 24*time.Hour)},
+		{"keep-alive of an unknown project", fsa.ErrNotFound, func(ctx context.Context, c caller, tn *tenant) error {
+			return c.keepAlive(ctx, tn.user, "nosuchproject")
+		}},
+		{"keep-alive with a bad id", fsa.ErrInvalidArgument, func(ctx context.Context, c caller, tn *tenant) error {
+			return c.keepAlive(ctx, tn.user, "a/b")
+		}},
 
 		// Settings.
 		{"base URL not http", fsa.ErrInvalidArgument, anthropic(fsa.ConfigAnthropicBaseURL, "ftp://example.com")},

@@ -57,6 +57,7 @@ func toProject(p *fsa.Project) *fsav1.Project {
 	out := &fsav1.Project{
 		Id: p.ID, Name: p.Name, K8SName: p.K8sName, Description: p.Description, Status: toStatus(p.Status),
 		CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt), Version: rev(p.Version),
+		Lifecycle: toLifecycle(p),
 	}
 	if p.Sandbox != nil {
 		out.Sandbox = toSandbox(p.Sandbox)

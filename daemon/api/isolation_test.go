@@ -3,10 +3,12 @@ package api_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 )
@@ -77,6 +79,19 @@ func TestTenantIsolation(t *testing.T) {
 		}, connect.CodeNotFound},
 		{"TerminalAccess", func(ctx context.Context) error {
 			_, err := bob.Project.TerminalAccess(ctx, connect.NewRequest(&fsav1.TerminalAccessRequest{ProjectId: id}))
+			return err
+		}, connect.CodeNotFound},
+		{"SetProjectLifecycle", func(ctx context.Context) error {
+			_, err := bob.Project.SetProjectLifecycle(ctx, connect.NewRequest(&fsav1.SetProjectLifecycleRequest{Id: id,
+				Policy: &fsav1.LifecyclePolicy{IdleTimeout: durationpb.New(time.Minute)}}))
+			return err
+		}, connect.CodeNotFound},
+		{"ExtendProject", func(ctx context.Context) error {
+			_, err := bob.Project.ExtendProject(ctx, connect.NewRequest(&fsav1.ExtendProjectRequest{Id: id, By: durationpb.New(time.Hour)}))
+			return err
+		}, connect.CodeNotFound},
+		{"KeepAlive", func(ctx context.Context) error {
+			_, err := bob.Project.KeepAlive(ctx, connect.NewRequest(&fsav1.KeepAliveRequest{Id: id}))
 			return err
 		}, connect.CodeNotFound},
 		{"RotateTerminalToken", func(ctx context.Context) error {

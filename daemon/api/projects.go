@@ -31,7 +31,11 @@ func (s *projectService) CreateProject(ctx context.Context, req *connect.Request
 		return nil, err
 	}
 	m := req.Msg
-	p, err := s.c.CreateProject(fsa.WithIdempotencyKey(ctx, m.IdempotencyKey), c.user.ID, fsa.ProjectSpec{Name: m.Name, Description: m.Description, PublicApp: m.PublicApp, Size: fromSizeRequest(m.Size)})
+	pol, err := fromPolicy(m.Lifecycle)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.c.CreateProject(fsa.WithIdempotencyKey(ctx, m.IdempotencyKey), c.user.ID, fsa.ProjectSpec{Name: m.Name, Description: m.Description, PublicApp: m.PublicApp, Size: fromSizeRequest(m.Size), Lifecycle: pol})
 	if err != nil {
 		return nil, err
 	}

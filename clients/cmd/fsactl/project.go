@@ -24,7 +24,8 @@ func (a *app) projectCommand() *cobra.Command {
 	cmd.AddCommand(a.projectCreateCommand(), a.projectListCommand(), a.projectGetCommand(),
 		a.projectStartCommand(), a.projectActionCommand("stop", "Stop a project (files and data are kept)"),
 		a.projectActionCommand("delete", "Delete a project; its data is kept unless --purge-data"),
-		a.projectExplainCommand(), a.projectTerminalCommand(), a.projectAppCommand(), a.projectResizeCommand())
+		a.projectExplainCommand(), a.projectTerminalCommand(), a.projectAppCommand(), a.projectResizeCommand(),
+		a.projectLifecycleCommand(), a.projectExtendCommand(), a.projectKeepAliveCommand())
 	return cmd
 }
 
@@ -89,10 +90,12 @@ func (a *app) printProjects(ps []*fsav1.Project, rev uint64) error {
 	if a.json() {
 		return printJSON(a.stdout, &fsav1.ListProjectsResponse{Projects: ps, Revision: rev})
 	}
-	t := newTable(a.stdout, "ID", "NAME", "STATUS", "SANDBOX", "DATABASE", "APP URL", "CREATED")
+	t := newTable(a.stdout, "ID", "NAME", "STATUS", "SANDBOX", "DATABASE", "APP URL", "CREATED", "NEXT")
+	now := time.Now()
 	for _, p := range ps {
 		t.row(p.GetId(), p.GetName(), status(p.GetStatus()), status(p.GetSandbox().GetStatus()),
-			status(p.GetDatabase().GetStatus()), appURL(p.GetSandbox()), timeOf(p.GetCreatedAt()))
+			status(p.GetDatabase().GetStatus()), appURL(p.GetSandbox()), timeOf(p.GetCreatedAt()),
+			nextAction(p.GetLifecycle(), now))
 	}
 	return t.flush()
 }
@@ -115,6 +118,10 @@ func (a *app) printProject(p *fsav1.Project) error {
 	t.row("Size:", sizeLine(p.GetSize()))
 	if ns := p.GetSandbox().GetNamespace(); ns != "" {
 		t.row("Namespace:", ns+" on "+p.GetSandbox().GetServer())
+	}
+	t.row("Lifecycle:", policyLine(p.GetLifecycle()))
+	if next := nextAction(p.GetLifecycle(), time.Now()); next != "" {
+		t.row("Next:", next+" at "+timeOf(p.GetLifecycle().GetNextActionAt()))
 	}
 	t.row("Created:", timeOf(p.GetCreatedAt()))
 	t.row("Updated:", timeOf(p.GetUpdatedAt()))
@@ -144,6 +151,7 @@ func (a *app) projectCreateCommand() *cobra.Command {
 		wait        bool
 		waitTimeout time.Duration
 		size        sizeFlags
+		lf          lifecycleFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME",
@@ -154,8 +162,12 @@ func (a *app) projectCreateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			pol, err := lf.policy(cmd, time.Now())
+			if err != nil {
+				return err
+			}
 			ctx, cancel := a.callCtx(cmd)
-			res, err := c.Projects().CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: args[0], Description: description, PublicApp: publicApp, Size: size.request()}))
+			res, err := c.Projects().CreateProject(ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: args[0], Description: description, PublicApp: publicApp, Size: size.request(), Lifecycle: pol}))
 			cancel()
 			if err != nil {
 				return err
@@ -170,6 +182,7 @@ func (a *app) projectCreateCommand() *cobra.Command {
 	cmd.Flags().StringVar(&description, "description", "", "free text about the project")
 	cmd.Flags().BoolVar(&publicApp, "public-app", false, "publish the app (port 3000) on a public URL; without, only you reach it (fsactl preview)")
 	size.add(cmd)
+	lf.register(cmd)
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "show each child's progress until the project is RUNNING or ERROR")
 	cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 10*time.Minute, "give up waiting after this long")
 	return cmd

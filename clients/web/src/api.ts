@@ -22,8 +22,8 @@ export { EventType } from "../../ts/src/gen/fsa/v1/project_pb.js";
 export type { Explanation, WatchProjectsResponse } from "../../ts/src/gen/fsa/v1/project_pb.js";
 export { Provider } from "../../ts/src/gen/fsa/v1/auth_pb.js";
 export type { Identity } from "../../ts/src/gen/fsa/v1/auth_pb.js";
-export { ResourceKind, Status } from "../../ts/src/gen/fsa/v1/resources_pb.js";
-export type { Database, Project, Sandbox } from "../../ts/src/gen/fsa/v1/resources_pb.js";
+export { LifecycleAction, ResourceKind, Status } from "../../ts/src/gen/fsa/v1/resources_pb.js";
+export type { Database, Project, ProjectLifecycle, Sandbox } from "../../ts/src/gen/fsa/v1/resources_pb.js";
 export type { Quota } from "../../ts/src/gen/fsa/v1/quota_pb.js";
 
 /** FsaClient holds a typed client per service the console calls. */

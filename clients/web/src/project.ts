@@ -7,6 +7,7 @@ import { statusName } from "./actions.js";
 import { h, replace } from "./dom.js";
 import { base, type App, type View } from "./main.js";
 import { filesCard } from "./files.js";
+import { keepAliveWhileVisible, keepRunningAction, nextActionText } from "./lifecycle.js";
 import { errorText, logsCard } from "./logs.js";
 import { actionButtons, badge } from "./projects.js";
 import { message, newKey } from "./session.js";
@@ -60,6 +61,15 @@ export const projectView: View = (app, el, id) => {
   };
   paint();
   const unsubscribe = app.live.subscribe(paint);
+  // The time left changes without events: repaint every 30 s.
+  const repaint = setInterval(paint, 30_000);
+  // While a terminal is open and the tab visible, the console keeps the project from idling.
+  let stopKeepAlive: (() => void) | undefined;
+  const keepAlive = () => {
+    app.session.client.projects.keepAlive({ id }).catch((err: unknown) => {
+      app.session.expired(err);
+    });
+  };
 
   async function explain(): Promise<void> {
     explainBtn.disabled = true;
@@ -87,6 +97,8 @@ export const projectView: View = (app, el, id) => {
       });
       frame.src = res.url;
       replace(terminal, frame);
+      stopKeepAlive?.();
+      stopKeepAlive = keepAliveWhileVisible(keepAlive);
       termBtn.textContent = "Reopen terminal";
     } catch (err) {
       if (!app.session.expired(err)) replace(terminal, h("p", { class: "error", "data-testid": "terminal-error" }, message(err)));
@@ -121,11 +133,29 @@ export const projectView: View = (app, el, id) => {
 
   return () => {
     unsubscribe();
+    clearInterval(repaint);
+    stopKeepAlive?.();
     env.stop();
     logs.stop();
     files.stop();
   };
 };
+
+// keepRunning records activity, or extends an expiry by an hour.
+async function keepRunning(app: App, p: Project): Promise<void> {
+  try {
+    if (keepRunningAction(p.lifecycle) === "extend") {
+      const res = await app.session.client.projects.extendProject({ id: p.id, by: { seconds: 3600n, nanos: 0 } });
+      app.live.put(res.project);
+    } else {
+      await app.session.client.projects.keepAlive({ id: p.id });
+      const res = await app.session.client.projects.getProject({ id: p.id });
+      app.live.put(res.project);
+    }
+  } catch (err) {
+    if (!app.session.expired(err)) app.flash(`keep running: ${message(err)}`, true);
+  }
+}
 
 function projectSummary(app: App, p: Project): (HTMLElement | null)[] {
   const sb = p.sandbox;
@@ -141,6 +171,15 @@ function projectSummary(app: App, p: Project): (HTMLElement | null)[] {
       h("dt", null, "Database"), h("dd", null, badge(statusName(db?.status), "database-status"), db?.reason ? ` ${db.reason}` : ""),
       h("dt", null, "App"), h("dd", { "data-testid": "app-url" }, appCell(app, p)),
       h("dt", null, "Size"), h("dd", { "data-testid": "project-size" }, sizeLine(p.size)),
+      h("dt", null, "Next"),
+      h(
+        "dd",
+        { "data-testid": "next-action" },
+        nextActionText(p.lifecycle, Date.now()) || "—",
+        keepRunningAction(p.lifecycle) !== ""
+          ? h("button", { class: "inline", "data-testid": "keep-running", onclick: () => void keepRunning(app, p) }, "Keep running")
+          : null,
+      ),
       h("dt", null, "Kubernetes name"), h("dd", null, h("code", null, p.k8sName)),
       h("dt", null, "Id"), h("dd", null, h("code", null, p.id)),
     ),

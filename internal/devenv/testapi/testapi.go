@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/fullstackagent/fsa/fsa"
 	"github.com/fullstackagent/fsa/store"
@@ -52,6 +53,11 @@ type Project struct {
 	SandboxStatus  string `json:"sandbox_status,omitempty"`
 	DatabaseName   string `json:"database_name,omitempty"`
 	DatabaseStatus string `json:"database_status,omitempty"`
+	// Reasons are the reasons of the sandbox's timeline, oldest first.
+	Reasons []string `json:"reasons,omitempty"`
+	// NextDue is when the project's lifecycle policies act next (zero: never), and why.
+	NextDue       time.Time `json:"next_due,omitempty"`
+	NextDueReason string    `json:"next_due_reason,omitempty"`
 }
 
 // State is a node's local store state (GET /test/v1/local/state).
@@ -154,6 +160,12 @@ func Mount(mux *http.ServeMux, n Node) {
 	}
 	mux.Handle("POST /test/v1/projects/start", action(n.Client.StartProject))
 	mux.Handle("POST /test/v1/projects/stop", action(n.Client.StopProject))
+	mux.Handle("POST /test/v1/projects/keepalive", action(func(ctx context.Context, userID, projectID string) (*fsa.Project, error) {
+		if err := n.Client.KeepAlive(ctx, userID, projectID); err != nil {
+			return nil, err
+		}
+		return n.Client.GetProject(ctx, userID, projectID)
+	}))
 	mux.Handle("POST /test/v1/projects/delete", action(func(ctx context.Context, userID, projectID string) (*fsa.Project, error) {
 		return n.Client.DeleteProject(ctx, userID, projectID)
 	}))
@@ -194,6 +206,12 @@ func project(p *fsa.Project) *Project {
 	out := &Project{ID: p.ID, UserID: p.UserID, Status: string(p.Status)}
 	if p.Sandbox != nil {
 		out.SandboxName, out.SandboxStatus = p.Sandbox.Name, string(p.Sandbox.Status)
+		for _, c := range p.Sandbox.Conditions {
+			out.Reasons = append(out.Reasons, c.Reason)
+		}
+	}
+	if d, ok := p.NextDue(); ok {
+		out.NextDue, out.NextDueReason = d.At, d.Reason
 	}
 	if p.Database != nil {
 		out.DatabaseName, out.DatabaseStatus = p.Database.ClusterName, string(p.Database.Status)

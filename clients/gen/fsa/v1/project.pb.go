@@ -11,6 +11,7 @@ package fsav1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -82,6 +83,291 @@ func (EventType) EnumDescriptor() ([]byte, []int) {
 	return file_fsa_v1_project_proto_rawDescGZIP(), []int{0}
 }
 
+// SetProjectLifecycleRequest is the input of ProjectService.SetProjectLifecycle.
+type SetProjectLifecycleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the project.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The policies to change; unset fields are unchanged.
+	Policy        *LifecyclePolicy `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetProjectLifecycleRequest) Reset() {
+	*x = SetProjectLifecycleRequest{}
+	mi := &file_fsa_v1_project_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetProjectLifecycleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetProjectLifecycleRequest) ProtoMessage() {}
+
+func (x *SetProjectLifecycleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetProjectLifecycleRequest.ProtoReflect.Descriptor instead.
+func (*SetProjectLifecycleRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SetProjectLifecycleRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SetProjectLifecycleRequest) GetPolicy() *LifecyclePolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// SetProjectLifecycleResponse is the output of ProjectService.SetProjectLifecycle.
+type SetProjectLifecycleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The project with its new policies.
+	Project       *Project `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetProjectLifecycleResponse) Reset() {
+	*x = SetProjectLifecycleResponse{}
+	mi := &file_fsa_v1_project_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetProjectLifecycleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetProjectLifecycleResponse) ProtoMessage() {}
+
+func (x *SetProjectLifecycleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetProjectLifecycleResponse.ProtoReflect.Descriptor instead.
+func (*SetProjectLifecycleResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SetProjectLifecycleResponse) GetProject() *Project {
+	if x != nil {
+		return x.Project
+	}
+	return nil
+}
+
+// ExtendProjectRequest is the input of ProjectService.ExtendProject.
+type ExtendProjectRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the project.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// How much later the project expires; positive.
+	By            *durationpb.Duration `protobuf:"bytes,2,opt,name=by,proto3" json:"by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExtendProjectRequest) Reset() {
+	*x = ExtendProjectRequest{}
+	mi := &file_fsa_v1_project_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExtendProjectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExtendProjectRequest) ProtoMessage() {}
+
+func (x *ExtendProjectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExtendProjectRequest.ProtoReflect.Descriptor instead.
+func (*ExtendProjectRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ExtendProjectRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExtendProjectRequest) GetBy() *durationpb.Duration {
+	if x != nil {
+		return x.By
+	}
+	return nil
+}
+
+// ExtendProjectResponse is the output of ProjectService.ExtendProject.
+type ExtendProjectResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The project with its new expiry.
+	Project       *Project `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExtendProjectResponse) Reset() {
+	*x = ExtendProjectResponse{}
+	mi := &file_fsa_v1_project_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExtendProjectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExtendProjectResponse) ProtoMessage() {}
+
+func (x *ExtendProjectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExtendProjectResponse.ProtoReflect.Descriptor instead.
+func (*ExtendProjectResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ExtendProjectResponse) GetProject() *Project {
+	if x != nil {
+		return x.Project
+	}
+	return nil
+}
+
+// KeepAliveRequest is the input of ProjectService.KeepAlive.
+type KeepAliveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the project.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeepAliveRequest) Reset() {
+	*x = KeepAliveRequest{}
+	mi := &file_fsa_v1_project_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeepAliveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeepAliveRequest) ProtoMessage() {}
+
+func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeepAliveRequest.ProtoReflect.Descriptor instead.
+func (*KeepAliveRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *KeepAliveRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// KeepAliveResponse is the output of ProjectService.KeepAlive.
+type KeepAliveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeepAliveResponse) Reset() {
+	*x = KeepAliveResponse{}
+	mi := &file_fsa_v1_project_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeepAliveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeepAliveResponse) ProtoMessage() {}
+
+func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_project_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeepAliveResponse.ProtoReflect.Descriptor instead.
+func (*KeepAliveResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{5}
+}
+
 // CreateProjectRequest is the input of ProjectService.CreateProject.
 type CreateProjectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -99,14 +385,18 @@ type CreateProjectRequest struct {
 	// SandboxService.PreviewAccess. See ProjectService.SetPublicApp.
 	PublicApp bool `protobuf:"varint,4,opt,name=public_app,json=publicApp,proto3" json:"public_app,omitempty"`
 	// Optional size (see SizeRequest); unset: the default class.
-	Size          *SizeRequest `protobuf:"bytes,20,opt,name=size,proto3" json:"size,omitempty"`
+	Size *SizeRequest `protobuf:"bytes,20,opt,name=size,proto3" json:"size,omitempty"`
+	// Optional lifecycle policies. An unset idle limit or auto-delete takes the
+	// caller's setting (IDLE_TIMEOUT, DELETE_STOPPED_AFTER), else the server's
+	// default (fsad's --idle-timeout, --delete-stopped-after).
+	Lifecycle     *LifecyclePolicy `protobuf:"bytes,21,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateProjectRequest) Reset() {
 	*x = CreateProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[0]
+	mi := &file_fsa_v1_project_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -118,7 +408,7 @@ func (x *CreateProjectRequest) String() string {
 func (*CreateProjectRequest) ProtoMessage() {}
 
 func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[0]
+	mi := &file_fsa_v1_project_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -131,7 +421,7 @@ func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectRequest.ProtoReflect.Descriptor instead.
 func (*CreateProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{0}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateProjectRequest) GetName() string {
@@ -169,6 +459,13 @@ func (x *CreateProjectRequest) GetSize() *SizeRequest {
 	return nil
 }
 
+func (x *CreateProjectRequest) GetLifecycle() *LifecyclePolicy {
+	if x != nil {
+		return x.Lifecycle
+	}
+	return nil
+}
+
 // CreateProjectResponse is the output of ProjectService.CreateProject.
 type CreateProjectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -180,7 +477,7 @@ type CreateProjectResponse struct {
 
 func (x *CreateProjectResponse) Reset() {
 	*x = CreateProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[1]
+	mi := &file_fsa_v1_project_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -192,7 +489,7 @@ func (x *CreateProjectResponse) String() string {
 func (*CreateProjectResponse) ProtoMessage() {}
 
 func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[1]
+	mi := &file_fsa_v1_project_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -205,7 +502,7 @@ func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectResponse.ProtoReflect.Descriptor instead.
 func (*CreateProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{1}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateProjectResponse) GetProject() *Project {
@@ -226,7 +523,7 @@ type GetProjectRequest struct {
 
 func (x *GetProjectRequest) Reset() {
 	*x = GetProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[2]
+	mi := &file_fsa_v1_project_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +535,7 @@ func (x *GetProjectRequest) String() string {
 func (*GetProjectRequest) ProtoMessage() {}
 
 func (x *GetProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[2]
+	mi := &file_fsa_v1_project_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +548,7 @@ func (x *GetProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectRequest.ProtoReflect.Descriptor instead.
 func (*GetProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{2}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetProjectRequest) GetId() string {
@@ -272,7 +569,7 @@ type GetProjectResponse struct {
 
 func (x *GetProjectResponse) Reset() {
 	*x = GetProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[3]
+	mi := &file_fsa_v1_project_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +581,7 @@ func (x *GetProjectResponse) String() string {
 func (*GetProjectResponse) ProtoMessage() {}
 
 func (x *GetProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[3]
+	mi := &file_fsa_v1_project_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +594,7 @@ func (x *GetProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectResponse.ProtoReflect.Descriptor instead.
 func (*GetProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{3}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetProjectResponse) GetProject() *Project {
@@ -322,7 +619,7 @@ type ListProjectsRequest struct {
 
 func (x *ListProjectsRequest) Reset() {
 	*x = ListProjectsRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[4]
+	mi := &file_fsa_v1_project_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +631,7 @@ func (x *ListProjectsRequest) String() string {
 func (*ListProjectsRequest) ProtoMessage() {}
 
 func (x *ListProjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[4]
+	mi := &file_fsa_v1_project_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +644,7 @@ func (x *ListProjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectsRequest.ProtoReflect.Descriptor instead.
 func (*ListProjectsRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{4}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListProjectsRequest) GetPageSize() uint32 {
@@ -380,7 +677,7 @@ type ListProjectsResponse struct {
 
 func (x *ListProjectsResponse) Reset() {
 	*x = ListProjectsResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[5]
+	mi := &file_fsa_v1_project_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -392,7 +689,7 @@ func (x *ListProjectsResponse) String() string {
 func (*ListProjectsResponse) ProtoMessage() {}
 
 func (x *ListProjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[5]
+	mi := &file_fsa_v1_project_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -405,7 +702,7 @@ func (x *ListProjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectsResponse.ProtoReflect.Descriptor instead.
 func (*ListProjectsResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{5}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListProjectsResponse) GetProjects() []*Project {
@@ -442,7 +739,7 @@ type StartProjectRequest struct {
 
 func (x *StartProjectRequest) Reset() {
 	*x = StartProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[6]
+	mi := &file_fsa_v1_project_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -454,7 +751,7 @@ func (x *StartProjectRequest) String() string {
 func (*StartProjectRequest) ProtoMessage() {}
 
 func (x *StartProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[6]
+	mi := &file_fsa_v1_project_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -467,7 +764,7 @@ func (x *StartProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartProjectRequest.ProtoReflect.Descriptor instead.
 func (*StartProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{6}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StartProjectRequest) GetId() string {
@@ -495,7 +792,7 @@ type StartProjectResponse struct {
 
 func (x *StartProjectResponse) Reset() {
 	*x = StartProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[7]
+	mi := &file_fsa_v1_project_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +804,7 @@ func (x *StartProjectResponse) String() string {
 func (*StartProjectResponse) ProtoMessage() {}
 
 func (x *StartProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[7]
+	mi := &file_fsa_v1_project_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +817,7 @@ func (x *StartProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartProjectResponse.ProtoReflect.Descriptor instead.
 func (*StartProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{7}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StartProjectResponse) GetProject() *Project {
@@ -543,7 +840,7 @@ type StopProjectRequest struct {
 
 func (x *StopProjectRequest) Reset() {
 	*x = StopProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[8]
+	mi := &file_fsa_v1_project_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +852,7 @@ func (x *StopProjectRequest) String() string {
 func (*StopProjectRequest) ProtoMessage() {}
 
 func (x *StopProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[8]
+	mi := &file_fsa_v1_project_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +865,7 @@ func (x *StopProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopProjectRequest.ProtoReflect.Descriptor instead.
 func (*StopProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{8}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StopProjectRequest) GetId() string {
@@ -596,7 +893,7 @@ type StopProjectResponse struct {
 
 func (x *StopProjectResponse) Reset() {
 	*x = StopProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[9]
+	mi := &file_fsa_v1_project_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -608,7 +905,7 @@ func (x *StopProjectResponse) String() string {
 func (*StopProjectResponse) ProtoMessage() {}
 
 func (x *StopProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[9]
+	mi := &file_fsa_v1_project_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -621,7 +918,7 @@ func (x *StopProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopProjectResponse.ProtoReflect.Descriptor instead.
 func (*StopProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{9}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StopProjectResponse) GetProject() *Project {
@@ -644,7 +941,7 @@ type ResizeProjectRequest struct {
 
 func (x *ResizeProjectRequest) Reset() {
 	*x = ResizeProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[10]
+	mi := &file_fsa_v1_project_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +953,7 @@ func (x *ResizeProjectRequest) String() string {
 func (*ResizeProjectRequest) ProtoMessage() {}
 
 func (x *ResizeProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[10]
+	mi := &file_fsa_v1_project_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +966,7 @@ func (x *ResizeProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeProjectRequest.ProtoReflect.Descriptor instead.
 func (*ResizeProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{10}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResizeProjectRequest) GetId() string {
@@ -697,7 +994,7 @@ type ResizeProjectResponse struct {
 
 func (x *ResizeProjectResponse) Reset() {
 	*x = ResizeProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[11]
+	mi := &file_fsa_v1_project_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -709,7 +1006,7 @@ func (x *ResizeProjectResponse) String() string {
 func (*ResizeProjectResponse) ProtoMessage() {}
 
 func (x *ResizeProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[11]
+	mi := &file_fsa_v1_project_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -722,7 +1019,7 @@ func (x *ResizeProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeProjectResponse.ProtoReflect.Descriptor instead.
 func (*ResizeProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{11}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ResizeProjectResponse) GetProject() *Project {
@@ -752,7 +1049,7 @@ type DeleteProjectRequest struct {
 
 func (x *DeleteProjectRequest) Reset() {
 	*x = DeleteProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[12]
+	mi := &file_fsa_v1_project_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +1061,7 @@ func (x *DeleteProjectRequest) String() string {
 func (*DeleteProjectRequest) ProtoMessage() {}
 
 func (x *DeleteProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[12]
+	mi := &file_fsa_v1_project_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +1074,7 @@ func (x *DeleteProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteProjectRequest.ProtoReflect.Descriptor instead.
 func (*DeleteProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{12}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeleteProjectRequest) GetId() string {
@@ -812,7 +1109,7 @@ type DeleteProjectResponse struct {
 
 func (x *DeleteProjectResponse) Reset() {
 	*x = DeleteProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[13]
+	mi := &file_fsa_v1_project_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -824,7 +1121,7 @@ func (x *DeleteProjectResponse) String() string {
 func (*DeleteProjectResponse) ProtoMessage() {}
 
 func (x *DeleteProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[13]
+	mi := &file_fsa_v1_project_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -837,7 +1134,7 @@ func (x *DeleteProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteProjectResponse.ProtoReflect.Descriptor instead.
 func (*DeleteProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{13}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteProjectResponse) GetProject() *Project {
@@ -858,7 +1155,7 @@ type ExplainProjectRequest struct {
 
 func (x *ExplainProjectRequest) Reset() {
 	*x = ExplainProjectRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[14]
+	mi := &file_fsa_v1_project_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +1167,7 @@ func (x *ExplainProjectRequest) String() string {
 func (*ExplainProjectRequest) ProtoMessage() {}
 
 func (x *ExplainProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[14]
+	mi := &file_fsa_v1_project_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,7 +1180,7 @@ func (x *ExplainProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainProjectRequest.ProtoReflect.Descriptor instead.
 func (*ExplainProjectRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{14}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExplainProjectRequest) GetId() string {
@@ -904,7 +1201,7 @@ type ExplainProjectResponse struct {
 
 func (x *ExplainProjectResponse) Reset() {
 	*x = ExplainProjectResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[15]
+	mi := &file_fsa_v1_project_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1213,7 @@ func (x *ExplainProjectResponse) String() string {
 func (*ExplainProjectResponse) ProtoMessage() {}
 
 func (x *ExplainProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[15]
+	mi := &file_fsa_v1_project_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1226,7 @@ func (x *ExplainProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainProjectResponse.ProtoReflect.Descriptor instead.
 func (*ExplainProjectResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{15}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ExplainProjectResponse) GetExplanation() *Explanation {
@@ -956,7 +1253,7 @@ type Explanation struct {
 
 func (x *Explanation) Reset() {
 	*x = Explanation{}
-	mi := &file_fsa_v1_project_proto_msgTypes[16]
+	mi := &file_fsa_v1_project_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1265,7 @@ func (x *Explanation) String() string {
 func (*Explanation) ProtoMessage() {}
 
 func (x *Explanation) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[16]
+	mi := &file_fsa_v1_project_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1278,7 @@ func (x *Explanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Explanation.ProtoReflect.Descriptor instead.
 func (*Explanation) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{16}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Explanation) GetProjectId() string {
@@ -1038,7 +1335,7 @@ type ChildExplanation struct {
 
 func (x *ChildExplanation) Reset() {
 	*x = ChildExplanation{}
-	mi := &file_fsa_v1_project_proto_msgTypes[17]
+	mi := &file_fsa_v1_project_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1347,7 @@ func (x *ChildExplanation) String() string {
 func (*ChildExplanation) ProtoMessage() {}
 
 func (x *ChildExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[17]
+	mi := &file_fsa_v1_project_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1360,7 @@ func (x *ChildExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChildExplanation.ProtoReflect.Descriptor instead.
 func (*ChildExplanation) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{17}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ChildExplanation) GetKind() ResourceKind {
@@ -1129,7 +1426,7 @@ type WatchProjectsRequest struct {
 
 func (x *WatchProjectsRequest) Reset() {
 	*x = WatchProjectsRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[18]
+	mi := &file_fsa_v1_project_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1438,7 @@ func (x *WatchProjectsRequest) String() string {
 func (*WatchProjectsRequest) ProtoMessage() {}
 
 func (x *WatchProjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[18]
+	mi := &file_fsa_v1_project_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1451,7 @@ func (x *WatchProjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchProjectsRequest.ProtoReflect.Descriptor instead.
 func (*WatchProjectsRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{18}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WatchProjectsRequest) GetFromRevision() uint64 {
@@ -1196,7 +1493,7 @@ type WatchProjectsResponse struct {
 
 func (x *WatchProjectsResponse) Reset() {
 	*x = WatchProjectsResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[19]
+	mi := &file_fsa_v1_project_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1208,7 +1505,7 @@ func (x *WatchProjectsResponse) String() string {
 func (*WatchProjectsResponse) ProtoMessage() {}
 
 func (x *WatchProjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[19]
+	mi := &file_fsa_v1_project_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1221,7 +1518,7 @@ func (x *WatchProjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchProjectsResponse.ProtoReflect.Descriptor instead.
 func (*WatchProjectsResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{19}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *WatchProjectsResponse) GetRevision() uint64 {
@@ -1323,7 +1620,7 @@ type TerminalAccessRequest struct {
 
 func (x *TerminalAccessRequest) Reset() {
 	*x = TerminalAccessRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[20]
+	mi := &file_fsa_v1_project_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1632,7 @@ func (x *TerminalAccessRequest) String() string {
 func (*TerminalAccessRequest) ProtoMessage() {}
 
 func (x *TerminalAccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[20]
+	mi := &file_fsa_v1_project_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1645,7 @@ func (x *TerminalAccessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminalAccessRequest.ProtoReflect.Descriptor instead.
 func (*TerminalAccessRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{20}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *TerminalAccessRequest) GetProjectId() string {
@@ -1371,7 +1668,7 @@ type TerminalAccessResponse struct {
 
 func (x *TerminalAccessResponse) Reset() {
 	*x = TerminalAccessResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[21]
+	mi := &file_fsa_v1_project_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1383,7 +1680,7 @@ func (x *TerminalAccessResponse) String() string {
 func (*TerminalAccessResponse) ProtoMessage() {}
 
 func (x *TerminalAccessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[21]
+	mi := &file_fsa_v1_project_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1396,7 +1693,7 @@ func (x *TerminalAccessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminalAccessResponse.ProtoReflect.Descriptor instead.
 func (*TerminalAccessResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{21}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *TerminalAccessResponse) GetUrl() string {
@@ -1427,7 +1724,7 @@ type RotateTerminalTokenRequest struct {
 
 func (x *RotateTerminalTokenRequest) Reset() {
 	*x = RotateTerminalTokenRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[22]
+	mi := &file_fsa_v1_project_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1736,7 @@ func (x *RotateTerminalTokenRequest) String() string {
 func (*RotateTerminalTokenRequest) ProtoMessage() {}
 
 func (x *RotateTerminalTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[22]
+	mi := &file_fsa_v1_project_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1749,7 @@ func (x *RotateTerminalTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateTerminalTokenRequest.ProtoReflect.Descriptor instead.
 func (*RotateTerminalTokenRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{22}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RotateTerminalTokenRequest) GetProjectId() string {
@@ -1483,7 +1780,7 @@ type RotateTerminalTokenResponse struct {
 
 func (x *RotateTerminalTokenResponse) Reset() {
 	*x = RotateTerminalTokenResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[23]
+	mi := &file_fsa_v1_project_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1792,7 @@ func (x *RotateTerminalTokenResponse) String() string {
 func (*RotateTerminalTokenResponse) ProtoMessage() {}
 
 func (x *RotateTerminalTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[23]
+	mi := &file_fsa_v1_project_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1805,7 @@ func (x *RotateTerminalTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateTerminalTokenResponse.ProtoReflect.Descriptor instead.
 func (*RotateTerminalTokenResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{23}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RotateTerminalTokenResponse) GetUrl() string {
@@ -1538,7 +1835,7 @@ type SetPublicAppRequest struct {
 
 func (x *SetPublicAppRequest) Reset() {
 	*x = SetPublicAppRequest{}
-	mi := &file_fsa_v1_project_proto_msgTypes[24]
+	mi := &file_fsa_v1_project_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1550,7 +1847,7 @@ func (x *SetPublicAppRequest) String() string {
 func (*SetPublicAppRequest) ProtoMessage() {}
 
 func (x *SetPublicAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[24]
+	mi := &file_fsa_v1_project_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1563,7 +1860,7 @@ func (x *SetPublicAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPublicAppRequest.ProtoReflect.Descriptor instead.
 func (*SetPublicAppRequest) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{24}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetPublicAppRequest) GetProjectId() string {
@@ -1591,7 +1888,7 @@ type SetPublicAppResponse struct {
 
 func (x *SetPublicAppResponse) Reset() {
 	*x = SetPublicAppResponse{}
-	mi := &file_fsa_v1_project_proto_msgTypes[25]
+	mi := &file_fsa_v1_project_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +1900,7 @@ func (x *SetPublicAppResponse) String() string {
 func (*SetPublicAppResponse) ProtoMessage() {}
 
 func (x *SetPublicAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_project_proto_msgTypes[25]
+	mi := &file_fsa_v1_project_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +1913,7 @@ func (x *SetPublicAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPublicAppResponse.ProtoReflect.Descriptor instead.
 func (*SetPublicAppResponse) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_project_proto_rawDescGZIP(), []int{25}
+	return file_fsa_v1_project_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetPublicAppResponse) GetProject() *Project {
@@ -1630,14 +1927,28 @@ var File_fsa_v1_project_proto protoreflect.FileDescriptor
 
 const file_fsa_v1_project_proto_rawDesc = "" +
 	"\n" +
-	"\x14fsa/v1/project.proto\x12\x06fsa.v1\x1a\x16fsa/v1/resources.proto\x1a\x12fsa/v1/sizes.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x01\n" +
+	"\x14fsa/v1/project.proto\x12\x06fsa.v1\x1a\x16fsa/v1/resources.proto\x1a\x12fsa/v1/sizes.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"]\n" +
+	"\x1aSetProjectLifecycleRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
+	"\x06policy\x18\x02 \x01(\v2\x17.fsa.v1.LifecyclePolicyR\x06policy\"H\n" +
+	"\x1bSetProjectLifecycleResponse\x12)\n" +
+	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject\"Q\n" +
+	"\x14ExtendProjectRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
+	"\x02by\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x02by\"B\n" +
+	"\x15ExtendProjectResponse\x12)\n" +
+	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject\"\"\n" +
+	"\x10KeepAliveRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x13\n" +
+	"\x11KeepAliveResponse\"\xf4\x01\n" +
 	"\x14CreateProjectRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12'\n" +
 	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
 	"\n" +
 	"public_app\x18\x04 \x01(\bR\tpublicApp\x12'\n" +
-	"\x04size\x18\x14 \x01(\v2\x13.fsa.v1.SizeRequestR\x04size\"B\n" +
+	"\x04size\x18\x14 \x01(\v2\x13.fsa.v1.SizeRequestR\x04size\x125\n" +
+	"\tlifecycle\x18\x15 \x01(\v2\x17.fsa.v1.LifecyclePolicyR\tlifecycle\"B\n" +
 	"\x15CreateProjectResponse\x12)\n" +
 	"\aproject\x18\x01 \x01(\v2\x0f.fsa.v1.ProjectR\aproject\"#\n" +
 	"\x11GetProjectRequest\x12\x0e\n" +
@@ -1734,7 +2045,7 @@ const file_fsa_v1_project_proto_rawDesc = "" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEVENT_TYPE_PUT\x10\x01\x12\x15\n" +
 	"\x11EVENT_TYPE_DELETE\x10\x02\x12\x17\n" +
-	"\x13EVENT_TYPE_PROGRESS\x10\x032\xce\a\n" +
+	"\x13EVENT_TYPE_PROGRESS\x10\x032\xbe\t\n" +
 	"\x0eProjectService\x12L\n" +
 	"\rCreateProject\x12\x1c.fsa.v1.CreateProjectRequest\x1a\x1d.fsa.v1.CreateProjectResponse\x12H\n" +
 	"\n" +
@@ -1748,7 +2059,10 @@ const file_fsa_v1_project_proto_rawDesc = "" +
 	"\rWatchProjects\x12\x1c.fsa.v1.WatchProjectsRequest\x1a\x1d.fsa.v1.WatchProjectsResponse0\x01\x12O\n" +
 	"\x0eTerminalAccess\x12\x1d.fsa.v1.TerminalAccessRequest\x1a\x1e.fsa.v1.TerminalAccessResponse\x12^\n" +
 	"\x13RotateTerminalToken\x12\".fsa.v1.RotateTerminalTokenRequest\x1a#.fsa.v1.RotateTerminalTokenResponse\x12N\n" +
-	"\fSetPublicApp\x12\x1b.fsa.v1.SetPublicAppRequest\x1a\x1c.fsa.v1.SetPublicAppResponse\"\x03\x90\x02\x02B8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
+	"\fSetPublicApp\x12\x1b.fsa.v1.SetPublicAppRequest\x1a\x1c.fsa.v1.SetPublicAppResponse\"\x03\x90\x02\x02\x12^\n" +
+	"\x13SetProjectLifecycle\x12\".fsa.v1.SetProjectLifecycleRequest\x1a#.fsa.v1.SetProjectLifecycleResponse\x12L\n" +
+	"\rExtendProject\x12\x1c.fsa.v1.ExtendProjectRequest\x1a\x1d.fsa.v1.ExtendProjectResponse\x12@\n" +
+	"\tKeepAlive\x12\x18.fsa.v1.KeepAliveRequest\x1a\x19.fsa.v1.KeepAliveResponseB8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
 
 var (
 	file_fsa_v1_project_proto_rawDescOnce sync.Once
@@ -1763,98 +2077,117 @@ func file_fsa_v1_project_proto_rawDescGZIP() []byte {
 }
 
 var file_fsa_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fsa_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_fsa_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_fsa_v1_project_proto_goTypes = []any{
 	(EventType)(0),                      // 0: fsa.v1.EventType
-	(*CreateProjectRequest)(nil),        // 1: fsa.v1.CreateProjectRequest
-	(*CreateProjectResponse)(nil),       // 2: fsa.v1.CreateProjectResponse
-	(*GetProjectRequest)(nil),           // 3: fsa.v1.GetProjectRequest
-	(*GetProjectResponse)(nil),          // 4: fsa.v1.GetProjectResponse
-	(*ListProjectsRequest)(nil),         // 5: fsa.v1.ListProjectsRequest
-	(*ListProjectsResponse)(nil),        // 6: fsa.v1.ListProjectsResponse
-	(*StartProjectRequest)(nil),         // 7: fsa.v1.StartProjectRequest
-	(*StartProjectResponse)(nil),        // 8: fsa.v1.StartProjectResponse
-	(*StopProjectRequest)(nil),          // 9: fsa.v1.StopProjectRequest
-	(*StopProjectResponse)(nil),         // 10: fsa.v1.StopProjectResponse
-	(*ResizeProjectRequest)(nil),        // 11: fsa.v1.ResizeProjectRequest
-	(*ResizeProjectResponse)(nil),       // 12: fsa.v1.ResizeProjectResponse
-	(*DeleteProjectRequest)(nil),        // 13: fsa.v1.DeleteProjectRequest
-	(*DeleteProjectResponse)(nil),       // 14: fsa.v1.DeleteProjectResponse
-	(*ExplainProjectRequest)(nil),       // 15: fsa.v1.ExplainProjectRequest
-	(*ExplainProjectResponse)(nil),      // 16: fsa.v1.ExplainProjectResponse
-	(*Explanation)(nil),                 // 17: fsa.v1.Explanation
-	(*ChildExplanation)(nil),            // 18: fsa.v1.ChildExplanation
-	(*WatchProjectsRequest)(nil),        // 19: fsa.v1.WatchProjectsRequest
-	(*WatchProjectsResponse)(nil),       // 20: fsa.v1.WatchProjectsResponse
-	(*TerminalAccessRequest)(nil),       // 21: fsa.v1.TerminalAccessRequest
-	(*TerminalAccessResponse)(nil),      // 22: fsa.v1.TerminalAccessResponse
-	(*RotateTerminalTokenRequest)(nil),  // 23: fsa.v1.RotateTerminalTokenRequest
-	(*RotateTerminalTokenResponse)(nil), // 24: fsa.v1.RotateTerminalTokenResponse
-	(*SetPublicAppRequest)(nil),         // 25: fsa.v1.SetPublicAppRequest
-	(*SetPublicAppResponse)(nil),        // 26: fsa.v1.SetPublicAppResponse
-	(*SizeRequest)(nil),                 // 27: fsa.v1.SizeRequest
-	(*Project)(nil),                     // 28: fsa.v1.Project
-	(Status)(0),                         // 29: fsa.v1.Status
-	(ResourceKind)(0),                   // 30: fsa.v1.ResourceKind
-	(*Condition)(nil),                   // 31: fsa.v1.Condition
-	(*Sandbox)(nil),                     // 32: fsa.v1.Sandbox
-	(*Database)(nil),                    // 33: fsa.v1.Database
-	(*timestamppb.Timestamp)(nil),       // 34: google.protobuf.Timestamp
+	(*SetProjectLifecycleRequest)(nil),  // 1: fsa.v1.SetProjectLifecycleRequest
+	(*SetProjectLifecycleResponse)(nil), // 2: fsa.v1.SetProjectLifecycleResponse
+	(*ExtendProjectRequest)(nil),        // 3: fsa.v1.ExtendProjectRequest
+	(*ExtendProjectResponse)(nil),       // 4: fsa.v1.ExtendProjectResponse
+	(*KeepAliveRequest)(nil),            // 5: fsa.v1.KeepAliveRequest
+	(*KeepAliveResponse)(nil),           // 6: fsa.v1.KeepAliveResponse
+	(*CreateProjectRequest)(nil),        // 7: fsa.v1.CreateProjectRequest
+	(*CreateProjectResponse)(nil),       // 8: fsa.v1.CreateProjectResponse
+	(*GetProjectRequest)(nil),           // 9: fsa.v1.GetProjectRequest
+	(*GetProjectResponse)(nil),          // 10: fsa.v1.GetProjectResponse
+	(*ListProjectsRequest)(nil),         // 11: fsa.v1.ListProjectsRequest
+	(*ListProjectsResponse)(nil),        // 12: fsa.v1.ListProjectsResponse
+	(*StartProjectRequest)(nil),         // 13: fsa.v1.StartProjectRequest
+	(*StartProjectResponse)(nil),        // 14: fsa.v1.StartProjectResponse
+	(*StopProjectRequest)(nil),          // 15: fsa.v1.StopProjectRequest
+	(*StopProjectResponse)(nil),         // 16: fsa.v1.StopProjectResponse
+	(*ResizeProjectRequest)(nil),        // 17: fsa.v1.ResizeProjectRequest
+	(*ResizeProjectResponse)(nil),       // 18: fsa.v1.ResizeProjectResponse
+	(*DeleteProjectRequest)(nil),        // 19: fsa.v1.DeleteProjectRequest
+	(*DeleteProjectResponse)(nil),       // 20: fsa.v1.DeleteProjectResponse
+	(*ExplainProjectRequest)(nil),       // 21: fsa.v1.ExplainProjectRequest
+	(*ExplainProjectResponse)(nil),      // 22: fsa.v1.ExplainProjectResponse
+	(*Explanation)(nil),                 // 23: fsa.v1.Explanation
+	(*ChildExplanation)(nil),            // 24: fsa.v1.ChildExplanation
+	(*WatchProjectsRequest)(nil),        // 25: fsa.v1.WatchProjectsRequest
+	(*WatchProjectsResponse)(nil),       // 26: fsa.v1.WatchProjectsResponse
+	(*TerminalAccessRequest)(nil),       // 27: fsa.v1.TerminalAccessRequest
+	(*TerminalAccessResponse)(nil),      // 28: fsa.v1.TerminalAccessResponse
+	(*RotateTerminalTokenRequest)(nil),  // 29: fsa.v1.RotateTerminalTokenRequest
+	(*RotateTerminalTokenResponse)(nil), // 30: fsa.v1.RotateTerminalTokenResponse
+	(*SetPublicAppRequest)(nil),         // 31: fsa.v1.SetPublicAppRequest
+	(*SetPublicAppResponse)(nil),        // 32: fsa.v1.SetPublicAppResponse
+	(*LifecyclePolicy)(nil),             // 33: fsa.v1.LifecyclePolicy
+	(*Project)(nil),                     // 34: fsa.v1.Project
+	(*durationpb.Duration)(nil),         // 35: google.protobuf.Duration
+	(*SizeRequest)(nil),                 // 36: fsa.v1.SizeRequest
+	(Status)(0),                         // 37: fsa.v1.Status
+	(ResourceKind)(0),                   // 38: fsa.v1.ResourceKind
+	(*Condition)(nil),                   // 39: fsa.v1.Condition
+	(*Sandbox)(nil),                     // 40: fsa.v1.Sandbox
+	(*Database)(nil),                    // 41: fsa.v1.Database
+	(*timestamppb.Timestamp)(nil),       // 42: google.protobuf.Timestamp
 }
 var file_fsa_v1_project_proto_depIdxs = []int32{
-	27, // 0: fsa.v1.CreateProjectRequest.size:type_name -> fsa.v1.SizeRequest
-	28, // 1: fsa.v1.CreateProjectResponse.project:type_name -> fsa.v1.Project
-	28, // 2: fsa.v1.GetProjectResponse.project:type_name -> fsa.v1.Project
-	28, // 3: fsa.v1.ListProjectsResponse.projects:type_name -> fsa.v1.Project
-	28, // 4: fsa.v1.StartProjectResponse.project:type_name -> fsa.v1.Project
-	28, // 5: fsa.v1.StopProjectResponse.project:type_name -> fsa.v1.Project
-	27, // 6: fsa.v1.ResizeProjectRequest.size:type_name -> fsa.v1.SizeRequest
-	28, // 7: fsa.v1.ResizeProjectResponse.project:type_name -> fsa.v1.Project
-	28, // 8: fsa.v1.DeleteProjectResponse.project:type_name -> fsa.v1.Project
-	17, // 9: fsa.v1.ExplainProjectResponse.explanation:type_name -> fsa.v1.Explanation
-	29, // 10: fsa.v1.Explanation.project_status:type_name -> fsa.v1.Status
-	18, // 11: fsa.v1.Explanation.children:type_name -> fsa.v1.ChildExplanation
-	30, // 12: fsa.v1.ChildExplanation.kind:type_name -> fsa.v1.ResourceKind
-	29, // 13: fsa.v1.ChildExplanation.desired:type_name -> fsa.v1.Status
-	29, // 14: fsa.v1.ChildExplanation.observed:type_name -> fsa.v1.Status
-	31, // 15: fsa.v1.ChildExplanation.conditions:type_name -> fsa.v1.Condition
-	0,  // 16: fsa.v1.WatchProjectsResponse.type:type_name -> fsa.v1.EventType
-	30, // 17: fsa.v1.WatchProjectsResponse.kind:type_name -> fsa.v1.ResourceKind
-	28, // 18: fsa.v1.WatchProjectsResponse.project:type_name -> fsa.v1.Project
-	32, // 19: fsa.v1.WatchProjectsResponse.sandbox:type_name -> fsa.v1.Sandbox
-	33, // 20: fsa.v1.WatchProjectsResponse.database:type_name -> fsa.v1.Database
-	34, // 21: fsa.v1.TerminalAccessResponse.expires_at:type_name -> google.protobuf.Timestamp
-	34, // 22: fsa.v1.RotateTerminalTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	28, // 23: fsa.v1.SetPublicAppResponse.project:type_name -> fsa.v1.Project
-	1,  // 24: fsa.v1.ProjectService.CreateProject:input_type -> fsa.v1.CreateProjectRequest
-	3,  // 25: fsa.v1.ProjectService.GetProject:input_type -> fsa.v1.GetProjectRequest
-	5,  // 26: fsa.v1.ProjectService.ListProjects:input_type -> fsa.v1.ListProjectsRequest
-	7,  // 27: fsa.v1.ProjectService.StartProject:input_type -> fsa.v1.StartProjectRequest
-	9,  // 28: fsa.v1.ProjectService.StopProject:input_type -> fsa.v1.StopProjectRequest
-	11, // 29: fsa.v1.ProjectService.ResizeProject:input_type -> fsa.v1.ResizeProjectRequest
-	13, // 30: fsa.v1.ProjectService.DeleteProject:input_type -> fsa.v1.DeleteProjectRequest
-	15, // 31: fsa.v1.ProjectService.ExplainProject:input_type -> fsa.v1.ExplainProjectRequest
-	19, // 32: fsa.v1.ProjectService.WatchProjects:input_type -> fsa.v1.WatchProjectsRequest
-	21, // 33: fsa.v1.ProjectService.TerminalAccess:input_type -> fsa.v1.TerminalAccessRequest
-	23, // 34: fsa.v1.ProjectService.RotateTerminalToken:input_type -> fsa.v1.RotateTerminalTokenRequest
-	25, // 35: fsa.v1.ProjectService.SetPublicApp:input_type -> fsa.v1.SetPublicAppRequest
-	2,  // 36: fsa.v1.ProjectService.CreateProject:output_type -> fsa.v1.CreateProjectResponse
-	4,  // 37: fsa.v1.ProjectService.GetProject:output_type -> fsa.v1.GetProjectResponse
-	6,  // 38: fsa.v1.ProjectService.ListProjects:output_type -> fsa.v1.ListProjectsResponse
-	8,  // 39: fsa.v1.ProjectService.StartProject:output_type -> fsa.v1.StartProjectResponse
-	10, // 40: fsa.v1.ProjectService.StopProject:output_type -> fsa.v1.StopProjectResponse
-	12, // 41: fsa.v1.ProjectService.ResizeProject:output_type -> fsa.v1.ResizeProjectResponse
-	14, // 42: fsa.v1.ProjectService.DeleteProject:output_type -> fsa.v1.DeleteProjectResponse
-	16, // 43: fsa.v1.ProjectService.ExplainProject:output_type -> fsa.v1.ExplainProjectResponse
-	20, // 44: fsa.v1.ProjectService.WatchProjects:output_type -> fsa.v1.WatchProjectsResponse
-	22, // 45: fsa.v1.ProjectService.TerminalAccess:output_type -> fsa.v1.TerminalAccessResponse
-	24, // 46: fsa.v1.ProjectService.RotateTerminalToken:output_type -> fsa.v1.RotateTerminalTokenResponse
-	26, // 47: fsa.v1.ProjectService.SetPublicApp:output_type -> fsa.v1.SetPublicAppResponse
-	36, // [36:48] is the sub-list for method output_type
-	24, // [24:36] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	33, // 0: fsa.v1.SetProjectLifecycleRequest.policy:type_name -> fsa.v1.LifecyclePolicy
+	34, // 1: fsa.v1.SetProjectLifecycleResponse.project:type_name -> fsa.v1.Project
+	35, // 2: fsa.v1.ExtendProjectRequest.by:type_name -> google.protobuf.Duration
+	34, // 3: fsa.v1.ExtendProjectResponse.project:type_name -> fsa.v1.Project
+	36, // 4: fsa.v1.CreateProjectRequest.size:type_name -> fsa.v1.SizeRequest
+	33, // 5: fsa.v1.CreateProjectRequest.lifecycle:type_name -> fsa.v1.LifecyclePolicy
+	34, // 6: fsa.v1.CreateProjectResponse.project:type_name -> fsa.v1.Project
+	34, // 7: fsa.v1.GetProjectResponse.project:type_name -> fsa.v1.Project
+	34, // 8: fsa.v1.ListProjectsResponse.projects:type_name -> fsa.v1.Project
+	34, // 9: fsa.v1.StartProjectResponse.project:type_name -> fsa.v1.Project
+	34, // 10: fsa.v1.StopProjectResponse.project:type_name -> fsa.v1.Project
+	36, // 11: fsa.v1.ResizeProjectRequest.size:type_name -> fsa.v1.SizeRequest
+	34, // 12: fsa.v1.ResizeProjectResponse.project:type_name -> fsa.v1.Project
+	34, // 13: fsa.v1.DeleteProjectResponse.project:type_name -> fsa.v1.Project
+	23, // 14: fsa.v1.ExplainProjectResponse.explanation:type_name -> fsa.v1.Explanation
+	37, // 15: fsa.v1.Explanation.project_status:type_name -> fsa.v1.Status
+	24, // 16: fsa.v1.Explanation.children:type_name -> fsa.v1.ChildExplanation
+	38, // 17: fsa.v1.ChildExplanation.kind:type_name -> fsa.v1.ResourceKind
+	37, // 18: fsa.v1.ChildExplanation.desired:type_name -> fsa.v1.Status
+	37, // 19: fsa.v1.ChildExplanation.observed:type_name -> fsa.v1.Status
+	39, // 20: fsa.v1.ChildExplanation.conditions:type_name -> fsa.v1.Condition
+	0,  // 21: fsa.v1.WatchProjectsResponse.type:type_name -> fsa.v1.EventType
+	38, // 22: fsa.v1.WatchProjectsResponse.kind:type_name -> fsa.v1.ResourceKind
+	34, // 23: fsa.v1.WatchProjectsResponse.project:type_name -> fsa.v1.Project
+	40, // 24: fsa.v1.WatchProjectsResponse.sandbox:type_name -> fsa.v1.Sandbox
+	41, // 25: fsa.v1.WatchProjectsResponse.database:type_name -> fsa.v1.Database
+	42, // 26: fsa.v1.TerminalAccessResponse.expires_at:type_name -> google.protobuf.Timestamp
+	42, // 27: fsa.v1.RotateTerminalTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 28: fsa.v1.SetPublicAppResponse.project:type_name -> fsa.v1.Project
+	7,  // 29: fsa.v1.ProjectService.CreateProject:input_type -> fsa.v1.CreateProjectRequest
+	9,  // 30: fsa.v1.ProjectService.GetProject:input_type -> fsa.v1.GetProjectRequest
+	11, // 31: fsa.v1.ProjectService.ListProjects:input_type -> fsa.v1.ListProjectsRequest
+	13, // 32: fsa.v1.ProjectService.StartProject:input_type -> fsa.v1.StartProjectRequest
+	15, // 33: fsa.v1.ProjectService.StopProject:input_type -> fsa.v1.StopProjectRequest
+	17, // 34: fsa.v1.ProjectService.ResizeProject:input_type -> fsa.v1.ResizeProjectRequest
+	19, // 35: fsa.v1.ProjectService.DeleteProject:input_type -> fsa.v1.DeleteProjectRequest
+	21, // 36: fsa.v1.ProjectService.ExplainProject:input_type -> fsa.v1.ExplainProjectRequest
+	25, // 37: fsa.v1.ProjectService.WatchProjects:input_type -> fsa.v1.WatchProjectsRequest
+	27, // 38: fsa.v1.ProjectService.TerminalAccess:input_type -> fsa.v1.TerminalAccessRequest
+	29, // 39: fsa.v1.ProjectService.RotateTerminalToken:input_type -> fsa.v1.RotateTerminalTokenRequest
+	31, // 40: fsa.v1.ProjectService.SetPublicApp:input_type -> fsa.v1.SetPublicAppRequest
+	1,  // 41: fsa.v1.ProjectService.SetProjectLifecycle:input_type -> fsa.v1.SetProjectLifecycleRequest
+	3,  // 42: fsa.v1.ProjectService.ExtendProject:input_type -> fsa.v1.ExtendProjectRequest
+	5,  // 43: fsa.v1.ProjectService.KeepAlive:input_type -> fsa.v1.KeepAliveRequest
+	8,  // 44: fsa.v1.ProjectService.CreateProject:output_type -> fsa.v1.CreateProjectResponse
+	10, // 45: fsa.v1.ProjectService.GetProject:output_type -> fsa.v1.GetProjectResponse
+	12, // 46: fsa.v1.ProjectService.ListProjects:output_type -> fsa.v1.ListProjectsResponse
+	14, // 47: fsa.v1.ProjectService.StartProject:output_type -> fsa.v1.StartProjectResponse
+	16, // 48: fsa.v1.ProjectService.StopProject:output_type -> fsa.v1.StopProjectResponse
+	18, // 49: fsa.v1.ProjectService.ResizeProject:output_type -> fsa.v1.ResizeProjectResponse
+	20, // 50: fsa.v1.ProjectService.DeleteProject:output_type -> fsa.v1.DeleteProjectResponse
+	22, // 51: fsa.v1.ProjectService.ExplainProject:output_type -> fsa.v1.ExplainProjectResponse
+	26, // 52: fsa.v1.ProjectService.WatchProjects:output_type -> fsa.v1.WatchProjectsResponse
+	28, // 53: fsa.v1.ProjectService.TerminalAccess:output_type -> fsa.v1.TerminalAccessResponse
+	30, // 54: fsa.v1.ProjectService.RotateTerminalToken:output_type -> fsa.v1.RotateTerminalTokenResponse
+	32, // 55: fsa.v1.ProjectService.SetPublicApp:output_type -> fsa.v1.SetPublicAppResponse
+	2,  // 56: fsa.v1.ProjectService.SetProjectLifecycle:output_type -> fsa.v1.SetProjectLifecycleResponse
+	4,  // 57: fsa.v1.ProjectService.ExtendProject:output_type -> fsa.v1.ExtendProjectResponse
+	6,  // 58: fsa.v1.ProjectService.KeepAlive:output_type -> fsa.v1.KeepAliveResponse
+	44, // [44:59] is the sub-list for method output_type
+	29, // [29:44] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_fsa_v1_project_proto_init() }
@@ -1864,7 +2197,7 @@ func file_fsa_v1_project_proto_init() {
 	}
 	file_fsa_v1_resources_proto_init()
 	file_fsa_v1_sizes_proto_init()
-	file_fsa_v1_project_proto_msgTypes[19].OneofWrappers = []any{
+	file_fsa_v1_project_proto_msgTypes[25].OneofWrappers = []any{
 		(*WatchProjectsResponse_Project)(nil),
 		(*WatchProjectsResponse_Sandbox)(nil),
 		(*WatchProjectsResponse_Database)(nil),
@@ -1875,7 +2208,7 @@ func file_fsa_v1_project_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsa_v1_project_proto_rawDesc), len(file_fsa_v1_project_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

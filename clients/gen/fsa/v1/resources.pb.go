@@ -12,6 +12,7 @@ package fsav1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -170,6 +171,60 @@ func (ResourceKind) EnumDescriptor() ([]byte, []int) {
 	return file_fsa_v1_resources_proto_rawDescGZIP(), []int{1}
 }
 
+// LifecycleAction is what a lifecycle policy does when it is due.
+type LifecycleAction int32
+
+const (
+	// No action.
+	LifecycleAction_LIFECYCLE_ACTION_UNSPECIFIED LifecycleAction = 0
+	// Stop the project (files and database data are kept).
+	LifecycleAction_LIFECYCLE_ACTION_STOP LifecycleAction = 1
+	// Delete the project, keeping its data as DeleteProject without purge_data
+	// does.
+	LifecycleAction_LIFECYCLE_ACTION_DELETE LifecycleAction = 2
+)
+
+// Enum value maps for LifecycleAction.
+var (
+	LifecycleAction_name = map[int32]string{
+		0: "LIFECYCLE_ACTION_UNSPECIFIED",
+		1: "LIFECYCLE_ACTION_STOP",
+		2: "LIFECYCLE_ACTION_DELETE",
+	}
+	LifecycleAction_value = map[string]int32{
+		"LIFECYCLE_ACTION_UNSPECIFIED": 0,
+		"LIFECYCLE_ACTION_STOP":        1,
+		"LIFECYCLE_ACTION_DELETE":      2,
+	}
+)
+
+func (x LifecycleAction) Enum() *LifecycleAction {
+	p := new(LifecycleAction)
+	*p = x
+	return p
+}
+
+func (x LifecycleAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LifecycleAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_fsa_v1_resources_proto_enumTypes[2].Descriptor()
+}
+
+func (LifecycleAction) Type() protoreflect.EnumType {
+	return &file_fsa_v1_resources_proto_enumTypes[2]
+}
+
+func (x LifecycleAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LifecycleAction.Descriptor instead.
+func (LifecycleAction) EnumDescriptor() ([]byte, []int) {
+	return file_fsa_v1_resources_proto_rawDescGZIP(), []int{2}
+}
+
 // Condition is one status transition in a resource's timeline.
 type Condition struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -283,7 +338,9 @@ type Project struct {
 	// Store revision of the last change to the project record.
 	Version uint64 `protobuf:"varint,10,opt,name=version,proto3" json:"version,omitempty"`
 	// What the project gets: chosen at create, changed by ResizeProject.
-	Size          *ProjectSize `protobuf:"bytes,20,opt,name=size,proto3" json:"size,omitempty"`
+	Size *ProjectSize `protobuf:"bytes,20,opt,name=size,proto3" json:"size,omitempty"`
+	// The project's lifecycle policies and its next due action.
+	Lifecycle     *ProjectLifecycle `protobuf:"bytes,21,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -395,6 +452,213 @@ func (x *Project) GetSize() *ProjectSize {
 	return nil
 }
 
+func (x *Project) GetLifecycle() *ProjectLifecycle {
+	if x != nil {
+		return x.Lifecycle
+	}
+	return nil
+}
+
+// ProjectLifecycle is a project's lifecycle policies. The server's leader
+// carries out the next action at its time, with the reason (IdleTimeout,
+// Expired, StoppedTooLong) in the timeline of the project's sandbox and
+// database; a coming deletion is also announced there ahead of time with the
+// reason DeletionScheduled.
+type ProjectLifecycle struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stop the project after this long without activity; unset or 0: never.
+	IdleTimeout *durationpb.Duration `protobuf:"bytes,1,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	// Time of the last recorded activity. Activity is recorded at most once per
+	// activity interval, so the idle stop comes between idle_timeout and
+	// idle_timeout plus the interval after the last call.
+	ActiveAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=active_at,json=activeAt,proto3" json:"active_at,omitempty"`
+	// When the expiry acts; unset: no expiry.
+	ExpireAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_at,json=expireAt,proto3" json:"expire_at,omitempty"`
+	// What happens at expire_at.
+	ExpireAction LifecycleAction `protobuf:"varint,4,opt,name=expire_action,json=expireAction,proto3,enum=fsa.v1.LifecycleAction" json:"expire_action,omitempty"`
+	// Delete the project once it has been STOPPED this long; unset or 0: never.
+	DeleteStoppedAfter *durationpb.Duration `protobuf:"bytes,5,opt,name=delete_stopped_after,json=deleteStoppedAfter,proto3" json:"delete_stopped_after,omitempty"`
+	// The next due action and its time and reason; unset when none is due
+	// (for example the idle limit of a stopped project). Show it to users:
+	// "stops in 12m (idle)".
+	NextAction LifecycleAction `protobuf:"varint,6,opt,name=next_action,json=nextAction,proto3,enum=fsa.v1.LifecycleAction" json:"next_action,omitempty"`
+	// When the next action is due.
+	NextActionAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=next_action_at,json=nextActionAt,proto3" json:"next_action_at,omitempty"`
+	// IdleTimeout, Expired or StoppedTooLong.
+	NextActionReason string `protobuf:"bytes,8,opt,name=next_action_reason,json=nextActionReason,proto3" json:"next_action_reason,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ProjectLifecycle) Reset() {
+	*x = ProjectLifecycle{}
+	mi := &file_fsa_v1_resources_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProjectLifecycle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProjectLifecycle) ProtoMessage() {}
+
+func (x *ProjectLifecycle) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_resources_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProjectLifecycle.ProtoReflect.Descriptor instead.
+func (*ProjectLifecycle) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_resources_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ProjectLifecycle) GetIdleTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.IdleTimeout
+	}
+	return nil
+}
+
+func (x *ProjectLifecycle) GetActiveAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ActiveAt
+	}
+	return nil
+}
+
+func (x *ProjectLifecycle) GetExpireAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireAt
+	}
+	return nil
+}
+
+func (x *ProjectLifecycle) GetExpireAction() LifecycleAction {
+	if x != nil {
+		return x.ExpireAction
+	}
+	return LifecycleAction_LIFECYCLE_ACTION_UNSPECIFIED
+}
+
+func (x *ProjectLifecycle) GetDeleteStoppedAfter() *durationpb.Duration {
+	if x != nil {
+		return x.DeleteStoppedAfter
+	}
+	return nil
+}
+
+func (x *ProjectLifecycle) GetNextAction() LifecycleAction {
+	if x != nil {
+		return x.NextAction
+	}
+	return LifecycleAction_LIFECYCLE_ACTION_UNSPECIFIED
+}
+
+func (x *ProjectLifecycle) GetNextActionAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextActionAt
+	}
+	return nil
+}
+
+func (x *ProjectLifecycle) GetNextActionReason() string {
+	if x != nil {
+		return x.NextActionReason
+	}
+	return ""
+}
+
+// LifecyclePolicy changes a project's lifecycle policies; unset fields are
+// left as they are (at creation: the defaults).
+type LifecyclePolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idle limit; 0 for never.
+	IdleTimeout *durationpb.Duration `protobuf:"bytes,1,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	// Expiry time; must be in the future.
+	ExpireAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_at,json=expireAt,proto3" json:"expire_at,omitempty"`
+	// Remove the expiry (expire_at must then be unset).
+	ClearExpiry bool `protobuf:"varint,3,opt,name=clear_expiry,json=clearExpiry,proto3" json:"clear_expiry,omitempty"`
+	// What the expiry does: STOP (the default) or DELETE. Needs expire_at.
+	ExpireAction LifecycleAction `protobuf:"varint,4,opt,name=expire_action,json=expireAction,proto3,enum=fsa.v1.LifecycleAction" json:"expire_action,omitempty"`
+	// Auto-delete once stopped this long; 0 for never.
+	DeleteStoppedAfter *durationpb.Duration `protobuf:"bytes,5,opt,name=delete_stopped_after,json=deleteStoppedAfter,proto3" json:"delete_stopped_after,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *LifecyclePolicy) Reset() {
+	*x = LifecyclePolicy{}
+	mi := &file_fsa_v1_resources_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecyclePolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecyclePolicy) ProtoMessage() {}
+
+func (x *LifecyclePolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_resources_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecyclePolicy.ProtoReflect.Descriptor instead.
+func (*LifecyclePolicy) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_resources_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LifecyclePolicy) GetIdleTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.IdleTimeout
+	}
+	return nil
+}
+
+func (x *LifecyclePolicy) GetExpireAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireAt
+	}
+	return nil
+}
+
+func (x *LifecyclePolicy) GetClearExpiry() bool {
+	if x != nil {
+		return x.ClearExpiry
+	}
+	return false
+}
+
+func (x *LifecyclePolicy) GetExpireAction() LifecycleAction {
+	if x != nil {
+		return x.ExpireAction
+	}
+	return LifecycleAction_LIFECYCLE_ACTION_UNSPECIFIED
+}
+
+func (x *LifecyclePolicy) GetDeleteStoppedAfter() *durationpb.Duration {
+	if x != nil {
+		return x.DeleteStoppedAfter
+	}
+	return nil
+}
+
 // Sandbox is the container a project's code runs in (a Kubernetes
 // StatefulSet with a persistent volume, a Service and Ingresses: the ttyd web
 // terminal on port 7681 and, when public_app is set, the app on port 3000).
@@ -440,7 +704,7 @@ type Sandbox struct {
 
 func (x *Sandbox) Reset() {
 	*x = Sandbox{}
-	mi := &file_fsa_v1_resources_proto_msgTypes[2]
+	mi := &file_fsa_v1_resources_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -452,7 +716,7 @@ func (x *Sandbox) String() string {
 func (*Sandbox) ProtoMessage() {}
 
 func (x *Sandbox) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_resources_proto_msgTypes[2]
+	mi := &file_fsa_v1_resources_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -465,7 +729,7 @@ func (x *Sandbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sandbox.ProtoReflect.Descriptor instead.
 func (*Sandbox) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_resources_proto_rawDescGZIP(), []int{2}
+	return file_fsa_v1_resources_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Sandbox) GetId() string {
@@ -584,7 +848,7 @@ type Database struct {
 
 func (x *Database) Reset() {
 	*x = Database{}
-	mi := &file_fsa_v1_resources_proto_msgTypes[3]
+	mi := &file_fsa_v1_resources_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +860,7 @@ func (x *Database) String() string {
 func (*Database) ProtoMessage() {}
 
 func (x *Database) ProtoReflect() protoreflect.Message {
-	mi := &file_fsa_v1_resources_proto_msgTypes[3]
+	mi := &file_fsa_v1_resources_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +873,7 @@ func (x *Database) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Database.ProtoReflect.Descriptor instead.
 func (*Database) Descriptor() ([]byte, []int) {
-	return file_fsa_v1_resources_proto_rawDescGZIP(), []int{3}
+	return file_fsa_v1_resources_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Database) GetId() string {
@@ -679,13 +943,13 @@ var File_fsa_v1_resources_proto protoreflect.FileDescriptor
 
 const file_fsa_v1_resources_proto_rawDesc = "" +
 	"\n" +
-	"\x16fsa/v1/resources.proto\x12\x06fsa.v1\x1a\x12fsa/v1/sizes.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x01\n" +
+	"\x16fsa/v1/resources.proto\x12\x06fsa.v1\x1a\x12fsa/v1/sizes.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x01\n" +
 	"\tCondition\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\"\n" +
 	"\x04from\x18\x02 \x01(\x0e2\x0e.fsa.v1.StatusR\x04from\x12\x1e\n" +
 	"\x02to\x18\x03 \x01(\x0e2\x0e.fsa.v1.StatusR\x02to\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage\"\xa4\x03\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\xdc\x03\n" +
 	"\aProject\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x19\n" +
@@ -700,7 +964,24 @@ const file_fsa_v1_resources_proto_rawDesc = "" +
 	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x18\n" +
 	"\aversion\x18\n" +
 	" \x01(\x04R\aversion\x12'\n" +
-	"\x04size\x18\x14 \x01(\v2\x13.fsa.v1.ProjectSizeR\x04size\"\xea\x02\n" +
+	"\x04size\x18\x14 \x01(\v2\x13.fsa.v1.ProjectSizeR\x04size\x126\n" +
+	"\tlifecycle\x18\x15 \x01(\v2\x18.fsa.v1.ProjectLifecycleR\tlifecycle\"\xf7\x03\n" +
+	"\x10ProjectLifecycle\x12<\n" +
+	"\fidle_timeout\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\x127\n" +
+	"\tactive_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bactiveAt\x127\n" +
+	"\texpire_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bexpireAt\x12<\n" +
+	"\rexpire_action\x18\x04 \x01(\x0e2\x17.fsa.v1.LifecycleActionR\fexpireAction\x12K\n" +
+	"\x14delete_stopped_after\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x12deleteStoppedAfter\x128\n" +
+	"\vnext_action\x18\x06 \x01(\x0e2\x17.fsa.v1.LifecycleActionR\n" +
+	"nextAction\x12@\n" +
+	"\x0enext_action_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fnextActionAt\x12,\n" +
+	"\x12next_action_reason\x18\b \x01(\tR\x10nextActionReason\"\xb6\x02\n" +
+	"\x0fLifecyclePolicy\x12<\n" +
+	"\fidle_timeout\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\x127\n" +
+	"\texpire_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bexpireAt\x12!\n" +
+	"\fclear_expiry\x18\x03 \x01(\bR\vclearExpiry\x12<\n" +
+	"\rexpire_action\x18\x04 \x01(\x0e2\x17.fsa.v1.LifecycleActionR\fexpireAction\x12K\n" +
+	"\x14delete_stopped_after\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x12deleteStoppedAfter\"\xea\x02\n" +
 	"\aSandbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -747,7 +1028,11 @@ const file_fsa_v1_resources_proto_rawDesc = "" +
 	"\x19RESOURCE_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15RESOURCE_KIND_PROJECT\x10\x01\x12\x19\n" +
 	"\x15RESOURCE_KIND_SANDBOX\x10\x02\x12\x1a\n" +
-	"\x16RESOURCE_KIND_DATABASE\x10\x03B8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
+	"\x16RESOURCE_KIND_DATABASE\x10\x03*k\n" +
+	"\x0fLifecycleAction\x12 \n" +
+	"\x1cLIFECYCLE_ACTION_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15LIFECYCLE_ACTION_STOP\x10\x01\x12\x1b\n" +
+	"\x17LIFECYCLE_ACTION_DELETE\x10\x02B8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
 
 var (
 	file_fsa_v1_resources_proto_rawDescOnce sync.Once
@@ -761,37 +1046,53 @@ func file_fsa_v1_resources_proto_rawDescGZIP() []byte {
 	return file_fsa_v1_resources_proto_rawDescData
 }
 
-var file_fsa_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fsa_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_fsa_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_fsa_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_fsa_v1_resources_proto_goTypes = []any{
 	(Status)(0),                   // 0: fsa.v1.Status
 	(ResourceKind)(0),             // 1: fsa.v1.ResourceKind
-	(*Condition)(nil),             // 2: fsa.v1.Condition
-	(*Project)(nil),               // 3: fsa.v1.Project
-	(*Sandbox)(nil),               // 4: fsa.v1.Sandbox
-	(*Database)(nil),              // 5: fsa.v1.Database
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*ProjectSize)(nil),           // 7: fsa.v1.ProjectSize
+	(LifecycleAction)(0),          // 2: fsa.v1.LifecycleAction
+	(*Condition)(nil),             // 3: fsa.v1.Condition
+	(*Project)(nil),               // 4: fsa.v1.Project
+	(*ProjectLifecycle)(nil),      // 5: fsa.v1.ProjectLifecycle
+	(*LifecyclePolicy)(nil),       // 6: fsa.v1.LifecyclePolicy
+	(*Sandbox)(nil),               // 7: fsa.v1.Sandbox
+	(*Database)(nil),              // 8: fsa.v1.Database
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*ProjectSize)(nil),           // 10: fsa.v1.ProjectSize
+	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
 }
 var file_fsa_v1_resources_proto_depIdxs = []int32{
-	6,  // 0: fsa.v1.Condition.time:type_name -> google.protobuf.Timestamp
+	9,  // 0: fsa.v1.Condition.time:type_name -> google.protobuf.Timestamp
 	0,  // 1: fsa.v1.Condition.from:type_name -> fsa.v1.Status
 	0,  // 2: fsa.v1.Condition.to:type_name -> fsa.v1.Status
 	0,  // 3: fsa.v1.Project.status:type_name -> fsa.v1.Status
-	4,  // 4: fsa.v1.Project.sandbox:type_name -> fsa.v1.Sandbox
-	5,  // 5: fsa.v1.Project.database:type_name -> fsa.v1.Database
-	6,  // 6: fsa.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	6,  // 7: fsa.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	7,  // 8: fsa.v1.Project.size:type_name -> fsa.v1.ProjectSize
-	0,  // 9: fsa.v1.Sandbox.status:type_name -> fsa.v1.Status
-	2,  // 10: fsa.v1.Sandbox.conditions:type_name -> fsa.v1.Condition
-	0,  // 11: fsa.v1.Database.status:type_name -> fsa.v1.Status
-	2,  // 12: fsa.v1.Database.conditions:type_name -> fsa.v1.Condition
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	7,  // 4: fsa.v1.Project.sandbox:type_name -> fsa.v1.Sandbox
+	8,  // 5: fsa.v1.Project.database:type_name -> fsa.v1.Database
+	9,  // 6: fsa.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	9,  // 7: fsa.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	10, // 8: fsa.v1.Project.size:type_name -> fsa.v1.ProjectSize
+	5,  // 9: fsa.v1.Project.lifecycle:type_name -> fsa.v1.ProjectLifecycle
+	11, // 10: fsa.v1.ProjectLifecycle.idle_timeout:type_name -> google.protobuf.Duration
+	9,  // 11: fsa.v1.ProjectLifecycle.active_at:type_name -> google.protobuf.Timestamp
+	9,  // 12: fsa.v1.ProjectLifecycle.expire_at:type_name -> google.protobuf.Timestamp
+	2,  // 13: fsa.v1.ProjectLifecycle.expire_action:type_name -> fsa.v1.LifecycleAction
+	11, // 14: fsa.v1.ProjectLifecycle.delete_stopped_after:type_name -> google.protobuf.Duration
+	2,  // 15: fsa.v1.ProjectLifecycle.next_action:type_name -> fsa.v1.LifecycleAction
+	9,  // 16: fsa.v1.ProjectLifecycle.next_action_at:type_name -> google.protobuf.Timestamp
+	11, // 17: fsa.v1.LifecyclePolicy.idle_timeout:type_name -> google.protobuf.Duration
+	9,  // 18: fsa.v1.LifecyclePolicy.expire_at:type_name -> google.protobuf.Timestamp
+	2,  // 19: fsa.v1.LifecyclePolicy.expire_action:type_name -> fsa.v1.LifecycleAction
+	11, // 20: fsa.v1.LifecyclePolicy.delete_stopped_after:type_name -> google.protobuf.Duration
+	0,  // 21: fsa.v1.Sandbox.status:type_name -> fsa.v1.Status
+	3,  // 22: fsa.v1.Sandbox.conditions:type_name -> fsa.v1.Condition
+	0,  // 23: fsa.v1.Database.status:type_name -> fsa.v1.Status
+	3,  // 24: fsa.v1.Database.conditions:type_name -> fsa.v1.Condition
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_fsa_v1_resources_proto_init() }
@@ -805,8 +1106,8 @@ func file_fsa_v1_resources_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsa_v1_resources_proto_rawDesc), len(file_fsa_v1_resources_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   4,
+			NumEnums:      3,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

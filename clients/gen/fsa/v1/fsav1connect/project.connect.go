@@ -70,6 +70,15 @@ const (
 	// ProjectServiceSetPublicAppProcedure is the fully-qualified name of the ProjectService's
 	// SetPublicApp RPC.
 	ProjectServiceSetPublicAppProcedure = "/fsa.v1.ProjectService/SetPublicApp"
+	// ProjectServiceSetProjectLifecycleProcedure is the fully-qualified name of the ProjectService's
+	// SetProjectLifecycle RPC.
+	ProjectServiceSetProjectLifecycleProcedure = "/fsa.v1.ProjectService/SetProjectLifecycle"
+	// ProjectServiceExtendProjectProcedure is the fully-qualified name of the ProjectService's
+	// ExtendProject RPC.
+	ProjectServiceExtendProjectProcedure = "/fsa.v1.ProjectService/ExtendProject"
+	// ProjectServiceKeepAliveProcedure is the fully-qualified name of the ProjectService's KeepAlive
+	// RPC.
+	ProjectServiceKeepAliveProcedure = "/fsa.v1.ProjectService/KeepAlive"
 )
 
 // ProjectServiceClient is a client for the fsa.v1.ProjectService service.
@@ -187,6 +196,33 @@ type ProjectServiceClient interface {
 	//
 	// Errors: NotFound; FailedPrecondition if the project is TERMINATING.
 	SetPublicApp(context.Context, *connect.Request[v1.SetPublicAppRequest]) (*connect.Response[v1.SetPublicAppResponse], error)
+	// SetProjectLifecycle changes a project's lifecycle policies: its idle
+	// limit, its expiry and its auto-delete once stopped (see
+	// ProjectLifecycle). Fields left unset are unchanged. A new idle limit counts
+	// from now.
+	//
+	// Errors: NotFound; InvalidArgument for a negative or too long duration (idle
+	// limit at most 90 days, auto-delete at most 5 years), an expiry not in the
+	// future or more than 5 years away, or an expire action without an expiry,
+	// with nothing stored; FailedPrecondition if the project is being deleted.
+	SetProjectLifecycle(context.Context, *connect.Request[v1.SetProjectLifecycleRequest]) (*connect.Response[v1.SetProjectLifecycleResponse], error)
+	// ExtendProject moves a project's expiry later by `by` (from now if it has
+	// passed). It also counts as activity for the idle limit.
+	//
+	// Errors: NotFound; InvalidArgument if `by` is not positive or the new
+	// expiry would be more than 5 years away; FailedPrecondition if the project
+	// has no expiry.
+	ExtendProject(context.Context, *connect.Request[v1.ExtendProjectRequest]) (*connect.Response[v1.ExtendProjectResponse], error)
+	// KeepAlive records activity on a project, so that its idle limit does not
+	// stop it: clients that hold a terminal open send it periodically (the web
+	// console does while a terminal tab is visible). Calls on the project (exec,
+	// files, logs, preview, terminal access, start) count as activity by
+	// themselves. Activity is written at most once per project per activity
+	// interval (fsad's --activity-interval, 60 s by default): sending it more
+	// often costs nothing but the call.
+	//
+	// Errors: NotFound.
+	KeepAlive(context.Context, *connect.Request[v1.KeepAliveRequest]) (*connect.Response[v1.KeepAliveResponse], error)
 }
 
 // NewProjectServiceClient constructs a client for the fsa.v1.ProjectService service. By default, it
@@ -276,6 +312,24 @@ func NewProjectServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
+		setProjectLifecycle: connect.NewClient[v1.SetProjectLifecycleRequest, v1.SetProjectLifecycleResponse](
+			httpClient,
+			baseURL+ProjectServiceSetProjectLifecycleProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("SetProjectLifecycle")),
+			connect.WithClientOptions(opts...),
+		),
+		extendProject: connect.NewClient[v1.ExtendProjectRequest, v1.ExtendProjectResponse](
+			httpClient,
+			baseURL+ProjectServiceExtendProjectProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("ExtendProject")),
+			connect.WithClientOptions(opts...),
+		),
+		keepAlive: connect.NewClient[v1.KeepAliveRequest, v1.KeepAliveResponse](
+			httpClient,
+			baseURL+ProjectServiceKeepAliveProcedure,
+			connect.WithSchema(projectServiceMethods.ByName("KeepAlive")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -293,6 +347,9 @@ type projectServiceClient struct {
 	terminalAccess      *connect.Client[v1.TerminalAccessRequest, v1.TerminalAccessResponse]
 	rotateTerminalToken *connect.Client[v1.RotateTerminalTokenRequest, v1.RotateTerminalTokenResponse]
 	setPublicApp        *connect.Client[v1.SetPublicAppRequest, v1.SetPublicAppResponse]
+	setProjectLifecycle *connect.Client[v1.SetProjectLifecycleRequest, v1.SetProjectLifecycleResponse]
+	extendProject       *connect.Client[v1.ExtendProjectRequest, v1.ExtendProjectResponse]
+	keepAlive           *connect.Client[v1.KeepAliveRequest, v1.KeepAliveResponse]
 }
 
 // CreateProject calls fsa.v1.ProjectService.CreateProject.
@@ -353,6 +410,21 @@ func (c *projectServiceClient) RotateTerminalToken(ctx context.Context, req *con
 // SetPublicApp calls fsa.v1.ProjectService.SetPublicApp.
 func (c *projectServiceClient) SetPublicApp(ctx context.Context, req *connect.Request[v1.SetPublicAppRequest]) (*connect.Response[v1.SetPublicAppResponse], error) {
 	return c.setPublicApp.CallUnary(ctx, req)
+}
+
+// SetProjectLifecycle calls fsa.v1.ProjectService.SetProjectLifecycle.
+func (c *projectServiceClient) SetProjectLifecycle(ctx context.Context, req *connect.Request[v1.SetProjectLifecycleRequest]) (*connect.Response[v1.SetProjectLifecycleResponse], error) {
+	return c.setProjectLifecycle.CallUnary(ctx, req)
+}
+
+// ExtendProject calls fsa.v1.ProjectService.ExtendProject.
+func (c *projectServiceClient) ExtendProject(ctx context.Context, req *connect.Request[v1.ExtendProjectRequest]) (*connect.Response[v1.ExtendProjectResponse], error) {
+	return c.extendProject.CallUnary(ctx, req)
+}
+
+// KeepAlive calls fsa.v1.ProjectService.KeepAlive.
+func (c *projectServiceClient) KeepAlive(ctx context.Context, req *connect.Request[v1.KeepAliveRequest]) (*connect.Response[v1.KeepAliveResponse], error) {
+	return c.keepAlive.CallUnary(ctx, req)
 }
 
 // ProjectServiceHandler is an implementation of the fsa.v1.ProjectService service.
@@ -470,6 +542,33 @@ type ProjectServiceHandler interface {
 	//
 	// Errors: NotFound; FailedPrecondition if the project is TERMINATING.
 	SetPublicApp(context.Context, *connect.Request[v1.SetPublicAppRequest]) (*connect.Response[v1.SetPublicAppResponse], error)
+	// SetProjectLifecycle changes a project's lifecycle policies: its idle
+	// limit, its expiry and its auto-delete once stopped (see
+	// ProjectLifecycle). Fields left unset are unchanged. A new idle limit counts
+	// from now.
+	//
+	// Errors: NotFound; InvalidArgument for a negative or too long duration (idle
+	// limit at most 90 days, auto-delete at most 5 years), an expiry not in the
+	// future or more than 5 years away, or an expire action without an expiry,
+	// with nothing stored; FailedPrecondition if the project is being deleted.
+	SetProjectLifecycle(context.Context, *connect.Request[v1.SetProjectLifecycleRequest]) (*connect.Response[v1.SetProjectLifecycleResponse], error)
+	// ExtendProject moves a project's expiry later by `by` (from now if it has
+	// passed). It also counts as activity for the idle limit.
+	//
+	// Errors: NotFound; InvalidArgument if `by` is not positive or the new
+	// expiry would be more than 5 years away; FailedPrecondition if the project
+	// has no expiry.
+	ExtendProject(context.Context, *connect.Request[v1.ExtendProjectRequest]) (*connect.Response[v1.ExtendProjectResponse], error)
+	// KeepAlive records activity on a project, so that its idle limit does not
+	// stop it: clients that hold a terminal open send it periodically (the web
+	// console does while a terminal tab is visible). Calls on the project (exec,
+	// files, logs, preview, terminal access, start) count as activity by
+	// themselves. Activity is written at most once per project per activity
+	// interval (fsad's --activity-interval, 60 s by default): sending it more
+	// often costs nothing but the call.
+	//
+	// Errors: NotFound.
+	KeepAlive(context.Context, *connect.Request[v1.KeepAliveRequest]) (*connect.Response[v1.KeepAliveResponse], error)
 }
 
 // NewProjectServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -555,6 +654,24 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
+	projectServiceSetProjectLifecycleHandler := connect.NewUnaryHandler(
+		ProjectServiceSetProjectLifecycleProcedure,
+		svc.SetProjectLifecycle,
+		connect.WithSchema(projectServiceMethods.ByName("SetProjectLifecycle")),
+		connect.WithHandlerOptions(opts...),
+	)
+	projectServiceExtendProjectHandler := connect.NewUnaryHandler(
+		ProjectServiceExtendProjectProcedure,
+		svc.ExtendProject,
+		connect.WithSchema(projectServiceMethods.ByName("ExtendProject")),
+		connect.WithHandlerOptions(opts...),
+	)
+	projectServiceKeepAliveHandler := connect.NewUnaryHandler(
+		ProjectServiceKeepAliveProcedure,
+		svc.KeepAlive,
+		connect.WithSchema(projectServiceMethods.ByName("KeepAlive")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/fsa.v1.ProjectService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProjectServiceCreateProjectProcedure:
@@ -581,6 +698,12 @@ func NewProjectServiceHandler(svc ProjectServiceHandler, opts ...connect.Handler
 			projectServiceRotateTerminalTokenHandler.ServeHTTP(w, r)
 		case ProjectServiceSetPublicAppProcedure:
 			projectServiceSetPublicAppHandler.ServeHTTP(w, r)
+		case ProjectServiceSetProjectLifecycleProcedure:
+			projectServiceSetProjectLifecycleHandler.ServeHTTP(w, r)
+		case ProjectServiceExtendProjectProcedure:
+			projectServiceExtendProjectHandler.ServeHTTP(w, r)
+		case ProjectServiceKeepAliveProcedure:
+			projectServiceKeepAliveHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -636,4 +759,16 @@ func (UnimplementedProjectServiceHandler) RotateTerminalToken(context.Context, *
 
 func (UnimplementedProjectServiceHandler) SetPublicApp(context.Context, *connect.Request[v1.SetPublicAppRequest]) (*connect.Response[v1.SetPublicAppResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.ProjectService.SetPublicApp is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) SetProjectLifecycle(context.Context, *connect.Request[v1.SetProjectLifecycleRequest]) (*connect.Response[v1.SetProjectLifecycleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.ProjectService.SetProjectLifecycle is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) ExtendProject(context.Context, *connect.Request[v1.ExtendProjectRequest]) (*connect.Response[v1.ExtendProjectResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.ProjectService.ExtendProject is not implemented"))
+}
+
+func (UnimplementedProjectServiceHandler) KeepAlive(context.Context, *connect.Request[v1.KeepAliveRequest]) (*connect.Response[v1.KeepAliveResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.ProjectService.KeepAlive is not implemented"))
 }

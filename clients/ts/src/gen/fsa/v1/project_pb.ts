@@ -6,19 +6,153 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Condition, Database, Project, ResourceKind, Sandbox, Status } from "./resources_pb.js";
+import type { Condition, Database, LifecyclePolicy, Project, ResourceKind, Sandbox, Status } from "./resources_pb.js";
 import { file_fsa_v1_resources } from "./resources_pb.js";
 import type { SizeRequest } from "./sizes_pb.js";
 import { file_fsa_v1_sizes } from "./sizes_pb.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file fsa/v1/project.proto.
  */
 export const file_fsa_v1_project: GenFile = /*@__PURE__*/
-  fileDesc("ChRmc2EvdjEvcHJvamVjdC5wcm90bxIGZnNhLnYxIokBChRDcmVhdGVQcm9qZWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCRISCgpwdWJsaWNfYXBwGAQgASgIEiEKBHNpemUYFCABKAsyEy5mc2EudjEuU2l6ZVJlcXVlc3QiOQoVQ3JlYXRlUHJvamVjdFJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5mc2EudjEuUHJvamVjdCIfChFHZXRQcm9qZWN0UmVxdWVzdBIKCgJpZBgBIAEoCSI2ChJHZXRQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0IjwKE0xpc3RQcm9qZWN0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgNEhIKCnBhZ2VfdG9rZW4YAiABKAkiZAoUTGlzdFByb2plY3RzUmVzcG9uc2USIQoIcHJvamVjdHMYASADKAsyDy5mc2EudjEuUHJvamVjdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEAoIcmV2aXNpb24YAyABKAQiOgoTU3RhcnRQcm9qZWN0UmVxdWVzdBIKCgJpZBgBIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkiOAoUU3RhcnRQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0IjkKElN0b3BQcm9qZWN0UmVxdWVzdBIKCgJpZBgBIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkiNwoTU3RvcFByb2plY3RSZXNwb25zZRIgCgdwcm9qZWN0GAEgASgLMg8uZnNhLnYxLlByb2plY3QiRQoUUmVzaXplUHJvamVjdFJlcXVlc3QSCgoCaWQYASABKAkSIQoEc2l6ZRgCIAEoCzITLmZzYS52MS5TaXplUmVxdWVzdCI5ChVSZXNpemVQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0Ik8KFERlbGV0ZVByb2plY3RSZXF1ZXN0EgoKAmlkGAEgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCRISCgpwdXJnZV9kYXRhGAMgASgIIjkKFURlbGV0ZVByb2plY3RSZXNwb25zZRIgCgdwcm9qZWN0GAEgASgLMg8uZnNhLnYxLlByb2plY3QiIwoVRXhwbGFpblByb2plY3RSZXF1ZXN0EgoKAmlkGAEgASgJIkIKFkV4cGxhaW5Qcm9qZWN0UmVzcG9uc2USKAoLZXhwbGFuYXRpb24YASABKAsyEy5mc2EudjEuRXhwbGFuYXRpb24ihwEKC0V4cGxhbmF0aW9uEhIKCnByb2plY3RfaWQYASABKAkSJgoOcHJvamVjdF9zdGF0dXMYAiABKA4yDi5mc2EudjEuU3RhdHVzEioKCGNoaWxkcmVuGAMgAygLMhguZnNhLnYxLkNoaWxkRXhwbGFuYXRpb24SEAoIcmV2aXNpb24YBCABKAQi1QEKEENoaWxkRXhwbGFuYXRpb24SIgoEa2luZBgBIAEoDjIULmZzYS52MS5SZXNvdXJjZUtpbmQSCgoCaWQYAiABKAkSHwoHZGVzaXJlZBgDIAEoDjIOLmZzYS52MS5TdGF0dXMSIAoIb2JzZXJ2ZWQYBCABKA4yDi5mc2EudjEuU3RhdHVzEhIKCmxhc3RfZXJyb3IYBSABKAkSEwoLbmV4dF9hY3Rpb24YBiABKAkSJQoKY29uZGl0aW9ucxgHIAMoCzIRLmZzYS52MS5Db25kaXRpb24iLQoUV2F0Y2hQcm9qZWN0c1JlcXVlc3QSFQoNZnJvbV9yZXZpc2lvbhgBIAEoBCKBAgoVV2F0Y2hQcm9qZWN0c1Jlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEEh8KBHR5cGUYAiABKA4yES5mc2EudjEuRXZlbnRUeXBlEiIKBGtpbmQYAyABKA4yFC5mc2EudjEuUmVzb3VyY2VLaW5kEiIKB3Byb2plY3QYBCABKAsyDy5mc2EudjEuUHJvamVjdEgAEiIKB3NhbmRib3gYBSABKAsyDy5mc2EudjEuU2FuZGJveEgAEiQKCGRhdGFiYXNlGAYgASgLMhAuZnNhLnYxLkRhdGFiYXNlSAASFwoPcmVzeW5jX3JlcXVpcmVkGAcgASgIQgoKCHJlc291cmNlIisKFVRlcm1pbmFsQWNjZXNzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIlUKFlRlcm1pbmFsQWNjZXNzUmVzcG9uc2USCwoDdXJsGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkkKGlJvdGF0ZVRlcm1pbmFsVG9rZW5SZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAIgASgJIloKG1JvdGF0ZVRlcm1pbmFsVG9rZW5SZXNwb25zZRILCgN1cmwYASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPQoTU2V0UHVibGljQXBwUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhIKCnB1YmxpY19hcHAYAiABKAgiOAoUU2V0UHVibGljQXBwUmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0KmsKCUV2ZW50VHlwZRIaChZFVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoORVZFTlRfVFlQRV9QVVQQARIVChFFVkVOVF9UWVBFX0RFTEVURRACEhcKE0VWRU5UX1RZUEVfUFJPR1JFU1MQAzLOBwoOUHJvamVjdFNlcnZpY2USTAoNQ3JlYXRlUHJvamVjdBIcLmZzYS52MS5DcmVhdGVQcm9qZWN0UmVxdWVzdBodLmZzYS52MS5DcmVhdGVQcm9qZWN0UmVzcG9uc2USSAoKR2V0UHJvamVjdBIZLmZzYS52MS5HZXRQcm9qZWN0UmVxdWVzdBoaLmZzYS52MS5HZXRQcm9qZWN0UmVzcG9uc2UiA5ACARJOCgxMaXN0UHJvamVjdHMSGy5mc2EudjEuTGlzdFByb2plY3RzUmVxdWVzdBocLmZzYS52MS5MaXN0UHJvamVjdHNSZXNwb25zZSIDkAIBEkkKDFN0YXJ0UHJvamVjdBIbLmZzYS52MS5TdGFydFByb2plY3RSZXF1ZXN0GhwuZnNhLnYxLlN0YXJ0UHJvamVjdFJlc3BvbnNlEkYKC1N0b3BQcm9qZWN0EhouZnNhLnYxLlN0b3BQcm9qZWN0UmVxdWVzdBobLmZzYS52MS5TdG9wUHJvamVjdFJlc3BvbnNlEkwKDVJlc2l6ZVByb2plY3QSHC5mc2EudjEuUmVzaXplUHJvamVjdFJlcXVlc3QaHS5mc2EudjEuUmVzaXplUHJvamVjdFJlc3BvbnNlEkwKDURlbGV0ZVByb2plY3QSHC5mc2EudjEuRGVsZXRlUHJvamVjdFJlcXVlc3QaHS5mc2EudjEuRGVsZXRlUHJvamVjdFJlc3BvbnNlElQKDkV4cGxhaW5Qcm9qZWN0Eh0uZnNhLnYxLkV4cGxhaW5Qcm9qZWN0UmVxdWVzdBoeLmZzYS52MS5FeHBsYWluUHJvamVjdFJlc3BvbnNlIgOQAgESTgoNV2F0Y2hQcm9qZWN0cxIcLmZzYS52MS5XYXRjaFByb2plY3RzUmVxdWVzdBodLmZzYS52MS5XYXRjaFByb2plY3RzUmVzcG9uc2UwARJPCg5UZXJtaW5hbEFjY2VzcxIdLmZzYS52MS5UZXJtaW5hbEFjY2Vzc1JlcXVlc3QaHi5mc2EudjEuVGVybWluYWxBY2Nlc3NSZXNwb25zZRJeChNSb3RhdGVUZXJtaW5hbFRva2VuEiIuZnNhLnYxLlJvdGF0ZVRlcm1pbmFsVG9rZW5SZXF1ZXN0GiMuZnNhLnYxLlJvdGF0ZVRlcm1pbmFsVG9rZW5SZXNwb25zZRJOCgxTZXRQdWJsaWNBcHASGy5mc2EudjEuU2V0UHVibGljQXBwUmVxdWVzdBocLmZzYS52MS5TZXRQdWJsaWNBcHBSZXNwb25zZSIDkAICQjhaNmdpdGh1Yi5jb20vZnVsbHN0YWNrYWdlbnQvZnNhL2NsaWVudHMvZ2VuL2ZzYS92MTtmc2F2MWIGcHJvdG8z", [file_fsa_v1_resources, file_fsa_v1_sizes, file_google_protobuf_timestamp]);
+  fileDesc("ChRmc2EvdjEvcHJvamVjdC5wcm90bxIGZnNhLnYxIlEKGlNldFByb2plY3RMaWZlY3ljbGVSZXF1ZXN0EgoKAmlkGAEgASgJEicKBnBvbGljeRgCIAEoCzIXLmZzYS52MS5MaWZlY3ljbGVQb2xpY3kiPwobU2V0UHJvamVjdExpZmVjeWNsZVJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5mc2EudjEuUHJvamVjdCJJChRFeHRlbmRQcm9qZWN0UmVxdWVzdBIKCgJpZBgBIAEoCRIlCgJieRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI5ChVFeHRlbmRQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0Ih4KEEtlZXBBbGl2ZVJlcXVlc3QSCgoCaWQYASABKAkiEwoRS2VlcEFsaXZlUmVzcG9uc2UitQEKFENyZWF0ZVByb2plY3RSZXF1ZXN0EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJEhIKCnB1YmxpY19hcHAYBCABKAgSIQoEc2l6ZRgUIAEoCzITLmZzYS52MS5TaXplUmVxdWVzdBIqCglsaWZlY3ljbGUYFSABKAsyFy5mc2EudjEuTGlmZWN5Y2xlUG9saWN5IjkKFUNyZWF0ZVByb2plY3RSZXNwb25zZRIgCgdwcm9qZWN0GAEgASgLMg8uZnNhLnYxLlByb2plY3QiHwoRR2V0UHJvamVjdFJlcXVlc3QSCgoCaWQYASABKAkiNgoSR2V0UHJvamVjdFJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5mc2EudjEuUHJvamVjdCI8ChNMaXN0UHJvamVjdHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJImQKFExpc3RQcm9qZWN0c1Jlc3BvbnNlEiEKCHByb2plY3RzGAEgAygLMg8uZnNhLnYxLlByb2plY3QSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhAKCHJldmlzaW9uGAMgASgEIjoKE1N0YXJ0UHJvamVjdFJlcXVlc3QSCgoCaWQYASABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAIgASgJIjgKFFN0YXJ0UHJvamVjdFJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5mc2EudjEuUHJvamVjdCI5ChJTdG9wUHJvamVjdFJlcXVlc3QSCgoCaWQYASABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAIgASgJIjcKE1N0b3BQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0IkUKFFJlc2l6ZVByb2plY3RSZXF1ZXN0EgoKAmlkGAEgASgJEiEKBHNpemUYAiABKAsyEy5mc2EudjEuU2l6ZVJlcXVlc3QiOQoVUmVzaXplUHJvamVjdFJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5mc2EudjEuUHJvamVjdCJPChREZWxldGVQcm9qZWN0UmVxdWVzdBIKCgJpZBgBIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkSEgoKcHVyZ2VfZGF0YRgDIAEoCCI5ChVEZWxldGVQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLmZzYS52MS5Qcm9qZWN0IiMKFUV4cGxhaW5Qcm9qZWN0UmVxdWVzdBIKCgJpZBgBIAEoCSJCChZFeHBsYWluUHJvamVjdFJlc3BvbnNlEigKC2V4cGxhbmF0aW9uGAEgASgLMhMuZnNhLnYxLkV4cGxhbmF0aW9uIocBCgtFeHBsYW5hdGlvbhISCgpwcm9qZWN0X2lkGAEgASgJEiYKDnByb2plY3Rfc3RhdHVzGAIgASgOMg4uZnNhLnYxLlN0YXR1cxIqCghjaGlsZHJlbhgDIAMoCzIYLmZzYS52MS5DaGlsZEV4cGxhbmF0aW9uEhAKCHJldmlzaW9uGAQgASgEItUBChBDaGlsZEV4cGxhbmF0aW9uEiIKBGtpbmQYASABKA4yFC5mc2EudjEuUmVzb3VyY2VLaW5kEgoKAmlkGAIgASgJEh8KB2Rlc2lyZWQYAyABKA4yDi5mc2EudjEuU3RhdHVzEiAKCG9ic2VydmVkGAQgASgOMg4uZnNhLnYxLlN0YXR1cxISCgpsYXN0X2Vycm9yGAUgASgJEhMKC25leHRfYWN0aW9uGAYgASgJEiUKCmNvbmRpdGlvbnMYByADKAsyES5mc2EudjEuQ29uZGl0aW9uIi0KFFdhdGNoUHJvamVjdHNSZXF1ZXN0EhUKDWZyb21fcmV2aXNpb24YASABKAQigQIKFVdhdGNoUHJvamVjdHNSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoBBIfCgR0eXBlGAIgASgOMhEuZnNhLnYxLkV2ZW50VHlwZRIiCgRraW5kGAMgASgOMhQuZnNhLnYxLlJlc291cmNlS2luZBIiCgdwcm9qZWN0GAQgASgLMg8uZnNhLnYxLlByb2plY3RIABIiCgdzYW5kYm94GAUgASgLMg8uZnNhLnYxLlNhbmRib3hIABIkCghkYXRhYmFzZRgGIAEoCzIQLmZzYS52MS5EYXRhYmFzZUgAEhcKD3Jlc3luY19yZXF1aXJlZBgHIAEoCEIKCghyZXNvdXJjZSIrChVUZXJtaW5hbEFjY2Vzc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCSJVChZUZXJtaW5hbEFjY2Vzc1Jlc3BvbnNlEgsKA3VybBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJJChpSb3RhdGVUZXJtaW5hbFRva2VuUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCSJaChtSb3RhdGVUZXJtaW5hbFRva2VuUmVzcG9uc2USCwoDdXJsGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIj0KE1NldFB1YmxpY0FwcFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRISCgpwdWJsaWNfYXBwGAIgASgIIjgKFFNldFB1YmxpY0FwcFJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5mc2EudjEuUHJvamVjdCprCglFdmVudFR5cGUSGgoWRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhIKDkVWRU5UX1RZUEVfUFVUEAESFQoRRVZFTlRfVFlQRV9ERUxFVEUQAhIXChNFVkVOVF9UWVBFX1BST0dSRVNTEAMyvgkKDlByb2plY3RTZXJ2aWNlEkwKDUNyZWF0ZVByb2plY3QSHC5mc2EudjEuQ3JlYXRlUHJvamVjdFJlcXVlc3QaHS5mc2EudjEuQ3JlYXRlUHJvamVjdFJlc3BvbnNlEkgKCkdldFByb2plY3QSGS5mc2EudjEuR2V0UHJvamVjdFJlcXVlc3QaGi5mc2EudjEuR2V0UHJvamVjdFJlc3BvbnNlIgOQAgESTgoMTGlzdFByb2plY3RzEhsuZnNhLnYxLkxpc3RQcm9qZWN0c1JlcXVlc3QaHC5mc2EudjEuTGlzdFByb2plY3RzUmVzcG9uc2UiA5ACARJJCgxTdGFydFByb2plY3QSGy5mc2EudjEuU3RhcnRQcm9qZWN0UmVxdWVzdBocLmZzYS52MS5TdGFydFByb2plY3RSZXNwb25zZRJGCgtTdG9wUHJvamVjdBIaLmZzYS52MS5TdG9wUHJvamVjdFJlcXVlc3QaGy5mc2EudjEuU3RvcFByb2plY3RSZXNwb25zZRJMCg1SZXNpemVQcm9qZWN0EhwuZnNhLnYxLlJlc2l6ZVByb2plY3RSZXF1ZXN0Gh0uZnNhLnYxLlJlc2l6ZVByb2plY3RSZXNwb25zZRJMCg1EZWxldGVQcm9qZWN0EhwuZnNhLnYxLkRlbGV0ZVByb2plY3RSZXF1ZXN0Gh0uZnNhLnYxLkRlbGV0ZVByb2plY3RSZXNwb25zZRJUCg5FeHBsYWluUHJvamVjdBIdLmZzYS52MS5FeHBsYWluUHJvamVjdFJlcXVlc3QaHi5mc2EudjEuRXhwbGFpblByb2plY3RSZXNwb25zZSIDkAIBEk4KDVdhdGNoUHJvamVjdHMSHC5mc2EudjEuV2F0Y2hQcm9qZWN0c1JlcXVlc3QaHS5mc2EudjEuV2F0Y2hQcm9qZWN0c1Jlc3BvbnNlMAESTwoOVGVybWluYWxBY2Nlc3MSHS5mc2EudjEuVGVybWluYWxBY2Nlc3NSZXF1ZXN0Gh4uZnNhLnYxLlRlcm1pbmFsQWNjZXNzUmVzcG9uc2USXgoTUm90YXRlVGVybWluYWxUb2tlbhIiLmZzYS52MS5Sb3RhdGVUZXJtaW5hbFRva2VuUmVxdWVzdBojLmZzYS52MS5Sb3RhdGVUZXJtaW5hbFRva2VuUmVzcG9uc2USTgoMU2V0UHVibGljQXBwEhsuZnNhLnYxLlNldFB1YmxpY0FwcFJlcXVlc3QaHC5mc2EudjEuU2V0UHVibGljQXBwUmVzcG9uc2UiA5ACAhJeChNTZXRQcm9qZWN0TGlmZWN5Y2xlEiIuZnNhLnYxLlNldFByb2plY3RMaWZlY3ljbGVSZXF1ZXN0GiMuZnNhLnYxLlNldFByb2plY3RMaWZlY3ljbGVSZXNwb25zZRJMCg1FeHRlbmRQcm9qZWN0EhwuZnNhLnYxLkV4dGVuZFByb2plY3RSZXF1ZXN0Gh0uZnNhLnYxLkV4dGVuZFByb2plY3RSZXNwb25zZRJACglLZWVwQWxpdmUSGC5mc2EudjEuS2VlcEFsaXZlUmVxdWVzdBoZLmZzYS52MS5LZWVwQWxpdmVSZXNwb25zZUI4WjZnaXRodWIuY29tL2Z1bGxzdGFja2FnZW50L2ZzYS9jbGllbnRzL2dlbi9mc2EvdjE7ZnNhdjFiBnByb3RvMw", [file_fsa_v1_resources, file_fsa_v1_sizes, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * SetProjectLifecycleRequest is the input of ProjectService.SetProjectLifecycle.
+ *
+ * @generated from message fsa.v1.SetProjectLifecycleRequest
+ */
+export type SetProjectLifecycleRequest = Message<"fsa.v1.SetProjectLifecycleRequest"> & {
+  /**
+   * Id of the project.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The policies to change; unset fields are unchanged.
+   *
+   * @generated from field: fsa.v1.LifecyclePolicy policy = 2;
+   */
+  policy?: LifecyclePolicy | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.SetProjectLifecycleRequest.
+ * Use `create(SetProjectLifecycleRequestSchema)` to create a new message.
+ */
+export const SetProjectLifecycleRequestSchema: GenMessage<SetProjectLifecycleRequest> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_project, 0);
+
+/**
+ * SetProjectLifecycleResponse is the output of ProjectService.SetProjectLifecycle.
+ *
+ * @generated from message fsa.v1.SetProjectLifecycleResponse
+ */
+export type SetProjectLifecycleResponse = Message<"fsa.v1.SetProjectLifecycleResponse"> & {
+  /**
+   * The project with its new policies.
+   *
+   * @generated from field: fsa.v1.Project project = 1;
+   */
+  project?: Project | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.SetProjectLifecycleResponse.
+ * Use `create(SetProjectLifecycleResponseSchema)` to create a new message.
+ */
+export const SetProjectLifecycleResponseSchema: GenMessage<SetProjectLifecycleResponse> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_project, 1);
+
+/**
+ * ExtendProjectRequest is the input of ProjectService.ExtendProject.
+ *
+ * @generated from message fsa.v1.ExtendProjectRequest
+ */
+export type ExtendProjectRequest = Message<"fsa.v1.ExtendProjectRequest"> & {
+  /**
+   * Id of the project.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * How much later the project expires; positive.
+   *
+   * @generated from field: google.protobuf.Duration by = 2;
+   */
+  by?: Duration | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.ExtendProjectRequest.
+ * Use `create(ExtendProjectRequestSchema)` to create a new message.
+ */
+export const ExtendProjectRequestSchema: GenMessage<ExtendProjectRequest> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_project, 2);
+
+/**
+ * ExtendProjectResponse is the output of ProjectService.ExtendProject.
+ *
+ * @generated from message fsa.v1.ExtendProjectResponse
+ */
+export type ExtendProjectResponse = Message<"fsa.v1.ExtendProjectResponse"> & {
+  /**
+   * The project with its new expiry.
+   *
+   * @generated from field: fsa.v1.Project project = 1;
+   */
+  project?: Project | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.ExtendProjectResponse.
+ * Use `create(ExtendProjectResponseSchema)` to create a new message.
+ */
+export const ExtendProjectResponseSchema: GenMessage<ExtendProjectResponse> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_project, 3);
+
+/**
+ * KeepAliveRequest is the input of ProjectService.KeepAlive.
+ *
+ * @generated from message fsa.v1.KeepAliveRequest
+ */
+export type KeepAliveRequest = Message<"fsa.v1.KeepAliveRequest"> & {
+  /**
+   * Id of the project.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message fsa.v1.KeepAliveRequest.
+ * Use `create(KeepAliveRequestSchema)` to create a new message.
+ */
+export const KeepAliveRequestSchema: GenMessage<KeepAliveRequest> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_project, 4);
+
+/**
+ * KeepAliveResponse is the output of ProjectService.KeepAlive.
+ *
+ * @generated from message fsa.v1.KeepAliveResponse
+ */
+export type KeepAliveResponse = Message<"fsa.v1.KeepAliveResponse"> & {
+};
+
+/**
+ * Describes the message fsa.v1.KeepAliveResponse.
+ * Use `create(KeepAliveResponseSchema)` to create a new message.
+ */
+export const KeepAliveResponseSchema: GenMessage<KeepAliveResponse> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_project, 5);
 
 /**
  * CreateProjectRequest is the input of ProjectService.CreateProject.
@@ -65,6 +199,15 @@ export type CreateProjectRequest = Message<"fsa.v1.CreateProjectRequest"> & {
    * @generated from field: fsa.v1.SizeRequest size = 20;
    */
   size?: SizeRequest | undefined;
+
+  /**
+   * Optional lifecycle policies. An unset idle limit or auto-delete takes the
+   * caller's setting (IDLE_TIMEOUT, DELETE_STOPPED_AFTER), else the server's
+   * default (fsad's --idle-timeout, --delete-stopped-after).
+   *
+   * @generated from field: fsa.v1.LifecyclePolicy lifecycle = 21;
+   */
+  lifecycle?: LifecyclePolicy | undefined;
 };
 
 /**
@@ -72,7 +215,7 @@ export type CreateProjectRequest = Message<"fsa.v1.CreateProjectRequest"> & {
  * Use `create(CreateProjectRequestSchema)` to create a new message.
  */
 export const CreateProjectRequestSchema: GenMessage<CreateProjectRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 0);
+  messageDesc(file_fsa_v1_project, 6);
 
 /**
  * CreateProjectResponse is the output of ProjectService.CreateProject.
@@ -93,7 +236,7 @@ export type CreateProjectResponse = Message<"fsa.v1.CreateProjectResponse"> & {
  * Use `create(CreateProjectResponseSchema)` to create a new message.
  */
 export const CreateProjectResponseSchema: GenMessage<CreateProjectResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 1);
+  messageDesc(file_fsa_v1_project, 7);
 
 /**
  * GetProjectRequest is the input of ProjectService.GetProject.
@@ -114,7 +257,7 @@ export type GetProjectRequest = Message<"fsa.v1.GetProjectRequest"> & {
  * Use `create(GetProjectRequestSchema)` to create a new message.
  */
 export const GetProjectRequestSchema: GenMessage<GetProjectRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 2);
+  messageDesc(file_fsa_v1_project, 8);
 
 /**
  * GetProjectResponse is the output of ProjectService.GetProject.
@@ -135,7 +278,7 @@ export type GetProjectResponse = Message<"fsa.v1.GetProjectResponse"> & {
  * Use `create(GetProjectResponseSchema)` to create a new message.
  */
 export const GetProjectResponseSchema: GenMessage<GetProjectResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 3);
+  messageDesc(file_fsa_v1_project, 9);
 
 /**
  * ListProjectsRequest is the input of ProjectService.ListProjects.
@@ -165,7 +308,7 @@ export type ListProjectsRequest = Message<"fsa.v1.ListProjectsRequest"> & {
  * Use `create(ListProjectsRequestSchema)` to create a new message.
  */
 export const ListProjectsRequestSchema: GenMessage<ListProjectsRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 4);
+  messageDesc(file_fsa_v1_project, 10);
 
 /**
  * ListProjectsResponse is the output of ProjectService.ListProjects.
@@ -201,7 +344,7 @@ export type ListProjectsResponse = Message<"fsa.v1.ListProjectsResponse"> & {
  * Use `create(ListProjectsResponseSchema)` to create a new message.
  */
 export const ListProjectsResponseSchema: GenMessage<ListProjectsResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 5);
+  messageDesc(file_fsa_v1_project, 11);
 
 /**
  * StartProjectRequest is the input of ProjectService.StartProject.
@@ -229,7 +372,7 @@ export type StartProjectRequest = Message<"fsa.v1.StartProjectRequest"> & {
  * Use `create(StartProjectRequestSchema)` to create a new message.
  */
 export const StartProjectRequestSchema: GenMessage<StartProjectRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 6);
+  messageDesc(file_fsa_v1_project, 12);
 
 /**
  * StartProjectResponse is the output of ProjectService.StartProject.
@@ -250,7 +393,7 @@ export type StartProjectResponse = Message<"fsa.v1.StartProjectResponse"> & {
  * Use `create(StartProjectResponseSchema)` to create a new message.
  */
 export const StartProjectResponseSchema: GenMessage<StartProjectResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 7);
+  messageDesc(file_fsa_v1_project, 13);
 
 /**
  * StopProjectRequest is the input of ProjectService.StopProject.
@@ -278,7 +421,7 @@ export type StopProjectRequest = Message<"fsa.v1.StopProjectRequest"> & {
  * Use `create(StopProjectRequestSchema)` to create a new message.
  */
 export const StopProjectRequestSchema: GenMessage<StopProjectRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 8);
+  messageDesc(file_fsa_v1_project, 14);
 
 /**
  * StopProjectResponse is the output of ProjectService.StopProject.
@@ -299,7 +442,7 @@ export type StopProjectResponse = Message<"fsa.v1.StopProjectResponse"> & {
  * Use `create(StopProjectResponseSchema)` to create a new message.
  */
 export const StopProjectResponseSchema: GenMessage<StopProjectResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 9);
+  messageDesc(file_fsa_v1_project, 15);
 
 /**
  * ResizeProjectRequest is the input of ProjectService.ResizeProject.
@@ -327,7 +470,7 @@ export type ResizeProjectRequest = Message<"fsa.v1.ResizeProjectRequest"> & {
  * Use `create(ResizeProjectRequestSchema)` to create a new message.
  */
 export const ResizeProjectRequestSchema: GenMessage<ResizeProjectRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 10);
+  messageDesc(file_fsa_v1_project, 16);
 
 /**
  * ResizeProjectResponse is the output of ProjectService.ResizeProject.
@@ -348,7 +491,7 @@ export type ResizeProjectResponse = Message<"fsa.v1.ResizeProjectResponse"> & {
  * Use `create(ResizeProjectResponseSchema)` to create a new message.
  */
 export const ResizeProjectResponseSchema: GenMessage<ResizeProjectResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 11);
+  messageDesc(file_fsa_v1_project, 17);
 
 /**
  * DeleteProjectRequest is the input of ProjectService.DeleteProject.
@@ -388,7 +531,7 @@ export type DeleteProjectRequest = Message<"fsa.v1.DeleteProjectRequest"> & {
  * Use `create(DeleteProjectRequestSchema)` to create a new message.
  */
 export const DeleteProjectRequestSchema: GenMessage<DeleteProjectRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 12);
+  messageDesc(file_fsa_v1_project, 18);
 
 /**
  * DeleteProjectResponse is the output of ProjectService.DeleteProject.
@@ -409,7 +552,7 @@ export type DeleteProjectResponse = Message<"fsa.v1.DeleteProjectResponse"> & {
  * Use `create(DeleteProjectResponseSchema)` to create a new message.
  */
 export const DeleteProjectResponseSchema: GenMessage<DeleteProjectResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 13);
+  messageDesc(file_fsa_v1_project, 19);
 
 /**
  * ExplainProjectRequest is the input of ProjectService.ExplainProject.
@@ -430,7 +573,7 @@ export type ExplainProjectRequest = Message<"fsa.v1.ExplainProjectRequest"> & {
  * Use `create(ExplainProjectRequestSchema)` to create a new message.
  */
 export const ExplainProjectRequestSchema: GenMessage<ExplainProjectRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 14);
+  messageDesc(file_fsa_v1_project, 20);
 
 /**
  * ExplainProjectResponse is the output of ProjectService.ExplainProject.
@@ -451,7 +594,7 @@ export type ExplainProjectResponse = Message<"fsa.v1.ExplainProjectResponse"> & 
  * Use `create(ExplainProjectResponseSchema)` to create a new message.
  */
 export const ExplainProjectResponseSchema: GenMessage<ExplainProjectResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 15);
+  messageDesc(file_fsa_v1_project, 21);
 
 /**
  * Explanation says why a project is in its status.
@@ -493,7 +636,7 @@ export type Explanation = Message<"fsa.v1.Explanation"> & {
  * Use `create(ExplanationSchema)` to create a new message.
  */
 export const ExplanationSchema: GenMessage<Explanation> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 16);
+  messageDesc(file_fsa_v1_project, 22);
 
 /**
  * ChildExplanation explains one child of a project.
@@ -559,7 +702,7 @@ export type ChildExplanation = Message<"fsa.v1.ChildExplanation"> & {
  * Use `create(ChildExplanationSchema)` to create a new message.
  */
 export const ChildExplanationSchema: GenMessage<ChildExplanation> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 17);
+  messageDesc(file_fsa_v1_project, 23);
 
 /**
  * WatchProjectsRequest is the input of ProjectService.WatchProjects.
@@ -583,7 +726,7 @@ export type WatchProjectsRequest = Message<"fsa.v1.WatchProjectsRequest"> & {
  * Use `create(WatchProjectsRequestSchema)` to create a new message.
  */
 export const WatchProjectsRequestSchema: GenMessage<WatchProjectsRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 18);
+  messageDesc(file_fsa_v1_project, 24);
 
 /**
  * WatchProjectsResponse is one message of the ProjectService.WatchProjects
@@ -664,7 +807,7 @@ export type WatchProjectsResponse = Message<"fsa.v1.WatchProjectsResponse"> & {
  * Use `create(WatchProjectsResponseSchema)` to create a new message.
  */
 export const WatchProjectsResponseSchema: GenMessage<WatchProjectsResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 19);
+  messageDesc(file_fsa_v1_project, 25);
 
 /**
  * TerminalAccessRequest is the input of ProjectService.TerminalAccess.
@@ -685,7 +828,7 @@ export type TerminalAccessRequest = Message<"fsa.v1.TerminalAccessRequest"> & {
  * Use `create(TerminalAccessRequestSchema)` to create a new message.
  */
 export const TerminalAccessRequestSchema: GenMessage<TerminalAccessRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 20);
+  messageDesc(file_fsa_v1_project, 26);
 
 /**
  * TerminalAccessResponse is the output of ProjectService.TerminalAccess.
@@ -713,7 +856,7 @@ export type TerminalAccessResponse = Message<"fsa.v1.TerminalAccessResponse"> & 
  * Use `create(TerminalAccessResponseSchema)` to create a new message.
  */
 export const TerminalAccessResponseSchema: GenMessage<TerminalAccessResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 21);
+  messageDesc(file_fsa_v1_project, 27);
 
 /**
  * RotateTerminalTokenRequest is the input of ProjectService.RotateTerminalToken.
@@ -742,7 +885,7 @@ export type RotateTerminalTokenRequest = Message<"fsa.v1.RotateTerminalTokenRequ
  * Use `create(RotateTerminalTokenRequestSchema)` to create a new message.
  */
 export const RotateTerminalTokenRequestSchema: GenMessage<RotateTerminalTokenRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 22);
+  messageDesc(file_fsa_v1_project, 28);
 
 /**
  * RotateTerminalTokenResponse is the output of ProjectService.RotateTerminalToken.
@@ -771,7 +914,7 @@ export type RotateTerminalTokenResponse = Message<"fsa.v1.RotateTerminalTokenRes
  * Use `create(RotateTerminalTokenResponseSchema)` to create a new message.
  */
 export const RotateTerminalTokenResponseSchema: GenMessage<RotateTerminalTokenResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 23);
+  messageDesc(file_fsa_v1_project, 29);
 
 /**
  * SetPublicAppRequest is the input of ProjectService.SetPublicApp.
@@ -799,7 +942,7 @@ export type SetPublicAppRequest = Message<"fsa.v1.SetPublicAppRequest"> & {
  * Use `create(SetPublicAppRequestSchema)` to create a new message.
  */
 export const SetPublicAppRequestSchema: GenMessage<SetPublicAppRequest> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 24);
+  messageDesc(file_fsa_v1_project, 30);
 
 /**
  * SetPublicAppResponse is the output of ProjectService.SetPublicApp.
@@ -820,7 +963,7 @@ export type SetPublicAppResponse = Message<"fsa.v1.SetPublicAppResponse"> & {
  * Use `create(SetPublicAppResponseSchema)` to create a new message.
  */
 export const SetPublicAppResponseSchema: GenMessage<SetPublicAppResponse> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_project, 25);
+  messageDesc(file_fsa_v1_project, 31);
 
 /**
  * EventType says what a WatchProjectsResponse reports.
@@ -1082,6 +1225,57 @@ export const ProjectService: GenService<{
     methodKind: "unary";
     input: typeof SetPublicAppRequestSchema;
     output: typeof SetPublicAppResponseSchema;
+  },
+  /**
+   * SetProjectLifecycle changes a project's lifecycle policies: its idle
+   * limit, its expiry and its auto-delete once stopped (see
+   * ProjectLifecycle). Fields left unset are unchanged. A new idle limit counts
+   * from now.
+   *
+   * Errors: NotFound; InvalidArgument for a negative or too long duration (idle
+   * limit at most 90 days, auto-delete at most 5 years), an expiry not in the
+   * future or more than 5 years away, or an expire action without an expiry,
+   * with nothing stored; FailedPrecondition if the project is being deleted.
+   *
+   * @generated from rpc fsa.v1.ProjectService.SetProjectLifecycle
+   */
+  setProjectLifecycle: {
+    methodKind: "unary";
+    input: typeof SetProjectLifecycleRequestSchema;
+    output: typeof SetProjectLifecycleResponseSchema;
+  },
+  /**
+   * ExtendProject moves a project's expiry later by `by` (from now if it has
+   * passed). It also counts as activity for the idle limit.
+   *
+   * Errors: NotFound; InvalidArgument if `by` is not positive or the new
+   * expiry would be more than 5 years away; FailedPrecondition if the project
+   * has no expiry.
+   *
+   * @generated from rpc fsa.v1.ProjectService.ExtendProject
+   */
+  extendProject: {
+    methodKind: "unary";
+    input: typeof ExtendProjectRequestSchema;
+    output: typeof ExtendProjectResponseSchema;
+  },
+  /**
+   * KeepAlive records activity on a project, so that its idle limit does not
+   * stop it: clients that hold a terminal open send it periodically (the web
+   * console does while a terminal tab is visible). Calls on the project (exec,
+   * files, logs, preview, terminal access, start) count as activity by
+   * themselves. Activity is written at most once per project per activity
+   * interval (fsad's --activity-interval, 60 s by default): sending it more
+   * often costs nothing but the call.
+   *
+   * Errors: NotFound.
+   *
+   * @generated from rpc fsa.v1.ProjectService.KeepAlive
+   */
+  keepAlive: {
+    methodKind: "unary";
+    input: typeof KeepAliveRequestSchema;
+    output: typeof KeepAliveResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fsa_v1_project, 0);

@@ -9,15 +9,15 @@ import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2"
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { ProjectSize } from "./sizes_pb.js";
 import { file_fsa_v1_sizes } from "./sizes_pb.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file fsa/v1/resources.proto.
  */
 export const file_fsa_v1_resources: GenFile = /*@__PURE__*/
-  fileDesc("ChZmc2EvdjEvcmVzb3VyY2VzLnByb3RvEgZmc2EudjEikAEKCUNvbmRpdGlvbhIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCgRmcm9tGAIgASgOMg4uZnNhLnYxLlN0YXR1cxIaCgJ0bxgDIAEoDjIOLmZzYS52MS5TdGF0dXMSDgoGcmVhc29uGAQgASgJEg8KB21lc3NhZ2UYBSABKAkixAIKB1Byb2plY3QSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghrOHNfbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIeCgZzdGF0dXMYBSABKA4yDi5mc2EudjEuU3RhdHVzEiAKB3NhbmRib3gYBiABKAsyDy5mc2EudjEuU2FuZGJveBIiCghkYXRhYmFzZRgHIAEoCzIQLmZzYS52MS5EYXRhYmFzZRIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd2ZXJzaW9uGAogASgEEiEKBHNpemUYFCABKAsyEy5mc2EudjEuUHJvamVjdFNpemUi/QEKB1NhbmRib3gSCgoCaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEh4KBnN0YXR1cxgEIAEoDjIOLmZzYS52MS5TdGF0dXMSDwoHYXBwX3VybBgFIAEoCRIUCgx0ZXJtaW5hbF91cmwYBiABKAkSDgoGcmVhc29uGAcgASgJEiUKCmNvbmRpdGlvbnMYCCADKAsyES5mc2EudjEuQ29uZGl0aW9uEg8KB3ZlcnNpb24YCSABKAQSEQoJbmFtZXNwYWNlGAogASgJEg4KBnNlcnZlchgLIAEoCRISCgpwdWJsaWNfYXBwGAwgASgIIssBCghEYXRhYmFzZRIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEhQKDGNsdXN0ZXJfbmFtZRgDIAEoCRIeCgZzdGF0dXMYBCABKA4yDi5mc2EudjEuU3RhdHVzEg4KBnJlYXNvbhgFIAEoCRIlCgpjb25kaXRpb25zGAYgAygLMhEuZnNhLnYxLkNvbmRpdGlvbhIPCgd2ZXJzaW9uGAcgASgEEhEKCW5hbWVzcGFjZRgIIAEoCRIOCgZzZXJ2ZXIYCSABKAkq3AEKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABITCg9TVEFUVVNfQ1JFQVRJTkcQARITCg9TVEFUVVNfU1RBUlRJTkcQAhISCg5TVEFUVVNfUlVOTklORxADEhMKD1NUQVRVU19TVE9QUElORxAEEhIKDlNUQVRVU19TVE9QUEVEEAUSFgoSU1RBVFVTX1RFUk1JTkFUSU5HEAYSFQoRU1RBVFVTX1RFUk1JTkFURUQQBxIQCgxTVEFUVVNfRVJST1IQCBISCg5TVEFUVVNfUEFSVElBTBAJKn8KDFJlc291cmNlS2luZBIdChlSRVNPVVJDRV9LSU5EX1VOU1BFQ0lGSUVEEAASGQoVUkVTT1VSQ0VfS0lORF9QUk9KRUNUEAESGQoVUkVTT1VSQ0VfS0lORF9TQU5EQk9YEAISGgoWUkVTT1VSQ0VfS0lORF9EQVRBQkFTRRADQjhaNmdpdGh1Yi5jb20vZnVsbHN0YWNrYWdlbnQvZnNhL2NsaWVudHMvZ2VuL2ZzYS92MTtmc2F2MWIGcHJvdG8z", [file_fsa_v1_sizes, file_google_protobuf_timestamp]);
+  fileDesc("ChZmc2EvdjEvcmVzb3VyY2VzLnByb3RvEgZmc2EudjEikAEKCUNvbmRpdGlvbhIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCgRmcm9tGAIgASgOMg4uZnNhLnYxLlN0YXR1cxIaCgJ0bxgDIAEoDjIOLmZzYS52MS5TdGF0dXMSDgoGcmVhc29uGAQgASgJEg8KB21lc3NhZ2UYBSABKAki8QIKB1Byb2plY3QSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghrOHNfbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIeCgZzdGF0dXMYBSABKA4yDi5mc2EudjEuU3RhdHVzEiAKB3NhbmRib3gYBiABKAsyDy5mc2EudjEuU2FuZGJveBIiCghkYXRhYmFzZRgHIAEoCzIQLmZzYS52MS5EYXRhYmFzZRIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd2ZXJzaW9uGAogASgEEiEKBHNpemUYFCABKAsyEy5mc2EudjEuUHJvamVjdFNpemUSKwoJbGlmZWN5Y2xlGBUgASgLMhguZnNhLnYxLlByb2plY3RMaWZlY3ljbGUiiAMKEFByb2plY3RMaWZlY3ljbGUSLwoMaWRsZV90aW1lb3V0GAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi0KCWFjdGl2ZV9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJZXhwaXJlX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCg1leHBpcmVfYWN0aW9uGAQgASgOMhcuZnNhLnYxLkxpZmVjeWNsZUFjdGlvbhI3ChRkZWxldGVfc3RvcHBlZF9hZnRlchgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIsCgtuZXh0X2FjdGlvbhgGIAEoDjIXLmZzYS52MS5MaWZlY3ljbGVBY3Rpb24SMgoObmV4dF9hY3Rpb25fYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEm5leHRfYWN0aW9uX3JlYXNvbhgIIAEoCSLwAQoPTGlmZWN5Y2xlUG9saWN5Ei8KDGlkbGVfdGltZW91dBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhItCglleHBpcmVfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGNsZWFyX2V4cGlyeRgDIAEoCBIuCg1leHBpcmVfYWN0aW9uGAQgASgOMhcuZnNhLnYxLkxpZmVjeWNsZUFjdGlvbhI3ChRkZWxldGVfc3RvcHBlZF9hZnRlchgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiL9AQoHU2FuZGJveBIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEgwKBG5hbWUYAyABKAkSHgoGc3RhdHVzGAQgASgOMg4uZnNhLnYxLlN0YXR1cxIPCgdhcHBfdXJsGAUgASgJEhQKDHRlcm1pbmFsX3VybBgGIAEoCRIOCgZyZWFzb24YByABKAkSJQoKY29uZGl0aW9ucxgIIAMoCzIRLmZzYS52MS5Db25kaXRpb24SDwoHdmVyc2lvbhgJIAEoBBIRCgluYW1lc3BhY2UYCiABKAkSDgoGc2VydmVyGAsgASgJEhIKCnB1YmxpY19hcHAYDCABKAgiywEKCERhdGFiYXNlEgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSFAoMY2x1c3Rlcl9uYW1lGAMgASgJEh4KBnN0YXR1cxgEIAEoDjIOLmZzYS52MS5TdGF0dXMSDgoGcmVhc29uGAUgASgJEiUKCmNvbmRpdGlvbnMYBiADKAsyES5mc2EudjEuQ29uZGl0aW9uEg8KB3ZlcnNpb24YByABKAQSEQoJbmFtZXNwYWNlGAggASgJEg4KBnNlcnZlchgJIAEoCSrcAQoGU3RhdHVzEhYKElNUQVRVU19VTlNQRUNJRklFRBAAEhMKD1NUQVRVU19DUkVBVElORxABEhMKD1NUQVRVU19TVEFSVElORxACEhIKDlNUQVRVU19SVU5OSU5HEAMSEwoPU1RBVFVTX1NUT1BQSU5HEAQSEgoOU1RBVFVTX1NUT1BQRUQQBRIWChJTVEFUVVNfVEVSTUlOQVRJTkcQBhIVChFTVEFUVVNfVEVSTUlOQVRFRBAHEhAKDFNUQVRVU19FUlJPUhAIEhIKDlNUQVRVU19QQVJUSUFMEAkqfwoMUmVzb3VyY2VLaW5kEh0KGVJFU09VUkNFX0tJTkRfVU5TUEVDSUZJRUQQABIZChVSRVNPVVJDRV9LSU5EX1BST0pFQ1QQARIZChVSRVNPVVJDRV9LSU5EX1NBTkRCT1gQAhIaChZSRVNPVVJDRV9LSU5EX0RBVEFCQVNFEAMqawoPTGlmZWN5Y2xlQWN0aW9uEiAKHExJRkVDWUNMRV9BQ1RJT05fVU5TUEVDSUZJRUQQABIZChVMSUZFQ1lDTEVfQUNUSU9OX1NUT1AQARIbChdMSUZFQ1lDTEVfQUNUSU9OX0RFTEVURRACQjhaNmdpdGh1Yi5jb20vZnVsbHN0YWNrYWdlbnQvZnNhL2NsaWVudHMvZ2VuL2ZzYS92MTtmc2F2MWIGcHJvdG8z", [file_fsa_v1_sizes, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Condition is one status transition in a resource's timeline.
@@ -157,6 +157,13 @@ export type Project = Message<"fsa.v1.Project"> & {
    * @generated from field: fsa.v1.ProjectSize size = 20;
    */
   size?: ProjectSize | undefined;
+
+  /**
+   * The project's lifecycle policies and its next due action.
+   *
+   * @generated from field: fsa.v1.ProjectLifecycle lifecycle = 21;
+   */
+  lifecycle?: ProjectLifecycle | undefined;
 };
 
 /**
@@ -165,6 +172,134 @@ export type Project = Message<"fsa.v1.Project"> & {
  */
 export const ProjectSchema: GenMessage<Project> = /*@__PURE__*/
   messageDesc(file_fsa_v1_resources, 1);
+
+/**
+ * ProjectLifecycle is a project's lifecycle policies. The server's leader
+ * carries out the next action at its time, with the reason (IdleTimeout,
+ * Expired, StoppedTooLong) in the timeline of the project's sandbox and
+ * database; a coming deletion is also announced there ahead of time with the
+ * reason DeletionScheduled.
+ *
+ * @generated from message fsa.v1.ProjectLifecycle
+ */
+export type ProjectLifecycle = Message<"fsa.v1.ProjectLifecycle"> & {
+  /**
+   * Stop the project after this long without activity; unset or 0: never.
+   *
+   * @generated from field: google.protobuf.Duration idle_timeout = 1;
+   */
+  idleTimeout?: Duration | undefined;
+
+  /**
+   * Time of the last recorded activity. Activity is recorded at most once per
+   * activity interval, so the idle stop comes between idle_timeout and
+   * idle_timeout plus the interval after the last call.
+   *
+   * @generated from field: google.protobuf.Timestamp active_at = 2;
+   */
+  activeAt?: Timestamp | undefined;
+
+  /**
+   * When the expiry acts; unset: no expiry.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_at = 3;
+   */
+  expireAt?: Timestamp | undefined;
+
+  /**
+   * What happens at expire_at.
+   *
+   * @generated from field: fsa.v1.LifecycleAction expire_action = 4;
+   */
+  expireAction: LifecycleAction;
+
+  /**
+   * Delete the project once it has been STOPPED this long; unset or 0: never.
+   *
+   * @generated from field: google.protobuf.Duration delete_stopped_after = 5;
+   */
+  deleteStoppedAfter?: Duration | undefined;
+
+  /**
+   * The next due action and its time and reason; unset when none is due
+   * (for example the idle limit of a stopped project). Show it to users:
+   * "stops in 12m (idle)".
+   *
+   * @generated from field: fsa.v1.LifecycleAction next_action = 6;
+   */
+  nextAction: LifecycleAction;
+
+  /**
+   * When the next action is due.
+   *
+   * @generated from field: google.protobuf.Timestamp next_action_at = 7;
+   */
+  nextActionAt?: Timestamp | undefined;
+
+  /**
+   * IdleTimeout, Expired or StoppedTooLong.
+   *
+   * @generated from field: string next_action_reason = 8;
+   */
+  nextActionReason: string;
+};
+
+/**
+ * Describes the message fsa.v1.ProjectLifecycle.
+ * Use `create(ProjectLifecycleSchema)` to create a new message.
+ */
+export const ProjectLifecycleSchema: GenMessage<ProjectLifecycle> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_resources, 2);
+
+/**
+ * LifecyclePolicy changes a project's lifecycle policies; unset fields are
+ * left as they are (at creation: the defaults).
+ *
+ * @generated from message fsa.v1.LifecyclePolicy
+ */
+export type LifecyclePolicy = Message<"fsa.v1.LifecyclePolicy"> & {
+  /**
+   * Idle limit; 0 for never.
+   *
+   * @generated from field: google.protobuf.Duration idle_timeout = 1;
+   */
+  idleTimeout?: Duration | undefined;
+
+  /**
+   * Expiry time; must be in the future.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_at = 2;
+   */
+  expireAt?: Timestamp | undefined;
+
+  /**
+   * Remove the expiry (expire_at must then be unset).
+   *
+   * @generated from field: bool clear_expiry = 3;
+   */
+  clearExpiry: boolean;
+
+  /**
+   * What the expiry does: STOP (the default) or DELETE. Needs expire_at.
+   *
+   * @generated from field: fsa.v1.LifecycleAction expire_action = 4;
+   */
+  expireAction: LifecycleAction;
+
+  /**
+   * Auto-delete once stopped this long; 0 for never.
+   *
+   * @generated from field: google.protobuf.Duration delete_stopped_after = 5;
+   */
+  deleteStoppedAfter?: Duration | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.LifecyclePolicy.
+ * Use `create(LifecyclePolicySchema)` to create a new message.
+ */
+export const LifecyclePolicySchema: GenMessage<LifecyclePolicy> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_resources, 3);
 
 /**
  * Sandbox is the container a project's code runs in (a Kubernetes
@@ -274,7 +409,7 @@ export type Sandbox = Message<"fsa.v1.Sandbox"> & {
  * Use `create(SandboxSchema)` to create a new message.
  */
 export const SandboxSchema: GenMessage<Sandbox> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_resources, 2);
+  messageDesc(file_fsa_v1_resources, 4);
 
 /**
  * Database is a project's PostgreSQL cluster (a KubeBlocks Cluster). Its
@@ -356,7 +491,7 @@ export type Database = Message<"fsa.v1.Database"> & {
  * Use `create(DatabaseSchema)` to create a new message.
  */
 export const DatabaseSchema: GenMessage<Database> = /*@__PURE__*/
-  messageDesc(file_fsa_v1_resources, 3);
+  messageDesc(file_fsa_v1_resources, 5);
 
 /**
  * Status is the lifecycle state of a project, a sandbox or a database.
@@ -488,4 +623,39 @@ export enum ResourceKind {
  */
 export const ResourceKindSchema: GenEnum<ResourceKind> = /*@__PURE__*/
   enumDesc(file_fsa_v1_resources, 1);
+
+/**
+ * LifecycleAction is what a lifecycle policy does when it is due.
+ *
+ * @generated from enum fsa.v1.LifecycleAction
+ */
+export enum LifecycleAction {
+  /**
+   * No action.
+   *
+   * @generated from enum value: LIFECYCLE_ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Stop the project (files and database data are kept).
+   *
+   * @generated from enum value: LIFECYCLE_ACTION_STOP = 1;
+   */
+  STOP = 1,
+
+  /**
+   * Delete the project, keeping its data as DeleteProject without purge_data
+   * does.
+   *
+   * @generated from enum value: LIFECYCLE_ACTION_DELETE = 2;
+   */
+  DELETE = 2,
+}
+
+/**
+ * Describes the enum fsa.v1.LifecycleAction.
+ */
+export const LifecycleActionSchema: GenEnum<LifecycleAction> = /*@__PURE__*/
+  enumDesc(file_fsa_v1_resources, 2);
 
