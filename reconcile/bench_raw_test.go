@@ -121,14 +121,10 @@ func TestBenchProvisionRatio(t *testing.T) {
 
 func rawName(i int) string { return fmt.Sprintf("raw%d", i) }
 
-// createRaw creates project i's objects in c's namespace: its Cluster, then the sandbox's
-// Secret, StatefulSet, Service and Ingresses, as reconcile builds them.
+// createRaw creates project i's objects in c's namespace: the sandbox's Secret, StatefulSet,
+// Service and Ingresses, then its Cluster, as reconcile builds them.
 func createRaw(ctx context.Context, c *k8s.Client, i int) error {
 	name := rawName(i)
-	db := k8s.DatabaseSpec{Name: name + "-db", Namespace: c.Namespace, Project: name, Epoch: 1}
-	if _, err := c.Dynamic.Resource(k8s.GVRCluster).Namespace(c.Namespace).Create(ctx, k8s.BuildDatabase(db), metav1.CreateOptions{}); err != nil {
-		return err
-	}
 	objs := k8s.BuildSandbox(k8s.SandboxSpec{
 		Name: name, Project: name, Epoch: 1, Domain: "sandbox.fsa.test",
 		AppHostLabel: name + "app", TerminalHostLabel: name + "ttyd",
@@ -151,7 +147,10 @@ func createRaw(ctx context.Context, c *k8s.Client, i int) error {
 			return err
 		}
 	}
-	return nil
+	// The Cluster last, so that its credentials find the sandbox's Secret to take them in.
+	db := k8s.DatabaseSpec{Name: name + "-db", Namespace: c.Namespace, Project: name, Epoch: 1}
+	_, err := c.Dynamic.Resource(k8s.GVRCluster).Namespace(c.Namespace).Create(ctx, k8s.BuildDatabase(db), metav1.CreateOptions{})
+	return err
 }
 
 // rawCredentials watches the raw users' database credentials and writes each database's

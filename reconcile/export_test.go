@@ -35,7 +35,8 @@ func (r *Runner) SyncOnce(ctx context.Context, user, project string, kind fsa.Re
 func (r *Runner) ForgetUpToDate() { r.memo.listed() }
 
 // SetBaseline makes runners started from now on work as before issue 17 (caches of whole
-// objects, nothing remembered as up to date), for benchmarks side by side; restore undoes it.
+// objects, nothing remembered as up to date, every resync a listing of the store), for
+// benchmarks side by side; restore undoes it.
 func SetBaseline(on bool) (restore func()) {
 	old := baseline.Swap(on)
 	return func() { baseline.Store(old) }

@@ -39,8 +39,8 @@ type upToDate struct {
 }
 
 // baseline, set by benchmarks only (export_test.go), runs the loops as before issue 17: caches
-// of whole objects, nothing remembered as up to date. Read when a runner starts its informers
-// and at each sync.
+// of whole objects, nothing remembered as up to date, every resync a listing of the store. Read
+// when a runner starts its informers, at each sync and at each resync.
 var baseline atomic.Bool
 
 // memoToken is what the store side of a sync rested on: the feed's counters when it began.

@@ -208,7 +208,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			case <-t.C:
 				// Every child the runner knows of, from memory; every tenth time from a listing
 				// of the store, in case the feed ever missed one.
-				if n%listEvery != 0 {
+				if n%listEvery != 0 && !baseline.Load() {
 					r.enqueueKnown()
 				} else if err := r.enqueueAll(ctx); err != nil && ctx.Err() == nil {
 					r.log.Warn("resync failed", "err", err)
