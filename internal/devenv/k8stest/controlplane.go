@@ -181,7 +181,25 @@ func (cp *ControlPlane) startVolumes() error {
 // KubeBlocks Cluster CRD of Options.KubeBlocks is established. On error every
 // process already started is stopped and the work directory is kept for its logs. ctx bounds
 // the start only, not the control plane's life.
-func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
+func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
+	// The ports are free when chosen but not held until each component listens: another
+	// process may take one meanwhile (several control planes start at once under make test).
+	// Such a start is tried again on new ports.
+	for attempt := 1; ; attempt++ {
+		cp, err := start(ctx, opts)
+		if err == nil || attempt == startAttempts || ctx.Err() != nil || !strings.Contains(err.Error(), "address already in use") {
+			return cp, err
+		}
+		if opts.Logf != nil {
+			opts.Logf("k8stest: a port was taken before its component listened; starting again on new ports")
+		}
+	}
+}
+
+// startAttempts bounds the starts Start makes when a port is taken under it.
+const startAttempts = 3
+
+func start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	t0 := time.Now()
 	cp := &ControlPlane{opts: opts, procs: map[string]*process{}, logf: opts.Logf}
 	if cp.logf == nil {
