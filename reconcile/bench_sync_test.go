@@ -54,16 +54,10 @@ func BenchmarkIdleSync(b *testing.B) {
 		_, err = c.SetEnv(ctx, u.ID, p.ID, fsa.EnvSpec{Key: kv.key, Value: kv.value, Secret: kv.key == "API_KEY"})
 		require.NoError(b, err)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	require.Eventually(b, func() bool {
 		p, err = c.ProjectByID(ctx, p.ID)
-		require.NoError(b, err)
-		if p.Status == fsa.StatusRunning {
-			break
-		}
-		require.True(b, time.Now().Before(deadline), "project not RUNNING: %s", p.Status)
-		time.Sleep(50 * time.Millisecond) // polling interval of the wait, not synchronisation
-	}
+		return err == nil && p.Status == fsa.StatusRunning
+	}, 2*time.Minute, 50*time.Millisecond, "project RUNNING")
 	rev := p.Version
 	// remembered: as a resync finds it; whole: the same sync with nothing remembered (the cost
 	// before upToDate, and of a sync whose inputs changed but whose objects did not).
