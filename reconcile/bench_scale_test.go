@@ -1,0 +1,198 @@
+package reconcile_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/reconcile"
+)
+
+// TestBenchScale grows one control plane through the project counts in FSA_BENCH_STEPS
+// (default 2000,5000,10000; issue 17 items 1 and 5, issue 15's none-due figure). At each step,
+// with every project RUNNING, it elects a new leader (the next epoch) and starts a fresh runner:
+//   - restart: the time from the election to the runner's caches synced and every child synced
+//     once (fsa_reconcile_initial_sync_seconds), and the wall time until it reports so;
+//   - memory: the runner's heap in use once settled, less the heap before it started (the
+//     stand-ins and the recorder share this process), per project;
+//   - idle: a window of FSA_BENCH_IDLE with a resync every FSA_BENCH_RESYNC: syncs, CPU.
+//
+// At the steps in FSA_BENCH_LIFECYCLE_AT (default: the last), the lifecycle loop runs beside
+// the runner and windows alternate FSA_BENCH_LIFECYCLE_ROUNDS times (default 2) between every
+// project without limits and every project with an idle limit and an expiry, none due: the
+// store writes and the process's CPU of each window, side by side.
+func TestBenchScale(t *testing.T) {
+	benchGate(t)
+	var steps []int
+	for _, f := range strings.Split(envString("FSA_BENCH_STEPS", "2000,5000,10000"), ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		require.NoError(t, err, "FSA_BENCH_STEPS")
+		steps = append(steps, n)
+	}
+	lcAt := map[int]bool{steps[len(steps)-1]: true}
+	if v := envString("FSA_BENCH_LIFECYCLE_AT", ""); v != "" {
+		lcAt = map[int]bool{}
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			require.NoError(t, err, "FSA_BENCH_LIFECYCLE_AT")
+			lcAt[n] = true
+		}
+	}
+	b := newBench(t, envInt("FSA_BENCH_USERS", 10))
+	b.ensureNodes(steps[len(steps)-1])
+	s := settingsFromEnv()
+	t.Logf("runner: %v; steps %v over %d users", s, steps, len(b.users))
+	var projects []*fsa.Project
+	fence := uint64(1)
+	for _, n := range steps {
+		// Grow to n with a provisioning runner at the current epoch.
+		if add := n - len(projects); add > 0 {
+			s.Fence, s.Registerer = fence, prometheus.NewRegistry()
+			stop := b.startRunner(s)
+			start := time.Now()
+			more, _ := b.createProjects(fmt.Sprintf("s%d-", n), add)
+			projects = append(projects, more...)
+			b.waitAllRunning(projects)
+			took := time.Since(start)
+			b.waitQuiet(s.Registerer.(*prometheus.Registry), 5*time.Second, envDuration("FSA_BENCH_SETTLE", 3*time.Minute))
+			stop()
+			t.Logf("BENCH scale-provision projects=%d added=%d seconds=%.1f projects_per_s=%.2f", n, add, took.Seconds(), float64(add)/took.Seconds())
+		}
+		fence++
+		stop, reg := b.restartLeader(s, fence, n)
+		b.idleMeasure(reg, n, fmt.Sprintf("scale n=%d", n))
+		if lcAt[n] {
+			b.lifecycleWindows(reg, projects, fence)
+		}
+		stop()
+	}
+}
+
+func envString(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+// restartLeader acquires epoch fence and starts a runner with it, as a newly elected leader
+// does, and reports the time to its first full sync and its heap once settled.
+func (b *bench) restartLeader(s runnerSettings, fence uint64, n int) (func(), *prometheus.Registry) {
+	t := b.t
+	reg := prometheus.NewRegistry()
+	s.Fence, s.Registerer = fence, reg
+	s.Resync = envDuration("FSA_BENCH_RESYNC", 20*time.Second)
+	heap0 := heapInUse()
+	cpu0 := selfCPU()
+	t0 := time.Now()
+	require.NoError(t, b.c.AcquireEpoch(b.ctx, fence))
+	stop := b.startRunner(s)
+	runnerSecs := b.waitInitialSync(reg, envDuration("FSA_BENCH_SETTLE", 3*time.Minute))
+	took := time.Since(t0)
+	cpu := selfCPU() - cpu0
+	b.waitQuiet(reg, 5*time.Second, envDuration("FSA_BENCH_SETTLE", 3*time.Minute))
+	heap := int64(heapInUse()) - int64(heap0)
+	t.Logf("BENCH scale-restart projects=%d epoch=%d seconds=%.2f runner_seconds=%.2f cpu_s=%.2f k8s_writes=%v runner_heap_mib=%d runner_heap_kib_per_project=%.1f",
+		n, fence, took.Seconds(), runnerSecs, cpu, counterSum(reg, "fsa_reconcile_kubernetes_writes_total"),
+		heap>>20, float64(heap)/1024/float64(n))
+	return stop, reg
+}
+
+// idleMeasure measures one window of FSA_BENCH_IDLE of a settled runner: store writes, syncs
+// and this process's CPU.
+func (b *bench) idleMeasure(reg *prometheus.Registry, n int, label string) (writes int64, cpuPct float64) {
+	t := b.t
+	idle := envDuration("FSA_BENCH_IDLE", 60*time.Second)
+	y0, m0 := histCount(reg, "fsa_reconcile_sync_duration_seconds"), counterSum(reg, "fsa_reconcile_syncs_up_to_date_total")
+	w0 := counterSum(reg, "fsa_reconcile_kubernetes_writes_total")
+	rev0, cpu0, t0 := b.revision(), selfCPU(), time.Now()
+	select {
+	case <-time.After(idle): // the measurement window itself
+	case <-b.ctx.Done():
+		t.Fatal(b.ctx.Err())
+	}
+	el := time.Since(t0).Seconds()
+	rev1, cpu1 := b.revision(), selfCPU()
+	y1, m1 := histCount(reg, "fsa_reconcile_sync_duration_seconds"), counterSum(reg, "fsa_reconcile_syncs_up_to_date_total")
+	w1 := counterSum(reg, "fsa_reconcile_kubernetes_writes_total")
+	perSync := 0.0
+	if y1 > y0 {
+		perSync = 1000 * (cpu1 - cpu0) / (y1 - y0)
+	}
+	cpuPct = 100 * (cpu1 - cpu0) / el
+	t.Logf("BENCH %s window_s=%.0f store_writes=%d k8s_writes=%v syncs=%v remembered=%v cpu_pct=%.2f ms_per_sync=%.3f",
+		label, el, rev1-rev0, w1-w0, y1-y0, m1-m0, cpuPct, perSync)
+	return rev1 - rev0, cpuPct
+}
+
+// lifecycleWindows runs the lifecycle loop beside the runner and alternates idle windows
+// without and with limits on every project (none due).
+func (b *bench) lifecycleWindows(reg *prometheus.Registry, projects []*fsa.Project, fence uint64) {
+	t := b.t
+	lreg := prometheus.NewRegistry()
+	l, err := reconcile.NewLifecycle(reconcile.LifecycleConfig{Client: b.c, Fence: fence, Registerer: lreg, Logger: benchLogger()})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(b.ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	n := len(projects)
+	var cpus [2][]float64
+	for round := range envInt("FSA_BENCH_LIFECYCLE_ROUNDS", 2) {
+		for _, with := range []bool{false, true} {
+			start := time.Now()
+			b.setLimits(projects, with)
+			b.waitQuiet(reg, 5*time.Second, envDuration("FSA_BENCH_SETTLE", 3*time.Minute))
+			t.Logf("limits=%v set on %d projects in %v (settled)", with, n, time.Since(start).Round(time.Millisecond))
+			writes, cpu := b.idleMeasure(reg, n, fmt.Sprintf("scale-lifecycle n=%d round=%d limits=%v", n, round+1, with))
+			require.Zero(t, writes, "no store write while nothing is due")
+			i := 0
+			if with {
+				i = 1
+			}
+			cpus[i] = append(cpus[i], cpu)
+		}
+	}
+	t.Logf("BENCH scale-lifecycle n=%d checks=%v listings=%v cpu_pct_without=%v cpu_pct_with=%v",
+		n, counterSum(lreg, "fsa_lifecycle_checks_total"), counterSum(lreg, "fsa_lifecycle_listings_total"), cpus[0], cpus[1])
+}
+
+// setLimits gives every project an idle limit of an hour and an expiry in a day (none due
+// within the windows), or removes both.
+func (b *bench) setLimits(projects []*fsa.Project, with bool) {
+	zero := time.Duration(0)
+	pol := fsa.LifecyclePolicy{IdleTimeout: &zero, ExpireAt: &time.Time{}}
+	if with {
+		idle, at := time.Hour, time.Now().Add(24*time.Hour)
+		pol = fsa.LifecyclePolicy{IdleTimeout: &idle, ExpireAt: &at}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(projects); i += 16 {
+				p := projects[i]
+				if _, err := b.c.SetProjectLifecycle(b.ctx, p.UserID, p.ID, pol); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(b.t, err)
+	}
+}
