@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,37 +24,89 @@ import (
 	"github.com/fullstackagent/fsa/k8s"
 )
 
-// counting is an HTTP transport wrapper counting the requests that pass.
-type counting struct{ n atomic.Int64 }
+// counting is an HTTP transport wrapper counting the requests that pass, by verb and
+// resource.
+type counting struct {
+	n  atomic.Int64
+	mu sync.Mutex
+	by map[string]float64
+}
 
 func (c *counting) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripper(func(r *http.Request) (*http.Response, error) {
 		c.n.Add(1)
+		res, named := resourceOf(r.URL.Path)
+		key := r.Method + " " + res
+		switch {
+		case r.URL.Query().Get("watch") == "true":
+			key = "WATCH " + res
+		case r.Method == http.MethodGet && !named:
+			key = "LIST " + res
+		}
+		c.mu.Lock()
+		if c.by == nil {
+			c.by = map[string]float64{}
+		}
+		c.by[key]++
+		c.mu.Unlock()
 		return rt.RoundTrip(r)
 	})
+}
+
+// snapshot returns the counts so far by verb and resource.
+func (c *counting) snapshot() map[string]float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]float64, len(c.by))
+	for k, v := range c.by {
+		out[k] = v
+	}
+	return out
+}
+
+// resourceOf names the resource of an API path, /api/v1/namespaces/ns/secrets/x → secrets,
+// with a subresource after a slash (statefulsets/status), and whether the path names one
+// object.
+func resourceOf(path string) (string, bool) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	for i, p := range parts {
+		if p == "namespaces" && i+2 < len(parts) {
+			rest := parts[i+2:]
+			if len(rest) >= 3 {
+				return rest[0] + "/" + rest[2], true
+			}
+			return rest[0], len(rest) == 2
+		}
+	}
+	return "discovery", false
 }
 
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// TestBenchProvisionRatio provisions FSA_BENCH_PROJECTS projects twice on one control plane in
-// one run: first with a raw client-go writer that creates the same objects per project (the
-// sandbox's Secret, StatefulSet, Service and two Ingresses, and the KubeBlocks Cluster) as fast
-// as the API server takes them, and puts DATABASE_URL into the sandbox's Secret when the
-// database's credentials appear, as reconcile does; then with fsa (store, runner). Both use the
-// same workers, client rate limits and users; each is done when every StatefulSet is rolled out
-// and ready and every Cluster Running. It reports projects/s and the writer's own API requests
-// per project for both, and their ratios. The raw run goes first, so fsa provisions into a
-// cluster that already holds the raw run's objects: the comparison is not in fsa's favour.
+// TestBenchProvisionRatio provisions projects on one control plane in one run, alternately
+// with a raw client-go writer and with fsa, in FSA_BENCH_ROUNDS rounds (default 2) of
+// FSA_BENCH_PROJECTS projects each, in the order raw, fsa, fsa, raw, raw, fsa, ... so that
+// each side provisions into clusters holding, on average, as many earlier objects as the
+// other. The raw writer creates the same objects per project (the sandbox's Secret,
+// StatefulSet, Service and two Ingresses, and the KubeBlocks Cluster) as fast as the API server
+// takes them, and puts DATABASE_URL into the sandbox's Secret when the database's credentials
+// appear, as reconcile does; fsa is the store and a runner started before the first fsa round
+// and kept (a leader serves many rounds of creates). Both use the same workers, client rate
+// limits and users; a round is done when every StatefulSet is rolled out and ready and every
+// Cluster Running (fsa: every project RUNNING in the store). It reports projects/s and the
+// writer's own API requests per project (by verb and resource) for each round, the medians'
+// ratios, and the fsa runner's start-up requests apart.
 func TestBenchProvisionRatio(t *testing.T) {
 	benchGate(t)
 	n := envInt("FSA_BENCH_PROJECTS", 500)
 	users := envInt("FSA_BENCH_USERS", 10)
+	rounds := envInt("FSA_BENCH_ROUNDS", 2)
 	b := newBench(t, users)
-	b.ensureNodes(2 * n)
+	b.ensureNodes(2 * rounds * n)
 	s := settingsFromEnv()
-	t.Logf("%d projects over %d users, twice; workers=%d qps=%g burst=%d", n, users, s.Workers, s.QPS, s.Burst)
+	t.Logf("%d projects over %d users, %d rounds each side; workers=%d qps=%g burst=%d", n, users, rounds, s.Workers, s.QPS, s.Burst)
 
 	// The raw writer, in namespaces of its own.
 	var raw counting
@@ -64,24 +118,72 @@ func TestBenchProvisionRatio(t *testing.T) {
 		require.NoError(t, err)
 		rawUsers = append(rawUsers, c)
 	}
-	start := time.Now()
 	stopCreds := rawCredentials(t, b.ctx, rawUsers)
+	defer stopCreds()
+
+	var fsaReq counting
+	var stopRunner func()
+	var rawRates, fsaRates, rawReqs, fsaReqs []float64
+	rawDone := 0
+	for i := range 2 * rounds {
+		// raw, fsa, fsa, raw, raw, fsa, ...
+		isRaw := (i%4 == 0) || (i%4 == 3)
+		if isRaw {
+			req0, by0 := raw.n.Load(), raw.snapshot()
+			start := time.Now()
+			b.provisionRaw(rawUsers, rawDone, n, s.Workers)
+			took := time.Since(start)
+			rawDone += n
+			per := float64(raw.n.Load()-req0) / float64(n)
+			rawRates, rawReqs = append(rawRates, float64(n)/took.Seconds()), append(rawReqs, per)
+			t.Logf("round %d raw: %d projects ready after %v: %.2f projects/s, %.2f requests per project: %s",
+				i+1, n, took.Round(time.Millisecond), float64(n)/took.Seconds(), per, requestDelta(by0, raw.snapshot(), float64(n)))
+			continue
+		}
+		if stopRunner == nil {
+			s.Wrap = fsaReq.wrap
+			stopRunner = b.startRunner(s)
+			defer stopRunner()
+			b.waitInitialSync(b.reg, 5*time.Minute)
+			t.Logf("fsa runner started: %d requests (informers' lists and watches): %s", fsaReq.n.Load(), requestDelta(nil, fsaReq.snapshot(), 1))
+		}
+		req0, by0 := fsaReq.n.Load(), fsaReq.snapshot()
+		start := time.Now()
+		projects, _ := b.createProjects(fmt.Sprintf("ratio%d-", i), n)
+		b.waitAllRunning(projects)
+		took := time.Since(start)
+		per := float64(fsaReq.n.Load()-req0) / float64(n)
+		fsaRates, fsaReqs = append(fsaRates, float64(n)/took.Seconds()), append(fsaReqs, per)
+		t.Logf("round %d fsa: %d projects RUNNING after %v: %.2f projects/s, %.2f requests per project: %s",
+			i+1, n, took.Round(time.Millisecond), float64(n)/took.Seconds(), per, requestDelta(by0, fsaReq.snapshot(), float64(n)))
+	}
+	rawRate, fsaRate, rawReq, fsaReqM := median(rawRates), median(fsaRates), median(rawReqs), median(fsaReqs)
+	t.Logf("BENCH provision projects=%d rounds=%d raw_per_s=%v fsa_per_s=%v raw_requests=%v fsa_requests=%v",
+		n, rounds, rawRates, fsaRates, rawReqs, fsaReqs)
+	t.Logf("BENCH provision-ratio projects=%d rounds=%d raw_per_s_median=%.2f fsa_per_s_median=%.2f throughput_ratio=%.2f raw_requests_median=%.2f fsa_requests_median=%.2f requests_ratio=%.2f",
+		n, rounds, rawRate, fsaRate, fsaRate/rawRate, rawReq, fsaReqM, fsaReqM/rawReq)
+}
+
+// provisionRaw creates projects [from, from+n) with the raw writer and waits until they are
+// ready.
+func (b *bench) provisionRaw(users []*k8s.Client, from, n, workers int) {
+	t := b.t
 	jobs := make(chan int)
 	var wg sync.WaitGroup
-	errs := make(chan error, s.Workers)
-	for range s.Workers {
+	errs := make(chan error, workers)
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				if err := createRaw(b.ctx, rawUsers[i%users], i); err != nil {
+				if err := createRaw(b.ctx, users[i%len(users)], i); err != nil {
 					errs <- err
 					return
 				}
 			}
 		}()
 	}
-	for i := range n {
+	for i := from; i < from+n; i++ {
 		jobs <- i
 	}
 	close(jobs)
@@ -90,33 +192,24 @@ func TestBenchProvisionRatio(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	created := time.Since(start)
 	names := make([]string, n)
 	for i := range names {
-		names[i] = rawName(i)
+		names[i] = rawName(from + i)
 	}
 	b.waitSettled(names)
-	b.waitClustersRunning(rawUsers, n)
-	rawTime := time.Since(start)
-	stopCreds()
-	rawReqs := float64(raw.n.Load()) / float64(n)
-	t.Logf("raw: %d projects created in %v, all ready after %v: %.2f projects/s, %.1f requests per project (%d in all)",
-		n, created.Round(time.Millisecond), rawTime.Round(time.Millisecond), float64(n)/rawTime.Seconds(), rawReqs, raw.n.Load())
+	b.waitClustersRunning(users, from+n)
+}
 
-	// fsa.
-	var fsaReq counting
-	s.Wrap = fsaReq.wrap
-	stop := b.startRunner(s)
-	defer stop()
-	start = time.Now()
-	projects, _ := b.createProjects("ratio", n)
-	b.waitAllRunning(projects)
-	fsaTime := time.Since(start)
-	fsaReqs := float64(fsaReq.n.Load()) / float64(n)
-	t.Logf("fsa: %d projects all RUNNING after %v: %.2f projects/s, %.1f requests per project (%d in all)",
-		n, fsaTime.Round(time.Millisecond), float64(n)/fsaTime.Seconds(), fsaReqs, fsaReq.n.Load())
-	t.Logf("BENCH provision projects=%d raw_per_s=%.2f fsa_per_s=%.2f throughput_ratio=%.2f raw_requests=%.1f fsa_requests=%.1f requests_ratio=%.2f",
-		n, float64(n)/rawTime.Seconds(), float64(n)/fsaTime.Seconds(), rawTime.Seconds()/fsaTime.Seconds(), rawReqs, fsaReqs, fsaReqs/rawReqs)
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func rawName(i int) string { return fmt.Sprintf("raw%d", i) }

@@ -1,8 +1,10 @@
 package reconcile
 
 import (
+	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic/dynamicinformer"
@@ -29,6 +31,8 @@ type informers struct {
 	log     *slog.Logger
 	recs    []reconciler
 	onEvent func(user string, k fsa.ResourceKind, name string, l lane)
+	// requeue queues again an item whose sync waited for the user's caches (userInformers.wait).
+	requeue func(user string, it item)
 
 	mu sync.Mutex
 	// users holds one user's informers per namespace: the kubeconfig's, and those of the
@@ -45,10 +49,24 @@ type userInformers struct {
 	stop               chan struct{}
 	typed, credentials kinformers.SharedInformerFactory
 	dynamic            dynamicinformer.DynamicSharedInformerFactory
+
+	// Until the caches have synced (or syncGrace passed), a sync waits for them instead of
+	// reading every object from the API server: its item is kept in waiting and queued again
+	// when they have. A leader that starts, or a user's first project, then costs the informers'
+	// lists and watches, not a GET of each object of each child synced meanwhile.
+	mu      sync.Mutex
+	settled bool // synced, or given up waiting for: syncs go on, from the API server if need be
+	waiting []item
+	done    sync.WaitGroup // the goroutine waiting for the caches
 }
 
-func newInformers(log *slog.Logger, recs []reconciler, onEvent func(string, fsa.ResourceKind, string, lane)) *informers {
-	return &informers{log: log, recs: recs, onEvent: onEvent, users: map[string]map[string]*userInformers{}}
+// syncGrace bounds how long the syncs of a user's children wait for the user's new caches.
+// Informers that cannot list (a Role without list, say) never sync: after this, syncs read the
+// API server as they always could.
+const syncGrace = 5 * time.Second
+
+func newInformers(log *slog.Logger, recs []reconciler, onEvent func(string, fsa.ResourceKind, string, lane), requeue func(string, item)) *informers {
+	return &informers{log: log, recs: recs, onEvent: onEvent, requeue: requeue, users: map[string]map[string]*userInformers{}}
 }
 
 // ensure starts the user's informers on c's namespace, or restarts them when the user's
@@ -91,9 +109,59 @@ func (in *informers) ensure(user string, c *k8s.Client, kb k8s.KubeBlocksAPI) *u
 	ui.typed.Start(ui.stop)
 	ui.credentials.Start(ui.stop)
 	ui.dynamic.Start(ui.stop)
+	ui.settled = baseline.Load()
+	if !ui.settled {
+		ui.done.Add(1)
+		go func() {
+			defer ui.done.Done()
+			ui.awaitSync(user, in.requeue)
+		}()
+	}
 	byNS[c.Namespace] = ui
 	in.log.Debug("informers started", "user", user, "namespace", c.Namespace, "kubeblocks", kb)
 	return ui
+}
+
+// awaitSync waits until the caches have synced, syncGrace has passed or the informers stop,
+// then lets syncs go on and queues again the items that waited.
+func (ui *userInformers) awaitSync(user string, requeue func(string, item)) {
+	ctx, cancel := context.WithTimeout(context.Background(), syncGrace)
+	defer cancel()
+	go func() {
+		select {
+		case <-ui.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	ui.typed.WaitForCacheSync(ctx.Done())
+	ui.credentials.WaitForCacheSync(ctx.Done())
+	ui.dynamic.WaitForCacheSync(ctx.Done())
+	ui.mu.Lock()
+	ui.settled = true
+	waiting := ui.waiting
+	ui.waiting = nil
+	ui.mu.Unlock()
+	select {
+	case <-ui.stop:
+		return // stopped: whoever runs next lists the store again
+	default:
+	}
+	for _, it := range waiting {
+		requeue(user, it)
+	}
+}
+
+// wait reports whether the sync of it must wait for the caches: then it is queued again when
+// they have synced.
+func (ui *userInformers) wait(it item) bool {
+	ui.mu.Lock()
+	defer ui.mu.Unlock()
+	if ui.settled {
+		return false
+	}
+	ui.waiting = append(ui.waiting, it)
+	return true
 }
 
 // shutdown stops the user's informers and waits for their goroutines.
@@ -102,6 +170,7 @@ func (ui *userInformers) shutdown() {
 	ui.typed.Shutdown()
 	ui.credentials.Shutdown()
 	ui.dynamic.Shutdown()
+	ui.done.Wait()
 }
 
 // stopAll stops every informer and waits for their goroutines.

@@ -159,7 +159,7 @@ func New(cfg Config) (*Runner, error) {
 	for _, rec := range r.recs {
 		r.byKind[rec.kind()] = rec
 	}
-	r.informers = newInformers(r.log, r.recs, r.onKubeEvent)
+	r.informers = newInformers(r.log, r.recs, r.onKubeEvent, func(user string, it item) { r.q.Add(user, it) })
 	return r, nil
 }
 
@@ -486,6 +486,8 @@ func (r *Runner) work(ctx context.Context) bool {
 	case ctx.Err() != nil:
 	case errors.Is(err, errRequeue):
 		r.q.Add(user, it)
+	case errors.Is(err, errWaitCaches):
+		// Queued again by the user's informers once their caches have synced.
 	default:
 		r.m.errors.WithLabelValues(string(it.kind)).Inc()
 		r.log.Warn("sync failed; retrying with backoff", "kind", it.kind, "project", it.project, "err", err, "failures", r.q.Failures(it)+1)

@@ -120,6 +120,10 @@ func converge[S any](ctx context.Context, r *Runner, req request, m manager[S], 
 // errRequeue asks for the item to be synced again at once: the store changed under the sync.
 var errRequeue = errors.New("requeue")
 
+// errWaitCaches: the sync waits for the user's new caches (userInformers.wait), which queue the
+// item again once they have synced.
+var errWaitCaches = errors.New("waiting for the user's caches to sync")
+
 // permanentError marks a failure that retrying alone will not fix (no kubeconfig, forbidden,
 // invalid spec): it is recorded as ERROR at once, and still retried with backoff.
 type permanentError struct {
@@ -185,6 +189,9 @@ func (r *Runner) sync(ctx context.Context, user string, it item) error {
 		req.kc, req.ui, err = r.place(ctx, user, it, p, cur, req.kc)
 		if errors.Is(err, errRequeue) {
 			return err // the placement is recorded: sync the new version
+		}
+		if err == nil && req.ui.wait(it) {
+			return errWaitCaches
 		}
 	}
 	var left *leftBehindError
