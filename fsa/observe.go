@@ -193,6 +193,26 @@ func (c *Client) Record(ctx context.Context, fence uint64, k ResourceKind, id st
 	return out, nil
 }
 
+// Records reports whether recording obs over child o, as read, would write anything: a new
+// status or reason, a first placement, or a new URL. A loop holding the child as read skips
+// Record when it would not, and with it the transaction's reads (Record decides again inside
+// its transaction; an intent changed meanwhile reaches the loop as a change of its own).
+func Records(o ChildObject, obs Observation) bool {
+	ch := o.Common()
+	if ch.Status != obs.Status || ch.Reason != obs.Reason || !ch.Placed() && obs.Namespace != "" {
+		return true
+	}
+	switch v := o.(type) {
+	case *Sandbox:
+		cp := *v
+		return cp.observe(obs)
+	case *Database:
+		cp := *v
+		return cp.observe(obs)
+	}
+	return true
+}
+
 // ProjectByID returns a project with its children regardless of user. For reconcile and
 // operators; never serve it to a user.
 func (c *Client) ProjectByID(ctx context.Context, projectID string) (*Project, error) {

@@ -63,7 +63,7 @@ type userInformers struct {
 // syncGrace bounds how long the syncs of a user's children wait for the user's new caches.
 // Informers that cannot list (a Role without list, say) never sync: after this, syncs read the
 // API server as they always could.
-const syncGrace = 5 * time.Second
+const syncGrace = 15 * time.Second
 
 func newInformers(log *slog.Logger, recs []reconciler, onEvent func(string, fsa.ResourceKind, string, lane), requeue func(string, item)) *informers {
 	return &informers{log: log, recs: recs, onEvent: onEvent, requeue: requeue, users: map[string]map[string]*userInformers{}}

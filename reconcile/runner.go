@@ -78,6 +78,8 @@ type Runner struct {
 	informers *informers
 	// memo remembers the children found up to date (memo.go).
 	memo *upToDate
+	// userSettings keeps the users' settings between syncs (settingsCache).
+	userSettings *settingsCache
 
 	mu    sync.Mutex
 	names map[string]map[string]string // user → resource name → project id
@@ -148,7 +150,8 @@ func New(cfg Config) (*Runner, error) {
 		fenced:  make(chan struct{}),
 		// An entry lives ten resyncs at most: what the versions it rests on could miss is
 		// checked again that often.
-		memo: newUpToDate(10*cfg.Resync, time.Now),
+		memo:         newUpToDate(10*cfg.Resync, time.Now),
+		userSettings: newSettingsCache(10*cfg.Resync, time.Now),
 	}
 	m, err := newMetrics(cfg.Registerer, func() float64 { return float64(r.q.Len()) })
 	if err != nil {

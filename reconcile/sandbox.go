@@ -275,7 +275,7 @@ func (s *sandboxes) spec(ctx context.Context, req request) (spec k8s.SandboxSpec
 			return spec, false, err
 		}
 	}
-	cfgs, err := s.r.c.ListUserConfig(ctx, req.p.UserID, true)
+	cfgs, err := s.r.settings(ctx, req.p.UserID, req.tok)
 	if err != nil {
 		return spec, false, err
 	}

@@ -37,6 +37,8 @@ type request struct {
 	ui    *userInformers
 	// note is where the reconciler reports a child it found as desired (upToDate).
 	note *memoNote
+	// tok is the feed's counters as the sync began, before it read the store.
+	tok memoToken
 }
 
 // cached is what the informer caches show of a child: what an apply would write, and the state
@@ -183,9 +185,9 @@ func (r *Runner) sync(ctx context.Context, user string, it item) error {
 		return nil
 	}
 	cur := o.Common()
-	req := request{item: it, p: p, child: cur, note: &memoNote{}}
+	req := request{item: it, p: p, child: cur, note: &memoNote{}, tok: tok}
 	var obs fsa.Observation
-	if req.kc, err = r.client(ctx, user); err == nil {
+	if req.kc, err = r.client(ctx, user, tok); err == nil {
 		req.kc, req.ui, err = r.place(ctx, user, it, p, cur, req.kc)
 		if errors.Is(err, errRequeue) {
 			return err // the placement is recorded: sync the new version
@@ -235,9 +237,11 @@ func (r *Runner) sync(ctx context.Context, user string, it item) error {
 		// progress, informers wake us when Kubernetes moves; the resync is the safety net.
 		obs.Reason = cur.Reason
 	}
-	proj, err := r.record(ctx, it, cur.ID, obs)
-	if err != nil {
-		return err
+	var proj *fsa.Project
+	if fsa.Records(o, obs) {
+		if proj, err = r.record(ctx, it, cur.ID, obs); err != nil {
+			return err
+		}
 	}
 	if req.note.observe != nil && obs.Status == cur.Status && !again {
 		// Found as desired, and as recorded: until something it rests on changes, a sync has
@@ -285,8 +289,8 @@ func (r *Runner) checkFence(ctx context.Context) error {
 }
 
 // client returns the user's Kubernetes client, built from the kubeconfig the user has now.
-func (r *Runner) client(ctx context.Context, userID string) (*k8s.Client, error) {
-	cfg, err := r.c.GetUserConfig(ctx, userID, fsa.ConfigKubeconfig, true)
+func (r *Runner) client(ctx context.Context, userID string, tok memoToken) (*k8s.Client, error) {
+	cfg, err := r.setting(ctx, userID, fsa.ConfigKubeconfig, tok)
 	if errors.Is(err, fsa.ErrNotFound) {
 		return nil, &permanentError{"NoKubeconfig", fmt.Errorf("user %s has no kubeconfig: %w", userID, k8s.ErrNoKubeconfig)}
 	}
