@@ -67,8 +67,16 @@ func TestBenchScale(t *testing.T) {
 			stop()
 			t.Logf("BENCH scale-provision projects=%d added=%d seconds=%.1f projects_per_s=%.2f", n, add, took.Seconds(), float64(add)/took.Seconds())
 		}
-		fence++
-		stop, reg := b.restartLeader(s, fence, n)
+		// FSA_BENCH_RESTARTS leadership changes (default 2), the last runner kept for the windows.
+		var stop func()
+		var reg *prometheus.Registry
+		for i := range envInt("FSA_BENCH_RESTARTS", 2) {
+			if i > 0 {
+				stop()
+			}
+			fence++
+			stop, reg = b.restartLeader(s, fence, n)
+		}
 		b.idleMeasure(reg, n, fmt.Sprintf("scale n=%d", n))
 		if lcAt[n] {
 			b.lifecycleWindows(reg, projects, fence)
