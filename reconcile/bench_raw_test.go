@@ -130,14 +130,15 @@ func TestBenchProvisionRatio(t *testing.T) {
 		isRaw := (i%4 == 0) || (i%4 == 3)
 		if isRaw {
 			req0, by0 := raw.n.Load(), raw.snapshot()
+			self0, cp0 := selfCPU(), b.controlPlaneCPU()
 			start := time.Now()
 			b.provisionRaw(rawUsers, rawDone, n, s.Workers)
 			took := time.Since(start)
 			rawDone += n
 			per := float64(raw.n.Load()-req0) / float64(n)
 			rawRates, rawReqs = append(rawRates, float64(n)/took.Seconds()), append(rawReqs, per)
-			t.Logf("round %d raw: %d projects ready after %v: %.2f projects/s, %.2f requests per project: %s",
-				i+1, n, took.Round(time.Millisecond), float64(n)/took.Seconds(), per, requestDelta(by0, raw.snapshot(), float64(n)))
+			t.Logf("round %d raw: %d projects ready after %v: %.2f projects/s, %.2f requests per project: %s; %s",
+				i+1, n, took.Round(time.Millisecond), float64(n)/took.Seconds(), per, requestDelta(by0, raw.snapshot(), float64(n)), b.cpuPerProject(self0, cp0, n))
 			continue
 		}
 		if stopRunner == nil {
@@ -148,14 +149,15 @@ func TestBenchProvisionRatio(t *testing.T) {
 			t.Logf("fsa runner started: %d requests (informers' lists and watches): %s", fsaReq.n.Load(), requestDelta(nil, fsaReq.snapshot(), 1))
 		}
 		req0, by0 := fsaReq.n.Load(), fsaReq.snapshot()
+		self0, cp0 := selfCPU(), b.controlPlaneCPU()
 		start := time.Now()
 		projects, _ := b.createProjects(fmt.Sprintf("ratio%d-", i), n)
 		b.waitAllRunning(projects)
 		took := time.Since(start)
 		per := float64(fsaReq.n.Load()-req0) / float64(n)
 		fsaRates, fsaReqs = append(fsaRates, float64(n)/took.Seconds()), append(fsaReqs, per)
-		t.Logf("round %d fsa: %d projects RUNNING after %v: %.2f projects/s, %.2f requests per project: %s",
-			i+1, n, took.Round(time.Millisecond), float64(n)/took.Seconds(), per, requestDelta(by0, fsaReq.snapshot(), float64(n)))
+		t.Logf("round %d fsa: %d projects RUNNING after %v: %.2f projects/s, %.2f requests per project: %s; %s",
+			i+1, n, took.Round(time.Millisecond), float64(n)/took.Seconds(), per, requestDelta(by0, fsaReq.snapshot(), float64(n)), b.cpuPerProject(self0, cp0, n))
 	}
 	rawRate, fsaRate, rawReq, fsaReqM := median(rawRates), median(fsaRates), median(rawReqs), median(fsaReqs)
 	t.Logf("BENCH provision projects=%d rounds=%d raw_per_s=%v fsa_per_s=%v raw_requests=%v fsa_requests=%v",
@@ -198,6 +200,22 @@ func (b *bench) provisionRaw(users []*k8s.Client, from, n, workers int) {
 	}
 	b.waitSettled(names)
 	b.waitClustersRunning(users, from+n)
+}
+
+// cpuPerProject formats the CPU seconds per project used since (self0, cp0) by this process
+// (the writer under test, the stand-ins and the recorder) and by each control-plane component.
+func (b *bench) cpuPerProject(self0 float64, cp0 map[string]float64, n int) string {
+	parts := []string{fmt.Sprintf("this process %.1f ms", 1000*(selfCPU()-self0)/float64(n))}
+	cp1 := b.controlPlaneCPU()
+	var names []string
+	for name := range cp1 {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		parts = append(parts, fmt.Sprintf("%s %.1f ms", name, 1000*(cp1[name]-cp0[name])/float64(n)))
+	}
+	return "CPU per project: " + strings.Join(parts, ", ")
 }
 
 func median(v []float64) float64 {
