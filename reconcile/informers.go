@@ -31,8 +31,9 @@ type informers struct {
 	log     *slog.Logger
 	recs    []reconciler
 	onEvent func(user string, k fsa.ResourceKind, name string, l lane)
-	// requeue queues again an item whose sync waited for the user's caches (userInformers.wait).
-	requeue func(user string, it item)
+	// requeue queues again, in its lane, an item whose sync waited for the user's caches
+	// (userInformers.wait).
+	requeue func(user string, it item, l lane)
 
 	mu sync.Mutex
 	// users holds one user's informers per namespace: the kubeconfig's, and those of the
@@ -56,7 +57,7 @@ type userInformers struct {
 	// lists and watches, not a GET of each object of each child synced meanwhile.
 	mu      sync.Mutex
 	settled bool // synced, or given up waiting for: syncs go on, from the API server if need be
-	waiting []item
+	waiting []laned
 	done    sync.WaitGroup // the goroutine waiting for the caches
 }
 
@@ -65,7 +66,7 @@ type userInformers struct {
 // API server as they always could.
 const syncGrace = 15 * time.Second
 
-func newInformers(log *slog.Logger, recs []reconciler, onEvent func(string, fsa.ResourceKind, string, lane), requeue func(string, item)) *informers {
+func newInformers(log *slog.Logger, recs []reconciler, onEvent func(string, fsa.ResourceKind, string, lane), requeue func(string, item, lane)) *informers {
 	return &informers{log: log, recs: recs, onEvent: onEvent, requeue: requeue, users: map[string]map[string]*userInformers{}}
 }
 
@@ -124,7 +125,7 @@ func (in *informers) ensure(user string, c *k8s.Client, kb k8s.KubeBlocksAPI) *u
 
 // awaitSync waits until the caches have synced, syncGrace has passed or the informers stop,
 // then lets syncs go on and queues again the items that waited.
-func (ui *userInformers) awaitSync(user string, requeue func(string, item)) {
+func (ui *userInformers) awaitSync(user string, requeue func(string, item, lane)) {
 	ctx, cancel := context.WithTimeout(context.Background(), syncGrace)
 	defer cancel()
 	go func() {
@@ -147,20 +148,26 @@ func (ui *userInformers) awaitSync(user string, requeue func(string, item)) {
 		return // stopped: whoever runs next lists the store again
 	default:
 	}
-	for _, it := range waiting {
-		requeue(user, it)
+	for _, w := range waiting {
+		requeue(user, w.it, w.l)
 	}
 }
 
-// wait reports whether the sync of it must wait for the caches: then it is queued again when
-// they have synced.
-func (ui *userInformers) wait(it item) bool {
+// laned is an item and the lane it was taken from.
+type laned struct {
+	it item
+	l  lane
+}
+
+// wait reports whether the sync of it, taken from lane l, must wait for the caches: then it is
+// queued again in l when they have synced.
+func (ui *userInformers) wait(it item, l lane) bool {
 	ui.mu.Lock()
 	defer ui.mu.Unlock()
 	if ui.settled {
 		return false
 	}
-	ui.waiting = append(ui.waiting, it)
+	ui.waiting = append(ui.waiting, laned{it, l})
 	return true
 }
 

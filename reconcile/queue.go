@@ -53,7 +53,7 @@ type fairQueue struct {
 	picks      uint64
 	owner      map[item]string // queued or processing item → its user
 	queued     map[item]lane
-	processing map[item]bool
+	processing map[item]lane // taken by a worker, from this lane
 	dirty      map[item]lane // added while processing: queue again on Done, in this lane
 	timers     map[item]*time.Timer
 	limiter    workqueue.TypedRateLimiter[item]
@@ -62,7 +62,7 @@ type fairQueue struct {
 
 func newFairQueue(limiter workqueue.TypedRateLimiter[item]) *fairQueue {
 	q := &fairQueue{
-		owner: map[item]string{}, queued: map[item]lane{}, processing: map[item]bool{},
+		owner: map[item]string{}, queued: map[item]lane{}, processing: map[item]lane{},
 		dirty: map[item]lane{}, timers: map[item]*time.Timer{}, limiter: limiter,
 	}
 	for i := range q.lanes {
@@ -87,7 +87,7 @@ func (q *fairQueue) addLocked(l lane, user string, it item) {
 		return
 	}
 	q.owner[it] = user
-	if q.processing[it] {
+	if _, ok := q.processing[it]; ok {
 		if d, ok := q.dirty[it]; !ok || l < d {
 			q.dirty[it] = l
 		}
@@ -168,11 +168,18 @@ func (q *fairQueue) Get() (user string, it item, ok bool) {
 	for _, l := range order {
 		if user, it, ok = q.pop(l); ok {
 			delete(q.queued, it)
-			q.processing[it] = true
+			q.processing[it] = l
 			return user, it, true
 		}
 	}
 	panic("reconcile: queue holds items in no lane")
+}
+
+// Lane returns the lane it was taken from, while a worker has it.
+func (q *fairQueue) Lane(it item) lane {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.processing[it]
 }
 
 // pop takes lane l's next item round-robin across users, skipping stale entries.

@@ -93,6 +93,16 @@ func TestFairQueueLanes(t *testing.T) {
 		_, it, ok := q.Get()
 		require.True(t, ok)
 		pos[it.project] = i
+		// A worker learns the lane its item came from (a sync that waits for caches is
+		// queued again there).
+		want := laneIntent
+		switch {
+		case it.project == "e":
+			want = laneEvent
+		case it.project[0] == 'r' && it.project != "r99":
+			want = laneResync
+		}
+		require.Equal(t, want, q.Lane(it), it.project)
 		q.Done(it)
 	}
 	assert.Equal(t, 0, q.Len())

@@ -162,7 +162,7 @@ func New(cfg Config) (*Runner, error) {
 	for _, rec := range r.recs {
 		r.byKind[rec.kind()] = rec
 	}
-	r.informers = newInformers(r.log, r.recs, r.onKubeEvent, func(user string, it item) { r.q.Add(user, it) })
+	r.informers = newInformers(r.log, r.recs, r.onKubeEvent, func(user string, it item, l lane) { r.q.AddIn(l, user, it) })
 	return r, nil
 }
 

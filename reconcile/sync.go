@@ -192,7 +192,7 @@ func (r *Runner) sync(ctx context.Context, user string, it item) error {
 		if errors.Is(err, errRequeue) {
 			return err // the placement is recorded: sync the new version
 		}
-		if err == nil && req.ui.wait(it) {
+		if err == nil && req.ui.wait(it, r.q.Lane(it)) {
 			return errWaitCaches
 		}
 	}
