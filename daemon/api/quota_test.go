@@ -1,18 +1,14 @@
 package api_test
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
-	"github.com/fullstackagent/fsa/daemon/api"
 	"github.com/fullstackagent/fsa/fsa"
-	"github.com/fullstackagent/fsa/store/memstore"
 )
 
 // TestQuotaService: a user sees their own quota and the size classes; an admin reads and sets
@@ -87,10 +83,7 @@ func TestQuotaService(t *testing.T) {
 // like any other: below the user's current use it is FailedPrecondition naming the default
 // limit and the use, and nothing is stored; once the use fits, it goes through.
 func TestUseDefaultsBelowUse(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	st := memstore.New()
-	e := newEnvOn(t, ctx, st, func(o *api.Options) { o.Client = fsa.New(st, fsa.WithDefaultLimits(fsa.Limits{Projects: 1})) })
+	e := newEnvWith(t, fsa.WithDefaultLimits(fsa.Limits{Projects: 1}))
 	alice := e.signUp("alice")
 	admin := e.clients(sessionFor(t, e, mustAdmin(t, e)))
 	_, err := admin.Quota.SetUserLimits(e.ctx, connect.NewRequest(&fsav1.SetUserLimitsRequest{UserId: alice.ID, Limits: &fsav1.Limits{Projects: 3}}))
