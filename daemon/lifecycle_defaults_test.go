@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	fsaclient "github.com/fullstackagent/fsa/clients/go"
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	fsaclient "github.com/fullstackagent/fsa/clients/go"
 	"github.com/fullstackagent/fsa/daemon/api"
 	"github.com/fullstackagent/fsa/internal/devenv/fsadtest"
 )
