@@ -152,7 +152,11 @@ try {
     await page.getByTestId("default-idle-timeout").fill("soon");
     await page.getByTestId("save-lifecycle-defaults").click();
     await page.getByTestId("flash").getByText("IDLE_TIMEOUT must be a duration", { exact: false }).waitFor();
-    await page.reload();
+    // Read again from the server: leave the page and come back (a reload would open a second
+    // watch stream, which a later step counts).
+    await page.getByRole("link", { name: "Projects" }).click();
+    await page.getByTestId("link-state").waitFor();
+    await page.getByRole("link", { name: "Settings" }).click();
     await page.getByTestId("default-idle-in-force").getByText("in force: 45m (your setting)").waitFor();
     assert.equal(await page.getByTestId("default-idle-timeout").inputValue(), "45m", "the refused value was not stored");
     // Empty fields: the server's defaults again (the rest of the flow runs without limits).
