@@ -58,6 +58,8 @@ const (
 const (
 	ConfigIdleTimeout        = "IDLE_TIMEOUT"
 	ConfigDeleteStoppedAfter = "DELETE_STOPPED_AFTER"
+	// CategoryLifecycle is the category of those settings (SetUserLifecycleDefaults).
+	CategoryLifecycle = "lifecycle"
 )
 
 // Lifecycle is a project's lifecycle policies and its last recorded activity.
@@ -285,22 +287,114 @@ func validLifecycleConfig(cfg UserConfig) error {
 
 // userDefault returns the user's setting key as a duration, else def.
 func userDefault(s store.Snapshot, userID, key string, def, max time.Duration) (time.Duration, error) {
+	d, ok, err := userSetting(s, userID, key, max)
+	if err != nil || !ok {
+		return def, err
+	}
+	return d, nil
+}
+
+// UserLifecycleDefaults are the lifecycle policies a user's new projects get when their
+// creator gives none, and where they come from: the chain is the project's own policy (in
+// ProjectSpec.Lifecycle), else the user's setting, else the client's default.
+type UserLifecycleDefaults struct {
+	// IdleTimeout and DeleteStoppedAfter are in force for the user's next project.
+	IdleTimeout        time.Duration
+	DeleteStoppedAfter time.Duration
+	// UserIdleTimeout and UserDeleteStoppedAfter are the user's own settings (nil: not set,
+	// the client's default applies).
+	UserIdleTimeout        *time.Duration
+	UserDeleteStoppedAfter *time.Duration
+	// Defaults are the client's (WithLifecycleDefaults; fsad's --idle-timeout,
+	// --delete-stopped-after).
+	Defaults LifecycleDefaults
+}
+
+// UserLifecycleDefaults returns the user's default lifecycle policies: their own settings
+// (ConfigIdleTimeout, ConfigDeleteStoppedAfter), the client's defaults, and those in force.
+func (c *Client) UserLifecycleDefaults(ctx context.Context, userID string) (*UserLifecycleDefaults, error) {
+	if err := validID("user id", userID); err != nil {
+		return nil, err
+	}
+	var out *UserLifecycleDefaults
+	err := c.viewLocalOK(ctx, func(s store.Snapshot) error {
+		if _, err := getUser(s, userID); err != nil {
+			return err
+		}
+		out = &UserLifecycleDefaults{Defaults: c.lifecycle}
+		for _, f := range []struct {
+			key      string
+			def, max time.Duration
+			in       *time.Duration
+			own      **time.Duration
+		}{
+			{ConfigIdleTimeout, c.lifecycle.IdleTimeout, MaxIdleTimeout, &out.IdleTimeout, &out.UserIdleTimeout},
+			{ConfigDeleteStoppedAfter, c.lifecycle.DeleteStoppedAfter, MaxDeleteStoppedAfter, &out.DeleteStoppedAfter, &out.UserDeleteStoppedAfter},
+		} {
+			d, own, err := userSetting(s, userID, f.key, f.max)
+			if err != nil {
+				return err
+			}
+			*f.in = f.def
+			if own {
+				*f.in, *f.own = d, &d
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lifecycle defaults of user %s: %w", userID, err)
+	}
+	return out, nil
+}
+
+// SetUserLifecycleDefaults changes the user's default lifecycle policies for new projects: a
+// nil value is left as it is, an empty one removes the setting (the client's default applies
+// again), any other is a Go duration ("30m"; "0" for never) within the policy's bounds
+// (MaxIdleTimeout, MaxDeleteStoppedAfter), else ErrInvalidArgument with nothing stored. Both
+// change in one transaction. Projects created before keep their policies.
+func (c *Client) SetUserLifecycleDefaults(ctx context.Context, userID string, idleTimeout, deleteStoppedAfter *string) (*UserLifecycleDefaults, error) {
+	var set []UserConfig
+	var remove []string
+	for _, f := range []struct {
+		key string
+		v   *string
+	}{{ConfigIdleTimeout, idleTimeout}, {ConfigDeleteStoppedAfter, deleteStoppedAfter}} {
+		switch {
+		case f.v == nil:
+		case strings.TrimSpace(*f.v) == "":
+			remove = append(remove, f.key)
+		default:
+			set = append(set, UserConfig{Key: f.key, Value: strings.TrimSpace(*f.v), Category: CategoryLifecycle})
+		}
+	}
+	if len(set)+len(remove) > 0 {
+		if _, err := c.UpdateUserConfig(ctx, userID, set, remove); err != nil {
+			return nil, fmt.Errorf("set lifecycle defaults of user %s: %w", userID, err)
+		}
+	}
+	return c.UserLifecycleDefaults(ctx, userID)
+}
+
+// userSetting returns the user's lifecycle setting key, if set and valid (one stored before it
+// was checked counts as not set, as in userDefault).
+func userSetting(s store.Snapshot, userID, key string, max time.Duration) (time.Duration, bool, error) {
 	r, err := s.Get(store.KindUserConfig, configID(userID, key))
 	if errors.Is(err, store.ErrNotFound) {
-		return def, nil
+		return 0, false, nil
 	}
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	cfg, err := decode[UserConfig](r)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	d, err := parseConfigDuration(key, cfg.Value, max)
 	if err != nil {
-		return def, nil //nolint:nilerr // a setting stored before it was checked: the default
+		return 0, false, nil //nolint:nilerr // a setting stored before it was checked: not set
 	}
-	return d, nil
+	return d, true, nil
 }
 
 // validate checks a policy change against now.

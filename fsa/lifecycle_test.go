@@ -184,6 +184,65 @@ func TestIdleDefaults(t *testing.T) {
 	}
 }
 
+// TestUserLifecycleDefaults: a user reads and sets their own default policies; the chain is
+// the project's own, else the user's, else the client's; bad values store nothing.
+func TestUserLifecycleDefaults(t *testing.T) {
+	e, c, _ := lifecycleEnv(t, memStore(t), fsa.LifecycleDefaults{IdleTimeout: time.Hour, DeleteStoppedAfter: 48 * time.Hour})
+	d, err := c.UserLifecycleDefaults(e.ctx, e.alice.ID)
+	require.NoError(t, err)
+	require.Equal(t, fsa.UserLifecycleDefaults{IdleTimeout: time.Hour, DeleteStoppedAfter: 48 * time.Hour,
+		Defaults: fsa.LifecycleDefaults{IdleTimeout: time.Hour, DeleteStoppedAfter: 48 * time.Hour}}, *d)
+
+	idle, never := "15m", "0"
+	d, err = c.SetUserLifecycleDefaults(e.ctx, e.alice.ID, &idle, &never)
+	require.NoError(t, err)
+	require.Equal(t, 15*time.Minute, d.IdleTimeout)
+	require.Equal(t, dur(15*time.Minute), d.UserIdleTimeout)
+	require.Zero(t, d.DeleteStoppedAfter)
+	require.Equal(t, dur(0), d.UserDeleteStoppedAfter, "0 is a setting: never")
+	require.Equal(t, time.Hour, d.Defaults.IdleTimeout)
+	p, err := c.CreateProject(e.ctx, e.alice.ID, fsa.ProjectSpec{Name: "user default"})
+	require.NoError(t, err)
+	require.Equal(t, 15*time.Minute, p.Lifecycle.IdleTimeout)
+	require.Zero(t, p.Lifecycle.DeleteStoppedAfter)
+	p, err = c.CreateProject(e.ctx, e.alice.ID, fsa.ProjectSpec{Name: "own", Lifecycle: fsa.LifecyclePolicy{IdleTimeout: dur(2 * time.Hour)}})
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Hour, p.Lifecycle.IdleTimeout, "the project's own policy first")
+
+	// Other users keep the client's defaults.
+	d, err = c.UserLifecycleDefaults(e.ctx, e.bob.ID)
+	require.NoError(t, err)
+	require.Nil(t, d.UserIdleTimeout)
+	require.Equal(t, time.Hour, d.IdleTimeout)
+
+	// Bad values: nothing stored, the settings as they were (one bad value spoils both).
+	for _, v := range []string{"-5m", "soon", "2161h", "30"} {
+		rev := e.revision()
+		_, err = c.SetUserLifecycleDefaults(e.ctx, e.alice.ID, &v, nil)
+		require.ErrorIs(t, err, fsa.ErrInvalidArgument, v)
+		if v != "2161h" { // over the idle limit's maximum, not the auto-delete's
+			_, err = c.SetUserLifecycleDefaults(e.ctx, e.alice.ID, &idle, &v)
+			require.ErrorIs(t, err, fsa.ErrInvalidArgument, v)
+		}
+		require.Equal(t, rev, e.revision(), "nothing stored for %q", v)
+	}
+	tooLong := (fsa.MaxDeleteStoppedAfter + time.Hour).String()
+	_, err = c.SetUserLifecycleDefaults(e.ctx, e.alice.ID, nil, &tooLong)
+	require.ErrorIs(t, err, fsa.ErrInvalidArgument)
+	_, err = c.SetUserLifecycleDefaults(e.ctx, "nobody", &idle, nil)
+	require.ErrorIs(t, err, fsa.ErrNotFound)
+	_, err = c.UserLifecycleDefaults(e.ctx, "a/b")
+	require.ErrorIs(t, err, fsa.ErrInvalidArgument)
+
+	// An empty value removes the setting: the client's default again; nil leaves one alone.
+	empty := ""
+	d, err = c.SetUserLifecycleDefaults(e.ctx, e.alice.ID, &empty, nil)
+	require.NoError(t, err)
+	require.Nil(t, d.UserIdleTimeout)
+	require.Equal(t, time.Hour, d.IdleTimeout)
+	require.Equal(t, dur(0), d.UserDeleteStoppedAfter)
+}
+
 func TestLifecycleBadInput(t *testing.T) {
 	e, c, _ := lifecycleEnv(t, memStore(t), fsa.LifecycleDefaults{})
 	p, err := c.CreateProject(e.ctx, e.alice.ID, fsa.ProjectSpec{Name: "p"})

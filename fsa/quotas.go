@@ -231,8 +231,9 @@ func (c *Client) Quota(ctx context.Context, userID string) (*Quota, error) {
 }
 
 // SetUserLimits sets the user's own limits (nil: back to the defaults). It is an admin's call:
-// the caller checks the role. A limit below the user's current use is refused (stop or delete
-// first), so a limit in force is never already exceeded.
+// the caller checks the role. A limit below the user's current use is refused with
+// ErrFailedPrecondition (stop or delete first), a default limit too when l is nil, so a limit
+// in force is never already exceeded when it is set.
 func (c *Client) SetUserLimits(ctx context.Context, userID string, l *Limits) (*Quota, error) {
 	if err := validID("user id", userID); err != nil {
 		return nil, err
@@ -261,12 +262,16 @@ func (c *Client) SetUserLimits(ctx context.Context, userID string, l *Limits) (*
 		}
 		u.Limits, u.Usage, u.UsageVersion = l, &use, usageVersion
 		lim, custom := c.limitsOf(u)
-		if l != nil {
-			for _, d := range dimensions {
-				if n, cur := d.limit(*l), d.use(use); n > 0 && cur > n {
-					return store.Txn{}, fmt.Errorf("%w: limit %s = %s is below the user's current use, %s: stop or delete projects first",
-						ErrFailedPrecondition, d.name, d.format(n), d.format(cur))
-				}
+		// The limits in force after the change, the defaults included when l is nil: a
+		// return to the defaults lowers a limit like any other change.
+		what := "limit"
+		if l == nil {
+			what = "default limit"
+		}
+		for _, d := range dimensions {
+			if n, cur := d.limit(lim), d.use(use); n > 0 && cur > n {
+				return store.Txn{}, fmt.Errorf("%w: %s %s = %s is below the user's current use, %s: stop or delete projects first",
+					ErrFailedPrecondition, what, d.name, d.format(n), d.format(cur))
 			}
 		}
 		q = &Quota{Limits: lim, Custom: custom, Usage: use}

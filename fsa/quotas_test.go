@@ -128,7 +128,23 @@ func TestSetUserLimits(t *testing.T) {
 	require.ErrorIs(t, err, fsa.ErrNotFound)
 	require.Equal(t, before, e.revision())
 
-	// Back to the defaults.
+	// Back to the defaults while over them (two projects, default limit one): refused like any
+	// lowering below the use, naming the limit and the use, nothing stored.
+	before = e.revision()
+	_, err = c.SetUserLimits(e.ctx, e.alice.ID, nil)
+	require.ErrorIs(t, err, fsa.ErrFailedPrecondition)
+	assert.Contains(t, err.Error(), "default limit projects = 1 is below the user's current use, 2")
+	require.Equal(t, before, e.revision())
+	q, err = c.Quota(e.ctx, e.alice.ID)
+	require.NoError(t, err)
+	assert.True(t, q.Custom, "still on her own limits")
+	assert.Equal(t, fsa.Limits{Projects: 2}, q.Limits)
+
+	// Once she holds no more than the defaults allow, back to the defaults.
+	list, err := c.ListProjects(e.ctx, e.alice.ID)
+	require.NoError(t, err)
+	_, err = c.DeleteProject(e.ctx, e.alice.ID, list.Items[0].ID)
+	require.NoError(t, err)
 	q, err = c.SetUserLimits(e.ctx, e.alice.ID, nil)
 	require.NoError(t, err)
 	assert.False(t, q.Custom)

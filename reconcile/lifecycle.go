@@ -55,6 +55,7 @@ type Lifecycle struct {
 	actions *prometheus.CounterVec
 	checks  prometheus.Counter
 	lists   prometheus.Counter
+	timers  prometheus.Counter
 	lag     prometheus.Histogram
 
 	fenced chan struct{}
@@ -93,12 +94,14 @@ func NewLifecycle(cfg LifecycleConfig) (*Lifecycle, error) {
 			Help: "Projects looked at by the lifecycle loop (a timer fired or the project changed), acted on or not."}),
 		lists: prometheus.NewCounter(prometheus.CounterOpts{Name: "fsa_lifecycle_listings_total",
 			Help: "Listings of every project by the lifecycle loop (at start and after the change feed was compacted), timers set."}),
+		timers: prometheus.NewCounter(prometheus.CounterOpts{Name: "fsa_lifecycle_timers_set_total",
+			Help: "Timers set by the lifecycle loop for a deadline in the future (from a listing or a change)."}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fsa_lifecycle_lag_seconds",
 			Help:    "Time from a lifecycle deadline to the commit of its action.",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{l.actions, l.checks, l.lists, l.lag} {
+		for _, c := range []prometheus.Collector{l.actions, l.checks, l.lists, l.timers, l.lag} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("reconcile: register lifecycle metrics: %w", err)
 			}
@@ -256,6 +259,7 @@ type due struct{ user, project string }
 func (l *Lifecycle) schedule(it due, at time.Time) {
 	if d := at.Sub(l.clk.Now()); d > 0 {
 		l.q.AddAfter(it, d)
+		l.timers.Inc()
 		return
 	}
 	l.q.Add(it)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fullstackagent/fsa/fsa"
@@ -88,13 +89,20 @@ func (b *lcBench) revision() int64 {
 }
 
 func (b *lcBench) loop(fence uint64) func() {
+	stop, _ := b.loopWithMetrics(fence)
+	return stop
+}
+
+// loopWithMetrics runs a lifecycle loop with its metrics in the returned registry.
+func (b *lcBench) loopWithMetrics(fence uint64) (func(), *prometheus.Registry) {
 	require.NoError(b.t, b.c.AcquireEpoch(b.ctx, fence))
-	l, err := reconcile.NewLifecycle(reconcile.LifecycleConfig{Client: b.c, Fence: fence, Logger: benchLogger()})
+	reg := prometheus.NewRegistry()
+	l, err := reconcile.NewLifecycle(reconcile.LifecycleConfig{Client: b.c, Fence: fence, Logger: benchLogger(), Registerer: reg})
 	require.NoError(b.t, err)
 	ctx, cancel := context.WithCancel(b.ctx)
 	done := make(chan error, 1)
 	go func() { done <- l.Run(ctx) }()
-	return func() { cancel(); require.NoError(b.t, <-done) }
+	return func() { cancel(); require.NoError(b.t, <-done) }, reg
 }
 
 // TestBenchLifecycleNoneDue: N projects with idle limits, none due, side by side with N
@@ -115,9 +123,17 @@ func TestBenchLifecycleNoneDue(t *testing.T) {
 		start := time.Now()
 		b.projects("p", n, pol)
 		t.Logf("limits=%v: %d projects created in %v", withLimits, n, time.Since(start).Round(time.Millisecond))
-		stop := b.loop(1)
-		// Let the loop list and set its timers, then measure a quiet window.
-		time.Sleep(2 * time.Second) //nolint:forbidigo // a measurement window, not synchronisation
+		stop, reg := b.loopWithMetrics(1)
+		// Wait until the loop has listed the projects and set a timer for each with limits
+		// (none without), then measure a quiet window.
+		timers := 0.0
+		if withLimits {
+			timers = float64(n)
+		}
+		require.Eventually(t, func() bool {
+			return metricSum(t, reg, "fsa_lifecycle_listings_total") >= 1 && metricSum(t, reg, "fsa_lifecycle_timers_set_total") >= timers
+		}, 2*time.Minute, 10*time.Millisecond, "the loop did not list the projects and set their timers")
+		require.EqualValues(t, timers, metricSum(t, reg, "fsa_lifecycle_timers_set_total"), "one timer per project with limits")
 		rev, cpu, t0 := b.revision(), selfCPU(), time.Now()
 		time.Sleep(window) //nolint:forbidigo // a measurement window, not synchronisation
 		writes, used, el := b.revision()-rev, selfCPU()-cpu, time.Since(t0)

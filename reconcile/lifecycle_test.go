@@ -101,6 +101,7 @@ func TestLifecycleLoopIdleStop(t *testing.T) {
 	require.NoError(t, w.c.AcquireEpoch(w.ctx, 1))
 	loop := w.start(1)
 	w.waitListed(loop)
+	require.EqualValues(t, 2, metricSum(t, loop.reg, "fsa_lifecycle_timers_set_total"), "a timer for idle and expiring, none for never")
 
 	// Nothing due: no write, whatever time passes short of a deadline.
 	rev := w.revision()

@@ -42,6 +42,18 @@ type caller interface {
 	setLifecycle(ctx context.Context, u *user, id string, pol fsa.LifecyclePolicy) error
 	extendProject(ctx context.Context, u *user, id string, by time.Duration) error
 	keepAlive(ctx context.Context, u *user, id string) error
+	// setLifecycleDefaults sets the user's default idle limit and auto-delete (nil: unchanged).
+	setLifecycleDefaults(ctx context.Context, u *user, idle, deleteStopped *string) error
+}
+
+func (s sdkCaller) setLifecycleDefaults(ctx context.Context, u *user, idle, deleteStopped *string) error {
+	_, err := s.c.SetUserLifecycleDefaults(ctx, u.ID, idle, deleteStopped)
+	return err
+}
+
+func (rpcCaller) setLifecycleDefaults(ctx context.Context, u *user, idle, deleteStopped *string) error {
+	_, err := u.Config.SetLifecycleDefaults(ctx, connect.NewRequest(&fsav1.SetLifecycleDefaultsRequest{IdleTimeout: idle, DeleteStoppedAfter: deleteStopped}))
+	return err
 }
 
 func (s sdkCaller) createSized(ctx context.Context, u *user, name string, size fsa.SizeSpec) error {
@@ -377,6 +389,11 @@ func TestBadInput(t *testing.T) {
 			return c.setLifecycle(ctx, tn.user, tn.project, pol)
 		}
 	}
+	lcDefaults := func(idle, deleteStopped *string) call {
+		return func(ctx context.Context, c caller, tn *tenant) error {
+			return c.setLifecycleDefaults(ctx, tn.user, idle, deleteStopped)
+		}
+	}
 	extend := func(by time.Duration) call {
 		return func(ctx context.Context, c caller, tn *tenant) error {
 			return c.extendProject(ctx, tn.user, tn.project, by)
@@ -540,6 +557,21 @@ func TestBadInput(t *testing.T) {
 		{"keep-alive with a bad id", fsa.ErrInvalidArgument, func(ctx context.Context, c caller, tn *tenant) error {
 			return c.keepAlive(ctx, tn.user, "a/b")
 		}},
+
+		// A user's default lifecycle policies: Go durations, 0 (never) up to their maximum.
+		{"default idle limit", nil, lcDefaults(ptr("30m"), nil)},
+		{"default idle limit never", nil, lcDefaults(ptr("0"), ptr("0"))},
+		{"longest default idle limit", nil, lcDefaults(ptr(fsa.MaxIdleTimeout.String()), nil)},
+		{"default idle limit removed", nil, lcDefaults(ptr(""), ptr(""))},
+		{"default auto-delete", nil, lcDefaults(nil, ptr("72h"))},
+		{"negative default idle limit", fsa.ErrInvalidArgument, lcDefaults(ptr("-5m"), nil)},
+		{"default idle limit not a duration", fsa.ErrInvalidArgument, lcDefaults(ptr("soon"), nil)},
+		{"default idle limit without a unit", fsa.ErrInvalidArgument, lcDefaults(ptr("30"), nil)},
+		{"default idle limit above the maximum", fsa.ErrInvalidArgument, lcDefaults(ptr((fsa.MaxIdleTimeout + time.Minute).String()), nil)},
+		{"negative default auto-delete", fsa.ErrInvalidArgument, lcDefaults(nil, ptr("-1h"))},
+		{"default auto-delete not a duration", fsa.ErrInvalidArgument, lcDefaults(nil, ptr("1 week"))},
+		{"default auto-delete above the maximum", fsa.ErrInvalidArgument, lcDefaults(nil, ptr((fsa.MaxDeleteStoppedAfter + time.Hour).String()))},
+		{"a bad default spoils the good one", fsa.ErrInvalidArgument, lcDefaults(ptr("1h"), ptr("-1h"))},
 
 		// Settings.
 		{"base URL not http", fsa.ErrInvalidArgument, anthropic(fsa.ConfigAnthropicBaseURL, "ftp://example.com")},

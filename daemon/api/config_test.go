@@ -3,12 +3,14 @@ package api_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
+	"github.com/fullstackagent/fsa/fsa"
 )
 
 func TestEnvironment(t *testing.T) {
@@ -151,4 +153,66 @@ func TestGitHubToken(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, res.Msg.Configured)
 	assert.Nil(t, entry(true), "removed")
+}
+
+// TestLifecycleDefaults: a user reads and sets their own default idle limit and auto-delete;
+// fsad's defaults show where the user has none; new projects get them; an empty value goes
+// back to fsad's; a bad value is InvalidArgument with nothing stored.
+func TestLifecycleDefaults(t *testing.T) {
+	e := newEnvWith(t, fsa.WithLifecycleDefaults(fsa.LifecycleDefaults{IdleTimeout: time.Hour, DeleteStoppedAfter: 72 * time.Hour}))
+	alice := e.signUp("alice")
+	got, err := alice.Config.GetLifecycleDefaults(e.ctx, connect.NewRequest(&fsav1.GetLifecycleDefaultsRequest{}))
+	require.NoError(t, err)
+	d := got.Msg.Defaults
+	assert.Equal(t, time.Hour, d.IdleTimeout.AsDuration())
+	assert.Equal(t, 72*time.Hour, d.DeleteStoppedAfter.AsDuration())
+	assert.False(t, d.IdleTimeoutSet)
+	assert.False(t, d.DeleteStoppedAfterSet)
+	assert.Equal(t, time.Hour, d.ServerIdleTimeout.AsDuration())
+	assert.Equal(t, 72*time.Hour, d.ServerDeleteStoppedAfter.AsDuration())
+
+	set, err := alice.Config.SetLifecycleDefaults(e.ctx, connect.NewRequest(&fsav1.SetLifecycleDefaultsRequest{IdleTimeout: ptr("20m"), DeleteStoppedAfter: ptr("0")}))
+	require.NoError(t, err)
+	d = set.Msg.Defaults
+	assert.Equal(t, 20*time.Minute, d.IdleTimeout.AsDuration())
+	assert.True(t, d.IdleTimeoutSet)
+	assert.Zero(t, d.DeleteStoppedAfter.AsDuration())
+	assert.True(t, d.DeleteStoppedAfterSet)
+	assert.Equal(t, time.Hour, d.ServerIdleTimeout.AsDuration())
+	p := e.project(alice, "chain")
+	assert.Equal(t, 20*time.Minute, p.Lifecycle.IdleTimeout.AsDuration(), "the user's default")
+	assert.Zero(t, p.Lifecycle.DeleteStoppedAfter.AsDuration())
+	cfg, err := alice.Config.ListConfig(e.ctx, connect.NewRequest(&fsav1.ListConfigRequest{}))
+	require.NoError(t, err)
+	entries := map[string]*fsav1.ConfigEntry{}
+	for _, c := range cfg.Msg.Entries {
+		entries[c.Key] = c
+	}
+	require.Contains(t, entries, "lifecycle.idle_timeout")
+	assert.Equal(t, "20m", entries["lifecycle.idle_timeout"].Value)
+	assert.Equal(t, "lifecycle", entries["lifecycle.idle_timeout"].Category)
+	assert.Equal(t, "0", entries["lifecycle.delete_stopped_after"].Value)
+
+	// Bad values: nothing stored, both settings as they were.
+	before := e.revision()
+	for _, req := range []*fsav1.SetLifecycleDefaultsRequest{
+		{IdleTimeout: ptr("-1m")},
+		{IdleTimeout: ptr("soon")},
+		{IdleTimeout: ptr("2161h")},
+		{IdleTimeout: ptr("1h"), DeleteStoppedAfter: ptr("forever")},
+	} {
+		_, err := alice.Config.SetLifecycleDefaults(e.ctx, connect.NewRequest(req))
+		requireCode(t, err, connect.CodeInvalidArgument)
+	}
+	require.Equal(t, before, e.revision())
+
+	// An empty value removes the setting: fsad's default applies again; an absent one stays.
+	set, err = alice.Config.SetLifecycleDefaults(e.ctx, connect.NewRequest(&fsav1.SetLifecycleDefaultsRequest{IdleTimeout: ptr("")}))
+	require.NoError(t, err)
+	d = set.Msg.Defaults
+	assert.False(t, d.IdleTimeoutSet)
+	assert.Equal(t, time.Hour, d.IdleTimeout.AsDuration())
+	assert.True(t, d.DeleteStoppedAfterSet)
+	p = e.project(alice, "fsad default")
+	assert.Equal(t, time.Hour, p.Lifecycle.IdleTimeout.AsDuration())
 }

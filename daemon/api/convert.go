@@ -203,6 +203,8 @@ var configWireKeys = map[string]string{
 	fsa.ConfigAnthropicModel:      "anthropic.model",
 	fsa.ConfigAnthropicSmallModel: "anthropic.small_fast_model",
 	fsa.ConfigGitHubToken:         "github.token",
+	fsa.ConfigIdleTimeout:         "lifecycle.idle_timeout",
+	fsa.ConfigDeleteStoppedAfter:  "lifecycle.delete_stopped_after",
 }
 
 var configWireCategories = map[string]string{

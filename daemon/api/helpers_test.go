@@ -82,6 +82,15 @@ func newEnv(t testing.TB, mods ...func(*api.Options)) *env {
 	return newEnvOn(t, ctx, memstore.New(), mods...)
 }
 
+// newEnvWith is newEnv whose handler's SDK client (over the same memstore as e.c) has opts.
+func newEnvWith(t testing.TB, opts ...fsa.Option) *env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	st := memstore.New()
+	return newEnvOn(t, ctx, st, func(o *api.Options) { o.Client = fsa.New(st, opts...) })
+}
+
 func newEnvOn(t testing.TB, ctx context.Context, st store.Store, mods ...func(*api.Options)) *env {
 	t.Helper()
 	t.Cleanup(func() { _ = st.Close() })

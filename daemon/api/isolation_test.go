@@ -271,6 +271,29 @@ func TestTenantIsolation(t *testing.T) {
 		assert.Equal(t, "ghp_alice", token)
 	})
 
+	// SetLifecycleDefaults names no user: bob's call sets bob's defaults; alice's stay, and
+	// GetLifecycleDefaults shows bob his own.
+	t.Run("SetLifecycleDefaults", func(t *testing.T) {
+		_, err := alice.Config.SetLifecycleDefaults(ctx, connect.NewRequest(&fsav1.SetLifecycleDefaultsRequest{IdleTimeout: ptr("45m")}))
+		require.NoError(t, err)
+		set, err := bob.Config.SetLifecycleDefaults(ctx, connect.NewRequest(&fsav1.SetLifecycleDefaultsRequest{IdleTimeout: ptr("5m"), DeleteStoppedAfter: ptr("1h")}))
+		require.NoError(t, err)
+		assert.Equal(t, 5*time.Minute, set.Msg.Defaults.IdleTimeout.AsDuration())
+		a, err := alice.Config.GetLifecycleDefaults(ctx, connect.NewRequest(&fsav1.GetLifecycleDefaultsRequest{}))
+		require.NoError(t, err)
+		assert.Equal(t, 45*time.Minute, a.Msg.Defaults.IdleTimeout.AsDuration())
+		assert.False(t, a.Msg.Defaults.DeleteStoppedAfterSet)
+		_, err = bob.Config.SetLifecycleDefaults(ctx, connect.NewRequest(&fsav1.SetLifecycleDefaultsRequest{IdleTimeout: ptr(""), DeleteStoppedAfter: ptr("")}))
+		require.NoError(t, err)
+		b, err := bob.Config.GetLifecycleDefaults(ctx, connect.NewRequest(&fsav1.GetLifecycleDefaultsRequest{}))
+		require.NoError(t, err)
+		assert.False(t, b.Msg.Defaults.IdleTimeoutSet, "bob's own removed")
+		a, err = alice.Config.GetLifecycleDefaults(ctx, connect.NewRequest(&fsav1.GetLifecycleDefaultsRequest{}))
+		require.NoError(t, err)
+		assert.True(t, a.Msg.Defaults.IdleTimeoutSet, "alice's untouched by bob's removal")
+		assert.Equal(t, 45*time.Minute, a.Msg.Defaults.IdleTimeout.AsDuration())
+	})
+
 	// Alice's project and secret are as she left them.
 	got, err := alice.Env.ListEnv(ctx, connect.NewRequest(&fsav1.ListEnvRequest{ProjectId: id, RevealSecrets: true}))
 	require.NoError(t, err)

@@ -78,3 +78,33 @@ func TestQuotaService(t *testing.T) {
 	_, err = alice.Project.CreateProject(e.ctx, connect.NewRequest(&fsav1.CreateProjectRequest{Name: "two", Size: &fsav1.SizeRequest{Home: "20Gi"}}))
 	require.NoError(t, err)
 }
+
+// TestUseDefaultsBelowUse: putting a user back on the daemon's defaults is a change of limits
+// like any other: below the user's current use it is FailedPrecondition naming the default
+// limit and the use, and nothing is stored; once the use fits, it goes through.
+func TestUseDefaultsBelowUse(t *testing.T) {
+	e := newEnvWith(t, fsa.WithDefaultLimits(fsa.Limits{Projects: 1}))
+	alice := e.signUp("alice")
+	admin := e.clients(sessionFor(t, e, mustAdmin(t, e)))
+	_, err := admin.Quota.SetUserLimits(e.ctx, connect.NewRequest(&fsav1.SetUserLimitsRequest{UserId: alice.ID, Limits: &fsav1.Limits{Projects: 3}}))
+	require.NoError(t, err)
+	one, two := e.project(alice, "one"), e.project(alice, "two")
+	require.NotEqual(t, one.Id, two.Id)
+
+	before := e.revision()
+	_, err = admin.Quota.SetUserLimits(e.ctx, connect.NewRequest(&fsav1.SetUserLimitsRequest{UserId: alice.ID, UseDefaults: true}))
+	requireCode(t, err, connect.CodeFailedPrecondition)
+	assert.Contains(t, err.Error(), "default limit projects = 1 is below the user's current use, 2")
+	require.Equal(t, before, e.revision(), "nothing stored")
+	got, err := admin.Quota.GetUserLimits(e.ctx, connect.NewRequest(&fsav1.GetUserLimitsRequest{UserId: alice.ID}))
+	require.NoError(t, err)
+	assert.True(t, got.Msg.Quota.Custom)
+	assert.EqualValues(t, 3, got.Msg.Quota.Limits.Projects)
+
+	_, err = alice.Project.DeleteProject(e.ctx, connect.NewRequest(&fsav1.DeleteProjectRequest{Id: two.Id}))
+	require.NoError(t, err)
+	back, err := admin.Quota.SetUserLimits(e.ctx, connect.NewRequest(&fsav1.SetUserLimitsRequest{UserId: alice.ID, UseDefaults: true}))
+	require.NoError(t, err)
+	assert.False(t, back.Msg.Quota.Custom)
+	assert.EqualValues(t, 1, back.Msg.Quota.Limits.Projects)
+}

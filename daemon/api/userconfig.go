@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"k8s.io/client-go/tools/clientcmd"
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
@@ -198,4 +199,41 @@ func (s *userConfigService) ListConfig(ctx context.Context, req *connect.Request
 		out.Entries = append(out.Entries, toConfigEntry(cfg, reveal))
 	}
 	return connect.NewResponse(out), nil
+}
+
+// toLifecycleDefaults converts a user's default lifecycle policies.
+func toLifecycleDefaults(d *fsa.UserLifecycleDefaults) *fsav1.LifecycleDefaults {
+	return &fsav1.LifecycleDefaults{
+		IdleTimeout:              durationpb.New(d.IdleTimeout),
+		DeleteStoppedAfter:       durationpb.New(d.DeleteStoppedAfter),
+		IdleTimeoutSet:           d.UserIdleTimeout != nil,
+		DeleteStoppedAfterSet:    d.UserDeleteStoppedAfter != nil,
+		ServerIdleTimeout:        durationpb.New(d.Defaults.IdleTimeout),
+		ServerDeleteStoppedAfter: durationpb.New(d.Defaults.DeleteStoppedAfter),
+	}
+}
+
+func (s *userConfigService) GetLifecycleDefaults(ctx context.Context, _ *connect.Request[fsav1.GetLifecycleDefaultsRequest]) (*connect.Response[fsav1.GetLifecycleDefaultsResponse], error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.c.UserLifecycleDefaults(ctx, c.user.ID)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.GetLifecycleDefaultsResponse{Defaults: toLifecycleDefaults(d)}), nil
+}
+
+// SetLifecycleDefaults passes the values as given to the SDK, which parses and checks them.
+func (s *userConfigService) SetLifecycleDefaults(ctx context.Context, req *connect.Request[fsav1.SetLifecycleDefaultsRequest]) (*connect.Response[fsav1.SetLifecycleDefaultsResponse], error) {
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.c.SetUserLifecycleDefaults(ctx, c.user.ID, req.Msg.IdleTimeout, req.Msg.DeleteStoppedAfter)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fsav1.SetLifecycleDefaultsResponse{Defaults: toLifecycleDefaults(d)}), nil
 }

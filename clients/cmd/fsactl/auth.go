@@ -232,7 +232,7 @@ func (a *app) whoamiCommand() *cobra.Command {
 }
 
 func (a *app) configCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "config", Short: "Your configuration on the server (kubeconfig) and locally"}
+	cmd := &cobra.Command{Use: "config", Short: "Your configuration on the server (kubeconfig, GitHub token, lifecycle defaults) and locally"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "set-kubeconfig FILE",
 		Short: "Store the kubeconfig whose current context's namespace receives your projects",
@@ -287,7 +287,7 @@ func (a *app) configCommand() *cobra.Command {
 			t.row(yesNo(res.Msg.GetConfigured()), res.Msg.GetContext(), res.Msg.GetNamespace(), res.Msg.GetServer())
 			return t.flush()
 		},
-	}, a.setGitHubTokenCommand(), &cobra.Command{
+	}, a.setGitHubTokenCommand(), a.setLifecycleDefaultsCommand(), a.getLifecycleDefaultsCommand(), &cobra.Command{
 		Use:   "show",
 		Short: "Show the local configuration in effect (endpoints, whether a token is set)",
 		Args:  cobra.NoArgs,

@@ -206,3 +206,107 @@ func (a *app) projectKeepAliveCommand() *cobra.Command {
 		},
 	}
 }
+
+// setLifecycleDefaultsCommand sets the user's own default idle limit and auto-delete for new
+// projects. The values go to the server as given (it checks them); "default" (or an empty
+// value) removes the setting, so that the server's default applies again.
+func (a *app) setLifecycleDefaultsCommand() *cobra.Command {
+	var idle, deleteStopped string
+	cmd := &cobra.Command{
+		Use:   "set-lifecycle",
+		Short: "Set your default idle limit and auto-delete for new projects (\"default\": the server's)",
+		Long: `set-lifecycle sets the lifecycle policies your new projects get when they are created
+without their own (--idle-timeout, --delete-stopped-after of "project create"): a duration such
+as 30m or 72h, 0 for never, or "default" to remove your setting so that the server's default
+applies again. Projects created before keep their policies ("project lifecycle" changes them).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req := &fsav1.SetLifecycleDefaultsRequest{}
+			f := cmd.Flags()
+			value := func(v string) *string {
+				if strings.TrimSpace(v) == "default" {
+					v = ""
+				}
+				return &v
+			}
+			if f.Changed("idle-timeout") {
+				req.IdleTimeout = value(idle)
+			}
+			if f.Changed("delete-stopped-after") {
+				req.DeleteStoppedAfter = value(deleteStopped)
+			}
+			if req.IdleTimeout == nil && req.DeleteStoppedAfter == nil {
+				return usagef("nothing to change: give --idle-timeout or --delete-stopped-after")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.callCtx(cmd)
+			defer cancel()
+			res, err := c.UserConfig().SetLifecycleDefaults(ctx, connect.NewRequest(req))
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				return printJSON(a.stdout, res.Msg)
+			}
+			return a.printLifecycleDefaults(res.Msg.GetDefaults())
+		},
+	}
+	cmd.Flags().StringVar(&idle, "idle-timeout", "", `default idle limit: a duration (30m), 0 for never, or "default"`)
+	cmd.Flags().StringVar(&deleteStopped, "delete-stopped-after", "", `default auto-delete of stopped projects: a duration (72h), 0 for never, or "default"`)
+	return cmd
+}
+
+func (a *app) getLifecycleDefaultsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get-lifecycle",
+		Short: "Show the idle limit and auto-delete your new projects get, yours or the server's",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.callCtx(cmd)
+			defer cancel()
+			res, err := c.UserConfig().GetLifecycleDefaults(ctx, connect.NewRequest(&fsav1.GetLifecycleDefaultsRequest{}))
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				return printJSON(a.stdout, res.Msg)
+			}
+			return a.printLifecycleDefaults(res.Msg.GetDefaults())
+		},
+	}
+}
+
+// printLifecycleDefaults prints one row per policy: in force, whose, and the server's.
+func (a *app) printLifecycleDefaults(d *fsav1.LifecycleDefaults) error {
+	t := newTable(a.stdout, "POLICY", "NEW PROJECTS", "FROM", "SERVER DEFAULT")
+	for _, r := range []struct {
+		name        string
+		cur, server time.Duration
+		set         bool
+	}{
+		{"idle-timeout", d.GetIdleTimeout().AsDuration(), d.GetServerIdleTimeout().AsDuration(), d.GetIdleTimeoutSet()},
+		{"delete-stopped-after", d.GetDeleteStoppedAfter().AsDuration(), d.GetServerDeleteStoppedAfter().AsDuration(), d.GetDeleteStoppedAfterSet()},
+	} {
+		from := "server"
+		if r.set {
+			from = "you"
+		}
+		t.row(r.name, neverOr(r.cur), from, neverOr(r.server))
+	}
+	return t.flush()
+}
+
+// neverOr is "never" for 0, else d rounded for people.
+func neverOr(d time.Duration) string {
+	if d <= 0 {
+		return "never"
+	}
+	return shortDuration(d)
+}

@@ -253,7 +253,7 @@ func (a *app) adminCommand() *cobra.Command {
 	set.Flags().StringVar(&cpu, "cpu", "", "CPU of the user's running projects, e.g. 16 or 8500m")
 	set.Flags().StringVar(&memory, "memory", "", "memory of the user's running projects, e.g. 64Gi")
 	set.Flags().StringVar(&storage, "storage", "", "volumes of all the user's projects, e.g. 500Gi")
-	set.Flags().BoolVar(&defaults, "defaults", false, "drop the user's own limits: the daemon's defaults apply")
+	set.Flags().BoolVar(&defaults, "defaults", false, "drop the user's own limits: the daemon's defaults apply (refused if one is below the user's use)")
 	limits.AddCommand(set)
 	cmd.AddCommand(limits)
 	return cmd

@@ -48,6 +48,6 @@ func TestQuotaCommands(t *testing.T) {
 	root.fails("usage", "admin", "limits", "set", who.User.ID, "--cpu", "lots")
 	assert.Contains(t, alice.ok("project", "create", "two", "--size", "large"), "large: cpu 2, memory 4Gi, home 20Gi, db 5Gi")
 	assert.Regexp(t, `projects\s+2\s+5`, root.ok("admin", "limits", "get", who.User.ID))
-	out = root.ok("admin", "limits", "set", who.User.ID, "--defaults")
-	assert.Regexp(t, `storage \(all\)\s+30Gi\s+10Gi`, out, "back on the defaults, over them until a project goes")
+	root.fails("default limit storage = 10Gi is below the user's current use, 30Gi", "admin", "limits", "set", who.User.ID, "--defaults")
+	assert.Regexp(t, `storage \(all\)\s+30Gi\s+30Gi`, root.ok("admin", "limits", "get", who.User.ID), "her own limits stay")
 }

@@ -211,6 +211,35 @@ describe("against fsad", () => {
     await assert.rejects(fsa.quota.setUserLimits({ userId: "x", limits: { projects: 1 } }), { code: Code.PermissionDenied });
   });
 
+  test("lifecycle defaults: the caller's own idle limit and auto-delete, fsad's where unset", async () => {
+    const { fsa } = await signUp();
+    const other = (await signUp()).fsa;
+    let d = (await fsa.userConfig.getLifecycleDefaults({})).defaults;
+    assert.equal(d?.idleTimeoutSet, false);
+    assert.equal(d.idleTimeout?.seconds ?? 0n, 0n, "fsad's default here: never");
+    assert.equal(d.serverIdleTimeout?.seconds ?? 0n, 0n);
+
+    d = (await fsa.userConfig.setLifecycleDefaults({ idleTimeout: "45m", deleteStoppedAfter: "48h" })).defaults;
+    assert.equal(d?.idleTimeoutSet, true);
+    assert.equal(d.idleTimeout?.seconds, 2700n);
+    assert.equal(d.deleteStoppedAfter?.seconds, 172800n);
+    const { project } = await fsa.projects.createProject({ name: "defaults" });
+    assert.equal(project?.lifecycle?.idleTimeout?.seconds, 2700n, "the new project gets the caller's default");
+    assert.equal(project.lifecycle.deleteStoppedAfter?.seconds, 172800n);
+    const theirs = (await other.userConfig.getLifecycleDefaults({})).defaults;
+    assert.equal(theirs?.idleTimeoutSet, false, "another user's defaults are their own");
+
+    for (const bad of ["-5m", "soon", "2161h"]) {
+      await assert.rejects(fsa.userConfig.setLifecycleDefaults({ idleTimeout: bad }), { code: Code.InvalidArgument }, bad);
+    }
+    d = (await fsa.userConfig.getLifecycleDefaults({})).defaults;
+    assert.equal(d?.idleTimeout?.seconds, 2700n, "unchanged by the refused calls");
+
+    d = (await fsa.userConfig.setLifecycleDefaults({ idleTimeout: "" })).defaults;
+    assert.equal(d?.idleTimeoutSet, false, "an empty value removes the setting");
+    assert.equal(d.deleteStoppedAfterSet, true, "an absent one stays");
+  });
+
   test("environment variables: secrets are redacted unless revealed", async () => {
     const { fsa } = await signUp();
     const { project } = await fsa.projects.createProject({ name: "env-demo" });

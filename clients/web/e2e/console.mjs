@@ -141,6 +141,32 @@ try {
     assert.match(await page.getByTestId("quota-storage").textContent(), /Storage \(all projects\)0no limit/);
   });
 
+  await step("default idle limit and auto-delete in settings", async () => {
+    await page.getByTestId("default-idle-in-force").getByText("in force: never (server default)").waitFor();
+    await page.getByTestId("default-idle-timeout").fill("45m");
+    await page.getByTestId("default-delete-stopped-after").fill("72h");
+    await page.getByTestId("save-lifecycle-defaults").click();
+    await page.getByTestId("default-idle-in-force").getByText("in force: 45m (your setting)").waitFor();
+    await page.getByTestId("default-delete-in-force").getByText("in force: 3d (your setting)").waitFor();
+    // A bad value: the server's message, nothing changed.
+    await page.getByTestId("default-idle-timeout").fill("soon");
+    await page.getByTestId("save-lifecycle-defaults").click();
+    await page.getByTestId("flash").getByText("IDLE_TIMEOUT must be a duration", { exact: false }).waitFor();
+    // Read again from the server: leave the page and come back (a reload would open a second
+    // watch stream, which a later step counts).
+    await page.getByRole("link", { name: "Projects" }).click();
+    await page.getByTestId("link-state").waitFor();
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByTestId("default-idle-in-force").getByText("in force: 45m (your setting)").waitFor();
+    assert.equal(await page.getByTestId("default-idle-timeout").inputValue(), "45m", "the refused value was not stored");
+    // Empty fields: the server's defaults again (the rest of the flow runs without limits).
+    await page.getByTestId("default-idle-timeout").fill("");
+    await page.getByTestId("default-delete-stopped-after").fill("");
+    await page.getByTestId("save-lifecycle-defaults").click();
+    await page.getByTestId("default-idle-in-force").getByText("in force: never (server default)").waitFor();
+    await page.getByTestId("default-delete-in-force").getByText("in force: never (server default)").waitFor();
+  });
+
   let listsBefore = 0;
   let gets = 0;
   await step("project list is live", async () => {

@@ -25,6 +25,7 @@ export type { Identity } from "../../ts/src/gen/fsa/v1/auth_pb.js";
 export { LifecycleAction, ResourceKind, Status } from "../../ts/src/gen/fsa/v1/resources_pb.js";
 export type { Database, Project, ProjectLifecycle, Sandbox } from "../../ts/src/gen/fsa/v1/resources_pb.js";
 export type { Quota } from "../../ts/src/gen/fsa/v1/quota_pb.js";
+export type { LifecycleDefaults } from "../../ts/src/gen/fsa/v1/user_config_pb.js";
 
 /** FsaClient holds a typed client per service the console calls. */
 export interface FsaClient {

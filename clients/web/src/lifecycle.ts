@@ -62,3 +62,30 @@ export function keepAliveWhileVisible(send: () => void, doc: Pick<Document, "vis
     doc.removeEventListener("visibilitychange", onVisible);
   };
 }
+
+/** A protobuf Duration as the client sees it. */
+interface Dur { seconds: bigint; nanos: number }
+
+const durMs = (d: Dur | undefined): number => (d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : 0);
+
+/** policyText is a default policy for people: "never" for 0, else "30m", "3d". */
+export function policyText(d: Dur | undefined): string {
+  const ms = durMs(d);
+  return ms <= 0 ? "never" : shortDuration(ms);
+}
+
+/**
+ * durationInput writes d as the server reads it back (a Go duration: "30m",
+ * "1h30m", "72h"; "0" for never), for an editable field.
+ */
+export function durationInput(d: Dur | undefined): string {
+  const s = Math.round(durMs(d) / 1000);
+  if (s <= 0) return "0";
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+  return `${h ? `${h}h` : ""}${m ? `${m}m` : ""}${sec ? `${sec}s` : ""}`;
+}
+
+/** defaultSource says where a default in force comes from. */
+export function defaultSource(own: boolean): string {
+  return own ? "your setting" : "server default";
+}

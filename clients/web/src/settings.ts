@@ -1,7 +1,10 @@
-// The user's settings: the kubeconfig that says where projects run, and the sign-in methods.
+// The user's settings: the kubeconfig that says where projects run, the default idle limit and
+// auto-delete of new projects, the quota, and the sign-in methods.
 
 import { h, replace } from "./dom.js";
 import { identitiesCard } from "./identities.js";
+import { defaultSource, durationInput, policyText } from "./lifecycle.js";
+import type { LifecycleDefaults } from "./api.js";
 import type { View } from "./main.js";
 import { message } from "./session.js";
 import { bytes, millis } from "./sizes.js";
@@ -12,6 +15,11 @@ export const settingsView: View = (app, el) => {
   const save = h("button", { type: "submit", "data-testid": "save-kubeconfig" }, "Save kubeconfig");
   const [identities, stopIdentities] = identitiesCard(app);
   const quota = h("table", { "data-testid": "quota" });
+  const idleInput = h("input", { name: "idle-timeout", size: 10, autocomplete: "off", "data-testid": "default-idle-timeout" });
+  const deleteInput = h("input", { name: "delete-stopped-after", size: 10, autocomplete: "off", "data-testid": "default-delete-stopped-after" });
+  const idleInForce = h("span", { class: "muted", "data-testid": "default-idle-in-force" });
+  const deleteInForce = h("span", { class: "muted", "data-testid": "default-delete-in-force" });
+  const saveDefaults = h("button", { type: "submit", "data-testid": "save-lifecycle-defaults" }, "Save defaults");
   replace(
     el,
     h("h1", null, "Settings"),
@@ -23,6 +31,16 @@ export const settingsView: View = (app, el) => {
       current,
       text,
       h("div", { class: "row" }, save),
+    ),
+    h(
+      "form",
+      { class: "card", onsubmit: (e: Event) => { e.preventDefault(); void onSaveDefaults(); } },
+      h("h2", null, "Idle stop and auto-delete"),
+      h("p", { class: "muted" }, "Defaults for your new projects: a project created with its own policy keeps it; otherwise it gets yours, and where you set none, the server's. A duration such as 30m or 72h, 0 for never; leave a field empty to use the server's default. Projects created before keep their policies."),
+      h("dl", null,
+        h("dt", null, "Stop after idle"), h("dd", null, idleInput, " ", idleInForce),
+        h("dt", null, "Delete when stopped for"), h("dd", null, deleteInput, " ", deleteInForce)),
+      h("div", { class: "row" }, saveDefaults),
     ),
     h(
       "section",
@@ -42,7 +60,25 @@ export const settingsView: View = (app, el) => {
         : [h("dt", null, "Kubeconfig"), h("dd", { "data-testid": "kubeconfig-missing" }, "not set: projects cannot be created yet")],
     );
 
+  const showDefaults = (d: LifecycleDefaults | undefined) => {
+    if (!d) return;
+    idleInput.value = d.idleTimeoutSet ? durationInput(d.idleTimeout) : "";
+    idleInput.placeholder = `server: ${policyText(d.serverIdleTimeout)}`;
+    deleteInput.value = d.deleteStoppedAfterSet ? durationInput(d.deleteStoppedAfter) : "";
+    deleteInput.placeholder = `server: ${policyText(d.serverDeleteStoppedAfter)}`;
+    idleInForce.textContent = `in force: ${policyText(d.idleTimeout)} (${defaultSource(d.idleTimeoutSet)})`;
+    deleteInForce.textContent = `in force: ${policyText(d.deleteStoppedAfter)} (${defaultSource(d.deleteStoppedAfterSet)})`;
+  };
+
   let stopped = false;
+  void (async () => {
+    try {
+      const res = await app.session.client.userConfig.getLifecycleDefaults({});
+      if (!stopped) showDefaults(res.defaults);
+    } catch (err) {
+      if (!app.session.expired(err)) app.flash(message(err), true);
+    }
+  })();
   void (async () => {
     try {
       const res = await app.session.client.userConfig.getKubeconfig({ reveal: false });
@@ -92,6 +128,23 @@ export const settingsView: View = (app, el) => {
       if (!app.session.expired(err)) app.flash(message(err), true);
     } finally {
       save.disabled = false;
+    }
+  }
+  // onSaveDefaults sends both fields as typed (the server checks them); an empty one removes
+  // the user's setting.
+  async function onSaveDefaults(): Promise<void> {
+    saveDefaults.disabled = true;
+    try {
+      const res = await app.session.client.userConfig.setLifecycleDefaults({
+        idleTimeout: idleInput.value.trim(),
+        deleteStoppedAfter: deleteInput.value.trim(),
+      });
+      showDefaults(res.defaults);
+      app.flash("Defaults saved. They apply to projects created from now on.");
+    } catch (err) {
+      if (!app.session.expired(err)) app.flash(message(err), true);
+    } finally {
+      saveDefaults.disabled = false;
     }
   }
   return () => { stopped = true; stopIdentities(); };

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { LifecycleAction } from "../src/api.js";
-import { keepAliveWhileVisible, keepRunningAction, nextActionText, shortDuration } from "../src/lifecycle.js";
+import { defaultSource, durationInput, keepAliveWhileVisible, keepRunningAction, nextActionText, policyText, shortDuration } from "../src/lifecycle.js";
 
 const now = Date.UTC(2026, 11, 1, 9, 0, 0);
 const at = (ms: number) => ({ seconds: BigInt(Math.floor((now + ms) / 1000)), nanos: 0 });
@@ -36,4 +36,19 @@ test("keep-alive only while visible", () => {
   listeners.forEach((fn) => fn());
   assert.equal(sent, 1, "sent when the tab becomes visible");
   stop();
+});
+
+test("default policies: shown for people, written back as the server reads them", () => {
+  const d = (s: number) => ({ seconds: BigInt(s), nanos: 0 });
+  assert.equal(policyText(undefined), "never");
+  assert.equal(policyText(d(0)), "never");
+  assert.equal(policyText(d(30 * 60)), "30m");
+  assert.equal(policyText(d(72 * 3600)), "3d");
+  assert.equal(durationInput(undefined), "0");
+  assert.equal(durationInput(d(30 * 60)), "30m");
+  assert.equal(durationInput(d(90 * 60)), "1h30m");
+  assert.equal(durationInput(d(72 * 3600)), "72h", "Go durations have no days");
+  assert.equal(durationInput(d(3600 + 5)), "1h5s");
+  assert.equal(defaultSource(true), "your setting");
+  assert.equal(defaultSource(false), "server default");
 });

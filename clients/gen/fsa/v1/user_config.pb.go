@@ -11,6 +11,7 @@ package fsav1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -852,11 +853,293 @@ func (x *SetGitHubTokenResponse) GetConfigured() bool {
 	return false
 }
 
+// LifecycleDefaults are the lifecycle policies of a user's new projects
+// whose creator gives none. The chain: the project's own policy (in
+// CreateProjectRequest.lifecycle), else the user's setting, else fsad's
+// default (--idle-timeout, --delete-stopped-after). Zero means never.
+type LifecycleDefaults struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idle limit in force for the user's next project.
+	IdleTimeout *durationpb.Duration `protobuf:"bytes,1,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	// Auto-delete (after being STOPPED that long) in force for the next
+	// project.
+	DeleteStoppedAfter *durationpb.Duration `protobuf:"bytes,2,opt,name=delete_stopped_after,json=deleteStoppedAfter,proto3" json:"delete_stopped_after,omitempty"`
+	// The idle limit is the user's own setting (else fsad's default).
+	IdleTimeoutSet bool `protobuf:"varint,3,opt,name=idle_timeout_set,json=idleTimeoutSet,proto3" json:"idle_timeout_set,omitempty"`
+	// The auto-delete is the user's own setting (else fsad's default).
+	DeleteStoppedAfterSet bool `protobuf:"varint,4,opt,name=delete_stopped_after_set,json=deleteStoppedAfterSet,proto3" json:"delete_stopped_after_set,omitempty"`
+	// fsad's default idle limit.
+	ServerIdleTimeout *durationpb.Duration `protobuf:"bytes,5,opt,name=server_idle_timeout,json=serverIdleTimeout,proto3" json:"server_idle_timeout,omitempty"`
+	// fsad's default auto-delete.
+	ServerDeleteStoppedAfter *durationpb.Duration `protobuf:"bytes,6,opt,name=server_delete_stopped_after,json=serverDeleteStoppedAfter,proto3" json:"server_delete_stopped_after,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
+}
+
+func (x *LifecycleDefaults) Reset() {
+	*x = LifecycleDefaults{}
+	mi := &file_fsa_v1_user_config_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecycleDefaults) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecycleDefaults) ProtoMessage() {}
+
+func (x *LifecycleDefaults) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_user_config_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecycleDefaults.ProtoReflect.Descriptor instead.
+func (*LifecycleDefaults) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_user_config_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *LifecycleDefaults) GetIdleTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.IdleTimeout
+	}
+	return nil
+}
+
+func (x *LifecycleDefaults) GetDeleteStoppedAfter() *durationpb.Duration {
+	if x != nil {
+		return x.DeleteStoppedAfter
+	}
+	return nil
+}
+
+func (x *LifecycleDefaults) GetIdleTimeoutSet() bool {
+	if x != nil {
+		return x.IdleTimeoutSet
+	}
+	return false
+}
+
+func (x *LifecycleDefaults) GetDeleteStoppedAfterSet() bool {
+	if x != nil {
+		return x.DeleteStoppedAfterSet
+	}
+	return false
+}
+
+func (x *LifecycleDefaults) GetServerIdleTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.ServerIdleTimeout
+	}
+	return nil
+}
+
+func (x *LifecycleDefaults) GetServerDeleteStoppedAfter() *durationpb.Duration {
+	if x != nil {
+		return x.ServerDeleteStoppedAfter
+	}
+	return nil
+}
+
+// GetLifecycleDefaultsRequest is the input of UserConfigService.GetLifecycleDefaults.
+type GetLifecycleDefaultsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLifecycleDefaultsRequest) Reset() {
+	*x = GetLifecycleDefaultsRequest{}
+	mi := &file_fsa_v1_user_config_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLifecycleDefaultsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLifecycleDefaultsRequest) ProtoMessage() {}
+
+func (x *GetLifecycleDefaultsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_user_config_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLifecycleDefaultsRequest.ProtoReflect.Descriptor instead.
+func (*GetLifecycleDefaultsRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_user_config_proto_rawDescGZIP(), []int{15}
+}
+
+// GetLifecycleDefaultsResponse is the output of UserConfigService.GetLifecycleDefaults.
+type GetLifecycleDefaultsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The caller's defaults.
+	Defaults      *LifecycleDefaults `protobuf:"bytes,1,opt,name=defaults,proto3" json:"defaults,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLifecycleDefaultsResponse) Reset() {
+	*x = GetLifecycleDefaultsResponse{}
+	mi := &file_fsa_v1_user_config_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLifecycleDefaultsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLifecycleDefaultsResponse) ProtoMessage() {}
+
+func (x *GetLifecycleDefaultsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_user_config_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLifecycleDefaultsResponse.ProtoReflect.Descriptor instead.
+func (*GetLifecycleDefaultsResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_user_config_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetLifecycleDefaultsResponse) GetDefaults() *LifecycleDefaults {
+	if x != nil {
+		return x.Defaults
+	}
+	return nil
+}
+
+// SetLifecycleDefaultsRequest is the input of UserConfigService.SetLifecycleDefaults.
+// Absent fields are left unchanged; an empty string removes the setting.
+type SetLifecycleDefaultsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// New default idle limit: a duration such as "30m" or "2h", "0" for never,
+	// at most 90 days.
+	IdleTimeout *string `protobuf:"bytes,1,opt,name=idle_timeout,json=idleTimeout,proto3,oneof" json:"idle_timeout,omitempty"`
+	// New default auto-delete of stopped projects: a duration such as "72h",
+	// "0" for never, at most 5 years.
+	DeleteStoppedAfter *string `protobuf:"bytes,2,opt,name=delete_stopped_after,json=deleteStoppedAfter,proto3,oneof" json:"delete_stopped_after,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *SetLifecycleDefaultsRequest) Reset() {
+	*x = SetLifecycleDefaultsRequest{}
+	mi := &file_fsa_v1_user_config_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetLifecycleDefaultsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetLifecycleDefaultsRequest) ProtoMessage() {}
+
+func (x *SetLifecycleDefaultsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_user_config_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetLifecycleDefaultsRequest.ProtoReflect.Descriptor instead.
+func (*SetLifecycleDefaultsRequest) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_user_config_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SetLifecycleDefaultsRequest) GetIdleTimeout() string {
+	if x != nil && x.IdleTimeout != nil {
+		return *x.IdleTimeout
+	}
+	return ""
+}
+
+func (x *SetLifecycleDefaultsRequest) GetDeleteStoppedAfter() string {
+	if x != nil && x.DeleteStoppedAfter != nil {
+		return *x.DeleteStoppedAfter
+	}
+	return ""
+}
+
+// SetLifecycleDefaultsResponse is the output of UserConfigService.SetLifecycleDefaults.
+type SetLifecycleDefaultsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The caller's defaults after the change.
+	Defaults      *LifecycleDefaults `protobuf:"bytes,1,opt,name=defaults,proto3" json:"defaults,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetLifecycleDefaultsResponse) Reset() {
+	*x = SetLifecycleDefaultsResponse{}
+	mi := &file_fsa_v1_user_config_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetLifecycleDefaultsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetLifecycleDefaultsResponse) ProtoMessage() {}
+
+func (x *SetLifecycleDefaultsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fsa_v1_user_config_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetLifecycleDefaultsResponse.ProtoReflect.Descriptor instead.
+func (*SetLifecycleDefaultsResponse) Descriptor() ([]byte, []int) {
+	return file_fsa_v1_user_config_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SetLifecycleDefaultsResponse) GetDefaults() *LifecycleDefaults {
+	if x != nil {
+		return x.Defaults
+	}
+	return nil
+}
+
 var File_fsa_v1_user_config_proto protoreflect.FileDescriptor
 
 const file_fsa_v1_user_config_proto_rawDesc = "" +
 	"\n" +
-	"\x18fsa/v1/user_config.proto\x12\x06fsa.v1\"\x85\x01\n" +
+	"\x18fsa/v1/user_config.proto\x12\x06fsa.v1\x1a\x1egoogle/protobuf/duration.proto\"\x85\x01\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x1a\n" +
@@ -917,13 +1200,32 @@ const file_fsa_v1_user_config_proto_rawDesc = "" +
 	"\x16SetGitHubTokenResponse\x12\x1e\n" +
 	"\n" +
 	"configured\x18\x01 \x01(\bR\n" +
-	"configured2\x9a\x04\n" +
+	"configured\"\xa6\x03\n" +
+	"\x11LifecycleDefaults\x12<\n" +
+	"\fidle_timeout\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\x12K\n" +
+	"\x14delete_stopped_after\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x12deleteStoppedAfter\x12(\n" +
+	"\x10idle_timeout_set\x18\x03 \x01(\bR\x0eidleTimeoutSet\x127\n" +
+	"\x18delete_stopped_after_set\x18\x04 \x01(\bR\x15deleteStoppedAfterSet\x12I\n" +
+	"\x13server_idle_timeout\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x11serverIdleTimeout\x12X\n" +
+	"\x1bserver_delete_stopped_after\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x18serverDeleteStoppedAfter\"\x1d\n" +
+	"\x1bGetLifecycleDefaultsRequest\"U\n" +
+	"\x1cGetLifecycleDefaultsResponse\x125\n" +
+	"\bdefaults\x18\x01 \x01(\v2\x19.fsa.v1.LifecycleDefaultsR\bdefaults\"\xa6\x01\n" +
+	"\x1bSetLifecycleDefaultsRequest\x12&\n" +
+	"\fidle_timeout\x18\x01 \x01(\tH\x00R\vidleTimeout\x88\x01\x01\x125\n" +
+	"\x14delete_stopped_after\x18\x02 \x01(\tH\x01R\x12deleteStoppedAfter\x88\x01\x01B\x0f\n" +
+	"\r_idle_timeoutB\x17\n" +
+	"\x15_delete_stopped_after\"U\n" +
+	"\x1cSetLifecycleDefaultsResponse\x125\n" +
+	"\bdefaults\x18\x01 \x01(\v2\x19.fsa.v1.LifecycleDefaultsR\bdefaults2\xe5\x05\n" +
 	"\x11UserConfigService\x12Q\n" +
 	"\rGetKubeconfig\x12\x1c.fsa.v1.GetKubeconfigRequest\x1a\x1d.fsa.v1.GetKubeconfigResponse\"\x03\x90\x02\x01\x12L\n" +
 	"\rSetKubeconfig\x12\x1c.fsa.v1.SetKubeconfigRequest\x1a\x1d.fsa.v1.SetKubeconfigResponse\x12f\n" +
 	"\x14GetAnthropicSettings\x12#.fsa.v1.GetAnthropicSettingsRequest\x1a$.fsa.v1.GetAnthropicSettingsResponse\"\x03\x90\x02\x01\x12a\n" +
 	"\x14SetAnthropicSettings\x12#.fsa.v1.SetAnthropicSettingsRequest\x1a$.fsa.v1.SetAnthropicSettingsResponse\x12O\n" +
-	"\x0eSetGitHubToken\x12\x1d.fsa.v1.SetGitHubTokenRequest\x1a\x1e.fsa.v1.SetGitHubTokenResponse\x12H\n" +
+	"\x0eSetGitHubToken\x12\x1d.fsa.v1.SetGitHubTokenRequest\x1a\x1e.fsa.v1.SetGitHubTokenResponse\x12f\n" +
+	"\x14GetLifecycleDefaults\x12#.fsa.v1.GetLifecycleDefaultsRequest\x1a$.fsa.v1.GetLifecycleDefaultsResponse\"\x03\x90\x02\x01\x12a\n" +
+	"\x14SetLifecycleDefaults\x12#.fsa.v1.SetLifecycleDefaultsRequest\x1a$.fsa.v1.SetLifecycleDefaultsResponse\x12H\n" +
 	"\n" +
 	"ListConfig\x12\x19.fsa.v1.ListConfigRequest\x1a\x1a.fsa.v1.ListConfigResponse\"\x03\x90\x02\x01B8Z6github.com/fullstackagent/fsa/clients/gen/fsa/v1;fsav1b\x06proto3"
 
@@ -939,7 +1241,7 @@ func file_fsa_v1_user_config_proto_rawDescGZIP() []byte {
 	return file_fsa_v1_user_config_proto_rawDescData
 }
 
-var file_fsa_v1_user_config_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_fsa_v1_user_config_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_fsa_v1_user_config_proto_goTypes = []any{
 	(*ConfigEntry)(nil),                  // 0: fsa.v1.ConfigEntry
 	(*AnthropicSettings)(nil),            // 1: fsa.v1.AnthropicSettings
@@ -955,28 +1257,44 @@ var file_fsa_v1_user_config_proto_goTypes = []any{
 	(*ListConfigResponse)(nil),           // 11: fsa.v1.ListConfigResponse
 	(*SetGitHubTokenRequest)(nil),        // 12: fsa.v1.SetGitHubTokenRequest
 	(*SetGitHubTokenResponse)(nil),       // 13: fsa.v1.SetGitHubTokenResponse
+	(*LifecycleDefaults)(nil),            // 14: fsa.v1.LifecycleDefaults
+	(*GetLifecycleDefaultsRequest)(nil),  // 15: fsa.v1.GetLifecycleDefaultsRequest
+	(*GetLifecycleDefaultsResponse)(nil), // 16: fsa.v1.GetLifecycleDefaultsResponse
+	(*SetLifecycleDefaultsRequest)(nil),  // 17: fsa.v1.SetLifecycleDefaultsRequest
+	(*SetLifecycleDefaultsResponse)(nil), // 18: fsa.v1.SetLifecycleDefaultsResponse
+	(*durationpb.Duration)(nil),          // 19: google.protobuf.Duration
 }
 var file_fsa_v1_user_config_proto_depIdxs = []int32{
 	1,  // 0: fsa.v1.GetAnthropicSettingsResponse.settings:type_name -> fsa.v1.AnthropicSettings
 	1,  // 1: fsa.v1.SetAnthropicSettingsResponse.settings:type_name -> fsa.v1.AnthropicSettings
 	0,  // 2: fsa.v1.ListConfigResponse.entries:type_name -> fsa.v1.ConfigEntry
-	2,  // 3: fsa.v1.UserConfigService.GetKubeconfig:input_type -> fsa.v1.GetKubeconfigRequest
-	4,  // 4: fsa.v1.UserConfigService.SetKubeconfig:input_type -> fsa.v1.SetKubeconfigRequest
-	6,  // 5: fsa.v1.UserConfigService.GetAnthropicSettings:input_type -> fsa.v1.GetAnthropicSettingsRequest
-	8,  // 6: fsa.v1.UserConfigService.SetAnthropicSettings:input_type -> fsa.v1.SetAnthropicSettingsRequest
-	12, // 7: fsa.v1.UserConfigService.SetGitHubToken:input_type -> fsa.v1.SetGitHubTokenRequest
-	10, // 8: fsa.v1.UserConfigService.ListConfig:input_type -> fsa.v1.ListConfigRequest
-	3,  // 9: fsa.v1.UserConfigService.GetKubeconfig:output_type -> fsa.v1.GetKubeconfigResponse
-	5,  // 10: fsa.v1.UserConfigService.SetKubeconfig:output_type -> fsa.v1.SetKubeconfigResponse
-	7,  // 11: fsa.v1.UserConfigService.GetAnthropicSettings:output_type -> fsa.v1.GetAnthropicSettingsResponse
-	9,  // 12: fsa.v1.UserConfigService.SetAnthropicSettings:output_type -> fsa.v1.SetAnthropicSettingsResponse
-	13, // 13: fsa.v1.UserConfigService.SetGitHubToken:output_type -> fsa.v1.SetGitHubTokenResponse
-	11, // 14: fsa.v1.UserConfigService.ListConfig:output_type -> fsa.v1.ListConfigResponse
-	9,  // [9:15] is the sub-list for method output_type
-	3,  // [3:9] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	19, // 3: fsa.v1.LifecycleDefaults.idle_timeout:type_name -> google.protobuf.Duration
+	19, // 4: fsa.v1.LifecycleDefaults.delete_stopped_after:type_name -> google.protobuf.Duration
+	19, // 5: fsa.v1.LifecycleDefaults.server_idle_timeout:type_name -> google.protobuf.Duration
+	19, // 6: fsa.v1.LifecycleDefaults.server_delete_stopped_after:type_name -> google.protobuf.Duration
+	14, // 7: fsa.v1.GetLifecycleDefaultsResponse.defaults:type_name -> fsa.v1.LifecycleDefaults
+	14, // 8: fsa.v1.SetLifecycleDefaultsResponse.defaults:type_name -> fsa.v1.LifecycleDefaults
+	2,  // 9: fsa.v1.UserConfigService.GetKubeconfig:input_type -> fsa.v1.GetKubeconfigRequest
+	4,  // 10: fsa.v1.UserConfigService.SetKubeconfig:input_type -> fsa.v1.SetKubeconfigRequest
+	6,  // 11: fsa.v1.UserConfigService.GetAnthropicSettings:input_type -> fsa.v1.GetAnthropicSettingsRequest
+	8,  // 12: fsa.v1.UserConfigService.SetAnthropicSettings:input_type -> fsa.v1.SetAnthropicSettingsRequest
+	12, // 13: fsa.v1.UserConfigService.SetGitHubToken:input_type -> fsa.v1.SetGitHubTokenRequest
+	15, // 14: fsa.v1.UserConfigService.GetLifecycleDefaults:input_type -> fsa.v1.GetLifecycleDefaultsRequest
+	17, // 15: fsa.v1.UserConfigService.SetLifecycleDefaults:input_type -> fsa.v1.SetLifecycleDefaultsRequest
+	10, // 16: fsa.v1.UserConfigService.ListConfig:input_type -> fsa.v1.ListConfigRequest
+	3,  // 17: fsa.v1.UserConfigService.GetKubeconfig:output_type -> fsa.v1.GetKubeconfigResponse
+	5,  // 18: fsa.v1.UserConfigService.SetKubeconfig:output_type -> fsa.v1.SetKubeconfigResponse
+	7,  // 19: fsa.v1.UserConfigService.GetAnthropicSettings:output_type -> fsa.v1.GetAnthropicSettingsResponse
+	9,  // 20: fsa.v1.UserConfigService.SetAnthropicSettings:output_type -> fsa.v1.SetAnthropicSettingsResponse
+	13, // 21: fsa.v1.UserConfigService.SetGitHubToken:output_type -> fsa.v1.SetGitHubTokenResponse
+	16, // 22: fsa.v1.UserConfigService.GetLifecycleDefaults:output_type -> fsa.v1.GetLifecycleDefaultsResponse
+	18, // 23: fsa.v1.UserConfigService.SetLifecycleDefaults:output_type -> fsa.v1.SetLifecycleDefaultsResponse
+	11, // 24: fsa.v1.UserConfigService.ListConfig:output_type -> fsa.v1.ListConfigResponse
+	17, // [17:25] is the sub-list for method output_type
+	9,  // [9:17] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_fsa_v1_user_config_proto_init() }
@@ -985,13 +1303,14 @@ func file_fsa_v1_user_config_proto_init() {
 		return
 	}
 	file_fsa_v1_user_config_proto_msgTypes[8].OneofWrappers = []any{}
+	file_fsa_v1_user_config_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsa_v1_user_config_proto_rawDesc), len(file_fsa_v1_user_config_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

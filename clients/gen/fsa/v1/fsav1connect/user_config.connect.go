@@ -49,6 +49,12 @@ const (
 	// UserConfigServiceSetGitHubTokenProcedure is the fully-qualified name of the UserConfigService's
 	// SetGitHubToken RPC.
 	UserConfigServiceSetGitHubTokenProcedure = "/fsa.v1.UserConfigService/SetGitHubToken"
+	// UserConfigServiceGetLifecycleDefaultsProcedure is the fully-qualified name of the
+	// UserConfigService's GetLifecycleDefaults RPC.
+	UserConfigServiceGetLifecycleDefaultsProcedure = "/fsa.v1.UserConfigService/GetLifecycleDefaults"
+	// UserConfigServiceSetLifecycleDefaultsProcedure is the fully-qualified name of the
+	// UserConfigService's SetLifecycleDefaults RPC.
+	UserConfigServiceSetLifecycleDefaultsProcedure = "/fsa.v1.UserConfigService/SetLifecycleDefaults"
 	// UserConfigServiceListConfigProcedure is the fully-qualified name of the UserConfigService's
 	// ListConfig RPC.
 	UserConfigServiceListConfigProcedure = "/fsa.v1.UserConfigService/ListConfig"
@@ -94,6 +100,21 @@ type UserConfigServiceClient interface {
 	// Errors: InvalidArgument if the token contains spaces or control
 	// characters, or is over 256 KiB.
 	SetGitHubToken(context.Context, *connect.Request[v1.SetGitHubTokenRequest]) (*connect.Response[v1.SetGitHubTokenResponse], error)
+	// GetLifecycleDefaults returns the lifecycle policies the caller's new
+	// projects get when CreateProject gives none: the caller's own settings,
+	// fsad's defaults, and those in force.
+	GetLifecycleDefaults(context.Context, *connect.Request[v1.GetLifecycleDefaultsRequest]) (*connect.Response[v1.GetLifecycleDefaultsResponse], error)
+	// SetLifecycleDefaults changes the caller's default idle limit and
+	// auto-delete for new projects (projects created before keep their
+	// policies; change those with ProjectService.SetProjectLifecycle). Only the
+	// fields present in the request change; an empty string removes the
+	// caller's setting, so that fsad's default applies again. Both change
+	// together or neither does.
+	//
+	// Errors: InvalidArgument if a value is not a duration such as "30m" or "0"
+	// (never), is negative, or is longer than its maximum (idle limit 90 days,
+	// auto-delete 5 years), with nothing stored.
+	SetLifecycleDefaults(context.Context, *connect.Request[v1.SetLifecycleDefaultsRequest]) (*connect.Response[v1.SetLifecycleDefaultsResponse], error)
 	// ListConfig returns every configuration entry of the caller as key/value
 	// pairs, for generic settings screens and the command line. Secret values
 	// are withheld unless reveal_secrets is set.
@@ -143,6 +164,19 @@ func NewUserConfigServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			connect.WithSchema(userConfigServiceMethods.ByName("SetGitHubToken")),
 			connect.WithClientOptions(opts...),
 		),
+		getLifecycleDefaults: connect.NewClient[v1.GetLifecycleDefaultsRequest, v1.GetLifecycleDefaultsResponse](
+			httpClient,
+			baseURL+UserConfigServiceGetLifecycleDefaultsProcedure,
+			connect.WithSchema(userConfigServiceMethods.ByName("GetLifecycleDefaults")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		setLifecycleDefaults: connect.NewClient[v1.SetLifecycleDefaultsRequest, v1.SetLifecycleDefaultsResponse](
+			httpClient,
+			baseURL+UserConfigServiceSetLifecycleDefaultsProcedure,
+			connect.WithSchema(userConfigServiceMethods.ByName("SetLifecycleDefaults")),
+			connect.WithClientOptions(opts...),
+		),
 		listConfig: connect.NewClient[v1.ListConfigRequest, v1.ListConfigResponse](
 			httpClient,
 			baseURL+UserConfigServiceListConfigProcedure,
@@ -160,6 +194,8 @@ type userConfigServiceClient struct {
 	getAnthropicSettings *connect.Client[v1.GetAnthropicSettingsRequest, v1.GetAnthropicSettingsResponse]
 	setAnthropicSettings *connect.Client[v1.SetAnthropicSettingsRequest, v1.SetAnthropicSettingsResponse]
 	setGitHubToken       *connect.Client[v1.SetGitHubTokenRequest, v1.SetGitHubTokenResponse]
+	getLifecycleDefaults *connect.Client[v1.GetLifecycleDefaultsRequest, v1.GetLifecycleDefaultsResponse]
+	setLifecycleDefaults *connect.Client[v1.SetLifecycleDefaultsRequest, v1.SetLifecycleDefaultsResponse]
 	listConfig           *connect.Client[v1.ListConfigRequest, v1.ListConfigResponse]
 }
 
@@ -186,6 +222,16 @@ func (c *userConfigServiceClient) SetAnthropicSettings(ctx context.Context, req 
 // SetGitHubToken calls fsa.v1.UserConfigService.SetGitHubToken.
 func (c *userConfigServiceClient) SetGitHubToken(ctx context.Context, req *connect.Request[v1.SetGitHubTokenRequest]) (*connect.Response[v1.SetGitHubTokenResponse], error) {
 	return c.setGitHubToken.CallUnary(ctx, req)
+}
+
+// GetLifecycleDefaults calls fsa.v1.UserConfigService.GetLifecycleDefaults.
+func (c *userConfigServiceClient) GetLifecycleDefaults(ctx context.Context, req *connect.Request[v1.GetLifecycleDefaultsRequest]) (*connect.Response[v1.GetLifecycleDefaultsResponse], error) {
+	return c.getLifecycleDefaults.CallUnary(ctx, req)
+}
+
+// SetLifecycleDefaults calls fsa.v1.UserConfigService.SetLifecycleDefaults.
+func (c *userConfigServiceClient) SetLifecycleDefaults(ctx context.Context, req *connect.Request[v1.SetLifecycleDefaultsRequest]) (*connect.Response[v1.SetLifecycleDefaultsResponse], error) {
+	return c.setLifecycleDefaults.CallUnary(ctx, req)
 }
 
 // ListConfig calls fsa.v1.UserConfigService.ListConfig.
@@ -233,6 +279,21 @@ type UserConfigServiceHandler interface {
 	// Errors: InvalidArgument if the token contains spaces or control
 	// characters, or is over 256 KiB.
 	SetGitHubToken(context.Context, *connect.Request[v1.SetGitHubTokenRequest]) (*connect.Response[v1.SetGitHubTokenResponse], error)
+	// GetLifecycleDefaults returns the lifecycle policies the caller's new
+	// projects get when CreateProject gives none: the caller's own settings,
+	// fsad's defaults, and those in force.
+	GetLifecycleDefaults(context.Context, *connect.Request[v1.GetLifecycleDefaultsRequest]) (*connect.Response[v1.GetLifecycleDefaultsResponse], error)
+	// SetLifecycleDefaults changes the caller's default idle limit and
+	// auto-delete for new projects (projects created before keep their
+	// policies; change those with ProjectService.SetProjectLifecycle). Only the
+	// fields present in the request change; an empty string removes the
+	// caller's setting, so that fsad's default applies again. Both change
+	// together or neither does.
+	//
+	// Errors: InvalidArgument if a value is not a duration such as "30m" or "0"
+	// (never), is negative, or is longer than its maximum (idle limit 90 days,
+	// auto-delete 5 years), with nothing stored.
+	SetLifecycleDefaults(context.Context, *connect.Request[v1.SetLifecycleDefaultsRequest]) (*connect.Response[v1.SetLifecycleDefaultsResponse], error)
 	// ListConfig returns every configuration entry of the caller as key/value
 	// pairs, for generic settings screens and the command line. Secret values
 	// are withheld unless reveal_secrets is set.
@@ -278,6 +339,19 @@ func NewUserConfigServiceHandler(svc UserConfigServiceHandler, opts ...connect.H
 		connect.WithSchema(userConfigServiceMethods.ByName("SetGitHubToken")),
 		connect.WithHandlerOptions(opts...),
 	)
+	userConfigServiceGetLifecycleDefaultsHandler := connect.NewUnaryHandler(
+		UserConfigServiceGetLifecycleDefaultsProcedure,
+		svc.GetLifecycleDefaults,
+		connect.WithSchema(userConfigServiceMethods.ByName("GetLifecycleDefaults")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	userConfigServiceSetLifecycleDefaultsHandler := connect.NewUnaryHandler(
+		UserConfigServiceSetLifecycleDefaultsProcedure,
+		svc.SetLifecycleDefaults,
+		connect.WithSchema(userConfigServiceMethods.ByName("SetLifecycleDefaults")),
+		connect.WithHandlerOptions(opts...),
+	)
 	userConfigServiceListConfigHandler := connect.NewUnaryHandler(
 		UserConfigServiceListConfigProcedure,
 		svc.ListConfig,
@@ -297,6 +371,10 @@ func NewUserConfigServiceHandler(svc UserConfigServiceHandler, opts ...connect.H
 			userConfigServiceSetAnthropicSettingsHandler.ServeHTTP(w, r)
 		case UserConfigServiceSetGitHubTokenProcedure:
 			userConfigServiceSetGitHubTokenHandler.ServeHTTP(w, r)
+		case UserConfigServiceGetLifecycleDefaultsProcedure:
+			userConfigServiceGetLifecycleDefaultsHandler.ServeHTTP(w, r)
+		case UserConfigServiceSetLifecycleDefaultsProcedure:
+			userConfigServiceSetLifecycleDefaultsHandler.ServeHTTP(w, r)
 		case UserConfigServiceListConfigProcedure:
 			userConfigServiceListConfigHandler.ServeHTTP(w, r)
 		default:
@@ -326,6 +404,14 @@ func (UnimplementedUserConfigServiceHandler) SetAnthropicSettings(context.Contex
 
 func (UnimplementedUserConfigServiceHandler) SetGitHubToken(context.Context, *connect.Request[v1.SetGitHubTokenRequest]) (*connect.Response[v1.SetGitHubTokenResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.UserConfigService.SetGitHubToken is not implemented"))
+}
+
+func (UnimplementedUserConfigServiceHandler) GetLifecycleDefaults(context.Context, *connect.Request[v1.GetLifecycleDefaultsRequest]) (*connect.Response[v1.GetLifecycleDefaultsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.UserConfigService.GetLifecycleDefaults is not implemented"))
+}
+
+func (UnimplementedUserConfigServiceHandler) SetLifecycleDefaults(context.Context, *connect.Request[v1.SetLifecycleDefaultsRequest]) (*connect.Response[v1.SetLifecycleDefaultsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fsa.v1.UserConfigService.SetLifecycleDefaults is not implemented"))
 }
 
 func (UnimplementedUserConfigServiceHandler) ListConfig(context.Context, *connect.Request[v1.ListConfigRequest]) (*connect.Response[v1.ListConfigResponse], error) {

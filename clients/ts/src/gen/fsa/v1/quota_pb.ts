@@ -390,12 +390,13 @@ export const QuotaService: GenService<{
   /**
    * SetUserLimits sets a user's own limits, or with use_defaults puts the
    * user back on the daemon's defaults (admin). A limit below the user's
-   * current use is refused.
+   * current use is refused, a default one too with use_defaults.
    *
    * Errors: PermissionDenied without the admin role; InvalidArgument for a
    * negative or absurd limit, or neither limits nor use_defaults; NotFound if
-   * there is no such user; FailedPrecondition if a limit is below the user's
-   * current use (naming both).
+   * there is no such user; FailedPrecondition if a limit in force after the
+   * change (the daemon's default with use_defaults) is below the user's
+   * current use (naming both), with nothing stored.
    *
    * @generated from rpc fsa.v1.QuotaService.SetUserLimits
    */

@@ -6,13 +6,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file fsa/v1/user_config.proto.
  */
 export const file_fsa_v1_user_config: GenFile = /*@__PURE__*/
-  fileDesc("Chhmc2EvdjEvdXNlcl9jb25maWcucHJvdG8SBmZzYS52MSJdCgtDb25maWdFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkSEAoIY2F0ZWdvcnkYAyABKAkSDgoGc2VjcmV0GAQgASgIEhAKCHJlZGFjdGVkGAUgASgIIoYBChFBbnRocm9waWNTZXR0aW5ncxIPCgdhcGlfa2V5GAEgASgJEhMKC2FwaV9rZXlfc2V0GAIgASgIEhAKCHJlZGFjdGVkGAMgASgIEhAKCGJhc2VfdXJsGAQgASgJEg0KBW1vZGVsGAUgASgJEhgKEHNtYWxsX2Zhc3RfbW9kZWwYBiABKAkiJgoUR2V0S3ViZWNvbmZpZ1JlcXVlc3QSDgoGcmV2ZWFsGAEgASgIIoUBChVHZXRLdWJlY29uZmlnUmVzcG9uc2USEgoKY29uZmlndXJlZBgBIAEoCBISCgprdWJlY29uZmlnGAIgASgJEhAKCHJlZGFjdGVkGAMgASgIEg8KB2NvbnRleHQYBCABKAkSEQoJbmFtZXNwYWNlGAUgASgJEg4KBnNlcnZlchgGIAEoCSIqChRTZXRLdWJlY29uZmlnUmVxdWVzdBISCgprdWJlY29uZmlnGAEgASgJImcKFVNldEt1YmVjb25maWdSZXNwb25zZRIPCgdjb250ZXh0GAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIOCgZzZXJ2ZXIYAyABKAkSGgoScHJvamVjdHNfZWxzZXdoZXJlGAQgASgFIjUKG0dldEFudGhyb3BpY1NldHRpbmdzUmVxdWVzdBIWCg5yZXZlYWxfc2VjcmV0cxgBIAEoCCJLChxHZXRBbnRocm9waWNTZXR0aW5nc1Jlc3BvbnNlEisKCHNldHRpbmdzGAEgASgLMhkuZnNhLnYxLkFudGhyb3BpY1NldHRpbmdzIrUBChtTZXRBbnRocm9waWNTZXR0aW5nc1JlcXVlc3QSFAoHYXBpX2tleRgBIAEoCUgAiAEBEhUKCGJhc2VfdXJsGAIgASgJSAGIAQESEgoFbW9kZWwYAyABKAlIAogBARIdChBzbWFsbF9mYXN0X21vZGVsGAQgASgJSAOIAQFCCgoIX2FwaV9rZXlCCwoJX2Jhc2VfdXJsQggKBl9tb2RlbEITChFfc21hbGxfZmFzdF9tb2RlbCJLChxTZXRBbnRocm9waWNTZXR0aW5nc1Jlc3BvbnNlEisKCHNldHRpbmdzGAEgASgLMhkuZnNhLnYxLkFudGhyb3BpY1NldHRpbmdzIisKEUxpc3RDb25maWdSZXF1ZXN0EhYKDnJldmVhbF9zZWNyZXRzGAEgASgIIjoKEkxpc3RDb25maWdSZXNwb25zZRIkCgdlbnRyaWVzGAEgAygLMhMuZnNhLnYxLkNvbmZpZ0VudHJ5IiYKFVNldEdpdEh1YlRva2VuUmVxdWVzdBINCgV0b2tlbhgBIAEoCSIsChZTZXRHaXRIdWJUb2tlblJlc3BvbnNlEhIKCmNvbmZpZ3VyZWQYASABKAgymgQKEVVzZXJDb25maWdTZXJ2aWNlElEKDUdldEt1YmVjb25maWcSHC5mc2EudjEuR2V0S3ViZWNvbmZpZ1JlcXVlc3QaHS5mc2EudjEuR2V0S3ViZWNvbmZpZ1Jlc3BvbnNlIgOQAgESTAoNU2V0S3ViZWNvbmZpZxIcLmZzYS52MS5TZXRLdWJlY29uZmlnUmVxdWVzdBodLmZzYS52MS5TZXRLdWJlY29uZmlnUmVzcG9uc2USZgoUR2V0QW50aHJvcGljU2V0dGluZ3MSIy5mc2EudjEuR2V0QW50aHJvcGljU2V0dGluZ3NSZXF1ZXN0GiQuZnNhLnYxLkdldEFudGhyb3BpY1NldHRpbmdzUmVzcG9uc2UiA5ACARJhChRTZXRBbnRocm9waWNTZXR0aW5ncxIjLmZzYS52MS5TZXRBbnRocm9waWNTZXR0aW5nc1JlcXVlc3QaJC5mc2EudjEuU2V0QW50aHJvcGljU2V0dGluZ3NSZXNwb25zZRJPCg5TZXRHaXRIdWJUb2tlbhIdLmZzYS52MS5TZXRHaXRIdWJUb2tlblJlcXVlc3QaHi5mc2EudjEuU2V0R2l0SHViVG9rZW5SZXNwb25zZRJICgpMaXN0Q29uZmlnEhkuZnNhLnYxLkxpc3RDb25maWdSZXF1ZXN0GhouZnNhLnYxLkxpc3RDb25maWdSZXNwb25zZSIDkAIBQjhaNmdpdGh1Yi5jb20vZnVsbHN0YWNrYWdlbnQvZnNhL2NsaWVudHMvZ2VuL2ZzYS92MTtmc2F2MWIGcHJvdG8z");
+  fileDesc("Chhmc2EvdjEvdXNlcl9jb25maWcucHJvdG8SBmZzYS52MSJdCgtDb25maWdFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkSEAoIY2F0ZWdvcnkYAyABKAkSDgoGc2VjcmV0GAQgASgIEhAKCHJlZGFjdGVkGAUgASgIIoYBChFBbnRocm9waWNTZXR0aW5ncxIPCgdhcGlfa2V5GAEgASgJEhMKC2FwaV9rZXlfc2V0GAIgASgIEhAKCHJlZGFjdGVkGAMgASgIEhAKCGJhc2VfdXJsGAQgASgJEg0KBW1vZGVsGAUgASgJEhgKEHNtYWxsX2Zhc3RfbW9kZWwYBiABKAkiJgoUR2V0S3ViZWNvbmZpZ1JlcXVlc3QSDgoGcmV2ZWFsGAEgASgIIoUBChVHZXRLdWJlY29uZmlnUmVzcG9uc2USEgoKY29uZmlndXJlZBgBIAEoCBISCgprdWJlY29uZmlnGAIgASgJEhAKCHJlZGFjdGVkGAMgASgIEg8KB2NvbnRleHQYBCABKAkSEQoJbmFtZXNwYWNlGAUgASgJEg4KBnNlcnZlchgGIAEoCSIqChRTZXRLdWJlY29uZmlnUmVxdWVzdBISCgprdWJlY29uZmlnGAEgASgJImcKFVNldEt1YmVjb25maWdSZXNwb25zZRIPCgdjb250ZXh0GAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIOCgZzZXJ2ZXIYAyABKAkSGgoScHJvamVjdHNfZWxzZXdoZXJlGAQgASgFIjUKG0dldEFudGhyb3BpY1NldHRpbmdzUmVxdWVzdBIWCg5yZXZlYWxfc2VjcmV0cxgBIAEoCCJLChxHZXRBbnRocm9waWNTZXR0aW5nc1Jlc3BvbnNlEisKCHNldHRpbmdzGAEgASgLMhkuZnNhLnYxLkFudGhyb3BpY1NldHRpbmdzIrUBChtTZXRBbnRocm9waWNTZXR0aW5nc1JlcXVlc3QSFAoHYXBpX2tleRgBIAEoCUgAiAEBEhUKCGJhc2VfdXJsGAIgASgJSAGIAQESEgoFbW9kZWwYAyABKAlIAogBARIdChBzbWFsbF9mYXN0X21vZGVsGAQgASgJSAOIAQFCCgoIX2FwaV9rZXlCCwoJX2Jhc2VfdXJsQggKBl9tb2RlbEITChFfc21hbGxfZmFzdF9tb2RlbCJLChxTZXRBbnRocm9waWNTZXR0aW5nc1Jlc3BvbnNlEisKCHNldHRpbmdzGAEgASgLMhkuZnNhLnYxLkFudGhyb3BpY1NldHRpbmdzIisKEUxpc3RDb25maWdSZXF1ZXN0EhYKDnJldmVhbF9zZWNyZXRzGAEgASgIIjoKEkxpc3RDb25maWdSZXNwb25zZRIkCgdlbnRyaWVzGAEgAygLMhMuZnNhLnYxLkNvbmZpZ0VudHJ5IiYKFVNldEdpdEh1YlRva2VuUmVxdWVzdBINCgV0b2tlbhgBIAEoCSIsChZTZXRHaXRIdWJUb2tlblJlc3BvbnNlEhIKCmNvbmZpZ3VyZWQYASABKAgisQIKEUxpZmVjeWNsZURlZmF1bHRzEi8KDGlkbGVfdGltZW91dBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI3ChRkZWxldGVfc3RvcHBlZF9hZnRlchgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIYChBpZGxlX3RpbWVvdXRfc2V0GAMgASgIEiAKGGRlbGV0ZV9zdG9wcGVkX2FmdGVyX3NldBgEIAEoCBI2ChNzZXJ2ZXJfaWRsZV90aW1lb3V0GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEj4KG3NlcnZlcl9kZWxldGVfc3RvcHBlZF9hZnRlchgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIdChtHZXRMaWZlY3ljbGVEZWZhdWx0c1JlcXVlc3QiSwocR2V0TGlmZWN5Y2xlRGVmYXVsdHNSZXNwb25zZRIrCghkZWZhdWx0cxgBIAEoCzIZLmZzYS52MS5MaWZlY3ljbGVEZWZhdWx0cyKFAQobU2V0TGlmZWN5Y2xlRGVmYXVsdHNSZXF1ZXN0EhkKDGlkbGVfdGltZW91dBgBIAEoCUgAiAEBEiEKFGRlbGV0ZV9zdG9wcGVkX2FmdGVyGAIgASgJSAGIAQFCDwoNX2lkbGVfdGltZW91dEIXChVfZGVsZXRlX3N0b3BwZWRfYWZ0ZXIiSwocU2V0TGlmZWN5Y2xlRGVmYXVsdHNSZXNwb25zZRIrCghkZWZhdWx0cxgBIAEoCzIZLmZzYS52MS5MaWZlY3ljbGVEZWZhdWx0czLlBQoRVXNlckNvbmZpZ1NlcnZpY2USUQoNR2V0S3ViZWNvbmZpZxIcLmZzYS52MS5HZXRLdWJlY29uZmlnUmVxdWVzdBodLmZzYS52MS5HZXRLdWJlY29uZmlnUmVzcG9uc2UiA5ACARJMCg1TZXRLdWJlY29uZmlnEhwuZnNhLnYxLlNldEt1YmVjb25maWdSZXF1ZXN0Gh0uZnNhLnYxLlNldEt1YmVjb25maWdSZXNwb25zZRJmChRHZXRBbnRocm9waWNTZXR0aW5ncxIjLmZzYS52MS5HZXRBbnRocm9waWNTZXR0aW5nc1JlcXVlc3QaJC5mc2EudjEuR2V0QW50aHJvcGljU2V0dGluZ3NSZXNwb25zZSIDkAIBEmEKFFNldEFudGhyb3BpY1NldHRpbmdzEiMuZnNhLnYxLlNldEFudGhyb3BpY1NldHRpbmdzUmVxdWVzdBokLmZzYS52MS5TZXRBbnRocm9waWNTZXR0aW5nc1Jlc3BvbnNlEk8KDlNldEdpdEh1YlRva2VuEh0uZnNhLnYxLlNldEdpdEh1YlRva2VuUmVxdWVzdBoeLmZzYS52MS5TZXRHaXRIdWJUb2tlblJlc3BvbnNlEmYKFEdldExpZmVjeWNsZURlZmF1bHRzEiMuZnNhLnYxLkdldExpZmVjeWNsZURlZmF1bHRzUmVxdWVzdBokLmZzYS52MS5HZXRMaWZlY3ljbGVEZWZhdWx0c1Jlc3BvbnNlIgOQAgESYQoUU2V0TGlmZWN5Y2xlRGVmYXVsdHMSIy5mc2EudjEuU2V0TGlmZWN5Y2xlRGVmYXVsdHNSZXF1ZXN0GiQuZnNhLnYxLlNldExpZmVjeWNsZURlZmF1bHRzUmVzcG9uc2USSAoKTGlzdENvbmZpZxIZLmZzYS52MS5MaXN0Q29uZmlnUmVxdWVzdBoaLmZzYS52MS5MaXN0Q29uZmlnUmVzcG9uc2UiA5ACAUI4WjZnaXRodWIuY29tL2Z1bGxzdGFja2FnZW50L2ZzYS9jbGllbnRzL2dlbi9mc2EvdjE7ZnNhdjFiBnByb3RvMw", [file_google_protobuf_duration]);
 
 /**
  * ConfigEntry is one configuration setting of a user.
@@ -454,6 +456,154 @@ export const SetGitHubTokenResponseSchema: GenMessage<SetGitHubTokenResponse> = 
   messageDesc(file_fsa_v1_user_config, 13);
 
 /**
+ * LifecycleDefaults are the lifecycle policies of a user's new projects
+ * whose creator gives none. The chain: the project's own policy (in
+ * CreateProjectRequest.lifecycle), else the user's setting, else fsad's
+ * default (--idle-timeout, --delete-stopped-after). Zero means never.
+ *
+ * @generated from message fsa.v1.LifecycleDefaults
+ */
+export type LifecycleDefaults = Message<"fsa.v1.LifecycleDefaults"> & {
+  /**
+   * Idle limit in force for the user's next project.
+   *
+   * @generated from field: google.protobuf.Duration idle_timeout = 1;
+   */
+  idleTimeout?: Duration | undefined;
+
+  /**
+   * Auto-delete (after being STOPPED that long) in force for the next
+   * project.
+   *
+   * @generated from field: google.protobuf.Duration delete_stopped_after = 2;
+   */
+  deleteStoppedAfter?: Duration | undefined;
+
+  /**
+   * The idle limit is the user's own setting (else fsad's default).
+   *
+   * @generated from field: bool idle_timeout_set = 3;
+   */
+  idleTimeoutSet: boolean;
+
+  /**
+   * The auto-delete is the user's own setting (else fsad's default).
+   *
+   * @generated from field: bool delete_stopped_after_set = 4;
+   */
+  deleteStoppedAfterSet: boolean;
+
+  /**
+   * fsad's default idle limit.
+   *
+   * @generated from field: google.protobuf.Duration server_idle_timeout = 5;
+   */
+  serverIdleTimeout?: Duration | undefined;
+
+  /**
+   * fsad's default auto-delete.
+   *
+   * @generated from field: google.protobuf.Duration server_delete_stopped_after = 6;
+   */
+  serverDeleteStoppedAfter?: Duration | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.LifecycleDefaults.
+ * Use `create(LifecycleDefaultsSchema)` to create a new message.
+ */
+export const LifecycleDefaultsSchema: GenMessage<LifecycleDefaults> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_user_config, 14);
+
+/**
+ * GetLifecycleDefaultsRequest is the input of UserConfigService.GetLifecycleDefaults.
+ *
+ * @generated from message fsa.v1.GetLifecycleDefaultsRequest
+ */
+export type GetLifecycleDefaultsRequest = Message<"fsa.v1.GetLifecycleDefaultsRequest"> & {
+};
+
+/**
+ * Describes the message fsa.v1.GetLifecycleDefaultsRequest.
+ * Use `create(GetLifecycleDefaultsRequestSchema)` to create a new message.
+ */
+export const GetLifecycleDefaultsRequestSchema: GenMessage<GetLifecycleDefaultsRequest> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_user_config, 15);
+
+/**
+ * GetLifecycleDefaultsResponse is the output of UserConfigService.GetLifecycleDefaults.
+ *
+ * @generated from message fsa.v1.GetLifecycleDefaultsResponse
+ */
+export type GetLifecycleDefaultsResponse = Message<"fsa.v1.GetLifecycleDefaultsResponse"> & {
+  /**
+   * The caller's defaults.
+   *
+   * @generated from field: fsa.v1.LifecycleDefaults defaults = 1;
+   */
+  defaults?: LifecycleDefaults | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.GetLifecycleDefaultsResponse.
+ * Use `create(GetLifecycleDefaultsResponseSchema)` to create a new message.
+ */
+export const GetLifecycleDefaultsResponseSchema: GenMessage<GetLifecycleDefaultsResponse> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_user_config, 16);
+
+/**
+ * SetLifecycleDefaultsRequest is the input of UserConfigService.SetLifecycleDefaults.
+ * Absent fields are left unchanged; an empty string removes the setting.
+ *
+ * @generated from message fsa.v1.SetLifecycleDefaultsRequest
+ */
+export type SetLifecycleDefaultsRequest = Message<"fsa.v1.SetLifecycleDefaultsRequest"> & {
+  /**
+   * New default idle limit: a duration such as "30m" or "2h", "0" for never,
+   * at most 90 days.
+   *
+   * @generated from field: optional string idle_timeout = 1;
+   */
+  idleTimeout?: string | undefined;
+
+  /**
+   * New default auto-delete of stopped projects: a duration such as "72h",
+   * "0" for never, at most 5 years.
+   *
+   * @generated from field: optional string delete_stopped_after = 2;
+   */
+  deleteStoppedAfter?: string | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.SetLifecycleDefaultsRequest.
+ * Use `create(SetLifecycleDefaultsRequestSchema)` to create a new message.
+ */
+export const SetLifecycleDefaultsRequestSchema: GenMessage<SetLifecycleDefaultsRequest> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_user_config, 17);
+
+/**
+ * SetLifecycleDefaultsResponse is the output of UserConfigService.SetLifecycleDefaults.
+ *
+ * @generated from message fsa.v1.SetLifecycleDefaultsResponse
+ */
+export type SetLifecycleDefaultsResponse = Message<"fsa.v1.SetLifecycleDefaultsResponse"> & {
+  /**
+   * The caller's defaults after the change.
+   *
+   * @generated from field: fsa.v1.LifecycleDefaults defaults = 1;
+   */
+  defaults?: LifecycleDefaults | undefined;
+};
+
+/**
+ * Describes the message fsa.v1.SetLifecycleDefaultsResponse.
+ * Use `create(SetLifecycleDefaultsResponseSchema)` to create a new message.
+ */
+export const SetLifecycleDefaultsResponseSchema: GenMessage<SetLifecycleDefaultsResponse> = /*@__PURE__*/
+  messageDesc(file_fsa_v1_user_config, 18);
+
+/**
  * UserConfigService manages the caller's own configuration: the kubeconfig
  * that says where the caller's projects run, and the Anthropic settings passed
  * to every sandbox of the caller (as the platform-owned variables
@@ -541,6 +691,37 @@ export const UserConfigService: GenService<{
     methodKind: "unary";
     input: typeof SetGitHubTokenRequestSchema;
     output: typeof SetGitHubTokenResponseSchema;
+  },
+  /**
+   * GetLifecycleDefaults returns the lifecycle policies the caller's new
+   * projects get when CreateProject gives none: the caller's own settings,
+   * fsad's defaults, and those in force.
+   *
+   * @generated from rpc fsa.v1.UserConfigService.GetLifecycleDefaults
+   */
+  getLifecycleDefaults: {
+    methodKind: "unary";
+    input: typeof GetLifecycleDefaultsRequestSchema;
+    output: typeof GetLifecycleDefaultsResponseSchema;
+  },
+  /**
+   * SetLifecycleDefaults changes the caller's default idle limit and
+   * auto-delete for new projects (projects created before keep their
+   * policies; change those with ProjectService.SetProjectLifecycle). Only the
+   * fields present in the request change; an empty string removes the
+   * caller's setting, so that fsad's default applies again. Both change
+   * together or neither does.
+   *
+   * Errors: InvalidArgument if a value is not a duration such as "30m" or "0"
+   * (never), is negative, or is longer than its maximum (idle limit 90 days,
+   * auto-delete 5 years), with nothing stored.
+   *
+   * @generated from rpc fsa.v1.UserConfigService.SetLifecycleDefaults
+   */
+  setLifecycleDefaults: {
+    methodKind: "unary";
+    input: typeof SetLifecycleDefaultsRequestSchema;
+    output: typeof SetLifecycleDefaultsResponseSchema;
   },
   /**
    * ListConfig returns every configuration entry of the caller as key/value
