@@ -148,6 +148,17 @@ func (uploadCodec) MarshalAppend(b []byte, m any) ([]byte, error) {
 	return proto.MarshalOptions{}.MarshalAppend(b, pm)
 }
 
+// MarshalStable and IsBinary make it a stable codec, as Connect's own protobuf codec is.
+func (uploadCodec) MarshalStable(m any) ([]byte, error) {
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("marshal %T: not a protobuf message", m)
+	}
+	return proto.MarshalOptions{Deterministic: true}.Marshal(pm)
+}
+
+func (uploadCodec) IsBinary() bool { return true }
+
 func (uploadCodec) Unmarshal(data []byte, m any) error {
 	if w, ok := m.(*fsav1.WriteFileRequest); ok {
 		if chunk, ok := dataOnly(data); ok {

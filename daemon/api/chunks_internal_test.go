@@ -153,7 +153,13 @@ func TestUploadCodec(t *testing.T) {
 	out := &fsav1.ExecRequest{}
 	require.NoError(t, uploadCodec{}.Unmarshal(b, out))
 	assert.True(t, proto.Equal(in, out))
+	stable, err := uploadCodec{}.MarshalStable(in)
+	require.NoError(t, err)
+	assert.Equal(t, b, stable)
+	assert.True(t, uploadCodec{}.IsBinary())
 	_, err = uploadCodec{}.Marshal("not a message")
+	require.Error(t, err)
+	_, err = uploadCodec{}.MarshalStable("not a message")
 	require.Error(t, err)
 	require.Error(t, uploadCodec{}.Unmarshal(b, new(string)))
 }
