@@ -269,6 +269,9 @@ func (r router) Do(req *http.Request) (*http.Response, error) {
 	u.Path = t.Path + req.URL.Path
 	u.RawPath = ""
 	req.URL, req.Host = &u, ""
+	if streamsEnvelopes(req) {
+		req.Body = envelopeBody{req.Body}
+	}
 	return r.c.hc.Do(req)
 }
 

@@ -2,8 +2,14 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"sync"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 )
 
 // chunkPipe is the writer a download streams into: it gathers the file's bytes into chunkSize
@@ -110,3 +116,82 @@ func (p *chunkPipe) Close(flush bool) error {
 	<-p.done
 	return p.failed()
 }
+
+// chunkBufs holds the chunkSize buffers that uploadCodec decodes WriteFile data into and
+// chunkReader hands back once it has read them: an upload reuses a few buffers instead of
+// allocating (and collecting) its whole size in chunkSize pieces.
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// putChunk returns a data buffer that uploadCodec may have taken from chunkBufs.
+func putChunk(b []byte) {
+	if cap(b) == chunkSize {
+		b = b[:chunkSize]
+		chunkBufs.Put(&b)
+	}
+}
+
+// uploadCodec is SandboxService's binary protobuf codec. It decodes a WriteFileRequest that
+// holds only data (every message of an upload after the first) into a buffer from chunkBufs;
+// everything else is plain protobuf.
+type uploadCodec struct{}
+
+func (uploadCodec) Name() string { return "proto" }
+
+func (uploadCodec) Marshal(m any) ([]byte, error) { return uploadCodec{}.MarshalAppend(nil, m) }
+
+// MarshalAppend lets Connect marshal into its pooled buffers.
+func (uploadCodec) MarshalAppend(b []byte, m any) ([]byte, error) {
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("marshal %T: not a protobuf message", m)
+	}
+	return proto.MarshalOptions{}.MarshalAppend(b, pm)
+}
+
+// MarshalStable and IsBinary make it a stable codec, as Connect's own protobuf codec is.
+func (uploadCodec) MarshalStable(m any) ([]byte, error) {
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("marshal %T: not a protobuf message", m)
+	}
+	return proto.MarshalOptions{Deterministic: true}.Marshal(pm)
+}
+
+func (uploadCodec) IsBinary() bool { return true }
+
+func (uploadCodec) Unmarshal(data []byte, m any) error {
+	if w, ok := m.(*fsav1.WriteFileRequest); ok {
+		if chunk, ok := dataOnly(data); ok {
+			bp := chunkBufs.Get().(*[]byte)
+			buf := (*bp)[:len(chunk)]
+			copy(buf, chunk)
+			w.Event = &fsav1.WriteFileRequest_Data{Data: buf}
+			return nil
+		}
+	}
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return fmt.Errorf("unmarshal %T: not a protobuf message", m)
+	}
+	if err := proto.Unmarshal(data, pm); err != nil {
+		return fmt.Errorf("unmarshal into %T: %w", m, err)
+	}
+	return nil
+}
+
+// dataOnly returns the content of a WriteFileRequest encoded as its data field alone (of at
+// most chunkSize bytes); ok is false for any other encoding, which protobuf then decodes.
+func dataOnly(b []byte) (chunk []byte, ok bool) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 || num != writeFileDataField || typ != protowire.BytesType {
+		return nil, false
+	}
+	v, m := protowire.ConsumeBytes(b[n:])
+	if m < 0 || n+m != len(b) || len(v) > chunkSize {
+		return nil, false
+	}
+	return v, true
+}
+
+// writeFileDataField is the number of WriteFileRequest's data field.
+var writeFileDataField = (&fsav1.WriteFileRequest{}).ProtoReflect().Descriptor().Fields().ByName("data").Number()

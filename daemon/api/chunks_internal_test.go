@@ -11,6 +11,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 )
 
 // recorder collects what a chunkPipe sends, copying each message as a client would receive it.
@@ -82,4 +86,80 @@ func TestChunkPipe(t *testing.T) {
 		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 		require.NoError(t, w.Close(false))
 	})
+}
+
+// TestUploadCodec: SandboxService's codec decodes every message as protobuf does; data-only
+// WriteFile messages up to chunkSize land in chunkBufs buffers, which may be reused after
+// putChunk without changing a message decoded before.
+func TestUploadCodec(t *testing.T) {
+	big := make([]byte, chunkSize)
+	_, _ = rand.Read(big)
+	withUnknown, err := proto.Marshal(&fsav1.WriteFileRequest{Event: &fsav1.WriteFileRequest_Data{Data: []byte("abc")}})
+	require.NoError(t, err)
+	withUnknown = protowire.AppendVarint(protowire.AppendTag(withUnknown, 99, protowire.VarintType), 7)
+	twice, err := proto.Marshal(&fsav1.WriteFileRequest{Event: &fsav1.WriteFileRequest_Data{Data: []byte("first")}})
+	require.NoError(t, err)
+	second, err := proto.Marshal(&fsav1.WriteFileRequest{Event: &fsav1.WriteFileRequest_Data{Data: []byte("second")}})
+	require.NoError(t, err)
+	twice = append(twice, second...)
+	wire := func(m proto.Message) []byte {
+		b, err := proto.Marshal(m)
+		require.NoError(t, err)
+		return b
+	}
+	cases := []struct {
+		name   string
+		data   []byte
+		pooled bool // decoded into a chunkBufs buffer
+	}{
+		{"data", wire(&fsav1.WriteFileRequest{Event: &fsav1.WriteFileRequest_Data{Data: []byte("hello")}}), true},
+		{"empty data", wire(&fsav1.WriteFileRequest{Event: &fsav1.WriteFileRequest_Data{Data: []byte{}}}), true},
+		{"full chunk", wire(&fsav1.WriteFileRequest{Event: &fsav1.WriteFileRequest_Data{Data: big}}), true},
+		{"over a chunk", wire(&fsav1.WriteFileRequest{Event: &fsav1.WriteFileRequest_Data{Data: append(big, 1)}}), false},
+		{"start", wire(&fsav1.WriteFileRequest{Event: &fsav1.WriteFileRequest_Start{Start: &fsav1.WriteFileStart{
+			ProjectId: "p", Path: "a/b", Size: 3, Mode: 0o600}}}), false},
+		{"no event", nil, false},
+		{"data and an unknown field", withUnknown, false},
+		{"data twice", twice, false},
+		{"truncated", wire(&fsav1.WriteFileRequest{Event: &fsav1.WriteFileRequest_Data{Data: []byte("hello")}})[:4], false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			want := &fsav1.WriteFileRequest{}
+			wantErr := proto.Unmarshal(tc.data, want)
+			got := &fsav1.WriteFileRequest{}
+			err := uploadCodec{}.Unmarshal(tc.data, got)
+			if wantErr != nil {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.True(t, proto.Equal(want, got), "got %v, want %v", got, want)
+			assert.Equal(t, tc.pooled, cap(got.GetData()) == chunkSize)
+			if tc.pooled {
+				before := bytes.Clone(got.GetData())
+				putChunk(got.GetData())
+				other := &fsav1.WriteFileRequest{}
+				require.NoError(t, uploadCodec{}.Unmarshal(wire(&fsav1.WriteFileRequest{
+					Event: &fsav1.WriteFileRequest_Data{Data: bytes.Repeat([]byte{0xee}, len(before))}}), other))
+				assert.Equal(t, bytes.Repeat([]byte{0xee}, len(before)), other.GetData())
+			}
+		})
+	}
+	// Other messages go through plain protobuf both ways.
+	in := &fsav1.ExecRequest{ProjectId: "p", Command: []string{"ls", "-l"}}
+	b, err := uploadCodec{}.Marshal(in)
+	require.NoError(t, err)
+	out := &fsav1.ExecRequest{}
+	require.NoError(t, uploadCodec{}.Unmarshal(b, out))
+	assert.True(t, proto.Equal(in, out))
+	stable, err := uploadCodec{}.MarshalStable(in)
+	require.NoError(t, err)
+	assert.Equal(t, b, stable)
+	assert.True(t, uploadCodec{}.IsBinary())
+	_, err = uploadCodec{}.Marshal("not a message")
+	require.Error(t, err)
+	_, err = uploadCodec{}.MarshalStable("not a message")
+	require.Error(t, err)
+	require.Error(t, uploadCodec{}.Unmarshal(b, new(string)))
 }

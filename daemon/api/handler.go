@@ -239,9 +239,9 @@ func NewHandler(opts Options) (http.Handler, error) {
 	mux.Handle(fsav1connect.NewClusterServiceHandler(&clusterService{s}, hopts...))
 	mux.Handle(fsav1connect.NewQuotaServiceHandler(&quotaService{s}, hopts...))
 	// No gzip for sandbox streams: file contents are often compressed already, and gzip cost
-	// downloads 2-3x their speed (BENCHMARKS.md, issue 14).
+	// downloads 2-3x their speed (BENCHMARKS.md, issue 14). Uploads decode into reused buffers.
 	mux.Handle(fsav1connect.NewSandboxServiceHandler(&sandboxService{s},
-		append(hopts[:len(hopts):len(hopts)], connect.WithCompression("gzip", nil, nil))...))
+		append(hopts[:len(hopts):len(hopts)], connect.WithCompression("gzip", nil, nil), connect.WithCodec(uploadCodec{}))...))
 	mux.HandleFunc(previewPrefix, s.preview) // its own auth: ticket, then cookie
 	names := make([]string, 0, len(services))
 	for _, sd := range services {

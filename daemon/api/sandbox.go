@@ -253,15 +253,21 @@ func (s *sandboxService) ReadFile(ctx context.Context, req *connect.Request[fsav
 	return stream.Send(&fsav1.ReadFileResponse{Info: fileInfoPB(info)})
 }
 
-// chunkReader reads the data messages of a WriteFile stream.
+// chunkReader reads the data messages of a WriteFile stream, handing each message's buffer
+// back to chunkBufs once read.
 type chunkReader struct {
 	stream *connect.ClientStream[fsav1.WriteFileRequest]
+	msg    []byte // the current message's data; buf is what is left of it
 	buf    []byte
 	n      int64
 }
 
 func (r *chunkReader) Read(p []byte) (int, error) {
 	for len(r.buf) == 0 {
+		if r.msg != nil {
+			putChunk(r.msg)
+			r.msg = nil
+		}
 		if !r.stream.Receive() {
 			if err := r.stream.Err(); err != nil {
 				return 0, err
@@ -272,7 +278,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 		if !ok {
 			return 0, fmt.Errorf("%w: start sent twice", fsa.ErrInvalidArgument)
 		}
-		r.buf = d.Data
+		r.msg, r.buf = d.Data, d.Data
 	}
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]

@@ -133,6 +133,9 @@ func startFsad(t *testing.T, admins ...string) *fsad {
 	cmd := exec.Command(bin, "--data-dir", filepath.Join(dir, "data"), "--listen", addr,
 		"--domain", "sandbox.fsa.test", "--log-format", "text", "--log-level", "debug",
 		"--admins", strings.Join(admins, ","), "--reconcile-resync", "30s")
+	if os.Getenv("FSA_BENCH_PROFILE") != "" { // TestBenchSandbox takes fsad's CPU profile
+		cmd.Args = append(cmd.Args, "--pprof")
+	}
 	cmd.Env = append(os.Environ(), "FSA_SIGNING_KEY="+key.Encode(), "FSA_KEK=test:"+strings.Repeat("q", 43))
 	cmd.Stdout, cmd.Stderr = lf, lf
 	startProcess(t, cmd)

@@ -6,10 +6,14 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -58,8 +62,19 @@ func TestBenchSandbox(t *testing.T) {
 	report := &strings.Builder{}
 	fmt.Fprintf(report, "sandbox benchmark %s, load %s\n", time.Now().UTC().Format(time.RFC3339), loadavg())
 
+	// FSA_BENCH_UPLOAD_ONLY=1 runs only the uploads (FSA_BENCH_ROUNDS of them, default 3), to
+	// measure and profile that path alone.
+	uploadOnly := os.Getenv("FSA_BENCH_UPLOAD_ONLY") != ""
+	fileRounds := 3
+	if n, err := strconv.Atoi(os.Getenv("FSA_BENCH_ROUNDS")); err == nil && n > 0 {
+		fileRounds = n
+	}
+
 	// Exec round trip of `true`, alternating the two ways.
-	const rounds = 60
+	rounds := 60
+	if uploadOnly {
+		rounds = -5
+	}
 	var viaFsad, viaKubectl []time.Duration
 	for i := range rounds + 5 {
 		t0 := time.Now()
@@ -74,10 +89,12 @@ func TestBenchSandbox(t *testing.T) {
 			viaFsad, viaKubectl = append(viaFsad, d1), append(viaKubectl, d2)
 		}
 	}
-	f50, f99 := pct(viaFsad, 50), pct(viaFsad, 99)
-	k50, k99 := pct(viaKubectl, 50), pct(viaKubectl, 99)
-	fmt.Fprintf(report, "exec true (%d each, alternating): fsad p50 %v p99 %v | kubectl exec p50 %v p99 %v | ratio p50 %.2f\n",
-		rounds, f50, f99, k50, k99, float64(f50)/float64(k50))
+	if !uploadOnly {
+		f50, f99 := pct(viaFsad, 50), pct(viaFsad, 99)
+		k50, k99 := pct(viaKubectl, 50), pct(viaKubectl, 99)
+		fmt.Fprintf(report, "exec true (%d each, alternating): fsad p50 %v p99 %v | kubectl exec p50 %v p99 %v | ratio p50 %.2f\n",
+			rounds, f50, f99, k50, k99, float64(f50)/float64(k50))
+	}
 
 	// 100 MiB up and down, alternating, 3 rounds.
 	const size = 100 << 20
@@ -88,16 +105,35 @@ func TestBenchSandbox(t *testing.T) {
 	back := filepath.Join(t.TempDir(), "back")
 	mibs := func(d time.Duration) float64 { return float64(size) / (1 << 20) / d.Seconds() }
 	var up, down, kup, kdown []float64
-	for range 3 {
+	if dir := os.Getenv("FSA_BENCH_PROFILE"); dir != "" {
+		go func() {
+			res, err := http.Get(d.URL + "/debug/pprof/profile?seconds=20")
+			if err == nil {
+				b, _ := io.ReadAll(res.Body)
+				_ = os.WriteFile(filepath.Join(dir, "fsad.pprof"), b, 0o644)
+			}
+		}()
+		pf, _ := os.Create(filepath.Join(dir, "client.pprof"))
+		_ = pprof.StartCPUProfile(pf)
+		defer pprof.StopCPUProfile()
+	}
+	for range fileRounds {
 		f, err := os.Open(local)
 		require.NoError(t, err)
+		c0 := cpuTicks()
 		t0 := time.Now()
 		require.NoError(t, client.Upload(ctx, p.ID, "blob-fsad", f, size, 0o644))
 		up = append(up, mibs(time.Since(t0)))
+		c1 := cpuTicks()
 		_ = f.Close()
 		t0 = time.Now()
 		kube("cp", "-c", "sandbox", local, pod+":blob-kubectl")
 		kup = append(kup, mibs(time.Since(t0)))
+		c2 := cpuTicks()
+		fmt.Fprintf(report, "upload CPU: fsad path %s | kubectl cp %s\n", cpuDiff(c0, c1), cpuDiff(c1, c2))
+		if uploadOnly {
+			continue
+		}
 		out, err := os.Create(back)
 		require.NoError(t, err)
 		t0 = time.Now()
@@ -114,6 +150,10 @@ func TestBenchSandbox(t *testing.T) {
 	}
 	fmt.Fprintf(report, "100 MiB upload MiB/s: fsad %v median %.1f | kubectl cp %v median %.1f | ratio %.2f\n",
 		fmts(up), med(up), fmts(kup), med(kup), med(up)/med(kup))
+	if uploadOnly {
+		t.Log("\n" + report.String())
+		return
+	}
 	fmt.Fprintf(report, "100 MiB download MiB/s: fsad %v median %.1f | kubectl cp %v median %.1f | ratio %.2f\n",
 		fmts(down), med(down), fmts(kdown), med(kdown), med(down)/med(kdown))
 
@@ -197,3 +237,82 @@ func peakRSS(pid int) string {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// cpuTicks sums the CPU time (user+system, with that of waited-for children) of this process
+// and its descendants by command name, in clock ticks: the difference of two snapshots is
+// what one transfer cost each process of the test world (kubectl and tar processes that ended
+// count in their parents: the test process and kwok). Empty where /proc is missing.
+func cpuTicks() map[string]int64 {
+	type proc struct {
+		comm  string
+		ppid  int
+		ticks int64
+	}
+	procs := map[int]proc{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(s[end+1:]) // f[0] is the state (field 3)
+		if len(f) < 15 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		var ticks int64
+		for _, i := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
+			v, _ := strconv.ParseInt(f[i], 10, 64)
+			ticks += v
+		}
+		procs[pid] = proc{comm: s[open+1 : end], ppid: ppid, ticks: ticks}
+	}
+	self := os.Getpid()
+	out := map[string]int64{}
+	for pid, p := range procs {
+		for q, ok := pid, true; ok; {
+			if q == self {
+				out[p.comm] += p.ticks
+				break
+			}
+			var pp proc
+			pp, ok = procs[q]
+			q = pp.ppid
+			if q <= 1 {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// cpuDiff formats after-before in seconds, largest first, and the total.
+func cpuDiff(before, after map[string]int64) string {
+	type kv struct {
+		k string
+		v int64
+	}
+	var kvs []kv
+	var total int64
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			kvs = append(kvs, kv{k, d})
+			total += d
+		}
+	}
+	sort.Slice(kvs, func(i, j int) bool { return kvs[i].v > kvs[j].v })
+	parts := []string{fmt.Sprintf("total %.2fs", float64(total)/100)}
+	for _, e := range kvs {
+		parts = append(parts, fmt.Sprintf("%s %.2fs", e.k, float64(e.v)/100))
+	}
+	return strings.Join(parts, ", ")
+}
