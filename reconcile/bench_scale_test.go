@@ -70,6 +70,8 @@ func TestBenchScale(t *testing.T) {
 			t.Logf("BENCH scale-provision projects=%d added=%d seconds=%.1f projects_per_s=%.2f", n, add, took.Seconds(), float64(add)/took.Seconds())
 		}
 		// FSA_BENCH_RESTARTS leadership changes (default 2), the last runner kept for the windows.
+		// FSA_BENCH_RESTART_JSON=1 alternates runners whose typed clients speak JSON with the
+		// default protobuf ones, JSON first.
 		var stop func()
 		var reg *prometheus.Registry
 		for i := range envInt("FSA_BENCH_RESTARTS", 2) {
@@ -77,7 +79,9 @@ func TestBenchScale(t *testing.T) {
 				stop()
 			}
 			fence++
-			stop, reg = b.restartLeader(s, fence, n)
+			rs := s
+			rs.JSON = os.Getenv("FSA_BENCH_RESTART_JSON") != "" && i%2 == 0
+			stop, reg = b.restartLeader(rs, fence, n)
 		}
 		b.idleMeasure(reg, n, fmt.Sprintf("scale n=%d", n))
 		if lcAt[n] {
@@ -124,8 +128,8 @@ func (b *bench) restartLeader(s runnerSettings, fence uint64, n int) (func(), *p
 	cpu := selfCPU() - cpu0
 	b.waitQuiet(reg, 5*time.Second, envDuration("FSA_BENCH_SETTLE", 3*time.Minute))
 	heap := int64(heapInUse()) - int64(heap0)
-	t.Logf("BENCH scale-restart projects=%d epoch=%d seconds=%.2f runner_seconds=%.2f intent_served_s=%.2f cpu_s=%.2f k8s_writes=%v runner_heap_mib=%d runner_heap_kib_per_project=%.1f",
-		n, fence, took.Seconds(), runnerSecs, intent.Seconds(), cpu, counterSum(reg, "fsa_reconcile_kubernetes_writes_total"),
+	t.Logf("BENCH scale-restart json=%v projects=%d epoch=%d seconds=%.2f runner_seconds=%.2f intent_served_s=%.2f cpu_s=%.2f k8s_writes=%v runner_heap_mib=%d runner_heap_kib_per_project=%.1f",
+		s.JSON, n, fence, took.Seconds(), runnerSecs, intent.Seconds(), cpu, counterSum(reg, "fsa_reconcile_kubernetes_writes_total"),
 		heap>>20, float64(heap)/1024/float64(n))
 	return stop, reg
 }

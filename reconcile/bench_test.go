@@ -129,6 +129,7 @@ type runnerSettings struct {
 	Resync     time.Duration
 	Registerer prometheus.Registerer
 	Wrap       func(http.RoundTripper) http.RoundTripper // of the runner's Kubernetes transport, if set
+	JSON       bool                                      // typed clients in JSON, not protobuf (k8s.WithJSON)
 }
 
 func settingsFromEnv() runnerSettings {
@@ -152,7 +153,7 @@ func (b *bench) startRunner(s runnerSettings) (stop func()) {
 	}
 	r, err := reconcile.New(reconcile.Config{
 		Client: b.c, Fence: fence, Domain: "sandbox.fsa.test", Workers: s.Workers, Resync: s.Resync,
-		Clients:     k8s.NewClients(k8s.WithRateLimit(s.QPS, s.Burst), k8s.WithTransportWrapper(s.Wrap)),
+		Clients:     k8s.NewClients(k8s.WithRateLimit(s.QPS, s.Burst), k8s.WithTransportWrapper(s.Wrap), k8s.WithJSON(s.JSON)),
 		BaseBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second,
 		Registerer: reg, Logger: benchLogger(),
 	})
