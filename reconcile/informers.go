@@ -124,7 +124,7 @@ func (in *informers) ensure(user string, c *k8s.Client, kb k8s.KubeBlocksAPI) *u
 }
 
 // awaitSync waits until the caches have synced, syncGrace has passed or the informers stop,
-// then lets syncs go on and queues again the items that waited.
+// then lets syncs go on and queues again the items that waited, whichever of the three came.
 func (ui *userInformers) awaitSync(user string, requeue func(string, item, lane)) {
 	ctx, cancel := context.WithTimeout(context.Background(), syncGrace)
 	defer cancel()
@@ -143,11 +143,8 @@ func (ui *userInformers) awaitSync(user string, requeue func(string, item, lane)
 	waiting := ui.waiting
 	ui.waiting = nil
 	ui.mu.Unlock()
-	select {
-	case <-ui.stop:
-		return // stopped: whoever runs next lists the store again
-	default:
-	}
+	// Also when these informers were stopped (new credentials, a KubeBlocks upgrade): the items
+	// then sync with the informers that replaced them. A stopped runner's queue ignores them.
 	for _, w := range waiting {
 		requeue(user, w.it, w.l)
 	}
