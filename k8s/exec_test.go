@@ -35,11 +35,7 @@ func runningSandbox(t *testing.T, ctx context.Context, e *env, name string) (pod
 	home = k8s.HomePath
 	if root := e.cluster.SandboxRoot(); root != "" {
 		home = sbstandin.FSDir(root, e.user.Namespace, pod)
-		require.Eventually(t, func() bool {
-			var out bytes.Buffer
-			code, err := k8s.Exec(ctx, e.admin, pod, k8s.ContainerName, k8s.ExecOptions{Command: []string{"true"}, Stdout: &out})
-			return err == nil && code == 0
-		}, waitFor, tick, "exec answers")
+		e.cluster.WaitSandboxServed(t, e.user.Namespace, pod)
 	}
 	return pod, home
 }

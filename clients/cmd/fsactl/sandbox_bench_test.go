@@ -42,6 +42,7 @@ func TestBenchSandbox(t *testing.T) {
 	d := startFsad(t)
 	c := signedUp(t, d, "bea", string(u.Kubeconfig))
 	pod := runningProject(t, c, "bench")
+	cl.WaitSandboxServed(t, u.Namespace, pod)
 	var p struct{ ID string }
 	require.NoError(t, jsonUnmarshal(c.ok("project", "get", "bench", "-o", "json"), &p))
 	kc := filepath.Join(t.TempDir(), "kubeconfig")

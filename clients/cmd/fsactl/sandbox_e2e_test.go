@@ -52,6 +52,7 @@ func TestSandboxCommands(t *testing.T) {
 	d := startFsad(t)
 	c := signedUp(t, d, "sam", string(u.Kubeconfig))
 	pod := runningProject(t, c, "shop")
+	cl.WaitSandboxServed(t, u.Namespace, pod)
 
 	t.Run("exec passes the exit status through", func(t *testing.T) {
 		r := c.run("exec", "shop", "--", "sh", "-c", "echo out; echo err >&2; exit 3")

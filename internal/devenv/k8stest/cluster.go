@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/fullstackagent/fsa/internal/devenv/sbstandin"
 )
 
 // ErrNotLocal is returned by StopAPIServer and StartAPIServer on a Cluster this process did not
@@ -76,6 +78,30 @@ func (c *Cluster) SandboxRoot() string {
 		return ""
 	}
 	return c.cp.SandboxRoot()
+}
+
+// WaitSandboxServed waits until the sandbox stand-in serves the pod's exec, log and port
+// forward (sbstandin.ReadyFile): on kwok they answer a moment after the pod runs, where a
+// kubelet's answer at once. On an existing cluster it returns at once.
+func (c *Cluster) WaitSandboxServed(t testing.TB, namespace, pod string) {
+	t.Helper()
+	root := c.SandboxRoot()
+	if root == "" {
+		return
+	}
+	ready := sbstandin.ReadyFile(root, namespace, pod)
+	deadline := time.Now().Add(2 * time.Minute)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("k8stest: the sandbox stand-in does not serve pod %s/%s (no %s)", namespace, pod, ready)
+		}
+		<-tick.C
+	}
 }
 
 // StopAPIServer stops the local kube-apiserver (see ControlPlane.StopAPIServer).

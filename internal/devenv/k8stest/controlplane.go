@@ -129,17 +129,14 @@ type ControlPlane struct {
 // startSandboxes runs the sandbox stand-in: per sandbox pod, the kwok objects that make its
 // exec, logs and port forward answer from a local directory, file and HTTP server.
 func (cp *ControlPlane) startSandboxes() error {
-	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
-	if err != nil {
-		return fmt.Errorf("k8stest: sandbox stand-in client: %w", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	logf := cp.logf
-	dyn := cp.cluster.Dynamic()
+	cfg := cp.RESTConfig()
+	cfg.QPS, cfg.Burst = 200, 400 // its own client: three writes and three probes per pod
 	go func() {
 		defer close(done)
-		if err := sbstandin.Run(ctx, cs, dyn, sbstandin.Options{Root: cp.SandboxRoot(), Logf: logf}); err != nil {
+		if err := sbstandin.Run(ctx, cfg, sbstandin.Options{Root: cp.SandboxRoot(), Logf: logf}); err != nil {
 			logf("k8stest: sandbox stand-in: %v", err)
 		}
 	}()

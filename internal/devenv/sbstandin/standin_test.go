@@ -48,13 +48,12 @@ func runningPod(t *testing.T, c *k8stest.Cluster) (kubernetes.Interface, *rest.C
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		p, err := cs.CoreV1().Pods(u.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-		if err != nil || p.Status.Phase != corev1.PodRunning {
-			return false
-		}
-		// The stand-in's objects exist once the pod's directory does.
-		_, err = os.Stat(sbstandin.LogFile(c.SandboxRoot(), u.Namespace, pod.Name))
-		return err == nil
+		return err == nil && p.Status.Phase == corev1.PodRunning
 	}, 30*time.Second, 50*time.Millisecond)
+	c.WaitSandboxServed(t, u.Namespace, pod.Name)
+	ready, err := os.ReadFile(sbstandin.ReadyFile(c.SandboxRoot(), u.Namespace, pod.Name))
+	require.NoError(t, err)
+	require.Equal(t, string(pod.UID)+"\n", string(ready), "the ready file names the pod it was written for")
 	return cs, cfg, pod
 }
 
