@@ -39,13 +39,13 @@ type env struct {
 	admin   *k8s.Client // admin credentials, the user's namespace
 }
 
-func newEnv(t *testing.T, name string) *env {
+func newEnv(t testing.TB, name string) *env {
 	t.Helper()
 	return newEnvOn(t, k8stest.Env(t), name)
 }
 
 // newEnvOn is newEnv on cluster c.
-func newEnvOn(t *testing.T, c *k8stest.Cluster, name string) *env {
+func newEnvOn(t testing.TB, c *k8stest.Cluster, name string) *env {
 	t.Helper()
 	u := c.NewTestUser(t, name)
 	cl, err := k8s.NewClients().Get(name, u.Kubeconfig)

@@ -34,6 +34,14 @@ func Differs(desired, live runtime.Object) string {
 	if isNil(live) {
 		return "absent"
 	}
+	if path, ok := typedDiffers(desired, live); ok {
+		return path
+	}
+	return convertedDiffers(desired, live)
+}
+
+// convertedDiffers is Differs over the unstructured forms of desired and live.
+func convertedDiffers(desired, live runtime.Object) string {
 	d, err := applyConfig(desired)
 	if err != nil {
 		return "unconvertible"
