@@ -398,7 +398,7 @@ func (w *typedWalk) structs(d, l reflect.Value, level int) string {
 		}
 		var sub string
 		switch {
-		case level == levelObject && name == "metadata" && d.Field(0).Type() != nil && dv.Type() == objectMetaType:
+		case level == levelObject && name == "metadata" && dv.Type() == objectMetaType:
 			sub = w.structs(dv, lv, levelMeta)
 		case level == levelMeta && name == "annotations" && w.liveEpoch != "":
 			sub = w.annotations(dv, lv)
@@ -601,15 +601,15 @@ var fieldSets = struct {
 // maxFieldSets bounds the parsed fieldsV1 kept; past it they are parsed again.
 const maxFieldSets = 4096
 
-func parsedFieldSet(raw []byte) *fieldSet {
+func parsedFieldSet(raw string) *fieldSet {
 	fieldSets.Lock()
-	fs, ok := fieldSets.m[string(raw)]
+	fs, ok := fieldSets.m[raw]
 	fieldSets.Unlock()
 	if ok {
 		return fs
 	}
 	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
 		return &fieldSet{bad: true}
 	}
 	fs = compileFieldSet(m)
@@ -617,7 +617,7 @@ func parsedFieldSet(raw []byte) *fieldSet {
 	if len(fieldSets.m) >= maxFieldSets {
 		clear(fieldSets.m)
 	}
-	fieldSets.m[string(raw)] = fs
+	fieldSets.m[raw] = fs
 	fieldSets.Unlock()
 	return fs
 }
@@ -671,7 +671,7 @@ func ownsOnlyStatedTyped(entries []metav1.ManagedFieldsEntry, d reflect.Value) o
 		if e.FieldsV1 == nil {
 			continue
 		}
-		fs := parsedFieldSet(e.FieldsV1.Raw)
+		fs := parsedFieldSet(e.FieldsV1.GetRawString())
 		if fs.bad {
 			return ownsUnknown
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -151,6 +153,14 @@ func (b *bench) idleMeasure(reg *prometheus.Registry, n int, label string) (writ
 	rev1, cpu1 := b.revision(), selfCPU()
 	y1, m1 := histCount(reg, "fsa_reconcile_sync_duration_seconds"), counterSum(reg, "fsa_reconcile_syncs_up_to_date_total")
 	w1 := counterSum(reg, "fsa_reconcile_kubernetes_writes_total")
+	if path := os.Getenv("FSA_BENCH_HEAPPROFILE"); path != "" && !strings.Contains(label, "lifecycle") {
+		// The whole process's heap (the runner, the stand-ins, the recorder), after a collection.
+		runtime.GC()
+		f, err := os.Create(path + "." + strings.NewReplacer(" ", "_", "=", "").Replace(label))
+		require.NoError(t, err)
+		require.NoError(t, pprof.WriteHeapProfile(f))
+		require.NoError(t, f.Close())
+	}
 	perSync := 0.0
 	if y1 > y0 {
 		perSync = 1000 * (cpu1 - cpu0) / (y1 - y0)
