@@ -598,8 +598,12 @@ var fieldSets = struct {
 	m map[string]*fieldSet
 }{m: map[string]*fieldSet{}}
 
-// maxFieldSets bounds the parsed fieldsV1 kept; past it they are parsed again.
-const maxFieldSets = 4096
+// maxFieldSets bounds the parsed fieldsV1 kept (a few MiB); past it they are parsed again.
+const maxFieldSets = 512
+
+// ownerKeyed marks the fieldsV1 of an object fsa gave an owner: its ownerReferences are keyed
+// by the owner's uid, so the content is one object's alone and is not kept.
+const ownerKeyed = `"k:{\"uid\":`
 
 func parsedFieldSet(raw string) *fieldSet {
 	fieldSets.Lock()
@@ -613,6 +617,9 @@ func parsedFieldSet(raw string) *fieldSet {
 		return &fieldSet{bad: true}
 	}
 	fs = compileFieldSet(m)
+	if strings.Contains(raw, ownerKeyed) {
+		return fs
+	}
 	fieldSets.Lock()
 	if len(fieldSets.m) >= maxFieldSets {
 		clear(fieldSets.m)

@@ -34,6 +34,10 @@ import (
 // the runner and windows alternate FSA_BENCH_LIFECYCLE_ROUNDS times (default 2) between every
 // project without limits and every project with an idle limit and an expiry, none due: the
 // store writes and the process's CPU of each window, side by side.
+//
+// FSA_BENCH_CPUPROFILE names a file prefix for a CPU profile of each restart (the whole
+// process, election to first pass done); FSA_BENCH_HEAPPROFILE one for a heap profile at the
+// end of each step's idle window.
 func TestBenchScale(t *testing.T) {
 	benchGate(t)
 	var steps []int
@@ -108,6 +112,17 @@ func (b *bench) restartLeader(s runnerSettings, fence uint64, n int) (func(), *p
 	s.Fence, s.Registerer = fence, reg
 	s.Resync = envDuration("FSA_BENCH_RESYNC", 20*time.Second)
 	heap0 := heapInUse()
+	stopProfile := func() {}
+	if path := os.Getenv("FSA_BENCH_CPUPROFILE"); path != "" {
+		// The whole process from the election to the end of the first pass.
+		f, err := os.Create(fmt.Sprintf("%s.restart_n%d_e%d_json%v", path, n, fence, s.JSON))
+		require.NoError(t, err)
+		require.NoError(t, pprof.StartCPUProfile(f))
+		stopProfile = func() {
+			pprof.StopCPUProfile()
+			require.NoError(t, f.Close())
+		}
+	}
 	cpu0 := selfCPU()
 	t0 := time.Now()
 	require.NoError(t, b.c.AcquireEpoch(b.ctx, fence))
@@ -120,6 +135,7 @@ func (b *bench) restartLeader(s runnerSettings, fence uint64, n int) (func(), *p
 	created := time.Now()
 	runnerSecs := b.waitInitialSync(reg, envDuration("FSA_BENCH_SETTLE", 3*time.Minute))
 	took := time.Since(t0)
+	stopProfile()
 	b.rec.wait(t, b.ctx, envDuration("FSA_BENCH_SETTLE", 3*time.Minute), "new project's StatefulSet", func() bool {
 		_, ok := b.rec.stsAdded[p.Sandbox.Name]
 		return ok

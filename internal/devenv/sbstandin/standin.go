@@ -320,6 +320,9 @@ func (s *standin) start(p *corev1.Pod) (*app, error) {
 			}
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
+		// A connection kwok keeps open after its port forward ended would hold a descriptor of
+		// this process for every pod ever probed: idle ones are closed.
+		IdleTimeout: 30 * time.Second,
 	}
 	a := &app{uid: p.UID, srv: srv, port: l.Addr().(*net.TCPAddr).Port, done: make(chan struct{})}
 	go func() {
@@ -453,6 +456,9 @@ func (s *standin) probePortForward(ctx context.Context, p *corev1.Pod) error {
 	if err != nil {
 		return err
 	}
+	// One connection, closed with the answer: the forward's local port is gone afterwards, and a
+	// kept-alive connection would hold a descriptor here and at the application server.
+	req.Close = true
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
