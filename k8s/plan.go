@@ -70,6 +70,19 @@ type Plan struct {
 // Empty reports whether the plan writes nothing.
 func (p Plan) Empty() bool { return len(p.writes) == 0 }
 
+// ChangesWorkload reports whether the plan writes the object whose state is the child's: the
+// sandbox's StatefulSet or the database's Cluster. Writing the others (the Secret, the Service,
+// the Ingresses, the NetworkPolicy) leaves a running child running, so a caller that knew the
+// state before the write still knows it after.
+func (p Plan) ChangesWorkload() bool {
+	for _, w := range p.writes {
+		if w.gvr == gvrStatefulSet || w.gvr.Resource == GVRCluster.Resource && w.gvr.Group == GVRCluster.Group {
+			return true
+		}
+	}
+	return false
+}
+
 // String names the planned objects with where each differs, e.g.
 // "statefulset (spec.template.spec.containers[0].env: list length), service (absent)"; "" when
 // empty. Meant for debug logs.

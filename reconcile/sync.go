@@ -98,7 +98,10 @@ func converge[S any](ctx context.Context, r *Runner, req request, m manager[S], 
 		return fsa.Observation{}, "", err
 	}
 	state, reason := c.state, c.reason
-	if !c.synced || !c.plan.Empty() && state == k8s.StateRunning {
+	// After a write that may have changed the workload, the cached state is not to be trusted:
+	// read it. A write of the other objects (a Secret's new DATABASE_URL or owner, a repaired
+	// Service) leaves it as the cache shows it.
+	if !c.synced || c.plan.ChangesWorkload() && state == k8s.StateRunning {
 		if state, reason, err = status(); err != nil {
 			return fsa.Observation{}, "", err
 		}

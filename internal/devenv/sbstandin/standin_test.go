@@ -143,3 +143,52 @@ func TestExecLogsPortForwardThroughAPIServer(t *testing.T) {
 		require.Equal(t, "sandbox app of "+pod.Namespace+"/box-0: GET /hello\n", string(body))
 	})
 }
+
+// openFiles counts this process's open file descriptors.
+func openFiles(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(fds)
+}
+
+// TestProbesHoldNoConnections serves several pods and counts this process's descriptors: each
+// served pod holds its application server's listener and nothing of its probes (a probe's
+// connection once stayed open per pod, and 10,000 pods exhausted the process).
+func TestProbesHoldNoConnections(t *testing.T) {
+	c := k8stest.Env(t)
+	if c.SandboxRoot() == "" {
+		t.Skip("an existing cluster has real sandboxes")
+	}
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	u := c.NewTestUser(t, "fds")
+	cfg, err := u.RESTConfig()
+	require.NoError(t, err)
+	cs, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	// One pod first, so that the clients' connections exist before counting.
+	create := func(name string) {
+		_, err := cs.CoreV1().Pods(u.Namespace).Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/component": "sandbox"}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "sandbox", Image: "runtime:test"}}},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	create("warm-0")
+	c.WaitSandboxServed(t, u.Namespace, "warm-0")
+	before := openFiles(t)
+	const pods = 12
+	for i := range pods {
+		create(fmt.Sprintf("fd%d-0", i))
+	}
+	for i := range pods {
+		c.WaitSandboxServed(t, u.Namespace, fmt.Sprintf("fd%d-0", i))
+	}
+	grown := openFiles(t) - before
+	t.Logf("%d pods served: %d more descriptors", pods, grown)
+	require.Less(t, grown, pods+pods/2, "one listener per pod and a few shared connections, not a connection per probe")
+}
