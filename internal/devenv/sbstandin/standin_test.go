@@ -31,6 +31,14 @@ import (
 
 func TestMain(m *testing.M) { k8stest.Main(m) }
 
+// sandboxPod is a pod the stand-in serves.
+func sandboxPod(name string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/component": "sandbox"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "sandbox", Image: "runtime:test"}}},
+	}
+}
+
 // runningPod creates a sandbox-labelled pod in a fresh user's namespace and waits until it runs.
 func runningPod(t *testing.T, c *k8stest.Cluster) (kubernetes.Interface, *rest.Config, *corev1.Pod) {
 	t.Helper()
@@ -41,10 +49,7 @@ func runningPod(t *testing.T, c *k8stest.Cluster) (kubernetes.Interface, *rest.C
 	require.NoError(t, err)
 	cs, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	pod, err := cs.CoreV1().Pods(u.Namespace).Create(ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "box-0", Labels: map[string]string{"app.kubernetes.io/component": "sandbox"}},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "sandbox", Image: "runtime:test"}}},
-	}, metav1.CreateOptions{})
+	pod, err := cs.CoreV1().Pods(u.Namespace).Create(ctx, sandboxPod("box-0"), metav1.CreateOptions{})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		p, err := cs.CoreV1().Pods(u.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
@@ -172,10 +177,7 @@ func TestProbesHoldNoConnections(t *testing.T) {
 	require.NoError(t, err)
 	// One pod first, so that the clients' connections exist before counting.
 	create := func(name string) {
-		_, err := cs.CoreV1().Pods(u.Namespace).Create(ctx, &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/component": "sandbox"}},
-			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "sandbox", Image: "runtime:test"}}},
-		}, metav1.CreateOptions{})
+		_, err := cs.CoreV1().Pods(u.Namespace).Create(ctx, sandboxPod(name), metav1.CreateOptions{})
 		require.NoError(t, err)
 	}
 	create("warm-0")
