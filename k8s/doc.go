@@ -56,7 +56,10 @@
 // SandboxManager.Plan / DatabaseManager.Plan for only the objects that differ
 // from the cached ones (UpToDate applies server-side apply's no-op rule) and
 // send them with ApplyPlan: concurrently, without the GET that Apply makes
-// first. plan.go says what trusting the cache costs.
+// first. plan.go says what trusting the cache costs. For typed objects the
+// comparison walks the desired and the live object side by side instead of
+// converting both to maps (uptodate_typed.go); custom resources are compared
+// in their unstructured form.
 //
 // # The epoch annotation
 //
