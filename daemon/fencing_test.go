@@ -108,8 +108,16 @@ func (e *env) pauseLeaderAndTakeOver(p *testapi.Project, old, new string) (*fsad
 	require.NoError(e.t, err)
 	require.NoError(e.t, leader.Test().Do(e.ctx, http.MethodPost, "/test/v1/faults/pause-before-write", struct{}{}, nil))
 	e.t.Cleanup(func() { _ = syscall.Kill(leader.PID(), syscall.SIGCONT) })
-	require.NoError(e.t, leader.Test().Do(e.ctx, http.MethodPost, "/test/v1/projects/env",
-		testapi.EnvRequest{UserID: e.user, ProjectID: p.ID, Key: "GREETING", Value: old}, nil))
+	// The write commits, then the leader's reconcile takes it up at once and stops the process:
+	// often before the answer leaves, so the call may time out (after the client's 5 s). Once stopped, the write was
+	// applied (the hook runs on the applied state); a failed call of a running leader fails.
+	err = leader.Test().Do(e.ctx, http.MethodPost, "/test/v1/projects/env",
+		testapi.EnvRequest{UserID: e.user, ProjectID: p.ID, Key: "GREETING", Value: old}, nil)
+	if err != nil {
+		stopped, serr := processStopped(leader.PID())
+		require.NoError(e.t, serr)
+		require.True(e.t, stopped, "set GREETING through the leader: %v", err)
+	}
 	require.NoError(e.t, fsadtest.Poll(e.ctx, 10*time.Millisecond, func() (bool, error) {
 		return processStopped(leader.PID())
 	}), "the leader stops itself before its write")

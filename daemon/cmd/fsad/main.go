@@ -20,9 +20,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"k8s.io/klog/v2"
 
 	"github.com/fullstackagent/fsa/daemon"
 )
@@ -56,7 +59,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		_, _ = fmt.Fprintln(stderr, "fsad:", err)
 		return 2
 	}
-	cfg.Log.Logger = daemon.NewLogger(stderr, cfg.Log.Level, cfg.Log.Format).With("version", version)
+	cfg.Log.Logger = newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := daemon.Run(ctx, cfg); err != nil {
@@ -64,4 +67,13 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// newLogger returns the daemon's logger, and routes client-go's reports (watch failures, errors
+// it handles itself, all through klog) into it: one log in one format, rather than klog's own
+// lines among the daemon's.
+func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
+	l := daemon.NewLogger(w, level, format).With("version", version)
+	klog.SetSlogLogger(l.With("component", "client-go"))
+	return l
 }

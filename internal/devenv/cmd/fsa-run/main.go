@@ -26,6 +26,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -36,6 +37,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"k8s.io/klog/v2"
 
 	fsav1 "github.com/fullstackagent/fsa/clients/gen/fsa/v1"
 	fsaclient "github.com/fullstackagent/fsa/clients/go"
@@ -87,12 +89,34 @@ func main() {
 		fmt.Fprintln(os.Stderr, "fsa-run:", err)
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Stdout, o); err != nil {
+	closeLog, err := logClientGo(o.dir)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "fsa-run:", err)
 		os.Exit(1)
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err = run(ctx, os.Stdout, o)
+	stop()
+	closeLog()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fsa-run:", err)
+		os.Exit(1)
+	}
+}
+
+// logClientGo sends what client-go reports through klog in this process (the stand-ins' watch
+// retries, a sandbox probe's port forward cut short) to dir/client-go.log: the terminal shows
+// the run's own lines only.
+func logClientGo(dir string) (closeLog func(), err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "client-go.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	klog.SetSlogLogger(slog.New(slog.NewTextHandler(f, nil)))
+	return func() { klog.ClearLogger(); _ = f.Close() }, nil
 }
 
 func (o *options) defaults() error {
