@@ -425,19 +425,20 @@ func (c *Client) ResizeProject(ctx context.Context, userID, projectID string, sp
 		if err != nil {
 			return store.Txn{}, err
 		}
-		if p.Status != StatusStopped {
-			return store.Txn{}, fmt.Errorf("%w: project %s is %s: stop it before changing its size", ErrFailedPrecondition, projectID, p.Status)
-		}
 		cur := sizeOf(p)
 		next, err := c.sizes.resolve(spec, &cur)
 		if err != nil {
 			return store.Txn{}, err
 		}
+		// A shrink is refused in any state, so before the state is looked at.
 		if next.Home < cur.Home {
 			return store.Txn{}, invalid("the home volume cannot shrink from %s to %s: volumes only grow", k8s.FormatBytes(cur.Home), k8s.FormatBytes(next.Home))
 		}
 		if next.Database < cur.Database {
 			return store.Txn{}, invalid("the database volume cannot shrink from %s to %s: volumes only grow", k8s.FormatBytes(cur.Database), k8s.FormatBytes(next.Database))
+		}
+		if p.Status != StatusStopped {
+			return store.Txn{}, fmt.Errorf("%w: project %s is %s: stop it before changing its size", ErrFailedPrecondition, projectID, p.Status)
 		}
 		out = p
 		if next == cur && p.Size != nil {

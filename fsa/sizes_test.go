@@ -111,6 +111,10 @@ func TestResizeProject(t *testing.T) {
 	assert.Contains(t, err.Error(), "stop it before")
 
 	e.observe(p, fsa.StatusRunning)
+	// A shrink is refused whatever the state: the input's fault, before the state's.
+	_, err = c.ResizeProject(e.ctx, e.alice.ID, p.ID, fsa.SizeSpec{Home: "4Gi"})
+	require.ErrorIs(t, err, fsa.ErrInvalidArgument, "a running project's shrink")
+	assert.Contains(t, err.Error(), "cannot shrink from 5Gi to 4Gi")
 	_, err = c.StopProject(e.ctx, e.alice.ID, p.ID)
 	require.NoError(t, err)
 	p = e.observe(p, fsa.StatusStopped)
