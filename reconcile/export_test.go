@@ -48,3 +48,15 @@ func (r *Runner) Known() int {
 	defer r.mu.Unlock()
 	return len(r.known)
 }
+
+// ListFirst lists the store as a starting runner does, and returns the listing's revision.
+func (r *Runner) ListFirst(ctx context.Context) (int64, error) { return r.enqueueAllAt(ctx) }
+
+// OnStoreChange handles ch as the runner's change feed does.
+func (r *Runner) OnStoreChange(ctx context.Context, ch fsa.ResourceChange) { r.onStoreChange(ctx, ch) }
+
+// ListedProject returns (once) the project a first sync of the child would start from instead of
+// reading the store, nil if none.
+func (r *Runner) ListedProject(kind fsa.ResourceKind, project string) *fsa.Project {
+	return r.listedProject(item{kind: kind, project: project})
+}
