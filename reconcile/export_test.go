@@ -42,6 +42,13 @@ func SetBaseline(on bool) (restore func()) {
 	return func() { baseline.Store(old) }
 }
 
+// SetListedProjects sets whether runners started from now on start each child's first sync from
+// the project as listed (the default) or read it again; restore undoes it.
+func SetListedProjects(on bool) (restore func()) {
+	old := noListedProjects.Swap(!on)
+	return func() { noListedProjects.Store(old) }
+}
+
 // Known returns how many children the runner knows of (what a resync from memory queues).
 func (r *Runner) Known() int {
 	r.mu.Lock()

@@ -101,6 +101,7 @@ type Runner struct {
 	// changed the project since (see listedProject). A new leader syncs every child at once,
 	// and this halves what that costs it.
 	listedProjects map[item]*fsa.Project
+	keepListed     bool // false in benchmarks' baselines only (noListedProjects)
 }
 
 // New checks cfg and returns a Runner.
@@ -157,6 +158,7 @@ func New(cfg Config) (*Runner, error) {
 		// checked again that often.
 		memo:         newUpToDate(10*cfg.Resync, time.Now),
 		userSettings: newSettingsCache(10*cfg.Resync, time.Now),
+		keepListed:   !baseline.Load() && !noListedProjects.Load(),
 	}
 	m, err := newMetrics(cfg.Registerer, func() float64 { return float64(r.q.Len()) })
 	if err != nil {
@@ -415,13 +417,18 @@ func (r *Runner) enqueueAllAt(ctx context.Context) (int64, error) {
 		// no sync can finish before its item is tracked.
 		r.listed = true
 		r.unsynced = map[item]struct{}{}
-		r.listedProjects = map[item]*fsa.Project{}
+		keep := r.keepListed
+		if keep {
+			r.listedProjects = map[item]*fsa.Project{}
+		}
 		for _, p := range list.Items {
 			for _, rec := range r.recs {
 				if p.Child(rec.kind()) != nil {
 					it := item{rec.kind(), p.ID}
 					r.unsynced[it] = struct{}{}
-					r.listedProjects[it] = p
+					if keep {
+						r.listedProjects[it] = p
+					}
 				}
 			}
 		}
