@@ -77,7 +77,9 @@ func TestBenchScale(t *testing.T) {
 		}
 		// FSA_BENCH_RESTARTS leadership changes (default 2), the last runner kept for the windows.
 		// FSA_BENCH_RESTART_JSON=1 alternates runners whose typed clients speak JSON with the
-		// default protobuf ones, JSON first.
+		// default protobuf ones, JSON first; FSA_BENCH_RESTART_LISTED=1 alternates runners that
+		// read every project again at each child's first sync with the default ones that start
+		// from the listing, rereading first.
 		var stop func()
 		var reg *prometheus.Registry
 		for i := range envInt("FSA_BENCH_RESTARTS", 2) {
@@ -87,6 +89,7 @@ func TestBenchScale(t *testing.T) {
 			fence++
 			rs := s
 			rs.JSON = os.Getenv("FSA_BENCH_RESTART_JSON") != "" && i%2 == 0
+			rs.Reread = os.Getenv("FSA_BENCH_RESTART_LISTED") != "" && i%2 == 0
 			stop, reg = b.restartLeader(rs, fence, n)
 		}
 		b.idleMeasure(reg, n, fmt.Sprintf("scale n=%d", n))
@@ -115,7 +118,7 @@ func (b *bench) restartLeader(s runnerSettings, fence uint64, n int) (func(), *p
 	stopProfile := func() {}
 	if path := os.Getenv("FSA_BENCH_CPUPROFILE"); path != "" {
 		// The whole process from the election to the end of the first pass.
-		f, err := os.Create(fmt.Sprintf("%s.restart_n%d_e%d_json%v", path, n, fence, s.JSON))
+		f, err := os.Create(fmt.Sprintf("%s.restart_n%d_e%d_json%v_reread%v", path, n, fence, s.JSON, s.Reread))
 		require.NoError(t, err)
 		require.NoError(t, pprof.StartCPUProfile(f))
 		stopProfile = func() {
@@ -126,7 +129,9 @@ func (b *bench) restartLeader(s runnerSettings, fence uint64, n int) (func(), *p
 	cpu0 := selfCPU()
 	t0 := time.Now()
 	require.NoError(t, b.c.AcquireEpoch(b.ctx, fence))
+	restore := reconcile.SetListedProjects(!s.Reread)
 	stop := b.startRunner(s)
+	restore()
 	// A user's intent right after the election: how soon the new leader serves it, while its
 	// first pass over every child runs.
 	u := b.users[int(fence)%len(b.users)]
@@ -146,8 +151,8 @@ func (b *bench) restartLeader(s runnerSettings, fence uint64, n int) (func(), *p
 	cpu := selfCPU() - cpu0
 	b.waitQuiet(reg, 5*time.Second, envDuration("FSA_BENCH_SETTLE", 3*time.Minute))
 	heap := int64(heapInUse()) - int64(heap0)
-	t.Logf("BENCH scale-restart json=%v projects=%d epoch=%d seconds=%.2f runner_seconds=%.2f intent_served_s=%.2f cpu_s=%.2f k8s_writes=%v runner_heap_mib=%d runner_heap_kib_per_project=%.1f",
-		s.JSON, n, fence, took.Seconds(), runnerSecs, intent.Seconds(), cpu, counterSum(reg, "fsa_reconcile_kubernetes_writes_total"),
+	t.Logf("BENCH scale-restart json=%v reread=%v projects=%d epoch=%d seconds=%.2f runner_seconds=%.2f intent_served_s=%.2f cpu_s=%.2f k8s_writes=%v runner_heap_mib=%d runner_heap_kib_per_project=%.1f",
+		s.JSON, s.Reread, n, fence, took.Seconds(), runnerSecs, intent.Seconds(), cpu, counterSum(reg, "fsa_reconcile_kubernetes_writes_total"),
 		heap>>20, float64(heap)/1024/float64(n))
 	return stop, reg
 }

@@ -130,6 +130,7 @@ type runnerSettings struct {
 	Registerer prometheus.Registerer
 	Wrap       func(http.RoundTripper) http.RoundTripper // of the runner's Kubernetes transport, if set
 	JSON       bool                                      // typed clients in JSON, not protobuf (k8s.WithJSON)
+	Reread     bool                                      // read each project again at a child's first sync (reconcile.SetListedProjects)
 }
 
 func settingsFromEnv() runnerSettings {

@@ -42,9 +42,28 @@ func SetBaseline(on bool) (restore func()) {
 	return func() { baseline.Store(old) }
 }
 
+// SetListedProjects sets whether runners started from now on start each child's first sync from
+// the project as listed (the default) or read it again; restore undoes it.
+func SetListedProjects(on bool) (restore func()) {
+	old := noListedProjects.Swap(!on)
+	return func() { noListedProjects.Store(old) }
+}
+
 // Known returns how many children the runner knows of (what a resync from memory queues).
 func (r *Runner) Known() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.known)
+}
+
+// ListFirst lists the store as a starting runner does, and returns the listing's revision.
+func (r *Runner) ListFirst(ctx context.Context) (int64, error) { return r.enqueueAllAt(ctx) }
+
+// OnStoreChange handles ch as the runner's change feed does.
+func (r *Runner) OnStoreChange(ctx context.Context, ch fsa.ResourceChange) { r.onStoreChange(ctx, ch) }
+
+// ListedProject returns (once) the project a first sync of the child would start from instead of
+// reading the store, nil if none.
+func (r *Runner) ListedProject(kind fsa.ResourceKind, project string) *fsa.Project {
+	return r.listedProject(item{kind: kind, project: project})
 }

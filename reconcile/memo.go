@@ -43,6 +43,11 @@ type upToDate struct {
 // when a runner starts its informers, at each sync and at each resync.
 var baseline atomic.Bool
 
+// noListedProjects, set by benchmarks only (export_test.go), makes runners created meanwhile read
+// every project again at each child's first sync instead of starting from the listing
+// (Runner.listedProject).
+var noListedProjects atomic.Bool
+
 // memoToken is what the store side of a sync rested on: the feed's counters when it began.
 type memoToken struct{ listings, project, user uint64 }
 

@@ -171,7 +171,10 @@ func (r *Runner) sync(ctx context.Context, user string, it item) error {
 		r.m.upToDate.WithLabelValues(string(it.kind)).Inc()
 		return nil
 	}
-	p, err := r.c.ProjectByID(ctx, it.project)
+	p, err := r.listedProject(it), error(nil)
+	if p == nil {
+		p, err = r.c.ProjectByID(ctx, it.project)
+	}
 	if errors.Is(err, fsa.ErrNotFound) {
 		r.mu.Lock()
 		delete(r.lagSeen, it)
