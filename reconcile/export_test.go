@@ -62,8 +62,11 @@ func (r *Runner) ListFirst(ctx context.Context) (int64, error) { return r.enqueu
 // OnStoreChange handles ch as the runner's change feed does.
 func (r *Runner) OnStoreChange(ctx context.Context, ch fsa.ResourceChange) { r.onStoreChange(ctx, ch) }
 
-// ListedProject returns (once) the project a first sync of the child would start from instead of
-// reading the store, nil if none.
+// ListedProject returns the project a first sync of the child would start from instead of
+// reading the store, nil if none, and forgets it as a sync that used it does.
 func (r *Runner) ListedProject(kind fsa.ResourceKind, project string) *fsa.Project {
-	return r.listedProject(item{kind: kind, project: project})
+	it := item{kind: kind, project: project}
+	p := r.listedProject(it)
+	r.dropListed(it, p)
+	return p
 }

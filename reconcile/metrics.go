@@ -10,6 +10,9 @@ type metrics struct {
 	lag       *prometheus.HistogramVec
 	k8sWrites *prometheus.CounterVec
 	upToDate  *prometheus.CounterVec
+	// projectReads counts the projects syncs worked from, by source: "store" (read for the sync)
+	// or "listing" (the first listing's copy, see Runner.listedProject).
+	projectReads *prometheus.CounterVec
 	// initialSync is set once, when every item of the runner's first listing has synced.
 	initialSync prometheus.Gauge
 }
@@ -42,6 +45,10 @@ func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, erro
 			Namespace: "fsa", Subsystem: "reconcile", Name: "syncs_up_to_date_total",
 			Help: "Syncs answered from memory: nothing the child's last sync rested on had changed.",
 		}, []string{"kind"}),
+		projectReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fsa", Subsystem: "reconcile", Name: "project_reads_total",
+			Help: "Projects a sync worked from, by source: read from the store for it, or kept from the runner's first listing.",
+		}, []string{"source"}),
 		initialSync: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "fsa", Subsystem: "reconcile", Name: "initial_sync_seconds",
 			Help: "Time from the runner's start until every sandbox and database it listed at start had synced " +
@@ -52,7 +59,7 @@ func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, erro
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.depth, m.duration, m.errors, m.lag, m.k8sWrites, m.upToDate, m.initialSync} {
+	for _, c := range []prometheus.Collector{m.depth, m.duration, m.errors, m.lag, m.k8sWrites, m.upToDate, m.projectReads, m.initialSync} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

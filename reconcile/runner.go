@@ -387,18 +387,25 @@ func (r *Runner) projectMoved(project string) {
 	}
 }
 
-// listedProject returns, once, the project of it as the first listing found it, unless the
-// feed has changed the project since. The item's first sync then works from the listing's
-// revision, as a sync that read the store just before a later change would: that change's event,
-// when it arrives, counts against what the sync remembers and queues what it concerns, as then.
+// listedProject returns the project of it as the first listing found it, if the feed has not
+// changed the project since. The item's first sync then works from the listing's revision, as a
+// sync that read the store just before a later change would: that change's event, when it
+// arrives, counts against what the sync remembers and queues what it concerns, as then. The
+// copy is kept until a sync has used it (dropListed): a first attempt that only waits for the
+// user's caches leaves it to the attempt after the wait.
 func (r *Runner) listedProject(it item) *fsa.Project {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p := r.listedProjects[it]
-	if p != nil {
+	return r.listedProjects[it]
+}
+
+// dropListed forgets the listed copy p of it's project, unless the feed already replaced it.
+func (r *Runner) dropListed(it item, p *fsa.Project) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.listedProjects[it] == p {
 		delete(r.listedProjects, it)
 	}
-	return p
 }
 
 func (r *Runner) enqueueAll(ctx context.Context) error {

@@ -165,14 +165,23 @@ func permanent(err error) (string, bool) {
 // when the observation is recorded (or nothing changed), errRequeue when the store changed under
 // it, an error wrapping fsa.ErrFenced when the token is stale, and any other error to be retried
 // with backoff.
-func (r *Runner) sync(ctx context.Context, user string, it item) error {
+func (r *Runner) sync(ctx context.Context, user string, it item) (ret error) {
 	tok := r.memo.token(user, it)
 	if r.memo.fresh(it, tok) {
 		r.m.upToDate.WithLabelValues(string(it.kind)).Inc()
 		return nil
 	}
 	p, err := r.listedProject(it), error(nil)
-	if p == nil {
+	if p != nil {
+		listed := p
+		defer func() {
+			if !errors.Is(ret, errWaitCaches) {
+				r.m.projectReads.WithLabelValues("listing").Inc()
+				r.dropListed(it, listed)
+			}
+		}()
+	} else {
+		r.m.projectReads.WithLabelValues("store").Inc()
 		p, err = r.c.ProjectByID(ctx, it.project)
 	}
 	if errors.Is(err, fsa.ErrNotFound) {

@@ -69,10 +69,33 @@ func TestInitialSyncIsReported(t *testing.T) {
 	f.waitProject(p.ID, "both RUNNING", both(fsa.StatusRunning))
 	require.NoError(t, first.stop())
 
-	// A new runner reports once it has synced the sandbox and the database it found.
+	// A new runner reports once it has synced the sandbox and the database it found. Each
+	// worked from the project as the runner's listing found it, not from a read of its own,
+	// although its first attempt only waited for the new caches.
 	reg = prometheus.NewRegistry()
 	f.runnerObserved(f.acquire(2), reg)
 	f.waitInitialSync(reg)
+	assert.Equal(t, 2.0, counterWith(t, reg, "fsa_reconcile_project_reads_total", "source", "listing"))
+}
+
+// counterWith reads the counter name{label=value} from reg (0 when absent).
+func counterWith(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // A new leader's runner over RUNNING projects writes nothing to objects that are as desired,
