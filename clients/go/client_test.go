@@ -296,6 +296,32 @@ func TestRetriesStopAtMaxAttemptsAndContext(t *testing.T) {
 	assert.Less(t, time.Since(start), 10*time.Second, "the pause ends with the context")
 }
 
+// A deadline that passes during a retry, not between two, still reports why the call was being
+// retried, not only that time ran out.
+func TestDeadlineDuringRetryReportsTheLastFailure(t *testing.T) {
+	var calls atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		select { // the second attempt hangs past the caller's deadline
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // runs first: srv.Close waits for the handler
+	c, err := fsaclient.New([]string{srv.URL}, fsaclient.WithRetry(fastRetry), fsaclient.WithToken("t"))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = c.Projects().GetProject(ctx, connect.NewRequest(&fsav1.GetProjectRequest{Id: "x"}))
+	assert.Equal(t, connect.CodeUnavailable, connect.CodeOf(err), "%v", err)
+	assert.Equal(t, int64(2), calls.Load())
+}
+
 func TestTokenSource(t *testing.T) {
 	ctx := testCtx(t)
 	tc, _ := newLeader(t, nil)

@@ -57,6 +57,11 @@ func (i interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 				return resp, nil
 			}
 			if ctx.Err() != nil {
+				if lastErr != nil {
+					// The deadline passed while retrying: say what the retries were about, as
+					// when it passes during a pause between them.
+					return nil, lastErr
+				}
 				return nil, err
 			}
 			lastErr = err
