@@ -641,14 +641,24 @@ func startCluster(t *testing.T, admins ...string) []string {
 	}
 	hc := &http.Client{Timeout: time.Second}
 	for _, u := range urls {
-		require.Eventually(t, func() bool {
+		if !assert.Eventually(t, func() bool {
 			res, err := hc.Get(u + "/readyz")
 			if err != nil {
 				return false
 			}
 			_ = res.Body.Close()
 			return res.StatusCode == http.StatusOK
-		}, 60*time.Second, 50*time.Millisecond, "node %s not ready (logs in %s)", u, dir)
+		}, 60*time.Second, 50*time.Millisecond, "node %s not ready", u) {
+			// The directory goes with the test: show what the nodes said.
+			for i := 1; i <= 3; i++ {
+				b, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("n%d.log", i)))
+				if len(b) > 6000 {
+					b = b[len(b)-6000:]
+				}
+				t.Logf("=== n%d log (tail) ===\n%s", i, b)
+			}
+			t.FailNow()
+		}
 	}
 	return urls
 }
