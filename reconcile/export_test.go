@@ -67,6 +67,6 @@ func (r *Runner) OnStoreChange(ctx context.Context, ch fsa.ResourceChange) { r.o
 func (r *Runner) ListedProject(kind fsa.ResourceKind, project string) *fsa.Project {
 	it := item{kind: kind, project: project}
 	p := r.listedProject(it)
-	r.dropListed(it, p)
+	r.dropListed(it)
 	return p
 }

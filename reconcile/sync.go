@@ -173,11 +173,10 @@ func (r *Runner) sync(ctx context.Context, user string, it item) (ret error) {
 	}
 	p, err := r.listedProject(it), error(nil)
 	if p != nil {
-		listed := p
 		defer func() {
 			if !errors.Is(ret, errWaitCaches) {
 				r.m.projectReads.WithLabelValues("listing").Inc()
-				r.dropListed(it, listed)
+				r.dropListed(it)
 			}
 		}()
 	} else {
