@@ -107,6 +107,9 @@ type ReconcileConfig struct {
 	DeleteVolumes    bool
 	Workers          int
 	Resync           time.Duration
+	// WarmCaches keeps the users' informer caches warm on every node, followers too
+	// (reconcile.Caches), so that a newly elected leader starts with them synced.
+	WarmCaches bool
 	// RuntimeImage is the sandbox image (k8s.RuntimeImage when empty).
 	RuntimeImage string
 	// NetworkPolicy writes a NetworkPolicy with every sandbox (on by default): ingress only from
@@ -208,6 +211,7 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.BoolVar(&rc.DeleteVolumes, "delete-volumes", false, "purge a project's data (home volume and database) on every delete, as if DeleteProject set purge_data")
 	fs.IntVar(&rc.Workers, "reconcile-workers", 4, "concurrent reconcile syncs")
 	fs.DurationVar(&rc.Resync, "reconcile-resync", 5*time.Minute, "period of the full reconcile resync")
+	fs.BoolVar(&rc.WarmCaches, "reconcile-warm-caches", true, "keep the users' informer caches warm on every node, followers too, so that a new leader starts with them synced (their memory and watches on every node)")
 	fs.StringVar(&rc.RuntimeImage, "sandbox-image", k8s.RuntimeImage, "image the sandboxes run (the runtime image)")
 	fs.BoolVar(&rc.NetworkPolicy, "sandbox-network-policy", true, "write a NetworkPolicy with every sandbox (users need RBAC on networkpolicies)")
 	fs.StringVar(&ingressNamespaces, "sandbox-ingress-namespaces", k8s.DefaultIngressNamespace, "comma-separated namespaces of the ingress controller, allowed to connect to sandboxes")

@@ -189,6 +189,14 @@ func (p *countingProxy) kubeconfig(t *testing.T, kubeconfig []byte) []byte {
 // returns the runner's own account of how long that took.
 func (e *env) initialSync(n *fsadtest.Node) time.Duration {
 	e.t.Helper()
+	v := e.waitMetric(n, "fsa_reconcile_initial_sync_seconds", func(v float64) bool { return v > 0 })
+	return time.Duration(v * float64(time.Second))
+}
+
+// waitMetric waits until node n reports the unlabelled series name with a value ok accepts, and
+// returns that value.
+func (e *env) waitMetric(n *fsadtest.Node, name string, ok func(float64) bool) float64 {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, waitFor)
 	defer cancel()
 	var v float64
@@ -205,22 +213,35 @@ func (e *env) initialSync(n *fsadtest.Node) time.Duration {
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "fsa_reconcile_initial_sync_seconds "); ok {
+			if rest, found := strings.CutPrefix(sc.Text(), name+" "); found {
 				v, _ = strconv.ParseFloat(rest, 64)
-				return v > 0, nil
+				return ok(v), nil
 			}
 		}
 		return false, nil
 	})
-	require.NoError(e.t, err, "node %s never reported its initial sync", n.ID)
-	return time.Duration(v * float64(time.Second))
+	require.NoError(e.t, err, "node %s never reported %s as wanted (last %v)", n.ID, name, v)
+	return v
+}
+
+// noCacheStarts asserts that reads hold no LIST or WATCH request (client-go's informers list by
+// a WATCH that sends the initial objects first): the caches a new leader reads had been started
+// before it was elected (reconcile.Caches, on every node).
+func noCacheStarts(t *testing.T, reads map[string]int) {
+	t.Helper()
+	for k, v := range reads {
+		assert.False(t, strings.HasPrefix(k, "LIST ") || strings.HasPrefix(k, "WATCH "),
+			"a new leader with warm caches asked %s (%d times)", k, v)
+	}
 }
 
 // TestLeaderChangeWritesOnlyWhatDiffers runs RUNNING projects on three fsad processes, then
 // changes the leader twice: a planned transfer, and a SIGKILL of the leader with one
 // StatefulSet edited by hand before the new leader takes over. Until the new leader has synced
 // every project, it must write nothing to an unchanged object (the epoch annotation, which
-// differs after every election, is no reason to write), and it must repair the edited one.
+// differs after every election, is no reason to write), and it must repair the edited one. Its
+// caches were kept warm while it followed (--reconcile-warm-caches): after the transfer it
+// starts no list or watch.
 func TestLeaderChangeWritesOnlyWhatDiffers(t *testing.T) {
 	kc := k8stest.Env(t)
 	proxy := newCountingProxy(t, kc) // stopped after the cluster: cleanups run last first
@@ -264,7 +285,12 @@ func TestLeaderChangeWritesOnlyWhatDiffers(t *testing.T) {
 	written := epochs()
 	require.Len(t, written, n)
 
-	// 1. Planned transfer: nothing differs, so nothing is written.
+	// Every node, followers too, keeps the user's namespace cached (--reconcile-warm-caches).
+	for _, n := range c.Running() {
+		e.waitMetric(n, "fsa_reconcile_cache_namespaces_synced", func(v float64) bool { return v == 1 })
+	}
+
+	// 1. Planned transfer: nothing differs, so nothing is written, and nothing listed again.
 	old, ost, err := c.Leader(ctx)
 	require.NoError(t, err)
 	snap := proxy.snapshot()
@@ -276,6 +302,7 @@ func TestLeaderChangeWritesOnlyWhatDiffers(t *testing.T) {
 	t.Logf("transfer %s → %s (term %d → %d): %d projects synced %v after the runner started; fsad's requests meanwhile: writes %s, reads %s",
 		old.ID, leader.ID, ost.Term, lst.Term, n, took.Round(time.Millisecond), formatCounts(writes), formatCounts(reads))
 	assert.Empty(t, writes, "Kubernetes writes after a planned transfer, with nothing changed")
+	noCacheStarts(t, reads)
 
 	// 2. SIGKILL of the leader, and a StatefulSet edited by hand before the next one takes over.
 	snap = proxy.snapshot()
@@ -294,6 +321,7 @@ func TestLeaderChangeWritesOnlyWhatDiffers(t *testing.T) {
 	t.Logf("SIGKILL of %s, %s leads (term %d): %d projects synced %v after the runner started; fsad's requests meanwhile: writes %s, reads %s",
 		leader.ID, next.ID, nst.Term, n, took.Round(time.Millisecond), formatCounts(writes), formatCounts(reads))
 	assert.Equal(t, map[string]int{"PATCH statefulsets": 1}, writes, "Kubernetes writes after a SIGKILL: the repair only")
+	// Its reads: the repair's (it reads the StatefulSet and its pods from the API server).
 
 	// The repair carries the new leader's epoch; every other object keeps the epoch of its
 	// last real write.

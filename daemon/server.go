@@ -55,7 +55,8 @@ type daemon struct {
 	cluster *Cluster // nil in single-node mode
 	mon     *monitor
 	kclient *k8s.Clients
-	devKube *rest.Config // from Config.Kubeconfig; nil if unset
+	caches  *reconcile.Caches // nil unless Config.Reconcile.WarmCaches
+	devKube *rest.Config      // from Config.Kubeconfig; nil if unset
 
 	joinedMu sync.Mutex
 	joined   bool
@@ -116,6 +117,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}
 
+	if cfg.Reconcile.WarmCaches {
+		if d.caches, err = reconcile.NewCaches(reconcile.CachesConfig{Client: d.client, Clients: d.kclient,
+			Network: cfg.Reconcile.Network() != nil, Registerer: d.reg, Logger: log}); err != nil {
+			return err
+		}
+	}
 	handler, err := d.handler()
 	if err != nil {
 		return err
@@ -127,12 +134,26 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	srv := d.httpServer(handler)
 
 	// Background routines run on their own context so that shutdown can order them: leadership
-	// is handed over before reconcile stops.
+	// is handed over before reconcile stops, and the caches stop after the runner that uses them.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
+	stopCaches := func() {}
+	if d.caches != nil {
+		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = d.caches.Run(cctx) // nil: it retries until its context ends
+		}()
+		stopCaches = func() {
+			cancel()
+			<-done
+		}
+	}
 	defer func() {
 		stopBG()
 		wg.Wait()
+		stopCaches()
 	}()
 	wg.Add(1)
 	go func() {
@@ -343,6 +364,7 @@ func (d *daemon) reconcile(ctx context.Context, fence uint64) error {
 		RuntimeImage:     d.cfg.Reconcile.RuntimeImage,
 		Network:          d.cfg.Reconcile.Network(),
 		Clients:          d.kclient,
+		Caches:           d.caches,
 
 		DefaultAnthropicAuthToken: d.cfg.Reconcile.DefaultAnthropicToken,
 		DefaultAnthropicBaseURL:   d.cfg.Reconcile.DefaultAnthropicBaseURL,

@@ -85,6 +85,23 @@ func leaderLocalRead(ctx context.Context) bool {
 	return v
 }
 
+type nodeLocalKey struct{}
+
+// WithNodeLocalRead returns a context under which the SDK's reads (not its writes) answer from
+// this node's local state, on any node, without the leader (raftstore.Store.ViewStale; other
+// stores read as usual). A follower's state may lag the leader's by what it has not applied
+// yet. Use it for work that only prepares for the leader's, whose results a stale answer cannot
+// make wrong: reconcile.Caches warms a follower's informer caches with it, so that the node
+// starts with them synced if it is elected.
+func WithNodeLocalRead(ctx context.Context) context.Context {
+	return context.WithValue(ctx, nodeLocalKey{}, true)
+}
+
+func nodeLocalRead(ctx context.Context) bool {
+	v, _ := ctx.Value(nodeLocalKey{}).(bool)
+	return v
+}
+
 func (c *Client) timestamp() time.Time { return c.now().UTC() }
 
 // plan builds a transaction from a snapshot.
@@ -143,8 +160,12 @@ func (c *Client) commit(ctx context.Context, build plan) (int64, error) {
 	}
 }
 
-// view runs fn on a snapshot and maps store errors.
+// view runs fn on a snapshot and maps store errors: this node's local state under
+// WithNodeLocalRead where the store has one, else a linearizable snapshot.
 func (c *Client) view(ctx context.Context, fn func(store.Snapshot) error) error {
+	if sv, ok := c.st.(staleViewer); ok && nodeLocalRead(ctx) {
+		return mapStoreErr(sv.ViewStale(ctx, c.opening(ctx, fn)))
+	}
 	return mapStoreErr(c.st.View(ctx, c.opening(ctx, fn)))
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fullstackagent/fsa/fsa"
+	"github.com/fullstackagent/fsa/k8s"
 	"github.com/fullstackagent/fsa/reconcile"
 )
 
@@ -61,6 +62,12 @@ func TestBenchScale(t *testing.T) {
 	t.Logf("runner: %v; steps %v over %d users", s, steps, len(b.users))
 	var projects []*fsa.Project
 	fence := uint64(1)
+	// FSA_BENCH_RESTART_WARM=1: a follower's caches (reconcile.Caches) run from the start, and
+	// restarts alternate runners with caches of their own (first) and runners given those.
+	var warm *warmCaches
+	if os.Getenv("FSA_BENCH_RESTART_WARM") != "" {
+		warm = b.startCaches(s)
+	}
 	for _, n := range steps {
 		// Grow to n with a provisioning runner at the current epoch.
 		if add := n - len(projects); add > 0 {
@@ -90,6 +97,11 @@ func TestBenchScale(t *testing.T) {
 			rs := s
 			rs.JSON = os.Getenv("FSA_BENCH_RESTART_JSON") != "" && i%2 == 0
 			rs.Reread = os.Getenv("FSA_BENCH_RESTART_LISTED") != "" && i%2 == 0
+			if warm != nil && i%2 == 1 {
+				// The follower's caches have seen every placement before it is elected.
+				warm.waitSynced(b, len(b.users))
+				rs.Caches = warm.c
+			}
 			stop, reg = b.restartLeader(rs, fence, n)
 		}
 		b.idleMeasure(reg, n, fmt.Sprintf("scale n=%d", n))
@@ -118,7 +130,7 @@ func (b *bench) restartLeader(s runnerSettings, fence uint64, n int) (func(), *p
 	stopProfile := func() {}
 	if path := os.Getenv("FSA_BENCH_CPUPROFILE"); path != "" {
 		// The whole process from the election to the end of the first pass.
-		f, err := os.Create(fmt.Sprintf("%s.restart_n%d_e%d_json%v_reread%v", path, n, fence, s.JSON, s.Reread))
+		f, err := os.Create(fmt.Sprintf("%s.restart_n%d_e%d_json%v_reread%v_warm%v", path, n, fence, s.JSON, s.Reread, s.Caches != nil))
 		require.NoError(t, err)
 		require.NoError(t, pprof.StartCPUProfile(f))
 		stopProfile = func() {
@@ -151,8 +163,8 @@ func (b *bench) restartLeader(s runnerSettings, fence uint64, n int) (func(), *p
 	cpu := selfCPU() - cpu0
 	b.waitQuiet(reg, 5*time.Second, envDuration("FSA_BENCH_SETTLE", 3*time.Minute))
 	heap := int64(heapInUse()) - int64(heap0)
-	t.Logf("BENCH scale-restart json=%v reread=%v projects=%d epoch=%d seconds=%.2f runner_seconds=%.2f intent_served_s=%.2f cpu_s=%.2f k8s_writes=%v runner_heap_mib=%d runner_heap_kib_per_project=%.1f",
-		s.JSON, s.Reread, n, fence, took.Seconds(), runnerSecs, intent.Seconds(), cpu, counterSum(reg, "fsa_reconcile_kubernetes_writes_total"),
+	t.Logf("BENCH scale-restart json=%v reread=%v warm=%v projects=%d epoch=%d seconds=%.2f runner_seconds=%.2f intent_served_s=%.2f cpu_s=%.2f k8s_writes=%v runner_heap_mib=%d runner_heap_kib_per_project=%.1f",
+		s.JSON, s.Reread, s.Caches != nil, n, fence, took.Seconds(), runnerSecs, intent.Seconds(), cpu, counterSum(reg, "fsa_reconcile_kubernetes_writes_total"),
 		heap>>20, float64(heap)/1024/float64(n))
 	return stop, reg
 }
@@ -252,5 +264,44 @@ func (b *bench) setLimits(projects []*fsa.Project, with bool) {
 	close(errs)
 	for err := range errs {
 		require.NoError(b.t, err)
+	}
+}
+
+// warmCaches are a follower's caches running beside the bench's runners.
+type warmCaches struct {
+	c   *reconcile.Caches
+	reg *prometheus.Registry
+}
+
+// startCaches runs Caches, with s's Kubernetes client settings, until the test ends.
+func (b *bench) startCaches(s runnerSettings) *warmCaches {
+	reg := prometheus.NewRegistry()
+	c, err := reconcile.NewCaches(reconcile.CachesConfig{Client: b.c, Registerer: reg, Logger: benchLogger(),
+		Clients: k8s.NewClients(k8s.WithRateLimit(s.QPS, s.Burst))})
+	require.NoError(b.t, err)
+	ctx, cancel := context.WithCancel(b.ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	b.t.Cleanup(func() {
+		cancel()
+		require.NoError(b.t, <-done)
+	})
+	return &warmCaches{c: c, reg: reg}
+}
+
+// waitSynced waits until the caches of n namespaces have synced.
+func (w *warmCaches) waitSynced(b *bench, n int) {
+	deadline := time.Now().Add(envDuration("FSA_BENCH_SETTLE", 3*time.Minute))
+	tick := time.NewTicker(20 * time.Millisecond) // a gauge: polled, with a deadline
+	defer tick.Stop()
+	for gaugeValue(w.reg, "fsa_reconcile_cache_namespaces_synced") < float64(n) {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("warm caches: %v of %d namespaces synced", gaugeValue(w.reg, "fsa_reconcile_cache_namespaces_synced"), n)
+		}
+		select {
+		case <-tick.C:
+		case <-b.ctx.Done():
+			b.t.Fatal(b.ctx.Err())
+		}
 	}
 }

@@ -131,6 +131,7 @@ type runnerSettings struct {
 	Wrap       func(http.RoundTripper) http.RoundTripper // of the runner's Kubernetes transport, if set
 	JSON       bool                                      // typed clients in JSON, not protobuf (k8s.WithJSON)
 	Reread     bool                                      // read each project again at a child's first sync (reconcile.SetListedProjects)
+	Caches     *reconcile.Caches                         // warm caches to start with (their Clients: QPS, Burst, Wrap and JSON unused)
 }
 
 func settingsFromEnv() runnerSettings {
@@ -152,9 +153,13 @@ func (b *bench) startRunner(s runnerSettings) (stop func()) {
 	if fence == 0 {
 		fence = 1
 	}
+	clients := k8s.NewClients(k8s.WithRateLimit(s.QPS, s.Burst), k8s.WithTransportWrapper(s.Wrap), k8s.WithJSON(s.JSON))
+	if s.Caches != nil {
+		clients = nil
+	}
 	r, err := reconcile.New(reconcile.Config{
 		Client: b.c, Fence: fence, Domain: "sandbox.fsa.test", Workers: s.Workers, Resync: s.Resync,
-		Clients:     k8s.NewClients(k8s.WithRateLimit(s.QPS, s.Burst), k8s.WithTransportWrapper(s.Wrap), k8s.WithJSON(s.JSON)),
+		Clients: clients, Caches: s.Caches,
 		BaseBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second,
 		Registerer: reg, Logger: benchLogger(),
 	})

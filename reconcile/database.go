@@ -25,7 +25,7 @@ func clusters(ui *userInformers) cache.SharedIndexInformer {
 	return ui.dynamic.ForResource(ui.kb.GVR()).Informer()
 }
 
-func (*databases) watch(ui *userInformers, queue func(string, lane)) {
+func watchDatabases(ui *userInformers, queue func(string, lane)) {
 	inf := clusters(ui)
 	if !baseline.Load() {
 		_ = inf.SetTransform(k8s.TrimForCache) // fails only once started; watch runs before

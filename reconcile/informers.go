@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,16 +30,46 @@ const (
 // observed state from them, and skips the apply when they show the objects already as desired.
 type informers struct {
 	log     *slog.Logger
-	recs    []reconciler
-	onEvent func(user string, k fsa.ResourceKind, name string, l lane)
-	// requeue queues again, in its lane, an item whose sync waited for the user's caches
-	// (userInformers.wait).
-	requeue func(user string, it item, l lane)
+	network bool // the sandboxes' NetworkPolicies are watched (Config.Network)
+	// sink is where events and the items that waited for a user's caches go: the runner that
+	// uses these caches now, if any (attach). Caches that outlive runners (Caches) keep the
+	// handlers they registered once; an event while no runner is attached is dropped, since a
+	// runner that attaches later syncs every child anyway.
+	sink atomic.Pointer[sink]
 
 	mu sync.Mutex
 	// users holds one user's informers per namespace: the kubeconfig's, and those of the
 	// namespaces the user's older children were placed in (fsa.Child.Namespace).
 	users map[string]map[string]*userInformers
+	// closed is set once every informer is stopped for good (stopAll): later asks get caches
+	// that never sync, so their syncs read the API server.
+	closed bool
+}
+
+// sink receives the informers' work: onEvent queues the child of kind k named by an event,
+// requeue queues again, in its lane, an item whose sync waited for the user's caches
+// (userInformers.wait).
+type sink struct {
+	onEvent func(user string, k fsa.ResourceKind, name string, l lane)
+	requeue func(user string, it item, l lane)
+}
+
+// attach makes s the receiver of the informers' work until the returned detach.
+func (in *informers) attach(s *sink) (detach func()) {
+	in.sink.Store(s)
+	return func() { in.sink.CompareAndSwap(s, nil) }
+}
+
+func (in *informers) event(user string, k fsa.ResourceKind, name string, l lane) {
+	if s := in.sink.Load(); s != nil {
+		s.onEvent(user, k, name, l)
+	}
+}
+
+func (in *informers) requeue(user string, it item, l lane) {
+	if s := in.sink.Load(); s != nil {
+		s.requeue(user, it, l)
+	}
 }
 
 // userInformers are one user's informer factories: typed and dynamic (custom resources) of the
@@ -46,6 +77,7 @@ type informers struct {
 // for every ask, so a reconciler asks again for those it watches when it reads their caches.
 type userInformers struct {
 	client             *k8s.Client
+	network            bool              // NetworkPolicies are watched (informers.network)
 	kb                 k8s.KubeBlocksAPI // the generation of the Cluster informer
 	stop               chan struct{}
 	typed, credentials kinformers.SharedInformerFactory
@@ -66,8 +98,8 @@ type userInformers struct {
 // API server as they always could.
 const syncGrace = 15 * time.Second
 
-func newInformers(log *slog.Logger, recs []reconciler, onEvent func(string, fsa.ResourceKind, string, lane), requeue func(string, item, lane)) *informers {
-	return &informers{log: log, recs: recs, onEvent: onEvent, requeue: requeue, users: map[string]map[string]*userInformers{}}
+func newInformers(log *slog.Logger, network bool) *informers {
+	return &informers{log: log, network: network, users: map[string]map[string]*userInformers{}}
 }
 
 // ensure starts the user's informers on c's namespace, or restarts them when the user's
@@ -100,12 +132,18 @@ func (in *informers) ensure(user string, c *k8s.Client, kb k8s.KubeBlocksAPI) *u
 			kinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
 			kinformers.WithTransform(trim))
 	}
-	ui := &userInformers{client: c, kb: kb, stop: make(chan struct{}), typed: typed(k8s.ManagedSelector), credentials: typed(credentialsSelector),
+	ui := &userInformers{client: c, network: in.network, kb: kb, stop: make(chan struct{}), typed: typed(k8s.ManagedSelector), credentials: typed(credentialsSelector),
 		dynamic: dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.Dynamic, 0, c.Namespace,
 			func(o *metav1.ListOptions) { o.LabelSelector = k8s.ManagedSelector })}
-	for _, rec := range in.recs {
-		k := rec.kind()
-		rec.watch(ui, func(name string, l lane) { in.onEvent(user, k, name, l) })
+	if in.closed {
+		// Stopped for good: caches that never sync, read past at once.
+		ui.settled = true
+		close(ui.stop)
+		return ui
+	}
+	for _, w := range watches {
+		k := w.kind
+		w.watch(ui, func(name string, l lane) { in.event(user, k, name, l) })
 	}
 	ui.typed.Start(ui.stop)
 	ui.credentials.Start(ui.stop)
@@ -150,6 +188,14 @@ func (ui *userInformers) awaitSync(user string, requeue func(string, item, lane)
 	}
 }
 
+// isSettled reports whether syncs go on without waiting for these caches (synced, or given up
+// waiting for).
+func (ui *userInformers) isSettled() bool {
+	ui.mu.Lock()
+	defer ui.mu.Unlock()
+	return ui.settled
+}
+
 // laned is an item and the lane it was taken from.
 type laned struct {
 	it item
@@ -177,10 +223,11 @@ func (ui *userInformers) shutdown() {
 	ui.done.Wait()
 }
 
-// stopAll stops every informer and waits for their goroutines.
+// stopAll stops every informer, for good, and waits for their goroutines.
 func (in *informers) stopAll() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	in.closed = true
 	for user, byNS := range in.users {
 		for _, ui := range byNS {
 			ui.shutdown()
@@ -188,6 +235,17 @@ func (in *informers) stopAll() {
 		delete(in.users, user)
 	}
 }
+
+// kindWatch is how the informers of one kind of child are set up: watch asks for the
+// informers of a user's objects of that kind, and registers handlers whose queue(name, l)
+// queues, in lane l, the child whose resource name an event carries.
+type kindWatch struct {
+	kind  fsa.ResourceKind
+	watch func(ui *userInformers, queue func(name string, l lane))
+}
+
+// watches are the kinds' informers, in the order of the runner's reconcilers.
+var watches = []kindWatch{{fsa.ResourceSandbox, watchSandboxes}, {fsa.ResourceDatabase, watchDatabases}}
 
 // on makes every object inf adds, updates or deletes queue, in lane l, the child whose resource
 // name nameOf reads from it ("" for none).

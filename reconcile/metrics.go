@@ -13,6 +13,8 @@ type metrics struct {
 	// projectReads counts the projects syncs worked from, by source: "store" (read for the sync)
 	// or "listing" (the first listing's copy, see Runner.listedProject).
 	projectReads *prometheus.CounterVec
+	// cacheWaits counts syncs that waited for a user's informer caches to sync.
+	cacheWaits *prometheus.CounterVec
 	// initialSync is set once, when every item of the runner's first listing has synced.
 	initialSync prometheus.Gauge
 }
@@ -49,6 +51,10 @@ func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, erro
 			Namespace: "fsa", Subsystem: "reconcile", Name: "project_reads_total",
 			Help: "Projects a sync worked from, by source: read from the store for it, or kept from the runner's first listing.",
 		}, []string{"source"}),
+		cacheWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fsa", Subsystem: "reconcile", Name: "cache_waits_total",
+			Help: "Syncs that waited for their user's informer caches to sync before reading them (none once caches are warm, see reconcile.Caches).",
+		}, []string{"kind"}),
 		initialSync: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "fsa", Subsystem: "reconcile", Name: "initial_sync_seconds",
 			Help: "Time from the runner's start until every sandbox and database it listed at start had synced " +
@@ -59,7 +65,7 @@ func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, erro
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.depth, m.duration, m.errors, m.lag, m.k8sWrites, m.upToDate, m.projectReads, m.initialSync} {
+	for _, c := range []prometheus.Collector{m.depth, m.duration, m.errors, m.lag, m.k8sWrites, m.upToDate, m.projectReads, m.cacheWaits, m.initialSync} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -39,8 +39,15 @@ type Config struct {
 	// credentials, given to the sandboxes of users who have no key of their own (a user's key,
 	// and a user's base URL, win). Secret: the token goes into the sandbox's Secret only.
 	DefaultAnthropicAuthToken, DefaultAnthropicBaseURL string
-	// Clients caches per-user Kubernetes clients; a new cache when nil.
+	// Clients caches per-user Kubernetes clients; a new cache when nil (Caches' when set).
 	Clients *k8s.Clients
+	// Caches, when set, are the informer caches the runner reads and watches, which outlive
+	// it: kept warm on every node of a daemon, they are synced when the node is elected, and
+	// the runner's first pass does not wait for the API server to list every object again.
+	// They must have been made with the same Clients and Network (NewCaches), and be running
+	// (Caches.Run) while the runner is. When nil the runner starts its own and stops them when
+	// Run returns.
+	Caches *Caches
 	// Workers bounds concurrent syncs (16 by default). A sync mostly waits on the API server
 	// and the store, so more workers than cores pay off: see BENCH.md.
 	Workers int
@@ -76,6 +83,8 @@ type Runner struct {
 	recs      []reconciler
 	byKind    map[fsa.ResourceKind]reconciler
 	informers *informers
+	// ownInformers: the runner started its informers (no Config.Caches) and stops them.
+	ownInformers bool
 	// memo remembers the children found up to date (memo.go).
 	memo *upToDate
 	// userSettings keeps the users' settings between syncs (settingsCache).
@@ -120,6 +129,15 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.Scheme == "" {
 		cfg.Scheme = "https"
+	}
+	if c := cfg.Caches; c != nil {
+		if cfg.Clients != nil && cfg.Clients != c.cfg.Clients {
+			return nil, errors.New("reconcile: Config.Clients must be the Clients of Config.Caches")
+		}
+		if (cfg.Network != nil) != c.cfg.Network {
+			return nil, errors.New("reconcile: Config.Network and Config.Caches' Network must agree")
+		}
+		cfg.Clients = c.cfg.Clients
 	}
 	if cfg.Clients == nil {
 		cfg.Clients = k8s.NewClients()
@@ -169,7 +187,11 @@ func New(cfg Config) (*Runner, error) {
 	for _, rec := range r.recs {
 		r.byKind[rec.kind()] = rec
 	}
-	r.informers = newInformers(r.log, r.recs, r.onKubeEvent, func(user string, it item, l lane) { r.q.AddIn(l, user, it) })
+	if cfg.Caches != nil {
+		r.informers = cfg.Caches.in
+	} else {
+		r.informers, r.ownInformers = newInformers(r.log, cfg.Network != nil), true
+	}
 	return r, nil
 }
 
@@ -183,11 +205,15 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.mu.Unlock()
 	r.log.Info("reconcile starting", "workers", r.cfg.Workers, "resync", r.cfg.Resync)
 
+	detach := r.informers.attach(&sink{onEvent: r.onKubeEvent, requeue: func(user string, it item, l lane) { r.q.AddIn(l, user, it) }})
 	var wg sync.WaitGroup
 	defer func() {
 		cancel()
+		detach()
 		r.q.ShutDown()
-		r.informers.stopAll()
+		if r.ownInformers {
+			r.informers.stopAll()
+		}
 		wg.Wait()
 		r.log.Info("reconcile stopped")
 	}()
@@ -549,6 +575,7 @@ func (r *Runner) work(ctx context.Context) bool {
 		r.q.Add(user, it)
 	case errors.Is(err, errWaitCaches):
 		// Queued again by the user's informers once their caches have synced.
+		r.m.cacheWaits.WithLabelValues(string(it.kind)).Inc()
 	default:
 		r.m.errors.WithLabelValues(string(it.kind)).Inc()
 		r.log.Warn("sync failed; retrying with backoff", "kind", it.kind, "project", it.project, "err", err, "failures", r.q.Failures(it)+1)

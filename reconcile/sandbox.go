@@ -56,10 +56,10 @@ func networkPolicies(ui *userInformers) cache.SharedIndexInformer {
 	return ui.typed.Networking().V1().NetworkPolicies().Informer()
 }
 
-func (s *sandboxes) watch(ui *userInformers, queue func(string, lane)) {
+func watchSandboxes(ui *userInformers, queue func(string, lane)) {
 	sts, pods, svcs, ings := sandboxInformers(ui)
 	on(sandboxSecrets(ui), label(k8s.LabelApp), laneEvent, queue)
-	if s.r.cfg.Network != nil {
+	if ui.network {
 		on(networkPolicies(ui), label(k8s.LabelApp), laneEvent, queue)
 	}
 	_ = pods.AddIndexers(cache.Indexers{podsByApp: func(obj any) ([]string, error) {

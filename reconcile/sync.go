@@ -17,9 +17,6 @@ import (
 type reconciler interface {
 	// kind is the kind of child it converges, and of its work items, metrics and logs.
 	kind() fsa.ResourceKind
-	// watch sets up the informers of a user's objects of this kind: queue(name, l) queues, in
-	// lane l, the child whose resource name an event carries.
-	watch(ui *userInformers, queue func(name string, l lane))
 	// follows reports whether a change of a project's child of another kind k, now in status
 	// st, or of its environment (k is fsa.ResourceEnv), concerns its child of this kind.
 	follows(k fsa.ResourceKind, st fsa.Status) bool
