@@ -60,5 +60,6 @@
 // transaction's conditions make a stale snapshot fail and retry on a linearizable one, and an
 // outcome that commits nothing (an error, a replayed call, no change) is decided on a
 // linearizable snapshot. Reads are linearizable unless the context says otherwise
-// ([WithLeaderLocalRead]).
+// ([WithLeaderLocalRead]; [WithNodeLocalRead], for work any node can do ahead of the leader,
+// such as warming caches on a follower).
 package fsa

@@ -46,13 +46,28 @@ type Caches struct {
 	in  *informers
 
 	mu sync.Mutex
-	// places are the placements the caches know of, per user: where their children live.
-	places map[string]map[placement]struct{}
-	ran    bool
+	// children holds where each child that is placed and not gone lives, and counts how many
+	// live in each placement: a placement's caches start with its first child and stop with
+	// its last, so a long-running node keeps no watches on namespaces nothing lives in.
+	children map[childKey]userPlacement
+	counts   map[userPlacement]int
+	ran      bool
 }
 
 // placement is a namespace on an API server, as recorded on a child (fsa.Child.Namespace).
 type placement struct{ namespace, server string }
+
+// userPlacement is one user's placement.
+type userPlacement struct {
+	user string
+	placement
+}
+
+// childKey names a child.
+type childKey struct {
+	kind fsa.ResourceKind
+	id   string
+}
 
 // NewCaches checks cfg and returns Caches; call Run to keep them warm.
 func NewCaches(cfg CachesConfig) (*Caches, error) {
@@ -66,7 +81,7 @@ func NewCaches(cfg CachesConfig) (*Caches, error) {
 		cfg.Logger = slog.Default()
 	}
 	log := cfg.Logger.With("component", "caches")
-	c := &Caches{cfg: cfg, log: log, in: newInformers(log, cfg.Network), places: map[string]map[placement]struct{}{}}
+	c := &Caches{cfg: cfg, log: log, in: newInformers(log, cfg.Network), children: map[childKey]userPlacement{}, counts: map[userPlacement]int{}}
 	if cfg.Registerer != nil {
 		count := func(synced bool) float64 {
 			c.in.mu.Lock()
@@ -145,18 +160,19 @@ func (c *Caches) follow(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("list projects: %w", err)
 		}
-		var todo []userPlacement
+		children := map[childKey]userPlacement{}
 		for _, p := range list.Items {
 			for _, k := range []fsa.ResourceKind{fsa.ResourceSandbox, fsa.ResourceDatabase} {
-				if o := p.Child(k); o != nil {
-					if up, ok := c.learn(o.Common()); ok {
-						todo = append(todo, up)
-					}
+				if o := p.Child(k); o != nil && live(o.Common()) {
+					children[childKey{k, o.Common().ID}] = placeOf(o.Common())
 				}
 			}
 		}
-		c.warmAll(ctx, todo)
-		c.log.Info("caches warm", "namespaces", len(todo), "projects", len(list.Items), "took", time.Since(start).Round(time.Millisecond))
+		started, stopped := c.reset(children)
+		c.stop(stopped)
+		c.warmAll(ctx, started)
+		c.log.Info("caches warm", "namespaces", len(c.placements()), "started", len(started), "stopped", len(stopped),
+			"projects", len(list.Items), "took", time.Since(start).Round(time.Millisecond))
 		w, err := c.cfg.Client.Watch(ctx, "", list.Revision)
 		if errors.Is(err, store.ErrCompacted) {
 			continue
@@ -179,48 +195,109 @@ func (c *Caches) follow(ctx context.Context) error {
 	}
 }
 
-// userPlacement is one user's placement to warm.
-type userPlacement struct {
-	user string
-	placement
+// live reports whether a child's objects need watching: placed, and not gone.
+func live(ch *fsa.Child) bool { return ch.Placed() && ch.Status != fsa.StatusTerminated }
+
+func placeOf(ch *fsa.Child) userPlacement {
+	return userPlacement{ch.UserID, placement{ch.Namespace, ch.Server}}
 }
 
-// learn records the placement of child ch, and reports it when it is new: placed, not gone.
-func (c *Caches) learn(ch *fsa.Child) (userPlacement, bool) {
-	if !ch.Placed() || ch.Status == fsa.StatusTerminated {
-		return userPlacement{}, false
+// reset makes children (from a listing) what the caches know of, and returns the placements
+// that gained their first child and those that lost their last.
+func (c *Caches) reset(children map[childKey]userPlacement) (started, stopped []userPlacement) {
+	counts := map[userPlacement]int{}
+	for _, up := range children {
+		counts[up]++
 	}
-	pl := placement{ch.Namespace, ch.Server}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	byUser := c.places[ch.UserID]
-	if byUser == nil {
-		byUser = map[placement]struct{}{}
-		c.places[ch.UserID] = byUser
+	for up := range counts {
+		if c.counts[up] == 0 {
+			started = append(started, up)
+		}
 	}
-	if _, ok := byUser[pl]; ok {
-		return userPlacement{}, false
+	for up := range c.counts {
+		if counts[up] == 0 {
+			stopped = append(stopped, up)
+		}
 	}
-	byUser[pl] = struct{}{}
-	return userPlacement{ch.UserID, pl}, true
+	c.children, c.counts = children, counts
+	return started, stopped
+}
+
+// update records child k as now (nil: deleted), and returns the placement that gained its first
+// child and the one that lost its last, if any.
+func (c *Caches) update(k childKey, now *fsa.Child) (started, stopped *userPlacement) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old, had := c.children[k]
+	var up userPlacement
+	isLive := now != nil && live(now)
+	if isLive {
+		up = placeOf(now)
+		if had && old == up {
+			return nil, nil
+		}
+	}
+	if had {
+		delete(c.children, k)
+		if c.counts[old]--; c.counts[old] == 0 {
+			delete(c.counts, old)
+			stopped = &old
+		}
+	}
+	if isLive {
+		c.children[k] = up
+		if c.counts[up]++; c.counts[up] == 1 {
+			started = &up
+		}
+	}
+	return started, stopped
+}
+
+// placements returns every placement with a child.
+func (c *Caches) placements() []userPlacement {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]userPlacement, 0, len(c.counts))
+	for up := range c.counts {
+		out = append(out, up)
+	}
+	return out
 }
 
 func (c *Caches) onChange(ctx context.Context, ch fsa.ResourceChange) {
-	if o := ch.Child(ch.Kind); o != nil && !ch.Deleted {
-		if up, ok := c.learn(o.Common()); ok {
-			c.warm(ctx, up)
+	if o := ch.Child(ch.Kind); o != nil {
+		now := o.Common()
+		if ch.Deleted {
+			now = nil
+		}
+		started, stopped := c.update(childKey{ch.Kind, o.Common().ID}, now)
+		if stopped != nil {
+			c.stop([]userPlacement{*stopped})
+		}
+		if started != nil {
+			c.warm(ctx, *started)
 		}
 		return
 	}
 	if ch.Kind == fsa.ResourceConfig && ch.Config != nil && ch.Config.Key == fsa.ConfigKubeconfig {
 		// New credentials: the user's caches start again with them (informers.ensure).
-		c.mu.Lock()
 		var todo []userPlacement
-		for pl := range c.places[ch.Config.UserID] {
-			todo = append(todo, userPlacement{ch.Config.UserID, pl})
+		for _, up := range c.placements() {
+			if up.user == ch.Config.UserID {
+				todo = append(todo, up)
+			}
 		}
-		c.mu.Unlock()
 		c.warmAll(ctx, todo)
+	}
+}
+
+// stop stops the caches of placements nothing lives in any more. A runner that syncs a child
+// there again (one being deleted) starts them again.
+func (c *Caches) stop(ups []userPlacement) {
+	for _, up := range ups {
+		c.in.forget(up.user, up.namespace)
 	}
 }
 

@@ -21,7 +21,8 @@ import (
 // start the caches of the namespace the user's children were placed in, from the store alone; a
 // runner given them syncs every child it takes over without waiting for a cache (one with its
 // own caches waits for them), and they outlive it: the next runner given them receives their
-// events, so an object deleted out of band is repaired at once.
+// events, so an object deleted out of band is repaired at once. A namespace's caches stop with
+// its last project.
 func TestWarmCachesServeANewLeader(t *testing.T) {
 	f := newFixture(t, "warmcaches")
 	r1 := f.runner(f.acquire(1))
@@ -78,6 +79,13 @@ func TestWarmCachesServeANewLeader(t *testing.T) {
 		return err == nil && s.UID != old.UID, err
 	})
 	assert.Equal(t, 1.0, gauge(t, creg, "fsa_reconcile_cache_namespaces"), "still the one namespace's caches")
+
+	// The namespace's last project deleted: its caches stop.
+	_, err = f.c.DeleteProject(f.ctx, f.user.ID, p.ID, fsa.PurgeData(true))
+	require.NoError(t, err)
+	f.waitProject(p.ID, "deleted", gone)
+	require.Eventually(t, func() bool { return gauge(t, creg, "fsa_reconcile_cache_namespaces") == 0 },
+		waitFor, 20*time.Millisecond, "no caches for a namespace nothing lives in")
 }
 
 // A runner and the caches it is given must agree on the Kubernetes clients and on whether

@@ -31,6 +31,18 @@
 // remembered finding expires after ten resyncs, so whatever the versions could miss is still
 // checked that often (TestUpToDateSyncSeesEveryChange changes every input of a remembered child).
 //
+// # Warm caches
+//
+// A Runner starts its informers as its syncs need them, and a new leader's syncs then wait for
+// the API servers to send every object again. [Caches] are the same informers apart from any
+// runner: given one (Config.Caches), a runner reads and watches them, and they outlive it. Their
+// Run keeps them warm on any node, follower or leader: it follows the node's own copy of the
+// store (fsa.WithNodeLocalRead) and starts the caches of every namespace a child was placed in,
+// with the owner's credentials. They only read, so they need no fencing token; a daemon runs
+// them on every node, and a newly elected leader's first pass is its syncs alone
+// (TestWarmCachesServeANewLeader; daemon's TestLeaderChangeWritesOnlyWhatDiffers checks that a
+// new leader starts no list or watch).
+//
 // One reconciler per kind of child (sandbox.go, database.go) says which objects it watches, which
 // other changes concern it (a sandbox waits for its database's credentials) and how one child
 // converges; the Runner does the rest, the same for every kind (sync.go).

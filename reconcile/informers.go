@@ -223,6 +223,20 @@ func (ui *userInformers) shutdown() {
 	ui.done.Wait()
 }
 
+// forget stops the user's informers on namespace ns, if any, and waits for their goroutines.
+func (in *informers) forget(user, ns string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if ui, ok := in.users[user][ns]; ok {
+		ui.shutdown()
+		delete(in.users[user], ns)
+		if len(in.users[user]) == 0 {
+			delete(in.users, user)
+		}
+		in.log.Debug("informers stopped", "user", user, "namespace", ns)
+	}
+}
+
 // stopAll stops every informer, for good, and waits for their goroutines.
 func (in *informers) stopAll() {
 	in.mu.Lock()
