@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -97,7 +99,8 @@ func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { retur
 // limits and users; a round is done when every StatefulSet is rolled out and ready and every
 // Cluster Running (fsa: every project RUNNING in the store). It reports projects/s and the
 // writer's own API requests per project (by verb and resource) for each round, the medians'
-// ratios, and the fsa runner's start-up requests apart.
+// ratios, and the fsa runner's start-up requests apart. FSA_BENCH_CPUPROFILE names a file
+// prefix for a CPU profile of this process in each round.
 func TestBenchProvisionRatio(t *testing.T) {
 	benchGate(t)
 	n := envInt("FSA_BENCH_PROJECTS", 500)
@@ -128,6 +131,7 @@ func TestBenchProvisionRatio(t *testing.T) {
 	for i := range 2 * rounds {
 		// raw, fsa, fsa, raw, raw, fsa, ...
 		isRaw := (i%4 == 0) || (i%4 == 3)
+		stopProfile := profileRound(t, i+1, isRaw)
 		if isRaw {
 			req0, by0 := raw.n.Load(), raw.snapshot()
 			self0, cp0 := selfCPU(), b.controlPlaneCPU()
@@ -137,6 +141,7 @@ func TestBenchProvisionRatio(t *testing.T) {
 			rawDone += n
 			per := float64(raw.n.Load()-req0) / float64(n)
 			rawRates, rawReqs = append(rawRates, float64(n)/took.Seconds()), append(rawReqs, per)
+			stopProfile()
 			t.Logf("round %d raw: %d projects ready after %v: %.2f projects/s, %.2f requests per project: %s; %s",
 				i+1, n, took.Round(time.Millisecond), float64(n)/took.Seconds(), per, requestDelta(by0, raw.snapshot(), float64(n)), b.cpuPerProject(self0, cp0, n))
 			continue
@@ -154,6 +159,7 @@ func TestBenchProvisionRatio(t *testing.T) {
 		projects, _ := b.createProjects(fmt.Sprintf("ratio%d-", i), n)
 		b.waitAllRunning(projects)
 		took := time.Since(start)
+		stopProfile()
 		per := float64(fsaReq.n.Load()-req0) / float64(n)
 		fsaRates, fsaReqs = append(fsaRates, float64(n)/took.Seconds()), append(fsaReqs, per)
 		t.Logf("round %d fsa: %d projects RUNNING after %v: %.2f projects/s, %.2f requests per project: %s; %s",
@@ -330,4 +336,24 @@ func (b *bench) waitClustersRunning(users []*k8s.Client, n int) {
 		}
 		return running == n
 	}, 60*time.Minute, 500*time.Millisecond, "every raw Cluster Running")
+}
+
+// profileRound starts a CPU profile of this process for round i when FSA_BENCH_CPUPROFILE names
+// a file prefix; the returned func stops it.
+func profileRound(t *testing.T, i int, raw bool) (stop func()) {
+	path := os.Getenv("FSA_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	side := "fsa"
+	if raw {
+		side = "raw"
+	}
+	f, err := os.Create(fmt.Sprintf("%s.round%d_%s", path, i, side))
+	require.NoError(t, err)
+	require.NoError(t, pprof.StartCPUProfile(f))
+	return func() {
+		pprof.StopCPUProfile()
+		require.NoError(t, f.Close())
+	}
 }
