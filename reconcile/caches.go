@@ -116,7 +116,8 @@ func NewCaches(cfg CachesConfig) (*Caches, error) {
 // It reads this node's local state (fsa.WithNodeLocalRead): a follower's may lag, and then its
 // caches start a little later. It lists every project once, starts the caches of every
 // placement of a child that is not gone, and then follows the change feed: a child placed
-// somewhere new starts that namespace's caches, a user's new kubeconfig restarts theirs with it.
+// somewhere new starts that namespace's caches, the last child gone from a namespace stops
+// them, and a user's new kubeconfig restarts theirs with it.
 // A placement whose caches cannot start (no kubeconfig, an API server away) is logged and tried
 // again on the user's next kubeconfig; the leader's runner reports such children's errors.
 func (c *Caches) Run(ctx context.Context) error {
