@@ -24,9 +24,9 @@ const (
 
 // informers runs, for each user, informers on the user's namespace, label-selected to the
 // objects fsa writes and to the database credentials. They use the user's own credentials, so
-// they see exactly what the user may see. Each reconciler says which of them it watches and how
-// their events map to its children (reconciler.watch): an event queues the child of that kind
-// whose resource name the object carries. Their caches also serve the syncs: a sync reads the
+// they see exactly what the user may see. Each kind of child says which of them it watches and
+// how their events map to its children (watches: watchSandboxes, watchDatabases): an event queues
+// the child of that kind whose resource name the object carries. Their caches also serve the syncs: a sync reads the
 // observed state from them, and skips the apply when they show the objects already as desired.
 type informers struct {
 	log     *slog.Logger
